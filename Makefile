@@ -1,0 +1,56 @@
+# sheets: `make pdf` and `make test` do all the set-up on a fresh machine.
+# A virtual environment in .venv, the JavaScript parts (MathJax, mermaid) in node_modules,
+# and the system programs (Chromium, Noto CJK) via scripts/ensure-system-deps.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SHEETS_SRC := $(wildcard sheets/*.md)
+OUT ?= build
+SHEET ?= $(firstword $(SHEETS_SRC))
+
+.PHONY: all pdf html check preview test bench system-deps test-deps lint clean
+
+all: pdf
+
+$(BIN)/sheets: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+system-deps:
+	@scripts/ensure-system-deps
+
+test-deps:
+	@scripts/ensure-system-deps --test
+
+pdf: $(BIN)/sheets node_modules/.installed system-deps
+	$(BIN)/sheets build $(SHEETS_SRC) --to pdf -o $(OUT)
+
+html: $(BIN)/sheets node_modules/.installed
+	$(BIN)/sheets build $(SHEETS_SRC) --to html -o $(OUT)
+
+check: $(BIN)/sheets
+	$(BIN)/sheets check $(SHEETS_SRC)
+
+preview: $(BIN)/sheets node_modules/.installed
+	$(BIN)/sheets preview $(SHEET)
+
+# pytest exits 5 when it collected nothing; make treats that as the failure it is.
+test: $(BIN)/sheets node_modules/.installed test-deps
+	$(BIN)/python -m pytest tests
+
+bench: $(BIN)/sheets node_modules/.installed system-deps
+	$(BIN)/python bench/run.py
+
+lint: $(BIN)/sheets
+	$(BIN)/ruff check builder tests
+	$(BIN)/mypy builder
+
+clean:
+	rm -rf $(OUT) .cache

@@ -1,0 +1,88 @@
+"""The plain data that flows between stages, and the one error type users can cause.
+
+Every stage takes and returns frozen dataclasses from here (or from its own module when
+only it and its direct consumer use them); nothing downstream of `parse` sees Markdown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class SourceLoc:
+    """A place in a user's sheet."""
+
+    path: Path
+    line: int
+    """1-based, as editors show it."""
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}"
+
+
+class BuildError(Exception):
+    """Bad input a user can fix: printed as `path:line: message`, never with a traceback."""
+
+    def __init__(self, loc: SourceLoc | None, message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.loc}: {self.message}" if self.loc else self.message
+
+
+Severity = Literal["warning", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    """A problem found while building that does not stop the build (a missing image, an
+    overflowing slide, an unknown directive)."""
+
+    loc: SourceLoc
+    message: str
+    severity: Severity = "warning"
+
+    def __str__(self) -> str:
+        return f"{self.loc}: {self.severity}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class Equation:
+    """One display equation (`$$…$$`) as written in the sheet."""
+
+    tex: str
+    """The LaTeX between the delimiters, untouched (newlines kept, so row lines can be
+    counted from `loc`)."""
+    loc: SourceLoc
+    """The line on which `tex` starts (the line of the opening `$$`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    """The innermost heading section that holds display math (SPEC.md §1)."""
+
+    title: str
+    """The heading's text; empty for math before any heading on a slide."""
+    equations: tuple[Equation, ...]
+    checks: tuple[str, ...]
+    """`module.function` names from `<!-- check: … -->`, in order."""
+    assume: tuple[str, ...]
+    """Conditions from `<!-- assume: … -->`, one string each (`0 < p < 1`)."""
+    nocheck: str | None
+    """The reason given by `<!-- nocheck: … -->`, if any."""
+    declarations: tuple[str, ...]
+    """Bodies of symbol declaration comments (see README: `<!-- let: … -->`)."""
+    code: tuple[str, ...]
+    """The card's fenced code blocks, as strings."""
+    loc: SourceLoc
+    """The heading's line (or the first equation's, for an untitled card)."""
+    slide: int
+    """0-based index of the slide the card is on."""
+
+
+Status = Literal["pass", "fail", "error", "unchecked"]
