@@ -1,0 +1,159 @@
+// The preview page's side of `sheets preview` (builder/serve.py).
+//
+// The server streams `update` events: {version, count, error, head?, title?, slides:
+// {index: html}, badges?}. Only the slides listed are replaced; every other <section>
+// stays the same DOM object, so the browser keeps its layout, its selection and the
+// reader's place. `window.sheetsPreview` exposes what tests and the bench wait on.
+"use strict";
+
+(() => {
+  const container = document.getElementById("sheets-slides");
+  const overlay = document.getElementById("sheets-overlay");
+  const chrome = document.getElementById("sheets-preview-chrome");
+  const slideNodes = [];   // one top-level element per slide, in order
+  let headNodes = [];      // what the last `head` put into <head>
+  let badges = [];
+
+  const state = (window.sheetsPreview = {
+    version: 0, badgeVersion: 0, connected: false, error: null,
+    slides: slideNodes,
+  });
+
+  function parse(html) {
+    const template = document.createElement("template");
+    template.innerHTML = html;
+    return template.content;
+  }
+
+  function replaceHead(html) {
+    for (const node of headNodes) node.remove();
+    const fragment = parse(html);
+    headNodes = Array.from(fragment.childNodes);
+    // Theme CSS goes before the preview's own rules, so that the overlay stays on top.
+    document.head.insertBefore(fragment, chrome);
+  }
+
+  function slideElement(html) {
+    const fragment = parse(html);
+    const elements = fragment.children;
+    if (elements.length === 1) return elements[0];
+    const wrapper = document.createElement("div");
+    wrapper.className = "sheets-slide";
+    wrapper.append(fragment);
+    return wrapper;
+  }
+
+  // The top-most slide in view and where its top is: after a patch, that slide is put
+  // back at the same place, whatever changed in height above it.
+  function scrollAnchor() {
+    for (let index = 0; index < slideNodes.length; index++) {
+      const rect = slideNodes[index].getBoundingClientRect();
+      if (rect.bottom > 0) return { index, top: rect.top };
+    }
+    return null;
+  }
+
+  function restoreScroll(anchor) {
+    if (anchor === null || slideNodes.length === 0) return;
+    const node = slideNodes[Math.min(anchor.index, slideNodes.length - 1)];
+    const shift = node.getBoundingClientRect().top - anchor.top;
+    if (shift !== 0) window.scrollBy(0, shift);
+  }
+
+  function patchSlides(changed, count) {
+    const replaced = [];
+    for (const [key, html] of Object.entries(changed)) {
+      const index = Number(key);
+      const node = slideElement(html);
+      if (index < slideNodes.length) {
+        slideNodes[index].replaceWith(node);
+      } else {
+        // New slides arrive in index order after the existing ones.
+        container.append(node);
+      }
+      slideNodes[index] = node;
+      replaced.push(index);
+    }
+    while (slideNodes.length > count) slideNodes.pop().remove();
+    return replaced;
+  }
+
+  function normalize(text) {
+    return text.replace(/\s+/g, " ").trim();
+  }
+
+  function headingFor(section, title) {
+    const headings = section.querySelectorAll("h1, h2, h3, h4, h5, h6");
+    const wanted = normalize(title);
+    for (const heading of headings) {
+      const clone = heading.cloneNode(true);
+      for (const badge of clone.querySelectorAll(".sheets-badge")) badge.remove();
+      if (normalize(clone.textContent) === wanted) return heading;
+    }
+    return null;
+  }
+
+  function drawBadges(indices) {
+    for (const index of indices) {
+      const section = slideNodes[index];
+      if (!section) continue;
+      for (const old of section.querySelectorAll(".sheets-badge, .sheets-badge-stack")) {
+        old.remove();
+      }
+    }
+    const wanted = new Set(indices);
+    for (const badge of badges) {
+      if (!wanted.has(badge.slide)) continue;
+      const section = slideNodes[badge.slide];
+      if (!section) continue;
+      const mark = document.createElement("span");
+      mark.className = `sheets-badge sheets-badge-${badge.status}`;
+      mark.dataset.status = badge.status;
+      mark.dataset.line = String(badge.line);
+      mark.textContent = badge.status;
+      mark.title = `line ${badge.line}: ${badge.status}` +
+        (badge.message ? `\n${badge.message}` : "");
+      const heading = badge.title ? headingFor(section, badge.title) : null;
+      if (heading) {
+        heading.append(mark);
+      } else {
+        let stack = section.querySelector(":scope > .sheets-badge-stack");
+        if (!stack) {
+          stack = document.createElement("div");
+          stack.className = "sheets-badge-stack";
+          section.prepend(stack);
+        }
+        stack.append(mark);
+      }
+    }
+  }
+
+  function showError(message) {
+    state.error = message;
+    overlay.hidden = message === null;
+    overlay.firstElementChild.textContent = message === null ? "" : message;
+  }
+
+  function apply(message) {
+    if ("head" in message) replaceHead(message.head);
+    if ("title" in message && message.title) document.title = message.title;
+    const anchor = scrollAnchor();
+    const replaced = patchSlides(message.slides, message.count);
+    if ("badges" in message) {
+      badges = message.badges;
+      state.badgeVersion += 1;
+      drawBadges(slideNodes.map((_, index) => index));
+    } else if (replaced.length) {
+      drawBadges(replaced);
+    }
+    restoreScroll(anchor);
+    showError(message.error);
+    state.version = message.version;
+    window.dispatchEvent(new CustomEvent("sheets:update", { detail: message }));
+  }
+
+  const events = new EventSource("/_sheets/events");
+  events.addEventListener("open", () => { state.connected = true; });
+  events.addEventListener("error", () => { state.connected = false; });
+  events.addEventListener("update", (event) => apply(JSON.parse(event.data)));
+})();
