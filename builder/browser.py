@@ -1,0 +1,327 @@
+"""Headless Chromium, driven over the DevTools protocol on a pipe.
+
+Chromium's `--remote-debugging-pipe` reads protocol messages from fd 3 and writes to fd 4,
+each a JSON object ended by a NUL byte. Talking to it directly costs one small class and
+no dependency, and starts faster than Playwright (which first starts its own Node.js
+driver, then Chromium); see bench/pdf.py and the commit that added this module.
+
+The browser runs in its own session (process group) with a fresh temporary profile, so
+that closing it can take every helper process with it and remove the profile, whether
+the build ends normally, with an error, or with Ctrl-C / SIGTERM.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections import deque
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Any, Self
+
+from builder.model import BuildError
+
+INSTALL_HINT = (
+    "no Chromium found: install it (Debian: apt-get install chromium fonts-noto-cjk) "
+    "or set CHROME_PATH to a Chrome/Chromium executable"
+)
+
+# PREAMBLE: headless, root needs --no-sandbox, and nothing may reach the network.
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+    "--disable-default-apps",
+    "--disable-breakpad",
+    "--disable-dev-shm-usage",
+    "--mute-audio",
+    "--hide-scrollbars",
+    # Local sheets reference images beside them; the page is a file:// URL.
+    "--allow-file-access-from-files",
+)
+
+Json = dict[str, Any]
+
+
+class BrowserError(RuntimeError):
+    """Chromium died, timed out or answered with a protocol error (our bug or the
+    machine's, never the user's: it is not a BuildError)."""
+
+
+def find_chromium(environ: Mapping[str, str] | None = None) -> Path:
+    """The Chromium to drive: `CHROME_PATH`, `/usr/bin/chromium`, or one on PATH."""
+    env = os.environ if environ is None else environ
+    configured = env.get("CHROME_PATH")
+    if configured:
+        path = Path(configured)
+        if path.is_file() and os.access(path, os.X_OK):
+            return path
+        raise BuildError(None, f"CHROME_PATH={configured} is not an executable; {INSTALL_HINT}")
+    debian = Path("/usr/bin/chromium")
+    if debian.is_file() and os.access(debian, os.X_OK):
+        return debian
+    search_path = env.get("PATH", os.defpath)
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome"):
+        found = shutil.which(name, path=search_path)
+        if found:
+            return Path(found)
+    raise BuildError(None, INSTALL_HINT)
+
+
+class Browser:
+    """One headless Chromium. Use as a context manager; `tab()` opens a page."""
+
+    def __init__(self, executable: Path, *, timeout: float = 60.0) -> None:
+        self.executable = executable
+        self.timeout = timeout
+        self.profile = Path(tempfile.mkdtemp(prefix="sheets-chromium-"))
+        self._next_id = 0
+        self._buffer = b""
+        self._events: deque[Json] = deque()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._to_browser = -1
+        self._from_browser = -1
+        try:
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self) -> None:
+        # Two pipes, moved onto fds 3 and 4 in the child, where Chromium expects them.
+        child_reads, parent_writes = os.pipe()
+        parent_reads, child_writes = os.pipe()
+
+        def move_pipes_to_3_and_4() -> None:  # runs in the child between fork and exec
+            # Duplicate both first so that dup2 onto 3 cannot clobber the other pipe end.
+            reads, writes = os.dup(child_reads), os.dup(child_writes)
+            os.dup2(reads, 3)
+            os.dup2(writes, 4)
+
+        command = [
+            str(self.executable),
+            *CHROMIUM_FLAGS,
+            "--remote-debugging-pipe",
+            f"--user-data-dir={self.profile}",
+            "about:blank",
+        ]
+        try:
+            self._process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                pass_fds=(3, 4),
+                preexec_fn=move_pipes_to_3_and_4,  # noqa: PLW1509 (we start no threads)
+                # Its own session: Ctrl-C in the terminal reaches only us, and we stop
+                # Chromium in order; killpg then reaches every helper it forked.
+                start_new_session=True,
+            )
+        finally:
+            os.close(child_reads)
+            os.close(child_writes)
+        self._to_browser, self._from_browser = parent_writes, parent_reads
+
+    # -- the protocol -------------------------------------------------------------------
+
+    def call(self, method: str, params: Json | None = None, *, session: str | None = None,
+             timeout: float | None = None) -> Json:
+        """Send one command and wait for its answer (events that arrive meanwhile are kept
+        for `wait_for`)."""
+        self._next_id += 1
+        message: Json = {"id": self._next_id, "method": method, "params": params or {}}
+        if session:
+            message["sessionId"] = session
+        data = json.dumps(message).encode() + b"\0"
+        try:
+            while data:
+                data = data[os.write(self._to_browser, data):]
+        except OSError as error:
+            raise BrowserError(f"Chromium is gone ({error})") from error
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while True:
+            reply = self._read(deadline, method)
+            if reply.get("id") == self._next_id:
+                if "error" in reply:
+                    raise BrowserError(f"{method}: {reply['error'].get('message', reply)}")
+                result: Json = reply.get("result", {})
+                return result
+            if "method" in reply:
+                self._events.append(reply)
+
+    def wait_for(self, event: str, *, session: str | None = None,
+                 timeout: float | None = None) -> Json:
+        """Wait for an event (one that already arrived counts)."""
+        for queued in list(self._events):
+            if queued["method"] == event and queued.get("sessionId") == session:
+                self._events.remove(queued)
+                return queued
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while True:
+            message = self._read(deadline, event)
+            if message.get("method") == event and message.get("sessionId") == session:
+                return message
+            if "method" in message:
+                self._events.append(message)
+
+    def _read(self, deadline: float, waiting_for: str) -> Json:
+        import select
+
+        while b"\0" not in self._buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise BrowserError(f"Chromium did not answer {waiting_for} in time")
+            ready, _, _ = select.select([self._from_browser], [], [], remaining)
+            if not ready:
+                continue
+            chunk = os.read(self._from_browser, 1 << 20)
+            if not chunk:
+                raise BrowserError(f"Chromium exited while we waited for {waiting_for}")
+            self._buffer += chunk
+        message, _, self._buffer = self._buffer.partition(b"\0")
+        parsed: Json = json.loads(message)
+        return parsed
+
+    # -- pages --------------------------------------------------------------------------
+
+    @contextmanager
+    def tab(self, width: int, height: int) -> Iterator[Tab]:
+        """A fresh page with a `width`×`height` CSS-pixel viewport; closed afterwards."""
+        target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+        try:
+            attached = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})
+            tab = Tab(self, attached["sessionId"])
+            tab.call("Page.enable")
+            tab.call("Emulation.setDeviceMetricsOverride", {
+                "width": width, "height": height, "deviceScaleFactor": 1, "mobile": False,
+            })
+            yield tab
+        finally:
+            if self._process is not None and self._process.poll() is None:
+                try:
+                    self.call("Target.closeTarget", {"targetId": target}, timeout=5)
+                except BrowserError:
+                    pass
+
+    # -- shutting down ------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop Chromium and every process it started, and delete the profile."""
+        process = self._process
+        if process is not None and process.poll() is None:
+            try:
+                self.call("Browser.close", timeout=3)
+                process.wait(timeout=3)
+            except (BrowserError, subprocess.TimeoutExpired):
+                pass
+        if process is not None:
+            # Helpers (zygote, renderers) share the session: take down the whole group,
+            # even when the browser process itself is already gone.
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            process.wait()
+            _wait_until_group_is_gone(process.pid)
+        for fd in (self._to_browser, self._from_browser):
+            if fd >= 0:
+                os.close(fd)
+        self._to_browser = self._from_browser = -1
+        self._process = None
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _wait_until_group_is_gone(group: int, timeout: float = 3.0) -> None:
+    """Helpers orphaned by the kill are reaped by init; wait (briefly) until they are,
+    so that nothing of this browser is left when the build returns."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(0.01)
+
+
+class Tab:
+    """One page of a `Browser` (a flattened DevTools session)."""
+
+    def __init__(self, browser: Browser, session: str) -> None:
+        self.browser = browser
+        self.session = session
+
+    def call(self, method: str, params: Json | None = None, *,
+             timeout: float | None = None) -> Json:
+        return self.browser.call(method, params, session=self.session, timeout=timeout)
+
+    def open(self, url: str) -> None:
+        """Navigate and wait for the load event (images, stylesheets and fonts in CSS
+        that the page uses have arrived, scripts have run)."""
+        result = self.call("Page.navigate", {"url": url})
+        if result.get("errorText"):
+            raise BrowserError(f"cannot open {url}: {result['errorText']}")
+        self.browser.wait_for("Page.loadEventFired", session=self.session)
+
+    def evaluate(self, expression: str, *, timeout: float | None = None) -> Any:
+        """The value of a JavaScript expression; promises are awaited."""
+        reply = self.call("Runtime.evaluate", {
+            "expression": expression, "awaitPromise": True, "returnByValue": True,
+        }, timeout=timeout)
+        if "exceptionDetails" in reply:
+            details = reply["exceptionDetails"]
+            text = details.get("exception", {}).get("description") or details.get("text")
+            raise BrowserError(f"page script failed: {text}")
+        return reply["result"].get("value")
+
+    def print_pdf(self, width_px: float, height_px: float) -> bytes:
+        """The page printed to PDF on paper of the given CSS-pixel size, no margins,
+        backgrounds on."""
+        reply = self.call("Page.printToPDF", {
+            "paperWidth": width_px / 96,
+            "paperHeight": height_px / 96,
+            "marginTop": 0, "marginBottom": 0, "marginLeft": 0, "marginRight": 0,
+            "printBackground": True,
+            "preferCSSPageSize": False,
+            "displayHeaderFooter": False,
+        })
+        return base64.b64decode(reply["data"])
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C for the duration, so that `finally` blocks (closing
+    Chromium, removing temp files) run on either. Outside the main thread, does nothing."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
