@@ -56,6 +56,7 @@ CHROMIUM_FLAGS = (
 )
 
 Json = dict[str, Any]
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 class BrowserError(RuntimeError):
@@ -108,6 +109,7 @@ class Browser:
         parent_reads, child_writes = os.pipe()
 
         def move_pipes_to_3_and_4() -> None:  # runs in the child between fork and exec
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
             # Duplicate both first so that dup2 onto 3 cannot clobber the other pipe end.
             reads, writes = os.dup(child_reads), os.dup(child_writes)
             os.dup2(reads, 3)
@@ -120,6 +122,9 @@ class Browser:
             f"--user-data-dir={self.profile}",
             "about:blank",
         ]
+        # Ctrl-C or SIGTERM during Popen would lose the child's pid (and leak Chromium):
+        # hold them until the pid is stored; the handler then runs and we clean up.
+        signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
         try:
             self._process = subprocess.Popen(
                 command,
@@ -132,10 +137,20 @@ class Browser:
                 # Chromium in order; killpg then reaches every helper it forked.
                 start_new_session=True,
             )
+            self._to_browser, self._from_browser = parent_writes, parent_reads
+        except BaseException:
+            os.close(parent_writes)
+            os.close(parent_reads)
+            raise
         finally:
             os.close(child_reads)
             os.close(child_writes)
-        self._to_browser, self._from_browser = parent_writes, parent_reads
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+
+    @property
+    def pid(self) -> int | None:
+        """The browser process; also the id of its process group."""
+        return self._process.pid if self._process is not None else None
 
     # -- the protocol -------------------------------------------------------------------
 

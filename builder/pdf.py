@@ -178,6 +178,11 @@ class PdfPrinter:
         finally:
             self._signals.__exit__(kind, error, traceback)
 
+    @property
+    def browser(self) -> Browser | None:
+        """The running browser (inside the `with` block)."""
+        return self._browser
+
     def build(self, job: PdfJob) -> PdfResult:
         """Print one sheet to `job.output` (atomically) and report what did not fit."""
         if self._browser is None:

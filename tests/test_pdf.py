@@ -1,0 +1,186 @@
+"""The pdf stage with the real Chromium: pages, size, metadata, outline, overflow,
+missing images, atomic writes, and no processes or profiles left behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pikepdf
+import pytest
+
+from builder.browser import find_chromium
+from builder.model import BuildError, SourceLoc
+from builder.pdf import OutlineEntry, PdfJob, PdfMetadata, PdfPrinter, PdfResult
+
+ROOT = Path(__file__).resolve().parent.parent
+A4_POINTS = (595.28, 841.89)
+
+
+def deck_page(*bodies: str, head: str = "") -> str:
+    """A page laid out as render.py lays out a deck: A4 sections in div.marpit."""
+    sections = "".join(f"<section>{body}</section>" for body in bodies)
+    return f"""<!DOCTYPE html><html lang="ja"><head><meta charset="utf-8"><title>t</title>
+<style>
+body {{ margin: 0; }}
+section {{ width: 794px; height: 1123px; box-sizing: border-box; padding: 60px;
+  overflow: hidden; position: relative; font-family: 'Noto Sans CJK JP', sans-serif;
+  background: #fffbe8; break-after: page; }}
+</style>{head}</head><body><div class="marpit">{sections}</div></body></html>"""
+
+
+def job_for(document: str, output: Path, slides: int, **fields: object) -> PdfJob:
+    sheet = output.parent / "sheet.md"
+    locs = tuple(SourceLoc(sheet, 1 + 10 * index) for index in range(slides))
+    return PdfJob(document=document, output=output, slide_locs=locs, **fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def printed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[PdfResult, Path, int]]:
+    """One PDF for the assertions below: 4 slides, one overflowing, one with a missing
+    image; yields the result, the file and the browser's process group."""
+    out = tmp_path_factory.mktemp("printed")
+    document = deck_page(
+        "<h1>固有方程式</h1><p>det(λI − A) = 0</p>",
+        "<h2>Second</h2>" + "<p>line</p>" * 80,
+        "<h3>Third</h3><img src='missing.png'>",
+        "<p>untitled</p>",
+    )
+    job = job_for(
+        document, out / "deck.pdf", 4,
+        outline=(OutlineEntry("固有方程式", 1, 0), OutlineEntry("Second", 2, 1),
+                 OutlineEntry("Third", 3, 2)),
+        metadata=PdfMetadata(title="E資格 まとめ", author="Author A", subject="about",
+                             lang="ja"),
+        base_dir=out,
+    )
+    with PdfPrinter() as printer:
+        assert printer.browser is not None
+        group, profile = printer.browser.pid, printer.browser.profile
+        result = printer.build(job)
+    assert not profile.exists()
+    yield result, out / "deck.pdf", group or 0
+
+
+def test_one_a4_page_per_slide(printed: tuple[PdfResult, Path, int]) -> None:
+    result, path, _ = printed
+    with pikepdf.open(path) as pdf:
+        assert result.pages == len(pdf.pages) == 4
+        for page in pdf.pages:
+            width, height = float(page.mediabox[2]), float(page.mediabox[3])
+            assert abs(width - A4_POINTS[0]) < 2 and abs(height - A4_POINTS[1]) < 2
+
+
+def test_metadata_and_nested_outline(printed: tuple[PdfResult, Path, int]) -> None:
+    _, path, _ = printed
+    with pikepdf.open(path) as pdf:
+        assert str(pdf.docinfo["/Title"]) == "E資格 まとめ"
+        assert str(pdf.docinfo["/Author"]) == "Author A"
+        assert str(pdf.docinfo["/Subject"]) == "about"
+        with pdf.open_outline() as outline:
+            (top,) = outline.root
+            assert top.title == "固有方程式"
+            (second,) = top.children
+            assert second.title == "Second"
+            assert [item.title for item in second.children] == ["Third"]
+
+
+def test_text_is_searchable(printed: tuple[PdfResult, Path, int]) -> None:
+    _, path, _ = printed
+    text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    assert "固有方程式" in text
+
+
+def test_overflow_and_missing_image_are_reported_at_the_slide(
+        printed: tuple[PdfResult, Path, int]) -> None:
+    result, path, _ = printed
+    messages = [f"{d.loc}: {d.message}" for d in result.diagnostics]
+    sheet = path.parent / "sheet.md"
+    assert len(messages) == 2, messages
+    assert messages[0].startswith(f"{sheet}:11: slide 2 overflows its page by ")
+    assert int(messages[0].split(" by ")[1].split()[0]) > 100
+    assert messages[1] == f"{sheet}:21: slide 3: image not found: missing.png"
+
+
+def test_no_browser_process_or_temp_file_left(printed: tuple[PdfResult, Path, int]) -> None:
+    _, path, group = printed
+    with pytest.raises(ProcessLookupError):
+        os.killpg(group, 0)
+    assert sorted(p.name for p in path.parent.iterdir()) == ["deck.pdf"]
+
+
+def test_missing_chromium_is_one_clear_line(tmp_path: Path) -> None:
+    with pytest.raises(BuildError) as caught:
+        find_chromium({"PATH": str(tmp_path), "CHROME_PATH": str(tmp_path / "nope")})
+    assert "install" in str(caught.value) and "\n" not in str(caught.value)
+
+
+# A build that never finishes on its own: the page's ready promise never resolves.
+_HANGING_BUILD = """
+import sys
+from pathlib import Path
+from builder.model import SourceLoc
+from builder.pdf import PdfJob, PdfPrinter
+out = Path(sys.argv[1])
+document = sys.stdin.read()
+with PdfPrinter() as printer:
+    printer.build(PdfJob(document, out, (SourceLoc(out, 1),)))
+"""
+
+
+def _children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_build_leaves_old_pdf_and_nothing_running(
+        tmp_path: Path, signum: int) -> None:
+    output = tmp_path / "deck.pdf"
+    old = b"%PDF-1.4 the previous build\n"
+    output.write_bytes(old)
+    document = deck_page("<h1>never printed</h1>",
+                         head="<script>window.sheetsReady = new Promise(() => {});</script>")
+    build = subprocess.Popen([sys.executable, "-c", _HANGING_BUILD, str(output)],
+                             stdin=subprocess.PIPE, cwd=ROOT, text=True)
+    assert build.stdin is not None
+    build.stdin.write(document)
+    build.stdin.close()
+    # Wait until the build is mid-way: Chromium runs and the page is written into its
+    # profile (from there on the build cannot finish by itself).
+    deadline = time.monotonic() + 30
+    browsers: list[int] = []
+    profile = Path("/nonexistent")
+    while time.monotonic() < deadline and build.poll() is None:
+        browsers = browsers or _children_of(build.pid)
+        if browsers:
+            profile = Path(next(
+                arg.split("=", 1)[1]
+                for arg in Path(f"/proc/{browsers[0]}/cmdline").read_bytes().decode().split("\0")
+                if arg.startswith("--user-data-dir=")))
+            if (profile / "deck.html").exists():
+                break
+    assert (profile / "deck.html").exists(), "the build never got to printing"
+    build.send_signal(signum)
+    assert build.wait(timeout=30) != 0
+    assert output.read_bytes() == old
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["deck.pdf"]
+    with pytest.raises(ProcessLookupError):
+        os.killpg(browsers[0], 0)
+    assert not profile.exists()
+    assert profile.parent == Path(tempfile.gettempdir())
