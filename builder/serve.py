@@ -156,7 +156,7 @@ class PreviewServer(ThreadingHTTPServer):
         self.rebuilds = 0
         """How many times `rebuild` has been called (for tests and logs)."""
 
-        self._observer: BaseObserver = Observer()
+        self._observer: BaseObserver = Observer(timeout=0.1)  # how soon stop() is seen
         self._watches: dict[tuple[Path, bool], ObservedWatch] = {}
         self._watched_files: frozenset[Path] = frozenset()
         self._watched_dirs: frozenset[Path] = frozenset()
@@ -170,8 +170,9 @@ class PreviewServer(ThreadingHTTPServer):
         The build loop runs in the thread that calls `run_build_loop()` (see `serve`)."""
         self._observer.start()
         self._build_and_publish()
+        # serve_forever notices `shutdown()` only between polls.
         self._http_thread = threading.Thread(
-            target=self.serve_forever, name="preview-http", daemon=True
+            target=self.serve_forever, args=(0.05,), name="preview-http", daemon=True
         )
         self._http_thread.start()
         self._checks_thread = threading.Thread(
