@@ -1,0 +1,34 @@
+"""`make bench`: run every benchmark script in bench/ in turn and print what each prints.
+
+Each `bench/<name>.py` (but this one) is a program of its own that prints its figures;
+this only runs them with the same Python, one after the other (they all use the two
+cores), and exits non-zero if any of them failed.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def main(argv: list[str] | None = None) -> int:
+    names = set(argv if argv is not None else sys.argv[1:])
+    scripts = sorted(path for path in HERE.glob("*.py")
+                     if path.name != "run.py" and not path.name.startswith("_")
+                     and (not names or path.stem in names))
+    failed = []
+    for script in scripts:
+        print(f"== bench/{script.name}", flush=True)
+        if subprocess.run([sys.executable, str(script)], cwd=HERE.parent).returncode != 0:
+            failed.append(script.name)
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
