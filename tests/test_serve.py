@@ -333,3 +333,20 @@ def test_binds_loopback_only(server: PreviewServer) -> None:
     assert server.server_address[0] == "127.0.0.1"
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+/", server.url)
 
+
+
+def test_no_browser_is_opened_without_a_display(monkeypatch: pytest.MonkeyPatch) -> None:
+    import webbrowser
+
+    from builder import serve
+
+    opened: list[str] = []
+    monkeypatch.setattr(webbrowser, "open", lambda url, *args, **kwargs: opened.append(url))
+    monkeypatch.setattr(serve.sys, "platform", "linux")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    serve.open_browser("http://127.0.0.1:1/")
+    assert opened == []
+    monkeypatch.setenv("WAYLAND_DISPLAY", "wayland-0")
+    serve.open_browser("http://127.0.0.1:1/")
+    assert opened == ["http://127.0.0.1:1/"]
