@@ -169,10 +169,10 @@ def test_interrupted_build_leaves_old_pdf_and_nothing_running(
     while time.monotonic() < deadline and build.poll() is None:
         browsers = browsers or _children_of(build.pid)
         if browsers:
-            profile = Path(next(
-                arg.split("=", 1)[1]
-                for arg in Path(f"/proc/{browsers[0]}/cmdline").read_bytes().decode().split("\0")
-                if arg.startswith("--user-data-dir=")))
+            # Before its exec, the child's command line is still Python's.
+            arguments = Path(f"/proc/{browsers[0]}/cmdline").read_bytes().decode().split("\0")
+            profile = Path(next((argument.split("=", 1)[1] for argument in arguments
+                                 if argument.startswith("--user-data-dir=")), "/nonexistent"))
             if (profile / "deck.html").exists():
                 break
     assert (profile / "deck.html").exists(), "the build never got to printing"
