@@ -94,6 +94,8 @@ class Browser:
         self._next_id = 0
         self._buffer = b""
         self._events: deque[Json] = deque()
+        self._replies: dict[int, Json] = {}
+        self._methods: dict[int, str] = {}
         self._process: subprocess.Popen[bytes] | None = None
         self._to_browser = -1
         self._from_browser = -1
@@ -158,26 +160,40 @@ class Browser:
              timeout: float | None = None) -> Json:
         """Send one command and wait for its answer (events that arrive meanwhile are kept
         for `wait_for`)."""
+        return self.receive(self.send(method, params, session=session), timeout=timeout)
+
+    def send(self, method: str, params: Json | None = None, *,
+             session: str | None = None) -> int:
+        """Send a command without waiting; `receive` its answer later (commands to
+        different tabs then run in parallel, one renderer process each)."""
         self._next_id += 1
         message: Json = {"id": self._next_id, "method": method, "params": params or {}}
         if session:
             message["sessionId"] = session
+        self._methods[self._next_id] = method
         data = json.dumps(message).encode() + b"\0"
         try:
             while data:
                 data = data[os.write(self._to_browser, data):]
         except OSError as error:
             raise BrowserError(f"Chromium is gone ({error})") from error
+        return self._next_id
+
+    def receive(self, command: int, *, timeout: float | None = None) -> Json:
+        """The answer to a command sent with `send`."""
+        method = self._methods.pop(command, "?")
         deadline = time.monotonic() + (timeout or self.timeout)
-        while True:
-            reply = self._read(deadline, method)
-            if reply.get("id") == self._next_id:
-                if "error" in reply:
-                    raise BrowserError(f"{method}: {reply['error'].get('message', reply)}")
-                result: Json = reply.get("result", {})
-                return result
-            if "method" in reply:
-                self._events.append(reply)
+        while command not in self._replies:
+            message = self._read(deadline, method)
+            if "id" in message:
+                self._replies[message["id"]] = message
+            elif "method" in message:
+                self._events.append(message)
+        reply = self._replies.pop(command)
+        if "error" in reply:
+            raise BrowserError(f"{method}: {reply['error'].get('message', reply)}")
+        result: Json = reply.get("result", {})
+        return result
 
     def wait_for(self, event: str, *, session: str | None = None,
                  timeout: float | None = None) -> Json:
@@ -191,7 +207,9 @@ class Browser:
             message = self._read(deadline, event)
             if message.get("method") == event and message.get("sessionId") == session:
                 return message
-            if "method" in message:
+            if "id" in message:
+                self._replies[message["id"]] = message
+            elif "method" in message:
                 self._events.append(message)
 
     def _read(self, deadline: float, waiting_for: str) -> Json:
@@ -289,6 +307,9 @@ class Tab:
     def call(self, method: str, params: Json | None = None, *,
              timeout: float | None = None) -> Json:
         return self.browser.call(method, params, session=self.session, timeout=timeout)
+
+    def send(self, method: str, params: Json | None = None) -> int:
+        return self.browser.send(method, params, session=self.session)
 
     def open(self, url: str) -> None:
         """Navigate and wait for the load event (images, stylesheets and fonts in CSS
