@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 import pikepdf
 from markdown_it.token import Token
@@ -146,6 +146,45 @@ def outline_entries(titles: Iterable[tuple[int, str] | None]) -> tuple[OutlineEn
         OutlineEntry(title=title[1], level=title[0], page=page)
         for page, title in enumerate(titles)
         if title is not None and title[1]
+    )
+
+
+class SlideSource(Protocol):
+    """What the pdf stage reads of a parsed slide (parse.py's `Slide`)."""
+
+    @property
+    def loc(self) -> SourceLoc: ...
+    @property
+    def tokens(self) -> Sequence[Token]: ...
+
+
+class DeckSource(Protocol):
+    """What the pdf stage reads of a parsed deck (parse.py's `Deck`)."""
+
+    @property
+    def path(self) -> Path: ...
+    @property
+    def title(self) -> str | None: ...
+    @property
+    def author(self) -> str | None: ...
+    @property
+    def description(self) -> str | None: ...
+    @property
+    def lang(self) -> str | None: ...
+    @property
+    def slides(self) -> Sequence[SlideSource]: ...
+
+
+def job_for_deck(deck: DeckSource, document: str, output: Path) -> PdfJob:
+    """The PDF job for a parsed deck and its rendered HTML page."""
+    return PdfJob(
+        document=document,
+        output=output,
+        slide_locs=tuple(slide.loc for slide in deck.slides),
+        outline=outline_entries(slide_title(slide.tokens) for slide in deck.slides),
+        metadata=PdfMetadata(title=deck.title or None, author=deck.author or None,
+                             subject=deck.description or None, lang=deck.lang or None),
+        base_dir=deck.path.parent,
     )
 
 
