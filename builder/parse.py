@@ -1,0 +1,997 @@
+"""parse: a sheet in the Marp dialect → a `Deck` of slides, with every Marp feature resolved.
+
+This is the only stage that reads Markdown. It follows Marp CLI (marp-core 4 on marpit 3):
+
+- markdown-it with Marp's options (`commonmark`, `breaks`, `html` on, tables and
+  strikethrough), plus Marp's own rules ported here: HTML comments and `<style>` as
+  hidden tokens, and marp-core's math (`$…$` inline, `$$…$$` blocks that may interrupt a
+  paragraph or a list, so a `$$` line under a `- ` item leaves the list as in Marp).
+- slides split at top-level `hr` (`---`, `***`, `___`) and, with `headingDivider`, before
+  the chosen headings (marpit `heading_divider.js`: only once something visible precedes
+  the heading, so directive comments before the first heading give no empty slide).
+- directives from front matter and from comments whose whole body is YAML (marpit's
+  "loose YAML": `header: a: b` works), with marpit's rules: global ones for the whole deck
+  (last wins), local ones from their slide on, spot (`_x`) ones on their slide only.
+  Other comments are presenter notes (annotations such as `check:` are among them).
+- image keywords (`w:`, `height:`, filters) become `style` on the `img` token; `![bg]`
+  images leave the tokens for `Slide.backgrounds`; paragraphs left empty are dropped.
+
+Later stages get plain frozen data and never look at Markdown again.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import yaml
+from markdown_it import MarkdownIt
+from markdown_it.rules_block import StateBlock
+from markdown_it.rules_inline import StateInline
+from markdown_it.token import Token
+from mdit_py_plugins.front_matter import front_matter_plugin
+
+from builder.model import BuildError, Diagnostic, SourceLoc
+
+__all__ = [
+    "ANNOTATIONS",
+    "GLOBAL_DIRECTIVES",
+    "LOCAL_DIRECTIVES",
+    "Background",
+    "Comment",
+    "Deck",
+    "Slide",
+    "parse_file",
+    "parse_text",
+]
+
+# marpit `directives.js` + marp-core (`math`, `size`) + Marp CLI's metadata directives.
+GLOBAL_DIRECTIVES = frozenset({
+    "headingDivider", "style", "theme", "lang", "math", "size",
+    "title", "author", "description", "keywords", "url", "image",
+})
+_MARPIT_GLOBALS = frozenset({"headingDivider", "style", "theme", "lang"})
+LOCAL_DIRECTIVES = frozenset({
+    "backgroundColor", "backgroundImage", "backgroundPosition", "backgroundRepeat",
+    "backgroundSize", "class", "color", "footer", "header", "paginate",
+})
+# Keys of our own annotation comments (cards.py): never reported as unknown directives.
+ANNOTATIONS = frozenset({"check", "assume", "nocheck", "let"})
+# Front-matter keys that Marp tools read but that are not directives.
+_FRONT_MATTER_EXTRAS = frozenset({"marp"})
+# marpit `comment.js`: comments that tools write for themselves are not presenter notes.
+_MAGIC_COMMENTS = (
+    re.compile(r"^prettier-ignore(-(start|end))?$"),
+    re.compile(r"^markdownlint-((disable|enable).*|capture|restore)$"),
+    re.compile(r"^lint (disable|enable|ignore).*$"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    """An HTML comment of the slide (removed from `Slide.tokens`)."""
+
+    loc: SourceLoc
+    text: str
+    """The body between `<!--` and `-->`, stripped."""
+    fields: Mapping[str, Any] | None
+    """The body parsed as YAML when it is a mapping (`check: a.b` → `{"check": "a.b"}`)."""
+    directive: bool
+    """True when Marp took it as directives (so it is not a presenter note)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Background:
+    """An `![bg …](src)` image of a slide (marpit `background_image/parse.js`)."""
+
+    src: str
+    alt: str
+    """The alt text words that were not Marp keywords."""
+    size: str | None
+    """`cover` (default), `contain` (`fit`), `auto` or a percentage."""
+    split: str | None
+    """`left` / `right` for a split background, else None."""
+    split_size: str | None
+    direction: str | None
+    """`vertical` / `horizontal` when given."""
+    width: str | None
+    height: str | None
+    filters: tuple[tuple[str, str], ...]
+    loc: SourceLoc
+
+
+@dataclass(frozen=True, slots=True)
+class Slide:
+    """One Marp slide (a `<section>`): its tokens and its resolved directives."""
+
+    index: int
+    """0-based position in the deck."""
+    loc: SourceLoc
+    """The first line of the slide's content (its break line when it is empty)."""
+    source: str
+    """The slide's raw Markdown, from after its break to the next one."""
+    tokens: tuple[Token, ...]
+    """markdown-it tokens of the body, Marp syntax resolved: comments and `<style>` gone,
+    `![bg]` images gone (see `backgrounds`), image sizes as `style`; math as
+    `math_inline` / `math_block` tokens (raw LaTeX in `content`, `meta["tex"]` the text
+    between the delimiters verbatim, block `map` = lines of the `$$` block)."""
+    directives: Mapping[str, str]
+    """Local and spot directives in force on this slide, Marp-spelled (`backgroundColor`)
+    with Marp's values: what marpit writes as `data-*` attributes."""
+    classes: tuple[str, ...]
+    paginate: bool
+    """Whether the page number is shown (`paginate: true` or `hold`)."""
+    page: int
+    """The page number (not incremented on `paginate: skip`/`hold` slides)."""
+    header: str | None
+    footer: str | None
+    header_tokens: tuple[Token, ...]
+    """`header` parsed as inline Markdown (one `inline` token), empty without a header."""
+    footer_tokens: tuple[Token, ...]
+    background_color: str | None
+    background_image: str | None
+    background_position: str | None
+    background_repeat: str | None
+    background_size: str | None
+    color: str | None
+    scoped_css: tuple[str, ...]
+    """Bodies of `<style scoped>` on this slide, unscoped CSS (render scopes it)."""
+    notes: tuple[str, ...]
+    """Presenter notes: comments that are not directives."""
+    comments: tuple[Comment, ...]
+    """Every comment on the slide, notes and directives, with its line."""
+    backgrounds: tuple[Background, ...]
+    end_line: int
+    """The last line of the slide's source (1-based, inclusive)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Deck:
+    """A parsed sheet."""
+
+    path: Path
+    slides: tuple[Slide, ...]
+    theme: str | None = None
+    style: str | None = None
+    """The front-matter / global `style` directive."""
+    size: str | None = None
+    math: str | None = None
+    """`mathjax` or `katex` when the directive says so (Marp's default is MathJax)."""
+    title: str | None = None
+    author: str | None = None
+    description: str | None = None
+    keywords: str | None = None
+    url: str | None = None
+    image: str | None = None
+    lang: str | None = None
+    heading_divider: tuple[int, ...] = ()
+    """Heading levels that start a new slide (`headingDivider: 2` → (1, 2))."""
+    global_css: str = ""
+    """The `style` directive and every unscoped `<style>`, in order, joined."""
+    page_total: int = 0
+    """The last page number (marpit's `data-marpit-pagination-total`)."""
+    directives: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    """Global directives as resolved by Marp, Marp-spelled."""
+    directive_locs: Mapping[str, SourceLoc] = field(
+        default_factory=lambda: MappingProxyType({}))
+    """Where each global directive was (last) set, for messages such as a missing theme."""
+    diagnostics: tuple[Diagnostic, ...] = ()
+
+
+def parse_file(path: Path) -> Deck:
+    """Read and parse a sheet (UTF-8, a BOM allowed)."""
+    return parse_text(path.read_text(encoding="utf-8-sig"), path)
+
+
+def parse_text(text: str, path: Path) -> Deck:
+    """Parse sheet text; `path` is only used in locations. Raises `BuildError` for
+    unusable input (malformed front matter, an unclosed `$$`)."""
+    return _DeckParser(text, path).parse()
+
+
+# --------------------------------------------------------------------------- markdown-it
+
+@cache
+def markdown() -> MarkdownIt:
+    """The markdown-it parser configured as Marp CLI's (rendering stages reuse it)."""
+    md = MarkdownIt("commonmark", {"breaks": True, "html": True})
+    md.enable(["table", "strikethrough"])
+    md.use(front_matter_plugin)
+    md.block.ruler.before("html_block", "marp_comment", _comment_block)
+    md.block.ruler.before("html_block", "marp_style", _style_block)
+    md.inline.ruler.before("html_inline", "marp_inline_comment", _comment_inline)
+    md.block.ruler.after("blockquote", "math_block", _math_block,
+                         {"alt": ["paragraph", "reference", "blockquote", "list"]})
+    md.inline.ruler.after("escape", "math_inline", _math_inline)
+    return md
+
+
+_COMMENT = re.compile(r"<!--+\s*([\s\S]*?)\s*--+>")
+_STYLE = re.compile(r"<style([\s\S]*?)>([\s\S]*?)</style>", re.IGNORECASE)
+_STYLE_OPEN = re.compile(r"^<style(?=(\s|>|$))", re.IGNORECASE)
+_STYLE_CLOSE = re.compile(r"</style>", re.IGNORECASE)
+
+
+def _html_like_block(state: StateBlock, start: int, end: int, silent: bool,
+                     opening: re.Pattern[str], closing: re.Pattern[str]) -> int | None:
+    """marpit's comment / style block rules: from an opening line to the first line
+    holding the closing mark. Returns the line after the block, or None."""
+    pos = state.bMarks[start] + state.tShift[start]
+    if pos >= len(state.src) or state.src[pos] != "<":
+        return None
+    line = state.src[pos:state.eMarks[start]]
+    if not opening.search(line):
+        return None
+    if silent:
+        return start + 1
+    next_line = start + 1
+    if not closing.search(line):
+        while next_line < end:
+            if state.sCount[next_line] < state.blkIndent:
+                break
+            line = state.src[state.bMarks[next_line] + state.tShift[next_line]:
+                             state.eMarks[next_line]]
+            next_line += 1
+            if closing.search(line):
+                break
+    return next_line
+
+
+_COMMENT_OPEN = re.compile(r"^<!--")
+_COMMENT_CLOSE = re.compile(r"-->")
+
+
+def _comment_block(state: StateBlock, start: int, end: int, silent: bool) -> bool:
+    next_line = _html_like_block(state, start, end, silent, _COMMENT_OPEN, _COMMENT_CLOSE)
+    if next_line is None:
+        return False
+    if silent:
+        return True
+    state.line = next_line
+    token = state.push("marp_comment", "", 0)
+    token.map = [start, next_line]
+    token.markup = state.getLines(start, next_line, state.blkIndent, True)
+    token.hidden = True
+    match = _COMMENT.search(token.markup)
+    token.content = match.group(1).strip() if match else ""
+    return True
+
+
+def _style_block(state: StateBlock, start: int, end: int, silent: bool) -> bool:
+    next_line = _html_like_block(state, start, end, silent, _STYLE_OPEN, _STYLE_CLOSE)
+    if next_line is None:
+        return False
+    if silent:
+        return True
+    state.line = next_line
+    token = state.push("marp_style", "", 0)
+    token.map = [start, next_line]
+    token.markup = state.getLines(start, next_line, state.blkIndent, True)
+    token.hidden = True
+    match = _STYLE.search(token.markup)
+    token.meta = {"scoped": False}
+    if match:
+        token.content = match.group(2).strip()
+        token.meta["scoped"] = re.search(r"\bscoped\b", match.group(1).strip(),
+                                         re.IGNORECASE) is not None
+    return True
+
+
+def _comment_inline(state: StateInline, silent: bool) -> bool:
+    pos = state.pos
+    if pos + 2 >= state.posMax or state.src[pos] != "<" or state.src[pos + 1] != "!":
+        return False
+    match = _COMMENT.match(state.src, pos)
+    if not match:
+        return False
+    if not silent:
+        token = state.push("marp_comment", "", 0)
+        token.hidden = True
+        token.markup = match.group(0)
+        token.content = match.group(1).strip()
+    state.pos = match.end()
+    return True
+
+
+def _math_delimiter(state: StateInline, pos: int) -> tuple[bool, bool]:
+    """marp-core's `isValidDelim`: (can open, can close) at a `$`."""
+    src = state.src
+    prev = src[pos - 1] if pos > 0 else ""
+    nxt = src[pos + 1] if pos + 1 < len(src) and pos + 1 <= state.posMax else ""
+    openable = nxt not in (" ", "\t")
+    closable = not (prev in (" ", "\t") or (nxt != "" and "0" <= nxt <= "9"))
+    return openable, closable
+
+
+def _math_inline(state: StateInline, silent: bool) -> bool:
+    src, pos = state.src, state.pos
+    if src[pos] != "$":
+        return False
+
+    def text(literal: str, new_pos: int) -> bool:
+        if not silent:
+            state.pending += literal
+        state.pos = new_pos
+        return True
+
+    start = pos + 1
+    if not _math_delimiter(state, pos)[0]:
+        return text("$", start)
+    match = start
+    while True:
+        match = src.find("$", match)
+        if match == -1:
+            break
+        backslash = match - 1
+        while backslash >= 0 and src[backslash] == "\\":
+            backslash -= 1
+        if (match - backslash) % 2 == 1:
+            break
+        match += 1
+    if match == -1:
+        return text("$", start)
+    if match == start:  # `$$` inside a line is literal text in Marp
+        return text("$$", start + 1)
+    if not _math_delimiter(state, match)[1]:
+        return text("$", start)
+    if not silent:
+        token = state.push("math_inline", "math", 0)
+        token.markup = "$"
+        token.content = src[start:match]
+    state.pos = match + 1
+    return True
+
+
+def _math_block(state: StateBlock, start: int, end: int, silent: bool) -> bool:
+    """marp-core's `parseMathBlock`: `$$` at a line start up to a line ending in `$$`."""
+    src = state.src
+    pos = state.bMarks[start] + state.tShift[start]
+    line_end = state.eMarks[start]
+    if pos + 2 > line_end or src[pos:pos + 2] != "$$":
+        return False
+    if silent:
+        return True
+    opening = pos
+    pos += 2
+    first_line = src[pos:line_end]
+    last_line: str | None = None
+    found = first_line.strip()[-2:] == "$$"
+    closing = line_end
+    if found:
+        first_line = first_line.strip()[:-2]
+        closing = src.rindex("$$", 0, line_end)
+    next_line = start
+    while not found:
+        next_line += 1
+        if next_line >= end:
+            break
+        pos = state.bMarks[next_line] + state.tShift[next_line]
+        line_end = state.eMarks[next_line]
+        if pos < line_end and state.tShift[next_line] < state.blkIndent:
+            break
+        if src[pos:line_end].strip()[-2:] == "$$":
+            found = True
+            closing = src.rindex("$$", 0, line_end)
+            last_line = src[pos:closing]
+    state.line = min(next_line + 1, end)
+    token = state.push("math_block", "math", 0)
+    token.block = True
+    token.map = [start, state.line]
+    token.markup = "$$"
+    content = f"{first_line}\n" if first_line.strip() else ""
+    content += state.getLines(start + 1, next_line, state.tShift[start], True)
+    if last_line is not None and last_line.strip():
+        content += last_line
+    token.content = content
+    token.meta = {"tex": src[opening + 2:closing] if found else src[opening + 2:line_end],
+                  "closed": found}
+    return True
+
+
+# --------------------------------------------------------------------------- YAML
+
+_YAML_SPECIAL = "[\"'{|>~&*"
+
+
+@cache
+def _loose_matcher() -> re.Pattern[str]:
+    # Only marpit's own directives: marp-core defines `math` and `size` non-enumerable,
+    # so marpit's loose list never holds them (`math: mathjax # comment` stays YAML).
+    keys = "|".join(re.escape(key) for key in sorted(_MARPIT_GLOBALS | LOCAL_DIRECTIVES))
+    key = f"_?(?:{keys})"
+    return re.compile(rf"^((?:{key}|\"{key}\"|'{key}')\s*:)(.+)$")
+
+
+def _loosen(text: str) -> str:
+    """marpit `yaml.js` `convertLoose`: quote directive values that plain YAML would
+    misread (`header: a: b`, `footer: #1`)."""
+    matcher = _loose_matcher()
+
+    def quote(match: re.Match[str]) -> str:
+        prop, value = match.group(1), match.group(2)
+        trimmed = value.strip()
+        if not trimmed or trimmed[0] in _YAML_SPECIAL:
+            return match.group(0)
+        spaces = value[:len(value) - len(value.lstrip())]
+        escaped = trimmed.replace('"', '\\"')
+        return f'{prop}{spaces}"{escaped}"'
+
+    return "\n".join(matcher.sub(quote, line) for line in re.split(r"\r?\n", text)).strip()
+
+
+_YAML_LOADER: Any = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
+
+
+def _load_yaml(text: str) -> Any:
+    """YAML with every scalar a string (js-yaml's FAILSAFE_SCHEMA, as marpit uses).
+    Raises yaml.YAMLError."""
+    return yaml.load(text, Loader=_YAML_LOADER)
+
+
+def _directive_fields(text: str) -> dict[str, Any] | None:
+    """A comment body as a YAML mapping, or None (marpit `yaml()` returning false)."""
+    if ":" not in text:
+        return None
+    try:
+        value = _load_yaml(_loosen(text))
+    except yaml.YAMLError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+# --------------------------------------------------------------------------- directives
+
+def _global_value(key: str, value: Any) -> Any:
+    """marpit/marp-core global directive normalisation; None = ignored by Marp."""
+    if key == "headingDivider":
+        if isinstance(value, list):
+            wanted = {_int_prefix(item) for item in value}
+            return tuple(level for level in range(1, 7) if level in wanted)
+        if value == "false":
+            return False
+        level = _int_prefix(value)
+        return level if level is not None and 1 <= level <= 6 else None
+    if key == "math":
+        return value if value in ("mathjax", "katex") else None
+    return value if isinstance(value, str) else None
+
+
+def _int_prefix(value: Any) -> int | None:
+    """JavaScript's parseInt(value, 10) for the few forms YAML can give."""
+    match = re.match(r"\s*([+-]?\d+)", value) if isinstance(value, str) else None
+    return int(match.group(1)) if match else None
+
+
+def _local_value(key: str, value: Any) -> str | None:
+    """marpit local directive normalisation; None = ignored by Marp."""
+    if key == "class":
+        if isinstance(value, list):
+            return " ".join(str(item) for item in value)
+        return value if isinstance(value, str) else None
+    if key == "paginate":
+        normalized = value.lower() if isinstance(value, str) else ""
+        return normalized if normalized in ("hold", "skip") else str(normalized == "true").lower()
+    return value if isinstance(value, str) else None
+
+
+_KNOWN_KEYS = sorted(GLOBAL_DIRECTIVES | LOCAL_DIRECTIVES | {f"_{k}" for k in LOCAL_DIRECTIVES})
+
+
+def _suggestion(key: str) -> str:
+    close = difflib.get_close_matches(key, _KNOWN_KEYS, n=1, cutoff=0.75)
+    lowered = [known for known in _KNOWN_KEYS if known.lower() == key.lower()]
+    best = lowered or close
+    return f" (did you mean {best[0]!r}?)" if best else ""
+
+
+# --------------------------------------------------------------------------- images
+
+_LENGTH = r"((?:\d*\.)?\d+(?:%|ch|cm|em|ex|in|mm|pc|pt|px)?|auto)"
+_IMAGE_OPTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"^(\d*\.)?\d+%$"), "size"),
+    (re.compile(rf"^w(?:idth)?:{_LENGTH}$"), "width"),
+    (re.compile(rf"^h(?:eight)?:{_LENGTH}$"), "height"),
+)
+_FILTER_DEFAULTS = {
+    "blur": "10px", "brightness": "1.5", "contrast": "2", "grayscale": "1",
+    "hue-rotate": "180deg", "invert": "1", "opacity": ".5", "saturate": "2", "sepia": "1",
+}
+_BG_SIZES = {"auto": "auto", "contain": "contain", "cover": "cover", "fit": "contain"}
+_SPLIT = re.compile(r"^(left|right)(?::((?:\d*\.)?\d+%))?$")
+
+
+def _css_escape(value: str) -> str:
+    return re.sub(r"[\\;:()]", lambda m: f"\\{ord(m.group(0)):x} ", value)
+
+
+def _length(value: str) -> str:
+    return value + "px" if re.fullmatch(r"(\d*\.)?\d+", value) else value
+
+
+@dataclass(slots=True)
+class _ImageOptions:
+    words: list[str]
+    size: str | None = None
+    width: str | None = None
+    height: str | None = None
+    filters: list[tuple[str, str]] = field(default_factory=list)
+    background: bool = False
+    bg_size: str | None = None
+    split: str | None = None
+    split_size: str | None = None
+    direction: str | None = None
+
+
+def _image_options(alt: str) -> _ImageOptions:
+    """marpit `image/parse.js` + `background_image/parse.js` keywords of an alt text."""
+    options = _ImageOptions(words=[])
+    words = alt.split()
+    rest: list[str] = []
+    for word in words:
+        consumed = False
+        for pattern, name in _IMAGE_OPTIONS:
+            match = pattern.match(word)
+            if match:
+                value = match.group(0) if name == "size" else _length(match.group(1))
+                setattr(options, name, value)
+                consumed = True
+                break
+        if not consumed:
+            name, _, argument = word.partition(":")
+            if name in _FILTER_DEFAULTS:
+                options.filters.append((name, _css_escape(argument or _FILTER_DEFAULTS[name])))
+                consumed = True
+            elif name == "drop-shadow":
+                args = [_css_escape(a) for a in argument.split(",") if a] if argument else []
+                options.filters.append(("drop-shadow",
+                                        " ".join(args) or "0 5px 10px rgba(0,0,0,.4)"))
+                consumed = True
+        if not consumed:
+            rest.append(word)
+    if "bg" in rest:
+        options.background = True
+        kept = []
+        for word in rest:
+            split = _SPLIT.match(word)
+            if word == "bg":
+                continue
+            if word in _BG_SIZES:
+                options.bg_size = _BG_SIZES[word]
+            elif split:
+                options.split, options.split_size = split.group(1), split.group(2)
+            elif word in ("vertical", "horizontal"):
+                options.direction = word
+            else:
+                kept.append(word)
+        rest = kept
+    options.words = rest
+    return options
+
+
+# --------------------------------------------------------------------------- the deck
+
+@dataclass(slots=True)
+class _RawSlide:
+    start_line: int  # 0-based first line of the slide's source
+    tokens: list[Token]
+
+
+class _DeckParser:
+    """One parse of one text: holds the text and what has been found so far."""
+
+    def __init__(self, text: str, path: Path) -> None:
+        self.text = text.replace("\r\n", "\n").replace("\r", "\n")
+        self.path = path
+        self.lines = self.text.split("\n")
+        self.diagnostics: list[Diagnostic] = []
+
+    def loc(self, line0: int) -> SourceLoc:
+        return SourceLoc(self.path, line0 + 1)
+
+    def warn(self, line0: int, message: str) -> None:
+        self.diagnostics.append(Diagnostic(self.loc(line0), message))
+
+    # ---- steps
+
+    def parse(self) -> Deck:
+        md = markdown()
+        tokens = md.parse(self.text, {})
+        front_matter = self._front_matter(tokens)
+        comments = self._comments(tokens)
+        for token in tokens:
+            if token.type == "math_block" and not token.meta.get("closed", True):
+                raise BuildError(self.loc(token.map[0] if token.map else 0),
+                                 "display math `$$` is not closed")
+        globals_, global_locs = self._globals(front_matter, comments)
+        divider = globals_.get("headingDivider", False)
+        levels: tuple[int, ...] = ()
+        if isinstance(divider, int) and not isinstance(divider, bool):
+            levels = tuple(range(1, divider + 1))
+        elif isinstance(divider, tuple):
+            levels = divider
+        raw_slides = self._split(tokens, levels, front_matter)
+        slides = self._slides(raw_slides, front_matter, comments)
+        global_css = [globals_["style"]] if globals_.get("style") else []
+        for token in tokens:
+            if token.type == "marp_style" and not token.meta.get("scoped") and token.content:
+                global_css.append(token.content)
+        return Deck(
+            path=self.path,
+            slides=slides,
+            theme=globals_.get("theme"),
+            style=globals_.get("style"),
+            size=globals_.get("size"),
+            math=globals_.get("math"),
+            title=globals_.get("title"),
+            author=globals_.get("author"),
+            description=globals_.get("description"),
+            keywords=globals_.get("keywords"),
+            url=globals_.get("url"),
+            image=globals_.get("image"),
+            lang=globals_.get("lang"),
+            heading_divider=levels,
+            global_css="\n\n".join(global_css),
+            page_total=slides[-1].page if slides else 0,
+            directives=MappingProxyType(dict(globals_)),
+            directive_locs=MappingProxyType(global_locs),
+            diagnostics=tuple(self.diagnostics),
+        )
+
+    def _front_matter(self, tokens: list[Token]) -> tuple[dict[str, Any], int] | None:
+        """The front matter as (mapping, first line), None without one."""
+        if not tokens or tokens[0].type != "front_matter":
+            if self.lines and self.lines[0].rstrip() == "---":
+                # An unclosed front matter parses as a slide break and a paragraph;
+                # say so when it looks like directives.
+                following = "\n".join(self.lines[1:6])
+                fields = _directive_fields(following)
+                if fields and any(key in GLOBAL_DIRECTIVES | LOCAL_DIRECTIVES
+                                  for key in fields):
+                    raise BuildError(self.loc(0), "front matter is not closed by a `---` line")
+            return None
+        token = tokens[0]
+        assert token.map is not None
+        try:
+            value = _load_yaml(_loosen(token.content)) if token.content.strip() else {}
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+            line = token.map[0] + 1 + (mark.line if mark is not None else 0)
+            problem = getattr(error, "problem", None) or str(error)
+            raise BuildError(self.loc(line), f"malformed front matter: {problem}") from None
+        if value is None:
+            value = {}
+        if not isinstance(value, dict):
+            raise BuildError(self.loc(token.map[0]),
+                             "malformed front matter: expected `key: value` lines")
+        for key in value:
+            bare = key.removeprefix("_")
+            if key in GLOBAL_DIRECTIVES or bare in LOCAL_DIRECTIVES \
+                    or key in _FRONT_MATTER_EXTRAS:
+                continue
+            self.warn(self._key_line(token.map[0] + 1, token.map[1], key),
+                      f"unknown directive {key!r}{_suggestion(key)}")
+        return value, token.map[0]
+
+    def _key_line(self, first: int, end: int, key: str) -> int:
+        for line in range(first, min(end, len(self.lines))):
+            if re.match(rf"\s*['\"]?{re.escape(key)}['\"]?\s*:", self.lines[line]):
+                return line
+        return first
+
+    def _comments(self, tokens: list[Token]) -> list[tuple[Token, int, dict[str, Any] | None]]:
+        """Every comment token in document order with its 0-based line and YAML fields."""
+        found: list[tuple[Token, int, dict[str, Any] | None]] = []
+        for token in tokens:
+            if token.type == "marp_comment" and token.map:
+                found.append((token, token.map[0], _directive_fields(token.content)))
+            elif token.type == "inline" and token.children and token.map:
+                line = token.map[0]
+                for child in token.children:
+                    if child.type in ("softbreak", "hardbreak"):
+                        line += 1
+                    elif child.type == "marp_comment":
+                        found.append((child, line, _directive_fields(child.content)))
+                        line += child.markup.count("\n")
+                    elif child.type == "text":
+                        line += child.content.count("\n")
+        return found
+
+    def _globals(
+        self,
+        front_matter: tuple[dict[str, Any], int] | None,
+        comments: Sequence[tuple[Token, int, dict[str, Any] | None]],
+    ) -> tuple[dict[str, Any], dict[str, SourceLoc]]:
+        """marpit `marpit_directives_global_parse`: the last value of each wins."""
+        values: dict[str, Any] = {}
+        locs: dict[str, SourceLoc] = {}
+
+        def apply(fields: Mapping[str, Any], line: int, first: int, end: int) -> bool:
+            recognized = False
+            for key, raw in fields.items():
+                if key not in GLOBAL_DIRECTIVES:
+                    continue
+                recognized = True
+                value = _global_value(key, raw)
+                key_line = self._key_line(first, end, key)
+                if value is None:
+                    self.warn(key_line, f"directive {key!r} ignored: unusable value {raw!r}")
+                    continue
+                values[key] = value
+                locs[key] = self.loc(key_line)
+            return recognized
+
+        if front_matter is not None:
+            front_fields, front_line = front_matter
+            apply(front_fields, front_line, front_line + 1, front_line + 1 + len(self.lines))
+        for token, line, fields in comments:
+            if fields and apply(fields, line, line, line + 1 + token.markup.count("\n")):
+                token.meta["directive"] = True
+        return values, locs
+
+    def _split(self, tokens: list[Token], levels: tuple[int, ...],
+               front_matter: tuple[dict[str, Any], int] | None) -> list[_RawSlide]:
+        """marpit `heading_divider.js` + `slide.js`: cut the token stream into slides."""
+        heading_tags = {f"h{level}" for level in levels}
+        first_line = 0
+        if tokens and tokens[0].type == "front_matter" and tokens[0].map:
+            first_line = tokens[0].map[1]
+        slides = [_RawSlide(first_line, [])]
+        seen_visible = False
+        for token in tokens:
+            if token.type == "hr" and token.level == 0:
+                assert token.map is not None
+                slides.append(_RawSlide(token.map[1], []))
+                seen_visible = True
+                continue
+            if (token.type == "heading_open" and token.level == 0 and token.tag in heading_tags
+                    and seen_visible):
+                assert token.map is not None
+                slides.append(_RawSlide(token.map[0], []))
+            if not _hidden(token):
+                seen_visible = True
+            slides[-1].tokens.append(token)
+        return slides
+
+    def _slides(
+        self,
+        raw_slides: list[_RawSlide],
+        front_matter: tuple[dict[str, Any], int] | None,
+        comments: Sequence[tuple[Token, int, dict[str, Any] | None]],
+    ) -> tuple[Slide, ...]:
+        """marpit `marpit_directives_parse` / `apply`, then each slide's own content."""
+        comment_lines = {id(token): (line, fields) for token, line, fields in comments}
+        local: dict[str, str] = {}
+        spot: dict[str, str] = {}
+        if front_matter is not None:
+            front_fields, front_line = front_matter
+            self._apply_locals(front_fields, local, spot, front_line + 1,
+                               front_line + 1 + len(self.lines), front=True)
+        header_cache: dict[str, tuple[Token, ...]] = {}
+        slides: list[Slide] = []
+        page = 0
+        for index, raw in enumerate(raw_slides):
+            slide_comments: list[Comment] = []
+            for token in _walk(raw.tokens):
+                if token.type != "marp_comment":
+                    continue
+                line, fields = comment_lines.get(id(token), (raw.start_line, None))
+                recognized = bool(token.meta.get("directive"))
+                if fields and self._apply_locals(
+                        fields, local, spot, line, line + 1 + token.markup.count("\n")):
+                    recognized = True
+                if fields and not recognized:
+                    self._unknown_in_note(fields, line)
+                magic = any(pattern.match(token.content) for pattern in _MAGIC_COMMENTS)
+                slide_comments.append(Comment(
+                    loc=self.loc(line), text=token.content,
+                    fields=MappingProxyType(fields) if fields is not None else None,
+                    directive=recognized or magic))
+            directives = {**local, **spot}
+            spot = {}
+            paginate_value = directives.get("paginate", "false")
+            if paginate_value not in ("skip", "hold"):
+                page += 1
+            shown = paginate_value in ("true", "hold")
+            if shown and page <= 0:
+                page = 1
+            end_line = raw_slides[index + 1].start_line if index + 1 < len(raw_slides) \
+                else len(self.lines)
+            slides.append(self._slide(index, raw, end_line, directives, page, shown,
+                                      tuple(slide_comments), header_cache))
+        return tuple(slides)
+
+    def _apply_locals(self, fields: Mapping[str, Any], local: dict[str, str],
+                      spot: dict[str, str], first: int, end: int, *, front: bool = False) -> bool:
+        recognized = False
+        for key, raw in fields.items():
+            target, name = (spot, key[1:]) if key.startswith("_") else (local, key)
+            if name not in LOCAL_DIRECTIVES:
+                continue
+            recognized = True
+            value = _local_value(name, raw)
+            if value is None:
+                self.warn(self._key_line(first, end, key),
+                          f"directive {key!r} ignored: unusable value {raw!r}")
+                continue
+            target[name] = value
+        if not front and recognized:
+            for key in fields:
+                bare = key.removeprefix("_")
+                if bare not in LOCAL_DIRECTIVES and key not in GLOBAL_DIRECTIVES:
+                    self.warn(self._key_line(first, end, key),
+                              f"unknown directive {key!r}{_suggestion(key)}")
+        return recognized
+
+    def _unknown_in_note(self, fields: Mapping[str, Any], line: int) -> None:
+        """A comment that is no directive is a note; but `_heade: x` or `Paginate: true`
+        is a misspelt directive that Marp silently shows as a note: warn."""
+        for key in fields:
+            if key in ANNOTATIONS:
+                continue
+            hint = _suggestion(key)
+            if hint or key.startswith("_"):
+                self.warn(line, f"unknown directive {key!r}{hint}")
+
+    def _slide(self, index: int, raw: _RawSlide, end_line: int, directives: dict[str, str],
+               page: int, paginate: bool, comments: tuple[Comment, ...],
+               header_cache: dict[str, tuple[Token, ...]]) -> Slide:
+        scoped: list[str] = []
+        backgrounds: list[Background] = []
+        body = self._clean(raw.tokens, scoped, backgrounds)
+        loc_line = next((token.map[0] for token in raw.tokens
+                         if token.map and token.type != "front_matter"), raw.start_line)
+        source = "\n".join(self.lines[raw.start_line:end_line])
+        if end_line < len(self.lines):
+            source += "\n"
+
+        def inline(value: str | None) -> tuple[Token, ...]:
+            if not value:
+                return ()
+            if value not in header_cache:
+                header_cache[value] = tuple(markdown().parseInline(value, {}))
+            return header_cache[value]
+
+        header, footer = directives.get("header") or None, directives.get("footer") or None
+        background_image = directives.get("backgroundImage") or None
+        return Slide(
+            index=index,
+            loc=self.loc(loc_line),
+            source=source,
+            tokens=tuple(body),
+            directives=MappingProxyType(directives),
+            classes=tuple(directives.get("class", "").split()),
+            paginate=paginate,
+            page=page,
+            header=header,
+            footer=footer,
+            header_tokens=inline(header),
+            footer_tokens=inline(footer),
+            background_color=directives.get("backgroundColor") or None,
+            background_image=background_image,
+            background_position=directives.get("backgroundPosition") or None,
+            background_repeat=directives.get("backgroundRepeat") or None,
+            background_size=directives.get("backgroundSize") or None,
+            color=directives.get("color") or None,
+            scoped_css=tuple(scoped),
+            notes=tuple(c.text for c in comments if not c.directive),
+            comments=comments,
+            backgrounds=tuple(backgrounds),
+            end_line=max(end_line, loc_line + 1),
+        )
+
+    def _clean(self, tokens: list[Token], scoped: list[str],
+               backgrounds: list[Background]) -> list[Token]:
+        """Drop comments and styles, resolve images, sweep emptied paragraphs
+        (marpit `sweep.js`)."""
+        kept: list[Token] = []
+        for token in tokens:
+            if token.type in ("front_matter", "marp_comment"):
+                continue
+            if token.type == "marp_style":
+                if token.meta.get("scoped") and token.content:
+                    scoped.append(token.content)
+                continue
+            if token.type == "inline" and token.children is not None:
+                token.children = self._clean_inline(token, backgrounds)
+            kept.append(token)
+        return _sweep(kept)
+
+    def _clean_inline(self, inline: Token, backgrounds: list[Background]) -> list[Token]:
+        children: list[Token] = []
+        line = inline.map[0] if inline.map else 0
+        for child in inline.children or ():
+            if child.type in ("softbreak", "hardbreak"):
+                line += 1
+            if child.type == "marp_comment":
+                continue
+            if child.type == "image":
+                options = _image_options(child.content)
+                src = str(child.attrGet("src") or "")
+                if options.background:
+                    backgrounds.append(Background(
+                        src=src, alt=" ".join(options.words),
+                        size=options.bg_size or options.size, split=options.split,
+                        split_size=options.split_size, direction=options.direction,
+                        width=options.width, height=options.height,
+                        filters=tuple(options.filters), loc=self.loc(line)))
+                    continue
+                _apply_image(child, options)
+                child.meta = {**(child.meta or {}), "line": line + 1}
+            children.append(child)
+        return children
+
+
+def _apply_image(token: Token, options: _ImageOptions) -> None:
+    """marpit `image/apply.js`: sizes and filters as inline style; alt text without the
+    keywords."""
+    style = []
+    if options.width and not options.width.endswith("%"):
+        style.append(f"width:{options.width}")
+    if options.height and not options.height.endswith("%"):
+        style.append(f"height:{options.height}")
+    if options.filters:
+        style.append("filter:" + " ".join(f"{name}({value})" for name, value in options.filters))
+    if style:
+        existing = token.attrGet("style")
+        token.attrSet("style", ";".join(([str(existing)] if existing else []) + style) + ";")
+    alt = " ".join(options.words)
+    if alt != token.content:
+        token.content = alt
+        token.children = markdown().parseInline(alt, {})[0].children if alt else []
+
+
+def _walk(tokens: Sequence[Token]) -> list[Token]:
+    found: list[Token] = []
+    for token in tokens:
+        found.append(token)
+        if token.type == "inline" and token.children:
+            found.extend(token.children)
+    return found
+
+
+def _hidden(token: Token) -> bool:
+    """What marpit counts as hidden when deciding whether a heading needs a new slide."""
+    if token.type in ("front_matter", "marp_comment", "marp_style"):
+        return True
+    if token.type == "html_block":
+        return not token.content.strip()
+    if token.type == "inline":
+        return _blank_inline(token)
+    return False
+
+
+def _blank_inline(token: Token) -> bool:
+    for child in token.children or ():
+        if child.type in ("softbreak", "marp_comment"):
+            continue
+        if child.type == "image" and "bg" in child.content.split():
+            continue
+        if child.type != "text" or child.content.strip():
+            return False
+    return True
+
+
+def _sweep(tokens: list[Token]) -> list[Token]:
+    """Remove paragraphs whose inline content is gone (a directive comment or a `![bg]`
+    alone on its lines) and blank inline tokens, as marpit hides them."""
+    result: list[Token] = []
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if (token.type == "paragraph_open" and i + 2 < len(tokens)
+                and tokens[i + 1].type == "inline" and tokens[i + 2].type == "paragraph_close"
+                and _blank_inline(tokens[i + 1])):
+            i += 3
+            continue
+        if token.type == "html_block" and not token.content.strip():
+            i += 1
+            continue
+        result.append(token)
+        i += 1
+    return result
