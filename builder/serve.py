@@ -399,8 +399,8 @@ _PAGE = """<!DOCTYPE html>
 _CHROME_CSS = """
 html { overflow-anchor: none; }
 body { margin: 0; background: #777; }
-#sheets-slides { display: flex; flex-direction: column; align-items: center; gap: 16px;
-  padding: 16px 0; }
+#sheets-slides { padding: 1px 0; }
+#sheets-slides > * { margin: 16px auto; contain: layout paint; }
 #sheets-overlay { position: fixed; left: 0; right: 0; top: 0; z-index: 2147483647;
   background: rgba(160, 0, 0, 0.92); color: #fff; font: 14px/1.4 monospace;
   padding: 12px 16px; box-shadow: 0 2px 8px rgba(0,0,0,.5); }

@@ -155,5 +155,9 @@
   const events = new EventSource("/_sheets/events");
   events.addEventListener("open", () => { state.connected = true; });
   events.addEventListener("error", () => { state.connected = false; });
-  events.addEventListener("update", (event) => apply(JSON.parse(event.data)));
+  events.addEventListener("update", (event) => {
+    const received = Date.now();
+    apply(JSON.parse(event.data));
+    state.timing = { received, applied: Date.now() };
+  });
 })();
