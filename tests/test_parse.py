@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from markdown_it.token import Token
 
 from builder.model import BuildError
-from builder.parse import parse_file, parse_text
+from builder.parse import Slide, parse_file, parse_text
+
+FIXTURES = Path(__file__).parent / "fixtures"
 
 SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
 SEED_DECK = SEEDS / "001_cc6ebc1a6c562421.txt"
@@ -39,3 +43,29 @@ def test_malformed_front_matter_is_a_build_error() -> None:
         parse_text("---\ntheme: a\nfoo: [1, 2\n---\n\n# A\n", Path("s.md"))
     assert str(error.value).startswith("s.md:")
     assert "front matter" in str(error.value)
+
+
+def _plain(tokens: Sequence[Token]) -> str:
+    """Text of inline tokens as a browser shows it (what the Marp fixture holds)."""
+    text = "".join(child.content for token in tokens for child in token.children or ()
+                   if child.type in ("text", "code_inline"))
+    return " ".join(text.split())
+
+
+def structure_line(slide: Slide) -> str:
+    """One slide in the format of scripts/marp_structure.py (Marp CLI's HTML)."""
+    heading = next((_plain([slide.tokens[i + 1]]) for i, token in enumerate(slide.tokens)
+                    if token.type == "heading_open"), "")
+    return (f"{slide.index + 1}: class={' '.join(slide.classes) or '-'} "
+            f"paginate={str(slide.paginate).lower()} page={slide.page if slide.paginate else '-'} "
+            f"header={_plain(slide.header_tokens) or '-'} footer={_plain(slide.footer_tokens) or '-'} "
+            f"heading={heading or '-'}")
+
+
+@needs_seeds
+def test_seed_deck_matches_marp_cli_slide_by_slide() -> None:
+    """tests/fixtures/seed001_structure.txt was extracted from Marp CLI's own HTML for the
+    seed deck (scripts/marp_structure.py says how)."""
+    expected = (FIXTURES / "seed001_structure.txt").read_text(encoding="utf-8").splitlines()
+    deck = parse_file(SEED_DECK)
+    assert [structure_line(slide) for slide in deck.slides] == expected
