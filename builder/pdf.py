@@ -13,15 +13,20 @@ interrupted build leaves the previous PDF as it was.
 from __future__ import annotations
 
 import base64
+import contextlib
+import hashlib
 import io
 import json
 import os
+import re
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, Self
+from urllib.parse import unquote, urlsplit
 
 import pikepdf
 from markdown_it.token import Token
@@ -107,6 +112,9 @@ class PdfJob:
     metadata: PdfMetadata = field(default_factory=PdfMetadata)
     base_dir: Path | None = None
     """Where the sheet is: relative URLs (images) in the document resolve against it."""
+    slides: tuple[str, ...] = ()
+    """The slides' HTML as it appears in `document` (render.py's `.slides`): lets a
+    rebuild print only the slides that changed. Optional."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +122,8 @@ class PdfResult:
     output: Path
     pages: int
     diagnostics: tuple[Diagnostic, ...]
+    printed: int = 0
+    """How many slides Chromium printed (the others came from the last build)."""
 
 
 def slide_title(tokens: Sequence[Token]) -> tuple[int, str] | None:
@@ -193,8 +203,10 @@ class PdfPrinter:
     caller parses and renders the first sheet) and stopped, with all its processes and
     its temporary profile, when the `with` block ends, also on Ctrl-C and SIGTERM."""
 
-    def __init__(self, *, chromium: Path | None = None, timeout: float = 60.0) -> None:
+    def __init__(self, *, chromium: Path | None = None, cache_dir: Path | None = None,
+                 timeout: float = 60.0) -> None:
         self._executable = chromium or find_chromium()
+        self._cache = _PageCache(cache_dir / "pdf", self._executable) if cache_dir else None
         self._timeout = timeout
         self._browser: Browser | None = None
         self._signals = sigterm_as_interrupt()
@@ -223,11 +235,58 @@ class PdfPrinter:
         return self._browser
 
     def build(self, job: PdfJob) -> PdfResult:
-        """Print one sheet to `job.output` (atomically) and report what did not fit."""
+        """Print one sheet to `job.output` (atomically) and report what did not fit.
+
+        With a cache, only the slides that changed since the last build of this output
+        are printed (from a page holding just those slides); the others are copied from
+        the last build's PDF."""
         if self._browser is None:
             raise RuntimeError("PdfPrinter is used outside its `with` block")
+        plan = self._cache.plan(job) if self._cache else None
+        try:
+            if plan is None or plan.changed is None:
+                pdf_bytes, slides = self._print(job.document, job)
+                with pikepdf.open(io.BytesIO(pdf_bytes)) as pdf:
+                    pages = _finish(pdf, job)
+                printed = len(slides)
+            else:
+                slides, pages = self._patch(job, plan)
+                printed = len(plan.changed)
+            if plan is not None and self._cache is not None:
+                self._cache.store(job, plan.keys, slides)
+        finally:
+            if plan is not None:
+                plan.close()
+        return PdfResult(job.output, pages, _diagnostics(job, slides), printed)
+
+    def _patch(self, job: PdfJob, plan: _Plan) -> tuple[list[dict[str, Any]], int]:
+        """Print the changed slides only and put them between the last build's pages."""
+        assert plan.changed is not None and plan.base is not None
+        slides = list(plan.slides)
+        with pikepdf.new() as pdf, contextlib.ExitStack() as stack:
+            printed_pdf = None
+            if plan.changed:
+                pdf_bytes, printed = self._print(plan.changed_document, job)
+                if len(printed) != len(plan.changed):
+                    raise BrowserError(f"{job.output.name}: printed {len(printed)} slides "
+                                       f"of {len(plan.changed)}")
+                for position, index in enumerate(plan.changed):
+                    slides[index] = printed[position]
+                printed_pdf = stack.enter_context(pikepdf.open(io.BytesIO(pdf_bytes)))
+            reprinted = iter(range(len(plan.changed)))
+            for page in plan.pages:
+                if page >= 0:
+                    pdf.pages.append(plan.base.pages[page])
+                else:
+                    assert printed_pdf is not None
+                    pdf.pages.append(printed_pdf.pages[next(reprinted)])
+            return slides, _finish(pdf, job)
+
+    def _print(self, document: str, job: PdfJob) -> tuple[bytes, list[dict[str, Any]]]:
+        """Load a page, wait until it is ready, measure its slides and print it."""
+        assert self._browser is not None
         page_file = self._browser.profile / f"{job.output.stem}.html"
-        page_file.write_text(_with_base(job.document, job.base_dir), encoding="utf-8")
+        page_file.write_text(_with_base(document, job.base_dir), encoding="utf-8")
         with self._browser.tab(794, 1123) as tab:
             # Measure in print media: the page may lay slides out differently on screen.
             tab.call("Emulation.setEmulatedMedia", {"media": "print"})
@@ -242,16 +301,156 @@ class PdfPrinter:
             if not slides:
                 raise BrowserError(f"{job.output.name}: the document has no slides to print")
             width, height = slides[0]["width"], slides[0]["height"]
-            pdf_bytes = _print(tab, width, height)
-        diagnostics = _diagnostics(job, slides)
-        pages = _finish(pdf_bytes, job)
-        return PdfResult(job.output, pages, diagnostics)
+            return _print(tab, width, height), slides
 
 
-def build_pdfs(jobs: Iterable[PdfJob], *, chromium: Path | None = None) -> Iterator[PdfResult]:
+# Part of every cache key: bump it when printing or measuring changes.
+_CACHE_FORMAT = "sheets-pdf-1"
+# Local files a page uses (images, stylesheets): their state is part of the cache key.
+_URL = re.compile(r"""(?:src|href)\s*=\s*["']([^"'#]+)|url\(\s*["']?([^"')]+)""")
+
+
+@dataclass(slots=True)
+class _Plan:
+    """What to print for one job, given the last build of the same output."""
+
+    keys: tuple[str, ...]
+    """One per slide: its HTML, the page's head and scripts, the files it uses."""
+    changed: list[int] | None
+    """Indices of the slides to print; None: print the whole document."""
+    changed_document: str = ""
+    """The page with only the changed slides."""
+    pages: list[int] = field(default_factory=list)
+    """Per slide: its page in `base`, or -1 when it is printed anew."""
+    slides: list[dict[str, Any]] = field(default_factory=list)
+    """Per slide: its measurements from the last build (empty for changed slides)."""
+    base: pikepdf.Pdf | None = None
+
+    def close(self) -> None:
+        if self.base is not None:
+            self.base.close()
+
+
+class _PageCache:
+    """The last PDF built for each output, with a key per page: a rebuild prints only
+    the slides whose key changed and copies the other pages."""
+
+    def __init__(self, root: Path, chromium: Path) -> None:
+        self.root = root
+        stat = chromium.stat()
+        self.identity = f"{_CACHE_FORMAT}\0{chromium.resolve()}\0{stat.st_mtime_ns}\0{stat.st_size}"
+
+    def _manifest(self, output: Path) -> Path:
+        name = hashlib.sha256(str(output.resolve()).encode()).hexdigest()[:32]
+        return self.root / f"{name}.json"
+
+    def plan(self, job: PdfJob) -> _Plan | None:
+        split = _split(job.document, job.slides)
+        if split is None:
+            return None
+        prefix, suffix = split
+        common = _digest(self.identity, prefix, suffix, _file_states(prefix + suffix, job))
+        keys = tuple(_digest(common, fragment, _file_states(fragment, job))
+                     for fragment in job.slides)
+        try:
+            manifest = json.loads(self._manifest(job.output).read_text(encoding="utf-8"))
+            base = pikepdf.open(self.root / manifest["pdf"])
+        except (OSError, ValueError, KeyError, pikepdf.PdfError):
+            return _Plan(keys, None)
+        where = {key: page for page, key in enumerate(manifest["keys"])}
+        pages = [where.get(key, -1) for key in keys]
+        changed = [index for index, page in enumerate(pages) if page < 0]
+        if len(changed) * 2 > len(keys) or len(manifest["slides"]) != len(base.pages):
+            base.close()  # mostly new: one print of the whole page is faster
+            return _Plan(keys, None)
+        return _Plan(
+            keys, changed,
+            changed_document=prefix + "".join(job.slides[index] for index in changed) + suffix,
+            pages=pages,
+            slides=[manifest["slides"][page] if page >= 0 else {} for page in pages],
+            base=base,
+        )
+
+    def store(self, job: PdfJob, keys: Sequence[str], slides: Sequence[dict[str, Any]]) -> None:
+        """Remember the PDF just written to `job.output` as the base of the next build."""
+        manifest_path = self._manifest(job.output)
+        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            old = json.loads(manifest_path.read_text(encoding="utf-8")).get("pdf")
+        except (OSError, ValueError, AttributeError):
+            old = None
+        # A new name each time: the manifest, replaced last, never names a PDF that
+        # does not match it, even when a build is interrupted halfway through this.
+        pdf_name = f"{manifest_path.stem}-{os.urandom(6).hex()}.pdf"
+        shutil.copyfile(job.output, self.root / pdf_name)
+        manifest = {"pdf": pdf_name, "keys": list(keys), "slides": list(slides)}
+        _write_text_atomically(manifest_path, json.dumps(manifest))
+        if old and old != pdf_name:
+            (self.root / old).unlink(missing_ok=True)
+
+
+def _split(document: str, fragments: Sequence[str]) -> tuple[str, str] | None:
+    """(what comes before the slides, what comes after) when the document holds the
+    slide fragments in order, one after the other; None otherwise."""
+    if not fragments:
+        return None
+    start = position = document.find(fragments[0])
+    if start < 0:
+        return None
+    for fragment in fragments:
+        found = document.find(fragment, position)
+        if found < 0 or document[position:found].strip():
+            return None
+        position = found + len(fragment)
+    return document[:start], document[position:]
+
+
+def _file_states(html: str, job: PdfJob) -> str:
+    """The local files that `html` refers to, with their size and time (or absence)."""
+    states = []
+    for match in _URL.finditer(html):
+        url = (match.group(1) or match.group(2) or "").strip()
+        if not url or ":" in url.split("/", 1)[0] and not url.startswith("file:"):
+            continue  # data:, http:, about: … (and nothing to resolve against)
+        if url.startswith("file:"):
+            path = Path(unquote(urlsplit(url).path))
+        elif job.base_dir is not None:
+            path = job.base_dir / unquote(url.split("?", 1)[0])
+        else:
+            continue
+        try:
+            stat = path.stat()
+            states.append(f"{path}\0{stat.st_mtime_ns}\0{stat.st_size}")
+        except OSError:
+            states.append(f"{path}\0missing")
+    return "\n".join(states)
+
+
+def _digest(*parts: str) -> str:
+    hasher = hashlib.sha256()
+    for part in parts:
+        hasher.update(part.encode())
+        hasher.update(b"\0\1")
+    return hasher.hexdigest()
+
+
+def _write_text_atomically(path: Path, text: str) -> None:
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
+                                         suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def build_pdfs(jobs: Iterable[PdfJob], *, chromium: Path | None = None,
+               cache_dir: Path | None = None) -> Iterator[PdfResult]:
     """Print each job with one browser. `jobs` may be a generator that renders lazily:
     the browser starts before the first job is asked for."""
-    with PdfPrinter(chromium=chromium) as printer:
+    with PdfPrinter(chromium=chromium, cache_dir=cache_dir) as printer:
         for job in jobs:
             yield printer.build(job)
 
@@ -307,24 +506,23 @@ def _diagnostics(job: PdfJob, slides: Sequence[dict[str, Any]]) -> tuple[Diagnos
     return tuple(found)
 
 
-def _finish(pdf_bytes: bytes, job: PdfJob) -> int:
+def _finish(pdf: pikepdf.Pdf, job: PdfJob) -> int:
     """Add metadata and outline, write atomically; returns the page count."""
-    with pikepdf.open(io.BytesIO(pdf_bytes)) as pdf:
-        info = pdf.docinfo
-        meta = job.metadata
-        for key, value in (("/Title", meta.title), ("/Author", meta.author),
-                           ("/Subject", meta.subject)):
-            if value:
-                info[key] = value
-        if meta.lang:
-            pdf.Root.Lang = pikepdf.String(meta.lang)
-        pages = len(pdf.pages)
-        entries = [entry for entry in job.outline if entry.page < pages]
-        if entries:
-            with pdf.open_outline() as outline:
-                outline.root.extend(_nest(entries))
-            pdf.Root.PageMode = pikepdf.Name.UseOutlines
-        _write_atomically(pdf, job.output)
+    info = pdf.docinfo
+    meta = job.metadata
+    for key, value in (("/Title", meta.title), ("/Author", meta.author),
+                       ("/Subject", meta.subject)):
+        if value:
+            info[key] = value
+    if meta.lang:
+        pdf.Root.Lang = pikepdf.String(meta.lang)
+    pages = len(pdf.pages)
+    entries = [entry for entry in job.outline if entry.page < pages]
+    if entries:
+        with pdf.open_outline() as outline:
+            outline.root.extend(_nest(entries))
+        pdf.Root.PageMode = pikepdf.Name.UseOutlines
+    _write_atomically(pdf, job.output)
     return pages
 
 

@@ -35,9 +35,9 @@ section {{ width: 794px; height: 1123px; box-sizing: border-box; padding: 60px;
 </style>{head}</head><body><div class="marpit">{sections}</div></body></html>"""
 
 
-def job_for(document: str, output: Path, slides: int, **fields: object) -> PdfJob:
+def job_for(document: str, output: Path, count: int, **fields: object) -> PdfJob:
     sheet = output.parent / "sheet.md"
-    locs = tuple(SourceLoc(sheet, 1 + 10 * index) for index in range(slides))
+    locs = tuple(SourceLoc(sheet, 1 + 10 * index) for index in range(count))
     return PdfJob(document=document, output=output, slide_locs=locs, **fields)  # type: ignore[arg-type]
 
 
@@ -184,3 +184,37 @@ def test_interrupted_build_leaves_old_pdf_and_nothing_running(
         os.killpg(browsers[0], 0)
     assert not profile.exists()
     assert profile.parent == Path(tempfile.gettempdir())
+
+
+def _page_texts(path: Path) -> list[str]:
+    text = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    return [page.strip() for page in text.split("\f")[:-1]]
+
+
+def test_rebuild_prints_only_the_changed_slides(tmp_path: Path) -> None:
+    bodies = [f"<h2>slide {number}</h2><p>text {number}</p>" for number in range(1, 6)]
+    output = tmp_path / "out" / "deck.pdf"
+
+    def build(slides: list[str], printer: PdfPrinter) -> PdfResult:
+        fragments = tuple(f"<section>{body}</section>" for body in slides)
+        document = deck_page(*slides)
+        return printer.build(job_for(document, output, len(slides), slides=fragments))
+
+    with PdfPrinter(cache_dir=tmp_path / "cache") as printer:
+        first = build(bodies, printer)
+        assert first.printed == 5
+        edited = [*bodies[:2], "<h2>slide 3</h2><p>edited, with a missing <img src='x.png'></p>",
+                  *bodies[3:]]
+        second = build(edited, printer)
+        assert (second.printed, second.pages) == (1, 5)
+        assert [d.message for d in second.diagnostics] == ["slide 3: image not found: x.png"]
+        assert second.diagnostics[0].loc.line == 21
+        pages = _page_texts(output)
+        assert "edited" in pages[2] and all("edited" not in pages[i] for i in (0, 1, 3, 4))
+        assert [page.split()[:2] for page in pages] == [["slide", str(n)] for n in range(1, 6)]
+        # A slide removed: nothing to print, the pages close up.
+        third = build(edited[:1] + edited[2:], printer)
+        assert (third.printed, third.pages) == (0, 4)
+        assert [page.split()[1] for page in _page_texts(output)] == ["1", "3", "4", "5"]
+        assert third.diagnostics[0].loc.line == 11  # slide 3 is now the second slide
