@@ -185,16 +185,22 @@ class DeckSource(Protocol):
     def slides(self) -> Sequence[SlideSource]: ...
 
 
-def job_for_deck(deck: DeckSource, document: str, output: Path) -> PdfJob:
-    """The PDF job for a parsed deck and its rendered HTML page."""
+def job_for_deck(deck: DeckSource, document: str, output: Path,
+                 slides: Sequence[str] = ()) -> PdfJob:
+    """The PDF job for a parsed deck and its rendered HTML page (and, for rebuilds that
+    print only what changed, its slides' HTML). Without a `title` directive the title is
+    the first slide title, as Marp CLI does."""
+    outline = outline_entries(slide_title(slide.tokens) for slide in deck.slides)
+    title = deck.title or (outline[0].title if outline else None)
     return PdfJob(
         document=document,
         output=output,
         slide_locs=tuple(slide.loc for slide in deck.slides),
-        outline=outline_entries(slide_title(slide.tokens) for slide in deck.slides),
-        metadata=PdfMetadata(title=deck.title or None, author=deck.author or None,
+        outline=outline,
+        metadata=PdfMetadata(title=title, author=deck.author or None,
                              subject=deck.description or None, lang=deck.lang or None),
         base_dir=deck.path.parent,
+        slides=tuple(slides),
     )
 
 
