@@ -659,11 +659,8 @@ class _DeckParser:
         assert token.map is not None
         try:
             value = _load_yaml(_loosen(token.content)) if token.content.strip() else {}
-        except yaml.YAMLError as error:
-            mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
-            line = token.map[0] + 1 + (mark.line if mark is not None else 0)
-            problem = getattr(error, "problem", None) or str(error)
-            raise BuildError(self.loc(line), f"malformed front matter: {problem}") from None
+        except yaml.YAMLError:
+            raise self._front_matter_error(token.content, token.map[0] + 1) from None
         if value is None:
             value = {}
         if not isinstance(value, dict):
@@ -677,6 +674,21 @@ class _DeckParser:
             self.warn(self._key_line(token.map[0] + 1, token.map[1], key),
                       f"unknown directive {key!r}{_suggestion(key)}")
         return value, token.map[0]
+
+    def _front_matter_error(self, content: str, first_line: int) -> BuildError:
+        """The YAML error of a front matter at its line. Asks the pure-Python loader again
+        so that the message does not depend on whether libyaml is installed."""
+        try:
+            yaml.load(_loosen(content), Loader=yaml.BaseLoader)
+        except yaml.MarkedYAMLError as error:
+            # The context ("while parsing a flow sequence") points at the line to fix; the
+            # problem mark is often the end of the text.
+            mark = error.context_mark or error.problem_mark
+            line = first_line + (mark.line if mark is not None else 0)
+            return BuildError(self.loc(line), f"malformed front matter: {error.problem}")
+        except yaml.YAMLError as error:
+            return BuildError(self.loc(first_line), f"malformed front matter: {error}")
+        return BuildError(self.loc(first_line), "malformed front matter")
 
     def _key_line(self, first: int, end: int, key: str) -> int:
         for line in range(first, min(end, len(self.lines))):

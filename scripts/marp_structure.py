@@ -36,8 +36,8 @@ class _Sections(HTMLParser):
                 self._field = tag
                 self.slides[-1]["heading"] = ""
             return
-        # Slides have an id; advanced-background pseudo sections do not.
-        if tag == "section" and "id" in values and "data-marpit-advanced-background" not in values:
+        # Slides have an id; the extra sections of advanced backgrounds do not.
+        if tag == "section" and "id" in values:
             self._depth = 1
             self.slides.append({
                 "class": values.get("class", ""),

@@ -69,3 +69,12 @@ def test_seed_deck_matches_marp_cli_slide_by_slide() -> None:
     expected = (FIXTURES / "seed001_structure.txt").read_text(encoding="utf-8").splitlines()
     deck = parse_file(SEED_DECK)
     assert [structure_line(slide) for slide in deck.slides] == expected
+
+
+def test_crlf_and_lf_give_the_same_deck() -> None:
+    text = "---\npaginate: true\n---\n\n# A\n\n<!-- _class: x -->\n$$\na\n$$\n\n---\n\n# B\n"
+    lf = parse_text(text, Path("s.md"))
+    crlf = parse_text(text.replace("\n", "\r\n"), Path("s.md"))
+    assert [(s.loc, s.classes, s.paginate, s.source) for s in lf.slides] == \
+        [(s.loc, s.classes, s.paginate, s.source) for s in crlf.slides]
+    assert lf.slides[0].classes == ("x",)
