@@ -1,0 +1,103 @@
+"""cards on the five seed notes: every display equation found at its line, titles."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from builder.cards import find_cards
+from builder.parse import parse_file
+
+SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+SEED_FILES = sorted(SEEDS.glob("*.txt"))
+pytestmark = pytest.mark.skipif(not SEED_FILES, reason="seed notes not present")
+
+# Display equations per seed, counted by hand-checked `display_math_lines` below.
+EXPECTED_EQUATIONS = {"000": 91, "001": 84, "002": 4, "003": 49, "004": 44}
+
+
+def display_math_lines(text: str) -> list[int]:
+    """An independent count, without markdown-it: lines that open a `$$` block (after
+    list markers), skipping fenced code, each block running to a line ending in `$$`."""
+    lines = text.split("\n")
+    found: list[int] = []
+    fence: str | None = None
+    index = 0
+    while index < len(lines):
+        stripped = lines[index].strip()
+        opening = re.match(r"(`{3,}|~{3,})", stripped)
+        if fence:
+            if stripped.startswith(fence):
+                fence = None
+        elif opening:
+            fence = opening.group(1)
+        else:
+            body = re.sub(r"^(?:(?:[-*+]|\d+[.)])\s+)+", "", stripped)
+            if body.startswith("$$"):
+                found.append(index + 1)
+                if not body[2:].strip().endswith("$$"):
+                    index += 1
+                    while index < len(lines) and not lines[index].strip().endswith("$$"):
+                        index += 1
+        index += 1
+    return found
+
+
+@pytest.mark.parametrize("seed", SEED_FILES, ids=lambda path: path.name[:3])
+def test_every_display_equation_is_found_at_its_line(seed: Path) -> None:
+    text = seed.read_text(encoding="utf-8")
+    cards = find_cards(parse_file(seed))
+    lines = [equation.loc.line for card in cards for equation in card.equations]
+    assert lines == display_math_lines(text)
+    assert len(lines) == EXPECTED_EQUATIONS[seed.name[:3]]
+    source = text.split("\n")
+    for card in cards:
+        for equation in card.equations:
+            opening = source[equation.loc.line - 1]
+            assert "$$" in opening
+            # The raw TeX starts right after the opening `$$`.
+            first_tex_line = equation.tex.split("\n")[0]
+            assert opening.split("$$", 1)[1].startswith(first_tex_line.rstrip("$"))
+
+
+@pytest.mark.parametrize("seed", SEED_FILES, ids=lambda path: path.name[:3])
+def test_cards_sit_at_their_heading_or_first_equation(seed: Path) -> None:
+    source = seed.read_text(encoding="utf-8").split("\n")
+    cards = find_cards(parse_file(seed))
+    assert cards
+    for card in cards:
+        line = source[card.loc.line - 1]
+        if card.title:
+            assert line.lstrip().startswith("#")
+            assert card.title.split()[0] in line
+        else:
+            assert card.loc == card.equations[0].loc
+        assert all(card.loc.line <= eq.loc.line for eq in card.equations)
+
+
+def test_seed_deck_cards() -> None:
+    cards = find_cards(parse_file(SEEDS / "001_cc6ebc1a6c562421.txt"))
+    assert len(cards) == 62
+    assert all(card.title for card in cards)
+    first = cards[0]
+    assert (first.title, first.loc.line, first.slide) == ("固有方程式", 21, 2)
+    assert [eq.loc.line for eq in first.equations] == [24]
+    assert first.equations[0].tex == r" \large \det (\lambda I - A) = 0"
+    # `$$` lines under `- ` items belong to the heading above the list.
+    points = next(card for card in cards if card.loc.line == 68)
+    assert points.title == "◆ポイント・各要素の意味など"
+    assert [eq.loc.line for eq in points.equations] == [73, 75]
+    # A multi-line `\begin{align}` block is one equation that keeps its rows.
+    variance = next(card for card in cards if card.title == "ベルヌーイ分布の分散")
+    assert variance.equations[0].tex.count("\n") == 3
+
+
+def test_notes_without_headings_give_one_untitled_card() -> None:
+    """Seeds 002-004 are plain notes without headings: one slide, so (SPEC.md §1) one
+    untitled card at the first equation."""
+    for name in ("002", "003", "004"):
+        seed = next(path for path in SEED_FILES if path.name.startswith(name))
+        cards = find_cards(parse_file(seed))
+        assert [card.title for card in cards] == [""]
