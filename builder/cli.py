@@ -79,5 +79,28 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _preview(args: argparse.Namespace) -> int:
-    print("sheets preview: not implemented yet (issue 7)", file=sys.stderr)
-    return EXIT_BAD_INPUT
+    """Serve until stopped (Ctrl-C ends it with 130, through `main`). A sheet that does
+    not build is shown as an error in the page, never ends the server; only a sheet that
+    is not there at start, or a port that is taken, is bad input."""
+    from builder.preview import SheetPreview
+    from builder.serve import PreviewServer, open_browser
+
+    sheet: Path = args.sheet
+    if not sheet.is_file():
+        raise BuildError(None, f"{sheet}: no such file")
+    rebuild = SheetPreview(sheet, theme_set=args.theme_set)
+    try:
+        server = PreviewServer(sheet, rebuild, port=args.port)
+    except OSError as error:
+        print(f"sheets preview: cannot listen on 127.0.0.1:{args.port}: {error.strerror}",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(f"sheets preview: {sheet} on {server.url}", flush=True)
+    if not args.no_open:
+        open_browser(server.url)  # does nothing without a display
+    try:
+        server.serve()
+    finally:
+        server.shutdown()
+        rebuild.close()
+    return EXIT_OK

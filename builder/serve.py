@@ -132,7 +132,7 @@ class PreviewServer(ThreadingHTTPServer):
         rebuild: Rebuild,
         *,
         port: int = 0,
-        quiet_seconds: float = 0.02,
+        quiet_seconds: float = 0.01,
         max_delay_seconds: float = 0.5,
     ) -> None:
         self.sheet = sheet.absolute()

@@ -1,0 +1,229 @@
+"""The builder's side of `sheets preview`: the `rebuild(path) -> Update` the server calls.
+
+The server (builder/serve.py) knows nothing of stages; this glue calls them. Every call
+re-parses the whole sheet (cheap), but renders only the slides whose rendering inputs
+changed since the last call: a cache maps each slide's key (its Markdown source, its
+resolved directives, its position) to its HTML, and is emptied when anything deck-wide
+changes (front matter, global style, theme files), since that may restyle every slide.
+Math inside unchanged slides is therefore never typeset again.
+
+Checks run later, in the server's checks thread (`Update.checks`), so they never delay
+the redraw, and in a process of their own: sympy holds the GIL for seconds at a time,
+and the next redraw must not wait for it. Their results are cached per card, keyed by
+the card and by the contents of the snippet modules it links: editing a snippet
+re-checks only the cards that use it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+from builder.model import BuildError, Card
+from builder.serve import Badge, Update
+
+
+@dataclass(frozen=True, slots=True)
+class _Rendered:
+    deck_key: str
+    head: str
+    slides: Mapping[str, str]
+
+
+def _fingerprint(paths: Iterable[Path]) -> str:
+    """Contents, not times: an editor that rewrites a file unchanged changes nothing."""
+    digest = hashlib.blake2b(digest_size=16)
+    for path in sorted(paths):
+        digest.update(str(path).encode() + b"\0")
+        try:
+            digest.update(path.read_bytes())
+        except OSError:
+            digest.update(b"\1missing")
+    return digest.hexdigest()
+
+
+# What does not change how a slide looks: where things are in the file (lines shift with
+# every edit above them), and tokens, which are parsed from `source`, `header`, `footer`.
+_NOT_SLIDE_LOOK = frozenset({"tokens", "header_tokens", "footer_tokens", "loc", "comments",
+                             "end_line"})
+_NOT_DECK_STYLE = frozenset({"slides", "diagnostics", "directive_locs"})
+
+
+def _fields_key(value: Any, skip: frozenset[str]) -> str:
+    # repr, not hash: some fields (markdown-it tokens) are unhashable, and the repr of
+    # the plain values is what decides the rendering.
+    return repr(tuple((f.name, getattr(value, f.name)) for f in fields(value)
+                      if f.name not in skip))
+
+
+def find_snippets_dir(sheet: Path) -> Path | None:
+    """The nearest `snippets/` in the sheet's directory or an ancestor (SPEC.md §1)."""
+    for directory in (sheet.absolute().parent, *sheet.absolute().parent.parents):
+        if (directory / "snippets").is_dir():
+            return directory / "snippets"
+    return None
+
+
+def _check_cards(cards: Sequence[Card], snippets_dir: Path | None, timeout: float) -> Any:
+    from builder.check import check_cards
+
+    return check_cards(cards, snippets_dir=snippets_dir, timeout=timeout)
+
+
+class _CheckProcess:
+    """`check_cards` in one long-lived child process (started on first use; restarted
+    if a check takes it down)."""
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+
+    def run(self, cards: Sequence[Card], snippets_dir: Path | None, timeout: float) -> Any:
+        if self._pool is None:
+            # spawn: forking a process that runs server threads could copy a held lock.
+            self._pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        try:
+            return self._pool.submit(_check_cards, tuple(cards), snippets_dir, timeout).result()
+        except BrokenProcessPool:
+            self._pool = None
+            raise
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+
+class SheetPreview:
+    """`rebuild(path) -> Update` for one sheet; keeps the caches between calls."""
+
+    def __init__(
+        self,
+        sheet: Path,
+        *,
+        theme_set: Sequence[Path] = (),
+        snippets_dir: Path | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        self.sheet = sheet
+        self.theme_set = tuple(path.absolute() for path in theme_set)
+        self.snippets_dir = snippets_dir or find_snippets_dir(sheet)
+        self.timeout = timeout
+        self._rendered: _Rendered | None = None
+        self._results: dict[str, Any] = {}  # card key -> CardResult
+        self._results_lock = threading.Lock()  # the checks thread and the build loop
+        self._checker = _CheckProcess()
+        self.rendered_slides = 0
+        """How many slides have been rendered in all (tests check the cache with it)."""
+
+    def close(self) -> None:
+        self._checker.close()
+
+    def _watch(self, extra: Iterable[Path] = ()) -> frozenset[Path]:
+        paths = {*self.theme_set, *extra}
+        if self.snippets_dir is not None:
+            paths.add(self.snippets_dir.absolute())
+        return frozenset(paths)
+
+    def __call__(self, path: Path) -> Update:
+        from builder.parse import parse_file
+        from builder.render import load_themes, render_deck
+
+        try:
+            deck = parse_file(path)
+            themes = load_themes(self.theme_set)
+        except BuildError as error:
+            return Update(error=str(error), watch=self._watch())
+        except FileNotFoundError:
+            return Update(error=f"{path}: the sheet is missing (deleted or being replaced)",
+                          watch=self._watch())
+        except (OSError, UnicodeDecodeError) as error:
+            return Update(error=f"{path}: {error}", watch=self._watch())
+
+        deck_key = _fields_key(deck, _NOT_DECK_STYLE) + _fingerprint(self.theme_set)
+        cache = self._rendered
+        if cache is None or cache.deck_key != deck_key:
+            cache = _Rendered(deck_key, "", {})
+        keys = [_fields_key(slide, _NOT_SLIDE_LOOK) for slide in deck.slides]
+        missing = [slide for slide, key in zip(deck.slides, keys, strict=True)
+                   if key not in cache.slides]
+        head = cache.head
+        slides = dict(cache.slides)
+        if missing or not head:
+            try:
+                rendered = render_deck(replace(deck, slides=tuple(missing)), themes=themes)
+            except BuildError as error:
+                return Update(error=str(error), watch=self._watch())
+            self.rendered_slides += len(missing)
+            head = rendered.head
+            for slide, html in zip(missing, rendered.slides, strict=True):
+                slides[keys[slide.index]] = html
+        # Keep only what the deck now has, so the cache does not grow with every edit.
+        self._rendered = _Rendered(deck_key, head, {key: slides[key] for key in keys})
+        return Update(
+            head=f"<style>{head}</style>",
+            slides=tuple(slides[key] for key in keys),
+            title=deck.title or path.name,
+            watch=self._watch(self._images(deck)),
+            checks=lambda: self._check(deck),
+        )
+
+    def _images(self, deck: Any) -> set[Path]:
+        """Local image files the slides use (a missing one too: creating it redraws)."""
+        images: set[Path] = set()
+        base = Path(deck.path).absolute().parent
+        for slide in deck.slides:
+            sources = [background.src for background in getattr(slide, "backgrounds", ())
+                       if getattr(background, "src", None)]
+            stack = list(slide.tokens)
+            while stack:
+                token = stack.pop()
+                if token.type == "image" and token.attrs.get("src"):
+                    sources.append(str(token.attrs["src"]))
+                stack.extend(token.children or ())
+            for source in sources:
+                if "://" not in source and not source.startswith(("data:", "/")):
+                    images.add(base / unquote(source.split("#")[0].split("?")[0]))
+        return images
+
+    def _card_key(self, card: Card) -> str:
+        snippet_files = []
+        if self.snippets_dir is not None:
+            for target in card.checks:
+                module = target.rsplit(".", 1)[0]
+                snippet_files.append(self.snippets_dir / f"{module.replace('.', '/')}.py")
+        # Not the lines: an edit above a card moves it without changing what is checked.
+        what = (card.title, tuple(equation.tex for equation in card.equations), card.checks,
+                card.assume, card.nocheck, card.declarations, card.code)
+        return repr(what) + _fingerprint(snippet_files)
+
+    def _check(self, deck: Any) -> tuple[Badge, ...]:
+        from builder.cards import find_cards
+
+        cards = find_cards(deck)
+        keys = [self._card_key(card) for card in cards]
+        with self._results_lock:
+            todo = [card for card, key in zip(cards, keys, strict=True)
+                    if key not in self._results]
+        if todo:
+            fresh = self._checker.run(todo, self.snippets_dir, self.timeout)
+            with self._results_lock:
+                for result in fresh:
+                    self._results[self._card_key(result.card)] = result
+        with self._results_lock:
+            # Forget cards that are gone, so edits do not pile up results.
+            self._results = {key: self._results[key] for key in keys if key in self._results}
+            results = [self._results.get(key) for key in keys]
+        return tuple(
+            Badge(slide=card.slide, title=card.title, line=card.loc.line,
+                  status=result.status, message=result.message or "")
+            for card, result in zip(cards, results, strict=True) if result is not None
+        )
