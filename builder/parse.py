@@ -404,19 +404,24 @@ def _math_block(state: StateBlock, start: int, end: int, silent: bool) -> bool:
 _YAML_SPECIAL = "[\"'{|>~&*"
 
 
+# Marp CLI adds its metadata directives as plain (enumerable) properties, so marpit's
+# loose parsing covers them in the front matter; marp-core defines `math` and `size`
+# non-enumerable, so they are never loose (`math: mathjax # comment` stays YAML).
+_CLI_METADATA = frozenset({"author", "description", "image", "keywords", "title", "url"})
+
+
 @cache
-def _loose_matcher() -> re.Pattern[str]:
-    # Only marpit's own directives: marp-core defines `math` and `size` non-enumerable,
-    # so marpit's loose list never holds them (`math: mathjax # comment` stays YAML).
-    keys = "|".join(re.escape(key) for key in sorted(_MARPIT_GLOBALS | LOCAL_DIRECTIVES))
+def _loose_matcher(front_matter: bool) -> re.Pattern[str]:
+    names = _MARPIT_GLOBALS | LOCAL_DIRECTIVES | (_CLI_METADATA if front_matter else set())
+    keys = "|".join(re.escape(key) for key in sorted(names))
     key = f"_?(?:{keys})"
     return re.compile(rf"^((?:{key}|\"{key}\"|'{key}')\s*:)(.+)$")
 
 
-def _loosen(text: str) -> str:
+def _loosen(text: str, *, front_matter: bool = False) -> str:
     """marpit `yaml.js` `convertLoose`: quote directive values that plain YAML would
     misread (`header: a: b`, `footer: #1`)."""
-    matcher = _loose_matcher()
+    matcher = _loose_matcher(front_matter)
 
     def quote(match: re.Match[str]) -> str:
         prop, value = match.group(1), match.group(2)
@@ -464,6 +469,8 @@ def _global_value(key: str, value: Any) -> Any:
         return level if level is not None and 1 <= level <= 6 else None
     if key == "math":
         return value if value in ("mathjax", "katex") else None
+    if key == "keywords" and isinstance(value, list):
+        return ", ".join(str(item) for item in value)
     return value if isinstance(value, str) else None
 
 
@@ -759,7 +766,7 @@ class _DeckParser:
         token = tokens[0]
         assert token.map is not None
         try:
-            value = _load_yaml(_loosen(token.content)) if token.content.strip() else {}
+            value = _load_yaml(_loosen(token.content, front_matter=True)) if token.content.strip() else {}
         except yaml.YAMLError:
             raise self._front_matter_error(token.content, token.map[0] + 1) from None
         if value is None:
@@ -780,7 +787,7 @@ class _DeckParser:
         """The YAML error of a front matter at its line. Asks the pure-Python loader again
         so that the message does not depend on whether libyaml is installed."""
         try:
-            yaml.load(_loosen(content), Loader=yaml.BaseLoader)
+            yaml.load(_loosen(content, front_matter=True), Loader=yaml.BaseLoader)
         except yaml.MarkedYAMLError as error:
             # The context ("while parsing a flow sequence") points at the line to fix; the
             # problem mark is often the end of the text.
