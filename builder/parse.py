@@ -121,7 +121,8 @@ class Slide:
     """The slide's raw Markdown, from after its break to the next one."""
     tokens: tuple[Token, ...]
     """markdown-it tokens of the body, Marp syntax resolved: comments and `<style>` gone,
-    `![bg]` images gone (see `backgrounds`), image sizes as `style`, raw HTML
+    `![bg]` images gone (see `backgrounds`), image sizes as `style`, `heading_open`
+    with `meta["fit"]` for marp-core's `# <!-- fit --> Title`, raw HTML
     (`html_block`, `html_inline`) reduced to Marp's allowlist in `content` (the original
     in `meta["raw"]`); math as
     `math_inline` / `math_block` tokens (raw LaTeX in `content`, `meta["tex"]` the text
@@ -711,6 +712,7 @@ class _DeckParser:
         md = markdown()
         tokens = md.parse(self.text, {})
         front_matter = self._front_matter(tokens)
+        _mark_fitting_headings(tokens)
         comments = self._comments(tokens)
         for token in tokens:
             if token.type == "math_block" and not token.meta.get("closed", True):
@@ -1068,6 +1070,18 @@ def _apply_image(token: Token, options: _ImageOptions) -> None:
     if alt != token.content:
         token.content = alt
         token.children = markdown().parseInline(alt, {})[0].children if alt else []
+
+
+def _mark_fitting_headings(tokens: Sequence[Token]) -> None:
+    """marp-core's fitting header: `# <!-- fit --> Title` scales the heading to the slide
+    width. The heading gets `meta["fit"]`; the comment is no presenter note."""
+    for index, token in enumerate(tokens[:-1]):
+        if token.type != "heading_open":
+            continue
+        for child in tokens[index + 1].children or ():
+            if child.type == "marp_comment" and child.content == "fit":
+                child.meta = {**(child.meta or {}), "directive": True}
+                token.meta = {**(token.meta or {}), "fit": True}
 
 
 def _sanitize(token: Token) -> None:

@@ -62,7 +62,8 @@ def _blocks(tokens: Sequence[Token]) -> list[str]:
     for index, token in enumerate(tokens):
         at = f"@{token.map[0] + 1}" if token.map else ""
         if token.type == "heading_open":
-            lines.append(f"{token.tag}{at} {_inline(tokens[index + 1])}")
+            fit = "(fit)" if token.meta.get("fit") else ""
+            lines.append(f"{token.tag}{fit}{at} {_inline(tokens[index + 1])}")
         elif token.type == "paragraph_open":
             lines.append(f"p{at} {_inline(tokens[index + 1])}")
         elif token.type == "math_block":
