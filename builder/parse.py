@@ -191,8 +191,23 @@ class Deck:
 
 
 def parse_file(path: Path) -> Deck:
-    """Read and parse a sheet (UTF-8, a BOM allowed)."""
-    return parse_text(path.read_text(encoding="utf-8-sig"), path)
+    """Read and parse a sheet (UTF-8, a BOM allowed). A file that cannot be read is a
+    `BuildError` too (no traceback for a typo in a path)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise BuildError(None, f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise BuildError(None, f"{path}: is a directory, not a sheet") from None
+    except OSError as error:
+        raise BuildError(None, f"{path}: cannot read: {error.strerror}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise BuildError(SourceLoc(path, line),
+                         f"not UTF-8 text (byte 0x{data[error.start]:02x})") from None
+    return parse_text(text, path)
 
 
 def parse_text(text: str, path: Path) -> Deck:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from markdown_it.token import Token
 
+from builder.cards import find_cards
 from builder.model import BuildError
 from builder.parse import Slide, parse_file, parse_text
 
@@ -78,3 +80,48 @@ def test_crlf_and_lf_give_the_same_deck() -> None:
     assert [(s.loc, s.classes, s.paginate, s.source) for s in lf.slides] == \
         [(s.loc, s.classes, s.paginate, s.source) for s in crlf.slides]
     assert lf.slides[0].classes == ("x",)
+
+
+def test_unreadable_files_are_build_errors(tmp_path: Path) -> None:
+    with pytest.raises(BuildError, match="no such file"):
+        parse_file(tmp_path / "missing.md")
+    with pytest.raises(BuildError, match="is a directory"):
+        parse_file(tmp_path)
+    latin1 = tmp_path / "latin1.md"
+    latin1.write_bytes("# A\n\ncaf\u00e9\n".encode("latin-1"))
+    with pytest.raises(BuildError) as error:
+        parse_file(latin1)
+    assert str(error.value) == f"{latin1}:3: not UTF-8 text (byte 0xe9)"
+
+
+def test_a_byte_order_mark_is_not_content(tmp_path: Path) -> None:
+    sheet = tmp_path / "bom.md"
+    sheet.write_bytes(b"\xef\xbb\xbf---\npaginate: true\n---\n\n# A\n")
+    deck = parse_file(sheet)
+    assert deck.slides[0].paginate is True
+
+
+@needs_seeds
+def test_mangled_seeds_give_a_deck_or_a_build_error_never_a_crash() -> None:
+    """Cut-up seed text with Marp syntax dropped in at random places (a fixed random
+    seed, so that a failure can be reproduced)."""
+    rng = random.Random(20261123)
+    seeds = [path.read_text(encoding="utf-8") for path in sorted(SEEDS.glob("*.txt"))]
+    pieces = ["$$", "$", "---", "<!--", "-->", "<!-- _class: a -->", "<style>", "</style>",
+              "<style scoped>", "![bg](x)", "![w:1](y)", "## ", "- ", "```", "\n",
+              "<!-- headingDivider: 3 -->", "<!-- paginate: skip -->", "\\", "<div>",
+              "<script>", "<!-- header: [ -->", "\r\n", "> ", "1. "]
+    for _ in range(300):
+        text = rng.choice(seeds)
+        start = rng.randrange(len(text))
+        text = text[start:start + rng.randrange(2000)]
+        for _ in range(rng.randrange(8)):
+            at = rng.randrange(len(text) + 1)
+            text = text[:at] + rng.choice(pieces) + text[at:]
+        try:
+            deck = parse_text(("---\n" if rng.random() < 0.3 else "") + text, Path("m.md"))
+        except BuildError as error:
+            assert error.loc is not None and error.loc.line >= 1
+            continue
+        find_cards(deck)
+        assert deck.slides
