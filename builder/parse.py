@@ -886,13 +886,15 @@ class _DeckParser:
                 slides.append(_RawSlide(token.map[1], []))
                 seen_visible = True
                 continue
-            if (token.type == "heading_open" and token.level == 0 and token.tag in heading_tags
-                    and seen_visible):
+            # Any heading, also one inside a list or a quote, as marpit does.
+            if token.type == "heading_open" and token.tag in heading_tags and seen_visible:
                 assert token.map is not None
                 slides.append(_RawSlide(token.map[0], []))
             if not _hidden(token):
                 seen_visible = True
             slides[-1].tokens.append(token)
+        for slide in slides:
+            slide.tokens = _balanced(slide.tokens)
         return slides
 
     def _slides(
@@ -1102,6 +1104,27 @@ def _mark_fitting_headings(tokens: Sequence[Token]) -> None:
 def _sanitize(token: Token) -> None:
     token.meta = {**(token.meta or {}), "raw": token.content}
     token.content = sanitize_html(token.content)
+
+
+def _balanced(tokens: list[Token]) -> list[Token]:
+    """A slide cut inside a list or a quote (a divided heading there): Marp's HTML then
+    has open tags that the browser closes at `</section>` and stray closing tags that it
+    drops. Do the same to the tokens, so that every slide's tokens nest."""
+    result: list[Token] = []
+    open_tokens: list[Token] = []
+    for token in tokens:
+        if token.nesting == 1:
+            open_tokens.append(token)
+        elif token.nesting == -1:
+            if not open_tokens or open_tokens[-1].tag != token.tag:
+                continue
+            open_tokens.pop()
+        result.append(token)
+    for opener in reversed(open_tokens):
+        closer = Token(opener.type.removesuffix("_open") + "_close", opener.tag, -1)
+        closer.level, closer.block, closer.hidden = opener.level, opener.block, opener.hidden
+        result.append(closer)
+    return result
 
 
 def _walk(tokens: Sequence[Token]) -> list[Token]:
