@@ -54,23 +54,33 @@ def _plain(tokens: Sequence[Token]) -> str:
     return " ".join(text.split())
 
 
+def _math_counts(tokens: Sequence[Token]) -> tuple[int, int]:
+    display = sum(token.type == "math_block" for token in tokens)
+    inline = sum(child.type == "math_inline" for token in tokens for child in token.children or ())
+    return display, inline
+
+
 def structure_line(slide: Slide) -> str:
     """One slide in the format of scripts/marp_structure.py (Marp CLI's HTML)."""
     heading = next((_plain([slide.tokens[i + 1]]) for i, token in enumerate(slide.tokens)
                     if token.type == "heading_open"), "")
+    display, inline = _math_counts(slide.tokens)
+    inline += _math_counts(slide.header_tokens)[1] + _math_counts(slide.footer_tokens)[1]
     return (f"{slide.index + 1}: class={' '.join(slide.classes) or '-'} "
             f"paginate={str(slide.paginate).lower()} page={slide.page if slide.paginate else '-'} "
             f"header={_plain(slide.header_tokens) or '-'} footer={_plain(slide.footer_tokens) or '-'} "
-            f"heading={heading or '-'}")
+            f"math={display}/{inline} heading={heading or '-'}")
 
 
 @needs_seeds
-def test_seed_deck_matches_marp_cli_slide_by_slide() -> None:
-    """tests/fixtures/seed001_structure.txt was extracted from Marp CLI's own HTML for the
-    seed deck (scripts/marp_structure.py says how)."""
-    expected = (FIXTURES / "seed001_structure.txt").read_text(encoding="utf-8").splitlines()
-    deck = parse_file(SEED_DECK)
-    assert [structure_line(slide) for slide in deck.slides] == expected
+@pytest.mark.parametrize("number", ["000", "001", "002", "003", "004"])
+def test_seeds_match_marp_cli_slide_by_slide(number: str) -> None:
+    """tests/fixtures/seed<NNN>_structure.txt were extracted from Marp CLI's own HTML for
+    the seeds (scripts/marp_structure.py says how): slides, classes, pagination, page
+    numbers, header, footer, the number of display and inline equations, first heading."""
+    expected = (FIXTURES / f"seed{number}_structure.txt").read_text(encoding="utf-8")
+    deck = parse_file(next(SEEDS.glob(f"{number}_*.txt")))
+    assert [structure_line(slide) for slide in deck.slides] == expected.splitlines()
 
 
 def test_crlf_and_lf_give_the_same_deck() -> None:
