@@ -97,7 +97,8 @@ class Background:
     alt: str
     """The alt text words that were not Marp keywords."""
     size: str | None
-    """`cover` (default), `contain` (`fit`), `auto` or a percentage."""
+    """The CSS `background-size` as marpit computes it: `contain` (`fit`), `cover`,
+    `auto`, a percentage, `<w> <h>` from `w:`/`h:`; None for the default (cover)."""
     split: str | None
     """`left` / `right` for a split background, else None."""
     split_size: str | None
@@ -1057,17 +1058,26 @@ class _DeckParser:
                 options = _image_options(child.content)
                 src = str(child.attrGet("src") or "")
                 if options.background:
-                    backgrounds.append(Background(
-                        src=src, alt=" ".join(options.words),
-                        size=options.bg_size or options.size, split=options.split,
-                        split_size=options.split_size, direction=options.direction,
-                        width=options.width, height=options.height,
-                        filters=tuple(options.filters), loc=self.loc(line)))
+                    if src.strip():  # marpit hides a `![bg]()` but draws nothing
+                        backgrounds.append(Background(
+                            src=src, alt=" ".join(options.words),
+                            size=_background_size(options), split=options.split,
+                            split_size=options.split_size, direction=options.direction,
+                            width=options.width, height=options.height,
+                            filters=tuple(options.filters), loc=self.loc(line)))
                     continue
                 _apply_image(child, options)
                 child.meta = {**(child.meta or {}), "line": line + 1}
             children.append(child)
         return children
+
+
+def _background_size(options: _ImageOptions) -> str | None:
+    """marpit `background_image/apply.js`: the CSS background-size of a `![bg]`."""
+    size = options.size or options.bg_size
+    if size not in ("contain", "cover") and (options.width or options.height):
+        return f"{options.width or size or 'auto'} {options.height or size or 'auto'}"
+    return size
 
 
 def _apply_image(token: Token, options: _ImageOptions) -> None:
