@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 from markdown_it.token import Token
 
-from builder.model import Card, Equation, SourceLoc
+from builder.model import Card, Diagnostic, Equation, SourceLoc
 from builder.parse import Comment, Deck, Slide
 
-__all__ = ["find_cards", "parse_annotations"]
+__all__ = ["annotation_warnings", "find_cards", "parse_annotations"]
 
 _ANNOTATION = re.compile(r"^\s*(check|assume|nocheck|let)\s*:(.*)$")
 
@@ -39,7 +39,46 @@ def find_cards(deck: Deck) -> tuple[Card, ...]:
     return tuple(cards)
 
 
+def annotation_warnings(deck: Deck) -> tuple[Diagnostic, ...]:
+    """Annotations that no card receives, because their section has no display math (a
+    `check:` under `## Softmax` whose formula sits under `### Formula` checks nothing)."""
+    warnings = []
+    for slide in deck.slides:
+        for section in _sections(slide):
+            if section.equations:
+                continue
+            for comment in section.comments:
+                for key, _ in _annotation_entries(comment.text):
+                    where = f"section {section.title!r}" if section.title else "this part"
+                    warnings.append(Diagnostic(
+                        comment.loc, f"`{key}:` is in no card: {where} of slide "
+                        f"{slide.index + 1} has no display math"))
+    return tuple(warnings)
+
+
 def _slide_cards(slide: Slide) -> list[Card]:
+    cards = []
+    for section in _sections(slide):
+        if not section.equations:
+            continue
+        checks, assume, nocheck, declarations = parse_annotations(section.comments)
+        cards.append(Card(
+            title=section.title,
+            equations=tuple(section.equations),
+            checks=checks,
+            assume=assume,
+            nocheck=nocheck,
+            declarations=declarations,
+            code=tuple(section.code),
+            loc=section.loc or section.equations[0].loc,
+            slide=slide.index,
+        ))
+    return cards
+
+
+def _sections(slide: Slide) -> list[_Section]:
+    """The slide cut at every heading (the part before the first one is untitled), with
+    the equations, comments and code that each part holds."""
     sections = [_Section("", None)]
     # (line, section) boundaries so that comments, which are not in the tokens, can be
     # placed by their line.
@@ -63,24 +102,7 @@ def _slide_cards(slide: Slide) -> list[Card]:
             if line <= comment.loc.line:
                 owner = section
         owner.comments.append(comment)
-
-    cards = []
-    for section in sections:
-        if not section.equations:
-            continue
-        checks, assume, nocheck, declarations = parse_annotations(section.comments)
-        cards.append(Card(
-            title=section.title,
-            equations=tuple(section.equations),
-            checks=checks,
-            assume=assume,
-            nocheck=nocheck,
-            declarations=declarations,
-            code=tuple(section.code),
-            loc=section.loc or section.equations[0].loc,
-            slide=slide.index,
-        ))
-    return cards
+    return sections
 
 
 def parse_annotations(
@@ -93,14 +115,7 @@ def parse_annotations(
     nocheck: list[str] = []
     declarations: list[str] = []
     for comment in comments:
-        entries: list[tuple[str, str]] = []
-        for line in comment.text.splitlines():
-            match = _ANNOTATION.match(line)
-            if match:
-                entries.append((match.group(1), match.group(2).strip()))
-            elif entries:
-                entries[-1] = (entries[-1][0], f"{entries[-1][1]}\n{line.strip()}".strip())
-        for key, value in entries:
+        for key, value in _annotation_entries(comment.text):
             if key == "check":
                 checks.extend(name.strip() for name in value.split(",") if name.strip())
             elif key == "assume":
@@ -111,6 +126,19 @@ def parse_annotations(
                 declarations.append(value)
     reason = "; ".join(reason for reason in nocheck if reason) if nocheck else None
     return tuple(checks), tuple(assume), reason, tuple(declarations)
+
+
+def _annotation_entries(text: str) -> list[tuple[str, str]]:
+    """`key: value` annotations of one comment body, one per line; a line without a key
+    continues the value before it."""
+    entries: list[tuple[str, str]] = []
+    for line in text.splitlines():
+        match = _ANNOTATION.match(line)
+        if match:
+            entries.append((match.group(1), match.group(2).strip()))
+        elif entries:
+            entries[-1] = (entries[-1][0], f"{entries[-1][1]}\n{line.strip()}".strip())
+    return entries
 
 
 def _split_top_level(text: str) -> list[str]:

@@ -25,7 +25,7 @@ import pytest
 from fixture_file import FixtureCase, fixture_params
 from markdown_it.token import Token
 
-from builder.cards import find_cards
+from builder.cards import annotation_warnings, find_cards
 from builder.model import BuildError
 from builder.parse import Deck, Slide, parse_text
 
@@ -129,6 +129,7 @@ def dump_cards(deck: Deck) -> str:
             lines.append(f"  nocheck: {card.nocheck}")
         lines += [f"  let: {_one_line(declaration)}" for declaration in card.declarations]
         lines += [f"  code: {_one_line(code)}" for code in card.code]
+    lines += [f"{d.severity}@{d.loc.line} {d.message}" for d in annotation_warnings(deck)]
     return "\n".join(lines) + "\n" if lines else "(no cards)\n"
 
 
