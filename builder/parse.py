@@ -2,8 +2,8 @@
 
 This is the only stage that reads Markdown. It follows Marp CLI (marp-core 4 on marpit 3):
 
-- markdown-it with Marp's options (`commonmark`, `breaks`, `html` on, tables and
-  strikethrough), plus Marp's own rules ported here: HTML comments and `<style>` as
+- markdown-it with Marp's options (`commonmark`, `breaks`, `html` on, tables,
+  strikethrough, linkify without fuzzy links), plus Marp's own rules ported here: HTML comments and `<style>` as
   hidden tokens, and marp-core's math (`$…$` inline, `$$…$$` blocks that may interrupt a
   paragraph or a list, so a `$$` line under a `- ` item leaves the list as in Marp).
 - slides split at top-level `hr` (`---`, `***`, `___`) and, with `headingDivider`, before
@@ -222,8 +222,10 @@ def parse_text(text: str, path: Path) -> Deck:
 @cache
 def markdown() -> MarkdownIt:
     """The markdown-it parser configured as Marp CLI's (rendering stages reuse it)."""
-    md = MarkdownIt("commonmark", {"breaks": True, "html": True})
-    md.enable(["table", "strikethrough"])
+    md = MarkdownIt("commonmark", {"breaks": True, "html": True, "linkify": True})
+    md.enable(["table", "strikethrough", "linkify"])
+    if md.linkify is not None:
+        md.linkify.set({"fuzzy_link": False})  # as marp-core: only URLs with a scheme
     md.use(front_matter_plugin)
     md.block.ruler.before("html_block", "marp_comment", _comment_block)
     md.block.ruler.before("html_block", "marp_style", _style_block)

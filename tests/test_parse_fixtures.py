@@ -35,8 +35,14 @@ SHEET = Path("sheet.md")
 
 def _inline(token: Token) -> str:
     pieces: list[str] = []
+    links: list[str] = []
     for child in token.children or ():
-        if child.type in ("text", "html_inline"):
+        if child.type == "link_open":
+            links.append(str(child.attrGet("href")))
+            pieces.append("[")
+        elif child.type == "link_close":
+            pieces.append(f"]({links.pop()})")
+        elif child.type in ("text", "html_inline"):
             pieces.append(child.content)
         elif child.type == "code_inline":
             pieces.append(f"`{child.content}`")
