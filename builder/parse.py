@@ -1006,7 +1006,10 @@ class _DeckParser:
             loc=self.loc(loc_line),
             source=source,
             tokens=tuple(body),
-            directives=MappingProxyType(directives),
+            # marpit writes only truthy values (no `paginate: false`, no empty header).
+            directives=MappingProxyType({key: value for key, value in directives.items()
+                                         if value and not (key == "paginate"
+                                                           and value == "false")}),
             classes=tuple(directives.get("class", "").split()),
             paginate=paginate,
             page=page,
