@@ -74,8 +74,78 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    print("sheets check: not implemented yet (issue 4)", file=sys.stderr)
-    return EXIT_BAD_INPUT
+    """Check every card; exit 0 when none failed or errored, 1 when some did, 2 on bad
+    input. Results are cached under `.cache/check/` (`$SHEETS_CACHE_DIR/check/` when set;
+    see `builder.check.CheckCache`);
+    sympy is loaded only when some card is not in the cache."""
+    import json
+    import os
+
+    from builder.cards import find_cards
+    from builder.check import (
+        CardResult,
+        CheckCache,
+        check_cards,
+        find_snippets_dir,
+        github_annotation,
+        report_line,
+        results_json,
+        summary_line,
+    )
+    from builder.model import Card
+    from builder.parse import parse_file
+
+    sheets: list[Path] = list(args.sheets) or sorted(Path("sheets").glob("*.md"))
+    if not sheets:
+        raise BuildError(None, "sheets check: no sheets given and none in sheets/*.md")
+    cards_by_snippets: dict[Path | None, list[Card]] = {}
+    order: list[Card] = []
+    for sheet in sheets:
+        found = find_cards(parse_file(sheet))
+        snippets_dir = args.snippets if args.snippets is not None else find_snippets_dir(sheet)
+        cards_by_snippets.setdefault(snippets_dir, []).extend(found)
+        order.extend(found)
+    cache = CheckCache(Path(os.environ.get("SHEETS_CACHE_DIR") or ".cache") / "check")
+    by_card: dict[int, CardResult] = {}
+    for snippets_dir, cards in cards_by_snippets.items():
+        for card, result in zip(cards, check_cards(cards, snippets_dir=snippets_dir,
+                                                    timeout=args.timeout, cache=cache),
+                                strict=True):
+            by_card[id(card)] = result
+    results = [by_card[id(card)] for card in order]
+
+    to_stdout = args.json_out != "-"
+    report = sys.stdout if to_stdout else sys.stderr
+    github = os.environ.get("GITHUB_ACTIONS") == "true"
+    for result in results:
+        if result.status in ("fail", "error"):
+            print(report_line(result), file=report)
+            if github:
+                print(github_annotation(result), file=report)
+    print(summary_line(results), file=report)
+    if args.coverage:
+        from builder.check import coverage_report
+
+        print(coverage_report([card for card in order]), file=report)
+    if args.json_out is not None:
+        document = json.dumps(results_json(results), ensure_ascii=False, indent=1)
+        if args.json_out == "-":
+            print(document)
+        else:
+            _write_atomically(Path(args.json_out), document + "\n")
+    failed = any(result.status in ("fail", "error") for result in results)
+    return EXIT_PROBLEMS if failed else EXIT_OK
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(handle, "w", encoding="utf-8") as stream:
+        stream.write(text)
+    os.replace(temporary, path)
 
 
 def _preview(args: argparse.Namespace) -> int:

@@ -1,0 +1,852 @@
+"""check: every card's claims, verified (SPEC.md §1 "What is checked").
+
+A display equation `A = B = C` claims `A = B` and `B = C`. Each claim whose sides both
+compile is compared numerically at random points of the card's domain (`assume:`, or
+defaults that keep `log`, `sqrt` and probabilities valid), then symbolically to prove
+it. Steps that only give a name to something (`y = …`, `f(x) = …`) or substitute one
+quantity for another (each side has a symbol the other lacks) are not claims. Linked
+snippets run in the worker pool (builder/worker.py).
+
+The rule throughout: never a false alarm. When a step cannot be decided (a side did not
+compile, the values cannot be computed, a derivative of an unknown quantity), it is
+`unchecked` with the reason, not `fail`.
+
+sympy is imported only when something must be compiled, so that a fully cached
+`sheets check` starts fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import random
+import re
+import signal
+import tempfile
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from builder.model import Card, SourceLoc, Status
+
+if TYPE_CHECKING:
+    import sympy
+
+__all__ = ["CardResult", "CheckCache", "CheckResult", "Domain", "StepVerdict",
+           "check_cards", "compare_sides", "is_claim", "parse_domain"]
+
+CheckKind = Literal["derivation", "snippet"]
+
+_SEVERITY: dict[str, int] = {"unchecked": 0, "pass": 1, "fail": 2, "error": 3}
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """One check of a card: a derivation step or a linked snippet."""
+
+    kind: CheckKind
+    status: Status
+    loc: SourceLoc
+    """For a step, the line of its right-hand side; for a snippet, the card's line."""
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class CardResult:
+    """A card's verdict: the worst of its checks (error > fail > pass), or `unchecked`
+    with the reason when nothing could be checked."""
+
+    card: Card
+    status: Status
+    message: str
+    checks: tuple[CheckResult, ...]
+
+    @property
+    def loc(self) -> SourceLoc:
+        """Where to point a reader: the first check with the card's status, else the card."""
+        for check in self.checks:
+            if check.status == self.status and self.status in ("fail", "error"):
+                return check.loc
+        return self.card.loc
+
+
+# --------------------------------------------------------------------------- domain
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    low: float = -math.inf
+    high: float = math.inf
+    integer: bool = False
+
+
+DEFAULT_INTERVAL = Interval(0.1, 0.9)
+"""Where undeclared symbols are sampled: positive (so `log`, `sqrt` and powers stay
+real) and below 1 (so `1 - p` and `log(1 - p)` of a probability stay valid)."""
+INTEGER_INTERVAL = Interval(1, 5, integer=True)
+"""Summation bounds and declared integers."""
+
+
+@dataclass(frozen=True, slots=True)
+class Domain:
+    """The sampling interval of each symbol named in `assume:` (by its Python name)."""
+
+    intervals: Mapping[str, Interval] = field(default_factory=dict)
+
+    def interval(self, name: str, *, integer: bool = False) -> Interval:
+        found = self.intervals.get(name)
+        if found is not None:
+            return replace(found, integer=True) if integer else found
+        return INTEGER_INTERVAL if integer else DEFAULT_INTERVAL
+
+
+_RELATION = re.compile(r"(<=|>=|\\leq?|\\geq?|\\lt|\\gt|≤|≥|<|>)")
+_IN_SET = re.compile(r"^(?P<names>.+?)\s*(?:\\in|∈)\s*(?P<set>.+)$")
+_SETS = {"r": Interval(-2.0, 2.0), "n": Interval(1, 5, integer=True),
+         "z": Interval(-3, 3, integer=True), "r^+": Interval(0, math.inf),
+         "r_+": Interval(0, math.inf), "r_{+}": Interval(0, math.inf),
+         "r_{>0}": Interval(0, math.inf), "r^{+}": Interval(0, math.inf)}
+
+
+def symbol_name(tex: str) -> str:
+    """`\\sigma` → `sigma`, `H_{in}` → `H_in`, `\\hat{y}` → `y_hat`, `\\mathrm{TP}` → `TP`:
+    the Python names of SPEC.md §1, so that `assume:` may be written in LaTeX or Python."""
+    text = tex.strip()
+    suffixes = []
+    while True:
+        match = re.match(r"^\\(hat|bar|tilde|dot|vec)\s*(\{(.*)\}|(\\?\w))$", text)
+        if not match:
+            break
+        suffixes.append(match.group(1))
+        text = (match.group(3) if match.group(3) is not None else match.group(4)).strip()
+    text = re.sub(r"\\(?:mathrm|text|operatorname|mathit|mathbf|boldsymbol)\s*\{([^{}]*)\}",
+                  r"\1", text)
+    text = text.replace("\\", "").replace("{", "").replace("}", "").replace(" ", "")
+    for suffix in reversed(suffixes):
+        text = f"{text}_{suffix}"
+    return text
+
+
+def _number(text: str) -> float | None:
+    text = text.strip().replace("\\infty", "inf").replace("∞", "inf")
+    text = re.sub(r"^\\frac\{(.+)\}\{(.+)\}$", r"\1/\2", text)
+    try:
+        if "/" in text:
+            top, bottom = text.split("/", 1)
+            return float(top) / float(bottom)
+        return float(text)
+    except ValueError:
+        return None
+
+
+def parse_domain(assume: Sequence[str]) -> Domain:
+    """`("0 < p < 1", "x > 0", "n \\in \\mathbb{N}")` → intervals for p, x and n. What it
+    cannot read it ignores: the defaults then apply (never a wrong bound)."""
+    intervals: dict[str, Interval] = {}
+    waiting: list[str] = []  # `x, y > 0` arrives split as `x` and `y > 0`
+
+    def bound(names: list[str], low: float | None = None, high: float | None = None,
+              interval: Interval | None = None) -> None:
+        for name in names:
+            current = intervals.get(name, Interval())
+            if interval is not None:
+                current = Interval(max(current.low, interval.low),
+                                   min(current.high, interval.high), interval.integer
+                                   or current.integer)
+            if low is not None:
+                current = replace(current, low=max(current.low, low))
+            if high is not None:
+                current = replace(current, high=min(current.high, high))
+            intervals[name] = current
+
+    for condition in assume:
+        text = condition.strip().rstrip(".")
+        if re.fullmatch(r"\\?[A-Za-z][\w{}\\]*", text):
+            waiting.append(symbol_name(text))
+            continue
+        in_set = _IN_SET.match(text)
+        if in_set:
+            names = [symbol_name(n) for n in in_set.group("names").split(",")] + waiting
+            waiting = []
+            kind = re.sub(r"\\mathbb\s*\{?(\w)\}?", r"\1", in_set.group("set")).strip().lower()
+            kind = kind.replace(" ", "")
+            if kind in _SETS:
+                bound(names, interval=_SETS[kind])
+            else:
+                pair = re.fullmatch(r"([(\[])(.+),(.+)([)\]])", kind)
+                if pair and _number(pair.group(2)) is not None and _number(pair.group(3)) \
+                        is not None:
+                    bound(names, low=_number(pair.group(2)), high=_number(pair.group(3)))
+            continue
+        parts = [part.strip() for part in _RELATION.split(text)]
+        if len(parts) < 3:
+            waiting = []
+            continue
+        terms, relations = parts[::2], parts[1::2]
+        for left, relation, right in zip(terms, relations, terms[1:], strict=False):
+            less = relation in ("<", "<=", "\\le", "\\leq", "\\lt", "≤")
+            left_value, right_value = _number(left), _number(right)
+            if left_value is None and right_value is not None:
+                names = [symbol_name(n) for n in left.split(",")] + waiting
+                bound(names, high=right_value) if less else bound(names, low=right_value)
+            elif right_value is None and left_value is not None:
+                names = [symbol_name(n) for n in right.split(",")]
+                bound(names, low=left_value) if less else bound(names, high=left_value)
+        waiting = []
+    return Domain(intervals)
+
+
+def _sample(interval: Interval, rng: random.Random) -> float:
+    """A readable value well inside the interval (two decimals: `z=0.73`)."""
+    if interval.integer:
+        # Whole numbers from 1 (a sum's bound, a count) unless the domain says otherwise.
+        first = max(math.ceil(interval.low), 1) if math.isfinite(interval.low) else -3
+        if interval.low < 0:
+            first = math.ceil(interval.low) if math.isfinite(interval.low) else -3
+        last = math.floor(interval.high) if math.isfinite(interval.high) else first + 5
+        return float(rng.randint(first, max(first, min(last, first + 6))))
+    low, high = interval.low, interval.high
+    if math.isfinite(low) and math.isfinite(high):
+        margin = 0.1 * (high - low)
+        low, high = low + margin, high - margin
+    elif math.isfinite(low):
+        low, high = low + 0.1, low + 2.1
+    elif math.isfinite(high):
+        low, high = high - 2.1, high - 0.1
+    else:
+        low, high = -2.0, 2.0
+    value = round(rng.uniform(low, high), 2)
+    if not low <= value <= high or value == 0:
+        value = rng.uniform(low, high)
+    return value
+
+
+# --------------------------------------------------------------------------- time limit
+
+class _OutOfTime(BaseException):
+    """BaseException: sympy catches `Exception` in places, and must not swallow this."""
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    """Interrupt pure-Python work (sympy) after `seconds`. Only the main thread can take
+    signals; elsewhere (a server thread) the work runs unbounded."""
+    if threading.current_thread() is not threading.main_thread() or seconds <= 0:
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise _OutOfTime
+
+    previous_handler = signal.signal(signal.SIGALRM, interrupt)
+    previous_timer = signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous_handler)
+        if previous_timer[0] > 0:  # an outer limit keeps running, minus what we used
+            signal.setitimer(signal.ITIMER_REAL, max(previous_timer[0] - seconds, 0.001))
+
+
+# --------------------------------------------------------------------------- one step
+
+@dataclass(frozen=True, slots=True)
+class StepVerdict:
+    status: Status
+    message: str
+    """For `fail`: `a ≠ b at z=0.7 (-0.604 vs 0.604)`; for `unchecked`: the reason."""
+
+
+POINTS = 6
+"""Usable points a claim must agree at before it is called numerically equal."""
+_ATTEMPTS = 24
+_RELATIVE_TOLERANCE = 1e-9
+_ABSOLUTE_TOLERANCE = 1e-12
+_NUMERIC_SECONDS = 2.0
+_SYMBOLIC_SECONDS = 1.5
+
+
+def _is_name(expr: sympy.Basic) -> bool:
+    """A bare name: `y`, `y_k`, `f(x)`, `\\sigma(z)` read as an unknown function, or the
+    derivative of one (`dL/dW` names a quantity; the notes define it)."""
+    import sympy
+    from sympy.core.function import AppliedUndef
+
+    if isinstance(expr, (sympy.Symbol, sympy.Indexed, sympy.MatrixSymbol)):
+        return True
+    if isinstance(expr, AppliedUndef):
+        return all(isinstance(arg, (sympy.Symbol, sympy.Indexed, sympy.Number))
+                   for arg in expr.args)
+    if isinstance(expr, sympy.Derivative):
+        return _is_name(expr.expr)
+    return False
+
+
+def _names(expr: sympy.Basic) -> set[str]:
+    """Every name a side uses: symbols (and indexed bases) and unknown functions."""
+    import sympy
+    from sympy.core.function import AppliedUndef
+
+    names = {str(symbol) for symbol in expr.free_symbols}
+    names |= {str(item.base.label) for item in expr.atoms(sympy.Indexed)}
+    names |= {str(item.func) for item in expr.atoms(AppliedUndef)}
+    return names
+
+
+def _defined_name(expr: sympy.Basic) -> set[str]:
+    import sympy
+    from sympy.core.function import AppliedUndef
+
+    if isinstance(expr, sympy.Derivative):
+        return _defined_name(expr.expr)
+    if isinstance(expr, AppliedUndef):
+        return {str(expr.func)}
+    if isinstance(expr, sympy.Indexed):
+        return {str(expr.base.label)}
+    return {str(expr)}
+
+
+def is_claim(lhs: sympy.Basic, rhs: sympy.Basic) -> str | None:
+    """None when `lhs = rhs` claims an equality; else why it is not a claim (a definition
+    or a substitution, SPEC.md §1)."""
+    for name_side, other in ((lhs, rhs), (rhs, lhs)):
+        if _is_name(name_side) and not (_defined_name(name_side) & _names(other)):
+            return "definition"
+    left, right = _names(lhs), _names(rhs)
+    if left - right and right - left:
+        return "substitution"
+    return None
+
+
+def _unsure(lhs: sympy.Basic, rhs: sympy.Basic) -> str | None:
+    """Why a claim's truth cannot be decided from its sides alone, if so."""
+    import sympy
+
+    for side in (lhs, rhs):
+        if not isinstance(side, sympy.Expr) or isinstance(side, sympy.MatrixExpr) \
+                or getattr(side, "is_Matrix", False):
+            return "not a scalar expression"
+        for derivative in side.atoms(sympy.Derivative):
+            inner = derivative.expr
+            variables = set(derivative.variables)
+            if _is_name(inner) or not (inner.free_symbols & variables):
+                return "derivative of a quantity whose formula is not given here"
+    return None
+
+
+def _plain(expr: sympy.Basic) -> str:
+    """`(e^-z - e^z)/(e^-z + e^z)`: a side as a reader would type it."""
+    import sympy
+
+    text = str(sympy.sstr(expr, order="none"))
+    text = text.replace("**", "^")
+    for _ in range(3):
+        text = re.sub(r"\bexp\((-?[\w.]+)\)", r"e^\1", text)
+        text = re.sub(r"\bexp\(", "e^(", text)
+    return text.replace(" + -", " - ")
+
+
+def _format(value: complex) -> str:
+    if abs(value.imag) > 1e-12 * max(1.0, abs(value.real)):
+        return f"{value.real:.3g}{value.imag:+.3g}i"
+    return f"{value.real:.3g}"
+
+
+def _close(a: complex, b: complex) -> bool:
+    scale = max(abs(a), abs(b))
+    return abs(a - b) <= _ABSOLUTE_TOLERANCE + _RELATIVE_TOLERANCE * scale
+
+
+def _integer_symbols(expr: sympy.Basic) -> set[str]:
+    """Symbols used as bounds of a sum or product must be whole numbers."""
+    import sympy
+
+    names = set()
+    for node in expr.atoms(sympy.Sum, sympy.Product):
+        for limit in node.limits:
+            for bound in limit[1:]:
+                names |= {str(symbol) for symbol in bound.free_symbols}
+    return names
+
+
+class _Evaluator:
+    """Values of one side at points given as {name: value}; indexed entries (`a_i` in a
+    sum) are drawn when first met and shared with the other side through `extra`."""
+
+    def __init__(self, expr: sympy.Expr) -> None:
+        import sympy
+
+        self.expr = expr
+        with contextlib.suppress(Exception):
+            self.expr = expr.doit()
+        labels = {item.base.label for item in self.expr.atoms(sympy.Indexed)}
+        self.symbols = {str(symbol): symbol for symbol in self.expr.free_symbols
+                        if isinstance(symbol, sympy.Symbol) and symbol not in labels}
+
+    def __call__(self, point: Mapping[str, float], extra: dict[str, float],
+                 rng: random.Random) -> complex | None:
+        import sympy
+
+        values = {symbol: sympy.Float(point[name], 30) if not float(point[name]).is_integer()
+                  else sympy.Integer(int(point[name]))
+                  for name, symbol in self.symbols.items() if name in point}
+        expr = self.expr.xreplace(values)
+        if expr.has(sympy.Sum, sympy.Product, sympy.Derivative, sympy.Integral):
+            expr = expr.doit()
+        indexed = {}
+        for item in expr.atoms(sympy.Indexed):
+            key = str(item)
+            if key not in extra:
+                extra[key] = round(rng.uniform(0.1, 0.9), 2)
+            indexed[item] = sympy.Float(extra[key], 30)
+        if indexed:
+            expr = expr.xreplace(indexed)
+        try:
+            value = complex(expr.evalf(30))
+        except (TypeError, ValueError, ZeroDivisionError, OverflowError):
+            return None
+        if not (math.isfinite(value.real) and math.isfinite(value.imag)):
+            return None
+        return value
+
+
+def compare_sides(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain, *,
+                  seed: int = 0) -> StepVerdict:
+    """Compare a claim numerically at random points, then try to prove it."""
+    unsure = _unsure(lhs, rhs)
+    if unsure:
+        return StepVerdict("unchecked", unsure)
+    try:
+        with _time_limit(_NUMERIC_SECONDS):
+            verdict = _compare_numerically(lhs, rhs, domain, seed)
+    except _OutOfTime:
+        verdict = StepVerdict("unchecked", "evaluating the sides took too long")
+    except Exception as error:  # noqa: BLE001 - sympy raises many kinds on odd input; none is a verdict
+        verdict = StepVerdict("unchecked", f"cannot evaluate: {type(error).__name__}")
+    if verdict.status == "unchecked" and verdict.message.startswith("cannot evaluate"):
+        # No numbers (unknown functions): only a proof can decide, and only as a pass.
+        if _proved_equal(lhs, rhs, domain):
+            return StepVerdict("pass", "proved")
+        return verdict
+    if verdict.status == "fail" and _proved_equal(lhs, rhs, domain):
+        return StepVerdict("pass", "proved (the numbers disagreed)")
+    if verdict.status == "pass" and _proved_equal(lhs, rhs, domain):
+        return StepVerdict("pass", "proved")
+    return verdict
+
+
+def _compare_numerically(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain,
+                         seed: int) -> StepVerdict:
+    import sympy
+
+    left, right = _Evaluator(lhs), _Evaluator(rhs)
+    integers = _integer_symbols(lhs) | _integer_symbols(rhs)
+    for side in (lhs, rhs):
+        integers |= {str(s) for s in side.free_symbols if getattr(s, "is_integer", False)}
+    names = sorted(set(left.symbols) | set(right.symbols))
+    rng = random.Random(seed)
+    agreed = 0
+    constant_side = not left.symbols and not (lhs.atoms(sympy.Indexed))
+    constant_other = not right.symbols and not (rhs.atoms(sympy.Indexed))
+    left_values: list[complex] = []
+    right_values: list[complex] = []
+    first_difference: tuple[dict[str, float], complex, complex] | None = None
+    for _attempt in range(_ATTEMPTS):
+        point = {name: _sample(domain.interval(name, integer=name in integers), rng)
+                 for name in names}
+        extra: dict[str, float] = {}
+        a, b = left(point, extra, rng), right(point, extra, rng)
+        if a is None or b is None:
+            if not names and (a is None) != (b is None):
+                break
+            continue
+        if abs(a.imag) > 1e-9 * max(1.0, abs(a)) or abs(b.imag) > 1e-9 * max(1.0, abs(b)):
+            continue  # outside where the notes mean it (a branch cut): no verdict here
+        left_values.append(a)
+        right_values.append(b)
+        if _close(a, b):
+            agreed += 1
+        elif first_difference is None:
+            first_difference = (point, a, b)
+        if len(left_values) >= POINTS or not names:
+            break
+    if not left_values:
+        return StepVerdict("unchecked", "cannot evaluate the sides at points of the domain")
+    if first_difference is not None:
+        # `g'(z) = 1` under `z = 0`: a value at a point the text gives, not an identity.
+        if constant_side != constant_other:
+            varying = right_values if constant_side else left_values
+            if any(not _close(value, varying[0]) for value in varying):
+                return StepVerdict("unchecked", "one side is a number: a value at a point")
+        point, a, b = first_difference
+        where = ", ".join(f"{name}={_plain_number(value)}" for name, value in point.items())
+        at = f" at {where}" if where else ""
+        return StepVerdict("fail", f"{_plain(lhs)} ≠ {_plain(rhs)}{at} "
+                                   f"({_format(a)} vs {_format(b)})")
+    if agreed < min(3, POINTS) and names:
+        return StepVerdict("unchecked", "too few points of the domain where both sides "
+                                        "have real values")
+    return StepVerdict("pass", f"equal at {agreed} points")
+
+
+def _plain_number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _proved_equal(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain) -> bool:
+    """sympy's proof that lhs - rhs is 0 for symbols in the domain (positive where the
+    domain is), within a time bound; False when it cannot tell."""
+    import sympy
+
+    try:
+        with _time_limit(_SYMBOLIC_SECONDS):
+            replacements = {}
+            for symbol in (lhs - rhs).free_symbols:
+                if not isinstance(symbol, sympy.Symbol):
+                    continue
+                interval = domain.interval(str(symbol))
+                assumptions: dict[str, bool] = {}
+                if interval.low >= 0:
+                    assumptions["positive"] = True
+                elif interval.high <= 0:
+                    assumptions["negative"] = True
+                else:
+                    assumptions["real"] = True
+                replacements[symbol] = sympy.Symbol(str(symbol), **assumptions)
+            difference = (lhs - rhs).xreplace(replacements)
+            with contextlib.suppress(Exception):
+                difference = difference.doit()
+            for method in (sympy.expand, sympy.cancel, sympy.simplify):
+                if method(difference) == 0:
+                    return True
+    except _OutOfTime:
+        return False
+    except Exception:  # noqa: BLE001 - a proof that errors is no proof
+        return False
+    return False
+
+
+# --------------------------------------------------------------------------- chains
+
+@dataclass(frozen=True, slots=True)
+class _Side:
+    tex: str
+    line: int
+    expr: Any  # sympy.Expr, or None when refused
+    reason: str | None
+
+
+def _chains(compiled: Any) -> list[tuple[list[_Side], list[str]]]:
+    """The compiled equation's relation chains as (sides, relations between them)."""
+    chains = getattr(compiled, "chains", None)
+    if chains is None:
+        chains = [compiled]
+    result = []
+    for chain in chains:
+        sides = [_Side(tex=str(getattr(side, "tex", "")), line=int(side.line),
+                       expr=getattr(side, "expr", None),
+                       reason=getattr(side, "reason", None))
+                 for side in chain.sides]
+        result.append((sides, [str(relation) for relation in chain.relations]))
+    return result
+
+
+_EQUALS = frozenset({"=", "==", "\\eq"})
+
+
+def _step_seed(card: Card, left: _Side, right: _Side) -> int:
+    digest = hashlib.blake2b(f"{card.title}\0{left.tex}\0{right.tex}".encode(),
+                             digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+def _declarations(compiler: Any, card: Card) -> Any:
+    return compiler.declarations_for(card)
+
+
+def _derivation_checks(card: Card) -> tuple[list[CheckResult], list[str]]:
+    """(checks of the card's claims, reasons why parts could not be checked)."""
+    from builder import compile as compiler
+
+    declarations = _declarations(compiler, card)
+    domain = parse_domain(card.assume)
+    checks: list[CheckResult] = []
+    reasons: list[str] = []
+    for equation in card.equations:
+        try:
+            with _time_limit(5.0):
+                compiled = compiler.compile_equation(equation, declarations)
+        except _OutOfTime:
+            reasons.append(f"line {equation.loc.line}: compiling took too long")
+            continue
+        step = 0
+        for sides, relations in _chains(compiled):
+            for left, relation, right in zip(sides, relations, sides[1:], strict=False):
+                step += 1
+                if relation.strip() not in _EQUALS:
+                    continue
+                loc = SourceLoc(equation.loc.path, right.line)
+                label = f"step {step}"
+                if left.expr is None or right.expr is None:
+                    reason = left.reason if left.expr is None else right.reason
+                    reasons.append(f"line {right.line}: {reason or 'not compiled'}")
+                    continue
+                kind = is_claim(left.expr, right.expr)
+                if kind is not None:
+                    continue
+                verdict = compare_sides(left.expr, right.expr, domain,
+                                        seed=_step_seed(card, left, right))
+                if verdict.status == "unchecked":
+                    reasons.append(f"line {right.line}: {label}: {verdict.message}")
+                checks.append(CheckResult("derivation", verdict.status, loc,
+                                          f"{label}: {verdict.message}"))
+        refusals = getattr(compiled, "reason", None)
+        if refusals and not _chains(compiled):
+            reasons.append(f"line {equation.loc.line}: {refusals}")
+    return checks, reasons
+
+
+# --------------------------------------------------------------------------- cards
+
+def _card_result(card: Card, checks: Sequence[CheckResult], reasons: Sequence[str]
+                 ) -> CardResult:
+    decided = [check for check in checks if check.status != "unchecked"]
+    if not decided:
+        reason = reasons[0] if reasons else "nothing to check (definitions only)"
+        return CardResult(card, "unchecked", reason, tuple(checks))
+    worst = max(decided, key=lambda check: _SEVERITY[check.status])
+    message = worst.message if worst.status in ("fail", "error") else ""
+    return CardResult(card, worst.status, message, tuple(checks))
+
+
+def check_card(card: Card, *, snippets_dir: Path | None, timeout: float,
+               pool: Any = None) -> CardResult:
+    """One card; `pool` is a started `SnippetPool` when the card links snippets."""
+    if card.nocheck is not None:
+        return CardResult(card, "unchecked", f"nocheck: {card.nocheck}" if card.nocheck
+                          else "nocheck", ())
+    checks: list[CheckResult] = []
+    reasons: list[str] = []
+    if card.equations:
+        try:
+            checks, reasons = _derivation_checks(card)
+        except Exception as error:  # noqa: BLE001 - our bug, but one card must not stop the others
+            reasons = [f"internal error while checking: {type(error).__name__}: {error}"]
+    for target in card.checks:
+        checks.append(_run_snippet(card, target, snippets_dir, timeout, pool))
+    return _card_result(card, checks, reasons)
+
+
+def _run_snippet(card: Card, target: str, snippets_dir: Path | None, timeout: float,
+                 pool: Any) -> CheckResult:
+    if snippets_dir is None:
+        return CheckResult("snippet", "error", card.loc,
+                           f"{target}: no snippets/ directory next to the sheet or above it")
+    if pool is None:
+        return CheckResult("snippet", "error", card.loc, f"{target}: no snippet worker")
+    result: CheckResult = pool.run(card, target, snippets_dir, timeout)
+    return result
+
+
+def check_cards(cards: Sequence[Card], *, snippets_dir: Path | None, timeout: float,
+                cache: CheckCache | None = None) -> tuple[CardResult, ...]:
+    """Every card's result, in order. With a cache, unchanged cards are not re-checked."""
+    results: list[CardResult | None] = []
+    keys: list[str | None] = []
+    for card in cards:
+        key = cache.key(card, snippets_dir) if cache is not None else None
+        keys.append(key)
+        results.append(cache.get(key, card) if cache is not None and key else None)
+    todo = [index for index, result in enumerate(results) if result is None]
+    if todo:
+        pool_context: Any = contextlib.nullcontext(None)
+        if any(cards[index].checks and cards[index].nocheck is None for index in todo) \
+                and snippets_dir is not None:
+            from builder.worker import SnippetPool
+
+            pool_context = SnippetPool()
+        with pool_context as pool:
+            for index in todo:
+                result = check_card(cards[index], snippets_dir=snippets_dir,
+                                    timeout=timeout, pool=pool)
+                results[index] = result
+                key = keys[index]
+                if cache is not None and key is not None:
+                    cache.put(key, result)
+    return tuple(result for result in results if result is not None)
+
+
+# --------------------------------------------------------------------------- cache
+
+_BUILDER = Path(__file__).resolve().parent
+_BUILDER_FILES = ("check.py", "compile.py", "worker.py", "snippet_card.py", "model.py")
+
+
+class CheckCache:
+    """Card results on disk under `directory` (`.cache/check/`), one file per card, keyed
+    by what decides the result: the card's content (not its position: lines are stored
+    relative to the card, so an edit above it does not re-check it), the builder's check
+    code, and the linked snippet modules. Written atomically; a damaged entry is a miss."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        digest = hashlib.blake2b(digest_size=16)
+        for name in _BUILDER_FILES:
+            with contextlib.suppress(OSError):
+                digest.update(name.encode() + (_BUILDER / name).read_bytes())
+        self._builder_version = digest.hexdigest()
+        self._snippet_versions: dict[Path, bytes] = {}
+
+    def _snippet_version(self, path: Path) -> bytes:
+        if path not in self._snippet_versions:
+            try:
+                self._snippet_versions[path] = path.read_bytes()
+            except OSError:
+                self._snippet_versions[path] = b"\1missing"
+        return self._snippet_versions[path]
+
+    def key(self, card: Card, snippets_dir: Path | None) -> str:
+        digest = hashlib.blake2b(digest_size=20)
+        origin = card.loc.line
+        what = (card.title, [(eq.tex, eq.loc.line - origin) for eq in card.equations],
+                card.checks, card.assume, card.nocheck, card.declarations, card.code,
+                self._builder_version, str(snippets_dir))
+        digest.update(repr(what).encode())
+        if snippets_dir is not None:
+            for target in card.checks:
+                module = target.rsplit(".", 1)[0].replace(".", "/")
+                digest.update(self._snippet_version(snippets_dir / f"{module}.py"))
+        return digest.hexdigest()
+
+    def get(self, key: str, card: Card) -> CardResult | None:
+        try:
+            data = json.loads((self.directory / f"{key}.json").read_text(encoding="utf-8"))
+            checks = tuple(
+                CheckResult(item["kind"], item["status"],
+                            SourceLoc(card.loc.path, card.loc.line + item["offset"]),
+                            item["message"])
+                for item in data["checks"])
+            return CardResult(card, data["status"], data["message"], checks)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def put(self, key: str, result: CardResult) -> None:
+        if any(check.status == "error" and check.kind == "snippet" for check in result.checks):
+            return  # a timeout may be the machine's load, not the snippet: run it again
+        data = {"status": result.status, "message": result.message,
+                "checks": [{"kind": check.kind, "status": check.status,
+                            "offset": check.loc.line - result.card.loc.line,
+                            "message": check.message} for check in result.checks]}
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
+            with os.fdopen(handle, "w", encoding="utf-8") as stream:
+                json.dump(data, stream)
+            os.replace(temporary, self.directory / f"{key}.json")
+        except OSError:
+            pass  # a cache that cannot be written only costs time
+
+
+# --------------------------------------------------------------------------- reporting
+
+STATUSES: tuple[Status, ...] = ("pass", "fail", "error", "unchecked")
+
+
+def find_snippets_dir(sheet: Path) -> Path | None:
+    """The nearest `snippets/` in the sheet's directory or an ancestor (SPEC.md §1), as
+    pytest finds `conftest.py`."""
+    folder = sheet.absolute().parent
+    for directory in (folder, *folder.parents):
+        if (directory / "snippets").is_dir():
+            return directory / "snippets"
+    return None
+
+
+def report_line(result: CardResult) -> str:
+    """`path:line: title: message`, at the failing step's line when there is one."""
+    title = f"{result.card.title}: " if result.card.title else ""
+    return f"{result.loc}: {title}{result.message}"
+
+
+def _escape(text: str, *, property_value: bool = False) -> str:
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    if property_value:
+        text = text.replace(":", "%3A").replace(",", "%2C")
+    return text
+
+
+def github_annotation(result: CardResult) -> str:
+    """A GitHub Actions workflow command that marks the line in the pull request."""
+    loc = result.loc
+    title = result.card.title or "formula"
+    return (f"::error file={_escape(str(loc.path), property_value=True)},line={loc.line},"
+            f"title={_escape(title, property_value=True)}::{_escape(result.message)}")
+
+
+def summary(results: Sequence[CardResult]) -> dict[str, int]:
+    counts: dict[str, int] = dict.fromkeys(STATUSES, 0)
+    for result in results:
+        counts[result.status] += 1
+    return counts
+
+
+def summary_line(results: Sequence[CardResult]) -> str:
+    counts = summary(results)
+    return (f"{counts['pass']} passed, {counts['fail']} failed, "
+            f"{counts['error']} error{'' if counts['error'] == 1 else 's'}, "
+            f"{counts['unchecked']} unchecked")
+
+
+def results_json(results: Sequence[CardResult]) -> dict[str, Any]:
+    """The `--json` document of SPEC.md §2."""
+    return {
+        "cards": [{
+            "file": str(result.card.loc.path),
+            "line": result.card.loc.line,
+            "title": result.card.title,
+            "status": result.status,
+            "message": result.message,
+            "checks": [{"kind": check.kind, "status": check.status, "line": check.loc.line,
+                        "message": check.message} for check in result.checks],
+        } for result in results],
+        "summary": summary(results),
+    }
+
+
+def coverage_report(cards: Sequence[Card]) -> str:
+    """`sheets check --coverage`: how many display equations compiled, and the reasons
+    for the others, grouped (most frequent first)."""
+    from collections import Counter
+
+    from builder import compile as compiler
+
+    total = compiled_count = 0
+    reasons: Counter[str] = Counter()
+    for card in cards:
+        declarations = _declarations(compiler, card)
+        for equation in card.equations:
+            total += 1
+            try:
+                with _time_limit(5.0):
+                    compiled = compiler.compile_equation(equation, declarations)
+            except _OutOfTime:
+                reasons["compiling took too long"] += 1
+                continue
+            refused = [side.reason or "not compiled" for sides, _ in _chains(compiled)
+                       for side in sides if side.expr is None]
+            whole = getattr(compiled, "reason", None)
+            if whole and not refused:
+                refused = [str(whole)]
+            if refused:
+                reasons[refused[0]] += 1
+            else:
+                compiled_count += 1
+    share = 100 * compiled_count / total if total else 100.0
+    lines = [f"coverage: {compiled_count} of {total} display equations compiled ({share:.0f} %)"]
+    lines += [f"  {count:4d}  {reason}" for reason, count in reasons.most_common()]
+    return "\n".join(lines)
