@@ -7,11 +7,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from markdown_it.renderer import RendererHTML
 from markdown_it.token import Token
+from marp_structure import normalize_body
 
 from builder.cards import find_cards
 from builder.model import BuildError
-from builder.parse import Slide, parse_file, parse_text
+from builder.parse import Slide, markdown, parse_file, parse_text
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -135,3 +137,31 @@ def test_mangled_seeds_give_a_deck_or_a_build_error_never_a_crash() -> None:
             continue
         find_cards(deck)
         assert deck.slides
+
+
+class _MarkerRenderer(RendererHTML):
+    """markdown-it's plain HTML renderer, with math as the markers of normalize_body."""
+
+    def math_inline(self, *_: object) -> str:
+        return "<MATH/>"
+
+    def math_block(self, *_: object) -> str:
+        return "<MATHB/>"
+
+
+def _render_for_comparison(slide: Slide) -> str:
+    return _MarkerRenderer().render(list(slide.tokens), markdown().options, {})
+
+
+@needs_seeds
+@pytest.mark.parametrize("number", ["000", "001", "002", "003", "004"])
+def test_seed_slide_contents_match_marp_cli(number: str) -> None:
+    """tests/fixtures/seed<NNN>_body.txt: every slide's HTML from Marp CLI, reduced to
+    elements and text (tests/marp_structure.py); our tokens must give the same elements
+    and text: same paragraphs, lists, tables, headings, math positions, hidden comments,
+    escaped HTML."""
+    expected = (FIXTURES / f"seed{number}_body.txt").read_text(encoding="utf-8")
+    deck = parse_file(next(SEEDS.glob(f"{number}_*.txt")))
+    ours = [f"{slide.index + 1}: {normalize_body(_render_for_comparison(slide))}"
+            for slide in deck.slides]
+    assert ours == expected.splitlines()

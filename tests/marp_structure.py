@@ -1,5 +1,5 @@
-#!/usr/bin/env python3
-"""Print the slide structure of an HTML file made by Marp CLI, one line per slide:
+"""Print the slide structure of an HTML file made by Marp CLI, one line per slide (with
+`--body`: each slide's normalized HTML, see `normalize_body`):
 `<n>: class=… paginate=… page=… header=… footer=… math=D/I heading=…` (D/I: display
 and inline MathJax elements; heading: the slide's first heading) (the format of
 tests/fixtures/seed001_structure.txt, which tests/test_parse.py compares with our parser).
@@ -8,12 +8,14 @@ How the fixture was made (Marp CLI 4.x, marp-core 4.4.0, outside the repo):
     cd /tmp/marp && PUPPETEER_SKIP_DOWNLOAD=1 npm install @marp-team/marp-cli
     printf '/* @theme portrait_A4_note */\\nsection{width:595px;height:842px}\\n' > t.css
     CHROME_PATH=/usr/bin/chromium npx marp --theme-set t.css -o deck.html deck.md
-    python3 scripts/marp_structure.py deck.html > tests/fixtures/seed001_structure.txt
-(the same for every seed: tests/fixtures/seed<NNN>_structure.txt)
+    python3 tests/marp_structure.py deck.html > tests/fixtures/seed001_structure.txt
+    python3 tests/marp_structure.py --body deck.html > tests/fixtures/seed001_body.txt
+(the same for every seed: tests/fixtures/seed<NNN>_structure.txt and _body.txt)
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from html.parser import HTMLParser
 
@@ -80,6 +82,32 @@ def structure_lines(html: str) -> list[str]:
     ]
 
 
+def normalize_body(html: str) -> str:
+    """A slide's inner HTML reduced to its element structure and text, on one line:
+    header/footer, attributes, image tags, code contents and MathJax output are replaced
+    by markers (`<MATHB/>` display, `<MATH/>` inline, `<IMG/>`, `<PRE/>`), so that Marp's
+    HTML and markdown-it's rendering of our tokens can be compared."""
+    html = re.sub(r"<header>.*?</header>|<footer>.*?</footer>", "", html, flags=re.DOTALL)
+    html = re.sub(r'<mjx-container[^>]*display="true"[^>]*>.*?</mjx-container>', "<MATHB/>",
+                  html, flags=re.DOTALL)
+    html = re.sub(r"<mjx-container.*?</mjx-container>", "<MATH/>", html, flags=re.DOTALL)
+    html = re.sub(r'\s+(id|data-[\w-]+|style|lang|is|class)="[^"]*"', "", html)
+    html = re.sub(r"\s+data-auto-scaling", "", html)
+    html = re.sub(r"<img[^>]*>", "<IMG/>", html)
+    html = re.sub(r"<pre>.*?</pre>", "<PRE/>", html, flags=re.DOTALL)
+    html = html.replace("<p><MATHB/></p>", "<MATHB/>")
+    return re.sub(r"\s+", " ", html).replace("> <", "><").strip()
+
+
+def body_lines(html: str) -> list[str]:
+    """`<n>: <normalized body>` for every slide of Marp CLI's HTML."""
+    bodies = [chunk.split(">", 1)[1].rsplit("</section>", 1)[0]
+              for chunk in html.split('<section id="')[1:]]
+    return [f"{number}: {normalize_body(body)}" for number, body in enumerate(bodies, 1)]
+
+
 if __name__ == "__main__":
-    with open(sys.argv[1], encoding="utf-8") as file:
-        print("\n".join(structure_lines(file.read())))
+    with open(sys.argv[-1], encoding="utf-8") as file:
+        marp_html = file.read()
+    lines = body_lines(marp_html) if "--body" in sys.argv else structure_lines(marp_html)
+    print("\n".join(lines))
