@@ -637,6 +637,7 @@ HTML_ALLOWLIST: Mapping[str, frozenset[str]] = MappingProxyType({
     "video": _GLOBAL_ATTRS | {"autoplay", "controls", "loop", "muted", "playsinline", "poster",
                               "preload", "src", "height", "width"},
 })
+_VOID_ELEMENTS = frozenset({"br", "col", "hr", "img", "source", "wbr"})
 _WEB_URL_ATTRS = frozenset({"href", "cite"})
 _IMAGE_URL_ATTRS = frozenset({"src", "poster", "srcset"})
 _TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)((?:[^>\"']|\"[^\"]*\"|'[^']*')*)>")
@@ -693,9 +694,10 @@ def sanitize_html(source: str) -> str:
             if name not in allowed:
                 continue
             value = next((group for group in attribute.groups()[1:] if group is not None), None)
-            kept.append(name if value is None
-                        else f'{name}="{_attribute_value(tag, name, value)}"')
-        self_closing = " /" if attributes.rstrip().endswith("/") else ""
+            safe = _attribute_value(tag, name, value) if value is not None else ""
+            kept.append(f'{name}="{safe}"' if safe else name)  # js-xss drops an empty value
+        # markdown-it's commonmark preset sets xhtmlOut: Marp then closes void elements.
+        self_closing = " /" if tag in _VOID_ELEMENTS else ""
         pieces.append(f"<{tag}{' ' if kept else ''}{' '.join(kept)}{self_closing}>")
     pieces.append(source[last:].replace("<", "&lt;").replace(">", "&gt;"))
     return "".join(pieces)

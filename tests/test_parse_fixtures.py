@@ -13,7 +13,7 @@ The expected output is a compact dump of the Deck (or of the cards) designed to 
     error@<line> <message>         (a BuildError: nothing else is printed)
 
 The Marp-visible parts of the parse fixtures (slides, classes, pagination, header,
-footer) were checked against Marp CLI 4 when written: see scripts/marp_structure.py.
+footer) were checked against Marp CLI 4 when written: see tests/marp_structure.py.
 """
 
 from __future__ import annotations
