@@ -32,6 +32,7 @@ from types import MappingProxyType
 from typing import Any
 
 import yaml
+from linkify_it import LinkifyIt  # type: ignore[import-untyped]
 from markdown_it import MarkdownIt
 from markdown_it.rules_block import StateBlock
 from markdown_it.rules_inline import StateInline
@@ -224,8 +225,8 @@ def markdown() -> MarkdownIt:
     """The markdown-it parser configured as Marp CLI's (rendering stages reuse it)."""
     md = MarkdownIt("commonmark", {"breaks": True, "html": True, "linkify": True})
     md.enable(["table", "strikethrough", "linkify"])
-    if md.linkify is not None:
-        md.linkify.set({"fuzzy_link": False})  # as marp-core: only URLs with a scheme
+    md.linkify = _SchemeLinkify()
+    md.linkify.set({"fuzzy_link": False})  # as marp-core: only URLs with a scheme
     md.use(front_matter_plugin)
     md.block.ruler.before("html_block", "marp_comment", _comment_block)
     md.block.ruler.before("html_block", "marp_style", _style_block)
@@ -234,6 +235,15 @@ def markdown() -> MarkdownIt:
                          {"alt": ["paragraph", "reference", "blockquote", "list"]})
     md.inline.ruler.after("escape", "math_inline", _math_inline)
     return md
+
+
+class _SchemeLinkify(LinkifyIt):  # type: ignore[misc]
+    """linkify-it's pretest is a large regular expression run on every text; without
+    fuzzy links every link has `//` (a scheme) or `@` (an e-mail), so look for those first
+    (a sixth of the parse time of the seed deck)."""
+
+    def pretest(self, text: str) -> bool:
+        return ("//" in text or "@" in text) and bool(super().pretest(text))
 
 
 _COMMENT = re.compile(r"<!--+\s*([\s\S]*?)\s*--+>")
