@@ -1,22 +1,27 @@
 """parse: a sheet in the Marp dialect → a `Deck` of slides, with every Marp feature resolved.
 
-This is the only stage that reads Markdown. It follows Marp CLI (marp-core 4 on marpit 3):
+This is the only stage that reads Markdown. It follows Marp CLI 4 (marp-core 4, marpit 3),
+checked against Marp CLI's own output (tests/marp_structure.py, tests/fixtures/):
 
-- markdown-it with Marp's options (`commonmark`, `breaks`, `html` on, tables,
-  strikethrough, linkify without fuzzy links), plus Marp's own rules ported here: HTML comments and `<style>` as
-  hidden tokens, and marp-core's math (`$…$` inline, `$$…$$` blocks that may interrupt a
-  paragraph or a list, so a `$$` line under a `- ` item leaves the list as in Marp).
+- markdown-it configured as Marp's (`markdown()`: `commonmark`, `breaks`, `html`, tables,
+  strikethrough, linkify without fuzzy links), plus Marp's own rules ported here: HTML
+  comments and `<style>` as hidden tokens, and marp-core's math (`$…$` inline; `$$…$$`
+  blocks that may interrupt a paragraph or a list, so a `$$` line under a `- ` item
+  leaves the list, as in Marp; `$$` inside a line is plain text).
 - slides split at top-level `hr` (`---`, `***`, `___`) and, with `headingDivider`, before
-  the chosen headings (marpit `heading_divider.js`: only once something visible precedes
-  the heading, so directive comments before the first heading give no empty slide).
+  the chosen headings, nested ones included (marpit `heading_divider.js`: only once
+  something visible precedes, so directive comments before the first heading give no
+  empty slide, while `---` right before a divided heading does).
 - directives from front matter and from comments whose whole body is YAML (marpit's
   "loose YAML": `header: a: b` works), with marpit's rules: global ones for the whole deck
   (last wins), local ones from their slide on, spot (`_x`) ones on their slide only.
   Other comments are presenter notes (annotations such as `check:` are among them).
 - image keywords (`w:`, `height:`, filters) become `style` on the `img` token; `![bg]`
-  images leave the tokens for `Slide.backgrounds`; paragraphs left empty are dropped.
+  images leave the tokens for `Slide.backgrounds`; paragraphs left empty are dropped;
+  raw HTML is cut down to Marp CLI's default allowlist (`sanitize_html`).
 
-Later stages get plain frozen data and never look at Markdown again.
+Later stages get plain frozen data and never look at Markdown again. Unusable input
+raises `BuildError` (file:line); doubtful input gives `Deck.diagnostics` warnings.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ __all__ = [
     "Comment",
     "Deck",
     "Slide",
+    "markdown",
     "parse_file",
     "parse_text",
     "sanitize_html",
@@ -122,13 +128,17 @@ class Slide:
     source: str
     """The slide's raw Markdown, from after its break to the next one."""
     tokens: tuple[Token, ...]
-    """markdown-it tokens of the body, Marp syntax resolved: comments and `<style>` gone,
-    `![bg]` images gone (see `backgrounds`), image sizes as `style`, `heading_open`
-    with `meta["fit"]` for marp-core's `# <!-- fit --> Title`, raw HTML
-    (`html_block`, `html_inline`) reduced to Marp's allowlist in `content` (the original
-    in `meta["raw"]`); math as
-    `math_inline` / `math_block` tokens (raw LaTeX in `content`, `meta["tex"]` the text
-    between the delimiters verbatim, block `map` = lines of the `$$` block)."""
+    """markdown-it tokens of the body (render them with `markdown()`'s options), Marp
+    syntax resolved:
+    - comments and `<style>` gone (see `comments`, `notes`, `scoped_css`);
+    - `![bg]` images gone (see `backgrounds`); other images with marpit's `style`
+      (sizes, filters), keywords removed from the alt text, `meta["line"]` their line;
+    - `heading_open` with `meta["fit"]` for marp-core's `# <!-- fit --> Title`;
+    - raw HTML (`html_block`, `html_inline`) cut down in `content` to what Marp CLI
+      outputs by default, the original in `meta["raw"]`;
+    - math as `math_inline` / `math_block` tokens: `content` is the LaTeX as marp-core
+      hands it to MathJax, `meta["tex"]` the text between the delimiters verbatim,
+      `map` the lines of the `$$` block."""
     directives: Mapping[str, str]
     """Local and spot directives in force on this slide, Marp-spelled (`backgroundColor`)
     with Marp's values: what marpit writes as `data-*` attributes."""
