@@ -631,7 +631,13 @@ _GLOBAL_ATTRS = frozenset({"class", "dir", "lang", "title"})
 _TABLE_ATTRS = frozenset({"align", "valign"})
 # marp-core `html/allowlist.ts` (Marp CLI's default without `--html`): tag → attributes.
 HTML_ALLOWLIST: Mapping[str, frozenset[str]] = MappingProxyType({
-    **{tag: _GLOBAL_ATTRS for tag in ["abbr", "address", "article", "aside", "b", "bdi", "bdo", "big", "br", "caption", "center", "cite", "code", "dd", "div", "dl", "dt", "em", "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "kbd", "mark", "nav", "p", "picture", "pre", "rp", "rt", "ruby", "s", "section", "small", "span", "sub", "summary", "sup", "strong", "strike", "u", "ul", "wbr"]},
+    **dict.fromkeys((
+        "abbr", "address", "article", "aside", "b", "bdi", "bdo", "big", "br", "caption",
+        "center", "cite", "code", "dd", "div", "dl", "dt", "em", "figcaption", "figure",
+        "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "kbd", "mark", "nav", "p",
+        "picture", "pre", "rp", "rt", "ruby", "s", "section", "small", "span", "sub",
+        "summary", "sup", "strong", "strike", "u", "ul", "wbr",
+    ), _GLOBAL_ATTRS),
     "a": _GLOBAL_ATTRS | {"href", "name", "rel", "target"},
     "audio": _GLOBAL_ATTRS | {"autoplay", "controls", "loop", "muted", "preload", "src"},
     "blockquote": _GLOBAL_ATTRS | {"cite"},
@@ -808,7 +814,7 @@ class _DeckParser:
         token = tokens[0]
         assert token.map is not None
         try:
-            value = _load_yaml(_loosen(token.content, front_matter=True)) if token.content.strip() else {}
+            value = _load_yaml(_loosen(token.content, front_matter=True))
         except yaml.YAMLError:
             raise self._front_matter_error(token.content, token.map[0] + 1) from None
         if value is None:

@@ -70,7 +70,8 @@ def structure_line(slide: Slide) -> str:
     inline += _math_counts(slide.header_tokens)[1] + _math_counts(slide.footer_tokens)[1]
     return (f"{slide.index + 1}: class={' '.join(slide.classes) or '-'} "
             f"paginate={str(slide.paginate).lower()} page={slide.page if slide.paginate else '-'} "
-            f"header={_plain(slide.header_tokens) or '-'} footer={_plain(slide.footer_tokens) or '-'} "
+            f"header={_plain(slide.header_tokens) or '-'} "
+            f"footer={_plain(slide.footer_tokens) or '-'} "
             f"math={display}/{inline} heading={heading or '-'}")
 
 
