@@ -796,7 +796,7 @@ class _DeckParser:
             page_total=slides[-1].page if slides else 0,
             directives=MappingProxyType(dict(globals_)),
             directive_locs=MappingProxyType(global_locs),
-            diagnostics=tuple(self.diagnostics),
+            diagnostics=tuple(sorted(self.diagnostics, key=lambda d: d.loc.line)),
         )
 
     def _front_matter(self, tokens: list[Token]) -> tuple[dict[str, Any], int] | None:
@@ -941,7 +941,7 @@ class _DeckParser:
         if front_matter is not None:
             front_fields, front_line = front_matter
             self._apply_locals(front_fields, local, spot, front_line + 1,
-                               front_line + 1 + len(self.lines), front=True)
+                               front_line + 1 + len(self.lines))
         header_cache: dict[str, tuple[Token, ...]] = {}
         slides: list[Slide] = []
         page = 0
@@ -952,10 +952,12 @@ class _DeckParser:
                     continue
                 line, fields = comment_lines.get(id(token), (raw.start_line, None))
                 recognized = bool(token.meta.get("directive"))
-                if fields and self._apply_locals(
-                        fields, local, spot, line, line + 1 + token.markup.count("\n")):
+                end = line + 1 + token.markup.count("\n")
+                if fields and self._apply_locals(fields, local, spot, line, end):
                     recognized = True
-                if fields and not recognized:
+                if fields and recognized:
+                    self._unknown_in_directives(fields, line, end)
+                elif fields:
                     self._unknown_in_note(fields, line)
                 magic = any(pattern.match(token.content) for pattern in _MAGIC_COMMENTS)
                 slide_comments.append(Comment(
@@ -977,7 +979,7 @@ class _DeckParser:
         return tuple(slides)
 
     def _apply_locals(self, fields: Mapping[str, Any], local: dict[str, str],
-                      spot: dict[str, str], first: int, end: int, *, front: bool = False) -> bool:
+                      spot: dict[str, str], first: int, end: int) -> bool:
         recognized = False
         for key, raw in fields.items():
             target, name = (spot, key[1:]) if key.startswith("_") else (local, key)
@@ -990,13 +992,14 @@ class _DeckParser:
                           f"directive {key!r} ignored: unusable value {raw!r}")
                 continue
             target[name] = value
-        if not front and recognized:
-            for key in fields:
-                bare = key.removeprefix("_")
-                if bare not in LOCAL_DIRECTIVES and key not in GLOBAL_DIRECTIVES:
-                    self.warn(self._key_line(first, end, key),
-                              f"unknown directive {key!r}{_suggestion(key)}")
         return recognized
+
+    def _unknown_in_directives(self, fields: Mapping[str, Any], first: int, end: int) -> None:
+        """Marp ignores the unknown keys of a directive comment: say so."""
+        for key in fields:
+            if key.removeprefix("_") not in LOCAL_DIRECTIVES and key not in GLOBAL_DIRECTIVES:
+                self.warn(self._key_line(first, end, key),
+                          f"unknown directive {key!r}{_suggestion(key)}")
 
     def _unknown_in_note(self, fields: Mapping[str, Any], line: int) -> None:
         """A comment that is no directive is a note; but `_heade: x` or `Paginate: true`
