@@ -1,0 +1,44 @@
+"""Bad sheets through the real command line: `path:line: message` on stderr, exit 2, no
+traceback (SPEC.md §2, STYLE.md §3). `sheets check` parses first, so it shows what any
+command that parses a sheet does."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BAD_SHEETS = [
+    pytest.param("# A\n\n$$ x =\ny\n", 3, "display math `$$` is not closed", id="unclosed-math"),
+    pytest.param("---\ntheme: a\nstyle: [x\n---\n# A\n", 3, "malformed front matter",
+                 id="front-matter"),
+    pytest.param("---\ntheme: gaia\npaginate: true\n\n# A\n", 1,
+                 "front matter is not closed", id="unclosed-front-matter"),
+]
+
+
+def _sheets(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "builder", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.mark.parametrize(("text", "line", "message"), BAD_SHEETS)
+def test_bad_sheet_is_reported_at_its_line(tmp_path: Path, text: str, line: int,
+                                           message: str) -> None:
+    sheet = tmp_path / "bad.md"
+    sheet.write_text(text, encoding="utf-8")
+    result = _sheets("check", str(sheet), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"{sheet}:{line}: {message}")
+
+
+def test_missing_and_undecodable_sheets(tmp_path: Path) -> None:
+    result = _sheets("check", "nope.md", cwd=tmp_path)
+    assert (result.returncode, result.stderr.strip()) == (2, "nope.md: no such file")
+    (tmp_path / "latin1.md").write_bytes(b"# A\n\n$$ x $$\n\ncaf\xe9\n")
+    result = _sheets("check", "latin1.md", cwd=tmp_path)
+    assert (result.returncode, result.stderr.strip()) == \
+        (2, "latin1.md:5: not UTF-8 text (byte 0xe9)")
