@@ -802,14 +802,11 @@ class _DeckParser:
     def _front_matter(self, tokens: list[Token]) -> tuple[dict[str, Any], int] | None:
         """The front matter as (mapping, first line), None without one."""
         if not tokens or tokens[0].type != "front_matter":
-            if self.lines and self.lines[0].rstrip() == "---":
-                # An unclosed front matter parses as a slide break and a paragraph;
-                # say so when it looks like directives.
-                following = "\n".join(self.lines[1:6])
-                fields = _directive_fields(following)
-                if fields and any(key in GLOBAL_DIRECTIVES | LOCAL_DIRECTIVES
-                                  for key in fields):
-                    raise BuildError(self.loc(0), "front matter is not closed by a `---` line")
+            if self.text.startswith("---"):
+                # Marp's front-matter rule takes a sheet that starts with `---` and never
+                # closes it as all front matter: one empty slide. Say why instead.
+                raise BuildError(self.loc(0), "front matter is not closed by a `---` line "
+                                 "(Marp would read the whole sheet as front matter)")
             return None
         token = tokens[0]
         assert token.map is not None
