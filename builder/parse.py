@@ -474,13 +474,37 @@ def _loosen(text: str, *, front_matter: bool = False) -> str:
     return "\n".join(matcher.sub(quote, line) for line in re.split(r"\r?\n", text)).strip()
 
 
-_YAML_LOADER: Any = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
+class _NoDuplicateKeys:
+    """js-yaml refuses a mapping with a key twice (so Marp drops the whole front matter or
+    comment); PyYAML would keep the last value. Mixed into a BaseLoader."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else id(key_node)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicated key {key!r}", key_node.start_mark)
+            seen.add(key)
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep)  # type: ignore[misc]
+        return mapping
+
+
+_LIBYAML_BASE_LOADER: Any = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
+
+
+class _FastLoader(_NoDuplicateKeys, _LIBYAML_BASE_LOADER):  # type: ignore[misc]
+    """Every scalar a string, as js-yaml's FAILSAFE_SCHEMA that marpit uses; libyaml's
+    parser when there is one."""
+
+
+class _PlainLoader(_NoDuplicateKeys, yaml.BaseLoader):
+    """The same in pure Python: its error messages do not depend on libyaml."""
 
 
 def _load_yaml(text: str) -> Any:
-    """YAML with every scalar a string (js-yaml's FAILSAFE_SCHEMA, as marpit uses).
-    Raises yaml.YAMLError."""
-    return yaml.load(text, Loader=_YAML_LOADER)
+    """Raises yaml.YAMLError."""
+    return yaml.load(text, Loader=_FastLoader)
 
 
 def _directive_fields(text: str) -> dict[str, Any] | None:
@@ -492,6 +516,24 @@ def _directive_fields(text: str) -> dict[str, Any] | None:
     except yaml.YAMLError:
         return None
     return value if isinstance(value, dict) else None
+
+
+_DIRECTIVE_LINE = re.compile(
+    rf"^\s*_?({'|'.join(sorted(GLOBAL_DIRECTIVES | LOCAL_DIRECTIVES))})\s*:", re.MULTILINE)
+
+
+def _broken_directives(text: str) -> str | None:
+    """Why a comment that reads like directives is no YAML (Marp then shows it as a
+    presenter note and applies nothing), or None."""
+    if not _DIRECTIVE_LINE.search(text):
+        return None
+    try:
+        yaml.load(_loosen(text), Loader=_PlainLoader)
+    except yaml.MarkedYAMLError as error:
+        return str(error.problem)
+    except yaml.YAMLError as error:
+        return str(error)
+    return None
 
 
 # --------------------------------------------------------------------------- directives
@@ -832,7 +874,7 @@ class _DeckParser:
         """The YAML error of a front matter at its line. Asks the pure-Python loader again
         so that the message does not depend on whether libyaml is installed."""
         try:
-            yaml.load(_loosen(content, front_matter=True), Loader=yaml.BaseLoader)
+            yaml.load(_loosen(content, front_matter=True), Loader=_PlainLoader)
         except yaml.MarkedYAMLError as error:
             # The context ("while parsing a flow sequence") points at the line to fix; the
             # problem mark is often the end of the text.
@@ -956,6 +998,9 @@ class _DeckParser:
                     self._unknown_in_directives(fields, line, end)
                 elif fields:
                     self._unknown_in_note(fields, line)
+                elif (problem := _broken_directives(token.content)) is not None:
+                    self.warn(line, f"comment not read as directives (Marp shows it as a "
+                                    f"note): {problem}")
                 magic = any(pattern.match(token.content) for pattern in _MAGIC_COMMENTS)
                 slide_comments.append(Comment(
                     loc=self.loc(line), text=token.content,
