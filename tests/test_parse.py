@@ -51,8 +51,9 @@ def test_malformed_front_matter_is_a_build_error() -> None:
 
 def _plain(tokens: Sequence[Token]) -> str:
     """Text of inline tokens as a browser shows it (what the Marp fixture holds)."""
-    text = "".join(child.content for token in tokens for child in token.children or ()
-                   if child.type in ("text", "code_inline"))
+    text = "".join(" " if child.type in ("softbreak", "hardbreak") else child.content
+                   for token in tokens for child in token.children or ()
+                   if child.type in ("text", "code_inline", "softbreak", "hardbreak"))
     return " ".join(text.split())
 
 
