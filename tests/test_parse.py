@@ -151,7 +151,7 @@ class _MarkerRenderer(RendererHTML):
         return "<MATHB/>"
 
 
-def _render_for_comparison(slide: Slide) -> str:
+def render_for_comparison(slide: Slide) -> str:
     return _MarkerRenderer().render(list(slide.tokens), markdown().options, {})
 
 
@@ -164,6 +164,6 @@ def test_seed_slide_contents_match_marp_cli(number: str) -> None:
     escaped HTML."""
     expected = (FIXTURES / f"seed{number}_body.txt").read_text(encoding="utf-8")
     deck = parse_file(next(SEEDS.glob(f"{number}_*.txt")))
-    ours = [f"{slide.index + 1}: {normalize_body(_render_for_comparison(slide))}"
+    ours = [f"{slide.index + 1}: {normalize_body(render_for_comparison(slide))}"
             for slide in deck.slides]
     assert ours == expected.splitlines()
