@@ -3,11 +3,11 @@
 This is the only stage that reads Markdown. It follows Marp CLI 4 (marp-core 4, marpit 3),
 checked against Marp CLI's own output (tests/marp_structure.py, tests/fixtures/):
 
-- markdown-it configured as Marp's (`markdown()`: `commonmark`, `breaks`, `html`, tables,
-  strikethrough, linkify without fuzzy links), plus Marp's own rules ported here: HTML
-  comments and `<style>` as hidden tokens, and marp-core's math (`$…$` inline; `$$…$$`
-  blocks that may interrupt a paragraph or a list, so a `$$` line under a `- ` item
-  leaves the list, as in Marp; `$$` inside a line is plain text).
+- markdown-it configured as Marp's (`builder.marp_markdown.markdown()`: `commonmark`,
+  `breaks`, `html`, tables, strikethrough, linkify without fuzzy links), plus Marp's own
+  rules: HTML comments and `<style>` as hidden tokens, and marp-core's math (`$…$`
+  inline; `$$…$$` blocks that may interrupt a paragraph or a list, so a `$$` line under a
+  `- ` item leaves the list, as in Marp; `$$` inside a line is plain text).
 - slides split at top-level `hr` (`---`, `***`, `___`) and, with `headingDivider`, before
   the chosen headings, nested ones included (marpit `heading_divider.js`: only once
   something visible precedes, so directive comments before the first heading give no
@@ -27,7 +27,6 @@ raises `BuildError` (file:line); doubtful input gives `Deck.diagnostics` warning
 from __future__ import annotations
 
 import difflib
-import html
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,13 +36,9 @@ from types import MappingProxyType
 from typing import Any
 
 import yaml
-from linkify_it import LinkifyIt  # type: ignore[import-untyped]
-from markdown_it import MarkdownIt
-from markdown_it.rules_block import StateBlock
-from markdown_it.rules_inline import StateInline
 from markdown_it.token import Token
-from mdit_py_plugins.front_matter import front_matter_plugin
 
+from builder.marp_markdown import HTML_ALLOWLIST, markdown, sanitize_html
 from builder.model import BuildError, Diagnostic, SourceLoc
 
 __all__ = [
@@ -226,216 +221,6 @@ def parse_text(text: str, path: Path) -> Deck:
     """Parse sheet text; `path` is only used in locations. Raises `BuildError` for
     unusable input (malformed front matter, an unclosed `$$`)."""
     return _DeckParser(text, path).parse()
-
-
-# --------------------------------------------------------------------------- markdown-it
-
-@cache
-def markdown() -> MarkdownIt:
-    """The markdown-it parser configured as Marp CLI's (rendering stages reuse it)."""
-    md = MarkdownIt("commonmark", {"breaks": True, "html": True, "linkify": True})
-    md.enable(["table", "strikethrough", "linkify"])
-    md.linkify = _SchemeLinkify()
-    md.linkify.set({"fuzzy_link": False})  # as marp-core: only URLs with a scheme
-    md.use(front_matter_plugin)
-    md.block.ruler.before("html_block", "marp_comment", _comment_block)
-    md.block.ruler.before("html_block", "marp_style", _style_block)
-    md.inline.ruler.before("html_inline", "marp_inline_comment", _comment_inline)
-    md.block.ruler.after("blockquote", "math_block", _math_block,
-                         {"alt": ["paragraph", "reference", "blockquote", "list"]})
-    md.inline.ruler.after("escape", "math_inline", _math_inline)
-    return md
-
-
-class _SchemeLinkify(LinkifyIt):  # type: ignore[misc]
-    """linkify-it's pretest is a large regular expression run on every text; without
-    fuzzy links every link has `//` (a scheme) or `@` (an e-mail), so look for those first
-    (a sixth of the parse time of the seed deck)."""
-
-    def pretest(self, text: str) -> bool:
-        return ("//" in text or "@" in text) and bool(super().pretest(text))
-
-
-_COMMENT = re.compile(r"<!--+\s*([\s\S]*?)\s*--+>")
-_STYLE = re.compile(r"<style([\s\S]*?)>([\s\S]*?)</style>", re.IGNORECASE)
-_STYLE_OPEN = re.compile(r"^<style(?=(\s|>|$))", re.IGNORECASE)
-_STYLE_CLOSE = re.compile(r"</style>", re.IGNORECASE)
-
-
-def _html_like_block(state: StateBlock, start: int, end: int, silent: bool,
-                     opening: re.Pattern[str], closing: re.Pattern[str]) -> int | None:
-    """marpit's comment / style block rules: from an opening line to the first line
-    holding the closing mark. Returns the line after the block, or None."""
-    pos = state.bMarks[start] + state.tShift[start]
-    if pos >= len(state.src) or state.src[pos] != "<":
-        return None
-    line = state.src[pos:state.eMarks[start]]
-    if not opening.search(line):
-        return None
-    if silent:
-        return start + 1
-    next_line = start + 1
-    if not closing.search(line):
-        while next_line < end:
-            if state.sCount[next_line] < state.blkIndent:
-                break
-            line = state.src[state.bMarks[next_line] + state.tShift[next_line]:
-                             state.eMarks[next_line]]
-            next_line += 1
-            if closing.search(line):
-                break
-    return next_line
-
-
-_COMMENT_OPEN = re.compile(r"^<!--")
-_COMMENT_CLOSE = re.compile(r"-->")
-
-
-def _comment_block(state: StateBlock, start: int, end: int, silent: bool) -> bool:
-    next_line = _html_like_block(state, start, end, silent, _COMMENT_OPEN, _COMMENT_CLOSE)
-    if next_line is None:
-        return False
-    if silent:
-        return True
-    state.line = next_line
-    token = state.push("marp_comment", "", 0)
-    token.map = [start, next_line]
-    token.markup = state.getLines(start, next_line, state.blkIndent, True)
-    token.hidden = True
-    match = _COMMENT.search(token.markup)
-    token.content = match.group(1).strip() if match else ""
-    return True
-
-
-def _style_block(state: StateBlock, start: int, end: int, silent: bool) -> bool:
-    next_line = _html_like_block(state, start, end, silent, _STYLE_OPEN, _STYLE_CLOSE)
-    if next_line is None:
-        return False
-    if silent:
-        return True
-    state.line = next_line
-    token = state.push("marp_style", "", 0)
-    token.map = [start, next_line]
-    token.markup = state.getLines(start, next_line, state.blkIndent, True)
-    token.hidden = True
-    match = _STYLE.search(token.markup)
-    token.meta = {"scoped": False}
-    if match:
-        token.content = match.group(2).strip()
-        token.meta["scoped"] = re.search(r"\bscoped\b", match.group(1).strip(),
-                                         re.IGNORECASE) is not None
-    return True
-
-
-def _comment_inline(state: StateInline, silent: bool) -> bool:
-    pos = state.pos
-    if pos + 2 >= state.posMax or state.src[pos] != "<" or state.src[pos + 1] != "!":
-        return False
-    match = _COMMENT.match(state.src, pos)
-    if not match:
-        return False
-    if not silent:
-        token = state.push("marp_comment", "", 0)
-        token.hidden = True
-        token.markup = match.group(0)
-        token.content = match.group(1).strip()
-    state.pos = match.end()
-    return True
-
-
-def _math_delimiter(state: StateInline, pos: int) -> tuple[bool, bool]:
-    """marp-core's `isValidDelim`: (can open, can close) at a `$`."""
-    src = state.src
-    prev = src[pos - 1] if pos > 0 else ""
-    nxt = src[pos + 1] if pos + 1 < len(src) and pos + 1 <= state.posMax else ""
-    openable = nxt not in (" ", "\t")
-    closable = not (prev in (" ", "\t") or (nxt != "" and "0" <= nxt <= "9"))
-    return openable, closable
-
-
-def _math_inline(state: StateInline, silent: bool) -> bool:
-    src, pos = state.src, state.pos
-    if src[pos] != "$":
-        return False
-
-    def text(literal: str, new_pos: int) -> bool:
-        if not silent:
-            state.pending += literal
-        state.pos = new_pos
-        return True
-
-    start = pos + 1
-    if not _math_delimiter(state, pos)[0]:
-        return text("$", start)
-    match = start
-    while True:
-        match = src.find("$", match)
-        if match == -1:
-            break
-        backslash = match - 1
-        while backslash >= 0 and src[backslash] == "\\":
-            backslash -= 1
-        if (match - backslash) % 2 == 1:
-            break
-        match += 1
-    if match == -1:
-        return text("$", start)
-    if match == start:  # `$$` inside a line is literal text in Marp
-        return text("$$", start + 1)
-    if not _math_delimiter(state, match)[1]:
-        return text("$", start)
-    if not silent:
-        token = state.push("math_inline", "math", 0)
-        token.markup = "$"
-        token.content = src[start:match]
-    state.pos = match + 1
-    return True
-
-
-def _math_block(state: StateBlock, start: int, end: int, silent: bool) -> bool:
-    """marp-core's `parseMathBlock`: `$$` at a line start up to a line ending in `$$`."""
-    src = state.src
-    pos = state.bMarks[start] + state.tShift[start]
-    line_end = state.eMarks[start]
-    if pos + 2 > line_end or src[pos:pos + 2] != "$$":
-        return False
-    if silent:
-        return True
-    opening = pos
-    pos += 2
-    first_line = src[pos:line_end]
-    last_line: str | None = None
-    found = first_line.strip()[-2:] == "$$"
-    closing = line_end
-    if found:
-        first_line = first_line.strip()[:-2]
-        closing = src.rindex("$$", 0, line_end)
-    next_line = start
-    while not found:
-        next_line += 1
-        if next_line >= end:
-            break
-        pos = state.bMarks[next_line] + state.tShift[next_line]
-        line_end = state.eMarks[next_line]
-        if pos < line_end and state.tShift[next_line] < state.blkIndent:
-            break
-        if src[pos:line_end].strip()[-2:] == "$$":
-            found = True
-            closing = src.rindex("$$", 0, line_end)
-            last_line = src[pos:closing]
-    state.line = min(next_line + 1, end)
-    token = state.push("math_block", "math", 0)
-    token.block = True
-    token.map = [start, state.line]
-    token.markup = "$$"
-    content = f"{first_line}\n" if first_line.strip() else ""
-    content += state.getLines(start + 1, next_line, state.tShift[start], True)
-    if last_line is not None and last_line.strip():
-        content += last_line
-    token.content = content
-    token.meta = {"tex": src[opening + 2:closing] if found else src[opening + 2:line_end],
-                  "closed": found}
-    return True
 
 
 # --------------------------------------------------------------------------- YAML
@@ -665,110 +450,6 @@ def _image_options(alt: str) -> _ImageOptions:
         rest = kept
     options.words = rest
     return options
-
-
-# --------------------------------------------------------------------------- raw HTML
-
-_GLOBAL_ATTRS = frozenset({"class", "dir", "lang", "title"})
-_TABLE_ATTRS = frozenset({"align", "valign"})
-# marp-core `html/allowlist.ts` (Marp CLI's default without `--html`): tag → attributes.
-HTML_ALLOWLIST: Mapping[str, frozenset[str]] = MappingProxyType({
-    **dict.fromkeys((
-        "abbr", "address", "article", "aside", "b", "bdi", "bdo", "big", "br", "caption",
-        "center", "cite", "code", "dd", "div", "dl", "dt", "em", "figcaption", "figure",
-        "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "kbd", "mark", "nav", "p",
-        "picture", "pre", "rp", "rt", "ruby", "s", "section", "small", "span", "sub",
-        "summary", "sup", "strong", "strike", "u", "ul", "wbr",
-    ), _GLOBAL_ATTRS),
-    "a": _GLOBAL_ATTRS | {"href", "name", "rel", "target"},
-    "audio": _GLOBAL_ATTRS | {"autoplay", "controls", "loop", "muted", "preload", "src"},
-    "blockquote": _GLOBAL_ATTRS | {"cite"},
-    "col": _GLOBAL_ATTRS | _TABLE_ATTRS | {"span", "width"},
-    "colgroup": _GLOBAL_ATTRS | _TABLE_ATTRS | {"span", "width"},
-    "del": _GLOBAL_ATTRS | {"cite", "datetime"},
-    "details": _GLOBAL_ATTRS | {"open"},
-    "img": _GLOBAL_ATTRS | {"align", "alt", "decoding", "height", "loading", "src", "srcset",
-                            "title", "width"},
-    "ins": _GLOBAL_ATTRS | {"cite", "datetime"},
-    "li": _GLOBAL_ATTRS | {"type", "value"},
-    "ol": _GLOBAL_ATTRS | {"reversed", "start", "type"},
-    "q": _GLOBAL_ATTRS | {"cite"},
-    "source": frozenset({"height", "media", "sizes", "src", "srcset", "type", "width"}),
-    "table": _GLOBAL_ATTRS | _TABLE_ATTRS | {"width", "border"},
-    "tbody": _GLOBAL_ATTRS | _TABLE_ATTRS,
-    "td": _GLOBAL_ATTRS | _TABLE_ATTRS | {"width", "rowspan", "colspan"},
-    "tfoot": _GLOBAL_ATTRS | _TABLE_ATTRS,
-    "th": _GLOBAL_ATTRS | _TABLE_ATTRS | {"width", "rowspan", "colspan"},
-    "thead": _GLOBAL_ATTRS | _TABLE_ATTRS,
-    "time": _GLOBAL_ATTRS | {"datetime"},
-    "tr": _GLOBAL_ATTRS | _TABLE_ATTRS | {"rowspan"},
-    "video": _GLOBAL_ATTRS | {"autoplay", "controls", "loop", "muted", "playsinline", "poster",
-                              "preload", "src", "height", "width"},
-})
-_VOID_ELEMENTS = frozenset({"br", "col", "hr", "img", "source", "wbr"})
-_WEB_URL_ATTRS = frozenset({"href", "cite"})
-_IMAGE_URL_ATTRS = frozenset({"src", "poster", "srcset"})
-_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)((?:[^>\"']|\"[^\"]*\"|'[^']*')*)>")
-_HTML_COMMENT = re.compile(r"<!--[\s\S]*?-->")
-_ATTR = re.compile(r"([^\s\"'>/=]+)(?:\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s>]+)))?")
-
-
-def _safe_url(value: str, schemes: tuple[str, ...]) -> str:
-    if ":" not in value:
-        return value
-    trimmed = value.strip().lower()
-    scheme = trimmed.split(":", 1)[0]
-    if any(scheme == allowed or (":" in allowed and trimmed.startswith(allowed))
-           for allowed in schemes):
-        return value
-    return ""
-
-
-def _attribute_value(tag: str, name: str, value: str) -> str:
-    value = html.unescape(value)
-    if name == "dir":
-        value = value.lower() if value.lower() in ("rtl", "ltr", "auto") else ""
-    elif name in _WEB_URL_ATTRS or (name == "src" and tag in ("audio", "video")):
-        value = _safe_url(value, ("http", "https"))
-    elif name in _IMAGE_URL_ATTRS:
-        parts = value.split(",") if name == "srcset" else [value]
-        if not all(_safe_url(part, ("http", "https", "data:image/")) for part in parts):
-            value = ""
-    return value.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;") \
-        .replace(">", "&gt;")
-
-
-def sanitize_html(source: str) -> str:
-    """Raw HTML as Marp CLI outputs it by default (marp-core `html.ts`, js-xss with the
-    allowlist): allowed tags keep their allowed attributes, other tags are escaped (so
-    they show as text), comments are dropped."""
-    source = _HTML_COMMENT.sub("", source)
-    pieces: list[str] = []
-    last = 0
-    for match in _TAG.finditer(source):
-        pieces.append(source[last:match.start()].replace("<", "&lt;").replace(">", "&gt;"))
-        last = match.end()
-        closing, tag, attributes = match.group(1), match.group(2).lower(), match.group(3)
-        allowed = HTML_ALLOWLIST.get(tag)
-        if allowed is None:
-            pieces.append(match.group(0).replace("<", "&lt;").replace(">", "&gt;"))
-            continue
-        if closing:
-            pieces.append(f"</{tag}>")
-            continue
-        kept = []
-        for attribute in _ATTR.finditer(attributes):
-            name = attribute.group(1).lower()
-            if name not in allowed:
-                continue
-            value = next((group for group in attribute.groups()[1:] if group is not None), None)
-            safe = _attribute_value(tag, name, value) if value is not None else ""
-            kept.append(f'{name}="{safe}"' if safe else name)  # js-xss drops an empty value
-        # markdown-it's commonmark preset sets xhtmlOut: Marp then closes void elements.
-        self_closing = " /" if tag in _VOID_ELEMENTS else ""
-        pieces.append(f"<{tag}{' ' if kept else ''}{' '.join(kept)}{self_closing}>")
-    pieces.append(source[last:].replace("<", "&lt;").replace(">", "&gt;"))
-    return "".join(pieces)
 
 
 # --------------------------------------------------------------------------- the deck
