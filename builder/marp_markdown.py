@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 from collections.abc import Mapping
-from functools import cache
 from types import MappingProxyType
 
 from linkify_it import LinkifyIt  # type: ignore[import-untyped]
@@ -27,11 +27,21 @@ __all__ = [
 ]
 
 
-@cache
+_per_thread = threading.local()
+
+
 def markdown() -> MarkdownIt:
     """The markdown-it parser configured as Marp CLI's (marp-core's `Marp` constructor):
-    parse with it, and render tokens with its options. Do not add rules to it: it is
-    shared (make your own `RendererHTML` for rendering)."""
+    parse with it, and render tokens with its options. One per thread, because
+    linkify-it keeps the state of its last match in the object; do not add rules to it
+    (make your own `RendererHTML` for rendering)."""
+    md: MarkdownIt | None = getattr(_per_thread, "markdown", None)
+    if md is None:
+        md = _per_thread.markdown = _new_markdown()
+    return md
+
+
+def _new_markdown() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"breaks": True, "html": True, "linkify": True})
     md.enable(["table", "strikethrough", "linkify"])
     md.linkify = _SchemeLinkify()

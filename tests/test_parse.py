@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -167,3 +168,16 @@ def test_seed_slide_contents_match_marp_cli(number: str) -> None:
     ours = [f"{slide.index + 1}: {normalize_body(render_for_comparison(slide))}"
             for slide in deck.slides]
     assert ours == expected.splitlines()
+
+
+def test_threads_parse_at_the_same_time() -> None:
+    """The preview parses in its own thread while a build may parse in another: each
+    thread has its own markdown-it (linkify-it keeps match state in the object)."""
+    text = "".join(f"# {n}\n\nsee https://example.com/{n} and $x_{n}$\n\n" for n in range(200))
+    expected = parse_text(text, Path("t.md"))
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        decks = list(pool.map(lambda _: parse_text(text, Path("t.md")), range(8)))
+    for deck in decks:
+        assert [s.source for s in deck.slides] == [s.source for s in expected.slides]
+        assert [_plain(s.tokens) for s in deck.slides] == \
+            [_plain(s.tokens) for s in expected.slides]
