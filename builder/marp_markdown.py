@@ -129,8 +129,10 @@ def _comment_block(state: StateBlock, start: int, end: int, silent: bool) -> boo
     token.map = [start, next_line]
     token.markup = state.getLines(start, next_line, state.blkIndent, True)
     token.hidden = True
-    match = _COMMENT.search(token.markup)
+    # The `-->` test first: the lazy pattern would rescan to the end from every `<!--`.
+    match = _COMMENT.search(token.markup) if "-->" in token.markup else None
     token.content = match.group(1).strip() if match else ""
+    token.meta = {"closed": match is not None}
     return True
 
 
@@ -145,8 +147,8 @@ def _style_block(state: StateBlock, start: int, end: int, silent: bool) -> bool:
     token.map = [start, next_line]
     token.markup = state.getLines(start, next_line, state.blkIndent, True)
     token.hidden = True
-    match = _STYLE.search(token.markup)
-    token.meta = {"scoped": False}
+    match = _STYLE.search(token.markup) if _STYLE_CLOSE.search(token.markup) else None
+    token.meta = {"scoped": False, "closed": match is not None}
     if match:
         token.content = match.group(2).strip()
         token.meta["scoped"] = re.search(r"\bscoped\b", match.group(1).strip(),
@@ -157,6 +159,8 @@ def _style_block(state: StateBlock, start: int, end: int, silent: bool) -> bool:
 def _comment_inline(state: StateInline, silent: bool) -> bool:
     pos = state.pos
     if pos + 2 >= state.posMax or state.src[pos] != "<" or state.src[pos + 1] != "!":
+        return False
+    if state.src.find("-->", pos) == -1:
         return False
     match = _COMMENT.match(state.src, pos)
     if not match:

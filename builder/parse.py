@@ -454,6 +454,13 @@ def _image_options(alt: str) -> _ImageOptions:
 
 # --------------------------------------------------------------------------- the deck
 
+_UNCLOSED = {
+    "math_block": "display math `$$` is not closed",
+    "marp_comment": "comment `<!--` is not closed by `-->`",
+    "marp_style": "`<style>` is not closed by `</style>`",
+}
+
+
 @dataclass(slots=True)
 class _RawSlide:
     start_line: int  # 0-based first line of the slide's source
@@ -484,9 +491,11 @@ class _DeckParser:
         _mark_fitting_headings(tokens)
         comments = self._comments(tokens)
         for token in tokens:
-            if token.type == "math_block" and not token.meta.get("closed", True):
+            # Marp lets these run to the end of the sheet (or of the list they are in),
+            # hiding or mangling everything after them: unusable, say where they start.
+            if token.type in _UNCLOSED and not token.meta.get("closed", True):
                 raise BuildError(self.loc(token.map[0] if token.map else 0),
-                                 "display math `$$` is not closed")
+                                 _UNCLOSED[token.type])
         globals_, global_locs = self._globals(front_matter, comments)
         divider = globals_.get("headingDivider", False)
         levels: tuple[int, ...] = ()
