@@ -1,0 +1,114 @@
+"""snippet_card: the `card` a linked snippet receives (SPEC.md §1, "The card a snippet
+receives").
+
+Built in the worker process from the plain `Card` (which is what crosses the pipe); the
+equations are compiled there, on first use, by builder/compile.py, so a snippet that only
+reads `card.code` does not wait for sympy, and an equation that does not compile is an
+error only for the snippet that asks for it (SPEC.md: "LaTeX that cannot be compiled
+leaves the card unchecked with the reason, unless a snippet needs it: then the card is
+error").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, overload
+
+from builder.model import Card, Equation
+
+__all__ = ["EquationError", "SnippetCard"]
+
+
+class EquationError(Exception):
+    """A snippet used an equation of its card that does not compile; says which one
+    (sheet and line) and why."""
+
+
+class _Equations(Sequence[Any]):
+    """`card.eqs`: every display equation of the card, compiled when first indexed."""
+
+    def __init__(self, card: Card) -> None:
+        self._card = card
+        self._compiled: dict[int, Any] = {}
+        self._declarations: Any = None
+
+    def __len__(self) -> int:
+        return len(self._card.equations)
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Any]: ...
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return tuple(self[position] for position in range(len(self))[index])
+        position = range(len(self))[index]  # IndexError as for a tuple
+        if position not in self._compiled:
+            self._compiled[position] = self._compile(self._card.equations[position])
+        return self._compiled[position]
+
+    def __iter__(self) -> Iterator[Any]:
+        return (self[position] for position in range(len(self)))
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} equations of card {self._card.title!r}>"
+
+    def _compile(self, equation: Equation) -> Any:
+        from builder import compile as compiler
+
+        try:
+            if self._declarations is None:
+                self._declarations = compiler.declarations_for(self._card)
+            return compiler.formula(equation, self._declarations)
+        except Exception as error:
+            raise EquationError(
+                f"{equation.loc}: the equation does not compile: {error}") from error
+
+
+class SnippetCard:
+    """What `function(card)` receives: where the card is, its equations as numpy
+    callables (`card.eq(**values)`), and its fenced code blocks."""
+
+    __slots__ = ("_card", "eqs")
+
+    def __init__(self, card: Card) -> None:
+        self._card = card
+        self.eqs: Sequence[Any] = _Equations(card)
+        """Every display equation of the card, in order, each a `Formula`."""
+
+    @property
+    def title(self) -> str:
+        return self._card.title
+
+    @property
+    def path(self) -> Path:
+        """The sheet's path, as given to `sheets check`."""
+        return Path(self._card.loc.path)
+
+    @property
+    def line(self) -> int:
+        """The card's line in the sheet (1-based): its heading's."""
+        return self._card.loc.line
+
+    @property
+    def code(self) -> tuple[str, ...]:
+        """The card's fenced code blocks, as strings."""
+        return self._card.code
+
+    @property
+    def eq(self) -> Any:
+        """The card's first display equation, compiled (a `Formula`)."""
+        if not len(self.eqs):
+            raise EquationError(f"{self._card.loc}: card {self._card.title!r} has no "
+                                "display equation")
+        return self.eqs[0]
+
+    @property
+    def card(self) -> Card:
+        """The plain `Card` this was built from (annotations, `assume:`, slide)."""
+        return self._card
+
+    def __repr__(self) -> str:
+        return f"<card {self._card.title!r} at {self._card.loc}>"
