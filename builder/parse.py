@@ -491,11 +491,13 @@ class _DeckParser:
         _mark_fitting_headings(tokens)
         comments = self._comments(tokens)
         for token in tokens:
-            # Marp lets these run to the end of the sheet (or of the list they are in),
-            # hiding or mangling everything after them: unusable, say where they start.
-            if token.type in _UNCLOSED and not token.meta.get("closed", True):
-                raise BuildError(self.loc(token.map[0] if token.map else 0),
-                                 _UNCLOSED[token.type])
+            if token.type in _UNCLOSED and not token.meta.get("closed", True) and token.map:
+                # Marp lets it run to the end of the sheet, hiding or mangling everything
+                # after it: unusable. Inside a list it only runs to the list's end.
+                if token.map[1] >= len(self.lines) - (self.lines[-1] == ""):
+                    raise BuildError(self.loc(token.map[0]), _UNCLOSED[token.type])
+                self.warn(token.map[0], f"{_UNCLOSED[token.type]} (Marp ends it at line "
+                                        f"{token.map[1]}, where its list ends)")
         globals_, global_locs = self._globals(front_matter, comments)
         divider = globals_.get("headingDivider", False)
         levels: tuple[int, ...] = ()
