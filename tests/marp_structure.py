@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import sys
+from html import unescape
 from html.parser import HTMLParser
 
 
@@ -80,6 +81,22 @@ def structure_lines(html: str) -> list[str]:
         for number, (slide, counts) in enumerate(zip(parser.slides, parser.counts,
                                                      strict=True), 1)
     ]
+
+
+# Attributes Marp puts on every slide for global directives or its own machinery.
+_NOT_LOCAL = ("data-theme", "data-style", "data-heading-divider", "data-lang", "data-size",
+              "data-math", "data-marpit-")
+
+
+def directive_lines(html: str) -> list[str]:
+    """`<n>: data-x=value …` per slide: the local directives Marp wrote as attributes."""
+    lines = []
+    for number, chunk in enumerate(html.split('<section id="')[1:], 1):
+        attributes = re.findall(r'(data-[\w-]+)="([^"]*)"', chunk.split(">", 1)[0])
+        kept = sorted(f"{name}={unescape(value)}" for name, value in attributes
+                      if not name.startswith(_NOT_LOCAL))
+        lines.append(f"{number}: {' '.join(kept)}".rstrip())
+    return lines
 
 
 def normalize_body(html: str) -> str:
