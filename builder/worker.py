@@ -512,6 +512,13 @@ def _user_traceback(error: BaseException, snippets_dir: Path) -> tuple[str | Non
 def _failure_text(error: AssertionError, where: str | None, snippets_dir: Path) -> str:
     """The assertion's message, or the `assert` line itself when it has none."""
     message = str(error).strip()
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    actual = next((line for line in lines if line.startswith(("ACTUAL:", "x:"))), None)
+    desired = next((line for line in lines if line.startswith(("DESIRED:", "y:"))), None)
+    if actual and desired:
+        # numpy.testing's report, cut to what a one-line verdict needs (the traceback
+        # keeps the whole of it).
+        return _one_line(f"{lines[0]}; {actual}; {desired}")
     if message:
         return _one_line(message)
     frames = traceback.extract_tb(error.__traceback__)
