@@ -254,12 +254,15 @@ class SnippetPool:
                     timeout: float = DEFAULT_TIMEOUT) -> SnippetOutcome:
         """`run`, with the trimmed traceback and the output (for the pytest plugin)."""
         worker = self._acquire()
-        healthy = False
         try:
             outcome, healthy = self._call(worker, card, target, snippets_dir, timeout)
-            return outcome
-        finally:
-            self._release(worker, healthy)
+        except BaseException:
+            # Ctrl-C (or our bug) mid-call: the worker's state is unknown, and the
+            # caller is on its way out, so no replacement either.
+            self._release(worker, healthy=False, replace=False)
+            raise
+        self._release(worker, healthy=healthy, replace=True)
+        return outcome
 
     def close(self) -> None:
         with self._lock:
@@ -280,13 +283,14 @@ class SnippetPool:
             self._busy.add(worker)
             return worker
 
-    def _release(self, worker: _Worker, healthy: bool) -> None:
+    def _release(self, worker: _Worker, *, healthy: bool, replace: bool) -> None:
         with self._lock:
             self._busy.discard(worker)
             keep = healthy and not self._closed and len(self._idle) < self.size
             if keep:
                 self._idle.append(worker)
-            elif not self._closed and len(self._idle) + len(self._busy) < self.size:
+            elif replace and not self._closed \
+                    and len(self._idle) + len(self._busy) < self.size:
                 # Start the replacement now: it warms up while the caller moves on.
                 self._idle.append(_Worker(self.memory_limit))
         if not keep:

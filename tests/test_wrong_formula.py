@@ -44,7 +44,7 @@ def flip_one_sign(tex: str) -> str | None:
     """The equation with its first `+`/`-` after the last `=` turned round."""
     cut = tex.rfind("=")
     for index in range(cut + 1, len(tex)):
-        if tex[index] in "+-" and not tex[max(index - 1, 0)] in "^_{\\":
+        if tex[index] in "+-" and tex[max(index - 1, 0)] not in "^_{\\":
             return tex[:index] + ("-" if tex[index] == "+" else "+") + tex[index + 1:]
     return None
 
