@@ -638,6 +638,7 @@ def serve(log: Path, memory_limit: int, parent: int) -> int:
     with contextlib.suppress(Exception):
         import builder.compile  # noqa: F401
     loader = _SnippetLoader()
+    home = os.getcwd()
     while True:
         request = _receive(requests)
         if request is None:
@@ -648,6 +649,8 @@ def serve(log: Path, memory_limit: int, parent: int) -> int:
         sys.stderr.flush()
         os.ftruncate(1, 0)
         outcome = _run_snippet(loader, card, target, Path(snippets_dir))
+        with contextlib.suppress(OSError):
+            os.chdir(home)  # a snippet that changed directory must not move the next one
         sys.stdout.flush()
         sys.stderr.flush()
         output = _read_tail(log)
