@@ -11,6 +11,7 @@
   const overlay = document.getElementById("sheets-overlay");
   const chrome = document.getElementById("sheets-preview-chrome");
   const slideNodes = [];   // one top-level element per slide, in order
+  const slideHtml = [];    // the HTML each was made from
   let headNodes = [];      // what the last `head` put into <head>
   let badges = [];
 
@@ -64,6 +65,8 @@
     const replaced = [];
     for (const [key, html] of Object.entries(changed)) {
       const index = Number(key);
+      // After a reconnect the server sends every slide: keep the ones we already show.
+      if (slideHtml[index] === html) continue;
       const node = slideElement(html);
       if (index < slideNodes.length) {
         slideNodes[index].replaceWith(node);
@@ -72,9 +75,11 @@
         container.append(node);
       }
       slideNodes[index] = node;
+      slideHtml[index] = html;
       replaced.push(index);
     }
     while (slideNodes.length > count) slideNodes.pop().remove();
+    slideHtml.length = slideNodes.length;
     return replaced;
   }
 
