@@ -343,7 +343,7 @@ def _plain(expr: sympy.Basic) -> str:
     """`(e^-z - e^z)/(e^-z + e^z)`: a side as a reader would type it."""
     import sympy
 
-    text = str(sympy.sstr(expr, order="none"))
+    text = str(sympy.sstr(expr))
     text = text.replace("**", "^")
     for _ in range(3):
         text = re.sub(r"\bexp\((-?[\w.]+)\)", r"e^\1", text)

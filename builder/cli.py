@@ -81,7 +81,7 @@ def _check(args: argparse.Namespace) -> int:
     import json
     import os
 
-    from builder.cards import find_cards
+    from builder.cards import annotation_warnings, find_cards
     from builder.check import (
         CardResult,
         CheckCache,
@@ -100,8 +100,11 @@ def _check(args: argparse.Namespace) -> int:
         raise BuildError(None, "sheets check: no sheets given and none in sheets/*.md")
     cards_by_snippets: dict[Path | None, list[Card]] = {}
     order: list[Card] = []
+    warnings: list[str] = []
     for sheet in sheets:
-        found = find_cards(parse_file(sheet))
+        deck = parse_file(sheet)
+        warnings.extend(str(warning) for warning in annotation_warnings(deck))
+        found = find_cards(deck)
         snippets_dir = args.snippets if args.snippets is not None else find_snippets_dir(sheet)
         cards_by_snippets.setdefault(snippets_dir, []).extend(found)
         order.extend(found)
@@ -117,6 +120,8 @@ def _check(args: argparse.Namespace) -> int:
     to_stdout = args.json_out != "-"
     report = sys.stdout if to_stdout else sys.stderr
     github = os.environ.get("GITHUB_ACTIONS") == "true"
+    for warning in warnings:  # an annotation that reaches no card checks nothing
+        print(warning, file=report)
     for result in results:
         if result.status in ("fail", "error"):
             print(report_line(result), file=report)

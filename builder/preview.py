@@ -123,6 +123,8 @@ class SheetPreview:
         self._checker = _CheckProcess()
         self.rendered_slides = 0
         """How many slides have been rendered in all (tests check the cache with it)."""
+        self.checked_cards = 0
+        """How many cards have been sent to the checker in all."""
 
     def close(self) -> None:
         self._checker.close()
@@ -214,6 +216,7 @@ class SheetPreview:
             todo = [card for card, key in zip(cards, keys, strict=True)
                     if key not in self._results]
         if todo:
+            self.checked_cards += len(todo)
             fresh = self._checker.run(todo, self.snippets_dir, self.timeout)
             with self._results_lock:
                 for result in fresh:

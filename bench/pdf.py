@@ -1,0 +1,168 @@
+"""PDF build time and memory: `sheets build` vs Marp CLI on the seed deck 001.
+
+Both build the same deck (67 A4 slides, theme portrait_A4_note from builder/themes) with
+the same Chromium (/usr/bin/chromium or CHROME_PATH), each run a fresh process, the two
+tools alternating so that drift in the machine's load hits both alike.
+
+- cold: `sheets` with an empty math cache (SHEETS_CACHE_DIR pointed at a fresh
+  directory) vs Marp CLI, which has no cache;
+- rebuild: one slide edited, then built again with the cache of the previous build
+  (what a user does between two builds), vs Marp CLI on the same edit;
+- peak memory: the largest total resident memory of the build's process tree (Python or
+  Node plus every Chromium process), sampled every 10 ms.
+
+Targets (issue 6): cold ≤ 0.5× Marp CLI; rebuild ≤ 0.2×.
+
+Usage: .venv/bin/python bench/pdf.py [--runs N]
+Marp CLI is installed into bench/node_modules on first use (npm, no browser download).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = Path(os.environ.get("SHEETS_SEEDS", ROOT.parent / "shared" / "seeds")) / (
+    "001_cc6ebc1a6c562421.txt")
+THEME = ROOT / "builder" / "themes" / "portrait_A4_note.css"
+MARP = ROOT / "bench" / "node_modules" / ".bin" / "marp"
+# The slide edited for the rebuild: a line of the first formula slide.
+EDIT_FROM, EDIT_TO = "- $\\lambda$　は固有値", "- $\\lambda$　は固有値 (edited)"
+
+
+def ensure_marp() -> None:
+    if MARP.exists():
+        return
+    print("installing Marp CLI into bench/node_modules (no browser download)", flush=True)
+    env = {**os.environ, "PUPPETEER_SKIP_DOWNLOAD": "1"}
+    command = ["npm", "ci" if (ROOT / "bench" / "package-lock.json").exists() else "install",
+               "--prefix", str(ROOT / "bench"), "--no-audit", "--no-fund", "--loglevel=error"]
+    subprocess.run(command, check=True, env=env)
+
+
+def tree_rss_kib(root: int) -> int:
+    """Resident memory of `root` and all its descendants, in KiB."""
+    parents: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        pid = int(entry.name)
+        parents[pid] = int(stat.rsplit(")", 1)[1].split()[1])
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                rss[pid] = int(line.split()[1])
+    total = 0
+    for pid, kib in rss.items():
+        ancestor = pid
+        while ancestor not in (0, 1) and ancestor != root:
+            ancestor = parents.get(ancestor, 0)
+        if ancestor == root:
+            total += kib
+    return total
+
+
+def timed(command: list[str], env: dict[str, str]) -> tuple[float, int]:
+    """Wall time of a command and the peak memory of its process tree (MiB)."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, tree_rss_kib(process.pid))
+            done.wait(0.01)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, errors = process.communicate()
+    elapsed = time.perf_counter() - start
+    done.set()
+    sampler.join()
+    if process.returncode not in (0, 1):  # 1: built, with warnings under --strict only
+        raise SystemExit(f"{command[0]} failed ({process.returncode}):\n{errors}")
+    return elapsed, peak // 1024
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--only", choices=("sheets", "marp"))
+    args = parser.parse_args(argv)
+    chrome = os.environ.get("CHROME_PATH", "/usr/bin/chromium")
+    ensure_marp()
+
+    work = Path(tempfile.mkdtemp(prefix="sheets-bench-pdf-"))
+    try:
+        deck = work / "seed001.md"
+        shutil.copyfile(SEED, deck)
+        env = {**os.environ, "CHROME_PATH": chrome}
+        sheets = [sys.executable, "-m", "builder", "build", str(deck), "-o", str(work / "ours")]
+        marp = [str(MARP), "--theme-set", str(THEME), "--pdf", "--allow-local-files",
+                str(deck), "-o", str(work / "marp" / "seed001.pdf")]
+
+        times: dict[str, list[float]] = {"sheets cold": [], "marp cold": [],
+                                          "sheets rebuild": [], "marp rebuild": []}
+        memory: dict[str, list[int]] = {key: [] for key in times}
+
+        def run(label: str, command: list[str], extra_env: dict[str, str]) -> None:
+            if args.only and not label.startswith(args.only):
+                return
+            seconds, mib = timed(command, {**env, **extra_env})
+            times[label].append(seconds)
+            memory[label].append(mib)
+
+        original = deck.read_text(encoding="utf-8")
+        assert EDIT_FROM in original, "the bench's edit no longer applies to the seed"
+        for round_ in range(args.runs):
+            cache = work / f"cache-{round_}"
+            deck.write_text(original, encoding="utf-8")
+            pair = [("sheets cold", sheets, {"SHEETS_CACHE_DIR": str(cache)}),
+                    ("marp cold", marp, {})]
+            for label, command, extra in pair if round_ % 2 == 0 else pair[::-1]:
+                run(label, command, extra)
+            # Edit one slide; the cache is the one the cold build just filled.
+            deck.write_text(original.replace(EDIT_FROM, EDIT_TO, 1), encoding="utf-8")
+            pair = [("sheets rebuild", sheets, {"SHEETS_CACHE_DIR": str(cache)}),
+                    ("marp rebuild", marp, {})]
+            for label, command, extra in pair if round_ % 2 == 0 else pair[::-1]:
+                run(label, command, extra)
+            print(f"run {round_ + 1}/{args.runs}: " + ", ".join(
+                f"{label} {values[-1]:.2f}s" for label, values in times.items() if values),
+                flush=True)
+
+        median = {label: statistics.median(values) for label, values in times.items()
+                  if values}
+        print(f"\nseed 001 ({SEED.name}), {args.runs} runs each, alternating; medians:")
+        for label in median:
+            print(f"  {label:15} {median[label]:6.2f} s   peak memory "
+                  f"{max(memory[label]):5d} MiB (tree RSS)")
+        if "sheets cold" in median and "marp cold" in median:
+            cold = median["sheets cold"] / median["marp cold"]
+            rebuild = median["sheets rebuild"] / median["marp cold"]
+            print(f"  cold:    sheets/marp = {cold:.2f}  (target <= 0.5)")
+            print(f"  rebuild: sheets/marp cold = {rebuild:.2f}  (target <= 0.2)")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
