@@ -151,8 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         median = {label: statistics.median(values) for label, values in times.items()
                   if values}
         print(f"\nseed 001 ({SEED.name}), {args.runs} runs each, alternating; medians:")
-        for label in median:
-            print(f"  {label:15} {median[label]:6.2f} s   peak memory "
+        for label, seconds in median.items():
+            print(f"  {label:15} {seconds:6.2f} s   peak memory "
                   f"{max(memory[label]):5d} MiB (tree RSS)")
         if "sheets cold" in median and "marp cold" in median:
             cold = median["sheets cold"] / median["marp cold"]
