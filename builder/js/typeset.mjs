@@ -1,0 +1,88 @@
+// MathJax for builder/typeset.py: TeX in, CHTML out, one JSON object per line.
+//
+// Requests on stdin (one per line):
+//   {"items": [[tex, display], ...]}  ->  {"results": [{"html": "...", "error": null | "..."}, ...]}
+//   {"stylesheet": true}              ->  {"css": "..."}  (the CSS for every glyph and element)
+// A request that cannot be handled at all gets {"fatal": "..."}; the process keeps running.
+//
+// CHTML (not SVG) so that the letters of a formula stay text: selectable in the HTML and
+// found by pdftotext in the PDF that Chromium prints from it.
+
+import { createRequire } from 'node:module';
+import { createInterface } from 'node:readline';
+
+// mathjax-full 3 is CommonJS; require() finds it in the repository's node_modules.
+const require = createRequire(import.meta.url);
+const { mathjax } = require('mathjax-full/js/mathjax.js');
+const { TeX } = require('mathjax-full/js/input/tex.js');
+const { CHTML } = require('mathjax-full/js/output/chtml.js');
+const { liteAdaptor } = require('mathjax-full/js/adaptors/liteAdaptor.js');
+const { RegisterHTMLHandler } = require('mathjax-full/js/handlers/html.js');
+const { AllPackages } = require('mathjax-full/js/input/tex/AllPackages.js');
+
+// The placeholders typeset.py replaces: the font directory (fonts become data: URLs there)
+// and the family of text inside \text{} (removed, so it inherits the page's font).
+const FONT_URL = 'SHEETS-MATHJAX-FONTS';
+const INHERIT = 'SHEETS-INHERIT-FONT';
+
+// noerrors/noundefined would hide mistakes as red TeX instead of reporting them;
+// textmacros reads \text{} as TeX, where `_` and `#` are errors: notes write
+// \text{input_gate} and \text{# Class = 21} and mean the letters (MathJax's default).
+const LEFT_OUT = new Set(['noerrors', 'noundefined', 'textmacros']);
+const PACKAGES = AllPackages.filter((name) => !LEFT_OUT.has(name));
+
+let lastError = null;
+const adaptor = liteAdaptor();
+RegisterHTMLHandler(adaptor);
+const tex = new TeX({
+  packages: PACKAGES,
+  formatError(jax, error) {
+    lastError = error.message;
+    return jax.formatError(error);
+  },
+});
+const chtml = new CHTML({ fontURL: FONT_URL, mtextInheritFont: true, adaptiveCSS: false });
+const doc = mathjax.document('', { InputJax: tex, OutputJax: chtml });
+
+// Text in the page's font (\text{}, error messages): MathJax pinned its width to the lite
+// adaptor's guess (0.6 em per Latin letter); without the pin the browser sizes the box.
+const PINNED_TEXT = /<mjx-utext style="([^"]*)" variant="-explicitFont"/g;
+
+function unpin(html) {
+  return html.replaceAll(`font-family: MJXZERO, ${INHERIT};`, '').replaceAll(' style=""', '')
+    .replace(PINNED_TEXT, (whole, style) => {
+      const kept = style.split(';').map((part) => part.trim())
+        .filter((part) => part && !part.startsWith('width:'));
+      const attribute = kept.length ? ` style="${kept.join('; ')};"` : '';
+      return `<mjx-utext${attribute} variant="-explicitFont"`;
+    });
+}
+
+function typeset(source, display) {
+  lastError = null;
+  // Labels are per equation: the same sheet is typeset again and again in the preview.
+  tex.parseOptions.tags.reset();
+  let node;
+  try {
+    node = doc.convert(source, { display, em: 16, ex: 8, containerWidth: 80 * 16, family: INHERIT });
+  } catch (error) {
+    return { html: null, error: String(error && error.message || error) };
+  }
+  return { html: unpin(adaptor.outerHTML(node)), error: lastError };
+}
+
+function handle(request) {
+  if (request.stylesheet) return { css: adaptor.textContent(chtml.styleSheet(doc)) };
+  return { results: request.items.map(([source, display]) => typeset(source, Boolean(display))) };
+}
+
+const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
+lines.on('line', (line) => {
+  let reply;
+  try {
+    reply = handle(JSON.parse(line));
+  } catch (error) {
+    reply = { fatal: String(error && error.stack || error) };
+  }
+  process.stdout.write(JSON.stringify(reply) + '\n');
+});

@@ -1,0 +1,324 @@
+"""Math typesetting: TeX to MathJax CHTML, offline, the same HTML for the page and the PDF.
+
+One persistent `node` process runs `builder/js/typeset.mjs` (MathJax 3 from the
+repository's `node_modules/mathjax-full`, installed by `make` with `npm ci`) and answers
+one JSON line per batch. CHTML rather than SVG because its letters stay text: they can be
+selected and searched in the HTML, and `pdftotext` finds them in the printed PDF.
+
+Every result is cached per (tex, display, MathJax version, typeset code) on disk under
+`.cache/math/` (`$SHEETS_CACHE_DIR/math/`) and in memory, so a rebuild with unchanged
+math never starts node. CHTML's CSS depends on which glyphs were used, and cached results
+never passed through MathJax in this process; so the CSS for every glyph is fetched once
+(cached on disk too) and `stylesheet()` keeps the rules and fonts the given (or all so
+far) results use, with the fonts inlined as `data:` URLs: a single HTML file needs
+nothing beside it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import base64
+import contextlib
+import hashlib
+import html
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Self
+
+from builder.model import BuildError
+
+_ROOT = Path(__file__).resolve().parent.parent
+_SCRIPT = Path(__file__).resolve().parent / "js" / "typeset.mjs"
+_MATHJAX = _ROOT / "node_modules" / "mathjax-full"
+_FONTS = _MATHJAX / "es5" / "output" / "chtml" / "fonts" / "woff-v2"
+# Placeholders typeset.mjs writes (see there).
+_FONT_URL = "SHEETS-MATHJAX-FONTS"
+
+_CLASS_ATTRIBUTE = re.compile(r'class="([^"]*)"')
+_CHAR_CLASS = re.compile(r"\bmjx-c[0-9A-F]+\b")
+_VARIANT_CLASS = re.compile(r"\bTEX-[A-Z0-9]+\b")
+_RULE = re.compile(r"([^{}]+)\{([^{}]*)\}")
+_FONT_FACE = re.compile(r'font-family:\s*(MJX[A-Z0-9-]+);\s*src:\s*url\("' + _FONT_URL
+                        + r'/([^"]+)"\)')
+# Stretchy delimiters draw from these fonts whatever their variant (MathJax's own rule).
+_STRETCHY_FONTS = ("MJXTEX-S1", "MJXTEX-S4", "MJXTEX-A")
+
+# Text in \text{} takes the page's font (Noto CJK for Japanese), as MathJax's
+# mtextInheritFont does in a browser: MathJax sets its own font on the whole formula, so
+# it moves to the glyphs instead, below the variant classes (:where() weighs nothing).
+_SHEETS_CSS = """
+mjx-container[jax="CHTML"] mjx-math.MJX-TEX { font-family: inherit; }
+:where(mjx-container[jax="CHTML"]) mjx-c { font-family: MJXZERO, MJXTEX; }
+mjx-container[jax="CHTML"] mjx-merror.sheets-math-error {
+  font-family: monospace; line-height: normal; white-space: pre-wrap; padding: 0 .2em;
+  outline: 1px solid red;
+}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Typeset:
+    """One typeset formula."""
+
+    html: str
+    """An `<mjx-container>` element; on an error, the TeX itself, visibly marked."""
+    error: str | None
+    """MathJax's TeX error (`Missing close brace`), or None."""
+
+
+def _default_cache_dir() -> Path:
+    return Path(os.environ.get("SHEETS_CACHE_DIR") or ".cache") / "math"
+
+
+def _code_version() -> str:
+    """What decides a result besides its TeX: the MathJax release and this stage's code."""
+    digest = hashlib.blake2b(digest_size=12)
+    for path in (_MATHJAX / "package.json", _SCRIPT, Path(__file__)):
+        with contextlib.suppress(OSError):
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _error_html(tex: str, display: bool, message: str) -> str:
+    """The TeX as written, red-outlined, MathJax's message as its tooltip."""
+    shown = html.escape(f"$${tex}$$" if display else f"${tex}$")
+    attributes = ' display="true"' if display else ""
+    return (f'<mjx-container class="MathJax" jax="CHTML"{attributes}>'
+            f'<mjx-merror class="sheets-math-error" title="{html.escape(message)}">{shown}'
+            "</mjx-merror></mjx-container>")
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.replace(name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+        raise
+
+
+class Typesetter:
+    """MathJax in one node process, started on the first cache miss and stopped by
+    `close()` (or the `with` block, or at exit). Safe to share between threads."""
+
+    def __init__(self, *, cache_dir: Path | None = None) -> None:
+        self.cache_dir = cache_dir if cache_dir is not None else _default_cache_dir()
+        self.node_calls = 0
+        """Round trips to node so far (a warm build makes none)."""
+        self._version = _code_version()
+        self._lock = threading.RLock()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._stderr: IO[bytes] | None = None
+        self._memory: dict[tuple[str, bool], Typeset] = {}
+        self._used_chars: set[str] = set()
+        self._used_variants: set[str] = set()
+        self._stretchy = False
+        self._full_css: str | None = None
+        self._fonts: dict[str, str] = {}
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            process, self._process = self._process, None
+            if process is None:
+                return
+            atexit.unregister(self.close)
+            with contextlib.suppress(OSError):
+                assert process.stdin is not None
+                process.stdin.close()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            for stream in (process.stdout, self._stderr):
+                if stream is not None:
+                    stream.close()
+
+    # -- typesetting -------------------------------------------------------------------
+
+    def typeset(self, items: Sequence[tuple[str, bool]]) -> list[Typeset]:
+        """Typeset (tex, display) pairs; results in the same order. All cache misses go
+        to node in one round trip."""
+        with self._lock:
+            found: dict[tuple[str, bool], Typeset] = {}
+            missing: list[tuple[str, bool]] = []
+            for tex, display in items:
+                key = (tex, bool(display))
+                if key in found or key in missing:
+                    continue
+                result = self._memory.get(key) or self._read_cache(key)
+                if result is None:
+                    missing.append(key)
+                else:
+                    found[key] = result
+            if missing:
+                replies = self._request({"items": missing})["results"]
+                for key, reply in zip(missing, replies, strict=True):
+                    result = self._result(key, reply)
+                    found[key] = result
+                    self._write_cache(key, result)
+            for key, result in found.items():
+                self._memory[key] = result
+                self._note_classes(result.html)
+            return [found[(tex, bool(display))] for tex, display in items]
+
+    @staticmethod
+    def _result(key: tuple[str, bool], reply: dict[str, Any]) -> Typeset:
+        error = reply.get("error")
+        if error is None and reply.get("html"):
+            return Typeset(reply["html"], None)
+        message = str(error or "MathJax gave no output")
+        return Typeset(_error_html(key[0], key[1], message), message)
+
+    def _cache_path(self, key: tuple[str, bool]) -> Path:
+        digest = hashlib.blake2b(repr((key, self._version)).encode(), digest_size=20)
+        return self.cache_dir / f"{digest.hexdigest()}.json"
+
+    def _read_cache(self, key: tuple[str, bool]) -> Typeset | None:
+        try:
+            data = json.loads(self._cache_path(key).read_text(encoding="utf-8"))
+            return Typeset(str(data["html"]), data["error"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # absent or damaged: typeset again
+
+    def _write_cache(self, key: tuple[str, bool], result: Typeset) -> None:
+        # A read-only or full disk only costs speed.
+        with contextlib.suppress(OSError):
+            _write_atomically(self._cache_path(key),
+                              json.dumps({"html": result.html, "error": result.error}))
+
+    # -- the node process --------------------------------------------------------------
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        node = shutil.which("node")
+        if node is None:
+            raise BuildError(None, "math needs Node.js (`node` is not on PATH): install it "
+                                   f"(Node 18 or later), then run `make` in {_ROOT}")
+        if not (_MATHJAX / "package.json").is_file():
+            raise BuildError(None, f"MathJax is not installed ({_MATHJAX} is missing): "
+                                   f"run `make` (or `npm ci`) in {_ROOT}")
+        # Closed in close(); a file, not a pipe, so node never blocks on a full pipe.
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115
+        process = subprocess.Popen([node, str(_SCRIPT)], stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, stderr=self._stderr,
+                                   cwd=_ROOT)
+        atexit.register(self.close)
+        return process
+
+    def _request(self, request: dict[str, Any]) -> dict[str, Any]:
+        if self._process is None or self._process.poll() is not None:
+            self._process = self._start()
+        process = self._process
+        assert process.stdin is not None and process.stdout is not None
+        self.node_calls += 1
+        try:
+            process.stdin.write(json.dumps(request).encode() + b"\n")
+            process.stdin.flush()
+            line = process.stdout.readline()
+        except OSError:
+            line = b""
+        if not line:
+            raise RuntimeError(f"the MathJax process ({_SCRIPT.name}) died: {self._node_stderr()}")
+        reply: dict[str, Any] = json.loads(line)
+        if "fatal" in reply:
+            raise RuntimeError(f"{_SCRIPT.name} failed: {reply['fatal']}")
+        return reply
+
+    def _node_stderr(self) -> str:
+        if self._stderr is None:
+            return ""
+        self._stderr.seek(0)
+        return self._stderr.read().decode(errors="replace")[-2000:].strip()
+
+    # -- CSS -----------------------------------------------------------------------------
+
+    def _note_classes(self, fragment: str) -> None:
+        for classes in _CLASS_ATTRIBUTE.findall(fragment):
+            self._used_chars.update(_CHAR_CLASS.findall(classes))
+            self._used_variants.update(_VARIANT_CLASS.findall(classes))
+        self._stretchy = self._stretchy or "<mjx-stretchy" in fragment
+
+    def _all_css(self) -> str:
+        """MathJax's CSS for every element and glyph (fonts still as placeholders)."""
+        if self._full_css is None:
+            path = self.cache_dir / f"chtml-{self._version}.css"
+            try:
+                self._full_css = path.read_text(encoding="utf-8")
+            except OSError:
+                self._full_css = str(self._request({"stylesheet": True})["css"])
+                with contextlib.suppress(OSError):
+                    _write_atomically(path, self._full_css)
+        return self._full_css
+
+    def _font_data_url(self, name: str) -> str:
+        if name not in self._fonts:
+            data = base64.b64encode((_FONTS / name).read_bytes()).decode("ascii")
+            self._fonts[name] = f"data:font/woff;base64,{data}"
+        return self._fonts[name]
+
+    def stylesheet(self, fragments: Iterable[str] | None = None) -> str:
+        """The CSS for the formulas in `fragments` (typeset HTML), or for everything this
+        typesetter has returned so far: the rules for the glyphs they use, the
+        fonts those need as `data:` URLs, and sheets' own few rules."""
+        with self._lock:
+            if fragments is None:
+                chars, variants = set(self._used_chars), set(self._used_variants)
+                stretchy = self._stretchy
+            else:
+                chars, variants, stretchy = set(), set(), False
+                for fragment in fragments:
+                    for classes in _CLASS_ATTRIBUTE.findall(fragment):
+                        chars.update(_CHAR_CLASS.findall(classes))
+                        variants.update(_VARIANT_CLASS.findall(classes))
+                    stretchy = stretchy or "<mjx-stretchy" in fragment
+            full = self._all_css()
+            fonts = {"MJXZERO", "MJXTEX", *(f"MJX{variant}" for variant in variants)}
+            if stretchy:
+                fonts.update(_STRETCHY_FONTS)
+            kept: list[str] = []
+            for match in _RULE.finditer(full):
+                selector, body = match.group(1).strip(), match.group(2)
+                if selector.startswith("@font-face"):
+                    face = _FONT_FACE.search(body)
+                    if face is None or face.group(1) not in fonts:
+                        continue
+                    url = self._font_data_url(face.group(2))
+                    body = body.replace(f"{_FONT_URL}/{face.group(2)}", url)
+                elif not (set(_CHAR_CLASS.findall(selector)) <= chars
+                          and set(_VARIANT_CLASS.findall(selector)) <= variants):
+                    continue
+                kept.append(f"{selector} {{{body}}}")
+            return "\n".join(kept) + "\n" + _SHEETS_CSS
+
+
+_shared: Typesetter | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_typesetter() -> Typesetter:
+    """The process-wide typesetter (one node process for every build in this process)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = Typesetter()
+        return _shared
