@@ -69,8 +69,85 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    print("sheets build: not implemented yet (issue 3)", file=sys.stderr)
-    return EXIT_BAD_INPUT
+    """Write `DIR/<stem>.html` or `DIR/<stem>.pdf` per sheet (atomically). Warnings go to
+    stderr as `path:line: message` (the parser's, annotations that reach no card, missing
+    images, math errors, overflowing slides); with `--strict` the cards are checked too
+    (failures printed like `sheets check` does, verdicts drawn as badges in the HTML) and
+    any warning or failed card makes the exit status 1. Every sheet is parsed before
+    anything is written: a bad sheet (exit 2) leaves all outputs as they were."""
+    import os
+    from collections.abc import Iterable, Iterator
+
+    from builder.cards import annotation_warnings, find_cards
+    from builder.check import CardResult, CheckCache, check_cards, find_snippets_dir
+    from builder.model import Diagnostic
+    from builder.parse import Deck, parse_file
+    from builder.render import RenderedDeck, load_themes, render_deck
+
+    themes = load_themes(args.theme_set)
+    decks: list[Deck] = [parse_file(sheet) for sheet in args.sheets]
+    outputs: dict[Path, Path] = {}
+    for sheet in args.sheets:
+        output = args.output / f"{sheet.stem}.{args.to}"
+        if output in outputs:
+            raise BuildError(None, f"{sheet} and {outputs[output]} would both be written "
+                                   f"to {output}: rename one")
+        outputs[output] = sheet
+    cache_dir = Path(os.environ.get("SHEETS_CACHE_DIR") or ".cache")
+    problems = False
+
+    def report(diagnostics: Iterable[Diagnostic]) -> None:
+        nonlocal problems
+        for diagnostic in diagnostics:
+            print(f"{diagnostic.loc}: {diagnostic.message}", file=sys.stderr)
+            problems = True
+
+    def check(deck: Deck) -> tuple[CardResult, ...]:
+        """The deck's card verdicts, through the same cache as `sheets check`."""
+        cards = find_cards(deck)
+        if not cards:
+            return ()
+        return check_cards(cards, snippets_dir=find_snippets_dir(deck.path), timeout=10.0,
+                           cache=CheckCache(cache_dir / "check"))
+
+    def render(deck: Deck) -> RenderedDeck:
+        nonlocal problems
+        report((*deck.diagnostics, *annotation_warnings(deck)))
+        results = None
+        if args.strict:
+            results = check(deck)
+            failed = [result for result in results if result.status in ("fail", "error")]
+            if failed:
+                from builder.check import report_line
+
+                problems = True
+                for result in failed:
+                    print(report_line(result), file=sys.stderr)
+        rendered = render_deck(deck, themes=themes, results=results)
+        report(rendered.diagnostics)
+        return rendered
+
+    try:
+        if args.to == "html":
+            for deck, output in zip(decks, outputs, strict=True):
+                _write_atomically(output, render(deck).document)
+                print(f"sheets build: wrote {output}")
+        else:
+            from builder.pdf import PdfJob, build_pdfs, job_for_deck
+
+            def jobs() -> Iterator[PdfJob]:  # rendered one by one while Chromium prints
+                for deck, output in zip(decks, outputs, strict=True):
+                    rendered = render(deck)
+                    yield job_for_deck(deck, rendered.document, output, rendered.slides)
+
+            for result in build_pdfs(jobs(), cache_dir=cache_dir):
+                report(result.diagnostics)
+                print(f"sheets build: wrote {result.output} ({result.pages} pages)")
+    except OSError as error:
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"sheets build: cannot write: {where}{error.strerror or error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return EXIT_PROBLEMS if problems and args.strict else EXIT_OK
 
 
 def _check(args: argparse.Namespace) -> int:

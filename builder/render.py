@@ -1,0 +1,591 @@
+"""render: a parsed `Deck` → HTML with Marp's DOM (SPEC.md §2), one page, nothing from the net.
+
+Each slide becomes `<section id="N" data-…="…" class="…" data-marpit-pagination="p"
+data-marpit-pagination-total="t" style="…">` with `<header>`/`<footer>` inside, in a
+`<div class="marpit">`, as Marp (marpit without inline SVG) writes it, so a Marp theme
+styles it as Marp does once its CSS is transformed (builder/theme_css.py).
+
+The slide bodies are the parser's markdown-it tokens rendered by markdown-it-py's renderer
+with a few rules of our own:
+- math: every equation of the deck goes to MathJax in one batch (builder/typeset.py);
+  display math is wrapped in `<p>` as marp-core does;
+- fenced code: Pygments (its CSS in the head); ```` ```mermaid ```` becomes a
+  `<div class="mermaid">`, drawn in the page by the local mermaid (node_modules), which
+  is inlined only when the deck has a diagram (the seed's `<div class="mermaid">` too);
+- images: local files are inlined as `data:` URLs (the HTML is one self-contained
+  file); a missing one is a warning at its line and a visible placeholder;
+- headings get marp-core's ids, and card check badges when `results` are given.
+
+`RenderedDeck.document` is the whole page (the theme's `@page` size prints one slide per
+page; builder/js/viewer.js shows one slide at a time on screen); `.slides` are the same
+`<section>` fragments, in order, for the preview to patch and for pdf.py's page cache;
+`.head` is the CSS. Scoped styles travel inside their slide's fragment, so that any
+subset of slides can be re-rendered alone (the preview does) with the same head.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import html
+import mimetypes
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, unquote, urlsplit
+
+import jinja2
+from markdown_it.renderer import RendererHTML
+from markdown_it.token import Token
+from markdown_it.utils import EnvType, OptionsDict
+from markupsafe import Markup
+
+from builder.marp_markdown import markdown
+from builder.model import Diagnostic, SourceLoc
+from builder.parse import Deck, Slide
+from builder.theme_css import Theme, ThemeSet, load_themes, pack_css, scope_css
+
+if TYPE_CHECKING:
+    from builder.check import CardResult
+
+__all__ = ["RenderedDeck", "ThemeSet", "load_themes", "render_deck"]
+
+_TEMPLATES = jinja2.Environment(
+    loader=jinja2.PackageLoader("builder", "templates"),
+    autoescape=True,
+    keep_trailing_newline=True,
+    undefined=jinja2.StrictUndefined,
+)
+
+# What sheets adds to every page, whatever the theme: placeholders for missing images,
+# badges (a theme may restyle them), Pygments' token colours come separately.
+_SHEETS_CSS = """
+div.marpit > section .sheets-missing-image {
+  display: inline-block; box-sizing: border-box; min-width: 12em; min-height: 4em;
+  max-width: 100%; padding: .5em .8em; border: 2px dashed #c62828; background: #fff4f4;
+  color: #c62828; font: 12px/1.4 monospace; white-space: pre-wrap; word-break: break-all;
+  vertical-align: middle; }
+div.marpit > section .sheets-badge { display: inline-block; margin-left: .5em;
+  padding: 0 .45em; border-radius: .6em; font: bold 12px/1.6 sans-serif; color: #fff;
+  vertical-align: middle; cursor: help; background: #757575; }
+div.marpit > section .sheets-badge-pass { background: #2e7d32; }
+div.marpit > section .sheets-badge-fail { background: #c62828; }
+div.marpit > section .sheets-badge-error { background: #6a1b9a; }
+div.marpit > section .sheets-badge-stack { position: absolute; top: 4px; right: 4px;
+  z-index: 10; }
+@media print { div.marpit > section .sheets-badge,
+  div.marpit > section .sheets-badge-stack { display: none; } }
+"""
+
+_MERMAID_JS = Path(__file__).resolve().parent.parent / "node_modules" / "mermaid" / "dist" \
+    / "mermaid.min.js"
+_JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
+_IMAGE_TYPES = {".webp": "image/webp", ".svg": "image/svg+xml", ".avif": "image/avif"}
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedDeck:
+    """A deck as HTML."""
+
+    document: str
+    """One complete, self-contained HTML page (theme, math fonts, scripts inlined)."""
+    slides: tuple[str, ...]
+    """One `<section>` fragment per slide of the deck given, in order, exactly as they
+    appear in `document`."""
+    head: str
+    """The page's CSS (theme, code colours, math: for the preview, the math CSS covers
+    everything typeset so far in this process, so that it also serves slides rendered
+    earlier)."""
+    diagnostics: tuple[Diagnostic, ...]
+    """Missing images and MathJax errors, at their lines (the parser's are on the deck)."""
+    theme: str
+    """The theme used."""
+    size: tuple[str, str]
+    """The slide (page) size as CSS lengths, from the theme."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Badge:
+    status: str
+    message: str
+    line: int
+    title: str
+
+
+def render_deck(
+    deck: Deck,
+    *,
+    themes: ThemeSet,
+    results: Mapping[int, CardResult] | Iterable[CardResult] | None = None,
+) -> RenderedDeck:
+    """Render `deck` (or the slides it was given: numbering and pagination come from each
+    slide's own `index` and `page`). `results`: card verdicts to draw as badges, each on
+    its card's slide (`CardResult.card.slide`); a mapping's values are taken."""
+    diagnostics: list[Diagnostic] = []
+    theme = _theme_for(deck, themes, diagnostics)
+    size = themes.size(theme, deck.size)
+    size_preset = deck.size is not None and themes.has_size(theme, deck.size)
+    head_css = pack_css(themes, theme, after=deck.global_css,
+                        size=size if size_preset else None)
+
+    math = _typeset_all(deck)
+    badges = _badges(results)
+    state = _RenderState(deck=deck, math=math, badges=badges, diagnostics=diagnostics)
+    fragments = tuple(_render_slide(slide, state) for slide in deck.slides)
+    for slide in deck.slides:  # in line order, after the images' warnings
+        for tex_loc, error in state.math_errors.get(slide.index, ()):
+            diagnostics.append(Diagnostic(tex_loc, f"math: {error}"))
+
+    common = f"{head_css}\n{_code_css()}\n{_SHEETS_CSS}"
+    math_html = [result.html for result in math.values()]
+    document_head = common + "\n" + _math_stylesheet(math_html)
+    uses_mermaid = state.mermaid or any(_has_mermaid(fragment) for fragment in fragments)
+    document = _TEMPLATES.get_template("document.html.j2").render(
+        lang=_lang(deck),
+        title=deck.title or _first_title(deck) or deck.path.stem,
+        author=deck.author,
+        description=deck.description,
+        head=Markup(_no_end_tag(document_head, "style")),
+        slides=Markup("".join(fragments)),
+        mermaid_js=Markup(_no_end_tag(_mermaid_js(), "script")) if uses_mermaid else None,
+        viewer_js=Markup(_no_end_tag(_viewer_js(), "script")),
+    )
+    return RenderedDeck(
+        document=document,
+        slides=fragments,
+        head=common + "\n" + _math_stylesheet(None),
+        diagnostics=tuple(sorted(diagnostics, key=lambda d: d.loc.line)),
+        theme=theme.name,
+        size=size,
+    )
+
+
+# --------------------------------------------------------------------------- theme
+
+def _theme_for(deck: Deck, themes: ThemeSet, diagnostics: list[Diagnostic]) -> Theme:
+    """The deck's theme; an unknown name is a warning (Marp falls back to its default
+    theme too), unusable only when there is no theme at all."""
+    theme = themes.get(deck.theme)
+    fallback = themes.default
+    if theme is None and deck.theme is not None:
+        loc = deck.directive_locs.get("theme") or SourceLoc(deck.path, 1)
+        known = ", ".join(sorted(themes.themes)) or "none"
+        using = f"; using {fallback.name!r}" if fallback else ""
+        diagnostics.append(Diagnostic(
+            loc, f"theme {deck.theme!r} not found (known: {known}; add one with "
+                 f"--theme-set){using}"))
+    theme = theme or fallback
+    if theme is None:
+        from builder.model import BuildError
+
+        raise BuildError(None, "no themes: builder/themes/ is empty and no --theme-set given")
+    if deck.size is not None and not themes.has_size(theme, deck.size):
+        loc = deck.directive_locs.get("size") or SourceLoc(deck.path, 1)
+        sizes = [value.split()[0] for value in theme.meta.get("size", ()) if value.split()]
+        diagnostics.append(Diagnostic(
+            loc, f"size {deck.size!r} is not one of theme {theme.name!r}'s sizes "
+                 f"({', '.join(sizes) or 'it has none'}); using its default size"))
+    return theme
+
+
+@functools.cache
+def _code_css() -> str:
+    from pygments.formatters import HtmlFormatter
+
+    # Token colours only: the theme decides the block's background, font and padding.
+    rules = HtmlFormatter(style="default").get_style_defs(  # type: ignore[no-untyped-call]
+        "div.marpit > section pre code")
+    return "\n".join(line for line in rules.splitlines()
+                     if re.match(r"div\.marpit > section pre code \.\w", line))
+
+
+@functools.cache
+def _viewer_js() -> str:
+    return (resources.files("builder") / "js" / "viewer.js").read_text(encoding="utf-8")
+
+
+@functools.cache
+def _mermaid_js() -> str:
+    try:
+        return _MERMAID_JS.read_text(encoding="utf-8")
+    except OSError:
+        from builder.model import BuildError
+
+        raise BuildError(None, f"mermaid is not installed ({_MERMAID_JS} is missing): "
+                               "run `make` (or `npm ci`) in the sheets repository") from None
+
+
+def _no_end_tag(text: str, tag: str) -> str:
+    """Inlined CSS/JS must not close its element early."""
+    return re.sub(rf"</({tag})", r"<\\/\1", text, flags=re.IGNORECASE)
+
+
+def _lang(deck: Deck) -> str:
+    """The page language: the `lang` directive, else `ja` when the text is Japanese (so
+    that Noto CJK picks Japanese glyph forms), else `en`."""
+    if deck.lang:
+        return deck.lang
+    return "ja" if any(_JAPANESE.search(slide.source) for slide in deck.slides) else "en"
+
+
+def _first_title(deck: Deck) -> str | None:
+    for slide in deck.slides:
+        for position, token in enumerate(slide.tokens[:-1]):
+            if token.type == "heading_open":
+                text = _plain_text(slide.tokens[position + 1].children or ())
+                if text:
+                    return text
+    return None
+
+
+def _plain_text(children: Sequence[Token]) -> str:
+    parts: list[str] = []
+    for child in children:
+        if child.type in ("text", "code_inline", "math_inline"):
+            parts.append(child.content)
+        elif child.type in ("softbreak", "hardbreak"):
+            parts.append(" ")
+        elif child.children:
+            parts.append(_plain_text(child.children))
+    return " ".join("".join(parts).split())
+
+
+# --------------------------------------------------------------------------- math
+
+@dataclass(frozen=True, slots=True)
+class _Math:
+    html: str
+    error: str | None
+
+
+def _math_tokens(tokens: Iterable[Token]) -> Iterable[Token]:
+    for token in tokens:
+        if token.type in ("math_inline", "math_block"):
+            yield token
+        if token.children:
+            yield from _math_tokens(token.children)
+
+
+def _typeset_all(deck: Deck) -> dict[tuple[str, bool], _Math]:
+    """Every equation of the deck (body, header, footer) in one call to MathJax."""
+    wanted: dict[tuple[str, bool], None] = {}
+    for slide in deck.slides:
+        for token in _math_tokens((*slide.tokens, *slide.header_tokens, *slide.footer_tokens)):
+            wanted[(token.content, token.type == "math_block")] = None
+    if not wanted:
+        return {}
+    from builder.typeset import shared_typesetter
+
+    keys = list(wanted)
+    results = shared_typesetter().typeset(keys)
+    return {key: _Math(result.html, result.error) for key, result in zip(keys, results,
+                                                                          strict=True)}
+
+
+def _math_stylesheet(fragments: Sequence[str] | None) -> str:
+    """MathJax's CSS for `fragments`, or for all typeset so far (None)."""
+    if fragments is not None and not fragments:
+        return ""
+    from builder.typeset import shared_typesetter
+
+    return shared_typesetter().stylesheet(fragments)
+
+
+# --------------------------------------------------------------------------- badges
+
+def _badges(results: Mapping[int, CardResult] | Iterable[CardResult] | None,
+            ) -> dict[int, list[_Badge]]:
+    if results is None:
+        return {}
+    values = results.values() if isinstance(results, Mapping) else results
+    by_slide: dict[int, list[_Badge]] = {}
+    for result in values:
+        card = result.card
+        by_slide.setdefault(card.slide, []).append(
+            _Badge(result.status, result.message or "", card.loc.line, card.title))
+    return by_slide
+
+
+def _badge_html(badge: _Badge) -> str:
+    tooltip = f"line {badge.line}: {badge.status}" + (f"\n{badge.message}" if badge.message
+                                                       else "")
+    return (f'<span class="sheets-badge sheets-badge-{badge.status}" '
+            f'data-status="{badge.status}" data-line="{badge.line}" '
+            f'title="{html.escape(tooltip)}">{badge.status}</span>')
+
+
+# --------------------------------------------------------------------------- slides
+
+@dataclass(slots=True)
+class _RenderState:
+    deck: Deck
+    math: Mapping[tuple[str, bool], _Math]
+    badges: Mapping[int, list[_Badge]]
+    diagnostics: list[Diagnostic]
+    mermaid: bool = False
+    math_errors: dict[int, list[tuple[SourceLoc, str]]] = field(default_factory=dict)
+    slugs: dict[str, int] = field(default_factory=dict)
+    """Heading ids given so far (marp-core counts the slide ids "1", "2"… as taken)."""
+    images: dict[Path, str | None] = field(default_factory=dict)
+    """Each image file read: its `data:` URL, None when missing."""
+
+    def __post_init__(self) -> None:
+        self.slugs.update((str(slide.index + 1), 0) for slide in self.deck.slides)
+
+
+def _render_slide(slide: Slide, state: _RenderState) -> str:
+    env: dict[str, Any] = {"state": state, "slide": slide,
+                           "badges": {b.line: b for b in state.badges.get(slide.index, ())
+                                      if b.title}}
+    options = markdown().options
+    body = _RENDERER.render(list(slide.tokens), options, env)
+    untitled = [b for b in state.badges.get(slide.index, ())
+                if not b.title or b.line not in env.get("placed", set())]
+    if untitled:
+        body = ('<div class="sheets-badge-stack">'
+                + "".join(_badge_html(b) for b in untitled) + "</div>\n" + body)
+    header = _RENDERER.render(list(slide.header_tokens), options, env) \
+        if slide.header_tokens else None
+    footer = _RENDERER.render(list(slide.footer_tokens), options, env) \
+        if slide.footer_tokens else None
+    scoped_css = ""
+    attributes = _section_attributes(slide, state)
+    if slide.scoped_css:
+        css = "\n".join(slide.scoped_css)
+        key = hashlib.blake2b(css.encode(), digest_size=6).hexdigest()
+        attributes.append((f"data-marpit-scope-{key}", ""))
+        scoped_css = _no_end_tag(scope_css(css, key), "style")
+    return _TEMPLATES.get_template("slide.html.j2").render(
+        attributes=attributes,
+        header=Markup(header) if header is not None else None,
+        footer=Markup(footer) if footer is not None else None,
+        body=Markup(body),
+        scoped_css=Markup(scoped_css),
+    )
+
+
+def _kebab(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"-\1", name).lower()
+
+
+_GLOBAL_DATA = ("theme", "style", "headingDivider", "lang")
+
+
+def _section_attributes(slide: Slide, state: _RenderState) -> list[tuple[str, str]]:
+    """marpit `directives/apply.js`: data-* and CSS custom properties for directives,
+    class, colours and backgrounds as inline style, pagination."""
+    deck = state.deck
+    values: dict[str, str] = dict(slide.directives)
+    for key in _GLOBAL_DATA:
+        value = deck.directives.get(key)
+        if isinstance(value, tuple):
+            value = ",".join(str(v) for v in value)
+        if value not in (None, "", False):
+            values[key] = str(value)
+    attributes: list[tuple[str, str]] = [("id", str(slide.index + 1))]
+    style: dict[str, str] = {}
+    for key, value in values.items():
+        attributes.append((f"data-{_kebab(key)}", value))
+        if not re.search(r"[;{}\"\n]", value):  # a custom property must not end the style
+            style[f"--{_kebab(key)}"] = value
+    if slide.classes:
+        attributes.append(("class", " ".join(slide.classes)))
+    if slide.color:
+        style["color"] = slide.color
+    if slide.background_color:
+        style["background-color"] = slide.background_color
+        style["background-image"] = "none"
+    background_image = slide.background_image
+    background_size = slide.background_size
+    images = [bg for bg in slide.backgrounds if not _is_color(bg.src)]
+    for background in slide.backgrounds:
+        if _is_color(background.src):  # `![bg](red)`: a colour, not an image
+            style["background-color"] = background.src
+    if images:
+        # Without inline SVG, marpit applies the last background image to the section.
+        last = images[-1]
+        for background in images:
+            url = _image_url(background.src, background.loc, state)
+            if background is last:
+                background_image = f'url("{url}")' if url else None
+                background_size = last.size or background_size
+    if background_image:
+        style["background-image"] = background_image
+        style["background-position"] = slide.background_position or "center"
+        style["background-repeat"] = slide.background_repeat or "no-repeat"
+        style["background-size"] = background_size or "cover"
+    if slide.paginate:
+        attributes.append(("data-marpit-pagination", str(slide.page)))
+    if style:
+        attributes.append(("style", "".join(f"{k}:{v};" for k, v in style.items())))
+    if slide.paginate:
+        attributes.append(("data-marpit-pagination-total", str(deck.page_total)))
+    return attributes
+
+
+def _is_color(src: str) -> bool:
+    return bool(re.fullmatch(r"#[0-9a-fA-F]{3,8}|(rgb|hsl)a?\(.*\)|[a-zA-Z]+", src.strip()))
+
+
+# --------------------------------------------------------------------------- images
+
+def _image_url(src: str, loc: SourceLoc, state: _RenderState) -> str | None:
+    """A local image as a `data:` URL; None (and a warning at `loc`) when it is missing.
+    Remote and `data:` URLs are kept as written."""
+    parts = urlsplit(src)
+    if parts.scheme and parts.scheme != "file" and len(parts.scheme) > 1:
+        return src
+    path = Path(unquote(parts.path))
+    if not path.is_absolute():
+        path = state.deck.path.parent / path
+    if path not in state.images:
+        try:
+            data = path.read_bytes()
+        except OSError:
+            state.images[path] = None
+        else:
+            kind = _IMAGE_TYPES.get(path.suffix.lower()) or \
+                mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            state.images[path] = f"data:{kind};base64,{base64.b64encode(data).decode('ascii')}"
+    url = state.images[path]
+    if url is None:
+        state.diagnostics.append(Diagnostic(loc, f"image not found: {unquote(src)}"))
+    return url
+
+
+class _SlideRenderer(RendererHTML):
+    """markdown-it-py's HTML renderer plus math, code, images, heading ids and badges.
+    `env` carries the render state (see `_render_slide`)."""
+
+    def math_inline(self, tokens: Sequence[Token], idx: int, options: OptionsDict,
+                    env: EnvType) -> str:
+        return self._math(tokens[idx], env, display=False)
+
+    def math_block(self, tokens: Sequence[Token], idx: int, options: OptionsDict,
+                   env: EnvType) -> str:
+        return f"<p>{self._math(tokens[idx], env, display=True)}</p>\n"
+
+    @staticmethod
+    def _math(token: Token, env: EnvType, *, display: bool) -> str:
+        state: _RenderState = env["state"]
+        result = state.math.get((token.content, display))
+        if result is None:  # not typeset (cannot happen for tokens of the deck)
+            return f'<span class="sheets-tex">{html.escape(token.content)}</span>'
+        if result.error:
+            slide: Slide = env["slide"]
+            line = token.map[0] + 1 if token.map else env.get("line", slide.loc.line)
+            state.math_errors.setdefault(slide.index, []).append(
+                (SourceLoc(slide.loc.path, line), result.error))
+        return result.html
+
+    def render(self, tokens: Sequence[Token], options: OptionsDict, env: EnvType) -> str:
+        out: list[str] = []
+        for index, token in enumerate(tokens):
+            if token.type == "inline":
+                if token.map:  # the line of what follows, for warnings inside it
+                    env["line"] = token.map[0] + 1
+                if token.children:
+                    out.append(self.renderInline(token.children, options, env))
+            elif token.type in self.rules:
+                out.append(self.rules[token.type](tokens, index, options, env))
+            else:
+                out.append(self.renderToken(tokens, index, options, env))
+        return "".join(out)
+
+    def fence(self, tokens: Sequence[Token], idx: int, options: OptionsDict,
+              env: EnvType) -> str:
+        token = tokens[idx]
+        language = token.info.strip().split(maxsplit=1)[0] if token.info.strip() else ""
+        if language.lower() == "mermaid":
+            env["state"].mermaid = True
+            return f'<div class="mermaid">{html.escape(token.content)}</div>\n'
+        code = _highlight(token.content, language)
+        attribute = f' class="language-{html.escape(language)}"' if language else ""
+        return f"<pre><code{attribute}>{code}</code></pre>\n"
+
+    def image(self, tokens: Sequence[Token], idx: int, options: OptionsDict,
+              env: EnvType) -> str:
+        token = tokens[idx]
+        state: _RenderState = env["state"]
+        slide: Slide = env["slide"]
+        src = str(token.attrGet("src") or "")
+        line = int(token.meta.get("line") or env.get("line") or slide.loc.line)
+        url = _image_url(src, SourceLoc(slide.loc.path, line), state)
+        alt = self.renderInlineAsText(token.children or [], options, env)
+        style = token.attrGet("style")
+        if url is None:
+            style_attribute = f' style="{html.escape(str(style))}"' if style else ""
+            return (f'<span class="sheets-missing-image" role="img" '
+                    f'aria-label="{html.escape(alt)}" data-src="{html.escape(src)}"'
+                    f'{style_attribute}>image not found: {html.escape(unquote(src))}</span>')
+        attributes = [("src", url), ("alt", alt)]
+        attributes += [(name, str(value)) for name, value in token.attrs.items()
+                       if name not in ("src", "alt")]
+        return "<img" + "".join(f' {name}="{html.escape(value)}"'
+                                for name, value in attributes) + " />"
+
+    def heading_open(self, tokens: Sequence[Token], idx: int, options: OptionsDict,
+                     env: EnvType) -> str:
+        token = tokens[idx]
+        state: _RenderState = env["state"]
+        inline = tokens[idx + 1] if idx + 1 < len(tokens) else None
+        slug = _slug(_slug_text(inline.children or []) if inline is not None else "")
+        count = state.slugs.get(slug)
+        state.slugs[slug] = 0 if count is None else count + 1
+        identifier = slug if count is None else f"{slug}-{count + 1}"
+        if token.map:
+            env["heading_line"] = token.map[0] + 1
+        return f'<{token.tag} id="{html.escape(identifier)}">'
+
+    def heading_close(self, tokens: Sequence[Token], idx: int, options: OptionsDict,
+                      env: EnvType) -> str:
+        badge = env["badges"].get(env.pop("heading_line", None))
+        mark = ""
+        if badge is not None:
+            mark = _badge_html(badge)
+            env.setdefault("placed", set()).add(badge.line)
+        return f"{mark}</{tokens[idx].tag}>\n"
+
+
+_RENDERER = _SlideRenderer()
+
+
+def _slug_text(children: Sequence[Token]) -> str:
+    """marp-core `slug.ts`: the text of text, code, images and raw HTML."""
+    return "".join(child.content for child in children
+                   if not child.hidden and child.type in ("text", "code_inline", "image",
+                                                          "html_inline"))
+
+
+_SLUG_DROP = re.compile(
+    r"[\][!/'\"#$%&()*+,./:;<=>?@\\^{|}~`。，、；：？！…—·ˉ¨‘’“”々～‖∶＂＇｀｜〃〔〕〈〉《》「」『』．〖〗【】（）［］｛｝]")
+
+
+def _slug(text: str) -> str:
+    """marp-core's default slugifier (`encodeURI` of the cleaned, lower-cased text)."""
+    cleaned = _SLUG_DROP.sub("", re.sub(r"\s+", "-", text.strip().lower()))
+    cleaned = re.sub(r"^-+|-+$", "", cleaned, count=1)
+    return quote(cleaned, safe="-_.!~*'();/?:@&=+$,#")
+
+
+def _highlight(code: str, language: str) -> str:
+    from pygments import highlight
+    from pygments.formatters import HtmlFormatter
+    from pygments.lexers import get_lexer_by_name
+    from pygments.util import ClassNotFound
+
+    if language:
+        try:
+            lexer = get_lexer_by_name(language)
+        except ClassNotFound:
+            return html.escape(code)
+        return str(highlight(code, lexer, HtmlFormatter(nowrap=True)))
+    return html.escape(code)
+
+
+def _has_mermaid(fragment: str) -> bool:
+    return bool(re.search(r'<div class="[^"]*\bmermaid\b', fragment))
