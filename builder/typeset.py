@@ -46,7 +46,9 @@ _FONT_URL = "SHEETS-MATHJAX-FONTS"
 _CLASS_ATTRIBUTE = re.compile(r'class="([^"]*)"')
 _CHAR_CLASS = re.compile(r"\bmjx-c[0-9A-F]+\b")
 _VARIANT_CLASS = re.compile(r"\bTEX-[A-Z0-9]+\b")
-_RULE = re.compile(r"([^{}]+)\{([^{}]*)\}")
+# MathJax writes one rule per block: `selector {`, declarations, `}` alone on a line.
+# (Braces inside are glyphs: `content: "{"`.)
+_RULE = re.compile(r"^([^\n]+?) \{\n(.*?)^\}$", re.MULTILINE | re.DOTALL)
 _FONT_FACE = re.compile(r'font-family:\s*(MJX[A-Z0-9-]+);\s*src:\s*url\("' + _FONT_URL
                         + r'/([^"]+)"\)')
 # Stretchy delimiters draw from these fonts whatever their variant (MathJax's own rule).
@@ -307,7 +309,7 @@ class Typesetter:
                 elif not (set(_CHAR_CLASS.findall(selector)) <= chars
                           and set(_VARIANT_CLASS.findall(selector)) <= variants):
                     continue
-                kept.append(f"{selector} {{{body}}}")
+                kept.append(f"{selector} {{\n{body}}}")
             return "\n".join(kept) + "\n" + _SHEETS_CSS
 
 

@@ -1,0 +1,213 @@
+"""The typeset stage with the real node and MathJax: every seed formula, errors, Japanese
+text, the cache, threads, and the result printed by the real Chromium."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+from markdown_it.token import Token
+
+from builder import typeset as typeset_module
+from builder.browser import Browser, find_chromium
+from builder.model import BuildError
+from builder.parse import parse_file
+from builder.typeset import Typeset, Typesetter
+
+SEEDS = sorted((Path(__file__).resolve().parents[2] / "shared" / "seeds").glob("*.txt"))
+TAG = re.compile(r"<[^>]+>")
+
+
+def math_of(tokens: Sequence[Token]) -> Iterator[tuple[str, bool]]:
+    for token in tokens:
+        if token.type in ("math_inline", "math_block"):
+            yield token.content, token.type == "math_block"
+        if token.children:
+            yield from math_of(token.children)
+
+
+def seed_math(path: Path) -> list[tuple[str, bool]]:
+    return [item for slide in parse_file(path).slides for item in math_of(slide.tokens)]
+
+
+@pytest.fixture(scope="module")
+def typesetter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Typesetter]:
+    with Typesetter(cache_dir=tmp_path_factory.mktemp("math")) as typesetter:
+        yield typesetter
+
+
+def text_of(result: Typeset) -> str:
+    return TAG.sub("", result.html)
+
+
+@pytest.mark.parametrize("seed", SEEDS, ids=[path.name[:3] for path in SEEDS])
+def test_every_seed_formula_typesets(typesetter: Typesetter, seed: Path) -> None:
+    items = seed_math(seed)
+    assert items, "the seed has math"
+    results = typesetter.typeset(items)
+    assert len(results) == len(items)
+    for (tex, _display), result in zip(items, results, strict=True):
+        assert result.error is None, (tex, result.error)
+        assert "<mjx-merror" not in result.html, tex
+        assert "\\" not in text_of(result), tex  # no TeX left as text
+        assert result.html.startswith('<mjx-container class="MathJax" jax="CHTML"')
+
+
+def test_the_hard_cases_of_the_seeds_are_among_them() -> None:
+    sources = "\n".join(tex for seed in SEEDS for tex, _display in seed_math(seed))
+    for construct in ("\\large", "\\lfloor", "\\boxed", "\\textcolor", "\\begin{align",
+                      "\\underbrace", "\\mathbb"):
+        assert construct in sources
+    assert re.search(r"\\text\{[^}]*[\u3040-\u30ff\u4e00-\u9fff]", sources)
+
+
+def test_a_broken_formula_is_an_error_not_a_crash(typesetter: Typesetter) -> None:
+    broken, undefined, fine = typesetter.typeset(
+        [("\\frac{a", False), ("\\nosuchmacro{x}", True), ("a+b", False)])
+    assert broken.error == "Missing close brace"
+    assert "$\\frac{a$" in broken.html  # the TeX itself, shown
+    assert 'class="sheets-math-error"' in broken.html
+    assert undefined.error is not None and "\\nosuchmacro" in undefined.error
+    assert 'display="true"' in undefined.html
+    assert fine.error is None
+    # The process survived: the next batch is typeset by the same node.
+    assert typesetter.typeset([("c^2", False)])[0].error is None
+
+
+def test_text_is_in_the_page_font_with_its_letters(typesetter: Typesetter) -> None:
+    (result,) = typesetter.typeset([("V(s) \\quad \\text{状態価値関数 if } x", True)])
+    assert result.error is None
+    assert "状態価値関数 if" in result.html
+    utext = re.search(r"<mjx-mtext[^>]*><mjx-utext([^>]*)>状態", result.html)
+    assert utext is not None
+    # No width guessed by the lite adaptor and no MathJax font: the browser sizes it.
+    assert "width" not in utext.group(1) and "font-family" not in utext.group(1)
+
+
+def test_display_and_inline_differ(typesetter: Typesetter) -> None:
+    inline, display = typesetter.typeset([("\\sum_{i=1}^n i", False), ("\\sum_{i=1}^n i", True)])
+    assert 'display="true"' not in inline.html
+    assert '<mjx-container class="MathJax" jax="CHTML" display="true">' in display.html
+    # Display style: the big operator (Size2 font) with limits above and below.
+    assert "TEX-S2" in display.html and "TEX-S2" not in inline.html
+
+
+def test_results_keep_order_and_duplicates(typesetter: Typesetter) -> None:
+    results = typesetter.typeset([("a", False), ("b", False), ("a", False), ("a", True)])
+    assert results[0] == results[2] != results[1]
+    assert results[3] != results[0]
+
+
+def test_the_cache_spares_node(tmp_path: Path) -> None:
+    items = [("e^{i\\pi} + 1 = 0", True), ("\\boxed{x}", False)]
+    with Typesetter(cache_dir=tmp_path) as first:
+        cold = first.typeset(items)
+        assert first.node_calls == 1  # one round trip for the batch
+        first.typeset(items)
+        assert first.node_calls == 1  # memory
+        css = first.stylesheet()
+    assert len(list(tmp_path.glob("*.json"))) == 2
+    with Typesetter(cache_dir=tmp_path) as second:
+        assert second.typeset(items) == cold  # disk
+        assert second.stylesheet() == css
+        assert second.node_calls == 0
+    # A damaged entry is a miss, not an error.
+    for entry in tmp_path.glob("*.json"):
+        entry.write_text("{")
+    with Typesetter(cache_dir=tmp_path) as third:
+        assert third.typeset(items) == cold
+        assert third.node_calls == 1
+
+
+def test_the_cache_dir_follows_sheets_cache_dir(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHEETS_CACHE_DIR", str(tmp_path / "c"))
+    assert Typesetter().cache_dir == tmp_path / "c" / "math"
+    monkeypatch.delenv("SHEETS_CACHE_DIR")
+    assert Typesetter().cache_dir == Path(".cache") / "math"
+
+
+def test_threads_share_one_typesetter(typesetter: Typesetter, tmp_path: Path) -> None:
+    batches = [[(f"x_{{{n}}} + \\frac{{{n}}}{{{thread}}}", n % 2 == 0) for n in range(8)]
+               for thread in range(4)]
+    expected = [typesetter.typeset(batch) for batch in batches]  # one after the other
+    got: dict[int, list[Typeset]] = {}
+    with Typesetter(cache_dir=tmp_path) as shared:
+        def work(index: int) -> None:
+            got[index] = shared.typeset(batches[index])
+        threads = [threading.Thread(target=work, args=(index,)) for index in range(len(batches))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert shared.node_calls == len(batches)
+    assert [got[index] for index in range(len(batches))] == expected
+
+
+def test_stylesheet_has_the_fonts_the_formulas_use(typesetter: Typesetter) -> None:
+    (digits,) = typesetter.typeset([("1+2", False)])
+    (italic,) = typesetter.typeset([("\\left( \\frac{x}{y} \\right)", True)])
+    small = typesetter.stylesheet([digits.html])
+    assert "font-family: MJXTEX;" in small and "data:font/woff;base64," in small
+    assert "MJXTEX-I;" not in small.split("@font-face")[-1]
+    assert "mjx-c.mjx-c32::before" in small and "mjx-c.mjx-c1D465.TEX-I::before" not in small
+    both = typesetter.stylesheet([digits.html, italic.html])
+    assert "mjx-c.mjx-c1D465.TEX-I::before" in both
+    assert re.search(r"font-family: MJXTEX-I;\s*src: url\(\"data:font/woff;base64,", both)
+    assert "SHEETS-" not in both  # no placeholder left
+    everything = typesetter.stylesheet()  # all this typesetter returned so far
+    assert "mjx-c.mjx-c1D465.TEX-I::before" in everything
+    assert "mjx-c.mjx-c32::before" in everything
+
+
+def test_missing_node_is_a_build_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with Typesetter(cache_dir=tmp_path) as typesetter, pytest.raises(BuildError) as error:
+        typesetter.typeset([("x", False)])
+    assert error.value.loc is None and "run `make`" in error.value.message
+
+
+def test_missing_mathjax_is_a_build_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(typeset_module, "_MATHJAX", tmp_path / "node_modules" / "mathjax-full")
+    with Typesetter(cache_dir=tmp_path) as typesetter, pytest.raises(BuildError) as error:
+        typesetter.typeset([("x", False)])
+    assert "npm ci" in error.value.message and "mathjax-full" in error.value.message
+
+
+def test_chromium_draws_it_and_pdftotext_reads_it(typesetter: Typesetter,
+                                                  tmp_path: Path) -> None:
+    items = seed_math(SEEDS[1])[:40] + [("\\text{状態価値関数} = \\rho_1", True)]
+    results = typesetter.typeset(items)
+    body = "".join(f"<div>{result.html}</div>" if display else f"<p>{result.html}</p>"
+                   for (_tex, display), result in zip(items, results, strict=True))
+    page = tmp_path / "math.html"
+    page.write_text(
+        '<!DOCTYPE html><html lang="ja"><head><meta charset="utf-8"><style>'
+        'body { font-family: "Noto Sans CJK JP", sans-serif; width: 700px; }\n'
+        f"{typesetter.stylesheet(result.html for result in results)}</style></head>"
+        f"<body>{body}</body></html>", encoding="utf-8")
+    with Browser(find_chromium()) as browser, browser.tab(800, 1100) as tab:
+        tab.open(page.as_uri())
+        state = tab.evaluate("""document.fonts.ready.then(() => ({
+            formulas: document.querySelectorAll('mjx-container').length,
+            errors: document.querySelectorAll('mjx-merror').length,
+            failed: [...document.fonts].filter(f => f.status === 'error').map(f => f.family),
+            loaded: [...document.fonts].filter(f => f.status === 'loaded').map(f => f.family),
+            text: getComputedStyle([...document.querySelectorAll('mjx-utext')]
+                .find(e => e.textContent.includes('状態'))).fontFamily,
+        }))""")
+        pdf = tab.print_pdf(794, 1123)
+    assert state["formulas"] == len(items) and state["errors"] == 0
+    assert state["failed"] == [] and "MJXTEX-I" in state["loaded"]
+    assert "Noto Sans CJK JP" in state["text"]
+    (tmp_path / "math.pdf").write_bytes(pdf)
+    pdftotext = shutil.which("pdftotext")
+    assert pdftotext is not None
+    text = subprocess.run([pdftotext, str(tmp_path / "math.pdf"), "-"], check=True,
+                          capture_output=True, text=True).stdout
+    assert "状態価値関数" in text and "ρ" in text and "det" in text
