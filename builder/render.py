@@ -95,7 +95,9 @@ class RenderedDeck:
     """One complete, self-contained HTML page (theme, math fonts, scripts inlined)."""
     slides: tuple[str, ...]
     """One `<section>` fragment per slide of the deck given, in order, exactly as they
-    appear in `document`."""
+    appear in `document`. A fragment depends on its slide alone, except for the number
+    that tells repeated heading ids apart (`-1`, `-2`: counted over the slides given,
+    as marp-core counts them over the deck)."""
     head: str
     """The page's CSS (theme, code colours, math: for the preview, the math CSS covers
     everything typeset so far in this process, so that it also serves slides rendered

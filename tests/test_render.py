@@ -1,0 +1,237 @@
+"""render: Marp's DOM for every seed (compared with Marp CLI's own HTML), the theme CSS
+transformation and the slide HTML as fixture files, images, badges, subsets, and the page
+itself in a real headless Chromium (math typeset, keys, print layout, nothing fetched)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from fixture_file import FixtureCase, fixture_params
+from marp_structure import body_lines, directive_lines, structure_lines
+from playwright.sync_api import Browser, sync_playwright
+
+from builder.check import CardResult
+from builder.model import Card, SourceLoc
+from builder.parse import parse_file, parse_text
+from builder.render import RenderedDeck, load_themes, render_deck
+from builder.theme_css import scope_css, transform_css
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+if not SEEDS.is_dir():
+    SEEDS = Path("/work/shared/seeds")
+SEED = SEEDS / "001_cc6ebc1a6c562421.txt"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def seed_render() -> RenderedDeck:
+    return render_deck(parse_file(SEED), themes=load_themes([]))
+
+
+# --------------------------------------------------------------------------- as Marp CLI
+
+def _marp_comparable(document: str) -> str:
+    """Our page with what Marp cannot have taken out: placeholders of missing images
+    become the <img> Marp writes, and scoped <style> elements go (Marp puts them in the
+    head)."""
+    document = re.sub(r'<span class="sheets-missing-image".*?</span>', "<img/>", document)
+    return re.sub(r"<style>.*?</style>", "", document, flags=re.DOTALL)
+
+
+@pytest.mark.parametrize("seed", sorted(SEEDS.glob("*.txt")), ids=lambda p: p.name[:3])
+def test_every_seed_has_marps_slides_and_contents(seed: Path) -> None:
+    """The structure (classes, header, footer, pagination, math per slide, heading) and
+    each slide's normalized body, against Marp CLI's HTML (tests/marp_structure.py)."""
+    rendered = render_deck(parse_file(seed), themes=load_themes([]))
+    number = seed.name[:3]
+    expected = (FIXTURES / f"seed{number}_structure.txt").read_text(encoding="utf-8")
+    assert structure_lines(rendered.document) == expected.splitlines()
+    bodies = (FIXTURES / f"seed{number}_body.txt").read_text(encoding="utf-8")
+    assert body_lines(_marp_comparable(rendered.document)) == bodies.splitlines()
+
+
+def test_seed_001_is_67_slides_with_marps_directive_attributes(
+        seed_render: RenderedDeck) -> None:
+    lines = directive_lines(seed_render.document)
+    assert len(seed_render.slides) == len(lines) == 67
+    assert lines[0] == "1: data-class=title data-footer=E資格範囲の数式まとめ"
+    assert lines[2] == ("3: data-footer=E資格範囲の数式まとめ data-header=線形代数 "
+                        "data-paginate=true")
+
+
+# --------------------------------------------------------------------------- fixtures
+
+@pytest.mark.parametrize("case", fixture_params(FIXTURES / "theme_css.md"))
+def test_theme_css_transformation(case: FixtureCase) -> None:
+    if case.title.startswith("scoped:"):
+        got = scope_css(case.input, "K")
+    else:
+        got = transform_css(case.input)
+    assert got.strip() + "\n" == case.expected
+
+
+@pytest.mark.parametrize("case", fixture_params(FIXTURES / "render.md"))
+def test_slide_html(case: FixtureCase, tmp_path: Path) -> None:
+    deck = parse_text(case.input, tmp_path / "sheet.md")
+    rendered = render_deck(deck, themes=load_themes([]))
+    got = "".join(rendered.slides) + "".join(
+        f"! {d.loc.line}: {d.message}\n" for d in rendered.diagnostics)
+    assert got.rstrip() + "\n" == case.expected
+
+
+# --------------------------------------------------------------------------- behaviour
+
+def test_a_local_image_is_inlined_and_a_missing_one_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "dot.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    sheet = tmp_path / "sheet.md"
+    sheet.write_text("# Images\n\n![w:10px](dot.png)\n\ntext\n\n![a cat](cat%20photo.png)\n",
+                     encoding="utf-8")
+    rendered = render_deck(parse_file(sheet), themes=load_themes([]))
+    assert [str(d) for d in rendered.diagnostics] == [
+        f"{sheet}:7: warning: image not found: cat photo.png"]
+    (slide,) = rendered.slides
+    assert '<img src="data:image/png;base64,iVBORw0KGgo=" alt="" style="width:10px;" />' \
+        in slide
+    assert 'class="sheets-missing-image"' in slide and "image not found: cat photo.png" in slide
+
+
+def test_a_subset_renders_the_same_slides_as_the_whole_deck(
+        seed_render: RenderedDeck) -> None:
+    """The preview re-renders only changed slides: numbering and pagination come from
+    each slide, not from its position in what was given. (Only the number that tells
+    a repeated heading's id apart counts the headings given, as marp-core does.)"""
+    deck = parse_file(SEED)
+    picked = (deck.slides[4], deck.slides[29], deck.slides[66])
+    part = render_deck(replace(deck, slides=picked), themes=load_themes([]))
+
+    def without_heading_ids(html: str) -> str:
+        return re.sub(r'(<h\d) id="[^"]*"', r"\1", html)
+
+    assert [without_heading_ids(html) for html in part.slides] == [
+        without_heading_ids(seed_render.slides[s.index]) for s in picked]
+    assert 'id="30"' in part.slides[1] and 'data-marpit-pagination="30"' in part.slides[1]
+
+
+def test_badges_go_into_their_card_heading(tmp_path: Path) -> None:
+    sheet = tmp_path / "sheet.md"
+    sheet.write_text("# Sheet\n\n## Square\n\n$$ y = x^2 $$\n\n---\n\n$$ z = 1 $$\n",
+                     encoding="utf-8")
+    deck = parse_file(sheet)
+
+    def result(title: str, line: int, slide: int, status: str, message: str) -> CardResult:
+        card = Card(title=title, equations=(), checks=(), assume=(), nocheck=None,
+                    declarations=(), code=(), loc=SourceLoc(sheet, line), slide=slide)
+        return CardResult(card=card, status=status, message=message,  # type: ignore[arg-type]
+                          checks=())
+
+    rendered = render_deck(deck, themes=load_themes([]), results=[
+        result("Square", 3, 0, "fail", "x^2 <> x*3"),
+        result("", 9, 1, "pass", ""),
+    ])
+    assert re.search(r'<h2 id="square">Square<span class="sheets-badge sheets-badge-fail"'
+                     r'[^>]*title="line 3: fail\nx\^2 &lt;&gt; x\*3">fail</span></h2>',
+                     rendered.slides[0])
+    assert '<div class="sheets-badge-stack"><span class="sheets-badge sheets-badge-pass"' \
+        in rendered.slides[1]
+
+
+def test_mermaid_is_inlined_only_when_the_deck_has_a_diagram(
+        seed_render: RenderedDeck, tmp_path: Path) -> None:
+    assert "mermaid.initialize" in seed_render.document
+    plain = render_deck(parse_text("# No diagram\n", tmp_path / "a.md"), themes=load_themes([]))
+    assert "mermaid.initialize" not in plain.document
+    assert len(plain.document) < 200_000
+
+
+def test_a_theme_set_file_overrides_the_builtin_theme(tmp_path: Path) -> None:
+    theme = tmp_path / "mine.css"
+    theme.write_text("/* @theme portrait_A4_note */\n/* @size tiny 100px 50px */\n"
+                     "section { width: 300px; height: 200px; background: gold; }\n",
+                     encoding="utf-8")
+    deck = parse_text("---\ntheme: portrait_A4_note\n---\n# A\n", tmp_path / "a.md")
+    rendered = render_deck(deck, themes=load_themes([theme]))
+    assert rendered.size == ("300px", "200px")
+    assert "div.marpit > section{width:300px;height:200px;background:gold}" in rendered.head
+    assert "@page { size: 300px 200px; margin: 0; }" in rendered.head
+    sized = render_deck(replace(deck, size="tiny"), themes=load_themes([theme]))
+    assert sized.size == ("100px", "50px")
+
+
+def test_an_unknown_theme_is_a_warning_at_its_directive(tmp_path: Path) -> None:
+    deck = parse_text("---\nmarp: true\ntheme: nosuch\n---\n# A\n", tmp_path / "a.md")
+    rendered = render_deck(deck, themes=load_themes([]))
+    (warning,) = rendered.diagnostics
+    assert warning.loc.line == 3 and "theme 'nosuch' not found" in warning.message
+
+
+# --------------------------------------------------------------------------- in Chromium
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium",
+                                             headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def test_the_page_in_chromium(seed_render: RenderedDeck, browser: Browser,
+                              tmp_path: Path) -> None:
+    """Math typeset without errors, the viewer's keys, one A4 page per slide in print
+    media, the diagram drawn, and no request leaving the file."""
+    page_file = tmp_path / "deck.html"
+    page_file.write_text(seed_render.document, encoding="utf-8")
+    page = browser.new_page(viewport={"width": 1000, "height": 800})
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(page_file.as_uri())
+    page.wait_for_function("() => window.sheetsViewer !== undefined", timeout=30_000)
+
+    math = page.evaluate("""() => ({
+        display: document.querySelectorAll('mjx-container[display="true"]').length,
+        inline: document.querySelectorAll('mjx-container:not([display="true"])').length,
+        errors: document.querySelectorAll('mjx-merror').length,
+        raw: [...document.querySelectorAll('section')].filter(
+            (s) => /\\$\\$|\\\\frac|\\\\begin/.test(s.innerText)).length,
+    })""")
+    assert math["errors"] == 0 and math["raw"] == 0
+    structure = (FIXTURES / "seed001_structure.txt").read_text(encoding="utf-8")
+    counts = [tuple(map(int, pair)) for pair in re.findall(r"math=(\d+)/(\d+)", structure)]
+    assert (math["display"], math["inline"]) == tuple(map(sum, zip(*counts, strict=True)))
+
+    visible = "() => [...document.querySelectorAll('div.marpit > section')]" \
+              ".filter((s) => getComputedStyle(s).display !== 'none').map((s) => s.id)"
+    assert page.evaluate(visible) == ["1"]
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("PageDown")
+    assert page.evaluate(visible) == ["3"] and page.evaluate("location.hash") == "#3"
+    page.keyboard.press("End")
+    assert page.evaluate(visible) == ["67"]
+    page.keyboard.press("PageUp")
+    assert page.evaluate(visible) == ["66"]
+    page.keyboard.press("Home")
+    assert page.evaluate(visible) == ["1"]
+    page.keyboard.press("f")
+    page.wait_for_function("() => document.fullscreenElement !== null", timeout=10_000)
+    scale = float(page.evaluate(
+        "getComputedStyle(document.body).getPropertyValue('--sheets-scale')"))
+    assert 0.3 < scale < 2
+
+    assert page.evaluate("document.querySelector('section[id=\"67\"] .mermaid svg') !== null")
+
+    page.emulate_media(media="print")
+    sizes = page.evaluate("""() => [...document.querySelectorAll('div.marpit > section')]
+        .filter((s) => getComputedStyle(s).display !== 'none')
+        .map((s) => [Math.round(s.getBoundingClientRect().width),
+                     Math.round(s.getBoundingClientRect().height)])""")
+    assert sizes == [[794, 1123]] * 67
+    assert all(url.startswith(("file:", "data:", "about:")) for url in requested), requested
+    page.close()
