@@ -5,7 +5,9 @@ repository's `node_modules/mathjax-full`, installed by `make` with `npm ci`) and
 one JSON line per batch. CHTML rather than SVG because its letters stay text: they can be
 selected and searched in the HTML, and `pdftotext` finds them in the printed PDF.
 
-Every result is cached per (tex, display, MathJax version, typeset code) on disk under
+Each formula stands alone: what one defines (`\\newcommand`, `\\DeclareMathOperator`,
+labels) is gone in the next, so a result depends on its TeX only and can be cached by it
+per (tex, display, MathJax version, typeset code) on disk under
 `.cache/math/` (`$SHEETS_CACHE_DIR/math/`) and in memory, so a rebuild with unchanged
 math never starts node. CHTML's CSS depends on which glyphs were used, and cached results
 never passed through MathJax in this process; so the CSS for every glyph is fetched once

@@ -89,6 +89,23 @@ def test_text_is_in_the_page_font_with_its_letters(typesetter: Typesetter) -> No
     assert "width" not in utext.group(1) and "font-family" not in utext.group(1)
 
 
+def test_each_formula_stands_alone(typesetter: Typesetter) -> None:
+    # A result depends on its TeX only (it is cached by it): definitions and labels of
+    # one formula do not leak into the next (a label twice would be an error).
+    defining, using, declared, again = typesetter.typeset([
+        ("\\newcommand{\\R}{\\mathbb{R}} \\DeclareMathOperator{\\sgn}{sgn} \\sgn x \\in \\R", False),
+        ("\\R^n", False), ("\\sgn x", False),
+        ("\\begin{align} a &= b \\label{one} \\end{align}", True)])
+    assert defining.error is None
+    assert using.error == "Undefined control sequence \\R"
+    assert declared.error == "Undefined control sequence \\sgn"
+    assert again.error is None
+    with Typesetter(cache_dir=typesetter.cache_dir / "labels") as other:
+        first, second = other.typeset([("x \\label{two} \\tag{1}", True),
+                                       ("y \\label{two} \\tag{2}", True)])
+    assert first.error is None and second.error is None
+
+
 def test_display_and_inline_differ(typesetter: Typesetter) -> None:
     inline, display = typesetter.typeset([("\\sum_{i=1}^n i", False), ("\\sum_{i=1}^n i", True)])
     assert 'display="true"' not in inline.html

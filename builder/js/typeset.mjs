@@ -31,6 +31,9 @@ const INHERIT = 'SHEETS-INHERIT-FONT';
 const LEFT_OUT = new Set(['noerrors', 'noundefined', 'textmacros']);
 const PACKAGES = AllPackages.filter((name) => !LEFT_OUT.has(name));
 
+// Where the newcommand and ams packages keep what a formula defines.
+const DEFINITIONS = ['new-Command', 'new-Environment', 'new-Delimiter', 'ams-declare-ops'];
+
 let lastError = null;
 const adaptor = liteAdaptor();
 RegisterHTMLHandler(adaptor);
@@ -60,8 +63,11 @@ function unpin(html) {
 
 function typeset(source, display) {
   lastError = null;
-  // Labels are per equation: the same sheet is typeset again and again in the preview.
+  // Each formula stands alone, so that its result depends on nothing but its TeX (the
+  // cache's key): definitions (\newcommand, \def, \DeclareMathOperator…) and labels do
+  // not carry over to the next formula, nor to the next build in the preview.
   tex.parseOptions.tags.reset();
+  for (const name of DEFINITIONS) tex.parseOptions.handlers.retrieve(name)?.map.clear();
   let node;
   try {
     node = doc.convert(source, { display, em: 16, ex: 8, containerWidth: 80 * 16, family: INHERIT });
