@@ -1,0 +1,132 @@
+"""`sheets build` through the real command line (SPEC.md §2): HTML with Marp CLI's slides,
+the seed deck as 67 A4 PDF pages, warnings at `path:line`, `--strict`, bad input."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from marp_structure import structure_lines
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SEED = Path(__file__).resolve().parents[2] / "shared" / "seeds" / "001_cc6ebc1a6c562421.txt"
+if not SEED.exists():
+    SEED = Path("/work/shared/seeds/001_cc6ebc1a6c562421.txt")
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache (typeset math, PDF pages) for the builds of this module."""
+    return tmp_path_factory.mktemp("cache")
+
+
+def sheets(*args: str, cwd: Path, cache: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SHEETS_CACHE_DIR": str(cache)}
+    return subprocess.run([sys.executable, "-m", "builder", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_html_of_the_seed_deck_has_marps_67_slides(tmp_path: Path, cache_dir: Path) -> None:
+    result = sheets("build", str(SEED), "--to", "html", "-o", "out", cwd=tmp_path,
+                    cache=cache_dir)
+    assert result.returncode == 0, result.stderr
+    output = tmp_path / "out" / f"{SEED.stem}.html"
+    expected = (FIXTURES / "seed001_structure.txt").read_text(encoding="utf-8").splitlines()
+    assert structure_lines(output.read_text(encoding="utf-8")) == expected
+    assert sorted(p.name for p in output.parent.iterdir()) == [output.name]  # no temp file
+    # The seed's images are not beside it: each is reported at its line.
+    assert f"{SEED}:263: image not found: 1699445836.webp\n" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+SHEET_WITH_PROBLEMS = """\
+---
+paginate: true
+---
+
+# Fits
+
+text
+
+---
+
+## Too long
+
+{lines}
+
+---
+
+## Picture
+
+![w:200px](nope.png)
+"""
+
+
+def test_pdf_warns_at_the_lines_and_strict_exits_1(tmp_path: Path, cache_dir: Path) -> None:
+    sheet = tmp_path / "problems.md"
+    sheet.write_text(SHEET_WITH_PROBLEMS.format(lines="\n\n".join(["a line"] * 60)),
+                     encoding="utf-8")
+    relaxed = sheets("build", str(sheet), "-o", "out", cwd=tmp_path, cache=cache_dir)
+    assert relaxed.returncode == 0, relaxed.stderr
+    lines = relaxed.stderr.splitlines()
+    picture_line = SHEET_WITH_PROBLEMS.splitlines().index("![w:200px](nope.png)") + 1 + 59 * 2
+    assert f"{sheet}:{picture_line}: image not found: nope.png" in lines
+    assert any(line.startswith(f"{sheet}:11: slide 2 overflows its page by ")
+               for line in lines), lines
+    assert relaxed.stdout == f"sheets build: wrote {Path('out') / 'problems.pdf'} (3 pages)\n"
+
+    strict = sheets("build", str(sheet), "-o", "out", "--strict", cwd=tmp_path,
+                    cache=cache_dir)
+    assert strict.returncode == 1
+    assert strict.stderr == relaxed.stderr
+
+
+def test_html_strict_exits_1_on_a_missing_image(tmp_path: Path, cache_dir: Path) -> None:
+    sheet = tmp_path / "pictures.md"
+    sheet.write_text("# Pictures\n\n![](gone.png)\n", encoding="utf-8")
+    relaxed = sheets("build", str(sheet), "--to", "html", "-o", "out", cwd=tmp_path,
+                     cache=cache_dir)
+    strict = sheets("build", str(sheet), "--to", "html", "-o", "out", "--strict",
+                    cwd=tmp_path, cache=cache_dir)
+    assert (relaxed.returncode, strict.returncode) == (0, 1)
+    assert strict.stderr == f"{sheet}:3: image not found: gone.png\n"
+    assert "image not found: gone.png" in (tmp_path / "out" / "pictures.html").read_text(
+        encoding="utf-8")
+
+
+def test_seed_deck_pdf_is_67_a4_pages(tmp_path: Path, cache_dir: Path) -> None:
+    result = sheets("build", str(SEED), "-o", "out", cwd=tmp_path, cache=cache_dir)
+    assert result.returncode == 0, result.stderr
+    pdf = tmp_path / "out" / f"{SEED.stem}.pdf"
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True,
+                          check=True).stdout
+    fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
+    assert fields["Pages"].strip() == "67"
+    assert "(A4)" in fields["Page size"]
+    assert fields["Title"].strip() == "E資格範囲数式まとめ"
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    assert "固有方程式" in text
+    assert "overflows" not in result.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["nope.md"], "nope.md: no such file"),
+    (["bad.md"], "bad.md:3: malformed front matter"),
+    (["a.md", "--theme-set", "plain.css"], "plain.css:1: not a Marp theme"),
+    (["a.md", "sub/a.md"], "would both be written to"),
+], ids=["missing", "front-matter", "not-a-theme", "same-stem"])
+def test_bad_input_exits_2_without_traceback(tmp_path: Path, cache_dir: Path,
+                                             args: list[str], message: str) -> None:
+    (tmp_path / "bad.md").write_text("---\ntheme: a\nstyle: [x\n---\n# A\n", encoding="utf-8")
+    (tmp_path / "a.md").write_text("# A\n", encoding="utf-8")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "a.md").write_text("# B\n", encoding="utf-8")
+    (tmp_path / "plain.css").write_text("section { color: red }\n", encoding="utf-8")
+    result = sheets("build", *args, "--to", "html", "-o", "out", cwd=tmp_path, cache=cache_dir)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()  # nothing written when any sheet is bad
