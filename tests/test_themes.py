@@ -17,6 +17,8 @@ import pikepdf
 import pytest
 
 from builder.browser import Browser, Tab, find_chromium
+from builder.parse import parse_file
+from builder.render import load_themes, render_deck
 
 ROOT = Path(__file__).resolve().parent.parent
 THEMES = ROOT / "builder" / "themes"
@@ -294,6 +296,34 @@ def test_seed_deck_through_marp_cli_has_no_cut_slide(browser: Browser, tmp_path:
         slides = tab.evaluate("""(async () => {
           await document.fonts.ready;
           return [...document.querySelectorAll('svg[data-marpit-svg] > foreignObject > section')]
+            .map((s) => ({id: s.id, width: s.offsetWidth, height: s.offsetHeight,
+                          over: Math.max(s.scrollHeight - s.clientHeight,
+                                         s.scrollWidth - s.clientWidth)}));
+        })()""")
+    assert len(slides) == 67
+    assert {(s["width"], s["height"]) for s in slides} == {(794, 1123)}
+    assert [s["id"] for s in slides if s["over"] > 1] == []
+
+
+# ---------------------------------------------------------------- through our renderer
+
+def test_seed_deck_through_sheets_has_no_cut_slide(browser: Browser, tmp_path: Path) -> None:
+    """The same deck through render.py, which packs the theme as marpit does: the same
+    67 A4 slides, none cut (what pdf.py reports as an overflowing slide)."""
+    rendered = render_deck(parse_file(SEED_001), themes=load_themes(()))
+    assert rendered.theme == "portrait_A4_note"
+    page = tmp_path / "seed001.html"
+    page.write_text(rendered.document, encoding="utf-8")
+    with browser.tab(900, 1200) as tab:
+        tab.open(page.as_uri())
+        # Print media shows every slide (the viewer shows one per screen).
+        tab.call("Emulation.setEmulatedMedia", {"media": "print"})
+        slides = tab.evaluate("""(async () => {
+          await document.fonts.ready;
+          const deadline = Date.now() + 10000;  // mermaid draws after load
+          while (document.querySelector('.mermaid:not([data-processed])')
+                 && Date.now() < deadline) { await new Promise((r) => setTimeout(r, 25)); }
+          return [...document.querySelectorAll('div.marpit > section')]
             .map((s) => ({id: s.id, width: s.offsetWidth, height: s.offsetHeight,
                           over: Math.max(s.scrollHeight - s.clientHeight,
                                          s.scrollWidth - s.clientWidth)}));
