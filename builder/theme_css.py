@@ -24,6 +24,7 @@ transformation. tinycss2 parses; selectors are rewritten as strings, as marpit d
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -168,6 +169,8 @@ class ThemeSet:
         return "".join(hoisted) + body
 
     def _inline_imports(self, theme: Theme, seen: tuple[str, ...], hoisted: list[str]) -> str:
+        if "@import" not in theme.css:  # most themes: nothing to parse
+            return theme.css
         if theme.name in seen:
             where = SourceLoc(theme.path, 1) if theme.path else None
             raise BuildError(where, f"theme {theme.name!r} imports itself "
@@ -254,6 +257,7 @@ def scope_css(css: str, key: str) -> str:
     return transform_css(scoped)
 
 
+@functools.lru_cache(maxsize=64)  # a deck's theme and style, again for every build
 def transform_css(css: str) -> str:
     """marpit's per-rule rewriting of theme CSS (see the module docstring)."""
     nodes = tinycss2.parse_stylesheet(css, skip_comments=True, skip_whitespace=True)
@@ -389,6 +393,8 @@ def _rewrite(nodes: Iterable[tinycss2.ast.Node], rewrite: Callable[[str], str]) 
 
 def _hoist_imports(css: str) -> str:
     """`@import` must come before any other rule, or the browser ignores it."""
+    if "@import" not in css:
+        return css
     imports: list[str] = []
     rest: list[str] = []
     for node in tinycss2.parse_stylesheet(css, skip_comments=True):
@@ -418,6 +424,7 @@ def _import_names(css: str) -> list[str]:
     return names
 
 
+@functools.lru_cache(maxsize=64)
 def _section_size(css: str) -> tuple[str | None, str | None]:
     """marpit `section_size.js`: width and height of the `section` rules (a `:root` rule
     wins over `section`; the last declaration of each wins)."""
