@@ -1,8 +1,8 @@
 """Math typesetting: TeX to MathJax CHTML, offline, the same HTML for the page and the PDF.
 
-One persistent `node` process runs `builder/js/typeset.mjs` (MathJax 3 from the
-repository's `node_modules/mathjax-full`, installed by `make` with `npm ci`) and answers
-one JSON line per batch. CHTML rather than SVG because its letters stay text: they can be
+Persistent `node` processes run `builder/js/typeset.mjs` (MathJax 3 from the
+repository's `node_modules/mathjax-full`, installed by `make` with `npm ci`), each
+answering one JSON line per batch. CHTML rather than SVG because its letters stay text: they can be
 selected and searched in the HTML, and `pdftotext` finds them in the printed PDF.
 
 Each formula stands alone: what one defines (`\\newcommand`, `\\DeclareMathOperator`,
@@ -34,7 +34,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Self
+from typing import Any, Self
 
 from builder.model import BuildError
 
@@ -53,6 +53,11 @@ _VARIANT_CLASS = re.compile(r"\bTEX-[A-Z0-9]+\b")
 _RULE = re.compile(r"^([^\n]+?) \{\n(.*?)^\}$", re.MULTILINE | re.DOTALL)
 _FONT_FACE = re.compile(r'font-family:\s*(MJX[A-Z0-9-]+);\s*src:\s*url\("' + _FONT_URL
                         + r'/([^"]+)"\)')
+# A cold batch is split over node processes, at most this many (the machine's cores
+# permitting), each with a share of at least _SHARE formulas: a second process costs a
+# start-up (~0.4 s, in parallel with the first) and ~100 MB.
+_MAX_PROCESSES = 2
+_SHARE = 60
 # Stretchy delimiters draw from these fonts whatever their variant (MathJax's own rule).
 _STRETCHY_FONTS = ("MJXTEX-S1", "MJXTEX-S4", "MJXTEX-A")
 
@@ -114,18 +119,79 @@ def _write_atomically(path: Path, text: str) -> None:
         raise
 
 
-class Typesetter:
-    """MathJax in one node process, started on the first cache miss and stopped by
-    `close()` (or the `with` block, or at exit). Safe to share between threads."""
+class _MathJax:
+    """One node process running typeset.mjs: a request line in, a reply line out."""
 
-    def __init__(self, *, cache_dir: Path | None = None) -> None:
+    def __init__(self) -> None:
+        node = shutil.which("node")
+        if node is None:
+            raise BuildError(None, "math needs Node.js (`node` is not on PATH): install it "
+                                   f"(Node 18 or later), then run `make` in {_ROOT}")
+        if not (_MATHJAX / "package.json").is_file():
+            raise BuildError(None, f"MathJax is not installed ({_MATHJAX} is missing): "
+                                   f"run `make` (or `npm ci`) in {_ROOT}")
+        # A file, not a pipe: node never blocks on a full stderr nobody reads.
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
+        self._process = subprocess.Popen([node, str(_SCRIPT)], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, stderr=self._stderr,
+                                         cwd=_ROOT)
+
+    @property
+    def alive(self) -> bool:
+        return self._process.poll() is None
+
+    def send(self, request: dict[str, Any]) -> None:
+        assert self._process.stdin is not None
+        # A dead process shows as an empty reply in receive().
+        with contextlib.suppress(OSError):
+            self._process.stdin.write(json.dumps(request).encode() + b"\n")
+            self._process.stdin.flush()
+
+    def receive(self) -> dict[str, Any]:
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline()
+        if not line:
+            self._stderr.seek(0)
+            output = self._stderr.read().decode(errors="replace")[-2000:].strip()
+            raise RuntimeError(f"the MathJax process ({_SCRIPT.name}) died: {output}")
+        reply: dict[str, Any] = json.loads(line)
+        if "fatal" in reply:
+            raise RuntimeError(f"{_SCRIPT.name} failed: {reply['fatal']}")
+        return reply
+
+    def close(self) -> None:
+        process = self._process
+        with contextlib.suppress(OSError):
+            assert process.stdin is not None
+            process.stdin.close()  # typeset.mjs ends at the end of its input
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        assert process.stdout is not None
+        process.stdout.close()
+        self._stderr.close()
+
+
+class Typesetter:
+    """MathJax in node, started on the first cache miss and stopped by `close()` (or
+    the `with` block, or at exit). Safe to share between threads (one batch at a time).
+
+    A large cold batch (a whole deck) is split over `processes` node processes, one per
+    core (MathJax is single-threaded); a small one (the preview's edited slide) uses one."""
+
+    def __init__(self, *, cache_dir: Path | None = None, processes: int | None = None) -> None:
         self.cache_dir = cache_dir if cache_dir is not None else _default_cache_dir()
+        self.processes = max(1, processes if processes is not None else
+                             min(_MAX_PROCESSES, os.cpu_count() or 1))
         self.node_calls = 0
-        """Round trips to node so far (a warm build makes none)."""
+        """Batches sent to node so far (a warm build sends none)."""
+        self.node_started = 0
+        """Node processes started so far."""
         self._version = _code_version()
         self._lock = threading.RLock()
-        self._process: subprocess.Popen[bytes] | None = None
-        self._stderr: IO[bytes] | None = None
+        self._workers: list[_MathJax] = []
         self._memory: dict[tuple[str, bool], Typeset] = {}
         self._used_chars: set[str] = set()
         self._used_variants: set[str] = set()
@@ -142,42 +208,32 @@ class Typesetter:
 
     def close(self) -> None:
         with self._lock:
-            process, self._process = self._process, None
-            if process is None:
-                return
-            atexit.unregister(self.close)
-            with contextlib.suppress(OSError):
-                assert process.stdin is not None
-                process.stdin.close()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            for stream in (process.stdout, self._stderr):
-                if stream is not None:
-                    stream.close()
+            workers, self._workers = self._workers, []
+            if workers:
+                atexit.unregister(self.close)
+            for worker in workers:
+                worker.close()
 
     # -- typesetting -------------------------------------------------------------------
 
     def typeset(self, items: Sequence[tuple[str, bool]]) -> list[Typeset]:
         """Typeset (tex, display) pairs; results in the same order. All cache misses go
-        to node in one round trip."""
+        to node at once."""
         with self._lock:
             found: dict[tuple[str, bool], Typeset] = {}
-            missing: list[tuple[str, bool]] = []
+            missing: dict[tuple[str, bool], None] = {}
             for tex, display in items:
                 key = (tex, bool(display))
                 if key in found or key in missing:
                     continue
                 result = self._memory.get(key) or self._read_cache(key)
                 if result is None:
-                    missing.append(key)
+                    missing[key] = None
                 else:
                     found[key] = result
             if missing:
-                replies = self._request({"items": missing})["results"]
-                for key, reply in zip(missing, replies, strict=True):
+                keys = list(missing)
+                for key, reply in zip(keys, self._typeset_in_node(keys), strict=True):
                     result = self._result(key, reply)
                     found[key] = result
                     self._write_cache(key, result)
@@ -185,6 +241,35 @@ class Typesetter:
                 self._memory[key] = result
                 self._note_classes(result.html)
             return [found[(tex, bool(display))] for tex, display in items]
+
+    def _typeset_in_node(self, keys: list[tuple[str, bool]]) -> list[dict[str, Any]]:
+        """Replies for `keys`, in order: consecutive shares, one per process, all
+        working at the same time."""
+        count = min(self.processes, -(-len(keys) // _SHARE))
+        workers = self._running(count)
+        share = -(-len(keys) // count)
+        shares = [keys[start:start + share] for start in range(0, len(keys), share)]
+        self.node_calls += 1
+        for worker, part in zip(workers, shares, strict=False):
+            worker.send({"items": part})
+        replies: list[dict[str, Any]] = []
+        for worker, _part in zip(workers, shares, strict=False):
+            replies.extend(worker.receive()["results"])
+        return replies
+
+    def _running(self, count: int) -> list[_MathJax]:
+        """`count` live node processes (a dead one is replaced)."""
+        for index, worker in enumerate(self._workers):
+            if not worker.alive:
+                worker.close()
+                self._workers[index] = _MathJax()
+                self.node_started += 1
+        while len(self._workers) < count:
+            if not self._workers:
+                atexit.register(self.close)
+            self._workers.append(_MathJax())
+            self.node_started += 1
+        return self._workers[:count]
 
     @staticmethod
     def _result(key: tuple[str, bool], reply: dict[str, Any]) -> Typeset:
@@ -211,49 +296,6 @@ class Typesetter:
             _write_atomically(self._cache_path(key),
                               json.dumps({"html": result.html, "error": result.error}))
 
-    # -- the node process --------------------------------------------------------------
-
-    def _start(self) -> subprocess.Popen[bytes]:
-        node = shutil.which("node")
-        if node is None:
-            raise BuildError(None, "math needs Node.js (`node` is not on PATH): install it "
-                                   f"(Node 18 or later), then run `make` in {_ROOT}")
-        if not (_MATHJAX / "package.json").is_file():
-            raise BuildError(None, f"MathJax is not installed ({_MATHJAX} is missing): "
-                                   f"run `make` (or `npm ci`) in {_ROOT}")
-        # Closed in close(); a file, not a pipe, so node never blocks on a full pipe.
-        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115
-        process = subprocess.Popen([node, str(_SCRIPT)], stdin=subprocess.PIPE,
-                                   stdout=subprocess.PIPE, stderr=self._stderr,
-                                   cwd=_ROOT)
-        atexit.register(self.close)
-        return process
-
-    def _request(self, request: dict[str, Any]) -> dict[str, Any]:
-        if self._process is None or self._process.poll() is not None:
-            self._process = self._start()
-        process = self._process
-        assert process.stdin is not None and process.stdout is not None
-        self.node_calls += 1
-        try:
-            process.stdin.write(json.dumps(request).encode() + b"\n")
-            process.stdin.flush()
-            line = process.stdout.readline()
-        except OSError:
-            line = b""
-        if not line:
-            raise RuntimeError(f"the MathJax process ({_SCRIPT.name}) died: {self._node_stderr()}")
-        reply: dict[str, Any] = json.loads(line)
-        if "fatal" in reply:
-            raise RuntimeError(f"{_SCRIPT.name} failed: {reply['fatal']}")
-        return reply
-
-    def _node_stderr(self) -> str:
-        if self._stderr is None:
-            return ""
-        self._stderr.seek(0)
-        return self._stderr.read().decode(errors="replace")[-2000:].strip()
-
     # -- CSS -----------------------------------------------------------------------------
 
     def _note_classes(self, fragment: str) -> None:
@@ -269,7 +311,9 @@ class Typesetter:
             try:
                 self._full_css = path.read_text(encoding="utf-8")
             except OSError:
-                self._full_css = str(self._request({"stylesheet": True})["css"])
+                (worker,) = self._running(1)
+                worker.send({"stylesheet": True})
+                self._full_css = str(worker.receive()["css"])
                 with contextlib.suppress(OSError):
                     _write_atomically(path, self._full_css)
         return self._full_css

@@ -37,7 +37,7 @@ def seed_math(path: Path) -> list[tuple[str, bool]]:
 
 @pytest.fixture(scope="module")
 def typesetter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Typesetter]:
-    with Typesetter(cache_dir=tmp_path_factory.mktemp("math")) as typesetter:
+    with Typesetter(cache_dir=tmp_path_factory.mktemp("math"), processes=1) as typesetter:
         yield typesetter
 
 
@@ -56,6 +56,16 @@ def test_every_seed_formula_typesets(typesetter: Typesetter, seed: Path) -> None
         assert "<mjx-merror" not in result.html, tex
         assert "\\" not in text_of(result), tex  # no TeX left as text
         assert result.html.startswith('<mjx-container class="MathJax" jax="CHTML"')
+
+
+def test_a_deck_split_over_two_processes_is_the_same(typesetter: Typesetter,
+                                                     tmp_path: Path) -> None:
+    items = seed_math(SEEDS[1])[:150]  # enough for two shares
+    with Typesetter(cache_dir=tmp_path, processes=2) as split:
+        assert split.typeset(items) == typesetter.typeset(items)
+        assert split.node_started == 2 and split.node_calls == 1
+        split.typeset([("a^2", False)])  # a small batch: one process is enough
+        assert split.node_started == 2
 
 
 def test_the_hard_cases_of_the_seeds_are_among_them() -> None:
@@ -124,7 +134,7 @@ def test_the_cache_spares_node(tmp_path: Path) -> None:
     items = [("e^{i\\pi} + 1 = 0", True), ("\\boxed{x}", False)]
     with Typesetter(cache_dir=tmp_path) as first:
         cold = first.typeset(items)
-        assert first.node_calls == 1  # one round trip for the batch
+        assert first.node_calls == 1 and first.node_started == 1  # one round trip
         first.typeset(items)
         assert first.node_calls == 1  # memory
         css = first.stylesheet()
@@ -132,7 +142,7 @@ def test_the_cache_spares_node(tmp_path: Path) -> None:
     with Typesetter(cache_dir=tmp_path) as second:
         assert second.typeset(items) == cold  # disk
         assert second.stylesheet() == css
-        assert second.node_calls == 0
+        assert second.node_calls == 0 and second.node_started == 0
     # A damaged entry is a miss, not an error.
     for entry in tmp_path.glob("*.json"):
         entry.write_text("{")
