@@ -1,0 +1,189 @@
+"""`sheets preview` end to end: the real builder (builder/preview.py) behind the server, on a
+copy of the seed deck, in a real headless Chromium. No sleeps: every wait is a condition
+in the page with a timeout."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from builder.parse import parse_file
+from builder.preview import SheetPreview
+from builder.serve import PreviewServer
+
+SEED = Path(__file__).resolve().parents[2] / "shared" / "seeds" / "001_cc6ebc1a6c562421.txt"
+if not SEED.exists():
+    SEED = Path("/work/shared/seeds/001_cc6ebc1a6c562421.txt")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+WAIT_MS = 30_000
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def sheet(tmp_path: Path) -> Path:
+    path = tmp_path / "deck.md"
+    shutil.copyfile(SEED, path)  # copyfile: the copy must not inherit the seed's read-only mode
+    return path
+
+
+@pytest.fixture
+def page(browser: Browser, sheet: Path) -> Iterator[tuple[Page, PreviewServer, SheetPreview]]:
+    rebuild = SheetPreview(sheet)
+    server = PreviewServer(sheet, rebuild, port=0)
+    server.start()
+    threading.Thread(target=server.run_build_loop, daemon=True).start()
+    page = browser.new_page(viewport={"width": 1000, "height": 1200})
+    page.goto(server.url)
+    count = len(parse_file(sheet).slides)
+    page.wait_for_function("n => window.sheetsPreview && sheetsPreview.slides.length === n",
+                           arg=count, timeout=WAIT_MS)
+    yield page, server, rebuild
+    page.close()
+    server.shutdown()
+
+
+def slide_line(sheet: Path, index: int) -> str:
+    """A line of text that only slide `index` has (its first heading)."""
+    slide = parse_file(sheet).slides[index]
+    heading = next(line for line in slide.source.splitlines() if line.startswith("#"))
+    assert sheet.read_text(encoding="utf-8").count(heading) == 1
+    return heading
+
+
+def test_editing_slide_30_redraws_only_it(
+    page: tuple[Page, PreviewServer, SheetPreview], sheet: Path
+) -> None:
+    view, _, rebuild = page
+    view.evaluate("""() => {
+        window.firstSlide = sheetsPreview.slides[0];
+        sheetsPreview.slides[10].scrollIntoView();
+    }""")
+    scroll = view.evaluate("window.scrollY")
+    assert scroll > 0
+    rendered = rebuild.rendered_slides
+    heading = slide_line(sheet, 29)
+    text = sheet.read_text(encoding="utf-8")
+    sheet.write_text(text.replace(heading, heading + " zebraword", 1), encoding="utf-8")
+    view.wait_for_function("() => sheetsPreview.slides[29].textContent.includes('zebraword')",
+                           timeout=WAIT_MS)
+    assert view.evaluate("sheetsPreview.slides[0] === window.firstSlide")
+    assert view.evaluate("window.scrollY") == scroll
+    assert rebuild.rendered_slides - rendered == 1
+
+
+def test_broken_front_matter_shows_where_and_the_fix_clears_it(
+    page: tuple[Page, PreviewServer, SheetPreview], sheet: Path
+) -> None:
+    view, _, _ = page
+    text = sheet.read_text(encoding="utf-8")
+    sheet.write_text(text.replace("paginate: true", "paginate: [true", 1), encoding="utf-8")
+    view.wait_for_function("() => !document.getElementById('sheets-overlay').hidden",
+                           timeout=WAIT_MS)
+    message = view.inner_text("#sheets-overlay")
+    assert re.match(rf"{re.escape(str(sheet))}:\d+: ", message), message
+    # The last good render is still there under the overlay.
+    assert view.evaluate("sheetsPreview.slides.length") == len(parse_file(SEED).slides)
+    sheet.write_text(text, encoding="utf-8")
+    view.wait_for_function("() => document.getElementById('sheets-overlay').hidden",
+                           timeout=WAIT_MS)
+
+
+def test_cli_prints_the_url_and_serves_the_page(sheet: Path) -> None:
+    child = subprocess.Popen(
+        [sys.executable, "-m", "builder", "preview", str(sheet), "--port", "0", "--no-open"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert child.stdout is not None
+        line = child.stdout.readline()
+        match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        assert match, line
+        import http.client
+
+        connection = http.client.HTTPConnection("127.0.0.1", int(match[1]), timeout=30)
+        connection.request("GET", "/")
+        response = connection.getresponse()
+        assert response.status == 200
+        assert b"sheets-slides" in response.read()
+    finally:
+        child.terminate()
+        child.wait(timeout=30)
+
+
+def test_cli_rejects_a_missing_sheet(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "builder", "preview", str(tmp_path / "nope.md"), "--no-open"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert "nope.md" in result.stderr
+
+
+SNIPPET_SHEET = """\
+---
+marp: true
+---
+
+## Square
+
+<!-- check: algebra.square -->
+
+$$ y = x^2 $$
+
+## Double
+
+<!-- check: geometry.double -->
+
+$$ y = 2x $$
+"""
+
+
+def test_a_snippet_edit_rechecks_only_the_cards_linked_to_it(tmp_path: Path) -> None:
+    sheet = tmp_path / "sheet.md"
+    sheet.write_text(SNIPPET_SHEET, encoding="utf-8")
+    snippets = tmp_path / "snippets"
+    snippets.mkdir()
+    (snippets / "algebra.py").write_text(
+        "def square(card):\n    assert card.eq(x=3) == 9\n", encoding="utf-8")
+    (snippets / "geometry.py").write_text(
+        "def double(card):\n    assert card.eq(x=3) == 6\n", encoding="utf-8")
+    rebuild = SheetPreview(sheet)
+    try:
+        update = rebuild(sheet)
+        assert update.error is None and update.checks is not None
+        assert snippets in update.watch
+        first = {badge.title: badge.status for badge in update.checks()}
+        assert first == {"Square": "pass", "Double": "pass"}
+        assert rebuild.checked_cards == 2
+
+        (snippets / "geometry.py").write_text(
+            "def double(card):\n    assert card.eq(x=3) == 7, 'not seven'\n", encoding="utf-8")
+        update = rebuild(sheet)
+        assert update.checks is not None
+        badges = {badge.title: badge for badge in update.checks()}
+        assert badges["Double"].status == "fail"
+        assert "not seven" in badges["Double"].message
+        assert badges["Square"].status == "pass"
+        assert rebuild.checked_cards == 3  # Square came from the cache
+    finally:
+        rebuild.close()
