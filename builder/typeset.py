@@ -250,11 +250,17 @@ class Typesetter:
         share = -(-len(keys) // count)
         shares = [keys[start:start + share] for start in range(0, len(keys), share)]
         self.node_calls += 1
-        for worker, part in zip(workers, shares, strict=False):
-            worker.send({"items": part})
         replies: list[dict[str, Any]] = []
-        for worker, _part in zip(workers, shares, strict=False):
-            replies.extend(worker.receive()["results"])
+        try:
+            for worker, part in zip(workers, shares, strict=False):
+                worker.send({"items": part})
+            for worker, _part in zip(workers, shares, strict=False):
+                replies.extend(worker.receive()["results"])
+        except BaseException:
+            # One died or we were interrupted: the others' replies would be read as the
+            # next batch's. Start afresh next time.
+            self.close()
+            raise
         return replies
 
     def _running(self, count: int) -> list[_MathJax]:

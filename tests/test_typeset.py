@@ -238,3 +238,13 @@ def test_chromium_draws_it_and_pdftotext_reads_it(typesetter: Typesetter,
     text = subprocess.run([pdftotext, str(tmp_path / "math.pdf"), "-"], check=True,
                           capture_output=True, text=True).stdout
     assert "状態価値関数" in text and "ρ" in text and "det" in text
+
+
+def test_a_dead_node_is_replaced(tmp_path: Path) -> None:
+    with Typesetter(cache_dir=tmp_path) as typesetter:
+        typesetter.typeset([("a", False)])
+        for worker in typesetter._workers:
+            worker._process.kill()
+            worker._process.wait()
+        assert typesetter.typeset([("b", False)])[0].error is None
+        assert typesetter.node_started == 2
