@@ -97,6 +97,23 @@ def test_html_strict_exits_1_on_a_missing_image(tmp_path: Path, cache_dir: Path)
         encoding="utf-8")
 
 
+def test_strict_checks_the_cards(tmp_path: Path, cache_dir: Path) -> None:
+    """Only `--strict` runs the checker: a wrong step is printed like `sheets check`
+    prints it, exits 1, and its card gets a fail badge in the HTML."""
+    sheet = tmp_path / "algebra.md"
+    sheet.write_text("# Algebra\n\n## Square\n\n$$ (x+1)^2 = x^2 + 1 $$\n", encoding="utf-8")
+    relaxed = sheets("build", str(sheet), "--to", "html", "-o", "out", cwd=tmp_path,
+                     cache=cache_dir)
+    assert (relaxed.returncode, relaxed.stderr) == (0, "")
+    assert "sheets-badge" not in (tmp_path / "out" / "algebra.html").read_text(encoding="utf-8")
+    strict = sheets("build", str(sheet), "--to", "html", "-o", "out", "--strict",
+                    cwd=tmp_path, cache=cache_dir)
+    assert strict.returncode == 1
+    assert strict.stderr.startswith(f"{sheet}:5: Square: ")
+    page = (tmp_path / "out" / "algebra.html").read_text(encoding="utf-8")
+    assert 'Square<span class="sheets-badge sheets-badge-fail"' in page
+
+
 def test_seed_deck_pdf_is_67_a4_pages(tmp_path: Path, cache_dir: Path) -> None:
     result = sheets("build", str(SEED), "-o", "out", cwd=tmp_path, cache=cache_dir)
     assert result.returncode == 0, result.stderr
