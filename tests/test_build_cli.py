@@ -105,7 +105,8 @@ def test_strict_checks_the_cards(tmp_path: Path, cache_dir: Path) -> None:
     relaxed = sheets("build", str(sheet), "--to", "html", "-o", "out", cwd=tmp_path,
                      cache=cache_dir)
     assert (relaxed.returncode, relaxed.stderr) == (0, "")
-    assert "sheets-badge" not in (tmp_path / "out" / "algebra.html").read_text(encoding="utf-8")
+    assert 'class="sheets-badge' not in (tmp_path / "out" / "algebra.html").read_text(
+        encoding="utf-8")
     strict = sheets("build", str(sheet), "--to", "html", "-o", "out", "--strict",
                     cwd=tmp_path, cache=cache_dir)
     assert strict.returncode == 1
