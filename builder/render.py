@@ -477,11 +477,13 @@ class _SlideRenderer(RendererHTML):
         result = state.math.get((token.content, display))
         if result is None:  # not typeset (cannot happen for tokens of the deck)
             return f'<span class="sheets-tex">{html.escape(token.content)}</span>'
+        slide: Slide = env["slide"]
+        line = token.map[0] + 1 if token.map else env.get("line", slide.loc.line)
         if result.error:
-            slide: Slide = env["slide"]
-            line = token.map[0] + 1 if token.map else env.get("line", slide.loc.line)
             state.math_errors.setdefault(slide.index, []).append(
                 (SourceLoc(slide.loc.path, line), result.error))
+        if not token.map:  # inline math may span lines too
+            env["line"] = line + token.content.count("\n")
         return result.html
 
     def render(self, tokens: Sequence[Token], options: OptionsDict, env: EnvType) -> str:
@@ -497,6 +499,17 @@ class _SlideRenderer(RendererHTML):
             else:
                 out.append(self.renderToken(tokens, index, options, env))
         return "".join(out)
+
+    # Line breaks inside a paragraph move the line that warnings point at.
+    def softbreak(self, tokens: Sequence[Token], idx: int, options: OptionsDict,
+                  env: EnvType) -> str:
+        env["line"] = env.get("line", 0) + 1
+        return super().softbreak(tokens, idx, options, env)
+
+    def hardbreak(self, tokens: Sequence[Token], idx: int, options: OptionsDict,
+                  env: EnvType) -> str:
+        env["line"] = env.get("line", 0) + 1
+        return super().hardbreak(tokens, idx, options, env)
 
     def fence(self, tokens: Sequence[Token], idx: int, options: OptionsDict,
               env: EnvType) -> str:

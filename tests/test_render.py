@@ -103,6 +103,20 @@ def test_a_local_image_is_inlined_and_a_missing_one_is_reported(tmp_path: Path) 
     assert 'class="sheets-missing-image"' in slide and "image not found: cat photo.png" in slide
 
 
+def test_a_math_error_is_a_warning_at_its_own_line(tmp_path: Path) -> None:
+    sheet = tmp_path / "sheet.md"
+    sheet.write_text("# A\n\n$$ \\nosuchmacro x $$\n\ntext $\\frac{1}{$ and\n"
+                     "more $\\alsobad$\n\n- $x$\n- ok $y$ \\\n  $\\z$\n", encoding="utf-8")
+    rendered = render_deck(parse_file(sheet), themes=load_themes([]))
+    assert [f"{d.loc.line}: {d.message}" for d in rendered.diagnostics] == [
+        "3: math: Undefined control sequence \\nosuchmacro",
+        "5: math: Missing close brace",
+        "6: math: Undefined control sequence \\alsobad",
+        "10: math: Undefined control sequence \\z",
+    ]
+    assert rendered.slides[0].count("sheets-math-error") == 4  # shown, not hidden
+
+
 def test_a_subset_renders_the_same_slides_as_the_whole_deck(
         seed_render: RenderedDeck) -> None:
     """The preview re-renders only changed slides: numbering and pagination come from
