@@ -500,6 +500,16 @@ class _SlideRenderer(RendererHTML):
                 out.append(self.renderToken(tokens, index, options, env))
         return "".join(out)
 
+    def html_block(self, tokens: Sequence[Token], idx: int, options: OptionsDict,
+                   env: EnvType) -> str:
+        token = tokens[idx]
+        line = token.map[0] + 1 if token.map else env["slide"].loc.line
+        return _inline_html_images(token.content, line, env)
+
+    def html_inline(self, tokens: Sequence[Token], idx: int, options: OptionsDict,
+                    env: EnvType) -> str:
+        return _inline_html_images(tokens[idx].content, env.get("line", 0), env)
+
     # Line breaks inside a paragraph move the line that warnings point at.
     def softbreak(self, tokens: Sequence[Token], idx: int, options: OptionsDict,
                   env: EnvType) -> str:
@@ -567,6 +577,24 @@ class _SlideRenderer(RendererHTML):
 
 
 _RENDERER = _SlideRenderer()
+_HTML_IMAGE = re.compile(r'(<img\b[^>]*?\ssrc=")([^"]*)(")', re.IGNORECASE)
+
+
+def _inline_html_images(html_text: str, line: int, env: EnvType) -> str:
+    """`<img src>` in raw HTML (already cut down to Marp's allowlist) is a local image
+    like `![](…)`: inlined, or reported when missing (the tag is then left as written)."""
+    if "<img" not in html_text.lower():
+        return html_text
+    slide: Slide = env["slide"]
+
+    def inline(match: re.Match[str]) -> str:
+        src = html.unescape(match.group(2))
+        where = SourceLoc(slide.loc.path, line + html_text.count("\n", 0, match.start()))
+        url = _image_url(src, where, env["state"])
+        return match.group(0) if url is None else \
+            f"{match.group(1)}{html.escape(url)}{match.group(3)}"
+
+    return _HTML_IMAGE.sub(inline, html_text)
 
 
 def _slug_text(children: Sequence[Token]) -> str:
