@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import pikepdf
 import pytest
 from fixture_file import FixtureCase, fixture_params
 from marp_structure import body_lines, directive_lines, structure_lines
@@ -247,5 +248,12 @@ def test_the_page_in_chromium(seed_render: RenderedDeck, browser: Browser,
         .map((s) => [Math.round(s.getBoundingClientRect().width),
                      Math.round(s.getBoundingClientRect().height)])""")
     assert sizes == [[794, 1123]] * 67
+    # What the browser's print dialog does with the page: one A4 page per slide.
+    printed = tmp_path / "printed.pdf"
+    page.pdf(path=str(printed), prefer_css_page_size=True, print_background=True)
+    with pikepdf.open(printed) as pdf:
+        assert len(pdf.pages) == 67
+        assert {(round(float(p.mediabox[2])), round(float(p.mediabox[3])))
+                for p in pdf.pages} == {(595, 842)}
     assert all(url.startswith(("file:", "data:", "about:")) for url in requested), requested
     page.close()
