@@ -1,0 +1,422 @@
+"""check: derivation steps, domains, definitions, the cache, and `sheets check` itself
+(through the real command line, on sheets the tests write and on
+tests/fixtures/derivations.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sympy
+
+from builder.check import (
+    CardResult,
+    CheckCache,
+    CheckResult,
+    Domain,
+    compare_sides,
+    is_claim,
+    parse_domain,
+    symbol_name,
+)
+from builder.model import Card, Equation, SourceLoc
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE = ROOT / "tests" / "fixtures" / "derivations.md"
+
+x, y, z, p, a, b = sympy.symbols("x y z p a b")
+
+
+# ---------------------------------------------------------------- one step
+
+def test_a_sign_mistake_fails_with_both_sides_and_a_point() -> None:
+    wrong = (sympy.exp(-z) - sympy.exp(z)) / (sympy.exp(-z) + sympy.exp(z))
+    verdict = compare_sides(sympy.tanh(z), wrong, Domain())
+    assert verdict.status == "fail"
+    match = re.fullmatch(r"tanh\(z\) ≠ (.+) at z=([\d.]+) \((-?[\d.]+) vs (-?[\d.]+)\)",
+                         verdict.message)
+    assert match, verdict.message
+    assert "e^-z" in match.group(1)
+    point = float(match.group(2))
+    assert float(match.group(3)) == pytest.approx(float(sympy.tanh(point)), abs=1e-3)
+    assert float(match.group(4)) == pytest.approx(-float(match.group(3)))
+
+
+def test_a_correct_identity_passes_and_is_proved() -> None:
+    verdict = compare_sides((x + 1) ** 2, x**2 + 2 * x + 1, Domain())
+    assert (verdict.status, verdict.message) == ("pass", "proved")
+
+
+def test_floating_point_noise_is_not_a_difference() -> None:
+    # 0.1 + 0.2 is not 0.3 in binary; the tolerance knows.
+    verdict = compare_sides(sympy.Float(0.1) * x + sympy.Float(0.2) * x, sympy.Float(0.3) * x,
+                            Domain())
+    assert verdict.status == "pass"
+
+
+def test_the_domain_decides() -> None:
+    # sqrt(x^2) = x holds for x > 0 (the default) and not for every real x.
+    assert compare_sides(sympy.sqrt(x**2), x, Domain()).status == "pass"
+    real = parse_domain(["x \\in \\mathbb{R}"])
+    verdict = compare_sides(sympy.sqrt(x**2), x, real)
+    assert verdict.status == "fail"
+    assert re.search(r"at x=-[\d.]+", verdict.message)
+
+
+def test_log_of_a_probability_stays_real_under_assume() -> None:
+    domain = parse_domain(["0 < p < 1"])
+    assert compare_sides(sympy.log(p / (1 - p)), sympy.log(p) - sympy.log(1 - p),
+                         domain).status == "pass"
+    assert compare_sides(sympy.log(p / (1 - p)), sympy.log(p) + sympy.log(1 - p),
+                         domain).status == "fail"
+
+
+def test_points_where_a_side_is_complex_or_infinite_give_no_verdict() -> None:
+    # log(x - 5) is complex on the whole default domain: no point is usable.
+    verdict = compare_sides(sympy.log(x - 5) * 0 + 1 / (x - x), x, Domain())
+    assert verdict.status == "unchecked"
+    verdict = compare_sides(sympy.log(x - 5), sympy.log(x - 5) + 1, Domain())
+    assert verdict.status == "unchecked"
+
+
+def test_a_derivative_of_an_unknown_quantity_is_unchecked() -> None:
+    J, v = sympy.symbols("J v")
+    verdict = compare_sides(sympy.Integer(3),
+                            sympy.Derivative(J, v) * sympy.Derivative(v, a), Domain())
+    assert verdict.status == "unchecked"
+
+
+def test_a_value_at_a_point_is_not_an_identity() -> None:
+    # `g'(z) = 1` written under "z = 0": one side a number, the other varies.
+    verdict = compare_sides(1 - sympy.tanh(z) ** 2, sympy.Integer(1), Domain())
+    assert verdict.status == "unchecked"
+    assert compare_sides(sympy.Rational(1, 2) * (1 - sympy.Rational(1, 2)),
+                         sympy.Float(0.25), Domain()).status == "pass"
+
+
+def test_sums_with_symbolic_bounds_are_sampled_with_whole_numbers() -> None:
+    i, n = sympy.symbols("i n", integer=True)
+    term = sympy.Indexed("a", i)
+    split = sympy.Sum(term, (i, 1, n - 1)) + sympy.Indexed("a", n)
+    assert compare_sides(sympy.Sum(term, (i, 1, n)), split, Domain()).status == "pass"
+    assert compare_sides(sympy.Sum(term, (i, 1, n)), sympy.Sum(term, (i, 1, n - 1)),
+                         Domain()).status == "fail"
+
+
+def test_unknown_functions_pass_only_by_proof() -> None:
+    f = sympy.Function("f")
+    assert compare_sides(f(x) + 1, 1 + f(x), Domain()).status == "pass"
+    assert compare_sides(f(x) + 1, 2 + f(x), Domain()).status == "unchecked"
+
+
+@pytest.mark.parametrize(("lhs", "rhs", "expected"), [
+    (sympy.Symbol("y"), x + 1, "definition"),                      # y = …
+    (sympy.Function("f")(x), x**2, "definition"),                  # f(x) = …
+    (sympy.Symbol("H_out"), sympy.Symbol("H_in") + 1, "definition"),
+    (x + 1, sympy.Symbol("y"), "definition"),                      # … = a
+    (sympy.Symbol("q") + 1, x + 2, "substitution"),                # each side has its own
+    (x + 1, x + 2, None),                                          # a claim
+    (sympy.tanh(z), sympy.exp(z), None),                           # tanh is not a name
+    (x, x + 0 * y + 1, None),                                      # x on both sides
+])
+def test_definitions_and_substitutions_are_not_claims(
+        lhs: sympy.Expr, rhs: sympy.Expr, expected: str | None) -> None:
+    assert is_claim(lhs, rhs) == expected
+
+
+def test_assume_is_read_in_latex_or_python_names() -> None:
+    domain = parse_domain(["0 < p < 1", "x > 0", "n \\in \\mathbb{N}", "\\sigma \\ge 2",
+                           "H_{in} > 0", "\\hat{y} \\in (0, 1)", "a", "b < -1"])
+    assert (domain.intervals["p"].low, domain.intervals["p"].high) == (0, 1)
+    assert domain.intervals["x"].low == 0
+    assert domain.intervals["n"].integer
+    assert domain.intervals["sigma"].low == 2
+    assert domain.intervals["H_in"].low == 0
+    assert domain.intervals["y_hat"].high == 1
+    assert domain.intervals["a"].high == -1  # `a, b < -1`
+    assert symbol_name("\\mathrm{TP}") == "TP"
+
+
+# ---------------------------------------------------------------- cache
+
+def _card(path: Path, line: int, tex: str = "x = 1") -> Card:
+    return Card(title="t", equations=(Equation(tex, SourceLoc(path, line + 1)),), checks=(),
+                assume=(), nocheck=None, declarations=(), code=(), loc=SourceLoc(path, line),
+                slide=0)
+
+
+def test_the_cache_follows_a_card_that_moved(tmp_path: Path) -> None:
+    cache = CheckCache(tmp_path / "cache")
+    card = _card(tmp_path / "s.md", 10)
+    key = cache.key(card, None)
+    result = CardResult(card, "fail", "step 1: …",
+                        (CheckResult("derivation", "fail", SourceLoc(card.loc.path, 12), "m"),))
+    cache.put(key, result)
+    moved = _card(tmp_path / "s.md", 20)
+    assert cache.key(moved, None) == key  # an edit above a card does not re-check it
+    again = cache.get(key, moved)
+    assert again is not None
+    assert (again.status, again.checks[0].loc.line) == ("fail", 22)
+    assert cache.key(_card(tmp_path / "s.md", 10, "x = 2"), None) != key
+    (tmp_path / "cache" / f"{key}.json").write_text("{broken")
+    assert cache.get(key, card) is None
+
+
+# ---------------------------------------------------------------- the command
+
+def _sheets(*args: str, cwd: Path, env: dict[str, str] | None = None
+            ) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    environment.pop("GITHUB_ACTIONS", None) if env is None else None
+    return subprocess.run([sys.executable, "-m", "builder", "check", *args],
+                          cwd=cwd, check=False,
+                          capture_output=True, text=True, env=environment, timeout=120)
+
+
+def _expectations(path: Path) -> dict[int, tuple[str, int | None]]:
+    """Card heading line → (expected status, expected line of the failing step)."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    expected: dict[int, tuple[str, int | None]] = {}
+    heading = 0
+    for number, text in enumerate(lines, start=1):
+        if text.startswith("## "):
+            heading = number
+        match = re.fullmatch(r"<!-- expect: (pass|unchecked|fail at row (\d+)) -->", text)
+        if match:
+            if match.group(2) is None:
+                expected[heading] = (match.group(1), None)
+                continue
+            opening = next(index for index in range(number, len(lines))
+                           if lines[index].startswith("$$")) + 1
+            expected[heading] = ("fail", opening + int(match.group(2)) - 1)
+    return expected
+
+
+def test_the_derivation_sheet_every_mistake_fails_at_its_line(tmp_path: Path) -> None:
+    expected = _expectations(FIXTURE)
+    assert sum(status == "fail" for status, _ in expected.values()) >= 15
+    assert sum(status == "pass" for status, _ in expected.values()) >= 15
+    run = _sheets(str(FIXTURE), "--json", "-", cwd=tmp_path)
+    assert run.returncode == 1, run.stderr
+    document = json.loads(run.stdout)
+    by_line = {card["line"]: card for card in document["cards"]}
+    assert set(by_line) == set(expected)
+    problems = []
+    for line, (status, fail_line) in expected.items():
+        card = by_line[line]
+        if card["status"] != status:
+            problems.append(f"{line} {card['title']}: {card['status']} (expected {status}): "
+                            f"{card['message']}")
+        elif fail_line is not None:
+            failing = [check["line"] for check in card["checks"] if check["status"] == "fail"]
+            if failing != [fail_line]:
+                problems.append(f"{line} {card['title']}: failing lines {failing}, "
+                                f"expected [{fail_line}]")
+    assert not problems, "\n".join(problems)
+    # The per-card lines and the summary went to stderr, at the failing step's line.
+    for line, (status, fail_line) in expected.items():
+        if status == "fail":
+            assert f"{FIXTURE}:{fail_line}: {by_line[line]['title']}: step" in run.stderr
+    counts = document["summary"]
+    assert run.stderr.strip().splitlines()[-1] == (
+        f"{counts['pass']} passed, {counts['fail']} failed, {counts['error']} errors, "
+        f"{counts['unchecked']} unchecked")
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+GOOD = """# Algebra
+
+## Square
+$$(a+b)^2 = a^2 + 2ab + b^2$$
+
+## Skipped
+<!-- nocheck: shown for its shape only -->
+$$(a+b)^2 = a^2 + b^2$$
+"""
+
+BAD = GOOD + """
+## Wrong square
+$$(a+b)^2 =
+a^2 + b^2$$
+"""
+
+
+def test_exit_codes_and_the_default_sheets(tmp_path: Path) -> None:
+    _write(tmp_path / "sheets" / "good.md", GOOD)
+    run = _sheets(cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "1 passed, 0 failed, 0 errors, 1 unchecked"
+
+    _write(tmp_path / "sheets" / "bad.md", BAD)
+    run = _sheets(cwd=tmp_path)
+    assert run.returncode == 1
+    assert run.stdout.splitlines() == [
+        "sheets/bad.md:12: Wrong square: step 1: (a + b)^2 ≠ a^2 + b^2 at "
+        + run.stdout.split(" at ", 1)[1].splitlines()[0],
+        "2 passed, 1 failed, 0 errors, 2 unchecked",
+    ]
+    assert _sheets(str(tmp_path / "missing.md"), cwd=tmp_path).returncode == 2
+    assert _sheets(cwd=tmp_path / "sheets").returncode == 2  # no sheets/*.md there
+
+
+def test_json_shape_to_a_file(tmp_path: Path) -> None:
+    sheet = _write(tmp_path / "bad.md", BAD)
+    run = _sheets(str(sheet), "--json", str(tmp_path / "out" / "r.json"), cwd=tmp_path)
+    assert run.returncode == 1
+    document = json.loads((tmp_path / "out" / "r.json").read_text())
+    assert set(document) == {"cards", "summary"}
+    assert document["summary"] == {"pass": 1, "fail": 1, "error": 0, "unchecked": 1}
+    cards = document["cards"]
+    assert [(c["line"], c["title"], c["status"]) for c in cards] == [
+        (3, "Square", "pass"), (6, "Skipped", "unchecked"), (10, "Wrong square", "fail")]
+    for card in cards:
+        assert set(card) == {"file", "line", "title", "status", "message", "checks"}
+        assert card["file"] == str(sheet)
+        for check in card["checks"]:
+            assert set(check) == {"kind", "status", "line", "message"}
+            assert check["kind"] == "derivation"
+    assert cards[1]["message"] == "nocheck: shown for its shape only"
+    assert cards[2]["checks"][0]["line"] == 12  # the right-hand side's line
+    assert "summary" not in run.stdout or "failed" in run.stdout
+
+
+def test_github_annotations(tmp_path: Path) -> None:
+    sheet = _write(tmp_path / "bad.md", BAD)
+    run = _sheets(str(sheet), cwd=tmp_path, env={"GITHUB_ACTIONS": "true"})
+    annotations = [line for line in run.stdout.splitlines() if line.startswith("::error")]
+    assert len(annotations) == 1
+    assert annotations[0].startswith(f"::error file={sheet},line=12,title=Wrong square::step 1:")
+
+
+def test_a_warm_cache_gives_the_same_results(tmp_path: Path) -> None:
+    sheet = _write(tmp_path / "bad.md", BAD)
+    cold = _sheets(str(sheet), "--json", "-", cwd=tmp_path)
+    assert list((tmp_path / ".cache" / "check").glob("*.json"))
+    warm = _sheets(str(sheet), "--json", "-", cwd=tmp_path)
+    assert cold.stdout == warm.stdout and cold.returncode == warm.returncode == 1
+    # Lines above the cards move them; the cached results move with them.
+    sheet.write_text("\n\n" + BAD, encoding="utf-8")
+    moved = json.loads(_sheets(str(sheet), "--json", "-", cwd=tmp_path).stdout)
+    assert moved["cards"][2]["checks"][0]["line"] == 14
+
+
+# ---------------------------------------------------------------- cards, with a stand-in
+# compiler (the real one is exercised through the command line below): it reads each
+# side as Python syntax, which is enough to test how chains become checks.
+
+class _StandInSide:
+    def __init__(self, tex: str, line: int) -> None:
+        self.tex, self.line = tex, line
+        try:
+            self.expr: sympy.Expr | None = sympy.sympify(tex)
+            self.reason: str | None = None
+        except (sympy.SympifyError, SyntaxError, TypeError):
+            self.expr, self.reason = None, f"cannot read {tex.strip()!r}"
+
+
+class _StandInCompiled:
+    def __init__(self, equation: Equation) -> None:
+        self.sides, self.relations = [], []
+        line = equation.loc.line
+        for piece in re.split(r"(=)", equation.tex):
+            if piece == "=":
+                self.relations.append("=")
+            else:
+                leading = piece[:len(piece) - len(piece.lstrip())]
+                self.sides.append(_StandInSide(piece, line + leading.count("\n")))
+            line += piece.count("\n")
+
+
+class _StandInCompiler:
+    @staticmethod
+    def declarations_for(card: Card) -> None:
+        return None
+
+    @staticmethod
+    def compile_equation(equation: Equation, declarations: object) -> _StandInCompiled:
+        return _StandInCompiled(equation)
+
+
+@pytest.fixture
+def stand_in_compiler(monkeypatch: pytest.MonkeyPatch) -> None:
+    import builder
+
+    monkeypatch.setitem(sys.modules, "builder.compile", _StandInCompiler)
+    monkeypatch.setattr(builder, "compile", _StandInCompiler, raising=False)
+
+
+def _card_of(*texs: str, nocheck: str | None = None, checks: tuple[str, ...] = (),
+             assume: tuple[str, ...] = ()) -> Card:
+    path = Path("s.md")
+    equations = tuple(Equation(tex, SourceLoc(path, 10 * (index + 1)))
+                      for index, tex in enumerate(texs))
+    return Card(title="T", equations=equations, checks=checks, assume=assume,
+                nocheck=nocheck, declarations=(), code=(), loc=SourceLoc(path, 5), slide=0)
+
+
+@pytest.mark.usefixtures("stand_in_compiler")
+def test_a_chain_claims_each_step_and_fails_at_the_wrong_rows_line() -> None:
+    from builder.check import check_cards
+
+    # y = … is a definition; (x+1)**2 = x**2+2*x+1 holds; the last row is wrong.
+    card = _card_of("y = (x+1)**2 = x**2+2*x+1\n= x**2+1")
+    (result,) = check_cards([card], snippets_dir=None, timeout=1)
+    assert [(c.status, c.loc.line) for c in result.checks] == [("pass", 10), ("fail", 11)]
+    assert result.status == "fail"
+    assert result.loc.line == 11
+    assert result.message.startswith("step 3: x^2 + 2*x + 1 ≠ x^2 + 1 at x=")
+
+
+@pytest.mark.usefixtures("stand_in_compiler")
+def test_card_status_is_the_worst_check_or_unchecked_with_a_reason(tmp_path: Path) -> None:
+    from builder.check import check_cards
+
+    definitions = _card_of("y = x + 1", "f(x) = x**2")
+    unreadable = _card_of("x**2 = x*x*", "z = 2")
+    skipped = _card_of("x = x + 1", nocheck="a loose statement")
+    snippet = _card_of("x + 1 = 1 + x", checks=("mod.fn",))
+    results = check_cards([definitions, unreadable, skipped, snippet], snippets_dir=None,
+                          timeout=1)
+    assert [r.status for r in results] == ["unchecked", "unchecked", "unchecked", "error"]
+    assert results[0].message == "nothing to check (definitions only)"
+    assert "cannot read" in results[1].message and results[1].message.startswith("line 10")
+    assert results[2].message == "nocheck: a loose statement"
+    assert results[3].checks[0].status == "pass"  # the step passed, the snippet could not run
+    assert "no snippets/ directory" in results[3].message
+
+
+def test_snippets_are_found_like_conftest_and_their_failures_fail_the_card(
+        tmp_path: Path) -> None:
+    _write(tmp_path / "notes" / "snippets" / "props.py", (
+        "def ok(card):\n"
+        "    assert card.title == 'Linked'\n"
+        "\n"
+        "def wrong(card):\n"
+        "    assert 1 + 1 == 3, 'arithmetic is off'\n"))
+    sheet = _write(tmp_path / "notes" / "deep" / "s.md", (
+        "## Linked\n"
+        "<!-- check: props.ok -->\n"
+        "<!-- nocheck: only the snippet matters -->\n"
+        "$$x = 1$$\n"
+        "\n"
+        "## Linked too\n"
+        "<!-- check: props.wrong -->\n"
+        "$$y = 2$$\n"))
+    run = _sheets(str(sheet), "--json", "-", cwd=tmp_path)
+    document = json.loads(run.stdout)
+    statuses = [(card["title"], card["status"]) for card in document["cards"]]
+    # nocheck skips everything in its card, snippets included.
+    assert statuses == [("Linked", "unchecked"), ("Linked too", "fail")], run.stderr
+    assert "arithmetic is off" in document["cards"][1]["message"]
+    assert run.returncode == 1
+    assert f"{sheet}:6: Linked too: " in run.stderr
