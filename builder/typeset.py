@@ -53,11 +53,17 @@ _VARIANT_CLASS = re.compile(r"\bTEX-[A-Z0-9]+\b")
 _RULE = re.compile(r"^([^\n]+?) \{\n(.*?)^\}$", re.MULTILINE | re.DOTALL)
 _FONT_FACE = re.compile(r'font-family:\s*(MJX[A-Z0-9-]+);\s*src:\s*url\("' + _FONT_URL
                         + r'/([^"]+)"\)')
-# A cold batch is split over node processes, at most this many (the machine's cores
-# permitting), each with a share of at least _SHARE formulas: a second process costs a
-# start-up (~0.4 s, in parallel with the first) and ~100 MB.
-_MAX_PROCESSES = 2
+# A cold batch is split over node processes, each with a share of at least _SHARE
+# formulas. A second process costs a start-up (~0.4 s, beside the first), ~100 MB and
+# ~40% more CPU in all (each JIT-compiles MathJax anew): measured on a busy 2-core machine
+# it gained nothing, so it is used only where a core is likely to be free.
 _SHARE = 60
+
+
+def _default_processes() -> int:
+    return 2 if (os.cpu_count() or 1) >= 4 else 1
+
+
 # Stretchy delimiters draw from these fonts whatever their variant (MathJax's own rule).
 _STRETCHY_FONTS = ("MJXTEX-S1", "MJXTEX-S4", "MJXTEX-A")
 
@@ -178,13 +184,13 @@ class Typesetter:
     """MathJax in node, started on the first cache miss and stopped by `close()` (or
     the `with` block, or at exit). Safe to share between threads (one batch at a time).
 
-    A large cold batch (a whole deck) is split over `processes` node processes, one per
-    core (MathJax is single-threaded); a small one (the preview's edited slide) uses one."""
+    A large cold batch (a whole deck) is split over `processes` node processes (MathJax
+    is single-threaded; default 2 with 4 cores or more, else 1); a small one (the
+    preview's edited slide) uses one."""
 
     def __init__(self, *, cache_dir: Path | None = None, processes: int | None = None) -> None:
         self.cache_dir = cache_dir if cache_dir is not None else _default_cache_dir()
-        self.processes = max(1, processes if processes is not None else
-                             min(_MAX_PROCESSES, os.cpu_count() or 1))
+        self.processes = max(1, processes if processes is not None else _default_processes())
         self.node_calls = 0
         """Batches sent to node so far (a warm build sends none)."""
         self.node_started = 0
