@@ -93,6 +93,10 @@ class Declarations:
     """Letters that index: `x_i`, and `x^t` for a declared `t`, take an array element."""
     applied: frozenset[str] = frozenset()
     """Context: names the card applies like functions (`p(x)`, `k(x, x')`)."""
+    transposed: frozenset[str] = frozenset()
+    """Context: upper-case names the card transposes (`X^T`): matrices."""
+    steps: frozenset[str] = frozenset()
+    """Context: letters of superscripts like `z^{t-1}` in the card: time steps."""
     plain: frozenset[str] = frozenset()
     """Context: names the card uses as values (`1 - p`)."""
     problems: tuple[str, ...] = ()
@@ -115,15 +119,24 @@ def declarations_for(card: Card) -> Declarations:
             found[kind].update(python_name(word) for word in words[:-1])
     applied: set[str] = set()
     plain: set[str] = set()
+    transposed: set[str] = set()
+    steps: set[str] = set()
     for equation in card.equations:
         evidence = _evidence(equation.tex)
         applied |= evidence[0]
         plain |= evidence[1]
+        try:
+            tokens = _tokens(equation.tex)
+        except Refused:
+            continue
+        transposed |= _transposed(tokens)
+        steps |= _step_letters(tokens)
     return Declarations(functions=frozenset(found["functions"]),
                         scalars=frozenset(found["scalars"]),
                         matrices=frozenset(found["matrices"]),
                         indices=frozenset(found["indices"]),
                         applied=frozenset(applied), plain=frozenset(plain),
+                        transposed=frozenset(transposed), steps=frozenset(steps),
                         problems=tuple(problems))
 
 
@@ -400,6 +413,9 @@ class _Context:
     indexed_bases: frozenset[str] = frozenset()
     free_index: frozenset[str] = frozenset()
     steps: frozenset[str] = frozenset()
+    matrices: bool = False
+    """An equation of matrices: every name is non-commutative (its products keep their
+    order; which names are scalars the notes do not say)."""
     """Letters in superscripts like `z^{t-1}`: time steps, which makes `x^t` ambiguous."""
     uses: list[_NameUse] = field(default_factory=list)
 
@@ -408,6 +424,35 @@ def _conditional_marker() -> Any:
     import sympy
 
     return sympy.Symbol("|")
+
+
+class _Transpose:
+    """`X^T`: the transpose of a matrix, non-commutative; of a number, the number."""
+
+    _class: Any = None
+
+    @classmethod
+    def get(cls) -> Any:
+        if cls._class is None:
+            import sympy
+
+            class transpose(sympy.Function):  # type: ignore[misc]
+                nargs = 1
+                is_commutative = False
+
+                @classmethod
+                def eval(cls, a: Any) -> Any:
+                    if a.is_number:
+                        return a
+                    if isinstance(a, cls):
+                        return a.args[0]
+                    return None
+
+                def _sympystr(self, printer: Any) -> str:
+                    return f"{printer._print(self.args[0])}^T"
+
+            cls._class = transpose
+        return cls._class
 
 
 class _Inner:
@@ -527,7 +572,7 @@ class _Parser:
                 raise Refused("± (two values)")
             else:
                 break
-        return self.sympy.Add(*terms)
+        return terms[0] if len(terms) == 1 else self.sympy.Add(*terms)
 
     def term(self) -> Any:
         negative = False
@@ -582,10 +627,13 @@ class _Parser:
             factors.append(factor)
             if single:
                 break
+            previous = self.tokens[self.index - 1]
+            if function_argument and previous.kind == "op" and previous.value in ")]":
+                break  # \log p(x) q(x): the argument is p(x)
         if not factors:
             token = self.peek()
             raise Refused(_unexpected(token) if token else "incomplete formula")
-        return self.sympy.Mul(*factors)
+        return factors[0] if len(factors) == 1 else self.sympy.Mul(*factors)
 
     # ----------------------------------------------------------------- factors
     def factor(self, before: list[Any]) -> Any:
@@ -599,11 +647,7 @@ class _Parser:
         if kind == "text":
             raise Refused("text in formula")
         if kind == "begin":
-            if value in _MATRIX_ENVS:
-                raise Refused("matrix/vector expression")
-            if value == "cases":
-                raise Refused("cases (piecewise definition)")
-            raise Refused(f"{value} layout")
+            return self.postfix(self.environment(value))
         if kind == "num":
             self.index += 1
             number = self.sympy.Rational(value) if "." in value else self.sympy.Integer(value)
@@ -621,6 +665,8 @@ class _Parser:
                 self.index = close + 1
                 return self.postfix(self.sub(inner))
             if value == "|":
+                if self.peek_value(1) == "|":
+                    return self.norm()
                 return self.postfix(self.absolute())
             if value == "'":
                 raise Refused("prime without a name")
@@ -712,6 +758,13 @@ class _Parser:
         if value in _FUNCTION_COMMANDS:
             self.index += 1
             return self.function(value[1:])
+        if value == "\\det":
+            self.index += 1
+            if not self.at("(", "["):
+                raise Refused("\\det without parentheses")
+            opener = self.next()
+            inner, _ = self.until_closer(opener.value, ")" if opener.value == "(" else "]")
+            return self.postfix(sympy.Function("det")(self.sub(inner)))
         if value in ("\\lfloor", "\\lceil"):
             self.index += 1
             closer = "\\rfloor" if value == "\\lfloor" else "\\rceil"
@@ -749,18 +802,30 @@ class _Parser:
             return self.postfix(sympy.oo)
         if value == "\\mathbb":
             return self.blackboard()
+        if value in ("\\|", "\\Vert"):
+            return self.norm()
+        if value in ("\\int", "\\iint", "\\iiint"):
+            self.index += 1
+            return self.integral({"\\int": 1, "\\iint": 2, "\\iiint": 3}[value])
+        if value == "\\nabla":
+            self.index += 1
+            if not self.at("_"):
+                raise Refused("gradient (\\nabla) without a variable")
+            self.index += 1
+            variable = self.sub(self.group())
+            if not isinstance(variable, (sympy.Symbol, sympy.Indexed)):
+                raise Refused("derivative with respect to an expression")
+            return sympy.Derivative(self.operand(), variable)
         if value[1:] in _GREEK:
             return self.name_factor()
         if value in ("\\hat", "\\bar", "\\tilde", "\\widehat", "\\widetilde", "\\overline",
                      "\\vec", "\\dot", "\\ddot", "\\check", "\\breve"):
             return self.name_factor()
         reasons = {
-            "\\int": "integral not supported", "\\iint": "integral not supported",
-            "\\iiint": "integral not supported", "\\oint": "integral not supported",
-            "\\nabla": "gradient (\\nabla)", "\\partial": "partial derivative notation",
+            "\\oint": "contour integral", "\\partial": "partial derivative notation",
             "\\lim": "limit not supported", "\\cap": "set expression (∩, ∪)",
-            "\\cup": "set expression (∩, ∪)", "\\|": "norm (‖…‖)", "\\Vert": "norm (‖…‖)",
-            "\\det": "matrix/vector expression", "\\circ": "composition (∘)",
+            "\\cup": "set expression (∩, ∪)",
+            "\\circ": "composition (∘)",
             "\\underset": "argmax/argmin or \\underset", "\\overset": "\\overset",
             "\\arg": "argmax/argmin or \\underset", "\\argmax": "argmax/argmin or \\underset",
             "\\argmin": "argmax/argmin or \\underset", "\\sup": "sup/inf",
@@ -819,8 +884,21 @@ class _Parser:
         if rest:
             operand = self.sub(rest)
         else:
-            operand = self.term()  # the operator form applies to the rest of the term
+            operand = self.operand()  # the operator form applies to the rest of the term
         return sympy.Derivative(operand, *variables)
+
+    def operand(self) -> Any:
+        """What `\\frac{d}{dx}` or `\\nabla_\\theta` applies to: the rest of the term, unless
+        that is a product of function values (`\\nabla \\log \\pi(a) Q(s, a)`: which?)."""
+        operand = self.term()
+        if isinstance(operand, self.sympy.Mul):
+            applied = [factor for factor in operand.args
+                       if isinstance(factor, self.sympy.Function) or (
+                           isinstance(factor, self.sympy.Pow) and
+                           isinstance(factor.base, self.sympy.Function))]
+            if len(applied) >= 2:
+                raise Refused("derivative of a product: of which factors?")
+        return operand
 
     def derivative_variables(self, tokens: list[_Token]) -> list[tuple[Any, int]]:
         """`dx`, `\\partial \\theta_t`, `dx^2`, `\\partial x \\partial y`."""
@@ -870,7 +948,25 @@ class _Parser:
         if any(t.kind == "cmd" and t.value in ("\\in", "\\subset") for t in top):
             raise Refused(f"{kind} over a set")
         if any(t.kind == "op" and t.value == "," for t in top):
-            raise Refused(f"{kind} over several variables")
+            if upper is not None or any(t.value == "=" for t in lower):
+                raise Refused(f"{kind} over several variables with bounds")
+            names = []
+            for part in _split_top(lower, {","}):
+                if not part or part[0].kind not in ("letter", "cmd") or len(part) > 2 or (
+                        len(part) == 2 and part[1].value != "'"):
+                    raise Refused(f"{kind} index is not a letter")
+                names.append(part[0].value.lstrip("\\") + ("_prime" if len(part) == 2 else ""))
+            saved = self.scope
+            self.scope = self.scope | set(names)
+            try:
+                body = self.term()
+            finally:
+                self.scope = saved
+            operator = sympy.Sum if kind == "sum" else sympy.Product
+            limits = [(sympy.Symbol(name), 1,
+                       sympy.Symbol(f"#{name}", integer=True, positive=True))
+                      for name in reversed(names)]
+            return operator(body, *limits)
         equals = [position for position, t in enumerate(lower) if t.value == "="]
         variable_tokens = lower[:equals[0]] if equals else lower
         if not variable_tokens or variable_tokens[0].kind not in ("letter", "cmd") or \
@@ -902,28 +998,251 @@ class _Parser:
         return operator(body, (variable, low, high))
 
     def blackboard(self) -> Any:
+        """`\\mathbb{E}[…]`, and the number sets `\\mathbb{R}^{n \\times m}`."""
+        sympy = self.sympy
         self.index += 1
         letter = self.group()
         text = "".join(t.value for t in letter)
-        if text != "E":
-            if text.startswith("E"):
-                raise Refused("expectation over a distribution")
+        if text == "E":
+            return self.expectation()
+        if text.startswith("E") and len(letter) > 2 and letter[1].value == "_":
+            return self.expectation(letter[2:] if letter[2].value != "{" else letter[3:-1])
+        sets = {"R": sympy.S.Reals, "N": sympy.S.Naturals, "Z": sympy.S.Integers,
+                "Q": sympy.S.Rationals, "C": sympy.S.Complexes}
+        if text not in sets:
             raise Refused("set (\\mathbb)")
-        return self.expectation()
+        if not self.at("^"):
+            return sets[text]
+        self.index += 1
+        shape = _split_top(self.group(), {"\\times"})
+        from sympy.matrices.expressions.sets import MatrixSet
 
-    def expectation(self) -> Any:
+        dimensions = [self.sub(part) for part in shape]
+        if len(dimensions) == 1:
+            dimensions.append(sympy.Integer(1))
+        if len(dimensions) != 2:
+            raise Refused("set (\\mathbb) of more than two dimensions")
+        return MatrixSet(dimensions[0], dimensions[1], sets[text])
+
+    def environment(self, name: str) -> Any:
+        """`cases` (a Piecewise) and matrices of numbers or names."""
+        sympy = self.sympy
+        start = self.index
+        depth = 0
+        for index in range(start, len(self.tokens)):
+            token = self.tokens[index]
+            if token.kind == "begin":
+                depth += 1
+            elif token.kind == "end":
+                depth -= 1
+                if depth == 0:
+                    break
+        else:
+            raise Refused(f"unclosed {name}")
+        body = self.tokens[start + 1:index]
+        self.index = index + 1
+        if body and body[0].kind == "op" and body[0].value == "{" and name in ("array",):
+            body = body[_group_end(body, 0) + 1:]
+        rows: list[list[list[_Token]]] = [[[]]]
+        nested = 0
+        for token in body:
+            if token.kind == "begin":
+                nested += 1
+            elif token.kind == "end":
+                nested -= 1
+            if nested == 0 and token.kind == "rowsep":
+                rows.append([[]])
+            elif nested == 0 and token.kind == "op" and token.value == "&":
+                rows[-1].append([])
+            else:
+                rows[-1][-1].append(token)
+        rows = [row for row in rows if any(row)]
+        if name in _MATRIX_ENVS:
+            if not rows or len({len(row) for row in rows}) != 1:
+                raise Refused("matrix/vector expression")
+            if any(t.kind == "dots" for row in rows for cell in row for t in cell):
+                raise Refused("matrix with an ellipsis (…)")
+            return sympy.ImmutableMatrix([[self.sub(cell) for cell in row] for row in rows])
+        if name == "cases":
+            pieces = []
+            for row in rows:
+                if len(row) != 2:
+                    raise Refused("cases row without a condition")
+                value, condition = row
+                pieces.append((self.sub(value), self.condition(condition)))
+            return sympy.Piecewise(*pieces)
+        raise Refused(f"{name} layout")
+
+    def condition(self, tokens: list[_Token]) -> Any:
+        """`\\text{if } z < 0`, `z \\geq 0`, `\\text{otherwise}`: a case's condition."""
+        words = [t for t in tokens if t.kind == "word"]
+        rest = [t for t in tokens if t.kind != "word" and not (
+            t.kind == "op" and t.value in ",.")]
+        if not rest and len(words) == 1 and words[0].value.strip() in ("otherwise", "else"):
+            return True
+        if any(w.value.strip() not in ("if", "for", "when", "") for w in words):
+            raise Refused("text in formula")
+        result = self.relation_or_expression(rest)
+        if not isinstance(result, self.sympy.core.relational.Relational):
+            raise Refused("case condition is not a comparison")
+        return result
+
+    def norm(self) -> Any:
+        """`\\|w\\|_2^2`, `||x - x'||^2`: a norm, as the function `norm_2` (or `norm`)."""
+        sympy = self.sympy
+        opener = self.next()
+        double = opener.kind == "op"
+        if double:
+            self.next()
+        start = self.index
+        depth = 0
+        while self.index < len(self.tokens):
+            token = self.tokens[self.index]
+            if token.kind == "op" and token.value in "([{":
+                depth += 1
+            elif token.kind == "op" and token.value in ")]}":
+                depth -= 1
+            elif depth == 0 and ((double and token.kind == "op" and token.value == "|" and
+                                  self.peek_value(1) == "|") or
+                                 (not double and token.kind == "cmd" and
+                                  token.value in ("\\|", "\\Vert"))):
+                break
+            self.index += 1
+        else:
+            raise Refused("unbalanced ‖")
+        inner = self.tokens[start:self.index]
+        self.index += 2 if double else 1
+        if not inner:
+            raise Refused("empty norm")
+        name = "norm"
         if self.at("_"):
-            raise Refused("expectation over a distribution")
+            self.index += 1
+            name = f"norm_{_label(self.group())}"
+        return self.postfix(sympy.Function(name)(self.sub(inner)))
+
+    def integral(self, count: int) -> Any:
+        """`\\int_a^b f(x) dx`, `\\iint g dx dt`, `\\int_x f dx` (over x's domain)."""
+        sympy = self.sympy
+        lower: list[_Token] | None = None
+        upper: list[_Token] | None = None
+        for _ in range(2):
+            if self.at("_") and lower is None:
+                self.index += 1
+                lower = self.group()
+            elif self.at("^") and upper is None:
+                self.index += 1
+                upper = self.group()
+        # the body runs to the differentials `dx dt` that end the term
+        start = self.index
+        depth = 0
+        position = start
+        while position < len(self.tokens):
+            token = self.tokens[position]
+            if token.kind == "op" and token.value in "([{" or (
+                    token.kind == "cmd" and token.value in ("\\{", "\\left")):
+                depth += 1
+            elif token.kind == "op" and token.value in ")]}" or (
+                    token.kind == "cmd" and token.value == "\\}"):
+                depth -= 1
+                if depth < 0:
+                    break
+            elif depth == 0 and token.kind == "letter" and token.value == "d" and \
+                    position > start and self.differentials(position, count) is not None:
+                break
+            elif depth == 0 and (_is_relation(token) or (
+                    token.kind == "op" and token.value in "+-" and position > start)):
+                raise Refused("integral without its dx")
+            position += 1
+        found = self.differentials(position, count) if position < len(self.tokens) else None
+        if found is None:
+            raise Refused("integral without its dx")
+        variables, end = found
+        body = self.sub(self.tokens[start:position])
+        self.index = end
+        if count > 1 and (lower or upper):
+            raise Refused("multiple integral with bounds")
+        limits: list[Any] = []
+        for variable in variables:
+            if upper is not None and lower is not None:
+                limits.append((variable, self.sub(lower), self.sub(upper)))
+            elif lower is not None and (len(lower) != 1 or lower[0].value.lstrip("\\") !=
+                                        str(variable)):
+                raise Refused("integral over a set")
+            else:
+                limits.append((variable,))
+        return sympy.Integral(body, *limits)
+
+    def differentials(self, position: int, count: int) -> tuple[list[Any], int] | None:
+        """`dx dt` at `position`: the variables and where they end."""
+        variables = []
+        for _ in range(count):
+            if position + 1 >= len(self.tokens):
+                return None
+            d, name = self.tokens[position], self.tokens[position + 1]
+            if d.kind != "letter" or d.value != "d" or not (
+                    name.kind == "letter" or (name.kind == "cmd" and name.value[1:] in _GREEK)):
+                return None
+            variables.append(self.sympy.Symbol(name.value.lstrip("\\")))
+            position += 2
+        following = self.tokens[position] if position < len(self.tokens) else None
+        if following is not None and not (
+                (following.kind == "op" and following.value in "+-)]}") or
+                _is_relation(following) or (following.kind == "cmd" and following.value in (
+                    "\\}", "\\right"))):
+            return None
+        return variables, position
+
+    def expectation(self, subscript: list[_Token] | None = None) -> Any:
+        """`\\mathbb{E}[X]`, `E_{z \\sim q}[…]`, `\\mathbb{E}[G_t | S_t = s]`: an expectation
+        the notes do not define further, as the unknown function `E`."""
+        name = "E"
+        if subscript is None and self.at("_"):
+            self.index += 1
+            subscript = self.group()
+        if subscript:
+            name = f"E_{_label(subscript)}"
         if not self.at("[", "("):
             raise Refused("expectation without brackets")
         opener = self.next()
         inner, _ = self.until_closer(opener.value, ")" if opener.value == "(" else "]")
-        top = _top_level(inner)
-        if any((t.kind == "op" and t.value in "|=,") or (t.kind == "cmd" and t.value == "\\mid")
-               for t in top):
-            raise Refused("conditional expectation")
-        argument = self.sub(inner)
-        return self.postfix(self.sympy.Function("E")(argument))
+        arguments = self.arguments(inner)
+        return self.postfix(self.sympy.Function(name)(*arguments))
+
+    def arguments(self, inner: list[_Token]) -> list[Any]:
+        """`x | C`, `y = 1 | x`, `s, a`: a function's arguments; a condition's bar is the
+        marker symbol `|`, a relation (`y = 1`) a sympy relational."""
+        arguments: list[Any] = []
+        pieces = _split_top(inner, {",", ";", "|", "\\mid", "\\|"}, keep=True)
+        for number, piece in enumerate(pieces):
+            if isinstance(piece, str):
+                if piece not in (",", ";") and not (arguments and str(arguments[-1]) == "|"):
+                    arguments.append(_conditional_marker())  # p(x|C); p||q: one marker
+                continue
+            if not piece:
+                if 0 < number < len(pieces) - 1 and pieces[number - 1] in ("|", "\\|"):
+                    continue
+                raise Refused("empty function argument")
+            arguments.append(self.relation_or_expression(piece))
+        return arguments
+
+    def relation_or_expression(self, tokens: list[_Token]) -> Any:
+        sympy = self.sympy
+        depths = _depth_map(tokens)
+        cuts = [index for index, (token, depth) in enumerate(zip(tokens, depths, strict=True))
+                if depth == 0 and _is_relation(token)]
+        if not cuts:
+            return self.sub(tokens)
+        if len(cuts) > 1:
+            raise Refused("several relations inside function arguments")
+        relation = _RELATIONS.get(tokens[cuts[0]].value, tokens[cuts[0]].value)
+        build = {"=": sympy.Eq, "<": sympy.Lt, ">": sympy.Gt, "\\le": sympy.Le,
+                 "\\ge": sympy.Ge, "\\ne": sympy.Ne}.get(relation)
+        if build is None:
+            raise Refused(f"relation {relation} inside function arguments")
+        left, right = tokens[:cuts[0]], tokens[cuts[0] + 1:]
+        if not left or not right:
+            raise Refused("incomplete relation")
+        return build(self.sub(left), self.sub(right), evaluate=False)
 
     def function(self, name: str) -> Any:
         """`\\log x`, `\\exp(…)`, `\\sin^2 x`, `\\log_2 p`, `\\max(0, x)`."""
@@ -931,7 +1250,11 @@ class _Parser:
         base = None
         power = None
         if name in ("max", "min") and self.at("_"):
-            raise Refused("min/max over a set")
+            # \max_{a'} Q(s, a'): an operator the notes do not define further
+            self.index += 1
+            over = self.group()
+            body = self.term()
+            return sympy.Function(f"{name}_{_label(over)}")(body)
         for _ in range(2):
             if self.at("_") and base is None:
                 self.index += 1
@@ -981,6 +1304,10 @@ class _Parser:
         if token.kind == "letter" and token.value == "e" and self.peek_value(1) == "^":
             self.index += 2
             return sympy.exp(self.sub(self.group()))
+        if token.kind == "letter" and token.value == "E" and (
+                self.peek_value(1) == "[" or (self.peek_value(1) == "_" and self.bracket_after())):
+            self.index += 1
+            return self.expectation()
         base, is_word = self.read_base()
         if is_word and base in _WORD_FUNCTIONS and not self.at("_", "^", "'"):
             return self.function(base)
@@ -1007,6 +1334,7 @@ class _Parser:
         label = ""
         transpose = False
         power = None
+        step: list[_Token] | None = None
         if superscript is not None:
             text = "".join(t.value for t in superscript)
             if text in _TRANSPOSE or text == "\\top":
@@ -1018,24 +1346,18 @@ class _Parser:
                 label = "__" + _label(superscript)
             elif len(superscript) > 1 and all(t.kind == "letter" for t in superscript):
                 label = "__" + _label(superscript)  # x^{cx}, \delta^{out}: a label
-            elif len(superscript) == 1 and superscript[0].kind == "letter" and (
-                    superscript[0].value in self.context.declarations.indices or (
-                        superscript[0].value in self.scope and subscript is not None)):
-                # x^t for a declared index t, s^n in a sum over n: an element, not a power
-                subscript = [*subscript, _Token("op", ",", 0, 0), superscript[0]] \
-                    if subscript else [superscript[0]]
+            elif len(superscript) == 1 and superscript[0].kind == "letter" and \
+                    superscript[0].value in self.scope and subscript is not None:
+                # s^n_t in a sum over n: an element, not a power
+                subscript = [*subscript, _Token("op", ",", 0, 0), superscript[0]]
             else:
                 letters = {t.value for t in superscript if t.kind == "letter"}
-                if letters & self.context.steps:
-                    declared = self.context.declarations
-                    if letters <= declared.indices:
-                        subscript = [*subscript, _Token("op", ",", 0, 0), *superscript] \
-                            if subscript else list(superscript)
-                    elif not letters & declared.scalars:
-                        raise Refused("superscript t: time step or power? declare it "
-                                      "(let: t index)")
-                    else:
-                        power = superscript
+                declared = self.context.declarations
+                if letters and letters <= declared.indices:
+                    step = superscript
+                elif letters & self.context.steps and not letters & declared.scalars:
+                    # x^t next to z^{t-1}: time steps (declare `t scalar` for powers)
+                    step = superscript
                 else:
                     power = superscript
         name = base + ("_prime" * primes if primes else "")
@@ -1058,6 +1380,12 @@ class _Parser:
                     result = result ** self.sub(self.group())
                 return result
         symbol = self.symbol(name + label, base + label, subscript)
+        if step is not None:
+            time = self.sub(step)
+            symbol = sympy.Indexed(symbol.base, *symbol.indices, time) \
+                if isinstance(symbol, sympy.Indexed) else \
+                sympy.Indexed(sympy.IndexedBase(str(symbol),
+                                                commutative=not self.context.matrices), time)
         if transpose:
             return self.transpose(symbol)
         if power is not None:
@@ -1123,6 +1451,11 @@ class _Parser:
                 return run, True
         return token.value, False
 
+    def bracket_after(self) -> bool:
+        """After `E_{…}`, is there a `[`? (`E_{\\pi}[…]` is an expectation)."""
+        end = _group_end(self.tokens, self.index + 2)
+        return end + 1 < len(self.tokens) and self.tokens[end + 1].value == "["
+
     def at_script(self, offset: int) -> bool:
         token = self.peek(offset)
         return token is not None and token.kind == "op" and token.value in "_^"
@@ -1148,16 +1481,15 @@ class _Parser:
                 raise Refused(f"{base} of several arguments")
             values = [self.sub(part) for part in parts]
             return lambda _name: known(*values)
-        if any(t.kind in ("op", "cmd") and t.value in _RELATIONS and t.value != "\\sim"
-               for t in _top_level(inner)):
-            raise Refused("relation inside function arguments")
+        relation = any(t.kind in ("op", "cmd") and t.value in _RELATIONS and t.value != "\\sim"
+                       for t in _top_level(inner))
         single = _is_single_name(inner)
         if key in declarations.functions or base in declarations.functions or is_word:
             decision = True
         elif key in declarations.scalars or base in declarations.scalars or \
                 key in declarations.matrices:
             decision = False
-        elif multi or (single and not scripted) or single and scripted:
+        elif multi or relation or single:
             decision = True
         else:
             applied = key in declarations.applied or base in _CONVENTIONAL_FUNCTIONS
@@ -1171,33 +1503,21 @@ class _Parser:
         if not decision:
             self.index = start
             return None
-        arguments: list[Any] = []
-        pieces = _split_top(inner, {",", ";", "|", "\\mid", "\\|"}, keep=True)
-        for number, piece in enumerate(pieces):
-            if isinstance(piece, str):
-                if piece != "," and piece != ";" and not (
-                        arguments and str(arguments[-1]) == "|"):
-                    arguments.append(_conditional_marker())  # p(x|C); p||q: one marker
-                continue
-            if not piece:
-                if 0 < number < len(pieces) - 1 and pieces[number - 1] in ("|", "\\|"):
-                    continue
-                raise Refused("empty function argument")
-            arguments.append(self.sub(piece))
+        arguments = self.arguments(inner)
         if primes and len(arguments) == 1 and isinstance(arguments[0], sympy.Symbol):
             return lambda name: sympy.Derivative(
                 sympy.Function(name.replace("_prime", ""))(arguments[0]),
                 (arguments[0], primes))
-        return lambda name: sympy.Function(name)(*arguments)
+        commutative = all(getattr(argument, "is_commutative", True) is not False
+                          for argument in arguments)
+        return lambda name: sympy.Function(name, commutative=commutative)(*arguments)
 
     def symbol(self, name: str, base: str, subscript: list[_Token] | None) -> Any:
         sympy = self.sympy
         declarations = self.context.declarations
         if subscript is None:
-            if base in declarations.matrices or name in declarations.matrices:
-                raise Refused("matrix/vector expression")
             self.context.uses.append(_NameUse(base, frozenset(), False, False))
-            return sympy.Symbol(name)
+            return sympy.Symbol(name, commutative=not self.context.matrices)
         letters = frozenset(t.value.lstrip("\\") for t in subscript
                             if t.kind == "letter" or (t.kind == "cmd" and t.value[1:] in _GREEK))
         compound = any(t.kind == "op" and t.value in "+-," for t in subscript)
@@ -1205,12 +1525,11 @@ class _Parser:
         all_indices = bool(letters & scope)
         self.context.uses.append(_NameUse(base, letters, compound, all_indices))
         if base in self.context.indexed_bases or compound or all_indices:
-            return sympy.Indexed(sympy.IndexedBase(base), *self.indices(subscript))
+            return sympy.Indexed(sympy.IndexedBase(base, commutative=not self.context.matrices),
+                                 *self.indices(subscript))
         full = f"{name.split('__')[0]}_{_label(subscript)}" + (
             "__" + name.split("__", 1)[1] if "__" in name else "")
-        if full in declarations.matrices or base in declarations.matrices:
-            raise Refused("matrix/vector expression")
-        return sympy.Symbol(full)
+        return sympy.Symbol(full, commutative=not self.context.matrices)
 
     def indices(self, subscript: list[_Token]) -> list[Any]:
         tokens = subscript
@@ -1225,8 +1544,10 @@ class _Parser:
 
     def transpose(self, symbol: Any) -> Any:
         """`w^T x` between two single-letter vectors is their inner product, a scalar;
-        any other transpose is matrix algebra, which is refused."""
+        in an equation of matrices (`X^T`, `\\det`, declared ones) a transpose."""
         sympy = self.sympy
+        if self.context.matrices:
+            return self.postfix(_Transpose.get()(symbol))
         following = self.peek()
         if isinstance(symbol, sympy.Symbol) and len(symbol.name) == 1 and \
                 symbol.name.islower() and following is not None and \
@@ -1247,7 +1568,10 @@ class _Parser:
                 exponent_tokens = self.group()
                 text = "".join(t.value for t in exponent_tokens)
                 if text in _TRANSPOSE:
-                    raise Refused("matrix/vector expression")
+                    if not self.context.matrices:
+                        raise Refused("matrix/vector expression")
+                    expr = _Transpose.get()(expr)
+                    continue
                 expr = expr ** self.sub(exponent_tokens)
             elif allow_scripts and self.at("_"):
                 raise Refused("subscript on an expression")
@@ -1685,6 +2009,7 @@ def compile_equation(equation: Equation, declarations: Declarations | None = Non
         functions=declarations.functions, scalars=declarations.scalars,
         matrices=declarations.matrices, indices=declarations.indices,
         applied=declarations.applied | evidence[0], plain=declarations.plain | evidence[1],
+        transposed=declarations.transposed, steps=declarations.steps,
         problems=declarations.problems)
     chains, reason = _compile_cached(equation.tex, declarations)
     line = equation.loc.line
@@ -1717,10 +2042,11 @@ def _compile_cached(tex: str, declarations: Declarations
     if not raw_chains:
         return (), "no formula (text only)"
     tex = _plain_tex(tex)
-    steps = _step_letters(tokens)
+    steps = _step_letters(tokens) | declarations.steps
+    matrices = _is_matrix_equation(tokens, declarations)
     # Pass 1: which bases are indexed (a compound subscript `m_{t+1}`, or a summation
     # index `x_i` anywhere in the equation) and each chain's free index (`y_k = …a_k…`).
-    context = _Context(declarations, steps=steps)
+    context = _Context(declarations, steps=steps, matrices=matrices)
     heads: list[str | None] = []
     chain_letters: list[set[str]] = []
     for chain in raw_chains:
@@ -1743,16 +2069,16 @@ def _compile_cached(tex: str, declarations: Declarations
     for chain, head, letters in zip(raw_chains, heads, chain_letters, strict=True):
         free = frozenset({head}) if head is not None and head in letters else frozenset()
         chain_context = _Context(declarations, indexed_bases=indexed, free_index=free,
-                                 steps=steps)
+                                 steps=steps, matrices=matrices)
         if free:
             # the free index's bases are arrays too (`y_k`, `a_k`)
             bases = set(indexed)
-            probe = _Context(declarations, free_index=free, steps=steps)
+            probe = _Context(declarations, free_index=free, steps=steps, matrices=matrices)
             for side in chain.sides:
                 _try_parse(side, probe)
             bases |= {use.base for use in probe.uses if use.all_indices}
             chain_context = _Context(declarations, indexed_bases=frozenset(bases),
-                                     free_index=free, steps=steps)
+                                     free_index=free, steps=steps, matrices=matrices)
         sides: list[_RelativeSide] = []
         for side in chain.sides:
             expr, reason = _try_parse(side, chain_context)
@@ -1761,6 +2087,75 @@ def _compile_cached(tex: str, declarations: Declarations
             sides.append(_RelativeSide(side_tex, offset, expr, reason))
         compiled.append((tuple(sides), tuple(chain.relations)))
     return tuple(compiled), None
+
+
+def _transposed(tokens: Sequence[_Token]) -> set[str]:
+    """Upper-case names followed by `^T` (`X^T`, `W^{\\top}`)."""
+    names = set()
+    for index in range(1, len(tokens) - 1):
+        if tokens[index].value != "^":
+            continue
+        after = tokens[index + 1]
+        if after.value == "{" and index + 3 < len(tokens) and tokens[index + 3].value == "}":
+            after = tokens[index + 2]
+        before = tokens[index - 1]
+        if after.value in _TRANSPOSE and before.kind == "letter" and before.value.isupper():
+            names.add(before.value)
+    return names
+
+
+def _transposable(tokens: Sequence[_Token], position: int) -> bool:
+    """Can the token at `position` end something transposed? Not the `{…}` of a sum's
+    bounds (`\\sum_{t=1}^T`)."""
+    token = tokens[position]
+    if token.kind == "letter" or (token.kind == "cmd" and token.value[1:] in _GREEK) or \
+            token.value in (")", "]", "\\}"):
+        return True
+    if token.value != "}":
+        return False
+    depth = 0
+    for index in range(position, -1, -1):
+        if tokens[index].value == "}":
+            depth += 1
+        elif tokens[index].value == "{":
+            depth -= 1
+            if depth == 0:
+                before = tokens[index - 1] if index else None
+                owner = tokens[index - 2] if index > 1 else None
+                return not (before is not None and before.value == "_" and owner is not None
+                            and owner.value in ("\\sum", "\\prod", "\\int", "\\Sigma"))
+    return False
+
+
+def _is_matrix_equation(tokens: Sequence[_Token], declarations: Declarations) -> bool:
+    """Matrices in play: a transpose (other than `w^T x`), `\\det`, a name declared a
+    matrix, or one the card transposes elsewhere."""
+    for index, token in enumerate(tokens):
+        if token.kind == "cmd" and token.value == "\\det":
+            return True
+        if token.kind == "letter" and (token.value in declarations.matrices or
+                                       token.value in declarations.transposed):
+            return True
+        if token.kind == "cmd" and token.value[1:] in declarations.matrices:
+            return True
+        if token.value != "^" or index + 1 >= len(tokens):
+            continue
+        after = tokens[index + 1]
+        if after.value == "{" and index + 3 < len(tokens) and tokens[index + 3].value == "}":
+            after = tokens[index + 2]
+        if after.value not in _TRANSPOSE:
+            continue
+        before = tokens[index - 1] if index else None
+        if before is None or not _transposable(tokens, index - 1):
+            continue
+        following = tokens[index + (4 if tokens[index + 1].value == "{" else 2)] \
+            if index + (4 if tokens[index + 1].value == "{" else 2) < len(tokens) else None
+        inner_product = before is not None and before.kind == "letter" and \
+            before.value.islower() and following is not None and \
+            following.kind == "letter" and following.value.islower()
+        if not inner_product:
+            return True
+    return False
 
 
 def _step_letters(tokens: Sequence[_Token]) -> frozenset[str]:
