@@ -119,7 +119,8 @@ def test_each_formula_stands_alone(typesetter: Typesetter) -> None:
 def test_display_and_inline_differ(typesetter: Typesetter) -> None:
     inline, display = typesetter.typeset([("\\sum_{i=1}^n i", False), ("\\sum_{i=1}^n i", True)])
     assert 'display="true"' not in inline.html
-    assert '<mjx-container class="MathJax" jax="CHTML" display="true">' in display.html
+    assert re.search(r'<mjx-container class="MathJax" jax="CHTML"[^>]* display="true">',
+                     display.html)
     # Display style: the big operator (Size2 font) with limits above and below.
     assert "TEX-S2" in display.html and "TEX-S2" not in inline.html
 
@@ -248,3 +249,9 @@ def test_a_dead_node_is_replaced(tmp_path: Path) -> None:
             worker._process.wait()
         assert typesetter.typeset([("b", False)])[0].error is None
         assert typesetter.node_started == 2
+
+
+def test_formulas_are_scaled_to_the_themes_x_height(typesetter: Typesetter) -> None:
+    # Noto Sans CJK JP's x-height over MathJax TeX's, as matchFontHeight would find in a page.
+    (result,) = typesetter.typeset([("x", False)])
+    assert 'style="font-size: 122.9%;"' in result.html

@@ -47,6 +47,13 @@ const tex = new TeX({
 const chtml = new CHTML({ fontURL: FONT_URL, mtextInheritFont: true, adaptiveCSS: false });
 const doc = mathjax.document('', { InputJax: tex, OutputJax: chtml });
 
+// In a browser MathJax scales formulas so that their x-height matches the text around them
+// (matchFontHeight), and Marp's SVG math, sized in ex, does the same. Here there is no page
+// to measure, so the scale is that of the themes' font: Noto Sans CJK JP's x-height
+// (543/1000 em) over MathJax TeX's (0.442 em). Without it formulas print a fifth smaller
+// than Marp CLI prints the same sheet.
+const SCALE = 0.543 / 0.442;
+
 // Text in the page's font (\text{}, error messages): MathJax pinned its width to the lite
 // adaptor's guess (0.6 em per Latin letter); without the pin the browser sizes the box.
 const PINNED_TEXT = /<mjx-utext style="([^"]*)" variant="-explicitFont"/g;
@@ -70,7 +77,9 @@ function typeset(source, display) {
   for (const name of DEFINITIONS) tex.parseOptions.handlers.retrieve(name)?.map.clear();
   let node;
   try {
-    node = doc.convert(source, { display, em: 16, ex: 8, containerWidth: 80 * 16, family: INHERIT });
+    node = doc.convert(source, {
+      display, em: 16, ex: 8, scale: SCALE, containerWidth: 80 * 16, family: INHERIT,
+    });
   } catch (error) {
     return { html: null, error: String(error && error.message || error) };
   }
