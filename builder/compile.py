@@ -228,7 +228,12 @@ _WORDS = frozenset({"\\text", "\\mathrm", "\\operatorname", "\\textrm", "\\textb
 def _tokens(tex: str) -> list[_Token]:
     """Tokens of an equation with presentation markup removed (positions refer to
     `_plain_tex(tex)`)."""
-    return _normalise(_tokenize(tex), _plain_tex(tex))
+    return list(_cached_tokens(tex))
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_tokens(tex: str) -> tuple[_Token, ...]:
+    return tuple(_normalise(_tokenize(tex), _plain_tex(tex)))
 
 
 def _group_end(tokens: Sequence[_Token], start: int) -> int:
@@ -403,6 +408,7 @@ class _NameUse:
     letters: frozenset[str]
     compound: bool
     all_indices: bool
+    subscripted: bool = True
 
 
 @dataclass(slots=True)
@@ -851,7 +857,13 @@ class _Parser:
         derivative = self.derivative(numerator, denominator)
         if derivative is not None:
             return derivative
-        return self.postfix(self.sub(numerator) / self.sub(denominator))
+        top, bottom = self.sub(numerator), self.sub(denominator)
+        sympy = self.sympy
+        if isinstance(top, sympy.Integer) and isinstance(bottom, sympy.Integer) and bottom:
+            return self.postfix(sympy.Rational(top, bottom))  # \frac{1}{2}: a number
+        if top == 1:
+            return self.postfix(sympy.Pow(bottom, -1))
+        return self.postfix(top / bottom)
 
     def derivative(self, numerator: list[_Token], denominator: list[_Token]) -> Any:
         """`\\frac{d}{dx} f`, `\\frac{dJ}{da}`, `\\frac{\\partial L}{\\partial W}`,
@@ -966,7 +978,8 @@ class _Parser:
             limits = [(sympy.Symbol(name), 1,
                        sympy.Symbol(f"#{name}", integer=True, positive=True))
                       for name in reversed(names)]
-            return operator(body, *limits)
+            with sympy.evaluate(True):  # unevaluated, Sum wraps its body in 1*(…)
+                return operator(body, *limits)
         equals = [position for position, t in enumerate(lower) if t.value == "="]
         variable_tokens = lower[:equals[0]] if equals else lower
         if not variable_tokens or variable_tokens[0].kind not in ("letter", "cmd") or \
@@ -995,7 +1008,8 @@ class _Parser:
         finally:
             self.scope = saved
         operator = sympy.Sum if kind == "sum" else sympy.Product
-        return operator(body, (variable, low, high))
+        with sympy.evaluate(True):  # unevaluated, Sum wraps its body in 1*(…)
+            return operator(body, (variable, low, high))
 
     def blackboard(self) -> Any:
         """`\\mathbb{E}[…]`, and the number sets `\\mathbb{R}^{n \\times m}`."""
@@ -1516,8 +1530,9 @@ class _Parser:
         sympy = self.sympy
         declarations = self.context.declarations
         if subscript is None:
-            self.context.uses.append(_NameUse(base, frozenset(), False, False))
-            return sympy.Symbol(name, commutative=not self.context.matrices)
+            self.context.uses.append(_NameUse(base, frozenset(), False, False, False))
+            return (sympy.Symbol(name, commutative=False) if self.context.matrices
+                    else sympy.Symbol(name))
         letters = frozenset(t.value.lstrip("\\") for t in subscript
                             if t.kind == "letter" or (t.kind == "cmd" and t.value[1:] in _GREEK))
         compound = any(t.kind == "op" and t.value in "+-," for t in subscript)
@@ -1529,7 +1544,8 @@ class _Parser:
                                  *self.indices(subscript))
         full = f"{name.split('__')[0]}_{_label(subscript)}" + (
             "__" + name.split("__", 1)[1] if "__" in name else "")
-        return sympy.Symbol(full, commutative=not self.context.matrices)
+        return sympy.Symbol(full, commutative=False) if self.context.matrices else \
+            sympy.Symbol(full)
 
     def indices(self, subscript: list[_Token]) -> list[Any]:
         tokens = subscript
@@ -2041,7 +2057,18 @@ def _compile_cached(tex: str, declarations: Declarations
         return (), "nested too deeply"
     if not raw_chains:
         return (), "no formula (text only)"
-    tex = _plain_tex(tex)
+    import sympy
+
+    # Unevaluated: sympy's constructors otherwise simplify as they build (most of the
+    # compile time), and a side should read as written (`x^2 + x - x - 1`).
+    with sympy.evaluate(False):
+        return _compile_chains(_plain_tex(tex), tokens, raw_chains, declarations)
+
+
+def _compile_chains(tex: str, tokens: list[_Token], raw_chains: list[_RawChain],
+                    declarations: Declarations
+                    ) -> tuple[tuple[tuple[tuple[_RelativeSide, ...], tuple[str, ...]], ...],
+                               str | None]:
     steps = _step_letters(tokens) | declarations.steps
     matrices = _is_matrix_equation(tokens, declarations)
     # Pass 1: which bases are indexed (a compound subscript `m_{t+1}`, or a summation
@@ -2049,13 +2076,15 @@ def _compile_cached(tex: str, declarations: Declarations
     context = _Context(declarations, steps=steps, matrices=matrices)
     heads: list[str | None] = []
     chain_letters: list[set[str]] = []
+    first: dict[int, tuple[Any, str | None, list[_NameUse]]] = {}
     for chain in raw_chains:
         letters: set[str] = set()
         head = None
         for number, side in enumerate(chain.sides):
             before = len(context.uses)
-            _try_parse(side, context)
+            expr, reason = _try_parse(side, context)
             uses = context.uses[before:]
+            first[id(side)] = (expr, reason, uses)
             if number == 0:
                 head = _head_index(side)
             else:
@@ -2081,7 +2110,12 @@ def _compile_cached(tex: str, declarations: Declarations
                                      free_index=free, steps=steps, matrices=matrices)
         sides: list[_RelativeSide] = []
         for side in chain.sides:
-            expr, reason = _try_parse(side, chain_context)
+            expr, reason, uses = first[id(side)]
+            # parse again only if knowing the indexed names changes how this side reads
+            # (sympy's constructors are most of the compile time)
+            if free or any((use.base in indexed) != (use.compound or use.all_indices)
+                           for use in uses if use.subscripted):
+                expr, reason = _try_parse(side, chain_context)
             side_tex = tex[side[0].pos:side[-1].end].strip() if side else ""
             offset = tex[:side[0].pos].count("\n") if side else 0
             sides.append(_RelativeSide(side_tex, offset, expr, reason))
