@@ -47,7 +47,14 @@ from markupsafe import Markup
 from builder.marp_markdown import markdown
 from builder.model import Diagnostic, SourceLoc
 from builder.parse import Deck, Slide
-from builder.theme_css import Theme, ThemeSet, load_themes, pack_css, scope_css
+from builder.theme_css import (
+    Theme,
+    ThemeSet,
+    load_themes,
+    pack_css,
+    scope_css,
+    section_padding_right,
+)
 
 if TYPE_CHECKING:
     from builder.check import CardResult
@@ -77,6 +84,37 @@ div.marpit > section .sheets-badge-fail { background: #c62828; }
 div.marpit > section .sheets-badge-error { background: #6a1b9a; }
 div.marpit > section .sheets-badge-stack { position: absolute; top: 4px; right: 4px;
   z-index: 10; }
+div.marpit > section > div[data-marpit-advanced-background-container] { all: initial;
+  position: absolute; top: 0; bottom: 0; left: 0; right: 0; z-index: -1; display: flex;
+  flex-direction: row; overflow: hidden; pointer-events: none; }
+div.marpit > section > div[data-marpit-advanced-background-direction="vertical"] {
+  flex-direction: column; }
+div.marpit > section > div[data-marpit-advanced-background-container] > figure {
+  all: initial; background-position: center; background-repeat: no-repeat;
+  background-size: cover; flex: auto; margin: 0; }
+div.marpit > section > div[data-marpit-advanced-background-container] > figure > figcaption {
+  position: absolute; border: 0; clip: rect(0, 0, 0, 0); height: 1px; margin: -1px;
+  overflow: hidden; padding: 0; white-space: nowrap; width: 1px; }
+/* A split: the slide's content keeps the theme's padding in what the picture leaves.
+   Left: a transparent border takes the picture's part and the picture is drawn in it
+   (clipped at the border box, not the padding box). Right: the same in the border would
+   count as content running off the page (pdf.py measures scrollWidth), so the theme's
+   right padding grows by the picture's width and the picture lies in it. */
+div.marpit > section[data-marpit-advanced-background-split] {
+  overflow: clip !important; overflow-clip-margin: border-box; }
+div.marpit > section[data-marpit-advanced-background-split="left"] {
+  border-left: var(--sheets-split-width) solid transparent !important; }
+div.marpit > section[data-marpit-advanced-background-split="right"] {
+  padding-right: calc(var(--sheets-split-width) + var(--sheets-padding-right, 0px))
+    !important; }
+div.marpit > section[data-marpit-advanced-background-split="right"] > :is(header, footer) {
+  right: calc(var(--sheets-split-width) + var(--sheets-padding-right, 0px)); }
+div.marpit > section[data-marpit-advanced-background-split="left"]
+  > div[data-marpit-advanced-background-container] {
+  left: calc(-1 * var(--sheets-split-width)); right: auto; width: var(--sheets-split-width); }
+div.marpit > section[data-marpit-advanced-background-split="right"]
+  > div[data-marpit-advanced-background-container] {
+  right: 0; left: auto; width: var(--sheets-split-width); }
 @media print { div.marpit > section .sheets-badge,
   div.marpit > section .sheets-badge-stack { display: none; } }
 """
@@ -136,7 +174,8 @@ def render_deck(
 
     math = _typeset_all(deck)
     badges = _badges(results)
-    state = _RenderState(deck=deck, math=math, badges=badges, diagnostics=diagnostics)
+    state = _RenderState(deck=deck, math=math, badges=badges, diagnostics=diagnostics,
+                         size=size, padding_right=section_padding_right(themes.flat_css(theme)))
     fragments = tuple(_render_slide(slide, state) for slide in deck.slides)
     for slide in deck.slides:  # in line order, after the images' warnings
         for tex_loc, error in state.math_errors.get(slide.index, ()):
@@ -328,6 +367,9 @@ class _RenderState:
     math: Mapping[tuple[str, bool], _Math]
     badges: Mapping[int, list[_Badge]]
     diagnostics: list[Diagnostic]
+    size: tuple[str, str]
+    padding_right: str = "0px"
+    """The theme's right padding of a slide (a right split background adds to it)."""
     mermaid: bool = False
     math_errors: dict[int, list[tuple[SourceLoc, str]]] = field(default_factory=dict)
     slugs: dict[str, int] = field(default_factory=dict)
@@ -366,6 +408,7 @@ def _render_slide(slide: Slide, state: _RenderState) -> str:
         header=Markup(header) if header is not None else None,
         footer=Markup(footer) if footer is not None else None,
         body=Markup(body),
+        background=Markup(_background_layer(slide, state)),
         scoped_css=Markup(scoped_css),
     )
 
@@ -403,18 +446,22 @@ def _section_attributes(slide: Slide, state: _RenderState) -> list[tuple[str, st
         style["background-image"] = "none"
     background_image = slide.background_image
     background_size = slide.background_size
-    images = [bg for bg in slide.backgrounds if not _is_color(bg.src)]
     for background in slide.backgrounds:
         if _is_color(background.src):  # `![bg](red)`: a colour, not an image
             style["background-color"] = background.src
+    images = [bg for bg in slide.backgrounds if not _is_color(bg.src)]
     if images:
-        # Without inline SVG, marpit applies the last background image to the section.
-        last = images[-1]
-        for background in images:
-            url = _image_url(background.src, background.loc, state)
-            if background is last:
-                background_image = f'url("{url}")' if url else None
-                background_size = last.size or background_size
+        # Marp CLI's advanced backgrounds (see `_background_layer`), inside the section.
+        style["isolation"] = "isolate"
+        split = next((bg for bg in reversed(images) if bg.split), None)
+        if split is not None:
+            share = split.split_size or "50%"
+            attributes.append(("data-marpit-advanced-background-split", str(split.split)))
+            style["--marpit-advanced-background-split"] = share
+            style["--sheets-split-width"] = \
+                f"calc({state.size[0]} * {float(share.rstrip('%')) / 100:g})"
+            if split.split == "right":
+                style["--sheets-padding-right"] = state.padding_right
     if background_image:
         style["background-image"] = background_image
         style["background-position"] = slide.background_position or "center"
@@ -427,6 +474,33 @@ def _section_attributes(slide: Slide, state: _RenderState) -> list[tuple[str, st
     if slide.paginate:
         attributes.append(("data-marpit-pagination-total", str(deck.page_total)))
     return attributes
+
+
+def _background_layer(slide: Slide, state: _RenderState) -> str:
+    """marpit `background_image/advanced.js` as Marp CLI draws `![bg]` images: figures
+    side by side (or stacked, `vertical`) filling the slide, or its `left`/`right` part
+    for a split. Marp puts them in a section of their own behind the slide; here they
+    are a layer at the end of the slide, behind its content (`_SHEETS_CSS`), so a slide
+    stays one section."""
+    images = [bg for bg in slide.backgrounds if not _is_color(bg.src)]
+    if not images:
+        return ""
+    direction = next((bg.direction for bg in reversed(images) if bg.direction), None)
+    figures = []
+    for background in images:
+        url = _image_url(background.src, background.loc, state)
+        style = f'background-image:url("{url}");' if url else ""
+        if background.size:
+            style += f"background-size:{background.size};"
+        if background.filters:
+            style += "filter:" + " ".join(f"{name}({value})"
+                                          for name, value in background.filters) + ";"
+        caption = f"<figcaption>{html.escape(background.alt)}</figcaption>" \
+            if background.alt else ""
+        figures.append(f'<figure style="{html.escape(style)}">{caption}</figure>')
+    return ('<div data-marpit-advanced-background-container="true" '
+            f'data-marpit-advanced-background-direction="{direction or "horizontal"}">'
+            + "".join(figures) + "</div>\n")
 
 
 def _is_color(src: str) -> bool:

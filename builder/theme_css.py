@@ -445,3 +445,26 @@ def _section_size(css: str) -> tuple[str | None, str | None]:
     width = found[True].get("width") or found[False].get("width")
     height = found[True].get("height") or found[False].get("height")
     return width, height
+
+
+@functools.lru_cache(maxsize=64)
+def section_padding_right(css: str) -> str:
+    """The right padding the `section` rules give a slide (`padding` or `padding-right`,
+    the last one written), "0px" when none does."""
+    value = "0px"
+    for node in tinycss2.parse_stylesheet(css, skip_comments=True, skip_whitespace=True):
+        if not isinstance(node, tinycss2.ast.QualifiedRule) or not any(
+                re.fullmatch(r"(?:section)?:root|section", selector)
+                for selector in _selectors(node.prelude)):
+            continue
+        for item in tinycss2.parse_blocks_contents(node.content, skip_comments=True,
+                                                   skip_whitespace=True):
+            if not isinstance(item, tinycss2.ast.Declaration):
+                continue
+            parts = [tinycss2.serialize([token]) for token in item.value
+                     if not isinstance(token, tinycss2.ast.WhitespaceToken)]
+            if item.lower_name == "padding-right" and parts:
+                value = " ".join(parts)
+            elif item.lower_name == "padding" and parts:
+                value = parts[1] if len(parts) > 1 else parts[0]  # top right bottom left
+    return value

@@ -198,6 +198,60 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
+SPLIT_SHEET = """\
+# Left
+
+![bg left:40%](pic.svg)
+
+text
+
+---
+
+# Right
+
+![bg right](pic.svg)
+![bg](pic.svg)
+
+text
+"""
+
+
+def test_split_backgrounds_in_chromium(browser: Browser, tmp_path: Path) -> None:
+    """The picture takes its part of the slide, the content the rest, and nothing counts
+    as running off the page (pdf.py's overflow measure)."""
+    (tmp_path / "pic.svg").write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg" width="40" height="30">'
+        '<rect width="40" height="30" fill="#c33"/></svg>', encoding="utf-8")
+    sheet = tmp_path / "split.md"
+    sheet.write_text(SPLIT_SHEET, encoding="utf-8")
+    rendered = render_deck(parse_file(sheet), themes=load_themes([]))
+    assert rendered.diagnostics == ()
+    page_file = tmp_path / "split.html"
+    page_file.write_text(rendered.document, encoding="utf-8")
+    page = browser.new_page()
+    page.emulate_media(media="print")
+    page.goto(page_file.as_uri())
+    boxes = page.evaluate("""() => [...document.querySelectorAll('div.marpit > section')]
+        .map((s) => {
+          const box = s.getBoundingClientRect();
+          const x = (e) => (e.getBoundingClientRect().left - box.left) / box.width;
+          const right = (e) => (e.getBoundingClientRect().right - box.left) / box.width;
+          return {
+            heading: [x(s.querySelector('h1')), right(s.querySelector('h1'))],
+            figures: [...s.querySelectorAll('figure')].map((f) => [x(f), right(f)]),
+            overflow: [s.scrollWidth - s.clientWidth, s.scrollHeight - s.clientHeight],
+          };
+        })""")
+    left, right = boxes
+    assert left["figures"] == [pytest.approx([0, 0.4], abs=0.01)]
+    assert left["heading"][0] > 0.4
+    assert right["figures"] == [pytest.approx([0.5, 0.75], abs=0.01),
+                                pytest.approx([0.75, 1], abs=0.01)]
+    assert right["heading"][1] < 0.5
+    assert left["overflow"] == right["overflow"] == [0, 0]
+    page.close()
+
+
 def test_the_page_in_chromium(seed_render: RenderedDeck, browser: Browser,
                               tmp_path: Path) -> None:
     """Math typeset without errors, the viewer's keys, one A4 page per slide in print
