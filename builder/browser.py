@@ -106,6 +106,7 @@ class Browser:
             raise
 
     def _start(self) -> None:
+        _become_subreaper()
         # Two pipes, moved onto fds 3 and 4 in the child, where Chromium expects them.
         child_reads, parent_writes = os.pipe()
         parent_reads, child_writes = os.pipe()
@@ -270,6 +271,7 @@ class Browser:
             except (ProcessLookupError, PermissionError):
                 pass
             process.wait()
+            _reap_group(process.pid)
             _wait_until_group_is_gone(process.pid)
         for fd in (self._to_browser, self._from_browser):
             if fd >= 0:
@@ -283,6 +285,44 @@ class Browser:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _become_subreaper() -> None:
+    """Make this process the reaper of Chromium's helpers (Linux): when the browser
+    process dies, its zygotes and renderers are re-parented to us instead of to init, so
+    that `close` can reap them at once. Under a slow or absent init (containers: PID 1
+    is often not a real init) killed helpers otherwise linger as zombies for seconds, or
+    for ever, and the group is not gone."""
+    global _SUBREAPER
+    if _SUBREAPER is not None:
+        return
+    _SUBREAPER = False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        _SUBREAPER = libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):  # not Linux: init reaps them, as it should
+        pass
+
+
+_PR_SET_CHILD_SUBREAPER = 36
+_SUBREAPER: bool | None = None
+
+
+def _reap_group(group: int) -> None:
+    """Reap the killed members of the group that were re-parented to us (see
+    `_become_subreaper`). A member whose parent is still dying becomes our child before
+    that parent can be reaped, so the loop ends only when none is left to us."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-group, 0)
+        except ChildProcessError:
+            return
+        except InterruptedError:
+            continue
+        if pid == 0:
+            return
 
 
 def _wait_until_group_is_gone(group: int, timeout: float = 3.0) -> None:
