@@ -129,8 +129,13 @@ def _build(args: argparse.Namespace) -> int:
 
     try:
         if args.to == "html":
+            umask = os.umask(0o022)
+            os.umask(umask)
             for deck, output in zip(decks, outputs, strict=True):
                 _write_atomically(output, render(deck).document)
+                # The temporary file was private; the page gets a new file's mode (as the
+                # PDF does), so that a web server can serve it.
+                os.chmod(output, 0o666 & ~umask)
                 print(f"sheets build: wrote {output}")
         else:
             from builder.pdf import PdfJob, build_pdfs, job_for_deck
