@@ -37,7 +37,9 @@ def test_html_of_the_seed_deck_has_marps_67_slides(tmp_path: Path, cache_dir: Pa
     expected = (FIXTURES / "seed001_structure.txt").read_text(encoding="utf-8").splitlines()
     assert structure_lines(output.read_text(encoding="utf-8")) == expected
     assert sorted(p.name for p in output.parent.iterdir()) == [output.name]  # no temp file
-    assert output.stat().st_mode & 0o044 == 0o044  # readable by others, as any new file
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert output.stat().st_mode & 0o777 == 0o666 & ~umask  # as any new file, not private
     # The seed's images are not beside it: each is reported at its line.
     assert f"{SEED}:263: image not found: 1699445836.webp\n" in result.stderr
     assert "Traceback" not in result.stderr
