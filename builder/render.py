@@ -463,7 +463,7 @@ def _section_attributes(slide: Slide, state: _RenderState) -> list[tuple[str, st
             if split.split == "right":
                 style["--sheets-padding-right"] = state.padding_right
     if background_image:
-        style["background-image"] = background_image
+        style["background-image"] = _inline_css_urls(background_image, slide.loc, state)
         style["background-position"] = slide.background_position or "center"
         style["background-repeat"] = slide.background_repeat or "no-repeat"
         style["background-size"] = background_size or "cover"
@@ -501,6 +501,18 @@ def _background_layer(slide: Slide, state: _RenderState) -> str:
     return ('<div data-marpit-advanced-background-container="true" '
             f'data-marpit-advanced-background-direction="{direction or "horizontal"}">'
             + "".join(figures) + "</div>\n")
+
+
+_CSS_URL = re.compile(r"""url\(\s*(["']?)([^"')]*)\1\s*\)""")
+
+
+def _inline_css_urls(value: str, loc: SourceLoc, state: _RenderState) -> str:
+    """Local files in a `backgroundImage: url(…)` directive, inlined like images."""
+    def inline(match: re.Match[str]) -> str:
+        url = _image_url(match.group(2), loc, state)
+        return f'url("{url}")' if url else match.group(0)
+
+    return _CSS_URL.sub(inline, value)
 
 
 def _is_color(src: str) -> bool:
