@@ -31,6 +31,7 @@ import hashlib
 import html
 import mimetypes
 import re
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -321,15 +322,21 @@ def _typeset_all(deck: Deck) -> dict[tuple[str, bool], _Math]:
         return {}
     from builder.typeset import shared_typesetter
 
+    _math_seen.set()
     keys = list(wanted)
     results = shared_typesetter().typeset(keys)
     return {key: _Math(result.html, result.error) for key, result in zip(keys, results,
                                                                           strict=True)}
 
 
+# Set once this process has typeset math: from then on the preview's head carries the
+# CSS for all of it (a sheet without math never starts MathJax for its CSS).
+_math_seen = threading.Event()
+
+
 def _math_stylesheet(fragments: Sequence[str] | None) -> str:
     """MathJax's CSS for `fragments`, or for all typeset so far (None)."""
-    if fragments is not None and not fragments:
+    if (fragments is not None and not fragments) or not _math_seen.is_set():
         return ""
     from builder.typeset import shared_typesetter
 
