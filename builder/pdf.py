@@ -371,7 +371,7 @@ class _PageCache:
             return _Plan(keys, None)
         return _Plan(
             keys, changed,
-            changed_document=prefix + "".join(job.slides[index] for index in changed) + suffix,
+            changed_document=_page_of(prefix, [job.slides[index] for index in changed], suffix),
             pages=pages,
             slides=[manifest["slides"][page] if page >= 0 else {} for page in pages],
             base=base,
@@ -393,6 +393,38 @@ class _PageCache:
         _write_text_atomically(manifest_path, json.dumps(manifest))
         if old and old != pdf_name:
             (self.root / old).unlink(missing_ok=True)
+
+
+# A slide with a diagram (render.py draws ```mermaid blocks as these), and the page's
+# scripts that draw them.
+_DIAGRAM = re.compile(r'<div class="[^"]*\bmermaid\b')
+
+
+def _page_of(prefix: str, fragments: Sequence[str], suffix: str) -> str:
+    """A page with only some of the slides. When none of them has a diagram, the
+    diagram library is left out: parsing its 3.5 MB of script is most of the time
+    Chromium spends loading a page of one or two slides."""
+    if not any(_DIAGRAM.search(fragment) for fragment in fragments):
+        prefix, suffix = _without_scripts(prefix, "mermaid"), _without_scripts(suffix, "mermaid")
+    return prefix + "".join(fragments) + suffix
+
+
+def _without_scripts(html: str, word: str) -> str:
+    """`html` without the `<script>` elements that mention `word` (a loop of `find`s: a
+    non-greedy regex takes 40 ms to cross a 3.5 MB script)."""
+    kept = []
+    position = 0
+    while (start := html.find("<script", position)) >= 0:
+        end = html.find("</script>", start)
+        if end < 0:
+            break
+        end += len("</script>")
+        kept.append(html[position:start])
+        if html.find(word, start, end) < 0:
+            kept.append(html[start:end])
+        position = end
+    kept.append(html[position:])
+    return "".join(kept)
 
 
 def _split(document: str, fragments: Sequence[str]) -> tuple[str, str] | None:
@@ -484,6 +516,11 @@ def _print(tab: Tab, width: float, height: float) -> bytes:
     reply = tab.call("Page.printToPDF", {
         "printBackground": True,
         "preferCSSPageSize": True,
+        # Untagged: Chromium's structure tree (built from the accessibility tree of every
+        # page) costs ~40% of the print time of the seed deck, and a rebuild that puts
+        # reprinted pages between the last build's could not keep one tree anyway. Text
+        # stays selectable and searchable; it comes from the fonts' ToUnicode maps.
+        "generateTaggedPDF": False,
         "marginTop": 0, "marginBottom": 0, "marginLeft": 0, "marginRight": 0,
         "displayHeaderFooter": False,
     })

@@ -218,3 +218,17 @@ def test_rebuild_prints_only_the_changed_slides(tmp_path: Path) -> None:
         assert (third.printed, third.pages) == (0, 4)
         assert [page.split()[1] for page in _page_texts(output)] == ["1", "3", "4", "5"]
         assert third.diagnostics[0].loc.line == 11  # slide 3 is now the second slide
+
+
+def test_a_page_of_slides_without_diagrams_leaves_the_diagram_scripts_out() -> None:
+    from builder.pdf import _page_of
+
+    prefix = "<html><head><script>window.viewer = 1;</script></head><body><div>"
+    suffix = ("</div><script>/* mermaid: 3.5 MB */</script>\n"
+              "<script>window.sheetsReady = mermaid.run();</script><script>keys();</script>"
+              "</body></html>")
+    plain = "<section><p>text</p></section>"
+    diagram = '<section><div class="mermaid">graph TD; a-->b</div></section>'
+    assert _page_of(prefix, [plain], suffix) == (
+        prefix + plain + "</div>\n<script>keys();</script></body></html>")
+    assert _page_of(prefix, [plain, diagram], suffix) == prefix + plain + diagram + suffix
