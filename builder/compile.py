@@ -578,7 +578,10 @@ class _Parser:
                 raise Refused("± (two values)")
             else:
                 break
-        return terms[0] if len(terms) == 1 else self.sympy.Add(*terms)
+        if len(terms) == 1:
+            return terms[0]
+        _arithmetic(terms)
+        return self.sympy.Add(*terms)
 
     def term(self) -> Any:
         negative = False
@@ -622,9 +625,8 @@ class _Parser:
         while self.starts_factor():
             token = self.peek()
             assert token is not None
-            if token.kind == "op" and token.value == "|" and self.peek_value(1) == "|":
-                raise Refused("norm (‖…‖)")
-            if token.kind == "op" and token.value == "|" and factors:
+            if token.kind == "op" and token.value == "|" and factors and \
+                    self.peek_value(1) != "|":
                 break  # the closing bar of |x| or a conditional: the caller's
             if function_argument and factors and token.kind == "cmd" and (
                     token.value in _FUNCTION_COMMANDS or token.value in ("\\sum", "\\prod")):
@@ -639,7 +641,10 @@ class _Parser:
         if not factors:
             token = self.peek()
             raise Refused(_unexpected(token) if token else "incomplete formula")
-        return factors[0] if len(factors) == 1 else self.sympy.Mul(*factors)
+        if len(factors) == 1:
+            return factors[0]
+        _arithmetic(factors)
+        return self.sympy.Mul(*factors)
 
     # ----------------------------------------------------------------- factors
     def factor(self, before: list[Any]) -> Any:
@@ -1425,7 +1430,9 @@ class _Parser:
             decoration = {"\\hat": "hat", "\\widehat": "hat", "\\bar": "bar",
                           "\\overline": "bar", "\\tilde": "tilde", "\\widetilde": "tilde",
                           "\\vec": "vec", "\\dot": "dot", "\\ddot": "ddot",
-                          "\\check": "check", "\\breve": "breve"}[token.value]
+                          "\\check": "check", "\\breve": "breve"}.get(token.value)
+            if decoration is None:
+                raise Refused(f"unexpected {token.value}")
             inner = self.group()
             parser = _Parser(inner, self.context, self.scope, self.depth + 1)
             if not inner:
@@ -1598,6 +1605,18 @@ class _Parser:
                 return expr
 
 
+def _arithmetic(operands: Sequence[Any]) -> None:
+    """Sums and products of numbers only: not of sets (`\\mathbb{R}`), conditions or
+    matrices written out (`\\begin{bmatrix}`)."""
+    import sympy
+
+    for operand in operands:
+        if not isinstance(operand, sympy.Expr):
+            kind = "matrix/vector expression" if getattr(operand, "is_Matrix", False) \
+                else "a set or condition in arithmetic"
+            raise Refused(kind)
+
+
 def _unexpected(token: _Token | None) -> str:
     if token is None:
         return "incomplete formula"
@@ -1610,9 +1629,14 @@ def _unexpected(token: _Token | None) -> str:
 
 def _label(tokens: Sequence[_Token]) -> str:
     """Subscript or superscript tokens as a Python-name part: `{in}` → `in`,
-    `{\\theta}` → `theta`, `{(in)}` → `in`, `{out,t}` → `out_t`."""
+    `{\\theta}` → `theta`, `{(in)}` → `in`, `{out,t}` → `out_t`, `{a'}` → `a_prime`,
+    `{(\\tilde{h})}` → `h_tilde`."""
     parts: list[str] = []
+    decoration: str | None = None
     for token in tokens:
+        if token.kind == "cmd" and token.value in ("\\hat", "\\tilde", "\\bar"):
+            decoration = token.value[1:]
+            continue
         if token.kind in ("letter", "num"):
             parts.append(token.value)
         elif token.kind == "word":
@@ -1621,12 +1645,19 @@ def _label(tokens: Sequence[_Token]) -> str:
             parts.append(("_" if parts else "") + token.value[1:] + "_")
         elif token.kind == "op" and token.value in ",_":
             parts.append("_")
-        elif token.kind == "op" and token.value in "(){}'" or token.kind == "cmd" and token.value in ("\\hat", "\\tilde", "\\bar"):
+        elif token.kind == "op" and token.value == "'":
+            parts.append("_prime")
+        elif token.kind == "op" and token.value in "(){}":
             continue
         elif token.kind == "op" and token.value in "+-":
             parts.append({"+": "p", "-": "m"}[token.value])
+        elif token.kind == "cmd":
+            parts.append(f"_{token.value[1:]}_")  # r \\geq s → r_geq_s
         else:
             parts.append(re.sub(r"\W+", "", token.value))
+        if decoration is not None and token.kind != "op":
+            parts.append(f"_{decoration}")
+            decoration = None
     text = "".join(parts)
     return re.sub(r"_+", "_", text).strip("_")
 
@@ -2047,8 +2078,13 @@ def _compile_cached(tex: str, declarations: Declarations
         depth = max(_depth_map(tokens), default=0)
         if depth > MAX_DEPTH:
             return (), "nested too deeply"
-        if sum(1 for t in tokens if t.kind == "op" and t.value == "{") != \
-                sum(1 for t in tokens if t.kind == "op" and t.value == "}"):
+        balance = 0
+        for token in tokens:
+            if token.kind == "op" and token.value in "{}":
+                balance += 1 if token.value == "{" else -1
+                if balance < 0:
+                    break
+        if balance:
             return (), "unbalanced braces"
         raw_chains = _chains(tokens)
     except Refused as refusal:
@@ -2224,6 +2260,8 @@ def _try_parse(tokens: list[_Token], context: _Context) -> tuple[Any, str | None
     except (TypeError, ValueError, ZeroDivisionError, AttributeError) as error:
         # sympy refusing a construction (a Sum over a non-symbol, …)
         return None, f"cannot build: {type(error).__name__}"
+    except Exception as error:  # noqa: BLE001 - our bug; one side must not stop the sheet
+        return None, f"internal error: {type(error).__name__}: {error}"
 
 
 def _head_index(tokens: list[_Token]) -> str | None:

@@ -1,0 +1,219 @@
+"""compile: LaTeX → sympy on hand-checked fixtures (tests/fixtures/compile.txt), coverage
+of the seed notes, formulas evaluated with numpy (`card.eq`), and input that must be
+refused quickly rather than crash or hang."""
+
+from __future__ import annotations
+
+import random
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import sympy
+from fixture_file import FixtureCase, fixture_params
+from sympy.core.function import AppliedUndef
+
+from builder import compile as compiler
+from builder.cards import find_cards
+from builder.check import _chains, coverage_report
+from builder.model import Card, Equation, SourceLoc
+from builder.parse import parse_file, parse_text
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+SHEET = Path("sheet.md")
+
+
+def _alias(name: str) -> str:
+    name = name.replace("#", "count_").replace("^", "__").replace("|", "bar")
+    return re.sub(r"\W", "_", name.replace("'", "_prime"))
+
+
+def _rebuilt(expr: Any) -> Any:
+    """The expression re-built with sympy's evaluation on: a canonical form, so that the
+    fixtures compare structure, not how the parser happened to nest it."""
+    if not getattr(expr, "args", ()) or isinstance(expr, sympy.Symbol):
+        return expr
+    return expr.func(*[_rebuilt(arg) for arg in expr.args])
+
+
+def _canonical(expr: Any) -> str:
+    replacements = {symbol: sympy.Symbol(_alias(symbol.name), **symbol.assumptions0)
+                    for symbol in expr.atoms(sympy.Symbol) if not symbol.name.isidentifier()}
+    expr = expr.xreplace(replacements)
+    expr = expr.replace(
+        lambda node: isinstance(node, AppliedUndef) and not node.func.__name__.isidentifier(),
+        lambda node: sympy.Function(_alias(node.func.__name__))(*node.args))
+    with sympy.evaluate(True):
+        return str(_rebuilt(expr))
+
+
+def _compile_case(text: str) -> compiler.CompiledEquation:
+    lets = tuple(re.findall(r"<!-- let: (.*?) -->", text))
+    tex = re.sub(r"<!-- let: .*? -->\n?", "", text)
+    equation = Equation(tex, SourceLoc(SHEET, 1))
+    card = Card("t", (equation,), (), (), None, lets, (), SourceLoc(SHEET, 1), 0)
+    return compiler.compile_equation(equation, compiler.declarations_for(card))
+
+
+def _shown(compiled: compiler.CompiledEquation) -> str:
+    lines = [f"!{compiled.reason}"] if compiled.reason else []
+    for chain in compiled.chains:
+        parts: list[str] = []
+        for number, side in enumerate(chain.sides):
+            if number:
+                parts.append(f"|{chain.relations[number - 1]}|")
+            parts.append(_canonical(side.expr) if side.expr is not None else f"!{side.reason}")
+        lines.append(" ".join(parts))
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("case", fixture_params(FIXTURES / "compile.txt"))
+def test_fixture(case: FixtureCase) -> None:
+    compiled = _compile_case(case.input.removesuffix("\n"))
+    assert _shown(compiled) == case.expected
+
+
+def test_the_fixtures_are_mostly_real_seed_equations() -> None:
+    from fixture_file import read_fixture_file
+
+    cases = read_fixture_file(FIXTURES / "compile.txt")
+    compiled = [case for case in cases if not case.expected.startswith("!")]
+    assert len(compiled) >= 60
+    assert sum(case.title.startswith("seed ") for case in cases) > len(cases) / 2
+
+
+# ---------------------------------------------------------------- the seed notes
+
+def _seed_equations() -> list[tuple[Card, Equation]]:
+    return [(card, equation) for path in sorted(SEEDS.glob("*.txt"))
+            for card in find_cards(parse_file(path)) for equation in card.equations]
+
+
+def test_most_seed_equations_compile() -> None:
+    counts = [sum(len(card.equations) for card in find_cards(parse_file(path)))
+              for path in sorted(SEEDS.glob("*.txt"))]
+    assert counts == [91, 84, 4, 49, 44]
+    compiled = 0
+    for card, equation in _seed_equations():
+        result = compiler.compile_equation(equation, compiler.declarations_for(card))
+        refused = [side for sides, _ in _chains(result) for side in sides if side.expr is None]
+        if not refused and not (result.reason and not result.chains):
+            compiled += 1
+    assert compiled / sum(counts) >= 0.80, f"{compiled} of {sum(counts)}"
+
+
+def test_the_coverage_report_groups_the_reasons() -> None:
+    cards = find_cards(parse_file(next(SEEDS.glob("001_*.txt"))))
+    report = coverage_report(cards).splitlines()
+    match = re.fullmatch(r"coverage: (\d+) of 84 display equations compiled \((\d+) %\)",
+                         report[0])
+    assert match and int(match.group(2)) >= 80
+    counts = [int(line.split()[0]) for line in report[1:]]
+    assert sum(counts) == 84 - int(match.group(1))
+    assert counts == sorted(counts, reverse=True)
+    reasons = [line.split(None, 1)[1] for line in report[1:]]
+    assert len(reasons) == len(set(reasons))
+    assert all(len(reason) < 70 for reason in reasons)
+
+
+def test_side_lines_follow_the_rows() -> None:
+    tex = "\n\\begin{aligned}\n(x-1)(x+1) &= x^2 + x - x - 1 \\\\\n&= x^2 - 1\n\\end{aligned}\n"
+    compiled = compiler.compile_equation(Equation(tex, SourceLoc(SHEET, 40)))
+    (chain,) = compiled.chains
+    assert [side.line for side in chain.sides] == [42, 42, 43]
+    assert [side.tex for side in chain.sides] == ["(x-1)(x+1)", "x^2 + x - x - 1", "x^2 - 1"]
+    assert chain.relations == ("=", "=")
+
+
+def test_let_declarations_in_a_sheet() -> None:
+    deck = parse_text("## Card\n<!-- let: a function; X, W matrix -->\n$$a(b+c) = XW$$\n",
+                      SHEET)
+    (card,) = find_cards(deck)
+    declarations = compiler.declarations_for(card)
+    assert declarations.functions == {"a"} and declarations.matrices == {"X", "W"}
+    (chain,) = compiler.compile_equation(card.equations[0], declarations).chains
+    left, right = (side.expr for side in chain.sides)
+    assert isinstance(left, AppliedUndef)
+    assert right.args == (sympy.Symbol("X", commutative=False),
+                          sympy.Symbol("W", commutative=False))
+    bad = compiler.declarations_for(Card("t", (), (), (), None, ("f functoin",), (),
+                                         SourceLoc(SHEET, 1), 0))
+    assert bad.problems == ("f functoin",)
+
+
+# ---------------------------------------------------------------- formulas (card.eq)
+
+def _formula(tex: str) -> compiler.Formula:
+    return compiler.formula(Equation(tex, SourceLoc(SHEET, 7)))
+
+
+def test_softmax_over_an_array() -> None:
+    eq = _formula(r"y_k = \frac{e^{a_k}}{\sum_i e^{a_i}}")
+    assert eq.symbols == ("a",)
+    assert (eq.lhs, eq.rhs) == ("y_k", r"\frac{e^{a_k}}{\sum_i e^{a_i}}")
+    a = np.array([1.0, 2.0, 3.0])
+    np.testing.assert_allclose(eq(a=a), np.exp(a) / np.exp(a).sum())
+
+
+def test_missing_or_unknown_names_raise_type_error_listing_the_symbols() -> None:
+    eq = _formula(r"H_{out} = \left\lfloor \frac{H_{in} + 2P - F}{S} \right\rfloor + 1")
+    assert eq.symbols == ("F", "H_in", "P", "S")
+    assert eq(H_in=28, P=1, F=3, S=2) == 14
+    with pytest.raises(TypeError, match=r"missing S.*takes F, H_in, P, S"):
+        eq(H_in=28, P=1, F=3)
+    with pytest.raises(TypeError, match=r"unknown H"):
+        eq(H_in=28, P=1, F=3, S=2, H=1)
+
+
+def test_formulas_vectorise_over_plain_arrays_and_sums() -> None:
+    sigmoid = _formula(r"\sigma(z) = \frac{1}{1 + e^{-z}}")
+    np.testing.assert_allclose(sigmoid(z=np.array([0.0, 2.0])), 1 / (1 + np.exp([0.0, -2.0])))
+    loss = _formula(r"E = -\frac{1}{N} \sum_n \sum_k t_{nk} \log y_{nk}")
+    t = np.array([[0.0, 1.0], [1.0, 0.0]])
+    y = np.array([[0.2, 0.8], [0.6, 0.4]])
+    assert loss(N=2, t=t, y=y) == pytest.approx(-(np.log(0.8) + np.log(0.6)) / 2)
+    mean = _formula(r"\hat{\mu} = \frac{1}{n} \sum_{i=1}^{n} x_i")
+    assert mean(n=3, x=np.array([1.0, 2.0, 6.0])) == pytest.approx(3.0)
+    tanh = _formula(r"\tanh(z) = \frac{e^z - e^{-z}}{e^z + e^{-z}}")
+    assert tanh(z=0.5) == pytest.approx(np.tanh(0.5))
+    relu = _formula(r"f(x) = \max(0, x)")
+    np.testing.assert_array_equal(relu(x=np.array([-1.0, 2.0])), [0.0, 2.0])
+
+
+def test_a_formula_that_does_not_compile_says_why() -> None:
+    with pytest.raises(ValueError, match="ellipsis"):
+        _formula(r"y_i = \frac{e^{x_i}}{e^{x_1} + \dots + e^{x_n}}")
+
+
+# ---------------------------------------------------------------- malformed input
+
+def test_huge_and_deep_input_is_refused_with_a_reason() -> None:
+    long = " + ".join(f"x_{{{index}}}" for index in range(2000))
+    assert compiler.compile_equation(Equation(long, SourceLoc(SHEET, 1))).reason \
+        == f"too long to check ({len(long)} characters)"
+    deep = "(" * 1500 + "x" + ")" * 1500
+    assert compiler.compile_equation(Equation(deep, SourceLoc(SHEET, 1))).reason \
+        == "nested too deeply"
+    fractions = r"\frac{1}{" * 60 + "x" + "}" * 60
+    assert compiler.compile_equation(Equation(fractions, SourceLoc(SHEET, 1))).reason \
+        == "nested too deeply"
+    assert compiler.compile_equation(Equation("}{x", SourceLoc(SHEET, 1))).reason \
+        == "unbalanced braces"
+
+
+def test_random_token_soup_never_crashes() -> None:
+    pieces = [r"\frac", "{", "}", "(", ")", "[", "]", "|", "^", "_", "=", "+", "-", "x", "y",
+              "2", r"\sum", r"\int", r"\left(", r"\right)", r"\\", "&", r"\begin{aligned}",
+              r"\end{aligned}", r"\sqrt", r"\hat", r"\text{a b}", "'", r"\log", "e", "d",
+              r"\partial", r"\quad", ",", r"\mathbb{E}", r"\cdot", r"\lfloor", r"\rfloor"]
+    rng = random.Random(4)
+    for _ in range(400):
+        tex = " ".join(rng.choice(pieces) for _ in range(rng.randint(1, 25)))
+        compiled = compiler.compile_equation(Equation(tex, SourceLoc(SHEET, 1)))
+        for chain in compiled.chains:
+            for side in chain.sides:
+                assert (side.expr is None) != (side.reason is None), tex
+                assert not (side.reason or "").startswith("internal error"), (tex, side.reason)
