@@ -11,8 +11,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from builder.model import BuildError
+
+if TYPE_CHECKING:
+    from builder.pdf import PdfPrinter
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -69,6 +73,23 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
+    """`_build_sheets` with, for PDF, Chromium started first: it boots (about a second)
+    while the stages are imported and the sheets parsed and rendered, and is stopped,
+    with its processes and profile, however the build ends."""
+    import contextlib
+    import os
+
+    with contextlib.ExitStack() as stack:
+        printer = None
+        if args.to == "pdf":
+            from builder.pdf import PdfPrinter
+
+            cache_dir = Path(os.environ.get("SHEETS_CACHE_DIR") or ".cache")
+            printer = stack.enter_context(PdfPrinter(cache_dir=cache_dir))
+        return _build_sheets(args, printer)
+
+
+def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None) -> int:
     """Write `DIR/<stem>.html` or `DIR/<stem>.pdf` per sheet (atomically). Warnings go to
     stderr as `path:line: message` (the parser's, annotations that reach no card, missing
     images, math errors, overflowing slides); with `--strict` the cards are checked too
@@ -145,7 +166,7 @@ def _build(args: argparse.Namespace) -> int:
                     rendered = render(deck)
                     yield job_for_deck(deck, rendered.document, output, rendered.slides)
 
-            for result in build_pdfs(jobs(), cache_dir=cache_dir):
+            for result in build_pdfs(jobs(), cache_dir=cache_dir, printer=printer):
                 report(result.diagnostics)
                 print(f"sheets build: wrote {result.output} ({result.pages} pages)")
     except OSError as error:

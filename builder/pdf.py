@@ -485,12 +485,18 @@ def _write_text_atomically(path: Path, text: str) -> None:
 
 
 def build_pdfs(jobs: Iterable[PdfJob], *, chromium: Path | None = None,
-               cache_dir: Path | None = None) -> Iterator[PdfResult]:
+               cache_dir: Path | None = None,
+               printer: PdfPrinter | None = None) -> Iterator[PdfResult]:
     """Print each job with one browser. `jobs` may be a generator that renders lazily:
-    the browser starts before the first job is asked for."""
-    with PdfPrinter(chromium=chromium, cache_dir=cache_dir) as printer:
+    the browser starts before the first job is asked for. With `printer` (entered by the
+    caller, who may have started it even earlier), that one is used and left running."""
+    if printer is not None:
         for job in jobs:
             yield printer.build(job)
+        return
+    with PdfPrinter(chromium=chromium, cache_dir=cache_dir) as started:
+        for job in jobs:
+            yield started.build(job)
 
 
 def _with_base(document: str, base_dir: Path | None) -> str:
