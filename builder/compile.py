@@ -252,6 +252,18 @@ def _group_end(tokens: Sequence[_Token], start: int) -> int:
     raise Refused("unbalanced braces")
 
 
+def _unwrapped(tokens: list[_Token], opening: int, start: int) -> list[_Token]:
+    """The tokens with the group at `opening` replaced by its content, which keeps the
+    source span of the command and braces (so a side's LaTeX is cut whole)."""
+    close = _group_end(tokens, opening)
+    inner = tokens[opening + 1:close]
+    if inner:
+        first, last = inner[0], inner[-1]
+        inner[0] = _Token(first.kind, first.value, start, first.end)
+        inner[-1] = _Token(last.kind, last.value, inner[-1].pos, tokens[close].end)
+    return [*tokens[:opening], *inner, *tokens[close + 1:]]
+
+
 def _normalise(tokens: list[_Token], tex: str) -> list[_Token]:
     """Drop what only changes how the formula looks (sizes, colours, spacing, boxes),
     turn `\\text{…}`-like groups into one `word` token, and spacing into `space`."""
@@ -279,14 +291,12 @@ def _normalise(tokens: list[_Token], tex: str) -> list[_Token]:
             if value in ("\\textcolor", "\\colorbox"):
                 index = _group_end(tokens, index + 1) + 1
                 if index < len(tokens) and tokens[index].value == "{":
-                    close = _group_end(tokens, index)
-                    tokens = [*tokens[:index], *tokens[index + 1:close], *tokens[close + 1:]]
+                    tokens = _unwrapped(tokens, index, token.pos)
                 continue
             if value in _UNWRAP:
                 index += 1
                 if index < len(tokens) and tokens[index].value == "{":
-                    close = _group_end(tokens, index)
-                    tokens = [*tokens[:index], *tokens[index + 1:close], *tokens[close + 1:]]
+                    tokens = _unwrapped(tokens, index, token.pos)
                 continue
             if value in ("\\underbrace", "\\overbrace"):
                 close = _group_end(tokens, index + 1)
@@ -419,6 +429,8 @@ class _Context:
     indexed_bases: frozenset[str] = frozenset()
     free_index: frozenset[str] = frozenset()
     steps: frozenset[str] = frozenset()
+    labels: bool = False
+    """Superscripts such as `g_j^{cx}` in the equation: `g_j^w` is a label, not a power."""
     matrices: bool = False
     """An equation of matrices: every name is non-commutative (its products keep their
     order; which names are scalars the notes do not say)."""
@@ -1365,6 +1377,11 @@ class _Parser:
                 label = "__" + _label(superscript)
             elif len(superscript) > 1 and all(t.kind == "letter" for t in superscript):
                 label = "__" + _label(superscript)  # x^{cx}, \delta^{out}: a label
+            elif self.context.labels and len(superscript) == 1 and \
+                    superscript[0].kind == "letter" and subscript is not None and \
+                    superscript[0].value not in self.context.steps | \
+                    self.context.declarations.indices:
+                label = "__" + _label(superscript)  # g_j^w beside g_j^{cx}: labels too
             elif len(superscript) == 1 and superscript[0].kind == "letter" and \
                     superscript[0].value in self.scope and subscript is not None:
                 # s^n_t in a sum over n: an element, not a power
@@ -1468,6 +1485,8 @@ class _Parser:
         if len(run) > 1:
             followed = after is not None and after.kind == "op" and after.value in "(["
             if run in _WORD_NAMES or len(run) >= 4 or (len(run) >= 3 and followed):
+                if not followed and run not in _WORD_NAMES:
+                    raise Refused(f"text in formula ({run})")  # [query key]
                 self.index += len(run) - 1
                 return run, True
         return token.value, False
@@ -2107,9 +2126,14 @@ def _compile_chains(tex: str, tokens: list[_Token], raw_chains: list[_RawChain],
                                str | None]:
     steps = _step_letters(tokens) | declarations.steps
     matrices = _is_matrix_equation(tokens, declarations)
+    labels = any(token.value == "^" and index + 3 < len(tokens) and
+                 tokens[index + 1].value == "{" and tokens[index + 2].kind == "letter" and
+                 tokens[index + 3].kind == "letter" and
+                 tokens[index + 3].pos == tokens[index + 2].end
+                 for index, token in enumerate(tokens))
     # Pass 1: which bases are indexed (a compound subscript `m_{t+1}`, or a summation
     # index `x_i` anywhere in the equation) and each chain's free index (`y_k = …a_k…`).
-    context = _Context(declarations, steps=steps, matrices=matrices)
+    context = _Context(declarations, steps=steps, matrices=matrices, labels=labels)
     heads: list[str | None] = []
     chain_letters: list[set[str]] = []
     first: dict[int, tuple[Any, str | None, list[_NameUse]]] = {}
@@ -2134,16 +2158,18 @@ def _compile_chains(tex: str, tokens: list[_Token], raw_chains: list[_RawChain],
     for chain, head, letters in zip(raw_chains, heads, chain_letters, strict=True):
         free = frozenset({head}) if head is not None and head in letters else frozenset()
         chain_context = _Context(declarations, indexed_bases=indexed, free_index=free,
-                                 steps=steps, matrices=matrices)
+                                 steps=steps, matrices=matrices, labels=labels)
         if free:
             # the free index's bases are arrays too (`y_k`, `a_k`)
             bases = set(indexed)
-            probe = _Context(declarations, free_index=free, steps=steps, matrices=matrices)
+            probe = _Context(declarations, free_index=free, steps=steps, matrices=matrices,
+                             labels=labels)
             for side in chain.sides:
                 _try_parse(side, probe)
             bases |= {use.base for use in probe.uses if use.all_indices}
             chain_context = _Context(declarations, indexed_bases=frozenset(bases),
-                                     free_index=free, steps=steps, matrices=matrices)
+                                     free_index=free, steps=steps, matrices=matrices,
+                                     labels=labels)
         sides: list[_RelativeSide] = []
         for side in chain.sides:
             expr, reason, uses = first[id(side)]
@@ -2236,8 +2262,9 @@ def _step_letters(tokens: Sequence[_Token]) -> frozenset[str]:
         if caret.kind != "op" or caret.value != "^" or tokens[index + 1].value != "{":
             continue
         if not ((before.kind == "letter" and before.value != "e") or
-                (before.kind == "cmd" and before.value[1:] in _GREEK)):
-            continue
+                (before.kind == "cmd" and before.value[1:] in _GREEK) or
+                (before.value == "}" and _transposable(tokens, index - 1))):
+            continue  # not a name's superscript: (1-p)^{1-x}, e^{x-1}, \sum_{i=1}^{n-1}
         try:
             end = _group_end(tokens, index + 1)
         except Refused:
@@ -2374,22 +2401,23 @@ def _evaluate_formula(formula_: Formula, values: Mapping[str, Any]) -> Any:
             for limit in node.limits:
                 if str(limit[0]) not in indices:
                     indices.append(str(limit[0]))
-    arrays = {name: np.asarray(value, dtype=float) if not isinstance(value, np.ndarray)
-              else value for name, value in values.items()}
+    arrays = {name: value if isinstance(value, np.ndarray) else np.asarray(value, dtype=float)
+              for name, value in values.items()}
     evaluator = _NumpyEvaluator(arrays, indices)
+    # Each index has an axis of its own, in `indices` order (the free index first); sums
+    # keep theirs at length 1, so they are squeezed away at the end.
     if formula_.free_index:
         length = evaluator.length_of(expr, formula_.free_index)
         evaluator.bind(formula_.free_index, 1, length)
-        result = np.asarray(evaluator.value(expr), dtype=float)
+    result = np.asarray(evaluator.value(expr), dtype=float)
+    if indices:
         shape = [1] * len(indices)
-        shape[0] = length
-        return np.broadcast_to(result, np.broadcast_shapes(result.shape, tuple(shape))) \
-            .reshape(-1, *([1] * 0))[:length] if result.ndim else np.full(length, result)
-    result = evaluator.value(expr)
-    result = np.asarray(result)
-    if result.ndim and result.size == 1 and indices:
-        return float(result.reshape(-1)[0])
-    return result if result.ndim else float(result)
+        if formula_.free_index:
+            shape[0] = length
+        result = np.broadcast_to(result, np.broadcast_shapes(result.shape, tuple(shape)))
+        reduced = tuple(range(1 if formula_.free_index else 0, len(indices)))
+        result = result.squeeze(axis=reduced) if reduced else result
+    return float(result) if result.ndim == 0 else result
 
 
 class _NumpyEvaluator:
