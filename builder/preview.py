@@ -78,6 +78,17 @@ def _check_cards(cards: Sequence[Card], snippets_dir: Path | None, timeout: floa
     return check_cards(cards, snippets_dir=snippets_dir, timeout=timeout)
 
 
+def _lower_priority() -> None:
+    """The checker's process yields the CPU to the server: a check still running for
+    the last save (sympy, seconds of CPU) must not slow the redraw of the next one."""
+    import os
+
+    try:
+        os.nice(10)
+    except OSError:  # not allowed here: checks just compete as equals
+        pass
+
+
 class _CheckProcess:
     """`check_cards` in one long-lived child process (started on first use; restarted
     if a check takes it down)."""
@@ -89,7 +100,8 @@ class _CheckProcess:
         if self._pool is None:
             # spawn: forking a process that runs server threads could copy a held lock.
             self._pool = ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_lower_priority)
         try:
             return self._pool.submit(_check_cards, tuple(cards), snippets_dir, timeout).result()
         except BrokenProcessPool:
