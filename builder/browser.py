@@ -13,6 +13,7 @@ the build ends normally, with an error, or with Ctrl-C / SIGTERM.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -255,7 +256,25 @@ class Browser:
     # -- shutting down ------------------------------------------------------------------
 
     def close(self) -> None:
-        """Stop Chromium and every process it started, and delete the profile."""
+        """Stop Chromium and every process it started, and delete the profile. Ctrl-C
+        and SIGTERM are held until that is done (a fraction of a second): one arriving
+        halfway would leave the profile, and helpers nobody reaps. They take effect when
+        `close` returns."""
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        interrupted: KeyboardInterrupt | None = None
+        try:
+            while True:
+                try:
+                    self._close()
+                    break
+                except KeyboardInterrupt as error:  # delivered just before the block
+                    interrupted = error
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        if interrupted is not None:
+            raise interrupted
+
+    def _close(self) -> None:
         process = self._process
         if process is not None:
             # No polite Browser.close first: it only saves a profile we delete, and
@@ -270,7 +289,8 @@ class Browser:
             _wait_until_group_is_gone(process.pid)
         for fd in (self._to_browser, self._from_browser):
             if fd >= 0:
-                os.close(fd)
+                with contextlib.suppress(OSError):  # closed by an interrupted close
+                    os.close(fd)
         self._to_browser = self._from_browser = -1
         self._process = None
         shutil.rmtree(self.profile, ignore_errors=True)

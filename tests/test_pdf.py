@@ -232,3 +232,25 @@ def test_a_page_of_slides_without_diagrams_leaves_the_diagram_scripts_out() -> N
     assert _page_of(prefix, [plain], suffix) == (
         prefix + plain + "</div>\n<script>keys();</script></body></html>")
     assert _page_of(prefix, [plain, diagram], suffix) == prefix + plain + diagram + suffix
+
+
+def test_ctrl_c_while_closing_the_browser_still_cleans_up(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import builder.browser as browser_module
+    from builder.browser import Browser
+
+    browser = Browser(find_chromium())
+    group, profile = browser.pid, browser.profile
+    assert group is not None and profile.exists()
+    reap = browser_module._reap_group
+
+    def reap_after_ctrl_c(group: int) -> None:  # Ctrl-C lands in the middle of close()
+        os.kill(os.getpid(), signal.SIGINT)
+        reap(group)
+
+    monkeypatch.setattr(browser_module, "_reap_group", reap_after_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        browser.close()
+    assert not profile.exists()
+    with pytest.raises(ProcessLookupError):
+        os.killpg(group, 0)
