@@ -78,11 +78,16 @@ def _check_cards(cards: Sequence[Card], snippets_dir: Path | None, timeout: floa
     return check_cards(cards, snippets_dir=snippets_dir, timeout=timeout)
 
 
-def _lower_priority() -> None:
+def _checker_started() -> None:
     """The checker's process yields the CPU to the server: a check still running for
-    the last save (sympy, seconds of CPU) must not slow the redraw of the next one."""
+    the last save (sympy, seconds of CPU) must not slow the redraw of the next one.
+    It ignores Ctrl-C, which the terminal sends to the whole process group: stopping it
+    is the server's job (`close`), and a checker interrupted mid-check would hand its
+    KeyboardInterrupt to the server's checks thread, which printed a traceback."""
     import os
+    import signal
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         os.nice(10)
     except OSError:  # not allowed here: checks just compete as equals
@@ -101,7 +106,7 @@ class _CheckProcess:
             # spawn: forking a process that runs server threads could copy a held lock.
             self._pool = ProcessPoolExecutor(
                 max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_lower_priority)
+                initializer=_checker_started)
         try:
             return self._pool.submit(_check_cards, tuple(cards), snippets_dir, timeout).result()
         except BrokenProcessPool:
@@ -110,7 +115,11 @@ class _CheckProcess:
 
     def close(self) -> None:
         if self._pool is not None:
+            # A check under way would hold the exit up for its whole length: end it.
+            processes = list(getattr(self._pool, "_processes", {}).values())
             self._pool.shutdown(wait=False, cancel_futures=True)
+            for process in processes:
+                process.terminate()
             self._pool = None
 
 

@@ -283,6 +283,8 @@ class PreviewServer(ThreadingHTTPServer):
             try:
                 badges = run_checks()
             except Exception:  # noqa: BLE001 - a failing checker leaves the badges as they were
+                if self._stopping:  # the checker was stopped with the server: no news
+                    return
                 traceback.print_exc(file=sys.stderr)
                 continue
             with self._published:

@@ -133,7 +133,7 @@ def test_cli_prints_the_url_and_serves_the_page(sheet: Path) -> None:
 def test_cli_rejects_a_missing_sheet(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "builder", "preview", str(tmp_path / "nope.md"), "--no-open"],
-        capture_output=True, text=True, timeout=60,
+        check=False, capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 2
     assert "nope.md" in result.stderr
@@ -187,3 +187,45 @@ def test_a_snippet_edit_rechecks_only_the_cards_linked_to_it(tmp_path: Path) -> 
         assert rebuild.checked_cards == 3  # Square came from the cache
     finally:
         rebuild.close()
+
+
+def test_ctrl_c_during_a_check_ends_the_preview_quietly(tmp_path: Path) -> None:
+    import os
+    import signal
+    import time
+
+    sheet = tmp_path / "sheet.md"
+    sheet.write_text(SNIPPET_SHEET.split("## Double")[0], encoding="utf-8")
+    (tmp_path / "snippets").mkdir()
+    started = tmp_path / "check-started"
+    # The check under way when Ctrl-C comes: it would run for a minute.
+    (tmp_path / "snippets" / "algebra.py").write_text(
+        "import pathlib, time\n"
+        f"def square(card):\n    pathlib.Path({str(started)!r}).touch()\n    time.sleep(60)\n",
+        encoding="utf-8")
+    child = subprocess.Popen(
+        [sys.executable, "-m", "builder", "preview", str(sheet), "--port", "0", "--no-open"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not started.exists() and child.poll() is None and time.monotonic() < deadline:
+            pass
+        assert started.exists(), "the check never started"
+        os.killpg(child.pid, signal.SIGINT)  # what the terminal does: the whole group
+        _, errors = child.communicate(timeout=30)
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+    assert child.returncode == 130
+    assert errors == "", errors
+    # The checker and its snippet worker go too (reaped by init, which may take a moment).
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(child.pid, 0)
+        except ProcessLookupError:
+            break
+    else:
+        raise AssertionError("processes of the preview outlived it")
