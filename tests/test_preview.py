@@ -229,3 +229,26 @@ def test_ctrl_c_during_a_check_ends_the_preview_quietly(tmp_path: Path) -> None:
             break
     else:
         raise AssertionError("processes of the preview outlived it")
+
+
+def test_a_thousand_saves_in_two_seconds_end_on_the_last_one(
+    page: tuple[Page, PreviewServer, SheetPreview], sheet: Path
+) -> None:
+    import time
+
+    view, server, rebuild = page
+    heading = slide_line(sheet, 29)
+    text = sheet.read_text(encoding="utf-8")
+    start = time.monotonic()
+    for count in range(1000):
+        sheet.write_text(text.replace(heading, f"{heading} save{count}x", 1), encoding="utf-8")
+        while time.monotonic() < start + (count + 1) * 0.002:  # paced: 1000 saves in 2 s
+            pass
+    view.wait_for_function("() => sheetsPreview.slides[29]?.textContent.includes('save999x')",
+                           timeout=WAIT_MS)
+    assert view.evaluate("sheetsPreview.error") is None
+    assert view.evaluate("sheetsPreview.slides.length") == len(parse_file(sheet).slides)
+    # Coalesced, not queued; and the render cache holds the current slides only.
+    assert server.rebuilds < 500
+    assert server._http_thread is not None and server._http_thread.is_alive()
+    assert len(rebuild._rendered.slides) <= len(parse_file(sheet).slides)  # type: ignore[union-attr]
