@@ -204,6 +204,9 @@ class Typesetter:
         self._stretchy = False
         self._full_css: str | None = None
         self._fonts: dict[str, str] = {}
+        # The last few stylesheets by what they cover: a render asks twice per deck,
+        # and the preview on every save, mostly for the same glyphs.
+        self._stylesheets: dict[tuple[frozenset[str], frozenset[str], bool], str] = {}
 
     def __enter__(self) -> Self:
         return self
@@ -351,6 +354,9 @@ class Typesetter:
                         chars.update(_CHAR_CLASS.findall(classes))
                         variants.update(_VARIANT_CLASS.findall(classes))
                     stretchy = stretchy or "<mjx-stretchy" in fragment
+            key = (frozenset(chars), frozenset(variants), stretchy)
+            if key in self._stylesheets:
+                return self._stylesheets[key]
             full = self._all_css()
             fonts = {"MJXZERO", "MJXTEX", *(f"MJX{variant}" for variant in variants)}
             if stretchy:
@@ -368,7 +374,11 @@ class Typesetter:
                           and set(_VARIANT_CLASS.findall(selector)) <= variants):
                     continue
                 kept.append(f"{selector} {{\n{body}}}")
-            return "\n".join(kept) + "\n" + _SHEETS_CSS
+            css = "\n".join(kept) + "\n" + _SHEETS_CSS
+            if len(self._stylesheets) >= 8:  # a few hundred KB each: keep the newest
+                del self._stylesheets[next(iter(self._stylesheets))]
+            self._stylesheets[key] = css
+            return css
 
 
 _shared: Typesetter | None = None
