@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 from marp_structure import structure_lines
+from seeds import SEED_DECK
 
 FIXTURES = Path(__file__).parent / "fixtures"
-SEED = Path(__file__).resolve().parents[2] / "shared" / "seeds" / "001_cc6ebc1a6c562421.txt"
-if not SEED.exists():
-    SEED = Path("/work/shared/seeds/001_cc6ebc1a6c562421.txt")
+SEED = SEED_DECK
 
 
 @pytest.fixture(scope="module")

@@ -6,12 +6,11 @@ import re
 from pathlib import Path
 
 import pytest
+from seeds import SEED_FILES, SEEDS
 
 from builder.cards import find_cards
 from builder.parse import parse_file
 
-SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
-SEED_FILES = sorted(SEEDS.glob("*.txt"))
 pytestmark = pytest.mark.skipif(not SEED_FILES, reason="seed notes not present")
 
 # Display equations per seed, counted by hand-checked `display_math_lines` below.

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import sympy
 from fixture_file import FixtureCase, fixture_params
+from seeds import SEEDS
 from sympy.core.function import AppliedUndef
 
 from builder import compile as compiler
@@ -22,7 +23,6 @@ from builder.model import Card, Equation, SourceLoc
 from builder.parse import parse_file, parse_text
 
 FIXTURES = Path(__file__).parent / "fixtures"
-SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
 SHEET = Path("sheet.md")
 
 

@@ -11,6 +11,7 @@ import pytest
 from markdown_it.renderer import RendererHTML
 from markdown_it.token import Token
 from marp_structure import normalize_body
+from seeds import SEED_DECK, SEEDS
 
 from builder.cards import find_cards
 from builder.model import BuildError
@@ -18,8 +19,6 @@ from builder.parse import Slide, markdown, parse_file, parse_text
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
-SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
-SEED_DECK = SEEDS / "001_cc6ebc1a6c562421.txt"
 needs_seeds = pytest.mark.skipif(not SEED_DECK.exists(), reason="seed notes not present")
 
 

@@ -14,14 +14,13 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
+from seeds import SEED_DECK
 
 from builder.parse import parse_file
 from builder.preview import SheetPreview
 from builder.serve import PreviewServer
 
-SEED = Path(__file__).resolve().parents[2] / "shared" / "seeds" / "001_cc6ebc1a6c562421.txt"
-if not SEED.exists():
-    SEED = Path("/work/shared/seeds/001_cc6ebc1a6c562421.txt")
+SEED = SEED_DECK
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",

@@ -14,6 +14,7 @@ import pytest
 from fixture_file import FixtureCase, fixture_params
 from marp_structure import body_lines, directive_lines, structure_lines
 from playwright.sync_api import Browser, sync_playwright
+from seeds import SEEDS
 
 from builder.check import CardResult
 from builder.model import Card, SourceLoc
@@ -22,9 +23,6 @@ from builder.render import RenderedDeck, load_themes, render_deck
 from builder.theme_css import scope_css, transform_css
 
 FIXTURES = Path(__file__).parent / "fixtures"
-SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
-if not SEEDS.is_dir():
-    SEEDS = Path("/work/shared/seeds")
 SEED = SEEDS / "001_cc6ebc1a6c562421.txt"
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

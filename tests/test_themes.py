@@ -15,6 +15,7 @@ from typing import Any
 
 import pikepdf
 import pytest
+from seeds import SEED_DECK
 
 from builder.browser import Browser, Tab, find_chromium
 from builder.parse import parse_file
@@ -22,7 +23,7 @@ from builder.render import load_themes, render_deck
 
 ROOT = Path(__file__).resolve().parent.parent
 THEMES = ROOT / "builder" / "themes"
-SEED_001 = ROOT.parent / "shared" / "seeds" / "001_cc6ebc1a6c562421.txt"
+SEED_001 = SEED_DECK
 # Installed by bench/pdf.py (`make bench`) with npm, no browser download.
 MARP = ROOT / "bench" / "node_modules" / ".bin" / "marp"
 PX_PER_PT = 96 / 72

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from markdown_it.token import Token
+from seeds import SEED_FILES
 
 from builder import typeset as typeset_module
 from builder.browser import Browser, find_chromium
@@ -19,7 +20,7 @@ from builder.model import BuildError
 from builder.parse import parse_file
 from builder.typeset import Typeset, Typesetter
 
-SEEDS = sorted((Path(__file__).resolve().parents[2] / "shared" / "seeds").glob("*.txt"))
+SEEDS = SEED_FILES
 TAG = re.compile(r"<[^>]+>")
 
 
