@@ -234,10 +234,18 @@ class Browser:
 
     # -- pages --------------------------------------------------------------------------
 
+    def create_target(self) -> int:
+        """Ask for a new page now, without waiting: pass the returned command to `tab`
+        later, and the page's renderer process starts meanwhile."""
+        return self.send("Target.createTarget", {"url": "about:blank"})
+
     @contextmanager
-    def tab(self, width: int, height: int) -> Iterator[Tab]:
-        """A fresh page with a `width`×`height` CSS-pixel viewport; closed afterwards."""
-        target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+    def tab(self, width: int, height: int, *, created: int | None = None) -> Iterator[Tab]:
+        """A fresh page with a `width`×`height` CSS-pixel viewport (the one asked for
+        with `create_target` when `created` is its command); closed afterwards."""
+        if created is None:
+            created = self.create_target()
+        target = self.receive(created)["targetId"]
         try:
             attached = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})
             tab = Tab(self, attached["sessionId"])
