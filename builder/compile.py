@@ -95,6 +95,8 @@ class Declarations:
     """Context: names the card applies like functions (`p(x)`, `k(x, x')`)."""
     transposed: frozenset[str] = frozenset()
     """Context: upper-case names the card transposes (`X^T`): matrices."""
+    defined: frozenset[str] = frozenset()
+    """Context: functions the card defines (`\\sigma(z) = …`): not the sigmoid then."""
     steps: frozenset[str] = frozenset()
     """Context: letters of superscripts like `z^{t-1}` in the card: time steps."""
     plain: frozenset[str] = frozenset()
@@ -121,10 +123,12 @@ def declarations_for(card: Card) -> Declarations:
     plain: set[str] = set()
     transposed: set[str] = set()
     steps: set[str] = set()
+    defined: set[str] = set()
     for equation in card.equations:
         evidence = _evidence(equation.tex)
         applied |= evidence[0]
         plain |= evidence[1]
+        defined |= evidence[2]
         try:
             tokens = _tokens(equation.tex)
         except Refused:
@@ -137,6 +141,7 @@ def declarations_for(card: Card) -> Declarations:
                         indices=frozenset(found["indices"]),
                         applied=frozenset(applied), plain=frozenset(plain),
                         transposed=frozenset(transposed), steps=frozenset(steps),
+                        defined=frozenset(defined),
                         problems=tuple(problems))
 
 
@@ -608,11 +613,9 @@ class _Parser:
                 value = value * self.run()
             elif self.at("/", "\\div"):
                 self.index += 1
-                start = self.index
                 denominator = self.run(single=True)
                 if self.starts_factor():
                     raise Refused("a/bc: is bc the denominator? use \\frac")
-                del start
                 value = value / denominator
             else:
                 break
@@ -1509,7 +1512,10 @@ class _Parser:
         start = self.index
         opener = self.next()
         inner, _ = self.until_closer(opener.value, ")" if opener.value == "(" else "]")
-        known = _known_function(base) if is_word and not scripted and not primes else None
+        known = _known_function(base) if is_word and not scripted else None
+        if base == "sigma" and not scripted and key == "sigma" + "_prime" * primes and \
+                "sigma" not in declarations.defined and "sigma" not in declarations.functions:
+            known = _known_function("sigmoid")  # σ(z): the logistic function
         if base == "E" and is_word is False and opener.value == "[":
             known = None
         parts = _split_top(inner, {",", ";"})
@@ -1520,6 +1526,10 @@ class _Parser:
             if len(parts) > 1 and base not in ("max", "min"):
                 raise Refused(f"{base} of several arguments")
             values = [self.sub(part) for part in parts]
+            if primes:
+                if len(values) != 1 or not isinstance(values[0], sympy.Symbol):
+                    raise Refused("derivative of a function at an expression")
+                return lambda _name: sympy.Derivative(known(values[0]), (values[0], primes))
             return lambda _name: known(*values)
         relation = any(t.kind in ("op", "cmd") and t.value in _RELATIONS and t.value != "\\sim"
                        for t in _top_level(inner))
@@ -1751,15 +1761,16 @@ def _is_single_name(tokens: Sequence[_Token]) -> bool:
 # --------------------------------------------------------------------------- evidence
 
 @functools.lru_cache(maxsize=4096)
-def _evidence(tex: str) -> tuple[frozenset[str], frozenset[str]]:
-    """(names applied to arguments, names used as values) in one equation's tokens: how
-    the card itself reads `p(…)`."""
+def _evidence(tex: str) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """(names applied to arguments, names used as values, functions the equation defines
+    as `f(x) = …` at a row's start) in one equation's tokens: how the card reads `p(…)`."""
     try:
         tokens = _tokens(tex)
     except Refused:
-        return frozenset(), frozenset()
+        return frozenset(), frozenset(), frozenset()
     applied: set[str] = set()
     plain: set[str] = set()
+    defined: set[str] = set()
     index = 0
     while index < len(tokens):
         token = tokens[index]
@@ -1773,9 +1784,10 @@ def _evidence(tex: str) -> tuple[frozenset[str], frozenset[str]]:
             try:
                 end = _group_end(tokens, after + 1)
             except Refused:
-                return frozenset(applied), frozenset(plain)
+                return frozenset(applied), frozenset(plain), frozenset(defined)
             key = f"{key}_{_label(tokens[after + 1:end + 1])}"
             after = end + 1
+        primed = after < len(tokens) and tokens[after].value == "'"
         while after < len(tokens) and tokens[after].value == "'":
             after += 1
         following = tokens[after] if after < len(tokens) else None
@@ -1795,6 +1807,12 @@ def _evidence(tex: str) -> tuple[frozenset[str], frozenset[str]]:
             if any(t.value in (",", ";", "|", "\\mid") for t in _top_level(inner)) or \
                     _is_single_name(inner):
                 applied.add(key)
+            previous = tokens[index - 1] if index else None
+            closing = after + len(inner) + 1
+            if not primed and (previous is None or previous.kind in ("rowsep", "begin") or
+                               previous.value == "&") and closing + 1 < len(tokens) and \
+                    tokens[closing + 1].value == "=":
+                defined.add(key)
         elif following is None or following.value != "^":
             previous = tokens[index - 1] if index else None
             argument = previous is not None and previous.value in ("(", ",") and \
@@ -1803,15 +1821,10 @@ def _evidence(tex: str) -> tuple[frozenset[str], frozenset[str]]:
                     not argument:
                 plain.add(key)
         index = after if after > index else index + 1
-    return frozenset(applied), frozenset(plain)
+    return frozenset(applied), frozenset(plain), frozenset(defined)
 
 
 # --------------------------------------------------------------------------- rows and chains
-
-@dataclass(slots=True)
-class _RawSide:
-    tokens: list[_Token]
-
 
 @dataclass(slots=True)
 class _RawChain:
@@ -2076,6 +2089,7 @@ def compile_equation(equation: Equation, declarations: Declarations | None = Non
         matrices=declarations.matrices, indices=declarations.indices,
         applied=declarations.applied | evidence[0], plain=declarations.plain | evidence[1],
         transposed=declarations.transposed, steps=declarations.steps,
+        defined=declarations.defined | evidence[2],
         problems=declarations.problems)
     chains, reason = _compile_cached(equation.tex, declarations)
     line = equation.loc.line
