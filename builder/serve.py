@@ -25,6 +25,7 @@ an async framework is needed, and watchdog's threads fit a threaded server.
 from __future__ import annotations
 
 import json
+import logging
 import mimetypes
 import os
 import secrets
@@ -56,6 +57,15 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 
 BadgeStatus = Literal["pass", "fail", "error", "unchecked"]
+
+
+def _not_the_stop_race(record: logging.LogRecord) -> bool:
+    """watchdog (7.x) logs an ERROR when its inotify thread reads one last event while
+    the observer stops (at Ctrl-C): harmless, but printed under the user's prompt."""
+    return "called when the thread is inactive" not in record.getMessage()
+
+
+logging.getLogger("watchdog.observers.inotify").addFilter(_not_the_stop_race)
 
 EVENTS_PATH = "/_sheets/events"
 SCRIPT_PATH = "/_sheets/preview.js"
