@@ -1,9 +1,9 @@
 """check: every card's claims, verified (SPEC.md §1 "What is checked").
 
 A display equation `A = B = C` claims `A = B` and `B = C`. Each claim whose sides both
-compile is compared numerically at random points of the card's domain (`assume:`, or
-defaults that keep `log`, `sqrt` and probabilities valid), then symbolically to prove
-it. Steps that only give a name to something (`y = …`, `f(x) = …`) or substitute one
+compile is compared numerically at random points of the card's domain (`assume:`; other
+symbols take every sign, or positive values below 1 for a step undefined at most real
+points: `log`, roots, probabilities), then symbolically to prove it. Steps that only give a name to something (`y = …`, `f(x) = …`) or substitute one
 quantity for another (each side has a symbol the other lacks) are not claims. Linked
 snippets run in the worker pool (builder/worker.py).
 
@@ -84,24 +84,36 @@ class Interval:
     integer: bool = False
 
 
-DEFAULT_INTERVAL = Interval(0.1, 0.9)
-"""Where undeclared symbols are sampled: positive (so `log`, `sqrt` and powers stay
-real) and below 1 (so `1 - p` and `log(1 - p)` of a probability stay valid)."""
+DEFAULT_INTERVAL = Interval(-3.0, 3.0)
+"""Where undeclared symbols are sampled: every sign, mostly in [-3, 3], with some points
+near 0 and some of larger magnitude (`_sample`), so that `|x| = x` or `\\max(0, x) = x`
+fail as a reader expects. Points where a side is not real (a `log` or a root of a
+negative number, even when the result comes out real) are skipped."""
+POSITIVE_INTERVAL = Interval(0.1, 0.9)
+"""The fallback for a step whose sides are undefined at most real points (`log x`,
+`\\sqrt{x}`, `log(1 - p)` of a probability): positive and below 1, so that `1 - p` and
+`log(1 - p)` stay valid too."""
 INTEGER_INTERVAL = Interval(1, 5, integer=True)
 """Summation bounds and declared integers."""
 
 
 @dataclass(frozen=True, slots=True)
 class Domain:
-    """The sampling interval of each symbol named in `assume:` (by its Python name)."""
+    """The sampling interval of each symbol named in `assume:` (by its Python name);
+    `default` for the others."""
 
     intervals: Mapping[str, Interval] = field(default_factory=dict)
+    default: Interval = DEFAULT_INTERVAL
 
     def interval(self, name: str, *, integer: bool = False) -> Interval:
         found = self.intervals.get(name)
         if found is not None:
             return replace(found, integer=True) if integer else found
-        return INTEGER_INTERVAL if integer else DEFAULT_INTERVAL
+        return INTEGER_INTERVAL if integer else self.default
+
+    def positive(self) -> Domain:
+        """The same declarations, undeclared symbols positive (the fallback)."""
+        return replace(self, default=POSITIVE_INTERVAL)
 
 
 _RELATION = re.compile(r"(<=|>=|\\leq?|\\geq?|\\lt|\\gt|≤|≥|<|>)")
@@ -209,6 +221,17 @@ def _sample(interval: Interval, rng: random.Random) -> float:
             first = math.ceil(interval.low) if math.isfinite(interval.low) else -3
         last = math.floor(interval.high) if math.isfinite(interval.high) else first + 5
         return float(rng.randint(first, max(first, min(last, first + 6))))
+    if interval is DEFAULT_INTERVAL:
+        # Both signs; one draw in four near 0 and one in six of larger magnitude, where
+        # `x^3 = x` or a cut-off (`\\max`, `|x|`) would still agree by chance.
+        kind = rng.random()
+        sign = rng.choice((-1.0, 1.0))
+        if kind < 0.25:
+            return sign * round(rng.uniform(0.01, 0.3), 2)
+        if kind < 0.4:
+            return sign * round(rng.uniform(3.0, 10.0), 2)
+        value = round(rng.uniform(-3.0, 3.0), 2)
+        return value if value != 0 else 0.5
     low, high = interval.low, interval.high
     if math.isfinite(low) and math.isfinite(high):
         margin = 0.1 * (high - low)
@@ -265,6 +288,8 @@ class StepVerdict:
 POINTS = 6
 """Usable points a claim must agree at before it is called numerically equal."""
 _ATTEMPTS = 24
+_GIVE_UP = 6
+"""Unusable points after which a step with almost no usable one stops trying."""
 _RELATIVE_TOLERANCE = 1e-9
 _ABSOLUTE_TOLERANCE = 1e-12
 _NUMERIC_SECONDS = 2.0
@@ -374,16 +399,35 @@ def _integer_symbols(expr: sympy.Basic) -> set[str]:
     return names
 
 
+def _real_guards(expr: sympy.Basic) -> list[tuple[sympy.Expr, bool]]:
+    """(expression, strict) pairs that must be >= 0 (> 0 when strict) for `expr` to be
+    real the way the notes mean it: the argument of each `log`, the base of each root or
+    non-whole power. `sqrt(x) sqrt(y)` at x = y = -1 is -1, real but not what anyone
+    means, so such points are skipped rather than compared."""
+    import sympy
+
+    guards: list[tuple[sympy.Expr, bool]] = []
+    for node in expr.atoms(sympy.log):
+        guards.append((node.args[0], True))
+    for node in expr.atoms(sympy.Pow):
+        base, exponent = node.args
+        if exponent.is_integer is not True and not base.is_number:
+            guards.append((base, False))
+    return guards
+
+
 class _Evaluator:
     """Values of one side at points given as {name: value}; indexed entries (`a_i` in a
     sum) are drawn when first met and shared with the other side through `extra`."""
 
-    def __init__(self, expr: sympy.Expr) -> None:
+    def __init__(self, expr: sympy.Expr, domain: Domain, integers: set[str]) -> None:
         import sympy
 
         self.expr = expr
         with contextlib.suppress(Exception):
             self.expr = expr.doit()
+        self.domain = domain
+        self.integers = integers
         labels = {item.base.label for item in self.expr.atoms(sympy.Indexed)}
         self.symbols = {str(symbol): symbol for symbol in self.expr.free_symbols
                         if isinstance(symbol, sympy.Symbol) and symbol not in labels}
@@ -392,22 +436,31 @@ class _Evaluator:
                  rng: random.Random) -> complex | None:
         import sympy
 
-        values = {symbol: sympy.Float(point[name], 30) if not float(point[name]).is_integer()
-                  else sympy.Integer(int(point[name]))
-                  for name, symbol in self.symbols.items() if name in point}
-        expr = self.expr.xreplace(values)
+        # Whole numbers first (a sum's bounds), so that sums expand and the guards of
+        # their terms can be read before any other value is put in: sympy evaluates
+        # `sqrt(-0.5)` to `0.707*I` the moment it is built.
+        whole = {symbol: sympy.Integer(int(point[name]))
+                 for name, symbol in self.symbols.items()
+                 if name in point and name in self.integers}
+        expr = self.expr.xreplace(whole)
         if expr.has(sympy.Sum, sympy.Product, sympy.Derivative, sympy.Integral):
             expr = expr.doit()
-        indexed = {}
+        values: dict[Any, Any] = {
+            symbol: sympy.Float(point[name], 30) if not float(point[name]).is_integer()
+            else sympy.Integer(int(point[name]))
+            for name, symbol in self.symbols.items() if name in point and symbol not in whole}
         for item in expr.atoms(sympy.Indexed):
             key = str(item)
             if key not in extra:
-                extra[key] = round(rng.uniform(0.1, 0.9), 2)
-            indexed[item] = sympy.Float(extra[key], 30)
-        if indexed:
-            expr = expr.xreplace(indexed)
+                extra[key] = _sample(self.domain.interval(str(item.base.label)), rng)
+            values[item] = sympy.Float(extra[key], 30)
         try:
-            value = complex(expr.evalf(30))
+            for guard, strict in _real_guards(expr):
+                with contextlib.suppress(TypeError, ValueError):
+                    at = complex(guard.xreplace(values).evalf(30))
+                    if abs(at.imag) > 1e-12 or at.real < 0 or (strict and at.real == 0):
+                        return None
+            value = complex(expr.xreplace(values).evalf(30))
         except (TypeError, ValueError, ZeroDivisionError, OverflowError):
             return None
         if not (math.isfinite(value.real) and math.isfinite(value.imag)):
@@ -417,13 +470,20 @@ class _Evaluator:
 
 def compare_sides(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain, *,
                   seed: int = 0) -> StepVerdict:
-    """Compare a claim numerically at random points, then try to prove it."""
+    """Compare a claim numerically at random points, then try to prove it. Undeclared
+    symbols take every sign; a step whose sides are not real at most such points (`log x`,
+    a probability's `log(1 - p)`) is compared at positive points below 1 instead."""
     unsure = _unsure(lhs, rhs)
     if unsure:
         return StepVerdict("unchecked", unsure)
     try:
         with _time_limit(_NUMERIC_SECONDS):
             verdict = _compare_numerically(lhs, rhs, domain, seed)
+        if verdict.status == "unchecked" and verdict.message in _TOO_FEW \
+                and domain.default is not POSITIVE_INTERVAL:
+            domain = domain.positive()
+            with _time_limit(_NUMERIC_SECONDS):
+                verdict = _compare_numerically(lhs, rhs, domain, seed)
     except _OutOfTime:
         verdict = StepVerdict("unchecked", "evaluating the sides took too long")
     except Exception as error:  # noqa: BLE001 - sympy raises many kinds on odd input; none is a verdict
@@ -440,17 +500,22 @@ def compare_sides(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain, *,
     return verdict
 
 
+_NO_POINT = "cannot evaluate the sides at points of the domain"
+_FEW_POINTS = "too few points of the domain where both sides have real values"
+_TOO_FEW = (_NO_POINT, _FEW_POINTS)
+
+
 def _compare_numerically(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain,
                          seed: int) -> StepVerdict:
     import sympy
 
-    left, right = _Evaluator(lhs), _Evaluator(rhs)
     integers = _integer_symbols(lhs) | _integer_symbols(rhs)
     for side in (lhs, rhs):
         integers |= {str(s) for s in side.free_symbols if getattr(s, "is_integer", False)}
+    left, right = _Evaluator(lhs, domain, integers), _Evaluator(rhs, domain, integers)
     names = sorted(set(left.symbols) | set(right.symbols))
     rng = random.Random(seed)
-    agreed = 0
+    agreed = unusable = 0
     constant_side = not left.symbols and not (lhs.atoms(sympy.Indexed))
     constant_other = not right.symbols and not (rhs.atoms(sympy.Indexed))
     left_values: list[complex] = []
@@ -460,13 +525,17 @@ def _compare_numerically(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain,
         point = {name: _sample(domain.interval(name, integer=name in integers), rng)
                  for name in names}
         extra: dict[str, float] = {}
-        a, b = left(point, extra, rng), right(point, extra, rng)
-        if a is None or b is None:
+        a = left(point, extra, rng)
+        b = right(point, extra, rng) if a is not None or not names else None
+        if a is None or b is None or abs(a.imag) > 1e-9 * max(1.0, abs(a)) \
+                or abs(b.imag) > 1e-9 * max(1.0, abs(b)):
+            # Outside where the notes mean it (a branch cut, a pole): no verdict here.
             if not names and (a is None) != (b is None):
                 break
+            unusable += 1
+            if unusable >= _GIVE_UP and len(left_values) < 3 and first_difference is None:
+                break  # undefined at most of these points: the caller may try others
             continue
-        if abs(a.imag) > 1e-9 * max(1.0, abs(a)) or abs(b.imag) > 1e-9 * max(1.0, abs(b)):
-            continue  # outside where the notes mean it (a branch cut): no verdict here
         left_values.append(a)
         right_values.append(b)
         if _close(a, b):
@@ -476,7 +545,7 @@ def _compare_numerically(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain,
         if len(left_values) >= POINTS or not names:
             break
     if not left_values:
-        return StepVerdict("unchecked", "cannot evaluate the sides at points of the domain")
+        return StepVerdict("unchecked", _NO_POINT)
     if first_difference is not None:
         # `g'(z) = 1` under `z = 0`: a value at a point the text gives, not an identity.
         if constant_side != constant_other:
@@ -489,8 +558,7 @@ def _compare_numerically(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain,
         return StepVerdict("fail", f"{_plain(lhs)} ≠ {_plain(rhs)}{at} "
                                    f"({_format(a)} vs {_format(b)})")
     if agreed < min(3, POINTS) and names:
-        return StepVerdict("unchecked", "too few points of the domain where both sides "
-                                        "have real values")
+        return StepVerdict("unchecked", _FEW_POINTS)
     return StepVerdict("pass", f"equal at {agreed} points")
 
 
