@@ -40,20 +40,63 @@ def find_cards(deck: Deck) -> tuple[Card, ...]:
 
 
 def annotation_warnings(deck: Deck) -> tuple[Diagnostic, ...]:
-    """Annotations that no card receives, because their section has no display math (a
-    `check:` under `## Softmax` whose formula sits under `### Formula` checks nothing)."""
+    """Annotations that check nothing, as `path:line: warning`s: those no card receives
+    (their section has no display math: a `check:` under `## Softmax` whose formula sits
+    under `### Formula`), parts of `assume:` that cannot be read (`x => 0`, `banana`: the
+    card would be sampled on the default domain without a word), and a misspelled key
+    (`chek:`, "did you mean `check:`?")."""
+    from builder.check import assume_problems  # light: sympy is imported only to check
+
     warnings = []
     for slide in deck.slides:
         for section in _sections(slide):
-            if section.equations:
-                continue
             for comment in section.comments:
-                for key, _ in _annotation_entries(comment.text):
-                    where = f"section {section.title!r}" if section.title else "this part"
+                for word in _misspelled_keys(comment.text):
                     warnings.append(Diagnostic(
-                        comment.loc, f"`{key}:` is in no card: {where} of slide "
-                        f"{slide.index + 1} has no display math"))
+                        comment.loc, f"unknown annotation `{word}:`, ignored; did you "
+                        f"mean `{_close_key(word)}:`?"))
+                entries = _annotation_entries(comment.text)
+                if not section.equations:
+                    for key, _ in entries:
+                        where = f"section {section.title!r}" if section.title else "this part"
+                        warnings.append(Diagnostic(
+                            comment.loc, f"`{key}:` is in no card: {where} of slide "
+                            f"{slide.index + 1} has no display math"))
+                    continue
+                for key, value in entries:
+                    if key != "assume":
+                        continue
+                    if not value.strip():
+                        warnings.append(Diagnostic(comment.loc, "`assume:` is empty"))
+                    for problem in assume_problems(_split_top_level(value)):
+                        warnings.append(Diagnostic(
+                            comment.loc, f"assume: {problem}; this part is ignored"))
     return tuple(warnings)
+
+
+_KEYS = ("check", "assume", "nocheck", "let")
+_KEY_LIKE = re.compile(r"^\s*([A-Za-z][\w-]*)\s*:")
+
+
+def _close_key(word: str) -> str | None:
+    import difflib
+
+    if word in _KEYS:
+        return None
+    close = difflib.get_close_matches(word.lower(), _KEYS, n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
+def _misspelled_keys(text: str) -> list[str]:
+    """`key:` words at the start of a comment's lines that are close to an annotation's
+    key without being one (`chek`, `Assume`, `nochek`); other comments (notes, Marp
+    directives such as `_class:`) are nobody's business here."""
+    found = []
+    for line in text.splitlines():
+        match = _KEY_LIKE.match(line)
+        if match and _close_key(match.group(1)) is not None:
+            found.append(match.group(1))
+    return found
 
 
 def _slide_cards(slide: Slide) -> list[Card]:

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     import sympy
 
 __all__ = ["CardResult", "CheckCache", "CheckResult", "Domain", "StepVerdict",
-           "check_cards", "compare_sides", "is_claim", "parse_domain"]
+           "assume_problems", "check_cards", "compare_sides", "is_claim", "parse_domain"]
 
 CheckKind = Literal["derivation", "snippet"]
 
@@ -157,9 +157,32 @@ def _number(text: str) -> float | None:
 
 def parse_domain(assume: Sequence[str]) -> Domain:
     """`("0 < p < 1", "x > 0", "n \\in \\mathbb{N}")` → intervals for p, x and n. What it
-    cannot read it ignores: the defaults then apply (never a wrong bound)."""
+    cannot read it ignores: the defaults then apply (never a wrong bound);
+    `assume_problems` says what that was."""
+    return _read_domain(assume)[0]
+
+
+def assume_problems(assume: Sequence[str]) -> tuple[str, ...]:
+    """Why each part of `assume:` that `parse_domain` cannot use is ignored, one message
+    per part (`` `x => 0`: not a bound (write x >= 0) ``)."""
+    return tuple(_read_domain(assume)[1])
+
+
+_NAME = re.compile(r"[A-Za-z]\w*")
+_HOW = "write e.g. `0 < p < 1`, `x > 0`, `x, y \\ge 0`, `n \\in \\mathbb{N}`"
+
+
+def _names_of(text: str) -> list[str] | None:
+    """`x, y` → ["x", "y"]; None when a part is not a symbol name (`x + y`, ``)."""
+    names = [symbol_name(name) for name in text.split(",")]
+    return names if all(_NAME.fullmatch(name) for name in names) else None
+
+
+def _read_domain(assume: Sequence[str]) -> tuple[Domain, list[str]]:
     intervals: dict[str, Interval] = {}
+    problems: list[str] = []
     waiting: list[str] = []  # `x, y > 0` arrives split as `x` and `y > 0`
+    waiting_text: list[str] = []
 
     def bound(names: list[str], low: float | None = None, high: float | None = None,
               interval: Interval | None = None) -> None:
@@ -175,41 +198,68 @@ def parse_domain(assume: Sequence[str]) -> Domain:
                 current = replace(current, high=min(current.high, high))
             intervals[name] = current
 
+    def unused_names() -> None:
+        for text in waiting_text:
+            problems.append(f"`{text}`: a name without a condition ({_HOW})")
+
     for condition in assume:
         text = condition.strip().rstrip(".")
         if re.fullmatch(r"\\?[A-Za-z][\w{}\\]*", text):
             waiting.append(symbol_name(text))
+            waiting_text.append(text)
             continue
         in_set = _IN_SET.match(text)
         if in_set:
-            names = [symbol_name(n) for n in in_set.group("names").split(",")] + waiting
-            waiting = []
+            found = _names_of(in_set.group("names"))
             kind = re.sub(r"\\mathbb\s*\{?(\w)\}?", r"\1", in_set.group("set")).strip().lower()
             kind = kind.replace(" ", "")
-            if kind in _SETS:
-                bound(names, interval=_SETS[kind])
+            pair = re.fullmatch(r"([(\[])(.+),(.+)([)\]])", kind)
+            if found is None:
+                problems.append(f"`{text}`: not a list of names before \\in")
+                unused_names()
+            elif kind in _SETS:
+                bound(found + waiting, interval=_SETS[kind])
+            elif pair and _number(pair.group(2)) is not None \
+                    and _number(pair.group(3)) is not None:
+                bound(found + waiting, low=_number(pair.group(2)),
+                      high=_number(pair.group(3)))
             else:
-                pair = re.fullmatch(r"([(\[])(.+),(.+)([)\]])", kind)
-                if pair and _number(pair.group(2)) is not None and _number(pair.group(3)) \
-                        is not None:
-                    bound(names, low=_number(pair.group(2)), high=_number(pair.group(3)))
+                problems.append(f"`{text}`: unknown set (known: \\mathbb{{R}}, \\mathbb{{N}}, "
+                                f"\\mathbb{{Z}}, \\mathbb{{R}}^+, [a, b], (a, b))")
+                unused_names()
+            waiting, waiting_text = [], []
             continue
         parts = [part.strip() for part in _RELATION.split(text)]
         if len(parts) < 3:
-            waiting = []
+            problems.append(f"`{text}`: not a bound ({_HOW})")
+            unused_names()
+            waiting, waiting_text = [], []
             continue
         terms, relations = parts[::2], parts[1::2]
+        used = False
         for left, relation, right in zip(terms, relations, terms[1:], strict=False):
             less = relation in ("<", "<=", "\\le", "\\leq", "\\lt", "≤")
             left_value, right_value = _number(left), _number(right)
-            if left_value is None and right_value is not None:
-                names = [symbol_name(n) for n in left.split(",")] + waiting
+            left_names, right_names = _names_of(left), _names_of(right)
+            if left_value is None and right_value is not None and left_names is not None:
+                names = left_names + waiting
                 bound(names, high=right_value) if less else bound(names, low=right_value)
-            elif right_value is None and left_value is not None:
-                names = [symbol_name(n) for n in right.split(",")]
+                used = True
+            elif right_value is None and left_value is not None and right_names is not None:
+                names = right_names + waiting
                 bound(names, low=left_value) if less else bound(names, high=left_value)
-        waiting = []
-    return Domain(intervals)
+                used = True
+            elif left_value is None and right_value is None and left_names is not None \
+                    and right_names is not None:
+                used = True  # `c < r`: true of the notes, though sampling cannot use it
+                break
+        if not used:
+            hint = " (write x >= 0)" if "=>" in text or "=<" in text else f" ({_HOW})"
+            problems.append(f"`{text}`: not a bound{hint}")
+            unused_names()
+        waiting, waiting_text = [], []
+    unused_names()
+    return Domain(intervals), problems
 
 
 def _sample(interval: Interval, rng: random.Random) -> float:
