@@ -144,7 +144,8 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None) -> int:
                 problems = True
                 for result in failed:
                     print(report_line(result), file=sys.stderr)
-        rendered = render_deck(deck, themes=themes, results=results)
+        rendered = render_deck(deck, themes=themes, results=results,
+                               cache_dir=cache_dir / "render")
         report(rendered.diagnostics)
         return rendered
 
@@ -168,7 +169,8 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None) -> int:
 
             for result in build_pdfs(jobs(), cache_dir=cache_dir, printer=printer):
                 report(result.diagnostics)
-                print(f"sheets build: wrote {result.output} ({result.pages} pages)")
+                pages = "1 page" if result.pages == 1 else f"{result.pages} pages"
+                print(f"sheets build: wrote {result.output} ({pages})")
     except OSError as error:
         where = f"{error.filename}: " if error.filename else ""
         print(f"sheets build: cannot write: {where}{error.strerror or error}", file=sys.stderr)
@@ -190,8 +192,8 @@ def _check(args: argparse.Namespace) -> int:
         CheckCache,
         check_cards,
         find_snippets_dir,
-        github_annotation,
-        report_line,
+        github_annotations,
+        report_lines,
         results_json,
         summary_line,
     )
@@ -225,11 +227,13 @@ def _check(args: argparse.Namespace) -> int:
     github = os.environ.get("GITHUB_ACTIONS") == "true"
     for warning in warnings:  # an annotation that reaches no card checks nothing
         print(warning, file=report)
-    for result in results:
+    for result in results:  # one line per failing check: a card may hold several
         if result.status in ("fail", "error"):
-            print(report_line(result), file=report)
+            for line in report_lines(result):
+                print(line, file=report)
             if github:
-                print(github_annotation(result), file=report)
+                for annotation in github_annotations(result):
+                    print(annotation, file=report)
     print(summary_line(results), file=report)
     if args.coverage:
         from builder.check import coverage_report
@@ -257,28 +261,30 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 def _preview(args: argparse.Namespace) -> int:
-    """Serve until stopped (Ctrl-C ends it with 130, through `main`). A sheet that does
+    """Serve until stopped (Ctrl-C, SIGTERM or SIGHUP end it with 130, through `main`;
+    the checker's process goes with it, even on SIGKILL). A sheet that does
     not build is shown as an error in the page, never ends the server; only a sheet that
     is not there at start, or a port that is taken, is bad input."""
     from builder.preview import SheetPreview
-    from builder.serve import PreviewServer, open_browser
+    from builder.serve import PreviewServer, open_browser, stop_signals_as_interrupt
 
     sheet: Path = args.sheet
     if not sheet.is_file():
         raise BuildError(None, f"{sheet}: no such file")
-    rebuild = SheetPreview(sheet, theme_set=args.theme_set)
-    try:
-        server = PreviewServer(sheet, rebuild, port=args.port)
-    except OSError as error:
-        print(f"sheets preview: cannot listen on 127.0.0.1:{args.port}: {error.strerror}",
-              file=sys.stderr)
-        return EXIT_BAD_INPUT
-    print(f"sheets preview: {sheet} on {server.url}", flush=True)
-    if not args.no_open:
-        open_browser(server.url)  # does nothing without a display
-    try:
-        server.serve()
-    finally:
-        server.shutdown()
-        rebuild.close()
+    with stop_signals_as_interrupt():  # `kill` and a closed terminal stop it as Ctrl-C does
+        rebuild = SheetPreview(sheet, theme_set=args.theme_set)
+        try:
+            server = PreviewServer(sheet, rebuild, port=args.port)
+        except OSError as error:
+            print(f"sheets preview: cannot listen on 127.0.0.1:{args.port}: "
+                  f"{error.strerror}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        print(f"sheets preview: {sheet} on {server.url}", flush=True)
+        if not args.no_open:
+            open_browser(server.url)  # does nothing without a display
+        try:
+            server.serve()
+        finally:
+            server.shutdown()
+            rebuild.close()
     return EXIT_OK

@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
+import signal
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -78,20 +81,58 @@ def _check_cards(cards: Sequence[Card], snippets_dir: Path | None, timeout: floa
     return check_cards(cards, snippets_dir=snippets_dir, timeout=timeout)
 
 
-def _checker_started() -> None:
+def _checker_started(lifeline: Connection) -> None:
     """The checker's process yields the CPU to the server: a check still running for
     the last save (sympy, seconds of CPU) must not slow the redraw of the next one.
-    It ignores Ctrl-C, which the terminal sends to the whole process group: stopping it
-    is the server's job (`close`), and a checker interrupted mid-check would hand its
-    KeyboardInterrupt to the server's checks thread, which printed a traceback."""
+    It ignores Ctrl-C and SIGHUP, which the terminal sends to the whole process group:
+    stopping it is the server's job (`close`), and a checker interrupted mid-check would
+    hand its KeyboardInterrupt to the server's checks thread, which printed a traceback.
+    It exits when `lifeline` reaches its end: only the server holds the other end, so
+    that happens when the server is gone, however it went (SIGKILL too)."""
     import os
-    import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         os.nice(10)
     except OSError:  # not allowed here: checks just compete as equals
         pass
+    threading.Thread(target=_exit_with_parent, args=(lifeline,), name="lifeline",
+                     daemon=True).start()
+
+
+def _exit_with_parent(lifeline: Connection) -> None:
+    """A pipe rather than Linux's PR_SET_PDEATHSIG: that signal follows the *thread*
+    that started the process (the checks thread here, or any caller of `checks()`),
+    not the server's process; and a pipe works on every POSIX system."""
+    import os
+
+    try:
+        while True:
+            lifeline.recv_bytes()  # the server never sends: this waits for the end
+    except (EOFError, OSError):
+        pass
+    # Not sys.exit: the main thread may be deep in a check; the snippet worker it
+    # started dies with this process (builder/worker.py).
+    os._exit(0)
+
+
+@contextmanager
+def _hangup_blocked() -> Iterator[None]:
+    """SIGHUP blocked in this thread, and so in the processes started meanwhile (a
+    blocked signal stays blocked across fork and exec). A closed terminal sends SIGHUP
+    to the whole process group: the server stops on it (cli.py), but multiprocessing's
+    resource tracker ignores only SIGINT and SIGTERM, and died of it before the server
+    was done with it ("resource_tracker: process died unexpectedly", a traceback).
+    The server's own thread is untouched: a signal blocked here goes to another one."""
+    if not hasattr(signal, "pthread_sigmask") or not hasattr(signal, "SIGHUP"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 class _CheckProcess:
@@ -100,15 +141,26 @@ class _CheckProcess:
 
     def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
+        # Our end, and the child's (kept until close: the child is started lazily, at
+        # the first check, and it is then that its end is handed over).
+        self._lifeline: tuple[Connection, Connection] | None = None
 
     def run(self, cards: Sequence[Card], snippets_dir: Path | None, timeout: float) -> Any:
-        if self._pool is None:
-            # spawn: forking a process that runs server threads could copy a held lock.
-            self._pool = ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_checker_started)
+        with _hangup_blocked():
+            if self._pool is None:
+                # spawn: forking a process that runs server threads could copy a held lock.
+                context = multiprocessing.get_context("spawn")
+                self._close_lifeline()
+                child_end, our_end = context.Pipe(duplex=False)
+                self._lifeline = (our_end, child_end)
+                self._pool = ProcessPoolExecutor(
+                    max_workers=1, mp_context=context,
+                    initializer=_checker_started, initargs=(child_end,))
+            # The first submit starts the checker's process (and multiprocessing's
+            # resource tracker with the pool's queues, above).
+            future = self._pool.submit(_check_cards, tuple(cards), snippets_dir, timeout)
         try:
-            return self._pool.submit(_check_cards, tuple(cards), snippets_dir, timeout).result()
+            return future.result()
         except BrokenProcessPool:
             self._pool = None
             raise
@@ -121,6 +173,13 @@ class _CheckProcess:
             for process in processes:
                 process.terminate()
             self._pool = None
+        self._close_lifeline()
+
+    def _close_lifeline(self) -> None:
+        if self._lifeline is not None:
+            for end in self._lifeline:
+                end.close()
+            self._lifeline = None
 
 
 class SheetPreview:

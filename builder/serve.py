@@ -29,19 +29,22 @@ import logging
 import mimetypes
 import os
 import secrets
+import signal
 import sys
 import threading
 import time
 import traceback
 import webbrowser
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
+from types import FrameType
 from typing import Any, Literal
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from watchdog.events import (
     DirDeletedEvent,
@@ -69,6 +72,7 @@ logging.getLogger("watchdog.observers.inotify").addFilter(_not_the_stop_race)
 
 EVENTS_PATH = "/_sheets/events"
 SCRIPT_PATH = "/_sheets/preview.js"
+SCRIPTS_PREFIX = "/_sheets/scripts/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +109,10 @@ class Update:
     watch: frozenset[Path] = frozenset()
     """Files and directories whose change calls for a rebuild (themes, images,
     `snippets/`), besides the sheet itself. A directory is watched recursively."""
+    scripts: tuple[Path, ...] = ()
+    """Local script files the page loads once each, after its slides (the diagram
+    library when a slide has a diagram). Served at `/_sheets/scripts/<file name>`, and
+    no other file by that path."""
     checks: Callable[[], tuple[Badge, ...]] | None = field(default=None, compare=False)
     """Run after this update has been pushed, in the background; its badges are pushed
     when it returns unless a newer rebuild has happened since."""
@@ -123,6 +131,7 @@ class _State:
     title: str
     error: str | None
     badges: tuple[Badge, ...]
+    scripts: tuple[Path, ...]
 
 
 Rebuild = Callable[[Path], Update]
@@ -159,7 +168,7 @@ class PreviewServer(ThreadingHTTPServer):
         self._dirty = False
         self._stopping = False
         self._published = threading.Condition()  # guards _state
-        self._state = _State(0, 0, "", (), "", None, ())
+        self._state = _State(0, 0, "", (), "", None, (), ())
         self._checks = threading.Condition()  # guards _pending_checks
         self._pending_checks: tuple[int, Callable[[], tuple[Badge, ...]]] | None = None
         self._instance = secrets.token_hex(4)
@@ -267,10 +276,10 @@ class PreviewServer(ThreadingHTTPServer):
             old = self._state
             if update.error is not None:
                 new = _State(old.version + 1, old.serial + 1, old.head, old.slides,
-                             old.title, update.error, old.badges)
+                             old.title, update.error, old.badges, old.scripts)
             else:
                 new = _State(old.version + 1, old.serial + 1, update.head, update.slides,
-                             update.title, None, old.badges)
+                             update.title, None, old.badges, update.scripts)
             self._state = new
             self._published.notify_all()
         if update.error is not None:
@@ -303,7 +312,8 @@ class PreviewServer(ThreadingHTTPServer):
                 if self._state.version == version:
                     old = self._state
                     self._state = _State(old.version, old.serial + 1, old.head,
-                                         old.slides, old.title, old.error, badges)
+                                         old.slides, old.title, old.error, badges,
+                                         old.scripts)
                     self._published.notify_all()
 
     # -- watching ------------------------------------------------------------------
@@ -400,6 +410,7 @@ _PAGE = """<!DOCTYPE html>
 <html><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title>
+<link rel="icon" href="data:,">
 <style id="sheets-preview-chrome">{chrome}</style>
 <script src="{script}" defer></script>
 </head><body>
@@ -449,6 +460,8 @@ def _delta(sent: _State | None, now: _State) -> dict[str, Any]:
         message["head"] = now.head
     if sent is None or sent.title != now.title:
         message["title"] = now.title
+    if sent is None or sent.scripts != now.scripts:
+        message["scripts"] = [SCRIPTS_PREFIX + quote(path.name) for path in now.scripts]
     old = sent.slides if sent is not None else ()
     message["slides"] = {
         str(index): html
@@ -486,6 +499,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(HTTPStatus.OK, "text/javascript; charset=utf-8", _script())
         elif path == EVENTS_PATH:
             self._events()
+        elif path.startswith(SCRIPTS_PREFIX):
+            self._script_file(unquote(path.removeprefix(SCRIPTS_PREFIX)))
         else:
             self._file(path)
 
@@ -516,6 +531,17 @@ class _Handler(BaseHTTPRequestHandler):
             return
         content_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
         self._send(HTTPStatus.OK, content_type, body)
+
+    def _script_file(self, name: str) -> None:
+        """One of the scripts the current state names (outside the sheet's directory:
+        node_modules), by its file name."""
+        scripts = {path.name: path for path in self.server.state().scripts}
+        try:
+            body = scripts[name].read_bytes()
+        except (KeyError, OSError):
+            self._send_error(HTTPStatus.NOT_FOUND)
+            return
+        self._send(HTTPStatus.OK, "text/javascript; charset=utf-8", body)
 
     def _same_origin(self) -> bool:
         """The push channel is for the preview page only. A browser sends `Origin` on
@@ -555,6 +581,37 @@ class _Handler(BaseHTTPRequestHandler):
                 sent = now
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
             return
+
+
+@contextmanager
+def stop_signals_as_interrupt() -> Iterator[None]:
+    """SIGTERM (`kill`) and SIGHUP (a closed terminal) stop the preview as Ctrl-C does:
+    as a KeyboardInterrupt in the main thread, so that the `finally` that stops the
+    server and its checker runs (their default action ended the process at once, and
+    left the checker and multiprocessing's resource tracker behind). Only the first one
+    interrupts; later ones are ignored while the preview shuts down. Outside the main
+    thread, does nothing."""
+    stopping = False
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            raise KeyboardInterrupt
+
+    stop_signals = [signal.SIGTERM]
+    if hasattr(signal, "SIGHUP"):  # not on Windows
+        stop_signals.append(signal.SIGHUP)
+    try:
+        previous = {signum: signal.signal(signum, interrupt) for signum in stop_signals}
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def display_available() -> bool:

@@ -4,12 +4,15 @@ in the page with a timeout."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -188,53 +191,98 @@ def test_a_snippet_edit_rechecks_only_the_cards_linked_to_it(tmp_path: Path) -> 
         rebuild.close()
 
 
-def test_ctrl_c_during_a_check_ends_the_preview_quietly(tmp_path: Path) -> None:
-    import os
-    import signal
-    import time
+def _alive(pid: int) -> bool:
+    """Whether `pid` is a process that has not ended (a zombie has)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
 
+
+def _session(sid: int) -> list[str]:
+    """The processes of session `sid` that have not ended, as `pid (name)`, from /proc
+    (the name is in parentheses and may hold spaces: the fields follow the last one)."""
+    found = []
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            stat = stat_file.read_text()
+        except OSError:  # ended in between
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[3]) == sid and fields[0] != "Z":
+            found.append(stat[: stat.rindex(")") + 1])
+    return found
+
+
+def _wait_until(condition: Callable[[], bool], seconds: float) -> bool:
+    """Poll `condition` for up to `seconds` (a bounded loop; each round yields briefly)."""
+    deadline = time.monotonic() + seconds
+    pause = threading.Event()
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        pause.wait(0.01)
+    return True
+
+
+@pytest.mark.parametrize(("signum", "whole_group"), [
+    (signal.SIGINT, True),    # Ctrl-C: the terminal signals the whole foreground group
+    (signal.SIGTERM, False),  # `kill PID`
+    (signal.SIGHUP, True),    # the terminal closed
+    (signal.SIGKILL, False),  # `kill -9 PID`: no cleanup in the preview can run
+], ids=["ctrl-c", "sigterm", "sighup", "sigkill"])
+def test_stopping_during_a_check_leaves_no_process_behind(
+    tmp_path: Path, signum: signal.Signals, whole_group: bool
+) -> None:
     sheet = tmp_path / "sheet.md"
     sheet.write_text(SNIPPET_SHEET.split("## Double")[0], encoding="utf-8")
     (tmp_path / "snippets").mkdir()
     started = tmp_path / "check-started"
-    # The check under way when Ctrl-C comes: it would run for a minute.
+    # The check under way when the signal comes: it would run for a minute. It notes
+    # the pid of the snippet worker, which runs in a session of its own.
     (tmp_path / "snippets" / "algebra.py").write_text(
-        "import pathlib, time\n"
-        f"def square(card):\n    pathlib.Path({str(started)!r}).touch()\n    time.sleep(60)\n",
+        "import os, pathlib, time\n"
+        "def square(card):\n"
+        f"    pathlib.Path({str(started) + '.tmp'!r}).write_text(str(os.getpid()))\n"
+        f"    os.replace({str(started) + '.tmp'!r}, {str(started)!r})\n"
+        "    time.sleep(60)\n",
         encoding="utf-8")
     child = subprocess.Popen(
         [sys.executable, "-m", "builder", "preview", str(sheet), "--port", "0", "--no-open"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while not started.exists() and child.poll() is None and time.monotonic() < deadline:
-            pass
+        assert _wait_until(lambda: started.exists() or child.poll() is not None, 60)
         assert started.exists(), "the check never started"
-        os.killpg(child.pid, signal.SIGINT)  # what the terminal does: the whole group
+        snippet_worker = int(started.read_text())
+        assert _alive(snippet_worker)
+        # The preview, multiprocessing's resource tracker and the checker at least.
+        assert len(_session(child.pid)) >= 3, _session(child.pid)
+        if whole_group:
+            os.killpg(child.pid, signum)
+        else:
+            os.kill(child.pid, signum)
         _, errors = child.communicate(timeout=30)
     finally:
         if child.poll() is None:
             os.killpg(child.pid, signal.SIGKILL)
             child.wait()
-    assert child.returncode == 130
-    assert errors == "", errors
-    # The checker and its snippet worker go too (reaped by init, which may take a moment).
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(child.pid, 0)
-        except ProcessLookupError:
-            break
+    if signum == signal.SIGKILL:
+        assert child.returncode == -signal.SIGKILL
     else:
-        raise AssertionError("processes of the preview outlived it")
+        assert child.returncode == 130
+        assert errors == "", errors
+    # The checker, its snippet worker and the resource tracker go too (at once or, after
+    # SIGKILL, once they notice; then reaped by init).
+    assert _wait_until(lambda: not _session(child.pid), 15), \
+        f"processes of the preview outlived it: {_session(child.pid)}"
+    assert _wait_until(lambda: not _alive(snippet_worker), 15), "the snippet worker outlived it"
 
 
 def test_a_thousand_saves_in_two_seconds_end_on_the_last_one(
     page: tuple[Page, PreviewServer, SheetPreview], sheet: Path
 ) -> None:
-    import time
-
     view, server, rebuild = page
     heading = slide_line(sheet, 29)
     text = sheet.read_text(encoding="utf-8")
