@@ -1304,7 +1304,8 @@ class _Parser:
             arguments = [self.sub(part) for part in _split_top(inner, {","})]
             result = (sympy.Max if name == "max" else sympy.Min)(*arguments)
         else:
-            if self.at("(", "[") or self.at("\\{"):
+            opener_used = self.at("(", "[") or self.at("\\{")
+            if opener_used:
                 opener = self.next()
                 closer = {"(": ")", "[": "]", "\\{": "\\}"}[opener.value]
                 inner, _ = self.until_closer(opener.value, closer)
@@ -1322,6 +1323,10 @@ class _Parser:
                 sympy.log(argument, base)
             if base is not None and name != "log":
                 raise Refused(f"subscript on \\{name}")
+            if power is None and opener_used and self.at("^"):
+                # `\\tanh(x)^2`: a power of the value, like `\\tanh^2(x)`
+                self.index += 1
+                power = self.sub(self.group())
         if power is not None:
             if power == -1 and name not in ("max", "min"):
                 raise Refused(f"\\{name}^{{-1}} (inverse or reciprocal?)")
@@ -1418,7 +1423,8 @@ class _Parser:
                     self.index += 1
                     result = result ** self.sub(self.group())
                 return result
-        symbol = self.symbol(name + label, base + label, subscript)
+        # `t'_k`: the primed name is a name of its own (`t_prime`), not `t`
+        symbol = self.symbol(name + label, base + "_prime" * primes + label, subscript)
         if step is not None:
             time = self.sub(step)
             symbol = sympy.Indexed(symbol.base, *symbol.indices, time) \
@@ -1567,8 +1573,11 @@ class _Parser:
         declarations = self.context.declarations
         if subscript is None:
             self.context.uses.append(_NameUse(base, frozenset(), False, False, False))
-            return (sympy.Symbol(name, commutative=False) if self.context.matrices
-                    else sympy.Symbol(name))
+            # an index (`i` of `\\prod_i \\lambda_i`) is a number even among matrices, and
+            # must be the very symbol the sum or product binds
+            index = name in self.scope | self.context.free_index | declarations.indices
+            return (sympy.Symbol(name, commutative=False)
+                    if self.context.matrices and not index else sympy.Symbol(name))
         letters = frozenset(t.value.lstrip("\\") for t in subscript
                             if t.kind == "letter" or (t.kind == "cmd" and t.value[1:] in _GREEK))
         compound = any(t.kind == "op" and t.value in "+-," for t in subscript)
@@ -2307,7 +2316,20 @@ def _try_parse(tokens: list[_Token], context: _Context) -> tuple[Any, str | None
 
 def _head_index(tokens: list[_Token]) -> str | None:
     """The single-letter subscript of a left side that is one name (`y_k`,
-    `\\text{softmax}(z)_i`, `\\hat{y}_k`)."""
+    `\\text{softmax}(z)_i`, `\\hat{y}_k`), or of the numerator, else the denominator, of
+    a derivative (`\\frac{\\partial E}{\\partial a_k}`, `\\frac{\\partial h_t}{\\partial
+    h_{t-1}}`): the output axis either way."""
+    if len(tokens) > 2 and tokens[0].value in ("\\frac", "\\dfrac", "\\tfrac") and \
+            tokens[1].value == "{":
+        middle = _group_end(tokens, 1)
+        if middle + 2 < len(tokens) and tokens[middle + 1].value == "{" and \
+                _group_end(tokens, middle + 1) == len(tokens) - 1:
+            for part in (tokens[2:middle], tokens[middle + 2:-1]):
+                if part and part[0].value in ("\\partial", "d") and len(part) > 1:
+                    head = _head_index(part[1:])
+                    if head is not None:
+                        return head
+            return None
     if len(tokens) >= 3 and tokens[-2].value == "_" and tokens[-1].kind == "letter":
         return tokens[-1].value
     if len(tokens) >= 5 and tokens[-4].value == "_" and tokens[-3].value == "{" and \
@@ -2402,7 +2424,61 @@ def _arguments(expr: Any, free_index: str | None) -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
+def _numeric(value: Any) -> Any:
+    """An array of floats, or of complex numbers when complex ones are given: never a
+    silent cast that drops the imaginary part."""
+    import numpy as np
+
+    array = np.asarray(value)
+    if array.dtype.kind == "c":
+        return array
+    return array.astype(float) if array.dtype.kind in "biuf" else np.asarray(value, dtype=float)
+
+
+def _index_names(formula_: Formula) -> set[str]:
+    """Arguments that say where to look (`i` of `x_{i+m}`, the `F` of `\\sum_{m=0}^{F-1}`):
+    one number each per evaluation."""
+    import sympy
+
+    names: set[str] = set()
+    for item in formula_.expr.atoms(sympy.Indexed):
+        for index in item.indices:
+            names |= {str(symbol) for symbol in index.free_symbols}
+    for node in formula_.expr.atoms(sympy.Sum, sympy.Product):
+        for limit in node.limits:
+            for bound in limit[1:]:
+                names |= {str(symbol) for symbol in bound.free_symbols}
+    return names & set(formula_.symbols)
+
+
 def _evaluate_formula(formula_: Formula, values: Mapping[str, Any]) -> Any:
+    import numpy as np
+
+    looped = sorted(name for name in _index_names(formula_)
+                    if np.ndim(values[name]) > 0)
+    if not looped:
+        return _evaluate_once(formula_, values)
+    # `y_i = \\sum_m x_{i+m} w_m` with an array of i: one evaluation per value of i (an
+    # index picks elements, so it cannot simply broadcast), results stacked in its shape.
+    try:
+        grids = np.broadcast_arrays(*(np.asarray(values[name]) for name in looped))
+    except ValueError as error:
+        raise TypeError(f"the index arrays {', '.join(looped)} do not broadcast: "
+                        f"{error}") from None
+    if any(grid.dtype.kind not in "biu" and not np.all(np.mod(grid, 1) == 0)
+           for grid in grids):
+        raise TypeError(f"{', '.join(looped)}: an index takes whole numbers")
+    results = []
+    for position in np.ndindex(grids[0].shape):
+        scalar = dict(values)
+        scalar.update({name: int(grid[position]) for name, grid in zip(looped, grids,
+                                                                         strict=True)})
+        results.append(np.asarray(_evaluate_once(formula_, scalar)))
+    stacked = np.stack(results) if results else np.empty((0,))
+    return stacked.reshape(grids[0].shape + stacked.shape[1:])
+
+
+def _evaluate_once(formula_: Formula, values: Mapping[str, Any]) -> Any:
     import numpy as np
     import sympy
 
@@ -2415,15 +2491,14 @@ def _evaluate_formula(formula_: Formula, values: Mapping[str, Any]) -> Any:
             for limit in node.limits:
                 if str(limit[0]) not in indices:
                     indices.append(str(limit[0]))
-    arrays = {name: value if isinstance(value, np.ndarray) else np.asarray(value, dtype=float)
-              for name, value in values.items()}
+    arrays = {name: _numeric(value) for name, value in values.items()}
     evaluator = _NumpyEvaluator(arrays, indices)
     # Each index has an axis of its own, in `indices` order (the free index first); sums
     # keep theirs at length 1, so they are squeezed away at the end.
     if formula_.free_index:
         length = evaluator.length_of(expr, formula_.free_index)
         evaluator.bind(formula_.free_index, 1, length)
-    result = np.asarray(evaluator.value(expr), dtype=float)
+    result = _numeric(evaluator.value(expr))
     if indices:
         shape = [1] * len(indices)
         if formula_.free_index:
@@ -2431,7 +2506,9 @@ def _evaluate_formula(formula_: Formula, values: Mapping[str, Any]) -> Any:
         result = np.broadcast_to(result, np.broadcast_shapes(result.shape, tuple(shape)))
         reduced = tuple(range(1 if formula_.free_index else 0, len(indices)))
         result = result.squeeze(axis=reduced) if reduced else result
-    return float(result) if result.ndim == 0 else result
+    if result.ndim == 0:
+        return complex(result) if result.dtype.kind == "c" else float(result)
+    return result
 
 
 class _NumpyEvaluator:
@@ -2498,7 +2575,7 @@ class _NumpyEvaluator:
             return result
         if isinstance(expr, sympy.Pow):
             base, exponent = self.value(expr.base), self.value(expr.exp)
-            return np.power(np.asarray(base, dtype=float), exponent)
+            return np.power(_numeric(base), exponent)
         if isinstance(expr, (sympy.Sum, sympy.Product)):
             body = expr.function
             result = None
@@ -2513,7 +2590,7 @@ class _NumpyEvaluator:
             self.bind(name, low_value, high_value)
             try:
                 inner = body if not rest else type(expr)(body, *rest)
-                values = np.asarray(self.value(inner), dtype=float)
+                values = _numeric(self.value(inner))
                 axis = self.indices.index(name)
                 full_shape = list(np.broadcast_shapes(values.shape,
                                                       self.bound[name][0].shape))
@@ -2548,7 +2625,7 @@ class _NumpyEvaluator:
         if expr.func is _Inner.get():
             return np.dot(self.value(expr.args[0]), self.value(expr.args[1]))
         if isinstance(expr, AppliedUndef) and str(expr.func) == "sigma" and len(expr.args) == 1:
-            return 1 / (1 + np.exp(-np.asarray(self.value(expr.args[0]), dtype=float)))
+            return 1 / (1 + np.exp(-_numeric(self.value(expr.args[0]))))
         if isinstance(expr, AppliedUndef):
             raise ValueError(f"{expr.func}(…) is not defined in this equation")  # noqa: TRY004
         if isinstance(expr, sympy.Derivative):

@@ -183,6 +183,42 @@ def test_formulas_vectorise_over_plain_arrays_and_sums() -> None:
     np.testing.assert_array_equal(relu(x=np.array([-1.0, 2.0])), [0.0, 2.0])
 
 
+def test_a_derivative_on_the_left_gives_its_free_index_as_the_output_axis() -> None:
+    grad = _formula(r"\frac{\partial E}{\partial a_k} = y_k - t_k")
+    assert (grad.symbols, grad.free_index) == (("t", "y"), "k")
+    np.testing.assert_allclose(grad(y=np.array([0.2, 0.8]), t=np.array([0.0, 1.0])),
+                               [0.2, -0.2])
+    step = compiler.formula(Equation(r"\frac{\partial h_t}{\partial h_{t-1}} = W_{hh} (1 - h_t^2)",
+                                     SourceLoc(SHEET, 7)),
+                            compiler.Declarations(scalars=frozenset({"W_hh"})))
+    assert (step.symbols, step.free_index) == (("W_hh", "h"), "t")
+    np.testing.assert_allclose(step(W_hh=2.0, h=np.array([0.5, 0.0])), [1.5, 2.0])
+
+
+def test_complex_values_stay_complex() -> None:
+    det = _formula(r"\det(A) = \prod_i \lambda_i")
+    assert det.symbols == ("lambda",)  # the product's index is bound, not an argument
+    assert det(**{"lambda": np.array([1 + 1j, 1 - 1j])}) == pytest.approx(2)
+    assert det(**{"lambda": np.array([1j, 1j])}) == pytest.approx(-1)
+    square = _formula(r"g = \exp(x)^2")
+    np.testing.assert_allclose(square(x=np.array([1j * np.pi / 2])), [-1])
+
+
+def test_an_index_given_as_an_array_gives_one_value_per_index() -> None:
+    conv = _formula(r"y_i = \sum_{m=0}^{F-1} x_{i+m} w_m + b")
+    x, w = np.array([1.0, 2.0, 3.0, 4.0, 5.0]), np.array([1.0, -1.0, 2.0])
+    expected = np.correlate(x, w, mode="valid") + 0.5
+    assert conv(x=x, w=w, b=0.5, F=3, i=1) == pytest.approx(expected[0])  # 1-based
+    np.testing.assert_allclose(conv(x=x, w=w, b=0.5, F=3, i=np.arange(1, 4)), expected)
+    rebuilt = _formula(r"a_{ij} = \sum_k q_{ik} \lambda_k q_{jk}")
+    q, lam = np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([1.0, 10.0])
+    np.testing.assert_allclose(
+        rebuilt(q=q, **{"lambda": lam}, i=np.arange(1, 3)[:, None], j=np.arange(1, 3)[None, :]),
+        (q * lam) @ q.T)
+    with pytest.raises(TypeError, match="whole numbers"):
+        conv(x=x, w=w, b=0.5, F=3, i=np.array([1.5, 2.0]))
+
+
 def test_a_formula_that_does_not_compile_says_why() -> None:
     with pytest.raises(ValueError, match="ellipsis"):
         _formula(r"y_i = \frac{e^{x_i}}{e^{x_1} + \dots + e^{x_n}}")
