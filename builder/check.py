@@ -333,6 +333,10 @@ class StepVerdict:
     status: Status
     message: str
     """For `fail`: `a ≠ b at z=0.7 (-0.604 vs 0.604)`; for `unchecked`: the reason."""
+    where: str = ""
+    """For `fail`: the point, `z=0.7` (empty when the sides have no symbols)."""
+    values: str = ""
+    """For `fail`: the two values, `-0.604 vs 0.604`."""
 
 
 POINTS = 6
@@ -605,8 +609,9 @@ def _compare_numerically(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain,
         point, a, b = first_difference
         where = ", ".join(f"{name}={_plain_number(value)}" for name, value in point.items())
         at = f" at {where}" if where else ""
-        return StepVerdict("fail", f"{_plain(lhs)} ≠ {_plain(rhs)}{at} "
-                                   f"({_format(a)} vs {_format(b)})")
+        values = f"{_format(a)} vs {_format(b)}"
+        return StepVerdict("fail", f"{_plain(lhs)} ≠ {_plain(rhs)}{at} ({values})",
+                           where=where, values=values)
     if agreed < min(3, POINTS) and names:
         return StepVerdict("unchecked", _FEW_POINTS)
     return StepVerdict("pass", f"equal at {agreed} points")
@@ -683,6 +688,18 @@ def _step_seed(card: Card, left: _Side, right: _Side) -> int:
     return int.from_bytes(digest, "big")
 
 
+def _as_written(left: _Side, right: _Side, verdict: StepVerdict) -> str:
+    """A failure in the sheet's own LaTeX, `\\frac{e^{-z}-e^z}{…} ≠ \\frac{…}{…} at z=0.7
+    (-0.604 vs 0.604)`: the reader finds it in the source, where sympy's reading
+    (`(-e^z + e^-z)/(e^z + e^-z)`) would have to be translated back. sympy's form only when
+    the LaTeX of a side is not known."""
+    left_tex, right_tex = " ".join(left.tex.split()), " ".join(right.tex.split())
+    if verdict.status != "fail" or not verdict.values or not left_tex or not right_tex:
+        return verdict.message
+    at = f" at {verdict.where}" if verdict.where else ""
+    return f"{left_tex} ≠ {right_tex}{at} ({verdict.values})"
+
+
 def _declarations(compiler: Any, card: Card) -> Any:
     return compiler.declarations_for(card)
 
@@ -722,7 +739,7 @@ def _derivation_checks(card: Card) -> tuple[list[CheckResult], list[str]]:
                 if verdict.status == "unchecked":
                     reasons.append(f"line {right.line}: {label}: {verdict.message}")
                 checks.append(CheckResult("derivation", verdict.status, loc,
-                                          f"{label}: {verdict.message}"))
+                                          f"{label}: {_as_written(left, right, verdict)}"))
         refusals = getattr(compiled, "reason", None)
         if refusals and not _chains(compiled):
             reasons.append(f"line {equation.loc.line}: {refusals}")
@@ -891,6 +908,23 @@ def report_line(result: CardResult) -> str:
     return f"{result.loc}: {title}{result.message}"
 
 
+def failing_checks(result: CardResult) -> list[tuple[SourceLoc, str]]:
+    """(where, `title: message`) for each failing or erroring check of the card, in order
+    (a wrong step and a missing snippet module are both shown); the card's own location
+    and message when it failed without such a check."""
+    title = f"{result.card.title}: " if result.card.title else ""
+    found = [(check.loc, f"{title}{check.message}") for check in result.checks
+             if check.status in ("fail", "error")]
+    if not found and result.status in ("fail", "error"):
+        found = [(result.loc, f"{title}{result.message}")]
+    return found
+
+
+def report_lines(result: CardResult) -> list[str]:
+    """`path:line: title: message`, one per failing check (`failing_checks`)."""
+    return [f"{loc}: {text}" for loc, text in failing_checks(result)]
+
+
 def _escape(text: str, *, property_value: bool = False) -> str:
     text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
     if property_value:
@@ -900,10 +934,19 @@ def _escape(text: str, *, property_value: bool = False) -> str:
 
 def github_annotation(result: CardResult) -> str:
     """A GitHub Actions workflow command that marks the line in the pull request."""
-    loc = result.loc
-    title = result.card.title or "formula"
+    return _github(result.loc, result.card.title, result.message)
+
+
+def github_annotations(result: CardResult) -> list[str]:
+    """One `github_annotation` per failing check (`failing_checks`)."""
+    title = f"{result.card.title}: " if result.card.title else ""
+    return [_github(loc, result.card.title, text.removeprefix(title))
+            for loc, text in failing_checks(result)]
+
+
+def _github(loc: SourceLoc, title: str, message: str) -> str:
     return (f"::error file={_escape(str(loc.path), property_value=True)},line={loc.line},"
-            f"title={_escape(title, property_value=True)}::{_escape(result.message)}")
+            f"title={_escape(title or 'formula', property_value=True)}::{_escape(message)}")
 
 
 def summary(results: Sequence[CardResult]) -> dict[str, int]:

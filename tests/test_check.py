@@ -286,12 +286,33 @@ def test_exit_codes_and_the_default_sheets(tmp_path: Path) -> None:
     run = _sheets(cwd=tmp_path)
     assert run.returncode == 1
     assert run.stdout.splitlines() == [
-        "sheets/bad.md:12: Wrong square: step 1: (a + b)^2 ≠ a^2 + b^2 at "
+        "sheets/bad.md:12: Wrong square: step 1: (a+b)^2 ≠ a^2 + b^2 at "
         + run.stdout.split(" at ", 1)[1].splitlines()[0],
         "2 passed, 1 failed, 0 errors, 2 unchecked",
     ]
     assert _sheets(str(tmp_path / "missing.md"), cwd=tmp_path).returncode == 2
     assert _sheets(cwd=tmp_path / "sheets").returncode == 2  # no sheets/*.md there
+
+
+def test_every_failing_check_of_a_card_is_a_line_in_the_sheets_latex(tmp_path: Path) -> None:
+    _write(tmp_path / "snippets" / "props.py", "def ok(card):\n    pass\n")
+    _write(tmp_path / "notes.md", (
+        "# Notes\n\n## tanh\n<!-- check: nomodule.f, props.ok -->\n"
+        "$$ g(z) = \\tanh(z) = \\frac{e^{-z} - e^z}{e^{-z} + e^z} $$\n"
+        "$$ (a+b)^2 = a^2 + b^2 $$\n"))
+    run = _sheets("notes.md", cwd=tmp_path, env={"SHEETS_CACHE_DIR": str(tmp_path / "c")})
+    assert run.returncode == 1
+    lines = run.stdout.splitlines()
+    assert len(lines) == 4, run.stdout
+    tanh = re.fullmatch(r"notes\.md:5: tanh: step 2: \\tanh\(z\) ≠ "
+                        r"\\frac\{e\^\{-z\} - e\^z\}\{e\^\{-z\} \+ e\^z\} "
+                        r"at z=(-?[\d.]+) \((-?[\d.]+) vs (-?[\d.]+)\)", lines[0])
+    assert tanh, lines[0]
+    assert float(tanh.group(2)) == pytest.approx(float(sympy.tanh(float(tanh.group(1)))),
+                                                 abs=1e-3)
+    assert lines[1].startswith("notes.md:6: tanh: step 1: (a+b)^2 ≠ a^2 + b^2 at a=")
+    assert lines[2].startswith("notes.md:3: tanh: nomodule.f: ")
+    assert lines[3] == "0 passed, 0 failed, 1 error, 0 unchecked"
 
 
 def test_json_shape_to_a_file(tmp_path: Path) -> None:
@@ -399,7 +420,8 @@ def test_a_chain_claims_each_step_and_fails_at_the_wrong_rows_line() -> None:
     assert [(c.status, c.loc.line) for c in result.checks] == [("pass", 10), ("fail", 11)]
     assert result.status == "fail"
     assert result.loc.line == 11
-    assert result.message.startswith("step 3: x^2 + 2*x + 1 ≠ x^2 + 1 at x=")
+    # The sides as the sheet writes them (here the stand-in's own notation).
+    assert result.message.startswith("step 3: x**2+2*x+1 ≠ x**2+1 at x=")
 
 
 @pytest.mark.usefixtures("stand_in_compiler")
