@@ -26,11 +26,16 @@ subset of slides can be re-rendered alone (the preview does) with the same head.
 from __future__ import annotations
 
 import base64
+import contextlib
+import dataclasses
 import functools
 import hashlib
 import html
+import json
 import mimetypes
+import os
 import re
+import tempfile
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -69,22 +74,14 @@ _TEMPLATES = jinja2.Environment(
     undefined=jinja2.StrictUndefined,
 )
 
-# What sheets adds to every page, whatever the theme: placeholders for missing images,
-# badges (a theme may restyle them), Pygments' token colours come separately.
+# What sheets adds to every page, whatever the theme: placeholders for missing images and
+# backgrounds (badges and Pygments' token colours come with the theme's CSS, below).
 _SHEETS_CSS = """
 div.marpit > section .sheets-missing-image {
   display: inline-block; box-sizing: border-box; min-width: 12em; min-height: 4em;
   max-width: 100%; padding: .5em .8em; border: 2px dashed #c62828; background: #fff4f4;
   color: #c62828; font: 12px/1.4 monospace; white-space: pre-wrap; word-break: break-all;
   vertical-align: middle; }
-div.marpit > section .sheets-badge { display: inline-block; margin-left: .5em;
-  padding: 0 .45em; border-radius: .6em; font: bold 12px/1.6 sans-serif; color: #fff;
-  vertical-align: middle; cursor: help; background: #757575; }
-div.marpit > section .sheets-badge-pass { background: #2e7d32; }
-div.marpit > section .sheets-badge-fail { background: #c62828; }
-div.marpit > section .sheets-badge-error { background: #6a1b9a; }
-div.marpit > section .sheets-badge-stack { position: absolute; top: 4px; right: 4px;
-  z-index: 10; }
 div.marpit > section > div[data-marpit-advanced-background-container] { all: initial;
   position: absolute; top: 0; bottom: 0; left: 0; right: 0; z-index: -1; display: flex;
   flex-direction: row; overflow: hidden; pointer-events: none; }
@@ -116,6 +113,19 @@ div.marpit > section[data-marpit-advanced-background-split="left"]
 div.marpit > section[data-marpit-advanced-background-split="right"]
   > div[data-marpit-advanced-background-container] {
   right: 0; left: auto; width: var(--sheets-split-width); }
+"""
+
+# Check badges for a theme that does not style them (the built-in theme does: its colours
+# are the ones shown, so these are left out rather than overridden).
+_BADGE_CSS = """
+div.marpit > section .sheets-badge { display: inline-block; margin-left: .5em;
+  padding: 0 .45em; border-radius: .6em; font: bold 12px/1.6 sans-serif; color: #fff;
+  vertical-align: middle; cursor: help; background: #757575; }
+div.marpit > section .sheets-badge-pass { background: #2e7d32; }
+div.marpit > section .sheets-badge-fail { background: #c62828; }
+div.marpit > section .sheets-badge-error { background: #6a1b9a; }
+div.marpit > section .sheets-badge-stack { position: absolute; top: 4px; right: 4px;
+  z-index: 10; }
 @media print { div.marpit > section .sheets-badge,
   div.marpit > section .sheets-badge-stack { display: none; } }
 """
@@ -162,30 +172,67 @@ def render_deck(
     *,
     themes: ThemeSet,
     results: Mapping[int, CardResult] | Iterable[CardResult] | None = None,
+    cache_dir: Path | None = None,
 ) -> RenderedDeck:
     """Render `deck` (or the slides it was given: numbering and pagination come from each
     slide's own `index` and `page`). `results`: card verdicts to draw as badges, each on
-    its card's slide (`CardResult.card.slide`); a mapping's values are taken."""
+    its card's slide (`CardResult.card.slide`); a mapping's values are taken.
+
+    `cache_dir` (`sheets build` passes `.cache/render/`): the packed theme CSS and each
+    slide's HTML are kept there, keyed by everything that decides them (see
+    `_SlideCache`), so a rebuild after editing one slide renders (and typesets) that
+    slide only. The result is the same as without it."""
     diagnostics: list[Diagnostic] = []
     theme = _theme_for(deck, themes, diagnostics)
-    size = themes.size(theme, deck.size)
-    size_preset = deck.size is not None and themes.has_size(theme, deck.size)
-    head_css = pack_css(themes, theme, after=deck.global_css,
-                        size=size if size_preset else None)
+    look = _theme_look(themes, theme, deck, cache_dir)
+    if deck.size is not None and not look.size_preset:
+        loc = deck.directive_locs.get("size") or SourceLoc(deck.path, 1)
+        sizes = [value.split()[0] for value in theme.meta.get("size", ()) if value.split()]
+        diagnostics.append(Diagnostic(
+            loc, f"size {deck.size!r} is not one of theme {theme.name!r}'s sizes "
+                 f"({', '.join(sizes) or 'it has none'}); using its default size"))
+    size = look.size
 
-    math = _typeset_all(deck)
     badges = _badges(results)
-    state = _RenderState(deck=deck, math=math, badges=badges, diagnostics=diagnostics,
-                         size=size, padding_right=section_padding_right(themes.flat_css(theme)))
-    fragments = tuple(_render_slide(slide, state) for slide in deck.slides)
-    for slide in deck.slides:  # in line order, after the images' warnings
-        for tex_loc, error in state.math_errors.get(slide.index, ()):
-            diagnostics.append(Diagnostic(tex_loc, f"math: {error}"))
+    cache = _SlideCache(cache_dir, deck, look, badges) if cache_dir is not None else None
+    hits = cache.lookup() if cache is not None else [None] * len(deck.slides)
+    todo = [slide for slide, hit in zip(deck.slides, hits, strict=True) if hit is None]
+    math = _typeset_all(todo)
+    state = _RenderState(deck=deck, math=math, badges=badges, diagnostics=[],
+                         size=size, padding_right=look.padding_right)
+    fragments: list[str] = []
+    math_fragments: list[str] = []
+    cached_math: list[str] = []
+    for slide, hit in zip(deck.slides, hits, strict=True):
+        if hit is None:
+            state.diagnostics, state.used_images = [], {}
+            fragment = _render_slide(slide, state)
+            # In line order within the slide: its images' warnings, then its math's.
+            found = [*state.diagnostics, *(
+                Diagnostic(tex_loc, f"math: {error}")
+                for tex_loc, error in state.math_errors.get(slide.index, ()))]
+            has_math = _has_math(slide)
+            if cache is not None:
+                cache.add(slide, fragment, found, state.used_images, has_math)
+        else:
+            fragment, found, has_math = hit.html, list(hit.diagnostics(slide)), hit.has_math
+            if has_math:
+                cached_math.append(fragment)
+            for slug in _heading_slugs(slide):  # the ids this slide takes, as rendered
+                count = state.slugs.get(slug)
+                state.slugs[slug] = 0 if count is None else count + 1
+        fragments.append(fragment)
+        diagnostics.extend(found)
+        if has_math:
+            math_fragments.append(fragment)
+    if cache is not None:
+        cache.save()
+    if cached_math:  # never typeset in this process: `.head` must cover them too
+        _note_math(cached_math)
 
-    common = f"{head_css}\n{_code_css()}\n{_SHEETS_CSS}"
-    math_html = [result.html for result in math.values()]
-    document_head = common + "\n" + _math_stylesheet(math_html)
-    uses_mermaid = state.mermaid or any(_has_mermaid(fragment) for fragment in fragments)
+    common = f"{look.css}\n{_SHEETS_CSS}"
+    document_head = common + "\n" + _math_stylesheet(math_fragments)
+    uses_mermaid = any(_has_mermaid(fragment) for fragment in fragments)
     document = _TEMPLATES.get_template("document.html.j2").render(
         lang=_lang(deck),
         title=deck.title or _first_title(deck) or deck.path.stem,
@@ -198,7 +245,7 @@ def render_deck(
     )
     return RenderedDeck(
         document=document,
-        slides=fragments,
+        slides=tuple(fragments),
         head=common + "\n" + _math_stylesheet(None),
         diagnostics=tuple(sorted(diagnostics, key=lambda d: d.loc.line)),
         theme=theme.name,
@@ -225,13 +272,56 @@ def _theme_for(deck: Deck, themes: ThemeSet, diagnostics: list[Diagnostic]) -> T
         from builder.model import BuildError
 
         raise BuildError(None, "no themes: builder/themes/ is empty and no --theme-set given")
-    if deck.size is not None and not themes.has_size(theme, deck.size):
-        loc = deck.directive_locs.get("size") or SourceLoc(deck.path, 1)
-        sizes = [value.split()[0] for value in theme.meta.get("size", ()) if value.split()]
-        diagnostics.append(Diagnostic(
-            loc, f"size {deck.size!r} is not one of theme {theme.name!r}'s sizes "
-                 f"({', '.join(sizes) or 'it has none'}); using its default size"))
     return theme
+
+
+@dataclass(frozen=True, slots=True)
+class _ThemeLook:
+    """What a deck's theme (and global style) gives every page: tinycss2 work, so kept
+    on disk between builds."""
+
+    css: str
+    """The packed theme CSS, then Pygments' token colours and, for a theme that does not
+    style check badges itself, sheets' default badges."""
+    size: tuple[str, str]
+    size_preset: bool
+    """Whether the deck's `size` is one of the theme's `@size` presets."""
+    padding_right: str
+
+
+def _theme_look(themes: ThemeSet, theme: Theme, deck: Deck,
+                cache_dir: Path | None) -> _ThemeLook:
+    path = None
+    if cache_dir is not None:
+        digest = hashlib.blake2b(digest_size=16)
+        for part in (_code_version(), theme.name, deck.size or "", deck.global_css,
+                     *(f"{name}\0{item.css}" for name, item in sorted(themes.themes.items()))):
+            digest.update(part.encode())
+            digest.update(b"\0\1")
+        path = cache_dir / f"theme-{digest.hexdigest()}.json"
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return _ThemeLook(str(data["css"]), (str(data["size"][0]), str(data["size"][1])),
+                              bool(data["size_preset"]), str(data["padding_right"]))
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
+            pass  # absent or damaged: make it again
+    size = themes.size(theme, deck.size)
+    size_preset = deck.size is not None and themes.has_size(theme, deck.size)
+    flat = themes.flat_css(theme)
+    css = pack_css(themes, theme, after=deck.global_css, size=size if size_preset else None)
+    # One source of truth for badge colours: the theme's, when it has any.
+    badges = "" if _THEME_BADGE.search(flat) else _BADGE_CSS
+    look = _ThemeLook(f"{css}\n{_code_css()}\n{badges}", size, size_preset,
+                      section_padding_right(flat))
+    if path is not None:
+        with contextlib.suppress(OSError):  # a read-only or full disk only costs speed
+            _write_atomically(path, json.dumps({
+                "css": look.css, "size": look.size, "size_preset": look.size_preset,
+                "padding_right": look.padding_right}))
+    return look
+
+
+_THEME_BADGE = re.compile(r"\.sheets-badge\b[^{]*\{")
 
 
 @functools.cache
@@ -312,10 +402,10 @@ def _math_tokens(tokens: Iterable[Token]) -> Iterable[Token]:
             yield from _math_tokens(token.children)
 
 
-def _typeset_all(deck: Deck) -> dict[tuple[str, bool], _Math]:
-    """Every equation of the deck (body, header, footer) in one call to MathJax."""
+def _typeset_all(slides: Iterable[Slide]) -> dict[tuple[str, bool], _Math]:
+    """Every equation of the slides (body, header, footer) in one call to MathJax."""
     wanted: dict[tuple[str, bool], None] = {}
-    for slide in deck.slides:
+    for slide in slides:
         for token in _math_tokens((*slide.tokens, *slide.header_tokens, *slide.footer_tokens)):
             wanted[(token.content, token.type == "math_block")] = None
     if not wanted:
@@ -327,6 +417,20 @@ def _typeset_all(deck: Deck) -> dict[tuple[str, bool], _Math]:
     results = shared_typesetter().typeset(keys)
     return {key: _Math(result.html, result.error) for key, result in zip(keys, results,
                                                                           strict=True)}
+
+
+def _has_math(slide: Slide) -> bool:
+    return any(True for _ in _math_tokens(
+        (*slide.tokens, *slide.header_tokens, *slide.footer_tokens)))
+
+
+def _note_math(fragments: Sequence[str]) -> None:
+    """Slides from the disk cache hold math this process never typeset: from now on the
+    cumulative math CSS (`.head`) covers it as well."""
+    from builder.typeset import shared_typesetter
+
+    _math_seen.set()
+    shared_typesetter().note(fragments)
 
 
 # Set once this process has typeset math: from then on the preview's head carries the
@@ -383,6 +487,10 @@ class _RenderState:
     """Heading ids given so far (marp-core counts the slide ids "1", "2"… as taken)."""
     images: dict[Path, str | None] = field(default_factory=dict)
     """Each image file read: its `data:` URL, None when missing."""
+    image_states: dict[Path, str] = field(default_factory=dict)
+    """Each image file's state (`_file_state`) when it was read."""
+    used_images: dict[str, str] = field(default_factory=dict)
+    """The image files the slide being rendered uses, with their states."""
 
     def __post_init__(self) -> None:
         self.slugs.update((str(slide.index + 1), 0) for slide in self.deck.slides)
@@ -538,6 +646,7 @@ def _image_url(src: str, loc: SourceLoc, state: _RenderState) -> str | None:
     if not path.is_absolute():
         path = state.deck.path.parent / path
     if path not in state.images:
+        state.image_states[path] = _file_state(path)
         try:
             data = path.read_bytes()
         except OSError:
@@ -547,6 +656,7 @@ def _image_url(src: str, loc: SourceLoc, state: _RenderState) -> str | None:
                 mimetypes.guess_type(path.name)[0] or "application/octet-stream"
             state.images[path] = f"data:{kind};base64,{base64.b64encode(data).decode('ascii')}"
     url = state.images[path]
+    state.used_images[str(path)] = state.image_states[path]
     if url is None:
         state.diagnostics.append(Diagnostic(loc, f"image not found: {unquote(src)}"))
     return url
@@ -725,3 +835,158 @@ def _highlight(code: str, language: str) -> str:
 
 def _has_mermaid(fragment: str) -> bool:
     return bool(re.search(r'<div class="[^"]*\bmermaid\b', fragment))
+
+
+def _heading_slugs(slide: Slide) -> list[str]:
+    """The slug of each heading of the slide, in order, as `heading_open` makes them."""
+    tokens = slide.tokens
+    return [_slug(_slug_text(tokens[position + 1].children or [])
+                  if position + 1 < len(tokens) else "")
+            for position, token in enumerate(tokens) if token.type == "heading_open"]
+
+
+# --------------------------------------------------------------------------- disk cache
+
+def _file_state(path: Path) -> str:
+    try:
+        stat = path.stat()
+    except OSError:
+        return "missing"
+    return f"{stat.st_mtime_ns}:{stat.st_size}"
+
+
+_CODE = Path(__file__).resolve().parent
+_CODE_FILES = ("render.py", "theme_css.py", "parse.py", "marp_markdown.py", "model.py",
+               "templates/slide.html.j2")
+_LIBRARIES = ("markdown_it", "pygments", "jinja2", "tinycss2", "mdit_py_plugins")
+
+
+@functools.cache
+def _code_version() -> str:
+    """What decides the HTML besides the sheet: this code, the parser's, MathJax's
+    (typeset.py's version) and the libraries' (by their installed files)."""
+    import importlib.util
+
+    from builder.typeset import code_version as math_version
+
+    digest = hashlib.blake2b(math_version().encode(), digest_size=16)
+    for name in _CODE_FILES:
+        with contextlib.suppress(OSError):
+            digest.update((_CODE / name).read_bytes())
+    for library in _LIBRARIES:
+        with contextlib.suppress(ImportError, ValueError, AttributeError):
+            spec = importlib.util.find_spec(library)
+            if spec is not None and spec.origin:
+                digest.update(f"{spec.origin}\0{_file_state(Path(spec.origin))}".encode())
+    return digest.hexdigest()
+
+
+# Slide fields that do not decide its HTML: the tokens come from `source` (and the
+# directives), and lines only move the warnings, which are kept relative to the slide.
+_NOT_SLIDE_LOOK = frozenset({"tokens", "header_tokens", "footer_tokens", "loc", "comments",
+                             "end_line", "notes"})
+_GLOBAL_KEYS = ("directives", "math", "page_total", "heading_divider")
+
+
+@dataclass(frozen=True, slots=True)
+class _Hit:
+    html: str
+    warnings: tuple[tuple[int, str], ...]
+    """(line relative to the slide's first line, message)."""
+    has_math: bool
+
+    def diagnostics(self, slide: Slide) -> Iterable[Diagnostic]:
+        for offset, message in self.warnings:
+            yield Diagnostic(SourceLoc(slide.loc.path, slide.loc.line + offset), message)
+
+
+class _SlideCache:
+    """The slides of the last build of one sheet, by key: a JSON file per sheet under
+    `cache_dir`, rewritten (atomically) with just the current slides after each build,
+    so it does not grow with edits.
+
+    A slide's key covers its fields (source, directives, page…), the deck's global
+    directives, the theme's size and padding, its badges, the counts its heading ids
+    continue from, the sheet's directory (images) and `_code_version()`. Its HTML holds
+    the images it uses as `data:` URLs: their files' states are stored with it and
+    checked on use."""
+
+    def __init__(self, cache_dir: Path, deck: Deck, look: _ThemeLook,
+                 badges: Mapping[int, list[_Badge]]) -> None:
+        name = hashlib.blake2b(str(deck.path.absolute()).encode(), digest_size=16)
+        self.path = cache_dir / f"slides-{name.hexdigest()}.json"
+        self.deck = deck
+        self.badges = badges
+        common = repr((_code_version(), str(deck.path.absolute().parent), look.size,
+                       look.padding_right, [slide.index for slide in deck.slides],
+                       *(getattr(deck, key) for key in _GLOBAL_KEYS)))
+        self.common = hashlib.blake2b(common.encode(), digest_size=16).hexdigest()
+        self.keys: dict[int, str] = {}
+        self.entries: dict[str, dict[str, Any]] = {}
+        self.changed = False
+
+    def lookup(self) -> list[_Hit | None]:
+        """Per slide: its cached rendering, or None."""
+        try:
+            stored = json.loads(self.path.read_text(encoding="utf-8"))
+            old: dict[str, dict[str, Any]] = stored["slides"] \
+                if stored.get("common") == self.common else {}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            old = {}
+        slugs: dict[str, int] = {str(slide.index + 1): 0 for slide in self.deck.slides}
+        hits: list[_Hit | None] = []
+        for slide in self.deck.slides:
+            taken = _heading_slugs(slide)
+            key = hashlib.blake2b(repr((
+                self.common,
+                [(f.name, getattr(slide, f.name)) for f in dataclasses.fields(slide)
+                 if f.name not in _NOT_SLIDE_LOOK],
+                self.badges.get(slide.index, ()),
+                [slugs.get(slug) for slug in taken],
+            )).encode(), digest_size=20).hexdigest()
+            for slug in taken:
+                count = slugs.get(slug)
+                slugs[slug] = 0 if count is None else count + 1
+            self.keys[slide.index] = key
+            entry = old.get(key)
+            hit = None
+            if isinstance(entry, dict) and all(
+                    _file_state(Path(path)) == state
+                    for path, state in entry.get("images", {}).items()):
+                with contextlib.suppress(KeyError, TypeError, ValueError):
+                    hit = _Hit(str(entry["html"]),
+                               tuple((int(line), str(message))
+                                     for line, message in entry["warnings"]),
+                               bool(entry["math"]))
+                    self.entries[key] = entry
+            self.changed = self.changed or hit is None
+            hits.append(hit)
+        self.changed = self.changed or len(old) != len(self.entries)
+        return hits
+
+    def add(self, slide: Slide, html_text: str, found: Sequence[Diagnostic],
+            images: Mapping[str, str], has_math: bool) -> None:
+        self.entries[self.keys[slide.index]] = {
+            "html": html_text, "math": has_math, "images": dict(images),
+            "warnings": [(d.loc.line - slide.loc.line, d.message) for d in found],
+        }
+
+    def save(self) -> None:
+        if not self.changed:
+            return
+        with contextlib.suppress(OSError):  # a read-only or full disk only costs speed
+            _write_atomically(self.path, json.dumps(
+                {"common": self.common, "slides": self.entries}, ensure_ascii=False))
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+        raise

@@ -21,6 +21,7 @@ from __future__ import annotations
 import atexit
 import base64
 import contextlib
+import functools
 import hashlib
 import html
 import json
@@ -94,8 +95,10 @@ def _default_cache_dir() -> Path:
     return Path(os.environ.get("SHEETS_CACHE_DIR") or ".cache") / "math"
 
 
-def _code_version() -> str:
-    """What decides a result besides its TeX: the MathJax release and this stage's code."""
+@functools.cache
+def code_version() -> str:
+    """What decides a result besides its TeX: the MathJax release and this stage's code
+    (render.py's slide cache builds on it too)."""
     digest = hashlib.blake2b(digest_size=12)
     for path in (_MATHJAX / "package.json", _SCRIPT, Path(__file__)):
         with contextlib.suppress(OSError):
@@ -195,7 +198,7 @@ class Typesetter:
         """Batches sent to node so far (a warm build sends none)."""
         self.node_started = 0
         """Node processes started so far."""
-        self._version = _code_version()
+        self._version = code_version()
         self._lock = threading.RLock()
         self._workers: list[_MathJax] = []
         self._memory: dict[tuple[str, bool], Typeset] = {}
@@ -339,6 +342,13 @@ class Typesetter:
             self._fonts[name] = f"data:font/woff;base64,{data}"
         return self._fonts[name]
 
+    def note(self, fragments: Iterable[str]) -> None:
+        """Count the formulas in `fragments` (typeset HTML from elsewhere, e.g. a disk
+        cache of whole slides) as returned by this typesetter: `stylesheet()` covers them."""
+        with self._lock:
+            for fragment in fragments:
+                self._note_classes(fragment)
+
     def stylesheet(self, fragments: Iterable[str] | None = None) -> str:
         """The CSS for the formulas in `fragments` (typeset HTML), or for everything this
         typesetter has returned so far: the rules for the glyphs they use, the
@@ -357,6 +367,23 @@ class Typesetter:
             key = (frozenset(chars), frozenset(variants), stretchy)
             if key in self._stylesheets:
                 return self._stylesheets[key]
+            # On disk too: a rebuild has the same glyphs, and this costs ~50 ms.
+            digest = hashlib.blake2b(repr((sorted(chars), sorted(variants), stretchy,
+                                           self._version)).encode(), digest_size=16)
+            path = self.cache_dir / f"css-{digest.hexdigest()}.css"
+            try:
+                css = path.read_text(encoding="utf-8")
+            except OSError:
+                css = self._make_stylesheet(chars, variants, stretchy)
+                with contextlib.suppress(OSError):
+                    _write_atomically(path, css)
+            if len(self._stylesheets) >= 8:  # a few hundred KB each: keep the newest
+                del self._stylesheets[next(iter(self._stylesheets))]
+            self._stylesheets[key] = css
+            return css
+
+    def _make_stylesheet(self, chars: set[str], variants: set[str], stretchy: bool) -> str:
+        with self._lock:
             full = self._all_css()
             fonts = {"MJXZERO", "MJXTEX", *(f"MJX{variant}" for variant in variants)}
             if stretchy:
@@ -374,11 +401,7 @@ class Typesetter:
                           and set(_VARIANT_CLASS.findall(selector)) <= variants):
                     continue
                 kept.append(f"{selector} {{\n{body}}}")
-            css = "\n".join(kept) + "\n" + _SHEETS_CSS
-            if len(self._stylesheets) >= 8:  # a few hundred KB each: keep the newest
-                del self._stylesheets[next(iter(self._stylesheets))]
-            self._stylesheets[key] = css
-            return css
+            return "\n".join(kept) + "\n" + _SHEETS_CSS
 
 
 _shared: Typesetter | None = None

@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pikepdf
 import pytest
@@ -183,6 +184,105 @@ def test_an_unknown_theme_is_a_warning_at_its_directive(tmp_path: Path) -> None:
     rendered = render_deck(deck, themes=load_themes([]))
     (warning,) = rendered.diagnostics
     assert warning.loc.line == 3 and "theme 'nosuch' not found" in warning.message
+
+
+CACHED_SHEET = """\
+---
+paginate: true
+footer: "$E = mc^2$"
+---
+
+# Intro
+
+$$ a^2 + b^2 = c^2 $$
+
+![missing](later.png)
+
+---
+
+# Intro
+
+```python
+print("hi")
+```
+
+---
+
+## Bad
+
+text $\\frac{1}{$ here
+"""
+
+
+def test_the_disk_cache_renders_only_changed_slides_and_changes_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`sheets build`'s slide cache: after an edit, only the edited slide is rendered,
+    and the page, the slides and the warnings (at their new lines) are exactly those of
+    a render without the cache; an image that appears is picked up; a badge is part of
+    its slide's key."""
+    from builder import render
+
+    cache = tmp_path / "cache"
+    sheet = tmp_path / "sheet.md"
+    themes = load_themes([])
+    rendered_slides: list[int] = []
+    original = render._render_slide
+
+    def counting(slide: Any, state: Any) -> str:
+        rendered_slides.append(slide.index)
+        return original(slide, state)
+
+    monkeypatch.setattr(render, "_render_slide", counting)
+
+    def build(text: str, **options: Any) -> tuple[RenderedDeck, RenderedDeck, list[int]]:
+        sheet.write_text(text, encoding="utf-8")
+        rendered_slides.clear()
+        cached = render_deck(parse_file(sheet), themes=themes, cache_dir=cache, **options)
+        done = list(rendered_slides)
+        return cached, render_deck(parse_file(sheet), themes=themes, **options), done
+
+    def same(cached: RenderedDeck, plain: RenderedDeck) -> None:
+        assert cached.document == plain.document
+        assert cached.slides == plain.slides
+        assert [str(d) for d in cached.diagnostics] == [str(d) for d in plain.diagnostics]
+
+    cached, plain, done = build(CACHED_SHEET)
+    same(cached, plain)
+    assert done == [0, 1, 2]
+    assert 'id="intro-1"' in cached.slides[1]
+    # Two lines more on the first slide, and its heading renamed: the second slide's
+    # heading id changes, the third slide's warning moves down.
+    edited = CACHED_SHEET.replace("# Intro\n\n$$", "# Start\n\nnew\n\nlines\n\n$$", 1)
+    cached, plain, done = build(edited)
+    same(cached, plain)
+    assert done == [0, 1]
+    assert 'id="intro"' in cached.slides[1]
+    assert any("math: Missing close brace" in str(d) and d.loc.line == 28
+               for d in cached.diagnostics)
+    cached, plain, done = build(edited)
+    assert done == [] and cached.document == plain.document
+    (tmp_path / "later.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    cached, plain, done = build(edited)
+    same(cached, plain)
+    assert done == [0] and "image not found" not in cached.slides[0]
+
+    card = Card(title="Bad", equations=(), checks=(), assume=(), nocheck=None,
+                declarations=(), code=(), loc=SourceLoc(sheet, 26), slide=2)
+    results = [CardResult(card=card, status="fail", message="no", checks=())]
+    cached, plain, done = build(edited, results=results)
+    same(cached, plain)
+    assert done == [2] and "sheets-badge-fail" in cached.slides[2]
+
+
+def test_badge_colours_come_from_the_theme_when_it_has_them(tmp_path: Path) -> None:
+    deck = parse_text("# A\n", tmp_path / "a.md")
+    builtin = render_deck(deck, themes=load_themes([]))  # portrait_A4_note styles badges
+    assert builtin.document.count(".sheets-badge-pass{") == 1
+    assert "#3f7d4e" in builtin.head and "#2e7d32" not in builtin.head
+    theme = tmp_path / "plain.css"
+    theme.write_text("/* @theme plain */\nsection { color: black; }\n", encoding="utf-8")
+    plain = render_deck(replace(deck, theme="plain"), themes=load_themes([theme]))
+    assert "div.marpit > section .sheets-badge-pass { background: #2e7d32; }" in plain.head
 
 
 # --------------------------------------------------------------------------- in Chromium
