@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
+import re
 import signal
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -65,6 +66,14 @@ def _fields_key(value: Any, skip: frozenset[str]) -> str:
     # the plain values is what decides the rendering.
     return repr(tuple((f.name, getattr(value, f.name)) for f in fields(value)
                       if f.name not in skip))
+
+
+_DIAGRAM = re.compile(r'<div class="[^"]*\bmermaid\b')
+
+
+def _has_diagram(slide_html: str) -> bool:
+    """A mermaid block (rendered from a fence, or written as HTML as in the seed deck)."""
+    return "mermaid" in slide_html and _DIAGRAM.search(slide_html) is not None
 
 
 def find_snippets_dir(sheet: Path) -> Path | None:
@@ -217,7 +226,7 @@ class SheetPreview:
 
     def __call__(self, path: Path) -> Update:
         from builder.parse import parse_file
-        from builder.render import load_themes, render_deck
+        from builder.render import _MERMAID_JS, load_themes, render_deck
 
         try:
             deck = parse_file(path)
@@ -250,11 +259,15 @@ class SheetPreview:
                 slides[keys[slide.index]] = html
         # Keep only what the deck now has, so the cache does not grow with every edit.
         self._rendered = _Rendered(deck_key, head, {key: slides[key] for key in keys})
+        ordered = tuple(slides[key] for key in keys)
         return Update(
             head=f"<style>{head}</style>",
-            slides=tuple(slides[key] for key in keys),
+            slides=ordered,
             title=deck.title or path.name,
             watch=self._watch(self._images(deck)),
+            # The same diagram library `sheets build` inlines (3.5 MB: only when needed);
+            # the page runs it on each patched slide that has a diagram.
+            scripts=(_MERMAID_JS,) if any(map(_has_diagram, ordered)) else (),
             checks=lambda: self._check(deck),
         )
 

@@ -93,6 +93,33 @@ def test_editing_slide_30_redraws_only_it(
     assert rebuild.rendered_slides - rendered == 1
 
 
+def test_the_diagram_is_drawn_on_load_and_after_an_edit_of_its_slide(
+    page: tuple[Page, PreviewServer, SheetPreview], sheet: Path
+) -> None:
+    view, _, rebuild = page
+    index = next(slide.index for slide in parse_file(sheet).slides
+                 if '<div class="mermaid">' in slide.source)
+    view.wait_for_function("i => sheetsPreview.slides[i].querySelector('.mermaid svg')",
+                           arg=index, timeout=WAIT_MS)
+    assert "A task" in view.evaluate(
+        "i => sheetsPreview.slides[i].querySelector('.mermaid svg').textContent", index)
+    view.evaluate("() => { window.firstSlide = sheetsPreview.slides[0]; }")
+    rendered = rebuild.rendered_slides
+    text = sheet.read_text(encoding="utf-8")
+    assert text.count("A task") == 1
+    sheet.write_text(text.replace("A task", "A zebratask"), encoding="utf-8")
+    # Drawn again: the new <svg> says the new word (mermaid's output, not the source text).
+    view.wait_for_function(
+        "i => sheetsPreview.slides[i].querySelector('.mermaid svg')?.textContent"
+        ".includes('A zebratask')", arg=index, timeout=WAIT_MS)
+    assert rebuild.rendered_slides - rendered == 1
+    assert view.evaluate("sheetsPreview.slides[0] === window.firstSlide")
+    # The library was loaded once, from this server (the sheet's own CDN import is text).
+    assert view.evaluate("document.querySelectorAll('script[src*=mermaid]').length") == 1
+    assert view.evaluate("document.querySelector('script[src*=mermaid]').src").startswith(
+        "http://127.0.0.1:")
+
+
 def test_broken_front_matter_shows_where_and_the_fix_clears_it(
     page: tuple[Page, PreviewServer, SheetPreview], sheet: Path
 ) -> None:

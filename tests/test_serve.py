@@ -336,13 +336,14 @@ def test_binds_loopback_only(server: PreviewServer) -> None:
 
 
 def test_no_browser_is_opened_without_a_display(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
     import webbrowser
 
     from builder import serve
 
     opened: list[str] = []
     monkeypatch.setattr(webbrowser, "open", lambda url, *args, **kwargs: opened.append(url))
-    monkeypatch.setattr(serve.sys, "platform", "linux")
+    monkeypatch.setattr(sys, "platform", "linux")  # the module serve reads it from
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     serve.open_browser("http://127.0.0.1:1/")
@@ -350,3 +351,54 @@ def test_no_browser_is_opened_without_a_display(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("WAYLAND_DISPLAY", "wayland-0")
     serve.open_browser("http://127.0.0.1:1/")
     assert opened == ["http://127.0.0.1:1/"]
+
+
+def test_the_page_asks_for_no_favicon(browser: Browser, sheet: Path) -> None:
+    server = start(sheet, split_rebuild)
+    page = browser.new_page()
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    try:
+        page.goto(server.url)
+        page.wait_for_function("window.sheetsPreview && sheetsPreview.slides.length === 40",
+                               timeout=WAIT_MS)
+        assert requested, "the page's own requests were not seen"
+        assert not [url for url in requested if "favicon" in url], requested
+        # Headless Chromium asks for no favicon either way; a windowed browser asks for
+        # /favicon.ico (a 404 in its console) unless the page names an icon of its own.
+        assert page.evaluate("document.querySelector('link[rel~=icon]')?.href") == "data:,"
+    finally:
+        page.close()
+        server.shutdown()
+
+
+def test_update_scripts_are_loaded_once_and_no_other_file_by_their_path(
+    browser: Browser, sheet: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path.parent / f"{tmp_path.name}-scripts"
+    outside.mkdir()
+    script = outside / "counter.js"  # outside the sheet's directory, as node_modules is
+    script.write_text("window.counterLoads = (window.counterLoads || 0) + 1;\n",
+                      encoding="utf-8")
+    (outside / "secret.js").write_text("secret\n", encoding="utf-8")
+
+    def with_script(path: Path) -> Update:
+        update = split_rebuild(path)
+        return Update(head=update.head, slides=update.slides, title=update.title,
+                      scripts=(script,))
+
+    server = start(sheet, with_script)
+    page = browser.new_page()
+    try:
+        page.goto(server.url)
+        page.wait_for_function("window.counterLoads === 1", timeout=WAIT_MS)
+        version = page.evaluate("sheetsPreview.version")
+        replace_in(sheet, "text of slide 3", "edited slide 3")
+        page.wait_for_function("v => sheetsPreview.version > v", arg=version, timeout=WAIT_MS)
+        assert page.evaluate("window.counterLoads") == 1
+        assert get(server, "/_sheets/scripts/counter.js") == 200
+        assert get(server, "/_sheets/scripts/secret.js") == 404
+        assert get(server, "/_sheets/scripts/..%2Fsecret.js") == 404
+    finally:
+        page.close()
+        server.shutdown()

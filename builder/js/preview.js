@@ -1,9 +1,11 @@
 // The preview page's side of `sheets preview` (builder/serve.py).
 //
-// The server streams `update` events: {version, count, error, head?, title?, slides:
-// {index: html}, badges?}. Only the slides listed are replaced; every other <section>
-// stays the same DOM object, so the browser keeps its layout, its selection and the
-// reader's place. `window.sheetsPreview` exposes what tests and the bench wait on.
+// The server streams `update` events: {version, count, error, head?, title?, scripts?,
+// slides: {index: html}, badges?}. Only the slides listed are replaced; every other
+// <section> stays the same DOM object, so the browser keeps its layout, its selection
+// and the reader's place. `scripts` are loaded once each (the diagram library); mermaid
+// then draws the diagrams of the slides shown, and of each patched slide that has one.
+// `window.sheetsPreview` exposes what tests and the bench wait on.
 "use strict";
 
 (() => {
@@ -14,10 +16,13 @@
   const slideHtml = [];    // the HTML each was made from
   let headNodes = [];      // what the last `head` put into <head>
   let badges = [];
+  const loadedScripts = new Set();
+  let mermaidReady = false;
 
   const state = (window.sheetsPreview = {
     version: 0, badgeVersion: 0, connected: false, error: null,
     slides: slideNodes,
+    diagramRuns: 0,  // mermaid runs finished (drawn or failed)
   });
 
   function parse(html) {
@@ -133,6 +138,37 @@
     }
   }
 
+  function loadScripts(urls) {
+    for (const url of urls) {
+      if (loadedScripts.has(url)) continue;
+      loadedScripts.add(url);
+      const script = document.createElement("script");
+      script.src = url;  // inserted: loads and runs without holding up the patches
+      script.addEventListener("load", () => drawDiagrams(slideNodes));
+      document.head.append(script);
+    }
+  }
+
+  // Mermaid replaces each block's text with an <svg> and marks it data-processed; a
+  // patched slide brings fresh, unprocessed blocks. Slides without one cost a query.
+  function drawDiagrams(sections) {
+    const mermaid = window.mermaid;
+    if (!mermaid) return;  // not needed, or still loading (its load event comes back)
+    if (!mermaidReady) {
+      mermaid.initialize({ startOnLoad: false });
+      mermaidReady = true;
+    }
+    const nodes = [];
+    for (const section of sections) {
+      if (section) nodes.push(...section.querySelectorAll(".mermaid:not([data-processed])"));
+    }
+    if (!nodes.length) return;
+    // suppressErrors: a diagram being typed is often invalid; mermaid draws its error.
+    mermaid.run({ nodes, suppressErrors: true })
+      .catch((error) => console.error("mermaid:", error))
+      .finally(() => { state.diagramRuns += 1; });
+  }
+
   function showError(message) {
     state.error = message;
     overlay.hidden = message === null;
@@ -152,6 +188,8 @@
       drawBadges(replaced);
     }
     restoreScroll(anchor);
+    if ("scripts" in message) loadScripts(message.scripts);
+    if (replaced.length) drawDiagrams(replaced.map((index) => slideNodes[index]));
     showError(message.error);
     state.version = message.version;
     window.dispatchEvent(new CustomEvent("sheets:update", { detail: message }));
