@@ -15,14 +15,24 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, overload
 
-from builder.model import Card, Equation
+from builder.model import Card, Equation, SourceLoc
 
 __all__ = ["EquationError", "SnippetCard"]
 
 
 class EquationError(Exception):
     """A snippet used an equation of its card that does not compile; says which one
-    (sheet and line) and why."""
+    (sheet and line) and why. `str()` is `sheets/01.md:99: the equation does not
+    compile: unbalanced braces`; the worker reports it at that line, as the sheet's
+    error rather than the snippet's."""
+
+    def __init__(self, loc: SourceLoc | None, reason: str) -> None:
+        super().__init__(f"{loc}: {reason}" if loc else reason)
+        self.loc = loc
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.loc, self.reason))
 
 
 class _Equations(Sequence[Any]):
@@ -63,8 +73,8 @@ class _Equations(Sequence[Any]):
                 self._declarations = compiler.declarations_for(self._card)
             return compiler.formula(equation, self._declarations)
         except Exception as error:
-            raise EquationError(
-                f"{equation.loc}: the equation does not compile: {error}") from error
+            raise EquationError(equation.loc,
+                                f"the equation does not compile: {error}") from error
 
 
 class SnippetCard:
@@ -101,7 +111,7 @@ class SnippetCard:
     def eq(self) -> Any:
         """The card's first display equation, compiled (a `Formula`)."""
         if not len(self.eqs):
-            raise EquationError(f"{self._card.loc}: card {self._card.title!r} has no "
+            raise EquationError(self._card.loc, f"card {self._card.title!r} has no "
                                 "display equation")
         return self.eqs[0]
 

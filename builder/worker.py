@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import os
 import pickle
 import select
@@ -47,7 +48,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import IO, TYPE_CHECKING, Any, Self
 
-from builder.model import Card, Status
+from builder.model import Card, SourceLoc, Status
 
 if TYPE_CHECKING:
     from builder.check import CheckResult
@@ -82,6 +83,9 @@ class SnippetOutcome:
     """The traceback trimmed to the user's snippet files (or faulthandler's stack)."""
     output: str = ""
     """What the snippet printed (its tail)."""
+    line: int | None = None
+    """The sheet's line the outcome is about when not the card's: an equation the
+    snippet used that does not compile."""
 
 
 # =========================================================================== parent side
@@ -248,7 +252,8 @@ class SnippetPool:
         from builder.check import CheckResult
 
         outcome = self.run_outcome(card, target, snippets_dir, timeout)
-        return CheckResult("snippet", outcome.status, card.loc, outcome.message)
+        loc = SourceLoc(card.loc.path, outcome.line) if outcome.line else card.loc
+        return CheckResult("snippet", outcome.status, loc, outcome.message)
 
     def run_outcome(self, card: Card, target: str, snippets_dir: Path,
                     timeout: float = DEFAULT_TIMEOUT) -> SnippetOutcome:
@@ -389,9 +394,14 @@ def _fault_location(log: str, snippets_dir: Path) -> tuple[str | None, str]:
 
 
 def _display_path(path: Path) -> str:
-    """A path as a user would type it: relative to the current directory when under it."""
+    """A path as a user would type it: relative to the current directory when under it
+    or one or two levels beside it (`../snippets/m.py` from `sheets/`), else absolute."""
     with contextlib.suppress(ValueError):
         return str(path.relative_to(Path.cwd()))
+    with contextlib.suppress(ValueError):
+        relative = os.path.relpath(path)
+        if not relative.startswith(os.path.join(os.pardir, os.pardir, os.pardir)):
+            return relative
     return str(path)
 
 
@@ -535,7 +545,7 @@ def _failure_text(error: AssertionError, where: str | None, snippets_dir: Path) 
 
 def _run_snippet(loader: _SnippetLoader, card: Card, target: str,
                  snippets_dir: Path) -> SnippetOutcome:
-    from builder.snippet_card import SnippetCard
+    from builder.snippet_card import EquationError, SnippetCard
 
     try:
         function = loader.function(snippets_dir, target)
@@ -560,6 +570,13 @@ def _run_snippet(loader: _SnippetLoader, card: Card, target: str,
         at = f" at {where}" if where else ""
         return SnippetOutcome("error", f"{target}: called sys.exit({error.code!r}){at}; "
                               "a snippet passes by returning", where, trace)
+    except EquationError as error:
+        # The sheet's equation is at fault, not the snippet: the line is the equation's,
+        # and the snippet's line only says who asked for it.
+        where, trace = _user_traceback(error, snippets_dir)
+        used = f" (used by {where})" if where else ""
+        return SnippetOutcome("error", f"{target}: {error.reason}{used}", where, trace,
+                              line=error.loc.line if error.loc else None)
     except BaseException as error:  # noqa: BLE001 - anything else a snippet raises is its error
         where, trace = _user_traceback(error, snippets_dir)
         at = f" ({where})" if where else ""
@@ -655,8 +672,7 @@ def serve(log: Path, memory_limit: int, parent: int) -> int:
         sys.stderr.flush()
         output = _read_tail(log)
         if output:
-            outcome = SnippetOutcome(outcome.status, outcome.message, outcome.where,
-                                     outcome.traceback, output)
+            outcome = dataclasses.replace(outcome, output=output)
         _send(answers, outcome)
 
 

@@ -315,6 +315,19 @@ def test_every_failing_check_of_a_card_is_a_line_in_the_sheets_latex(tmp_path: P
     assert lines[3] == "0 passed, 0 failed, 1 error, 0 unchecked"
 
 
+def test_an_equation_a_snippet_needs_that_does_not_compile_is_the_sheets_error(
+        tmp_path: Path) -> None:
+    _write(tmp_path / "snippets" / "la.py", "def uses(card):\n    y = card.eq(x=1.0)\n"
+                                            "    assert y == 2\n")
+    _write(tmp_path / "sheets" / "d.md", "# T\n\n## Half\n<!-- check: la.uses -->\n"
+                                         "$$ y = \\frac{x}{2 $$\n")
+    run = _sheets("sheets/d.md", cwd=tmp_path, env={"SHEETS_CACHE_DIR": str(tmp_path / "c")})
+    assert run.returncode == 1
+    assert run.stdout.splitlines()[0] == (
+        "sheets/d.md:5: Half: la.uses: the equation does not compile: unbalanced braces "
+        "(used by snippets/la.py:2)")
+
+
 def test_json_shape_to_a_file(tmp_path: Path) -> None:
     sheet = _write(tmp_path / "bad.md", BAD)
     run = _sheets(str(sheet), "--json", str(tmp_path / "out" / "r.json"), cwd=tmp_path)
