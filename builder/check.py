@@ -37,8 +37,9 @@ from builder.model import Card, SourceLoc, Status
 if TYPE_CHECKING:
     import sympy
 
-__all__ = ["CardResult", "CheckCache", "CheckResult", "Domain", "StepVerdict",
-           "assume_problems", "check_cards", "compare_sides", "is_claim", "parse_domain"]
+__all__ = ["CardResult", "CheckCache", "CheckResult", "Coverage", "Domain", "StepVerdict",
+           "assume_problems", "check_cards", "compare_sides", "coverage", "coverage_report",
+           "is_claim", "parse_domain"]
 
 CheckKind = Literal["derivation", "snippet"]
 
@@ -478,8 +479,17 @@ class _Evaluator:
         import sympy
 
         self.expr = expr
-        with contextlib.suppress(Exception):
-            self.expr = expr.doit()
+        # Plain complex arithmetic where it can (sympy's evalf was most of a cold check);
+        # sympy, with its sums worked out once, where it cannot.
+        self.numeric: Any = None
+        try:
+            from builder.compile import numeric_function
+
+            self.numeric = numeric_function(expr)
+            self.expr = self.numeric.expr
+        except (ImportError, NotImplementedError):
+            with contextlib.suppress(Exception):
+                self.expr = expr.doit()
         self.domain = domain
         self.integers = integers
         labels = {item.base.label for item in self.expr.atoms(sympy.Indexed)}
@@ -490,6 +500,14 @@ class _Evaluator:
                  rng: random.Random) -> complex | None:
         import sympy
 
+        if self.numeric is not None:
+            def entry(key: str, label: str) -> float:
+                if key not in extra:
+                    extra[key] = _sample(self.domain.interval(label), rng)
+                return extra[key]
+
+            with contextlib.suppress(NotImplementedError):
+                return self.numeric(point, entry)  # type: ignore[no-any-return]
         # Whole numbers first (a sum's bounds), so that sums expand and the guards of
         # their terms can be read before any other value is put in: sympy evaluates
         # `sqrt(-0.5)` to `0.707*I` the moment it is built.
@@ -979,15 +997,34 @@ def results_json(results: Sequence[CardResult]) -> dict[str, Any]:
     }
 
 
-def coverage_report(cards: Sequence[Card]) -> str:
-    """`sheets check --coverage`: how many display equations compiled, and the reasons
-    for the others, grouped (most frequent first)."""
-    from collections import Counter
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """How many display equations compiled, and where the others are, by reason (most
+    frequent first; locations in document order)."""
 
+    total: int
+    compiled: int
+    reasons: tuple[tuple[str, tuple[SourceLoc, ...]], ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """The `coverage` key of `sheets check --coverage --json`."""
+        return {"total": self.total, "compiled": self.compiled,
+                "reasons": [{"reason": reason, "count": len(locs),
+                             "locations": [{"file": str(loc.path), "line": loc.line}
+                                           for loc in locs]}
+                            for reason, locs in self.reasons]}
+
+
+COVERAGE_EXAMPLES = 3
+"""Locations printed per reason by `--coverage` (all of them with `--verbose`)."""
+
+
+def coverage(cards: Sequence[Card]) -> Coverage:
+    """Compile every display equation of `cards` and group the refusals by reason."""
     from builder import compile as compiler
 
     total = compiled_count = 0
-    reasons: Counter[str] = Counter()
+    reasons: dict[str, list[SourceLoc]] = {}
     for card in cards:
         declarations = _declarations(compiler, card)
         for equation in card.equations:
@@ -996,18 +1033,37 @@ def coverage_report(cards: Sequence[Card]) -> str:
                 with _time_limit(5.0):
                     compiled = compiler.compile_equation(equation, declarations)
             except _OutOfTime:
-                reasons["compiling took too long"] += 1
+                reasons.setdefault("compiling took too long", []).append(equation.loc)
                 continue
-            refused = [side.reason or "not compiled" for sides, _ in _chains(compiled)
-                       for side in sides if side.expr is None]
+            refused = [(side.reason or "not compiled", side.line)
+                       for sides, _ in _chains(compiled) for side in sides if side.expr is None]
             whole = getattr(compiled, "reason", None)
             if whole and not refused:
-                refused = [str(whole)]
+                refused = [(str(whole), equation.loc.line)]
             if refused:
-                reasons[refused[0]] += 1
+                reason, line = refused[0]
+                reasons.setdefault(reason, []).append(SourceLoc(equation.loc.path, line))
             else:
                 compiled_count += 1
-    share = 100 * compiled_count / total if total else 100.0
-    lines = [f"coverage: {compiled_count} of {total} display equations compiled ({share:.0f} %)"]
-    lines += [f"  {count:4d}  {reason}" for reason, count in reasons.most_common()]
+    ordered = sorted(reasons.items(), key=lambda item: -len(item[1]))  # stable: first seen
+    return Coverage(total, compiled_count,
+                    tuple((reason, tuple(locs)) for reason, locs in ordered))
+
+
+def coverage_report(cards: Sequence[Card] | Coverage, *, places: int | None = 0) -> str:
+    """`sheets check --coverage`: how many display equations compiled, and the reasons
+    for the others, grouped (most frequent first), each followed by where it happened:
+    the first `places` locations (`COVERAGE_EXAMPLES` from the command line; None: all
+    of them, `--verbose`)."""
+    found = cards if isinstance(cards, Coverage) else coverage(cards)
+    share = 100 * found.compiled / found.total if found.total else 100.0
+    lines = [(f"coverage: {found.compiled} of {found.total} display equations compiled "
+              f"({share:.0f} %)")]
+    for reason, locs in found.reasons:
+        lines.append(f"  {len(locs):4d}  {reason}")
+        shown = locs if places is None else locs[:places]
+        more = len(locs) - len(shown)
+        lines += [f"          {loc}" for loc in shown]
+        if more and shown:
+            lines.append(f"          … {more} more (--verbose lists all)")
     return "\n".join(lines)

@@ -40,14 +40,26 @@ def _parser() -> argparse.ArgumentParser:
         help="exit 1 on an overflowing slide, a missing image or a failed card",
     )
 
-    check = commands.add_parser("check", help="check every formula card")
-    check.add_argument("sheets", nargs="*", type=Path, metavar="SHEET")
-    check.add_argument("--json", dest="json_out", metavar="FILE|-")
-    check.add_argument("--snippets", type=Path, metavar="DIR")
+    check = commands.add_parser(
+        "check", help="check every formula card",
+        description="Check every formula card: each `=` step of a display equation at "
+        "random points and with sympy, and the snippets linked by <!-- check: -->. "
+        "Prints one `path:line: title: message` line per failing check, then a summary.")
+    check.add_argument("sheets", nargs="*", type=Path, metavar="SHEET",
+                       help="Markdown sheets to check (default: sheets/*.md)")
+    check.add_argument("--json", dest="json_out", metavar="FILE|-",
+                       help="also write every card's result as JSON to FILE, or to stdout "
+                       "with '-' (the text report then goes to stderr)")
+    check.add_argument("--snippets", type=Path, metavar="DIR",
+                       help="the snippets directory for <!-- check: module.function --> "
+                       "(default: the nearest snippets/ beside the sheet or above it)")
     check.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
                        help="per-card time limit for a snippet (default 10)")
     check.add_argument("--coverage", action="store_true",
-                       help="report how many display equations compiled, and why not")
+                       help="report how many display equations compiled, and why not, "
+                       "with the first 3 places per reason (with --json: a 'coverage' key)")
+    check.add_argument("-v", "--verbose", action="store_true",
+                       help="with --coverage, list every place, not the first 3")
 
     preview = commands.add_parser("preview", help="live-reload preview in the browser")
     preview.add_argument("sheet", type=Path, metavar="SHEET")
@@ -86,6 +98,9 @@ def _build(args: argparse.Namespace) -> int:
 
             cache_dir = Path(os.environ.get("SHEETS_CACHE_DIR") or ".cache")
             printer = stack.enter_context(PdfPrinter(cache_dir=cache_dir))
+        from builder.typeset import shared_typesetter
+
+        shared_typesetter().warm_up()  # MathJax boots beside Chromium, on a first build
         return _build_sheets(args, printer)
 
 
@@ -235,12 +250,18 @@ def _check(args: argparse.Namespace) -> int:
                 for annotation in github_annotations(result):
                     print(annotation, file=report)
     print(summary_line(results), file=report)
+    found_coverage = None
     if args.coverage:
-        from builder.check import coverage_report
+        from builder.check import COVERAGE_EXAMPLES, coverage, coverage_report
 
-        print(coverage_report([card for card in order]), file=report)
+        found_coverage = coverage(order)
+        print(coverage_report(found_coverage,
+                              places=None if args.verbose else COVERAGE_EXAMPLES), file=report)
     if args.json_out is not None:
-        document = json.dumps(results_json(results), ensure_ascii=False, indent=1)
+        data = results_json(results)
+        if found_coverage is not None:  # an added key: the SPEC'd ones stay as they are
+            data["coverage"] = found_coverage.to_json()
+        document = json.dumps(data, ensure_ascii=False, indent=1)
         if args.json_out == "-":
             print(document)
         else:

@@ -328,6 +328,43 @@ def test_an_equation_a_snippet_needs_that_does_not_compile_is_the_sheets_error(
         "(used by snippets/la.py:2)")
 
 
+def test_coverage_lists_where_each_reason_happened(tmp_path: Path) -> None:
+    _write(tmp_path / "notes.md", "# Notes\n\n## Roots\n"
+           + "".join(f"$$ x_{n} = a \\pm {n} $$\n\n" for n in range(4))      # lines 4-10
+           + "## Ok\n$$ (a+b)^2 = a^2 + 2ab + b^2 $$\n")
+    env = {"SHEETS_CACHE_DIR": str(tmp_path / "c")}
+    run = _sheets("--coverage", "notes.md", cwd=tmp_path, env=env)
+    lines = run.stdout.splitlines()
+    start = lines.index("coverage: 1 of 5 display equations compiled (20 %)")
+    reason = lines[start + 1].split(None, 1)
+    assert reason[0] == "4" and "±" in reason[1], lines
+    assert [line.strip() for line in lines[start + 2:]] == [
+        "notes.md:4", "notes.md:6", "notes.md:8", "… 1 more (--verbose lists all)"]
+    run = _sheets("--coverage", "-v", "notes.md", cwd=tmp_path, env=env)
+    assert run.stdout.splitlines()[-1].strip() == "notes.md:10"
+    run = _sheets("--coverage", "--json", "-", "notes.md", cwd=tmp_path, env=env)
+    document = json.loads(run.stdout)
+    assert set(document) == {"cards", "summary", "coverage"}
+    assert document["coverage"]["total"] == 5 and document["coverage"]["compiled"] == 1
+    (entry,) = document["coverage"]["reasons"]
+    assert entry["count"] == 4
+    assert entry["locations"] == [{"file": "notes.md", "line": line} for line in (4, 6, 8, 10)]
+    # Without --coverage the document is SPEC.md §2's, unchanged.
+    run = _sheets("--json", "-", "notes.md", cwd=tmp_path, env=env)
+    assert set(json.loads(run.stdout)) == {"cards", "summary"}
+
+
+def test_check_help_describes_its_arguments(tmp_path: Path) -> None:
+    run = _sheets("--help", cwd=tmp_path)
+    assert run.returncode == 0
+    text = " ".join(run.stdout.split())
+    for words in ("SHEET Markdown sheets to check (default: sheets/*.md)",
+                  "--json FILE|- also write every card's result as JSON",
+                  "--snippets DIR the snippets directory",
+                  "-v, --verbose with --coverage, list every place"):
+        assert words in text, text
+
+
 def test_json_shape_to_a_file(tmp_path: Path) -> None:
     sheet = _write(tmp_path / "bad.md", BAD)
     run = _sheets(str(sheet), "--json", str(tmp_path / "out" / "r.json"), cwd=tmp_path)
