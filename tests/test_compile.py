@@ -253,3 +253,39 @@ def test_random_token_soup_never_crashes() -> None:
             for side in chain.sides:
                 assert (side.expr is None) != (side.reason is None), tex
                 assert not (side.reason or "").startswith("internal error"), (tex, side.reason)
+
+
+# ---------------------------------------------------------------- numeric_function (check)
+
+def test_numeric_function_agrees_with_sympy_and_unrolls_sums() -> None:
+    x, n, i = sympy.symbols("x n i")
+    a = sympy.IndexedBase("a")
+    exprs = [sympy.Sum(a[i] * x**i, (i, 1, n)) / sympy.sqrt(x) + sympy.log(x),
+             sympy.Product(1 + a[i], (i, 2, n)) * sympy.exp(-x) + sympy.Max(x, 0.3),
+             sympy.tanh(x) ** 2 - sympy.Abs(x - 2) + sympy.factorial(n) / sympy.pi,
+             sympy.Derivative(sympy.sin(x) ** 2, x)]
+    entries = {f"a[{k}]": 0.1 * k + 0.05 for k in range(-3, 8)}
+    for expr in exprs:
+        fast = compiler.numeric_function(expr)
+        for point in ({"x": 0.7, "n": 4.0}, {"x": 1.9, "n": 3.0}):
+            value = fast(point, lambda key, label: entries[key])
+            exact = expr.doit().subs({x: point["x"], n: int(point["n"])}).doit()
+            exact = exact.subs({a[k]: v for k, v in ((int(key[2:-1]), v)
+                                                     for key, v in entries.items())})
+            assert value == pytest.approx(complex(exact.evalf(30)), rel=1e-12)
+    # Karr's convention, as sympy: a sum from 3 to 0 is minus the sum from 1 to 2
+    backwards = compiler.numeric_function(sympy.Sum(a[i], (i, 3, n)))
+    assert backwards({"n": 0.0}, lambda key, label: entries[key]) == pytest.approx(-0.4)
+
+
+def test_numeric_function_skips_points_outside_the_meaning_and_refuses_the_unknown() -> None:
+    x, y = sympy.symbols("x y")
+    unused = {}.__getitem__
+    assert compiler.numeric_function(sympy.log(x))({"x": -0.5}, unused) is None
+    assert compiler.numeric_function(sympy.sqrt(x) * y)({"x": -0.5, "y": 1.0}, unused) is None
+    assert compiler.numeric_function(1 / x)({"x": 0.0}, unused) is None
+    assert compiler.numeric_function(x ** -1)({"x": -2.0}, unused) == pytest.approx(-0.5)
+    with pytest.raises(NotImplementedError):
+        compiler.numeric_function(sympy.Function("f")(x))
+    with pytest.raises(NotImplementedError):
+        compiler.numeric_function(sympy.Integral(x, (x, 0, y)))
