@@ -96,6 +96,10 @@ POSITIVE_INTERVAL = Interval(0.1, 0.9)
 `log(1 - p)` stay valid too."""
 INTEGER_INTERVAL = Interval(1, 5, integer=True)
 """Summation bounds and declared integers."""
+SCALE_INTERVAL = Interval(0.2, 3.0)
+_SCALES = re.compile(r"sigma(_\w+)?")
+"""`\\sigma`, `\\sigma_1`: a standard deviation in notes, positive unless `assume:` says
+otherwise (`\\sqrt{2\\pi\\sigma^2} = \\sqrt{2\\pi}\\sigma` is right as the notes mean it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +114,11 @@ class Domain:
         found = self.intervals.get(name)
         if found is not None:
             return replace(found, integer=True) if integer else found
-        return INTEGER_INTERVAL if integer else self.default
+        if integer:
+            return INTEGER_INTERVAL
+        if self.default is DEFAULT_INTERVAL and _SCALES.fullmatch(name):
+            return SCALE_INTERVAL
+        return self.default
 
     def positive(self) -> Domain:
         """The same declarations, undeclared symbols positive (the fallback)."""

@@ -93,6 +93,14 @@ def test_log_and_roots_fall_back_to_positive_points_and_prove_nothing_more() -> 
                          Domain()).status == "fail"
 
 
+def test_sigma_is_a_standard_deviation_unless_assume_says_otherwise() -> None:
+    sigma = sympy.Symbol("sigma")
+    gauss = (1 / sympy.sqrt(2 * sympy.pi * sigma**2), 1 / (sigma * sympy.sqrt(2 * sympy.pi)))
+    assert compare_sides(*gauss, Domain()).status == "pass"
+    assert compare_sides(*gauss, parse_domain(["-1 < sigma < 1"])).status == "fail"
+    assert compare_sides(sympy.sqrt(x**2 * sigma**2), x * sigma, Domain()).status == "fail"
+
+
 def test_log_of_a_probability_stays_real_under_assume() -> None:
     domain = parse_domain(["0 < p < 1"])
     assert compare_sides(sympy.log(p / (1 - p)), sympy.log(p) - sympy.log(1 - p),
