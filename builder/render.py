@@ -184,7 +184,14 @@ def render_deck(
     slide only. The result is the same as without it."""
     diagnostics: list[Diagnostic] = []
     theme = _theme_for(deck, themes, diagnostics)
-    look = _theme_look(themes, theme, deck, cache_dir)
+    look_key = _look_key(themes, theme, deck)
+    badges = _badges(results)
+    cache = _SlideCache(cache_dir, deck, look_key, badges) if cache_dir is not None else None
+    hits = cache.lookup() if cache is not None else [None] * len(deck.slides)
+    todo = [slide for slide, hit in zip(deck.slides, hits, strict=True) if hit is None]
+    # MathJax works in node while this thread packs the theme and highlights the code.
+    typesetting = _Typesetting(todo)
+    look = _theme_look(themes, theme, deck, cache_dir, look_key)
     if deck.size is not None and not look.size_preset:
         loc = deck.directive_locs.get("size") or SourceLoc(deck.path, 1)
         sizes = [value.split()[0] for value in theme.meta.get("size", ()) if value.split()]
@@ -192,12 +199,11 @@ def render_deck(
             loc, f"size {deck.size!r} is not one of theme {theme.name!r}'s sizes "
                  f"({', '.join(sizes) or 'it has none'}); using its default size"))
     size = look.size
-
-    badges = _badges(results)
-    cache = _SlideCache(cache_dir, deck, look, badges) if cache_dir is not None else None
-    hits = cache.lookup() if cache is not None else [None] * len(deck.slides)
-    todo = [slide for slide, hit in zip(deck.slides, hits, strict=True) if hit is None]
-    math = _typeset_all(todo)
+    for slide in todo:
+        for token in slide.tokens:
+            if token.type == "fence":
+                _highlight(token.content, _fence_language(token))
+    math = typesetting.result()
     state = _RenderState(deck=deck, math=math, badges=badges, diagnostics=[],
                          size=size, padding_right=look.padding_right)
     fragments: list[str] = []
@@ -289,16 +295,21 @@ class _ThemeLook:
     padding_right: str
 
 
-def _theme_look(themes: ThemeSet, theme: Theme, deck: Deck,
-                cache_dir: Path | None) -> _ThemeLook:
+def _look_key(themes: ThemeSet, theme: Theme, deck: Deck) -> str:
+    """What decides `_theme_look`: the theme set, the theme, the deck's size and style."""
+    digest = hashlib.blake2b(digest_size=16)
+    for part in (_code_version(), theme.name, deck.size or "", deck.global_css,
+                 *(f"{name}\0{item.css}" for name, item in sorted(themes.themes.items()))):
+        digest.update(part.encode())
+        digest.update(b"\0\1")
+    return digest.hexdigest()
+
+
+def _theme_look(themes: ThemeSet, theme: Theme, deck: Deck, cache_dir: Path | None,
+                key: str) -> _ThemeLook:
     path = None
     if cache_dir is not None:
-        digest = hashlib.blake2b(digest_size=16)
-        for part in (_code_version(), theme.name, deck.size or "", deck.global_css,
-                     *(f"{name}\0{item.css}" for name, item in sorted(themes.themes.items()))):
-            digest.update(part.encode())
-            digest.update(b"\0\1")
-        path = cache_dir / f"theme-{digest.hexdigest()}.json"
+        path = cache_dir / f"theme-{key}.json"
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             return _ThemeLook(str(data["css"]), (str(data["size"][0]), str(data["size"][1])),
@@ -400,6 +411,32 @@ def _math_tokens(tokens: Iterable[Token]) -> Iterable[Token]:
             yield token
         if token.children:
             yield from _math_tokens(token.children)
+
+
+class _Typesetting:
+    """`_typeset_all` in a thread (it mostly waits for node): `result()` joins it."""
+
+    def __init__(self, slides: Sequence[Slide]) -> None:
+        self._math: dict[tuple[str, bool], _Math] = {}
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if any(_has_math(slide) for slide in slides):
+            self._thread = threading.Thread(target=self._run, args=(slides,), daemon=True,
+                                            name="sheets-typeset")
+            self._thread.start()
+
+    def _run(self, slides: Sequence[Slide]) -> None:
+        try:
+            self._math = _typeset_all(slides)
+        except BaseException as error:  # noqa: BLE001 - re-raised in the caller's thread
+            self._error = error
+
+    def result(self) -> dict[tuple[str, bool], _Math]:
+        if self._thread is not None:
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._math
 
 
 def _typeset_all(slides: Iterable[Slide]) -> dict[tuple[str, bool], _Math]:
@@ -727,7 +764,7 @@ class _SlideRenderer(RendererHTML):
     def fence(self, tokens: Sequence[Token], idx: int, options: OptionsDict,
               env: EnvType) -> str:
         token = tokens[idx]
-        language = token.info.strip().split(maxsplit=1)[0] if token.info.strip() else ""
+        language = _fence_language(token)
         if language.lower() == "mermaid":
             env["state"].mermaid = True
             return f'<div class="mermaid">{html.escape(token.content)}</div>\n'
@@ -818,19 +855,24 @@ def _slug(text: str) -> str:
     return quote(cleaned, safe="-_.!~*'();/?:@&=+$,#")
 
 
+def _fence_language(token: Token) -> str:
+    return token.info.strip().split(maxsplit=1)[0] if token.info.strip() else ""
+
+
+@functools.lru_cache(maxsize=512)
 def _highlight(code: str, language: str) -> str:
+    if not language or language.lower() == "mermaid":
+        return html.escape(code)
     from pygments import highlight
     from pygments.formatters import HtmlFormatter
     from pygments.lexers import get_lexer_by_name
     from pygments.util import ClassNotFound
 
-    if language:
-        try:
-            lexer = get_lexer_by_name(language)
-        except ClassNotFound:
-            return html.escape(code)
-        return str(highlight(code, lexer, HtmlFormatter(nowrap=True)))
-    return html.escape(code)
+    try:
+        lexer = get_lexer_by_name(language)
+    except ClassNotFound:
+        return html.escape(code)
+    return str(highlight(code, lexer, HtmlFormatter(nowrap=True)))
 
 
 def _has_mermaid(fragment: str) -> bool:
@@ -906,19 +948,19 @@ class _SlideCache:
     so it does not grow with edits.
 
     A slide's key covers its fields (source, directives, page…), the deck's global
-    directives, the theme's size and padding, its badges, the counts its heading ids
+    directives, the theme (`_look_key`: size and padding come from it), its badges, the counts its heading ids
     continue from, the sheet's directory (images) and `_code_version()`. Its HTML holds
     the images it uses as `data:` URLs: their files' states are stored with it and
     checked on use."""
 
-    def __init__(self, cache_dir: Path, deck: Deck, look: _ThemeLook,
+    def __init__(self, cache_dir: Path, deck: Deck, look_key: str,
                  badges: Mapping[int, list[_Badge]]) -> None:
         name = hashlib.blake2b(str(deck.path.absolute()).encode(), digest_size=16)
         self.path = cache_dir / f"slides-{name.hexdigest()}.json"
         self.deck = deck
         self.badges = badges
-        common = repr((_code_version(), str(deck.path.absolute().parent), look.size,
-                       look.padding_right, [slide.index for slide in deck.slides],
+        common = repr((look_key, str(deck.path.absolute().parent),
+                       [slide.index for slide in deck.slides],
                        *(getattr(deck, key) for key in _GLOBAL_KEYS)))
         self.common = hashlib.blake2b(common.encode(), digest_size=16).hexdigest()
         self.keys: dict[int, str] = {}
