@@ -561,9 +561,13 @@ def compare_sides(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain, *,
             verdict = _compare_numerically(lhs, rhs, domain, seed)
         if verdict.status == "unchecked" and verdict.message in _TOO_FEW \
                 and domain.default is not POSITIVE_INTERVAL:
-            domain = domain.positive()
+            positive = domain.positive()
             with _time_limit(_NUMERIC_SECONDS):
-                verdict = _compare_numerically(lhs, rhs, domain, seed)
+                retry = _compare_numerically(lhs, rhs, positive, seed)
+            # Positive points only when they give numbers: sides that give none anywhere
+            # (unknown functions) are left to a proof over the reals.
+            if not (retry.status == "unchecked" and retry.message in _TOO_FEW):
+                domain, verdict = positive, retry
     except _OutOfTime:
         verdict = StepVerdict("unchecked", "evaluating the sides took too long")
     except Exception as error:  # noqa: BLE001 - sympy raises many kinds on odd input; none is a verdict
