@@ -2835,6 +2835,21 @@ def _numeric_builder(expr: Any) -> Callable[..., complex]:
     if expr.func in plain and len(expr.args) == 1:
         function, argument = plain[expr.func], _numeric_builder(expr.args[0])
         return lambda env, indexed: function(argument(env, indexed))
+    if expr.func is _Inner.get():  # `w^T x` at scalar points: the product, as sympy's
+        left, right = (_numeric_builder(arg) for arg in expr.args)
+        return lambda env, indexed: left(env, indexed) * right(env, indexed)
+    if isinstance(expr, sympy.binomial) and len(expr.args) == 2:
+        top_of, bottom_of = (_numeric_builder(arg) for arg in expr.args)
+
+        def binomial(env: dict[str, complex], indexed: Callable[[str, str], float]) -> complex:
+            top, bottom = _real(top_of(env, indexed)), _real(bottom_of(env, indexed))
+            if top.is_integer() and bottom.is_integer() and top >= 0:
+                return complex(math.comb(int(top), int(bottom)) if bottom >= 0 else 0)
+            if top.is_integer() or bottom.is_integer():
+                raise NotImplementedError("a binomial of a negative whole number")
+            return complex(math.gamma(top + 1) / (math.gamma(bottom + 1)
+                                                  * math.gamma(top - bottom + 1)))
+        return binomial
     if isinstance(expr, (sympy.Max, sympy.Min)):
         arguments = [_numeric_builder(arg) for arg in expr.args]
         choose = max if isinstance(expr, sympy.Max) else min

@@ -263,7 +263,8 @@ def test_numeric_function_agrees_with_sympy_and_unrolls_sums() -> None:
     exprs = [sympy.Sum(a[i] * x**i, (i, 1, n)) / sympy.sqrt(x) + sympy.log(x),
              sympy.Product(1 + a[i], (i, 2, n)) * sympy.exp(-x) + sympy.Max(x, 0.3),
              sympy.tanh(x) ** 2 - sympy.Abs(x - 2) + sympy.factorial(n) / sympy.pi,
-             sympy.Derivative(sympy.sin(x) ** 2, x)]
+             sympy.Derivative(sympy.sin(x) ** 2, x),
+             sympy.Sum(sympy.binomial(n, i) * x**i * (1 - x) ** (n - i) * i, (i, 0, n))]
     entries = {f"a[{k}]": 0.1 * k + 0.05 for k in range(-3, 8)}
     for expr in exprs:
         fast = compiler.numeric_function(expr)
