@@ -44,7 +44,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlsplit
 
-import jinja2
 from markdown_it.renderer import RendererHTML
 from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
@@ -63,16 +62,27 @@ from builder.theme_css import (
 )
 
 if TYPE_CHECKING:
+    import jinja2
+
     from builder.check import CardResult
 
 __all__ = ["RenderedDeck", "ThemeSet", "load_themes", "render_deck"]
 
-_TEMPLATES = jinja2.Environment(
-    loader=jinja2.PackageLoader("builder", "templates"),
-    autoescape=True,
-    keep_trailing_newline=True,
-    undefined=jinja2.StrictUndefined,
-)
+
+@functools.cache
+def _template(name: str) -> jinja2.Template:
+    """A page template (jinja2 is imported on first use: a build imports it while node
+    typesets, a rebuild of cached slides only for the page)."""
+    import jinja2
+
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("builder", "templates"),
+        autoescape=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    return environment.get_template(name)
+
 
 # What sheets adds to every page, whatever the theme: placeholders for missing images and
 # backgrounds (badges and Pygments' token colours come with the theme's CSS, below).
@@ -239,15 +249,15 @@ def render_deck(
     common = f"{look.css}\n{_SHEETS_CSS}"
     document_head = common + "\n" + _math_stylesheet(math_fragments)
     uses_mermaid = any(_has_mermaid(fragment) for fragment in fragments)
-    document = _TEMPLATES.get_template("document.html.j2").render(
+    document = _template("document.html.j2").render(
         lang=_lang(deck),
         title=deck.title or _first_title(deck) or deck.path.stem,
         author=deck.author,
         description=deck.description,
         head=Markup(_no_end_tag(document_head, "style")),
         slides=Markup("".join(fragments)),
-        mermaid_js=Markup(_no_end_tag(_mermaid_js(), "script")) if uses_mermaid else None,
-        viewer_js=Markup(_no_end_tag(_viewer_js(), "script")),
+        mermaid_js=Markup(_mermaid_js()) if uses_mermaid else None,
+        viewer_js=Markup(_viewer_js()),
     )
     return RenderedDeck(
         document=document,
@@ -348,13 +358,16 @@ def _code_css() -> str:
 
 @functools.cache
 def _viewer_js() -> str:
-    return (resources.files("builder") / "js" / "viewer.js").read_text(encoding="utf-8")
+    """The viewer script, ready to inline."""
+    return _no_end_tag((resources.files("builder") / "js" / "viewer.js").read_text(
+        encoding="utf-8"), "script")
 
 
 @functools.cache
 def _mermaid_js() -> str:
+    """The diagram library, ready to inline (3.5 MB: escaped once per process)."""
     try:
-        return _MERMAID_JS.read_text(encoding="utf-8")
+        return _no_end_tag(_MERMAID_JS.read_text(encoding="utf-8"), "script")
     except OSError:
         from builder.model import BuildError
 
@@ -555,7 +568,7 @@ def _render_slide(slide: Slide, state: _RenderState) -> str:
         key = hashlib.blake2b(css.encode(), digest_size=6).hexdigest()
         attributes.append((f"data-marpit-scope-{key}", ""))
         scoped_css = _no_end_tag(scope_css(css, key), "style")
-    return _TEMPLATES.get_template("slide.html.j2").render(
+    return _template("slide.html.j2").render(
         attributes=attributes,
         header=Markup(header) if header is not None else None,
         footer=Markup(footer) if footer is not None else None,
