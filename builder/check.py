@@ -240,8 +240,9 @@ def _read_domain(assume: Sequence[str]) -> tuple[Domain, list[str]]:
             continue
         parts = [part.strip() for part in _RELATION.split(text)]
         if len(parts) < 3:
-            problems.append(f"`{text}`: not a bound ({_HOW})")
-            unused_names()
+            if not re.search(r"\\neq?\b|≠", text):  # `x \ne 0`: true, just not a bound
+                problems.append(f"`{text}`: not a bound ({_HOW})")
+                unused_names()
             waiting, waiting_text = [], []
             continue
         terms, relations = parts[::2], parts[1::2]
@@ -262,8 +263,10 @@ def _read_domain(assume: Sequence[str]) -> tuple[Domain, list[str]]:
                     and right_names is not None:
                 used = True  # `c < r`: true of the notes, though sampling cannot use it
                 break
-        if not used:
-            hint = " (write x >= 0)" if "=>" in text or "=<" in text else f" ({_HOW})"
+        if not used and any(not term or "=" in term for term in terms):
+            # `x >`, `x => 0`: a slip of the pen. A condition on an expression
+            # (`f(a, b) > 0`, `x + y < 1`) is fine notes; sampling just cannot use it.
+            hint = " (write >= or <=)" if "=>" in text or "=<" in text else f" ({_HOW})"
             problems.append(f"`{text}`: not a bound{hint}")
             unused_names()
         waiting, waiting_text = [], []

@@ -115,14 +115,15 @@ def test_annotations_that_check_nothing_are_warnings_at_their_line(tmp_path: Pat
         "## Three\n<!-- assume: 0 < p < 1, x > , banana -->\n$$ a = b $$\n\n"      # 12
         "## Four\n<!-- chek: mem.false -->\n$$ a = b $$\n\n"                       # 16
         "## Five\n<!-- _class: lead -->\n<!-- note: fine -->\n"                    # 20, 21
-        "<!-- assume: 0 < p < 1, x \\ge 0, n \\in \\mathbb{N}, c < r -->\n"        # 22
+        "<!-- assume: 0 < p < 1, x \\ge 0, n \\in \\mathbb{N}, c < r, x \\ne 0, "    # 22
+        "f(a, b) > 0 -->\n"
         "<!-- nochek: why -->\n$$ a = b $$\n",                                     # 23
         encoding="utf-8")
     deck = parse_file(sheet)
     warnings = [(w.loc.line, w.message) for w in annotation_warnings(deck)]
     lines = [line for line, _ in warnings]
     assert lines == [4, 8, 12, 12, 16, 23], warnings
-    assert "`x => 0`: not a bound (write x >= 0)" in warnings[0][1]
+    assert "`x => 0`: not a bound (write >= or <=)" in warnings[0][1]
     assert "`banana`: a name without a condition" in warnings[1][1]
     assert "`x >`: not a bound" in warnings[2][1]
     assert "`banana`" in warnings[3][1]
