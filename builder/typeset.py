@@ -206,6 +206,8 @@ class Typesetter:
         self._used_variants: set[str] = set()
         self._stretchy = False
         self._full_css: str | None = None
+        self._css_pending: _MathJax | None = None
+        """The worker that owes the reply to a stylesheet request (sent by warm_up)."""
         self._fonts: dict[str, str] = {}
         # The last few stylesheets by what they cover: a render asks twice per deck,
         # and the preview on every save, mostly for the same glyphs.
@@ -221,6 +223,7 @@ class Typesetter:
     def close(self) -> None:
         with self._lock:
             workers, self._workers = self._workers, []
+            self._css_pending = None
             if workers:
                 atexit.unregister(self.close)
             for worker in workers:
@@ -234,7 +237,11 @@ class Typesetter:
             if any(entry.name.endswith(".json") for entry in entries):
                 return
         with self._lock:
-            self._running(self.processes)
+            worker = self._running(self.processes)[0]
+            if self._full_css is None and not self._css_path().is_file():
+                # Node makes the full CSS (~0.1 s) now, while it would wait for the batch.
+                worker.send({"stylesheet": True})
+                self._css_pending = worker
 
     # -- typesetting -------------------------------------------------------------------
 
@@ -267,6 +274,11 @@ class Typesetter:
     def _typeset_in_node(self, keys: list[tuple[str, bool]]) -> list[dict[str, Any]]:
         """Replies for `keys`, in order: consecutive shares, one per process, all
         working at the same time."""
+        try:
+            self._collect_css()  # its reply comes first
+        except BaseException:
+            self.close()
+            raise
         count = min(self.processes, -(-len(keys) // _SHARE))
         workers = self._running(count)
         share = -(-len(keys) // count)
@@ -332,18 +344,31 @@ class Typesetter:
             self._used_variants.update(_VARIANT_CLASS.findall(classes))
         self._stretchy = self._stretchy or "<mjx-stretchy" in fragment
 
+    def _css_path(self) -> Path:
+        return self.cache_dir / f"chtml-{self._version}.css"
+
+    def _collect_css(self) -> None:
+        """Read the full CSS that warm_up asked for, if it is still owed."""
+        worker, self._css_pending = self._css_pending, None
+        if worker is not None and worker.alive:
+            self._keep_full_css(str(worker.receive()["css"]))
+
+    def _keep_full_css(self, css: str) -> None:
+        self._full_css = css
+        with contextlib.suppress(OSError):
+            _write_atomically(self._css_path(), css)
+
     def _all_css(self) -> str:
         """MathJax's CSS for every element and glyph (fonts still as placeholders)."""
+        self._collect_css()
         if self._full_css is None:
-            path = self.cache_dir / f"chtml-{self._version}.css"
             try:
-                self._full_css = path.read_text(encoding="utf-8")
+                self._full_css = self._css_path().read_text(encoding="utf-8")
             except OSError:
                 (worker,) = self._running(1)
                 worker.send({"stylesheet": True})
-                self._full_css = str(worker.receive()["css"])
-                with contextlib.suppress(OSError):
-                    _write_atomically(path, self._full_css)
+                self._keep_full_css(str(worker.receive()["css"]))
+        assert self._full_css is not None
         return self._full_css
 
     def _font_data_url(self, name: str) -> str:
