@@ -21,6 +21,11 @@ page; builder/js/viewer.js shows one slide at a time on screen); `.slides` are t
 `<section>` fragments, in order, for the preview to patch and for pdf.py's page cache;
 `.head` is the CSS. Scoped styles travel inside their slide's fragment, so that any
 subset of slides can be re-rendered alone (the preview does) with the same head.
+
+Speed (`sheets build`, issue 6): with a `cache_dir` the packed theme CSS and every slide's
+HTML are kept on disk (`_SlideCache`), so a rebuild renders and typesets only the slides
+that changed; what is rendered anew has its math typeset in a thread while the theme is
+packed and the code highlighted.
 """
 
 from __future__ import annotations
