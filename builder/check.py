@@ -500,12 +500,14 @@ class _Evaluator:
         # Plain complex arithmetic where it can (sympy's evalf was most of a cold check);
         # sympy, with its sums worked out once, where it cannot.
         self.numeric: Any = None
+        self.not_numeric: type[Exception] = ImportError  # until compile is imported
         try:
-            from builder.compile import numeric_function
+            from builder.compile import NotNumeric, numeric_function
 
+            self.not_numeric = NotNumeric
             self.numeric = numeric_function(expr)
             self.expr = self.numeric.expr
-        except (ImportError, NotImplementedError):
+        except (ImportError, self.not_numeric):
             with contextlib.suppress(Exception):
                 self.expr = expr.doit()
         self.domain = domain
@@ -524,7 +526,7 @@ class _Evaluator:
                     extra[key] = _sample(self.domain.interval(label), rng)
                 return extra[key]
 
-            with contextlib.suppress(NotImplementedError):
+            with contextlib.suppress(self.not_numeric):
                 return self.numeric(point, entry)  # type: ignore[no-any-return]
         # Whole numbers first (a sum's bounds), so that sums expand and the guards of
         # their terms can be read before any other value is put in: sympy evaluates

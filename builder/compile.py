@@ -27,7 +27,7 @@ from typing import Any
 
 from builder.model import Card, Equation
 
-__all__ = ["Chain", "CompiledEquation", "Declarations", "Formula", "NumericFunction", "Side",
+__all__ = ["Chain", "CompiledEquation", "Declarations", "Formula", "NotNumeric", "NumericFunction", "Side",
            "compile_equation", "declarations_for", "formula", "numeric_function", "python_name"]
 
 MAX_CHARACTERS = 4000
@@ -2646,6 +2646,11 @@ _MAX_TERMS = 10_000
 """Sums longer than this (per evaluation) are left to sympy."""
 
 
+class NotNumeric(Exception):
+    """An expression (or a value at one point) that plain complex arithmetic cannot
+    compute; the checker then evaluates it with sympy."""
+
+
 @dataclass(frozen=True, slots=True)
 class NumericFunction:
     """A sympy expression as plain Python complex arithmetic (`cmath`), for `sheets
@@ -2653,8 +2658,8 @@ class NumericFunction:
     most of a cold check. Sums and products are unrolled for the whole bounds of each
     point. Calling it gives the value, None outside where the notes mean it (the same
     skips as check.py's `_real_guards`: a log of a number that is not positive, a root
-    or non-whole power of a negative one; a pole; an overflow), or raises
-    NotImplementedError for what it cannot evaluate (the caller falls back to sympy)."""
+    or non-whole power of a negative one; a pole; an overflow), or raises `NotNumeric`
+    for what it cannot evaluate (the caller falls back to sympy)."""
 
     expr: Any
     """The expression evaluated (derivatives of known functions worked out)."""
@@ -2677,13 +2682,13 @@ class NumericFunction:
 
 
 def numeric_function(expr: Any) -> NumericFunction:
-    """The expression as a `NumericFunction` (cached per expression); NotImplementedError
+    """The expression as a `NumericFunction` (cached per expression); `NotNumeric`
     when it uses something without a plain numeric meaning (an unknown function, an
     integral, an infinite sum)."""
     try:
         return _numeric_function_cached(expr)
     except TypeError as error:  # unhashable
-        raise NotImplementedError(str(error)) from None
+        raise NotNumeric(str(error)) from None
 
 
 @functools.lru_cache(maxsize=4096)
@@ -2695,13 +2700,13 @@ def _numeric_function_cached(expr: Any) -> NumericFunction:
             expr = expr.replace(lambda node: isinstance(node, sympy.Derivative),
                                 lambda node: node.doit())
         except Exception as error:  # noqa: BLE001 - sympy's many kinds; then sympy's path
-            raise NotImplementedError(f"derivative: {error}") from None
+            raise NotNumeric(f"derivative: {error}") from None
     return NumericFunction(expr, _numeric_builder(expr))
 
 
 def _whole(value: complex) -> int:
     if value.imag != 0 or not float(value.real).is_integer():
-        raise NotImplementedError("a bound or index that is not a whole number")
+        raise NotNumeric("a bound or index that is not a whole number")
     return int(value.real)
 
 
@@ -2720,7 +2725,7 @@ def _numeric_builder(expr: Any) -> Callable[..., complex]:
 
     if expr.is_Number:
         if expr.is_infinite or expr is sympy.nan or expr.is_finite is False:
-            raise NotImplementedError("an infinite number")
+            raise NotNumeric("an infinite number")
         constant = complex(expr)
         return lambda env, indexed: constant
     if expr is sympy.pi or expr is sympy.E or expr is sympy.I or expr is sympy.EulerGamma:
@@ -2733,7 +2738,7 @@ def _numeric_builder(expr: Any) -> Callable[..., complex]:
             try:
                 return env[name]
             except KeyError:
-                raise NotImplementedError(f"no value for {name}") from None
+                raise NotNumeric(f"no value for {name}") from None
         return symbol
     if isinstance(expr, sympy.Indexed):
         label = str(expr.base.label)
@@ -2794,7 +2799,7 @@ def _numeric_builder(expr: Any) -> Callable[..., complex]:
             invert = high < low - 1
             start, stop = (high + 1, low - 1) if invert else (low, high)
             if stop - start + 1 > _MAX_TERMS:
-                raise NotImplementedError("a long sum")
+                raise NotNumeric("a long sum")
             saved = env.get(name)
             result = 0j if is_sum else 1 + 0j
             try:
@@ -2846,7 +2851,7 @@ def _numeric_builder(expr: Any) -> Callable[..., complex]:
             if top.is_integer() and bottom.is_integer() and top >= 0:
                 return complex(math.comb(int(top), int(bottom)) if bottom >= 0 else 0)
             if top.is_integer() or bottom.is_integer():
-                raise NotImplementedError("a binomial of a negative whole number")
+                raise NotNumeric("a binomial of a negative whole number")
             return complex(math.gamma(top + 1) / (math.gamma(bottom + 1)
                                                   * math.gamma(top - bottom + 1)))
         return binomial
@@ -2854,4 +2859,4 @@ def _numeric_builder(expr: Any) -> Callable[..., complex]:
         arguments = [_numeric_builder(arg) for arg in expr.args]
         choose = max if isinstance(expr, sympy.Max) else min
         return lambda env, indexed: complex(choose(_real(a(env, indexed)) for a in arguments))
-    raise NotImplementedError(f"no plain numeric meaning: {type(expr).__name__}")
+    raise NotNumeric(f"no plain numeric meaning: {type(expr).__name__}")
