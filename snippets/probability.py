@@ -4,11 +4,9 @@ from math import comb
 
 import numpy as np
 
-RNG = np.random.default_rng(2)
 
-
-def _distribution(size):
-    weights = RNG.uniform(0.1, 1.0, size)
+def _distribution(rng, size):
+    weights = rng.uniform(0.1, 1.0, size)
     return weights / weights.sum()
 
 
@@ -29,7 +27,8 @@ def normal_density(card):
 
 
 def normal_mean_estimate(card):
-    x = RNG.normal(3.0, 2.0, size=50)
+    rng = np.random.default_rng(2)  # the same draws whatever ran before
+    x = rng.normal(3.0, 2.0, size=50)
     estimate = card.eq(x=x, n=len(x))
 
     def negative_log_likelihood(mu):
@@ -51,21 +50,23 @@ def bayes_test_posterior(card):
 
 
 def entropy(card):
+    rng = np.random.default_rng(2)  # the same draws whatever ran before
     for size in (2, 4, 7):
         np.testing.assert_allclose(card.eq(p=np.full(size, 1 / size)), np.log(size))
     np.testing.assert_allclose(card.eq(p=np.array([1 - 1e-12, 1e-12])), 0.0, atol=1e-10)
     uniform = card.eq(p=np.full(5, 0.2))
     for _ in range(20):
-        value = card.eq(p=_distribution(5))
+        value = card.eq(p=_distribution(rng, 5))
         assert 0 <= value <= uniform + 1e-12, "the uniform distribution has the most entropy"
 
 
 def cross_entropy(card):
-    p = _distribution(6)
+    rng = np.random.default_rng(2)  # the same draws whatever ran before
+    p = _distribution(rng, 6)
     entropy_of_p = -np.sum(p * np.log(p))
     np.testing.assert_allclose(card.eq(p=p, q=p), entropy_of_p)
     for _ in range(20):
-        q = _distribution(6)
+        q = _distribution(rng, 6)
         assert card.eq(p=p, q=q) > entropy_of_p, "Gibbs: H(p, q) >= H(p)"
     one_hot = np.array([0.0, 1.0, 0.0])
     q = np.array([0.2, 0.7, 0.1])
@@ -73,10 +74,11 @@ def cross_entropy(card):
 
 
 def kl_divergence(card):
-    p = _distribution(5)
+    rng = np.random.default_rng(2)  # the same draws whatever ran before
+    p = _distribution(rng, 5)
     np.testing.assert_allclose(card.eq(p=p, q=p), 0.0, atol=1e-15)
     for _ in range(20):
-        q = _distribution(5)
+        q = _distribution(rng, 5)
         value = card.eq(p=p, q=q)
         assert value > 0
         np.testing.assert_allclose(value, -np.sum(p * np.log(q)) + np.sum(p * np.log(p)))
@@ -85,7 +87,8 @@ def kl_divergence(card):
 
 
 def js_divergence(card):
-    p, q = _distribution(4), _distribution(4)
+    rng = np.random.default_rng(2)  # the same draws whatever ran before
+    p, q = _distribution(rng, 4), _distribution(rng, 4)
     r = (p + q) / 2
     expected = 0.5 * np.sum(p * np.log(p / r)) + 0.5 * np.sum(q * np.log(q / r))
     np.testing.assert_allclose(card.eq(p=p, q=q), expected)
