@@ -23,6 +23,12 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# Marp CLI, the reference tool: the benches time it and the theme tests print through it.
+# Puppeteer's own browser download is skipped (it cannot work here); it drives our Chromium.
+bench/node_modules/.installed: bench/package.json bench/package-lock.json
+	cd bench && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 system-deps:
 	@scripts/ensure-system-deps
 
@@ -42,12 +48,12 @@ preview: $(BIN)/sheets node_modules/.installed
 	$(BIN)/sheets preview $(SHEET)
 
 # pytest exits 5 when it collected nothing; make treats that as the failure it is.
-test: $(BIN)/sheets node_modules/.installed test-deps
+test: $(BIN)/sheets node_modules/.installed bench/node_modules/.installed test-deps
 	$(BIN)/python -m pytest tests
 # ...and the sheets' own cards (builder/pytest_plugin.py): a wrong formula fails CI at its line.
 	$(if $(SHEETS_SRC),$(BIN)/python -m pytest sheets/)
 
-bench: $(BIN)/sheets node_modules/.installed system-deps
+bench: $(BIN)/sheets node_modules/.installed bench/node_modules/.installed system-deps
 	$(BIN)/python bench/run.py
 
 lint: $(BIN)/sheets
