@@ -22,15 +22,19 @@ import hashlib
 import json
 import math
 import os
+import pickle
 import random
 import re
+import select
 import signal
+import struct
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from builder.model import Card, SourceLoc, Status
 
@@ -748,20 +752,35 @@ def _declarations(compiler: Any, card: Card) -> Any:
     return compiler.declarations_for(card)
 
 
-def _derivation_checks(card: Card) -> tuple[list[CheckResult], list[str]]:
-    """(checks of the card's claims, reasons why parts could not be checked)."""
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """A claim of a card still to be compared (`compare_sides`)."""
+
+    loc: SourceLoc
+    label: str
+    left: _Side
+    right: _Side
+    domain: Domain
+    seed: int
+
+    def verdict(self) -> StepVerdict:
+        return compare_sides(self.left.expr, self.right.expr, self.domain, seed=self.seed)
+
+
+def _derivation_plan(card: Card) -> list[_Step | str]:
+    """The card's claims to compare and, in order among them, the reasons why parts
+    cannot be checked: compiling is done here, comparing is left (`_finish`)."""
     from builder import compile as compiler
 
     declarations = _declarations(compiler, card)
     domain = parse_domain(card.assume)
-    checks: list[CheckResult] = []
-    reasons: list[str] = []
+    plan: list[_Step | str] = []
     for equation in card.equations:
         try:
             with _time_limit(5.0):
                 compiled = compiler.compile_equation(equation, declarations)
         except _OutOfTime:
-            reasons.append(f"line {equation.loc.line}: compiling took too long")
+            plan.append(f"line {equation.loc.line}: compiling took too long")
             continue
         step = 0
         for sides, relations in _chains(compiled):
@@ -769,25 +788,47 @@ def _derivation_checks(card: Card) -> tuple[list[CheckResult], list[str]]:
                 step += 1
                 if relation.strip() not in _EQUALS:
                     continue
-                loc = SourceLoc(equation.loc.path, right.line)
-                label = f"step {step}"
                 if left.expr is None or right.expr is None:
                     reason = left.reason if left.expr is None else right.reason
-                    reasons.append(f"line {right.line}: {reason or 'not compiled'}")
+                    plan.append(f"line {right.line}: {reason or 'not compiled'}")
                     continue
                 kind = is_claim(left.expr, right.expr)
                 if kind is not None:
                     continue
-                verdict = compare_sides(left.expr, right.expr, domain,
-                                        seed=_step_seed(card, left, right))
-                if verdict.status == "unchecked":
-                    reasons.append(f"line {right.line}: {label}: {verdict.message}")
-                checks.append(CheckResult("derivation", verdict.status, loc,
-                                          f"{label}: {_as_written(left, right, verdict)}"))
+                plan.append(_Step(SourceLoc(equation.loc.path, right.line), f"step {step}",
+                                  left, right, domain, _step_seed(card, left, right)))
         refusals = getattr(compiled, "reason", None)
         if refusals and not _chains(compiled):
-            reasons.append(f"line {equation.loc.line}: {refusals}")
+            plan.append(f"line {equation.loc.line}: {refusals}")
+    return plan
+
+
+def _finish(plan: Sequence[_Step | str], verdicts: Sequence[StepVerdict | CheckResult]
+            ) -> tuple[list[CheckResult], list[str]]:
+    """(checks, reasons) from a plan and the verdicts of its steps, in order; a
+    CheckResult in place of a verdict is taken as it is (a step whose process died)."""
+    checks: list[CheckResult] = []
+    reasons: list[str] = []
+    found = iter(verdicts)
+    for item in plan:
+        if isinstance(item, str):
+            reasons.append(item)
+            continue
+        verdict = next(found)
+        if isinstance(verdict, CheckResult):
+            checks.append(verdict)
+            continue
+        if verdict.status == "unchecked":
+            reasons.append(f"line {item.right.line}: {item.label}: {verdict.message}")
+        checks.append(CheckResult("derivation", verdict.status, item.loc,
+                                  f"{item.label}: {_as_written(item.left, item.right, verdict)}"))
     return checks, reasons
+
+
+def _derivation_checks(card: Card) -> tuple[list[CheckResult], list[str]]:
+    """(checks of the card's claims, reasons why parts could not be checked)."""
+    plan = _derivation_plan(card)
+    return _finish(plan, [item.verdict() for item in plan if isinstance(item, _Step)])
 
 
 # --------------------------------------------------------------------------- cards
@@ -803,19 +844,27 @@ def _card_result(card: Card, checks: Sequence[CheckResult], reasons: Sequence[st
     return CardResult(card, worst.status, message, tuple(checks))
 
 
+def _derivations(card: Card) -> tuple[list[CheckResult], list[str]]:
+    """`_derivation_checks`, with our own bugs as a reason rather than a crash."""
+    if not card.equations:
+        return [], []
+    try:
+        return _derivation_checks(card)
+    except Exception as error:  # noqa: BLE001 - our bug, but one card must not stop the others
+        return [], [_internal(error)]
+
+
 def check_card(card: Card, *, snippets_dir: Path | None, timeout: float,
-               pool: Any = None) -> CardResult:
-    """One card; `pool` is a started `SnippetPool` when the card links snippets."""
+               pool: Any = None,
+               derived: tuple[Sequence[CheckResult], Sequence[str]] | None = None
+               ) -> CardResult:
+    """One card; `pool` is a started `SnippetPool` when the card links snippets;
+    `derived`: its derivation checks and reasons, when already worked out elsewhere."""
     if card.nocheck is not None:
         return CardResult(card, "unchecked", f"nocheck: {card.nocheck}" if card.nocheck
                           else "nocheck", ())
-    checks: list[CheckResult] = []
-    reasons: list[str] = []
-    if card.equations:
-        try:
-            checks, reasons = _derivation_checks(card)
-        except Exception as error:  # noqa: BLE001 - our bug, but one card must not stop the others
-            reasons = [f"internal error while checking: {type(error).__name__}: {error}"]
+    checks, reasons = _derivations(card) if derived is None else derived
+    checks = list(checks)
     for target in card.checks:
         checks.append(_run_snippet(card, target, snippets_dir, timeout, pool))
     return _card_result(card, checks, reasons)
@@ -833,8 +882,11 @@ def _run_snippet(card: Card, target: str, snippets_dir: Path | None, timeout: fl
 
 
 def check_cards(cards: Sequence[Card], *, snippets_dir: Path | None, timeout: float,
-                cache: CheckCache | None = None) -> tuple[CardResult, ...]:
-    """Every card's result, in order. With a cache, unchanged cards are not re-checked."""
+                cache: CheckCache | None = None, processes: int | None = None
+                ) -> tuple[CardResult, ...]:
+    """Every card's result, in order. With a cache, unchanged cards are not re-checked.
+    The derivations of many cards are checked in `processes` forked children (default:
+    one per core; 1: serially here), with the same results as serially."""
     results: list[CardResult | None] = []
     keys: list[str | None] = []
     for card in cards:
@@ -843,21 +895,238 @@ def check_cards(cards: Sequence[Card], *, snippets_dir: Path | None, timeout: fl
         results.append(cache.get(key, card) if cache is not None and key else None)
     todo = [index for index, result in enumerate(results) if result is None]
     if todo:
-        pool_context: Any = contextlib.nullcontext(None)
-        if any(cards[index].checks and cards[index].nocheck is None for index in todo) \
-                and snippets_dir is not None:
-            from builder.worker import SnippetPool
+        derive = [index for index in todo
+                  if cards[index].equations and cards[index].nocheck is None]
+        with _Derivers(cards, derive, processes) as derivers:
+            pool_context: Any = contextlib.nullcontext(None)
+            if any(cards[index].checks and cards[index].nocheck is None for index in todo) \
+                    and snippets_dir is not None:
+                from builder.worker import SnippetPool
 
-            pool_context = SnippetPool()
-        with pool_context as pool:
-            for index in todo:
-                result = check_card(cards[index], snippets_dir=snippets_dir,
-                                    timeout=timeout, pool=pool)
-                results[index] = result
-                key = keys[index]
-                if cache is not None and key is not None:
-                    cache.put(key, result)
+                pool_context = SnippetPool()
+            # The snippets run here while the children work out the derivations.
+            with pool_context as pool:
+                snippet_results = {
+                    index: [_run_snippet(cards[index], target, snippets_dir, timeout, pool)
+                            for target in cards[index].checks]
+                    for index in todo if cards[index].nocheck is None and cards[index].checks}
+            derived = derivers.results()
+        for index in todo:
+            card = cards[index]
+            if card.nocheck is not None:
+                result = check_card(card, snippets_dir=snippets_dir, timeout=timeout)
+            else:
+                checks, reasons = derived.get(index) or _derivations(card)
+                result = _card_result(card, [*checks, *snippet_results.get(index, ())],
+                                      reasons)
+            results[index] = result
+            key = keys[index]
+            if cache is not None and key is not None and not any(
+                    check.message.startswith(_LOST) for check in result.checks):
+                cache.put(key, result)
     return tuple(result for result in results if result is not None)
+
+
+PARALLEL_CARDS = 8
+"""Cards with derivations below which forking children costs more than it saves."""
+_LOST = "not checked: the process checking this card ended"
+_HEADER = struct.Struct("!I")
+
+
+def _parallel_processes(count: int, processes: int | None) -> int:
+    """How many children should check `count` cards' derivations: none (serial) for few
+    cards, one core, no `fork`, or outside the main thread (SIGALRM bounds each step
+    only in a main thread, and forking a threaded server is unsafe)."""
+    wanted = processes if processes is not None else (os.cpu_count() or 1)
+    if count < PARALLEL_CARDS or wanted < 2 or not hasattr(os, "fork") \
+            or threading.current_thread() is not threading.main_thread():
+        return 0
+    return min(wanted, count)
+
+
+class _Derivers:
+    """The derivation checks of the cards `indices` (into `cards`). With enough of them,
+    each card is compiled here, then its claims are compared in forked children, each
+    taking the next step from a shared pipe and sending back `(step, "start" | verdict)`
+    frames, so that one long card is shared out too. sympy and the compiler are
+    imported before the fork: the children start warm. A step whose child died on it is
+    an `error`; steps no child took are compared here. Children are killed on the way
+    out (Ctrl-C, an error here), never left behind. Serial: `results()` is empty and
+    the caller checks each card itself."""
+
+    def __init__(self, cards: Sequence[Card], indices: Sequence[int],
+                 processes: int | None) -> None:
+        self.cards = cards
+        self.indices = list(indices)
+        self.count = _parallel_processes(len(self.indices), processes)
+        self.children: dict[int, int] = {}  # pid → read end of its result pipe
+        self.plans: dict[int, list[_Step | str]] = {}
+        self.failed: dict[int, str] = {}  # card index → why its plan or a step raised
+        self.steps: list[tuple[int, _Step]] = []  # (card index, step): the jobs
+
+    def __enter__(self) -> Self:
+        if not self.count:
+            return self
+        import sympy  # noqa: F401 - imported before the fork: the children start warm
+
+        import builder.compile  # noqa: F401
+        for index in self.indices:
+            try:
+                self.plans[index] = _derivation_plan(self.cards[index])
+            except Exception as error:  # noqa: BLE001 - as in `_derivations`
+                self.failed[index] = _internal(error)
+                continue
+            self.steps += [(index, item) for item in self.plans[index]
+                           if isinstance(item, _Step)]
+        count = min(self.count, len(self.steps))
+        if count < 2:
+            return self
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        queue_read, queue_write = os.pipe()
+        # Every job up front, 4 bytes each: a pipe read of 4 bytes is atomic, so each
+        # child takes whole jobs, the next free one when it is ready.
+        queue = b"".join(_HEADER.pack(job) for job in range(len(self.steps)))
+        os.set_blocking(queue_write, False)
+        try:
+            written = os.write(queue_write, queue)
+        except OSError:
+            written = 0
+        os.close(queue_write)
+        if written != len(queue):  # more than a pipe holds: compared here
+            os.close(queue_read)
+            return self
+        try:
+            for _ in range(count):
+                result_read, result_write = os.pipe()
+                pid = os.fork()
+                if pid == 0:  # the child: never returns
+                    os.close(result_read)
+                    for other in self.children.values():
+                        os.close(other)
+                    _compare_in_child(self.steps, queue_read, result_write)
+                os.close(result_write)
+                self.children[pid] = result_read
+        except BaseException:
+            self._kill()
+            raise
+        finally:
+            os.close(queue_read)
+        return self
+
+    def results(self) -> dict[int, tuple[list[CheckResult], list[str]]]:
+        """Each card's (checks, reasons), once every child is done."""
+        if not self.plans and not self.failed:
+            return {}
+        verdicts: dict[int, StepVerdict | CheckResult | str] = {}
+        started: set[int] = set()
+        buffers = {fd: bytearray() for fd in self.children.values()}
+        open_fds = set(buffers)
+        while open_fds:
+            ready, _, _ = select.select(list(open_fds), [], [])
+            for fd in ready:
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    open_fds.discard(fd)
+                    continue
+                buffer = buffers[fd]
+                buffer += chunk
+                while len(buffer) >= _HEADER.size:
+                    (size,) = _HEADER.unpack_from(buffer)
+                    if len(buffer) < _HEADER.size + size:
+                        break
+                    job, payload = pickle.loads(bytes(buffer[_HEADER.size:
+                                                             _HEADER.size + size]))
+                    del buffer[:_HEADER.size + size]
+                    if payload == "start":
+                        started.add(job)
+                    else:
+                        verdicts[job] = payload
+        ending = ", ".join(sorted(set(self._reap()))) or "unexpectedly"
+        for job, (index, step) in enumerate(self.steps):
+            if job in verdicts:
+                continue
+            if job in started:
+                verdicts[job] = CheckResult("derivation", "error", step.loc,
+                                            f"{step.label}: {_LOST} ({ending})")
+                continue
+            try:
+                verdicts[job] = step.verdict()
+            except Exception as error:  # noqa: BLE001 - as in `_derivations`
+                verdicts[job] = _internal(error)
+        by_card: dict[int, list[StepVerdict | CheckResult]] = {}
+        for job, (index, _step) in enumerate(self.steps):
+            found = verdicts[job]
+            if isinstance(found, str):
+                self.failed.setdefault(index, found)
+            else:
+                by_card.setdefault(index, []).append(found)
+        done: dict[int, tuple[list[CheckResult], list[str]]] = {
+            index: ([], [reason]) for index, reason in self.failed.items()}
+        for index, plan in self.plans.items():
+            if index not in done:
+                done[index] = _finish(plan, by_card.get(index, []))
+        return done
+
+    def _reap(self) -> list[str]:
+        """Wait for every child; how those that did not end normally ended."""
+        endings = []
+        for pid, fd in list(self.children.items()):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+            _, status = os.waitpid(pid, 0)
+            if os.WIFSIGNALED(status):
+                endings.append(f"signal {os.WTERMSIG(status)}")
+            elif os.WEXITSTATUS(status) != 0:
+                endings.append(f"exit status {os.WEXITSTATUS(status)}")
+            del self.children[pid]
+        return endings
+
+    def _kill(self) -> None:
+        for pid in self.children:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            self._reap()
+
+    def __exit__(self, *exc: object) -> None:
+        self._kill()
+
+
+def _internal(error: Exception) -> str:
+    return f"internal error while checking: {type(error).__name__}: {error}"
+
+
+def _compare_in_child(steps: Sequence[tuple[int, _Step]], queue: int, out: int) -> None:
+    """A forked child's whole life: compare the steps it takes from `queue`, send each
+    verdict (or why it raised) to `out`, and leave with os._exit (never back into the
+    parent's code, its `finally` blocks or atexit handlers)."""
+    code = 1
+    try:
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C: just gone
+
+        def send(item: object) -> None:
+            data = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
+            view = memoryview(_HEADER.pack(len(data)) + data)
+            while view:
+                view = view[os.write(out, view):]
+
+        while True:
+            taken = os.read(queue, _HEADER.size)
+            if len(taken) < _HEADER.size:
+                break
+            (job,) = _HEADER.unpack(taken)
+            send((job, "start"))
+            try:
+                verdict: StepVerdict | str = steps[job][1].verdict()
+            except Exception as error:  # noqa: BLE001 - the card's reason, as serially
+                verdict = _internal(error)
+            send((job, verdict))
+        code = 0
+    finally:
+        os._exit(code)
 
 
 # --------------------------------------------------------------------------- cache

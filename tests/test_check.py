@@ -527,3 +527,104 @@ def test_snippets_are_found_like_conftest_and_their_failures_fail_the_card(
     assert "arithmetic is off" in document["cards"][1]["message"]
     assert run.returncode == 1
     assert f"{sheet}:6: Linked too: " in run.stderr
+
+
+# ---------------------------------------------------------------- in parallel
+
+SEEDS = Path(os.environ.get("SHEETS_SEEDS", ROOT.parent / "shared" / "seeds"))
+
+
+def _deck(paths: list[Path]) -> list[tuple[Path | None, list[Card]]]:
+    """The cards of `paths`, grouped by their snippets/ as `sheets check` groups them."""
+    from builder.cards import find_cards
+    from builder.check import find_snippets_dir
+    from builder.parse import parse_file
+
+    groups: dict[Path | None, list[Card]] = {}
+    for path in paths:
+        groups.setdefault(find_snippets_dir(path), []).extend(find_cards(parse_file(path)))
+    return list(groups.items())
+
+
+def _comparable(results: tuple[CardResult, ...]) -> str:
+    """The `--json` document, except how a passing step passed: `proved` or `equal at 6
+    points` depends on whether a time-bounded proof finished, which is the machine's
+    load, serially as in parallel."""
+    from builder.check import results_json
+
+    document = results_json(results)
+    for card in document["cards"]:
+        for check in card["checks"]:
+            if check["status"] == "pass":
+                check["message"] = check["message"].split(":")[0]
+        if card["status"] == "pass":
+            card["message"] = ""
+    return json.dumps(document, ensure_ascii=False, indent=1)
+
+
+def test_parallel_checking_gives_the_serial_results_for_the_seeds_and_sheets() -> None:
+    from builder.check import check_cards
+
+    paths = sorted(SEEDS.glob("*.txt")) + sorted((ROOT / "sheets").glob("*.md"))
+    assert len(paths) >= 6
+    statuses = set()
+    for snippets_dir, cards in _deck(paths):
+        serial = check_cards(cards, snippets_dir=snippets_dir, timeout=60, processes=1)
+        parallel = check_cards(cards, snippets_dir=snippets_dir, timeout=60, processes=2)
+        assert [result.card for result in parallel] == list(cards)
+        assert _comparable(parallel) == _comparable(serial)
+        statuses |= {result.status for result in serial}
+    assert statuses == {"pass", "fail", "unchecked"}
+
+
+def test_a_child_that_dies_or_raises_costs_its_card_not_the_run(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import signal
+
+    from builder import check
+
+    [(_, cards)] = _deck([FIXTURE])
+    serial = check.check_cards(cards, snippets_dir=None, timeout=60, processes=1)
+    steps = [(index, item) for index, card in enumerate(cards)
+             if card.nocheck is None
+             for item in check._derivation_plan(card) if isinstance(item, check._Step)]
+    killed, raising = steps[0], steps[-1]
+    assert killed[0] != raising[0]
+    compare = check.compare_sides
+
+    def fragile(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain, *, seed: int = 0
+                ) -> check.StepVerdict:
+        if seed == killed[1].seed:
+            os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer would
+        if seed == raising[1].seed:
+            raise RuntimeError("a bug in a step")
+        return compare(lhs, rhs, domain, seed=seed)
+
+    monkeypatch.setattr(check, "compare_sides", fragile)
+    parallel = check.check_cards(cards, snippets_dir=None, timeout=60, processes=2)
+    assert len(parallel) == len(cards)
+    dead = parallel[killed[0]]
+    assert dead.status == "error"
+    assert "not checked: the process checking this card ended (signal 9)" in dead.message
+    assert dead.loc == killed[1].loc
+    broken = parallel[raising[0]]
+    assert broken.status == "unchecked"
+    assert broken.message == "internal error while checking: RuntimeError: a bug in a step"
+    others = [index for index in range(len(cards)) if index not in (killed[0], raising[0])]
+    assert _comparable(tuple(parallel[i] for i in others)) \
+        == _comparable(tuple(serial[i] for i in others))
+
+
+def test_few_cards_are_checked_without_forking(monkeypatch: pytest.MonkeyPatch) -> None:
+    from builder import check
+
+    [(_, cards)] = _deck([FIXTURE])
+
+    def no_fork() -> int:
+        raise AssertionError("forked for a few cards")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    few = cards[:check.PARALLEL_CARDS - 1]
+    results = check.check_cards(few, snippets_dir=None, timeout=60, processes=2)
+    assert [result.card for result in results] == few
+    assert any(result.status == "fail" for result in results)
