@@ -935,11 +935,13 @@ _HEADER = struct.Struct("!I")
 
 def _parallel_processes(count: int, processes: int | None) -> int:
     """How many children should check `count` cards' derivations: none (serial) for few
-    cards, one core, no `fork`, or outside the main thread (SIGALRM bounds each step
-    only in a main thread, and forking a threaded server is unsafe)."""
+    cards, one core, no `fork`, or outside the main thread or beside other threads
+    (SIGALRM bounds each step only in a main thread, and a fork copies the locks other
+    threads hold, never their owners)."""
     wanted = processes if processes is not None else (os.cpu_count() or 1)
     if count < PARALLEL_CARDS or wanted < 2 or not hasattr(os, "fork") \
-            or threading.current_thread() is not threading.main_thread():
+            or threading.current_thread() is not threading.main_thread() \
+            or threading.active_count() > 1:
         return 0
     return min(wanted, count)
 
