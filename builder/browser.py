@@ -374,38 +374,19 @@ class Tab:
     def send(self, method: str, params: Json | None = None) -> int:
         return self.browser.send(method, params, session=self.session)
 
-    def result(self, command: int, *, timeout: float | None = None) -> Json:
-        """The answer to a command started with `send`."""
-        return self.browser.receive(command, timeout=timeout)
-
     def open(self, url: str) -> None:
         """Navigate and wait for the load event (images, stylesheets and fonts in CSS
         that the page uses have arrived, scripts have run)."""
-        self.finish_open(self.start_open(url))
-
-    def start_open(self, url: str) -> tuple[int, str]:
-        """`open` in two halves, so that several tabs load at once: this one starts."""
-        return self.send("Page.navigate", {"url": url}), url
-
-    def finish_open(self, started: tuple[int, str]) -> None:
-        command, url = started
-        result = self.result(command)
+        result = self.call("Page.navigate", {"url": url})
         if result.get("errorText"):
             raise BrowserError(f"cannot open {url}: {result['errorText']}")
         self.browser.wait_for("Page.loadEventFired", session=self.session)
 
     def evaluate(self, expression: str, *, timeout: float | None = None) -> Any:
         """The value of a JavaScript expression; promises are awaited."""
-        return self.evaluate_result(self.start_evaluate(expression), timeout=timeout)
-
-    def start_evaluate(self, expression: str) -> int:
-        """`evaluate` in two halves, so that several tabs run scripts at once."""
-        return self.send("Runtime.evaluate", {
+        reply = self.call("Runtime.evaluate", {
             "expression": expression, "awaitPromise": True, "returnByValue": True,
-        })
-
-    def evaluate_result(self, command: int, *, timeout: float | None = None) -> Any:
-        reply = self.result(command, timeout=timeout)
+        }, timeout=timeout)
         if "exceptionDetails" in reply:
             details = reply["exceptionDetails"]
             text = details.get("exception", {}).get("description") or details.get("text")

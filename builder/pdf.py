@@ -215,15 +215,15 @@ class PdfPrinter:
         self._cache = _PageCache(cache_dir / "pdf", self._executable) if cache_dir else None
         self._timeout = timeout
         self._browser: Browser | None = None
-        self._created: list[int] = []
+        self._created: int | None = None
         self._signals = sigterm_as_interrupt()
 
     def __enter__(self) -> Self:
         self._signals.__enter__()
         try:
             self._browser = Browser(self._executable, timeout=self._timeout)
-            # The first pages' renderers start while the caller parses and renders.
-            self._created = [self._browser.create_target() for _ in range(_CHUNKS)]
+            # The first page's renderer starts while the caller parses and renders.
+            self._created = self._browser.create_target()
         except BaseException:
             self._signals.__exit__(None, None, None)
             raise
@@ -254,7 +254,9 @@ class PdfPrinter:
         plan = self._cache.plan(job) if self._cache else None
         try:
             if plan is None or plan.changed is None:
-                slides, pages = self._print_whole(job)
+                pdf_bytes, slides = self._print(job.document, job)
+                with pikepdf.open(io.BytesIO(pdf_bytes)) as pdf:
+                    pages = _finish(pdf, job)
                 printed = len(slides)
             else:
                 slides, pages = self._patch(job, plan)
@@ -273,7 +275,7 @@ class PdfPrinter:
         with pikepdf.new() as pdf, contextlib.ExitStack() as stack:
             printed_pdf = None
             if plan.changed:
-                [(pdf_bytes, printed)] = self._print([plan.changed_document], job)
+                pdf_bytes, printed = self._print(plan.changed_document, job)
                 if len(printed) != len(plan.changed):
                     raise BrowserError(f"{job.output.name}: printed {len(printed)} slides "
                                        f"of {len(plan.changed)}")
@@ -289,68 +291,28 @@ class PdfPrinter:
                     pdf.pages.append(printed_pdf.pages[next(reprinted)])
             return slides, _finish(pdf, job)
 
-    def _print_whole(self, job: PdfJob) -> tuple[list[dict[str, Any]], int]:
-        """Print every slide. A deck of many slides is cut into `_CHUNKS` pages printed
-        side by side, one renderer process each, and the PDFs are joined: Chromium
-        loads and prints a page on one core (the seed deck: 67 slides, 247 Type 3 fonts
-        for the CJK text), and a page without diagrams leaves the diagram library out.
-        Each part embeds its own fonts, so the file is larger (1.8 MB instead of 1.35)."""
-        split = _split(job.document, job.slides)
-        if split is None or len(job.slides) < _CHUNK_MIN_SLIDES:
-            documents = [job.document]
-        else:
-            prefix, suffix = split
-            size = -(-len(job.slides) // _CHUNKS)
-            documents = [_page_of(prefix, job.slides[start:start + size], suffix)
-                         for start in range(0, len(job.slides), size)]
-        printed = self._print(documents, job)
-        slides = [slide for _, chunk in printed for slide in chunk]
-        # The first part is the base: it keeps Chromium's document info and version.
-        with pikepdf.open(io.BytesIO(printed[0][0])) as pdf, contextlib.ExitStack() as stack:
-            for pdf_bytes, _ in printed[1:]:
-                pdf.pages.extend(stack.enter_context(pikepdf.open(io.BytesIO(pdf_bytes))).pages)
-            return slides, _finish(pdf, job)
-
-    def _print(self, documents: Sequence[str],
-               job: PdfJob) -> list[tuple[bytes, list[dict[str, Any]]]]:
-        """Load each document in a tab of its own, wait until they are ready, measure
-        their slides and print them; the tabs work at the same time."""
+    def _print(self, document: str, job: PdfJob) -> tuple[bytes, list[dict[str, Any]]]:
+        """Load a page, wait until it is ready, measure its slides and print it."""
         assert self._browser is not None
-        with contextlib.ExitStack() as stack:
-            tabs = []
-            for number, document in enumerate(documents):
-                name = job.output.stem + (f"-{number}" if number else "")
-                page_file = self._browser.profile / f"{name}.html"
-                page_file.write_text(_with_base(document, job.base_dir), encoding="utf-8")
-                created = self._created.pop() if self._created else None
-                tab = stack.enter_context(self._browser.tab(794, 1123, created=created))
-                # Measure in print media: the page may lay slides out differently on screen.
-                tab.call("Emulation.setEmulatedMedia", {"media": "print"})
-                tabs.append((tab, tab.start_open(page_file.as_uri())))
-            for tab, navigated in tabs:
-                tab.finish_open(navigated)
-            measure = _PREPARE_AND_MEASURE % {
-                "sections": json.dumps(SECTIONS),
-                "mermaid_timeout_ms": int(self._timeout * 100),
-            }
-            reports = [tab.evaluate_result(command) for tab, command in
-                       [(tab, tab.start_evaluate(measure)) for tab, _ in tabs]]
-            printing = []
-            for (tab, _), report in zip(tabs, reports, strict=True):
-                slides: list[dict[str, Any]] = report["slides"]
-                if not slides:
-                    raise BrowserError(f"{job.output.name}: the document has no slides to print")
-                printing.append((tab, _start_print(tab, slides[0]["width"], slides[0]["height"]),
-                                 slides))
-            return [(base64.b64decode(tab.result(command)["data"]), slides)
-                    for tab, command, slides in printing]
+        page_file = self._browser.profile / f"{job.output.stem}.html"
+        page_file.write_text(_with_base(document, job.base_dir), encoding="utf-8")
+        created, self._created = self._created, None
+        with self._browser.tab(794, 1123, created=created) as tab:
+            # Measure in print media: the page may lay slides out differently on screen.
+            tab.call("Emulation.setEmulatedMedia", {"media": "print"})
+            tab.open(page_file.as_uri())
+            report = tab.evaluate(
+                _PREPARE_AND_MEASURE % {
+                    "sections": json.dumps(SECTIONS),
+                    "mermaid_timeout_ms": int(self._timeout * 100),
+                },
+            )
+            slides: list[dict[str, Any]] = report["slides"]
+            if not slides:
+                raise BrowserError(f"{job.output.name}: the document has no slides to print")
+            width, height = slides[0]["width"], slides[0]["height"]
+            return _print(tab, width, height), slides
 
-
-# A deck of at least this many slides is printed in `_CHUNKS` parts at once (the
-# machines we target have two cores or more; below this, loading a second page costs
-# more than it saves).
-_CHUNKS = 2
-_CHUNK_MIN_SLIDES = 8
 
 # Part of every cache key: bump it when printing or measuring changes.
 _CACHE_FORMAT = "sheets-pdf-1"
@@ -558,17 +520,16 @@ def _with_base(document: str, base_dir: Path | None) -> str:
     return document[: head + 6] + base + document[head + 6:]
 
 
-def _start_print(tab: Tab, width: float, height: float) -> int:
-    """Start printing with the page size taken from the slides' size (`tab.result` of the
-    returned command has the PDF). A page rule added last wins over the theme's, and the
-    CSS size keeps Chromium from rounding the paper up (which would spill each slide onto
-    a second page)."""
+def _print(tab: Tab, width: float, height: float) -> bytes:
+    """Print with the page size taken from the slides' size. A page rule added last wins
+    over the theme's, and the CSS size keeps Chromium from rounding the paper up (which
+    would spill each slide onto a second page)."""
     tab.evaluate(
         "(() => { const style = document.createElement('style');"
         f" style.textContent = '@page {{ size: {width}px {height}px; margin: 0; }}';"
         " document.head.appendChild(style); })()"
     )
-    return tab.send("Page.printToPDF", {
+    reply = tab.call("Page.printToPDF", {
         "printBackground": True,
         "preferCSSPageSize": True,
         # Untagged: Chromium's structure tree (built from the accessibility tree of every
@@ -579,6 +540,7 @@ def _start_print(tab: Tab, width: float, height: float) -> int:
         "marginTop": 0, "marginBottom": 0, "marginLeft": 0, "marginRight": 0,
         "displayHeaderFooter": False,
     })
+    return base64.b64decode(reply["data"])
 
 
 def _diagnostics(job: PdfJob, slides: Sequence[dict[str, Any]]) -> tuple[Diagnostic, ...]:

@@ -220,40 +220,6 @@ def test_rebuild_prints_only_the_changed_slides(tmp_path: Path) -> None:
         assert third.diagnostics[0].loc.line == 11  # slide 3 is now the second slide
 
 
-def test_a_long_deck_printed_in_parts_keeps_order_outline_and_metadata(
-        tmp_path: Path) -> None:
-    """Decks of many slides are printed as several pages at once and joined."""
-    from builder.pdf import _CHUNK_MIN_SLIDES, _CHUNKS
-
-    count = _CHUNK_MIN_SLIDES * _CHUNKS + 1
-    bodies = [f"<h2>slide {number}</h2><p>本文 {number}</p>" for number in range(1, count + 1)]
-    bodies[-2] += "<p>line</p>" * 80  # overflows, in the last part
-    output = tmp_path / "deck.pdf"
-    job = job_for(deck_page(*bodies), output, count,
-                  slides=tuple(f"<section>{body}</section>" for body in bodies),
-                  outline=(OutlineEntry("slide 1", 2, 0), OutlineEntry("last", 2, count - 1)),
-                  metadata=PdfMetadata(title="parts", author="Author A"))
-    with PdfPrinter() as printer:
-        result = printer.build(job)
-    assert (result.pages, result.printed) == (count, count)
-    assert [d.message.split(" overflows")[0] for d in result.diagnostics] == [
-        f"slide {count - 1}"]
-    assert result.diagnostics[0].loc.line == 1 + 10 * (count - 2)
-    pages = _page_texts(output)
-    assert [page.split()[:3] for page in pages] == [
-        ["slide", str(n), "本文"] for n in range(1, count + 1)]
-    with pikepdf.open(output) as pdf:
-        assert str(pdf.docinfo["/Title"]) == "parts"
-        assert "HeadlessChrome" in str(pdf.docinfo["/Creator"])  # Chromium's info kept
-        numbers = {page.obj.objgen: index for index, page in enumerate(pdf.pages)}
-        targets = []
-        with pdf.open_outline() as outline:
-            for item in outline.root:
-                assert isinstance(item.destination, pikepdf.Array)
-                targets.append((item.title, numbers[item.destination[0].objgen]))
-        assert targets == [("slide 1", 0), ("last", count - 1)]
-
-
 def test_a_page_of_slides_without_diagrams_leaves_the_diagram_scripts_out() -> None:
     from builder.pdf import _page_of
 
