@@ -969,7 +969,9 @@ class _Derivers:
     def __enter__(self) -> Self:
         if not self.count:
             return self
-        import sympy  # noqa: F401 - imported before the fork: the children start warm
+        # Imported before the fork, so the children start warm; sympy's units too, which
+        # simplify() imports on its first call (~0.13 s): once here, not in every child.
+        import sympy.physics.units  # noqa: F401
 
         import builder.compile  # noqa: F401
         for index in self.indices:
