@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import sympy
+from seeds import SEED_FILES
 
 from builder.check import (
     CardResult,
@@ -531,7 +532,6 @@ def test_snippets_are_found_like_conftest_and_their_failures_fail_the_card(
 
 # ---------------------------------------------------------------- in parallel
 
-SEEDS = Path(os.environ.get("SHEETS_SEEDS", ROOT.parent / "shared" / "seeds"))
 
 
 def _deck(paths: list[Path]) -> list[tuple[Path | None, list[Card]]]:
@@ -565,8 +565,8 @@ def _comparable(results: tuple[CardResult, ...]) -> str:
 def test_parallel_checking_gives_the_serial_results_for_the_seeds_and_sheets() -> None:
     from builder.check import check_cards
 
-    paths = sorted(SEEDS.glob("*.txt")) + sorted((ROOT / "sheets").glob("*.md"))
-    assert len(paths) >= 6
+    paths = SEED_FILES + sorted((ROOT / "sheets").glob("*.md"))
+    assert len(SEED_FILES) == 5 and len(paths) >= 6
     statuses = set()
     for snippets_dir, cards in _deck(paths):
         serial = check_cards(cards, snippets_dir=snippets_dir, timeout=60, processes=1)
