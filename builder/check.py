@@ -1219,12 +1219,6 @@ def find_snippets_dir(sheet: Path) -> Path | None:
     return None
 
 
-def report_line(result: CardResult) -> str:
-    """`path:line: title: message`, at the failing step's line when there is one."""
-    title = f"{result.card.title}: " if result.card.title else ""
-    return f"{result.loc}: {title}{result.message}"
-
-
 def failing_checks(result: CardResult) -> list[tuple[SourceLoc, str]]:
     """(where, `title: message`) for each failing or erroring check of the card, in order
     (a wrong step and a missing snippet module are both shown); the card's own location

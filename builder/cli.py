@@ -154,11 +154,12 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None) -> int:
             results = check(deck)
             failed = [result for result in results if result.status in ("fail", "error")]
             if failed:
-                from builder.check import report_line
+                from builder.check import report_lines
 
                 problems = True
-                for result in failed:
-                    print(report_line(result), file=sys.stderr)
+                for result in failed:  # every failing check, as `sheets check` prints them
+                    for line in report_lines(result):
+                        print(line, file=sys.stderr)
         rendered = render_deck(deck, themes=themes, results=results,
                                cache_dir=cache_dir / "render")
         report(rendered.diagnostics)

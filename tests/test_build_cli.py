@@ -117,6 +117,25 @@ def test_strict_checks_the_cards(tmp_path: Path, cache_dir: Path) -> None:
     assert 'Square<span class="sheets-badge sheets-badge-fail"' in page
 
 
+def test_strict_prints_every_failing_check_of_a_card(tmp_path: Path, cache_dir: Path) -> None:
+    """A wrong step and a missing snippet module in one card: both lines, as `sheets check`
+    prints them."""
+    sheet = tmp_path / "algebra.md"
+    sheet.write_text("# Algebra\n\n## Square\n<!-- check: nomodule.f -->\n\n"
+                     "$$ (x+1)^2 = x^2 + 1 $$\n", encoding="utf-8")
+    (tmp_path / "snippets").mkdir()
+    strict = sheets("build", str(sheet), "--to", "html", "-o", "out", "--strict",
+                    cwd=tmp_path, cache=cache_dir)
+    check = sheets("check", str(sheet), cwd=tmp_path, cache=cache_dir)
+    assert strict.returncode == check.returncode == 1
+    failing = [line for line in strict.stderr.splitlines() if ": Square: " in line]
+    assert len(failing) == 2
+    assert failing[0].startswith(f"{sheet}:6: Square: step 1: ")
+    assert "nomodule" in failing[1]
+    assert failing == [line for line in check.stdout.splitlines() + check.stderr.splitlines()
+                       if ": Square: " in line]
+
+
 def test_seed_deck_pdf_is_67_a4_pages(tmp_path: Path, cache_dir: Path) -> None:
     result = sheets("build", str(SEED), "-o", "out", cwd=tmp_path, cache=cache_dir)
     assert result.returncode == 0, result.stderr
