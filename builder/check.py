@@ -29,13 +29,13 @@ import select
 import signal
 import struct
 import sys
-import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Self
 
+from builder.atomic import write_text_atomically
 from builder.model import Card, SourceLoc, Status
 
 if TYPE_CHECKING:
@@ -1194,14 +1194,8 @@ class CheckCache:
                 "checks": [{"kind": check.kind, "status": check.status,
                             "offset": check.loc.line - result.card.loc.line,
                             "message": check.message} for check in result.checks]}
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                json.dump(data, stream)
-            os.replace(temporary, self.directory / f"{key}.json")
-        except OSError:
-            pass  # a cache that cannot be written only costs time
+        with contextlib.suppress(OSError):  # a cache that cannot be written only costs time
+            write_text_atomically(self.directory / f"{key}.json", json.dumps(data))
 
 
 # --------------------------------------------------------------------------- reporting

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from builder.atomic import write_text_atomically
 from builder.model import BuildError
 
 if TYPE_CHECKING:
@@ -167,13 +168,8 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None) -> int:
 
     try:
         if args.to == "html":
-            umask = os.umask(0o022)
-            os.umask(umask)
             for deck, output in zip(decks, outputs, strict=True):
-                _write_atomically(output, render(deck).document)
-                # The temporary file was private; the page gets a new file's mode (as the
-                # PDF does), so that a web server can serve it.
-                os.chmod(output, 0o666 & ~umask)
+                write_text_atomically(output, render(deck).document)
                 print(f"sheets build: wrote {output}")
         else:
             from builder.pdf import PdfJob, build_pdfs, job_for_deck
@@ -266,20 +262,11 @@ def _check(args: argparse.Namespace) -> int:
         if args.json_out == "-":
             print(document)
         else:
-            _write_atomically(Path(args.json_out), document + "\n")
+            write_text_atomically(Path(args.json_out), document + "\n")
     failed = any(result.status in ("fail", "error") for result in results)
     return EXIT_PROBLEMS if failed else EXIT_OK
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(handle, "w", encoding="utf-8") as stream:
-        stream.write(text)
-    os.replace(temporary, path)
 
 
 def _preview(args: argparse.Namespace) -> int:

@@ -20,7 +20,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +30,7 @@ from urllib.parse import unquote, urlsplit
 import pikepdf
 from markdown_it.token import Token
 
+from builder.atomic import atomic_path, write_text_atomically
 from builder.browser import Browser, BrowserError, Tab, find_chromium, sigterm_as_interrupt
 from builder.model import Diagnostic, SourceLoc
 
@@ -400,7 +400,7 @@ class _PageCache:
         pdf_name = f"{manifest_path.stem}-{os.urandom(6).hex()}.pdf"
         shutil.copyfile(job.output, self.root / pdf_name)
         manifest = {"pdf": pdf_name, "keys": list(keys), "slides": list(slides)}
-        _write_text_atomically(manifest_path, json.dumps(manifest))
+        write_text_atomically(manifest_path, json.dumps(manifest))
         if old and old != pdf_name:
             (self.root / old).unlink(missing_ok=True)
 
@@ -482,16 +482,6 @@ def _digest(*parts: str) -> str:
     return hasher.hexdigest()
 
 
-def _write_text_atomically(path: Path, text: str) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                                         suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def build_pdfs(jobs: Iterable[PdfJob], *, chromium: Path | None = None,
@@ -600,21 +590,5 @@ def _nest(entries: Sequence[OutlineEntry]) -> list[pikepdf.OutlineItem]:
 
 
 def _write_atomically(pdf: pikepdf.Pdf, output: Path) -> None:
-    output.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(
-        dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        # mkstemp makes the file private; the PDF gets the mode any new file would get.
-        os.chmod(temporary, 0o666 & ~_umask())
+    with atomic_path(output) as temporary:
         pdf.save(temporary)
-        os.replace(temporary, output)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask

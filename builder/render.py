@@ -38,9 +38,7 @@ import hashlib
 import html
 import json
 import mimetypes
-import os
 import re
-import tempfile
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +52,7 @@ from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 from markupsafe import Markup
 
+from builder.atomic import write_text_atomically
 from builder.marp_markdown import markdown
 from builder.model import Diagnostic, SourceLoc
 from builder.parse import Deck, Slide
@@ -341,7 +340,7 @@ def _theme_look(themes: ThemeSet, theme: Theme, deck: Deck, cache_dir: Path | No
                       section_padding_right(flat))
     if path is not None:
         with contextlib.suppress(OSError):  # a read-only or full disk only costs speed
-            _write_atomically(path, json.dumps({
+            write_text_atomically(path, json.dumps({
                 "css": look.css, "size": look.size, "size_preset": look.size_preset,
                 "padding_right": look.padding_right}))
     return look
@@ -1035,18 +1034,6 @@ class _SlideCache:
         if not self.changed:
             return
         with contextlib.suppress(OSError):  # a read-only or full disk only costs speed
-            _write_atomically(self.path, json.dumps(
+            write_text_atomically(self.path, json.dumps(
                 {"common": self.common, "slides": self.entries}, ensure_ascii=False))
 
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(name)
-        raise

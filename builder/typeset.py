@@ -37,6 +37,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from builder.atomic import write_text_atomically
 from builder.model import BuildError
 
 _ROOT = Path(__file__).resolve().parent.parent
@@ -115,17 +116,6 @@ def _error_html(tex: str, display: bool, message: str) -> str:
             "</mjx-merror></mjx-container>")
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.replace(name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(name)
-        raise
 
 
 class _MathJax:
@@ -333,7 +323,7 @@ class Typesetter:
     def _write_cache(self, key: tuple[str, bool], result: Typeset) -> None:
         # A read-only or full disk only costs speed.
         with contextlib.suppress(OSError):
-            _write_atomically(self._cache_path(key),
+            write_text_atomically(self._cache_path(key),
                               json.dumps({"html": result.html, "error": result.error}))
 
     # -- CSS -----------------------------------------------------------------------------
@@ -356,7 +346,7 @@ class Typesetter:
     def _keep_full_css(self, css: str) -> None:
         self._full_css = css
         with contextlib.suppress(OSError):
-            _write_atomically(self._css_path(), css)
+            write_text_atomically(self._css_path(), css)
 
     def _all_css(self) -> str:
         """MathJax's CSS for every element and glyph (fonts still as placeholders)."""
@@ -411,7 +401,7 @@ class Typesetter:
             except OSError:
                 css = self._make_stylesheet(chars, variants, stretchy)
                 with contextlib.suppress(OSError):
-                    _write_atomically(path, css)
+                    write_text_atomically(path, css)
             if len(self._stylesheets) >= 8:  # a few hundred KB each: keep the newest
                 del self._stylesheets[next(iter(self._stylesheets))]
             self._stylesheets[key] = css
