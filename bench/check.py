@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -21,29 +22,44 @@ ROOT = Path(__file__).resolve().parent.parent
 SEEDS = Path(os.environ.get("SHEETS_SEEDS", ROOT.parent / "shared" / "seeds"))
 
 
-def run_check(sheets: list[Path], cache: Path) -> float:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_check(sheets: list[Path], cache: Path) -> tuple[float, float]:
+    """(wall, CPU) seconds of one run; CPU (user + sys, the forked children included) is
+    what to compare when the machine is busy with other work."""
     env = {**os.environ, "SHEETS_CACHE_DIR": str(cache), "PYTHONPATH": str(ROOT)}
     env.pop("GITHUB_ACTIONS", None)
+    cpu = _children_cpu()
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "builder", "check", *map(str, sheets)],
                           cwd=ROOT, env=env, check=False, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
+    cpu = _children_cpu() - cpu
     if done.returncode not in (0, 1):
         raise SystemExit(f"sheets check failed ({done.returncode}):\n{done.stderr}")
-    return elapsed
+    return elapsed, cpu
 
 
 def measure(label: str, sheets: list[Path], runs: int) -> tuple[float, float]:
-    colds, warms = [], []
+    colds, warms, cold_cpu, warm_cpu = [], [], [], []
     with tempfile.TemporaryDirectory(prefix="bench-check-") as scratch:
         cache = Path(scratch) / "cache"
         for _ in range(runs):
             shutil.rmtree(cache, ignore_errors=True)
-            colds.append(run_check(sheets, cache))
-            warms.append(run_check(sheets, cache))
+            wall, cpu = run_check(sheets, cache)
+            colds.append(wall)
+            cold_cpu.append(cpu)
+            wall, cpu = run_check(sheets, cache)
+            warms.append(wall)
+            warm_cpu.append(cpu)
     cold, warm = statistics.median(colds), statistics.median(warms)
-    print(f"{label}: cold median {cold:.2f} s (min {min(colds):.2f}), "
-          f"warm median {warm:.3f} s (min {min(warms):.3f}), {runs} runs each", flush=True)
+    print(f"{label}: cold median {cold:.2f} s (min {min(colds):.2f}, "
+          f"CPU {statistics.median(cold_cpu):.2f} s), "
+          f"warm median {warm:.3f} s (min {min(warms):.3f}, "
+          f"CPU {statistics.median(warm_cpu):.3f} s), {runs} runs each", flush=True)
     return cold, warm
 
 
