@@ -4,6 +4,7 @@ tests/fixtures/derivations.md)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -20,6 +21,7 @@ from builder.check import (
     CheckCache,
     CheckResult,
     Domain,
+    StepVerdict,
     compare_sides,
     is_claim,
     parse_domain,
@@ -142,10 +144,54 @@ def test_sums_with_symbolic_bounds_are_sampled_with_whole_numbers() -> None:
                          Domain()).status == "fail"
 
 
+def test_hyperbolic_functions_are_proved_through_exponentials() -> None:
+    exponential = (sympy.exp(z) - sympy.exp(-z)) / (sympy.exp(z) + sympy.exp(-z))
+    assert compare_sides(sympy.tanh(z), exponential, Domain()) \
+        == compare_sides(sympy.tanh(z), exponential, Domain()) == StepVerdict("pass", "proved")
+    assert compare_sides(2 * sympy.sin(x) * sympy.cos(x), sympy.sin(2 * x),
+                         Domain()).message == "proved"
+    assert compare_sides(sympy.tanh(z), -exponential, Domain()).status == "fail"
+
+
+def test_sums_and_products_are_proved_term_by_term_and_a_wrong_one_still_fails() -> None:
+    # The negative log-likelihood of a Gaussian, as seed 001 derives it.
+    i, n = sympy.symbols("i n", integer=True)
+    mu = sympy.Symbol("mu")
+    u = sympy.Indexed("x", i) - mu
+    c = 1 / sympy.sqrt(2 * sympy.pi)
+    factor = c * sympy.exp(-u**2 / 2)
+    chain = [-sympy.log(sympy.Product(factor, (i, 1, n))),
+             -sympy.Sum(sympy.log(factor), (i, 1, n)),
+             -sympy.Sum(sympy.log(c) - u**2 / 2, (i, 1, n)),
+             -n * sympy.log(c) + sympy.Sum(u**2, (i, 1, n)) / 2]
+    for left, right in itertools.pairwise(chain):
+        assert compare_sides(left, right, Domain()) == StepVerdict("pass", "proved")
+    wrong = -n * sympy.log(c) - sympy.Sum(u**2, (i, 1, n)) / 2  # the seed's sign slip
+    assert compare_sides(chain[2], wrong, Domain()).status == "fail"
+    # A constant summand is a product with the count; polynomial ones have closed forms.
+    split = n * mu - sympy.Sum(sympy.Indexed("x", i), (i, 1, n))
+    assert compare_sides(sympy.Sum(mu - sympy.Indexed("x", i), (i, 1, n)), split,
+                         Domain()).message == "proved"
+    assert compare_sides(sympy.Sum(mu + sympy.Indexed("x", i), (i, 1, n)), split,
+                         Domain()).status == "fail"
+    assert compare_sides(sympy.Sum(i, (i, 1, n)), n * (n + 1) / 2, Domain()).message \
+        == "proved"
+    # Few terms (numeric bounds) are written out: the mean of a Bernoulli variable.
+    bernoulli = sympy.Sum(x * p**x * (1 - p) ** (1 - x), (x, 0, 1))
+    assert compare_sides(bernoulli, p, parse_domain(["0 < p < 1"])).message == "proved"
+    assert compare_sides(bernoulli, 1 - p, parse_domain(["0 < p < 1"])).status == "fail"
+
+
 def test_unknown_functions_pass_only_by_proof() -> None:
     f = sympy.Function("f")
     assert compare_sides(f(x) + 1, 1 + f(x), Domain()).status == "pass"
+    assert compare_sides(f(x) * (x + 1), x * f(x) + f(x), Domain()) \
+        == StepVerdict("pass", "proved")
     assert compare_sides(f(x) + 1, 2 + f(x), Domain()).status == "unchecked"
+    # Bayes' rule holds for probabilities, not for any function p: no proof, no verdict.
+    q = sympy.Function("p")
+    bayes = compare_sides(q(z, x), q(z) * q(x, z) / q(x), Domain())
+    assert bayes == StepVerdict("unchecked", "cannot evaluate the sides at points of the domain")
     # No numbers anywhere is no reason to assume x > 0 in the proof.
     assert compare_sides(f(sympy.sqrt(x**2)), f(x), Domain()).status == "unchecked"
 
