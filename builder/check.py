@@ -1111,10 +1111,9 @@ class _Derivers:
     def __enter__(self) -> Self:
         if not self.count:
             return self
-        # Imported before the fork, so the children start warm; sympy's units too, which
-        # simplify() imports on its first call (~0.13 s): once here, not in every child.
-        import sympy.physics.units  # noqa: F401
-
+        # Imported before the fork, so the children start warm. Not sympy's units, which
+        # simplify() imports on its first call (~0.13 s): proofs rarely get that far
+        # (`_proved_equal`), and a child that does imports them itself.
         import builder.compile  # noqa: F401
         for index in self.indices:
             try:
