@@ -609,6 +609,7 @@ def compare_sides(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain, *,
 _NO_POINT = "cannot evaluate the sides at points of the domain"
 _FEW_POINTS = "too few points of the domain where both sides have real values"
 _TOO_FEW = (_NO_POINT, _FEW_POINTS)
+_VALUE_AT_A_POINT = "one side is a number: a value at a point"
 
 
 def _compare_numerically(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain,
@@ -657,7 +658,7 @@ def _compare_numerically(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain,
         if constant_side != constant_other:
             varying = right_values if constant_side else left_values
             if any(not _close(value, varying[0]) for value in varying):
-                return StepVerdict("unchecked", "one side is a number: a value at a point")
+                return StepVerdict("unchecked", _VALUE_AT_A_POINT)
         point, a, b = first_difference
         where = ", ".join(f"{name}={_plain_number(value)}" for name, value in point.items())
         at = f" at {where}" if where else ""
@@ -754,7 +755,8 @@ def _not_an_identity(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain) -> bool:
                for number, node in enumerate(sorted(unknown, key=sympy.default_sort_key))}
     verdict = _compare_numerically(lhs.xreplace(generic), rhs.xreplace(generic), domain,
                                    seed=0)
-    return verdict.status == "fail"
+    # Different values somewhere, even where one side is a number (`det(A) = 0`).
+    return verdict.status == "fail" or verdict.message == _VALUE_AT_A_POINT
 
 
 _EXPONENTIAL_KIN = ("sinh", "cosh", "tanh", "coth", "sech", "csch",

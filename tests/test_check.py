@@ -192,6 +192,7 @@ def test_unknown_functions_pass_only_by_proof() -> None:
     q = sympy.Function("p")
     bayes = compare_sides(q(z, x), q(z) * q(x, z) / q(x), Domain())
     assert bayes == StepVerdict("unchecked", "cannot evaluate the sides at points of the domain")
+    assert compare_sides(f(x - y), sympy.Integer(0), Domain()) == bayes  # `det(λI - A) = 0`
     # No numbers anywhere is no reason to assume x > 0 in the proof.
     assert compare_sides(f(sympy.sqrt(x**2)), f(x), Domain()).status == "unchecked"
 
