@@ -239,27 +239,48 @@ class Browser:
         later, and the page's renderer process starts meanwhile."""
         return self.send("Target.createTarget", {"url": "about:blank"})
 
-    @contextmanager
-    def tab(self, width: int, height: int, *, created: int | None = None) -> Iterator[Tab]:
+    def open_tab(self, width: int, height: int, *, created: int | None = None,
+                 blank: bool = False) -> Tab:
         """A fresh page with a `width`×`height` CSS-pixel viewport (the one asked for
-        with `create_target` when `created` is its command); closed afterwards."""
-        if created is None:
-            created = self.create_target()
-        target = self.receive(created)["targetId"]
+        with `create_target` when `created` is its command; with `blank`, the about:blank
+        page Chromium opened as it started, whose renderer is up sooner); `Tab.close()`
+        it."""
+        target = None
+        if blank:
+            target = next((info["targetId"] for info in self.call("Target.getTargets")[
+                "targetInfos"] if info["type"] == "page" and info["url"] == "about:blank"
+                and not info.get("attached")), None)
+        if target is None:
+            target = self.receive(created if created is not None
+                                  else self.create_target())["targetId"]
         try:
             attached = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})
-            tab = Tab(self, attached["sessionId"])
+            tab = Tab(self, attached["sessionId"], target)
             tab.call("Page.enable")
             tab.call("Emulation.setDeviceMetricsOverride", {
                 "width": width, "height": height, "deviceScaleFactor": 1, "mobile": False,
             })
+        except BaseException:
+            self.close_target(target)
+            raise
+        return tab
+
+    @contextmanager
+    def tab(self, width: int, height: int, *, created: int | None = None) -> Iterator[Tab]:
+        """`open_tab` for a `with` block: the page is closed afterwards."""
+        tab = self.open_tab(width, height, created=created)
+        try:
             yield tab
         finally:
-            if self._process is not None and self._process.poll() is None:
-                try:
-                    self.call("Target.closeTarget", {"targetId": target}, timeout=5)
-                except BrowserError:
-                    pass
+            tab.close()
+
+    def close_target(self, target: str) -> None:
+        """Close a page, unless Chromium is gone already."""
+        if self._process is not None and self._process.poll() is None:
+            try:
+                self.call("Target.closeTarget", {"targetId": target}, timeout=5)
+            except BrowserError:
+                pass
 
     # -- shutting down ------------------------------------------------------------------
 
@@ -281,6 +302,13 @@ class Browser:
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
         if interrupted is not None:
             raise interrupted
+
+    def kill(self) -> None:
+        """Kill Chromium's processes now and nothing else: a thread blocked reading from
+        it then sees the pipe end and stops. `close()` still has to follow."""
+        if self._process is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._process.pid, signal.SIGKILL)
 
     def _close(self) -> None:
         process = self._process
@@ -363,9 +391,13 @@ def _wait_until_group_is_gone(group: int, timeout: float = 3.0) -> None:
 class Tab:
     """One page of a `Browser` (a flattened DevTools session)."""
 
-    def __init__(self, browser: Browser, session: str) -> None:
+    def __init__(self, browser: Browser, session: str, target: str) -> None:
         self.browser = browser
         self.session = session
+        self.target = target
+
+    def close(self) -> None:
+        self.browser.close_target(self.target)
 
     def call(self, method: str, params: Json | None = None, *,
              timeout: float | None = None) -> Json:

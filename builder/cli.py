@@ -98,7 +98,10 @@ def _build(args: argparse.Namespace) -> int:
             from builder.pdf import PdfPrinter
 
             cache_dir = Path(os.environ.get("SHEETS_CACHE_DIR") or ".cache")
-            printer = stack.enter_context(PdfPrinter(cache_dir=cache_dir))
+            # Under --strict the checker forks, which it does only with no other thread
+            # running: the printer then opens its first page when it needs it.
+            printer = stack.enter_context(PdfPrinter(cache_dir=cache_dir,
+                                                     prepare_in_background=not args.strict))
         from builder.typeset import shared_typesetter
 
         shared_typesetter().warm_up()  # MathJax boots beside Chromium, on a first build

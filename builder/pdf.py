@@ -20,19 +20,21 @@ import json
 import os
 import re
 import shutil
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 from urllib.parse import unquote, urlsplit
-
-import pikepdf
-from markdown_it.token import Token
 
 from builder.atomic import atomic_path, write_text_atomically
 from builder.browser import Browser, BrowserError, Tab, find_chromium, sigterm_as_interrupt
 from builder.model import Diagnostic, SourceLoc
+
+if TYPE_CHECKING:  # pikepdf is imported where it is used: Chromium starts before it loads
+    import pikepdf
+    from markdown_it.token import Token
 
 # Slides as render.py (and Marp) lays them out; inline-SVG Marp HTML wraps each in an svg.
 SECTIONS = ".marpit > section, .marpit > svg > foreignObject > section"
@@ -210,20 +212,26 @@ class PdfPrinter:
     its temporary profile, when the `with` block ends, also on Ctrl-C and SIGTERM."""
 
     def __init__(self, *, chromium: Path | None = None, cache_dir: Path | None = None,
-                 timeout: float = 60.0) -> None:
+                 timeout: float = 60.0, prepare_in_background: bool = True) -> None:
         self._executable = chromium or find_chromium()
         self._cache = _PageCache(cache_dir / "pdf", self._executable) if cache_dir else None
         self._timeout = timeout
         self._browser: Browser | None = None
-        self._created: int | None = None
+        self._background = prepare_in_background
+        self._preparing: threading.Thread | None = None
+        self._prepared: Tab | BaseException | None = None
         self._signals = sigterm_as_interrupt()
 
     def __enter__(self) -> Self:
         self._signals.__enter__()
         try:
             self._browser = Browser(self._executable, timeout=self._timeout)
-            # The first page's renderer starts while the caller parses and renders.
-            self._created = self._browser.create_target()
+            if self._background:
+                # Chromium boots and opens the first page (~0.7 s, mostly waiting) while
+                # the caller parses and renders: on a rebuild that is most of the time.
+                self._preparing = threading.Thread(target=self._prepare_tab,
+                                                   name="sheets-pdf-tab", daemon=True)
+                self._preparing.start()
         except BaseException:
             self._signals.__exit__(None, None, None)
             raise
@@ -233,10 +241,42 @@ class PdfPrinter:
                  traceback: TracebackType | None) -> None:
         try:
             if self._browser is not None:
+                if self._preparing is not None:
+                    # Blocked on Chromium's pipe: killing it ends the wait.
+                    self._browser.kill()
+                    self._preparing.join()
+                    self._preparing = None
                 self._browser.close()
                 self._browser = None
         finally:
             self._signals.__exit__(kind, error, traceback)
+
+    def _prepare_tab(self) -> None:
+        """The thread's work: a page ready to load into (the only use of the browser
+        until `_take_tab` has joined it)."""
+        assert self._browser is not None
+        try:
+            tab = self._browser.open_tab(794, 1123, blank=True)
+            # Measure in print media: the page may lay slides out differently on screen.
+            tab.call("Emulation.setEmulatedMedia", {"media": "print"})
+            self._prepared = tab
+        except BaseException as error:  # noqa: BLE001 - handed to the main thread
+            self._prepared = error
+
+    def _take_tab(self) -> Tab:
+        """The page prepared in the background, or a new one."""
+        assert self._browser is not None
+        if self._preparing is not None:
+            self._preparing.join()
+            self._preparing = None
+        prepared, self._prepared = self._prepared, None
+        if isinstance(prepared, BaseException):
+            raise prepared
+        if prepared is not None:
+            return prepared
+        tab = self._browser.open_tab(794, 1123)
+        tab.call("Emulation.setEmulatedMedia", {"media": "print"})
+        return tab
 
     @property
     def browser(self) -> Browser | None:
@@ -249,6 +289,8 @@ class PdfPrinter:
         With a cache, only the slides that changed since the last build of this output
         are printed (from a page holding just those slides); the others are copied from
         the last build's PDF."""
+        import pikepdf
+
         if self._browser is None:
             raise RuntimeError("PdfPrinter is used outside its `with` block")
         plan = self._cache.plan(job) if self._cache else None
@@ -269,10 +311,13 @@ class PdfPrinter:
         return PdfResult(job.output, pages, _diagnostics(job, slides), printed)
 
     def _patch(self, job: PdfJob, plan: _Plan) -> tuple[list[dict[str, Any]], int]:
-        """Print the changed slides only and put them between the last build's pages."""
+        """Print the changed slides only and put them between the last build's pages:
+        in place of their old pages when no slide moved (an edit), else in a new file."""
+        import pikepdf
+
         assert plan.changed is not None and plan.base is not None
         slides = list(plan.slides)
-        with pikepdf.new() as pdf, contextlib.ExitStack() as stack:
+        with contextlib.ExitStack() as stack:
             printed_pdf = None
             if plan.changed:
                 pdf_bytes, printed = self._print(plan.changed_document, job)
@@ -283,6 +328,14 @@ class PdfPrinter:
                     slides[index] = printed[position]
                 printed_pdf = stack.enter_context(pikepdf.open(io.BytesIO(pdf_bytes)))
             reprinted = iter(range(len(plan.changed)))
+            if len(plan.pages) == len(plan.base.pages) and all(
+                    page in (index, -1) for index, page in enumerate(plan.pages)):
+                pdf = plan.base
+                for index in plan.changed:
+                    assert printed_pdf is not None
+                    pdf.pages[index] = printed_pdf.pages[next(reprinted)]
+                return slides, _finish(pdf, job)
+            pdf = stack.enter_context(pikepdf.new())
             for page in plan.pages:
                 if page >= 0:
                     pdf.pages.append(plan.base.pages[page])
@@ -296,10 +349,8 @@ class PdfPrinter:
         assert self._browser is not None
         page_file = self._browser.profile / f"{job.output.stem}.html"
         page_file.write_text(_with_base(document, job.base_dir), encoding="utf-8")
-        created, self._created = self._created, None
-        with self._browser.tab(794, 1123, created=created) as tab:
-            # Measure in print media: the page may lay slides out differently on screen.
-            tab.call("Emulation.setEmulatedMedia", {"media": "print"})
+        tab = self._take_tab()
+        try:
             tab.open(page_file.as_uri())
             report = tab.evaluate(
                 _PREPARE_AND_MEASURE % {
@@ -312,6 +363,8 @@ class PdfPrinter:
                 raise BrowserError(f"{job.output.name}: the document has no slides to print")
             width, height = slides[0]["width"], slides[0]["height"]
             return _print(tab, width, height), slides
+        finally:
+            tab.close()
 
 
 # Part of every cache key: bump it when printing or measuring changes.
@@ -361,6 +414,8 @@ class _PageCache:
         return self.root / f"{name}.json"
 
     def plan(self, job: PdfJob) -> _Plan | None:
+        import pikepdf
+
         split = _split(job.document, job.slides)
         if split is None:
             return None
@@ -556,21 +611,31 @@ def _diagnostics(job: PdfJob, slides: Sequence[dict[str, Any]]) -> tuple[Diagnos
 
 
 def _finish(pdf: pikepdf.Pdf, job: PdfJob) -> int:
-    """Add metadata and outline, write atomically; returns the page count."""
+    """Set metadata and outline (replacing those of a last build patched in place),
+    write atomically; returns the page count."""
+    import pikepdf
+
     info = pdf.docinfo
     meta = job.metadata
     for key, value in (("/Title", meta.title), ("/Author", meta.author),
                        ("/Subject", meta.subject)):
         if value:
             info[key] = value
+        elif key in info:
+            del info[key]
     if meta.lang:
         pdf.Root.Lang = pikepdf.String(meta.lang)
+    elif "/Lang" in pdf.Root:
+        del pdf.Root.Lang
     pages = len(pdf.pages)
     entries = [entry for entry in job.outline if entry.page < pages]
-    if entries:
+    if entries or "/Outlines" in pdf.Root:
         with pdf.open_outline() as outline:
-            outline.root.extend(_nest(entries))
+            outline.root[:] = _nest(entries)
+    if entries:
         pdf.Root.PageMode = pikepdf.Name.UseOutlines
+    elif "/PageMode" in pdf.Root:
+        del pdf.Root.PageMode
     _write_atomically(pdf, job.output)
     return pages
 
@@ -578,6 +643,8 @@ def _finish(pdf: pikepdf.Pdf, job: PdfJob) -> int:
 def _nest(entries: Sequence[OutlineEntry]) -> list[pikepdf.OutlineItem]:
     """Outline items nested by heading level: each entry goes under the nearest earlier
     entry with a smaller level."""
+    import pikepdf
+
     roots: list[pikepdf.OutlineItem] = []
     stack: list[tuple[int, pikepdf.OutlineItem]] = []
     for entry in entries:

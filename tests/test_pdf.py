@@ -196,28 +196,40 @@ def test_rebuild_prints_only_the_changed_slides(tmp_path: Path) -> None:
     bodies = [f"<h2>slide {number}</h2><p>text {number}</p>" for number in range(1, 6)]
     output = tmp_path / "out" / "deck.pdf"
 
-    def build(slides: list[str], printer: PdfPrinter) -> PdfResult:
+    def build(slides: list[str], printer: PdfPrinter, title: str | None = "Deck") -> PdfResult:
         fragments = tuple(f"<section>{body}</section>" for body in slides)
         document = deck_page(*slides)
-        return printer.build(job_for(document, output, len(slides), slides=fragments))
+        outline = tuple(OutlineEntry(body.split("</h2>")[0][4:], 2, index)
+                        for index, body in enumerate(slides))
+        return printer.build(job_for(document, output, len(slides), slides=fragments,
+                                     outline=outline, metadata=PdfMetadata(title=title)))
+
+    def outline_and_title() -> tuple[list[str], str | None]:
+        with pikepdf.open(output) as pdf, pdf.open_outline() as outline:
+            title = pdf.docinfo.get("/Title")
+            return [item.title for item in outline.root], None if title is None else str(title)
 
     with PdfPrinter(cache_dir=tmp_path / "cache") as printer:
         first = build(bodies, printer)
         assert first.printed == 5
         edited = [*bodies[:2], "<h2>slide 3</h2><p>edited, with a missing <img src='x.png'></p>",
                   *bodies[3:]]
-        second = build(edited, printer)
+        # Patched in place of the last build's page 3: its outline and title are replaced,
+        # not added to, and a title no longer given is gone.
+        second = build(edited, printer, title=None)
         assert (second.printed, second.pages) == (1, 5)
         assert [d.message for d in second.diagnostics] == ["slide 3: image not found: x.png"]
         assert second.diagnostics[0].loc.line == 21
         pages = _page_texts(output)
         assert "edited" in pages[2] and all("edited" not in pages[i] for i in (0, 1, 3, 4))
         assert [page.split()[:2] for page in pages] == [["slide", str(n)] for n in range(1, 6)]
+        assert outline_and_title() == ([f"slide {n}" for n in range(1, 6)], None)
         # A slide removed: nothing to print, the pages close up.
         third = build(edited[:1] + edited[2:], printer)
         assert (third.printed, third.pages) == (0, 4)
         assert [page.split()[1] for page in _page_texts(output)] == ["1", "3", "4", "5"]
         assert third.diagnostics[0].loc.line == 11  # slide 3 is now the second slide
+        assert outline_and_title() == (["slide 1", "slide 3", "slide 4", "slide 5"], "Deck")
 
 
 def test_a_page_of_slides_without_diagrams_leaves_the_diagram_scripts_out() -> None:
