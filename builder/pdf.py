@@ -220,6 +220,7 @@ class PdfPrinter:
         self._background = prepare_in_background
         self._preparing: threading.Thread | None = None
         self._prepared: Tab | BaseException | None = None
+        self._last = self._stopped = False
         self._signals = sigterm_as_interrupt()
 
     def __enter__(self) -> Self:
@@ -283,16 +284,19 @@ class PdfPrinter:
         """The running browser (inside the `with` block)."""
         return self._browser
 
-    def build(self, job: PdfJob) -> PdfResult:
+    def build(self, job: PdfJob, *, last: bool = False) -> PdfResult:
         """Print one sheet to `job.output` (atomically) and report what did not fit.
 
         With a cache, only the slides that changed since the last build of this output
         are printed (from a page holding just those slides); the others are copied from
-        the last build's PDF."""
+        the last build's PDF. `last`: no job follows, so Chromium is stopped as soon as
+        the page is printed and winds down while the file is written."""
         import pikepdf
 
-        if self._browser is None:
-            raise RuntimeError("PdfPrinter is used outside its `with` block")
+        if self._browser is None or self._stopped:
+            raise RuntimeError("PdfPrinter is used outside its `with` block or after "
+                               "its last job")
+        self._last = last
         plan = self._cache.plan(job) if self._cache else None
         try:
             if plan is None or plan.changed is None:
@@ -365,6 +369,9 @@ class PdfPrinter:
             return _print(tab, width, height), slides
         finally:
             tab.close()
+            if self._last:
+                self._browser.kill()  # reaped in __exit__
+                self._stopped = True
 
 
 # Part of every cache key: bump it when printing or measuring changes.
@@ -543,15 +550,27 @@ def build_pdfs(jobs: Iterable[PdfJob], *, chromium: Path | None = None,
                cache_dir: Path | None = None,
                printer: PdfPrinter | None = None) -> Iterator[PdfResult]:
     """Print each job with one browser. `jobs` may be a generator that renders lazily:
-    the browser starts before the first job is asked for. With `printer` (entered by the
-    caller, who may have started it even earlier), that one is used and left running."""
+    the browser starts before the first job is asked for, and each job is rendered
+    before the one ahead of it is printed (so that the last is known: Chromium is stopped
+    as soon as it has printed it). With `printer` (entered by the caller, who may have
+    started it even earlier), that one is used; it prints nothing after the last job."""
     if printer is not None:
-        for job in jobs:
-            yield printer.build(job)
+        for job, last in _with_last(jobs):
+            yield printer.build(job, last=last)
         return
     with PdfPrinter(chromium=chromium, cache_dir=cache_dir) as started:
-        for job in jobs:
-            yield started.build(job)
+        for job, last in _with_last(jobs):
+            yield started.build(job, last=last)
+
+
+def _with_last(jobs: Iterable[PdfJob]) -> Iterator[tuple[PdfJob, bool]]:
+    """Each job, and whether it is the last (the next one is asked for first)."""
+    iterator = iter(jobs)
+    job = next(iterator, None)
+    while job is not None:
+        following = next(iterator, None)
+        yield job, following is None
+        job = following
 
 
 def _with_base(document: str, base_dir: Path | None) -> str:

@@ -266,3 +266,21 @@ def test_ctrl_c_while_closing_the_browser_still_cleans_up(
     assert not profile.exists()
     with pytest.raises(ProcessLookupError):
         os.killpg(group, 0)
+
+
+def test_every_job_is_printed_and_chromium_stops_after_the_last(tmp_path: Path) -> None:
+    from builder.pdf import build_pdfs
+
+    jobs = [job_for(deck_page(*[f"<p>deck {deck} slide {n}</p>" for n in range(count)]),
+                    tmp_path / f"deck{deck}.pdf", count)
+            for deck, count in ((1, 2), (2, 3))]
+    with PdfPrinter() as printer:
+        assert printer.browser is not None
+        process = printer.browser._process
+        results = list(build_pdfs(jobs, printer=printer))
+        assert [(result.output.name, result.pages) for result in results] == [
+            ("deck1.pdf", 2), ("deck2.pdf", 3)]
+        assert process is not None and process.wait(timeout=5) == -signal.SIGKILL
+        with pytest.raises(RuntimeError, match="last job"):
+            printer.build(jobs[0])
+    assert "deck 2 slide 2" in _page_texts(tmp_path / "deck2.pdf")[2]
