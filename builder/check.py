@@ -1117,13 +1117,17 @@ def _parallel_processes(count: int, processes: int | None) -> int:
 
 class _Derivers:
     """The derivation checks of the cards `indices` (into `cards`). With enough of them,
-    each card is compiled here, then its claims are compared in forked children, each
-    taking the next step from a shared pipe and sending back `(step, "start" | verdict)`
-    frames, so that one long card is shared out too. sympy and the compiler are
-    imported before the fork: the children start warm. A step whose child died on it is
-    an `error`; steps no child took are compared here. Children are killed on the way
-    out (Ctrl-C, an error here), never left behind. Serial: `results()` is empty and
-    the caller checks each card itself."""
+    forked children (one per core) take the next card from a shared pipe, compile it and
+    compare its claims, sending back `(card, key, payload)` frames: `"take"` when they
+    start on it, `"plan"` (its plan, without sympy's expressions: they do not pickle),
+    `"failed"` (why compiling raised), and for each step `"start"`, then its verdict (or
+    why it raised). Compiling is shared out as the comparing is: the parent compiled
+    every card before forking (a quarter of a cold check, serially). sympy and the
+    compiler are imported before the fork: the children start warm. A step whose child
+    died on it is an `error`, as is a card whose compiling it died on; steps of a card a
+    child died in that were not started are compared here, cards no child took are left
+    to the caller. Children are killed on the way out (Ctrl-C, an error here), never
+    left behind. Serial: `results()` is empty and the caller checks each card itself."""
 
     def __init__(self, cards: Sequence[Card], indices: Sequence[int],
                  processes: int | None) -> None:
@@ -1131,53 +1135,44 @@ class _Derivers:
         self.indices = list(indices)
         self.count = _parallel_processes(len(self.indices), processes)
         self.children: dict[int, int] = {}  # pid → read end of its result pipe
-        self.plans: dict[int, list[_Step | str]] = {}
-        self.failed: dict[int, str] = {}  # card index → why its plan or a step raised
-        self.steps: list[tuple[int, _Step]] = []  # (card index, step): the jobs
 
     def __enter__(self) -> Self:
         if not self.count:
             return self
-        # Imported before the fork, so the children start warm. Not sympy's units, which
-        # simplify() imports on its first call (~0.13 s): proofs rarely get that far
-        # (`_proved_equal`), and a child that does imports them itself.
+        # Imported before the fork, so the children start warm (the compiler imports
+        # sympy only when first used). Not sympy's units, which simplify() imports on its
+        # first call (~0.13 s): proofs rarely get that far (`_proved_equal`), and a child
+        # that does imports them itself.
+        import sympy  # noqa: F401
+
         import builder.compile  # noqa: F401
-        for index in self.indices:
-            try:
-                self.plans[index] = _derivation_plan(self.cards[index])
-            except Exception as error:  # noqa: BLE001 - as in `_derivations`
-                self.failed[index] = _internal(error)
-                continue
-            self.steps += [(index, item) for item in self.plans[index]
-                           if isinstance(item, _Step)]
-        count = min(self.count, len(self.steps))
-        if count < 2:
-            return self
+
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()
         queue_read, queue_write = os.pipe()
         # Every job up front, 4 bytes each: a pipe read of 4 bytes is atomic, so each
         # child takes whole jobs, the next free one when it is ready.
-        queue = b"".join(_HEADER.pack(job) for job in range(len(self.steps)))
+        queue = b"".join(_HEADER.pack(index) for index in self.indices)
         os.set_blocking(queue_write, False)
         try:
             written = os.write(queue_write, queue)
         except OSError:
             written = 0
         os.close(queue_write)
-        if written != len(queue):  # more than a pipe holds: compared here
+        if written != len(queue):  # more than a pipe holds: checked by the caller
             os.close(queue_read)
             return self
         try:
-            for _ in range(count):
+            for _ in range(self.count):
                 result_read, result_write = os.pipe()
+                _widen(result_write)
                 pid = os.fork()
                 if pid == 0:  # the child: never returns
                     os.close(result_read)
                     for other in self.children.values():
                         os.close(other)
-                    _compare_in_child(self.steps, queue_read, result_write)
+                    _derive_in_child(self.cards, queue_read, result_write)
                 os.close(result_write)
                 self.children[pid] = result_read
         except BaseException:
@@ -1188,11 +1183,67 @@ class _Derivers:
         return self
 
     def results(self) -> dict[int, tuple[list[CheckResult], list[str]]]:
-        """Each card's (checks, reasons), once every child is done."""
-        if not self.plans and not self.failed:
+        """Each card's (checks, reasons), once every child is done; cards no child took
+        are missing."""
+        if not self.children:
             return {}
-        verdicts: dict[int, StepVerdict | CheckResult | str] = {}
-        started: set[int] = set()
+        taken: set[int] = set()
+        plans: dict[int, list[_Step | str]] = {}
+        failed: dict[int, str] = {}  # card → why compiling it or a step raised
+        verdicts: dict[tuple[int, int], StepVerdict | str] = {}
+        started: set[tuple[int, int]] = set()
+        for index, key, payload in self._frames():
+            if key == "take":
+                taken.add(index)
+            elif key == "plan":
+                plans[index] = payload
+            elif key == "failed":
+                failed[index] = payload
+            elif payload == "start":
+                started.add((index, key))
+            else:
+                verdicts[index, key] = payload
+        ending = ", ".join(sorted(set(self._reap()))) or "unexpectedly"
+        done: dict[int, tuple[list[CheckResult], list[str]]] = {}
+        for index in self.indices:
+            card = self.cards[index]
+            if index in failed:
+                done[index] = [], [failed[index]]
+            elif index in plans:
+                done[index] = self._finish_card(index, plans[index], verdicts, started,
+                                                ending)
+            elif index in taken:  # its child died compiling it
+                done[index] = [CheckResult("derivation", "error", card.loc,
+                                           f"{_LOST} ({ending})")], []
+        return done
+
+    def _finish_card(self, index: int, plan: list[_Step | str],
+                     verdicts: Mapping[tuple[int, int], StepVerdict | str],
+                     started: set[tuple[int, int]], ending: str
+                     ) -> tuple[list[CheckResult], list[str]]:
+        found: list[StepVerdict | CheckResult] = []
+        here: list[_Step] | None = None  # the plan compiled here, for steps no child took
+        for number, step in enumerate(item for item in plan if isinstance(item, _Step)):
+            verdict = verdicts.get((index, number))
+            if verdict is None and (index, number) in started:
+                found.append(CheckResult("derivation", "error", step.loc,
+                                         f"{step.label}: {_LOST} ({ending})"))
+                continue
+            if verdict is None:
+                try:
+                    if here is None:
+                        here = [item for item in _derivation_plan(self.cards[index])
+                                if isinstance(item, _Step)]
+                    verdict = here[number].verdict()
+                except Exception as error:  # noqa: BLE001 - as in `_derivations`
+                    verdict = _internal(error)
+            if isinstance(verdict, str):
+                return [], [verdict]
+            found.append(verdict)
+        return _finish(plan, found)
+
+    def _frames(self) -> Iterator[tuple[int, Any, Any]]:
+        """Every frame the children send, until each has closed its pipe."""
         buffers = {fd: bytearray() for fd in self.children.values()}
         open_fds = set(buffers)
         while open_fds:
@@ -1208,38 +1259,9 @@ class _Derivers:
                     (size,) = _HEADER.unpack_from(buffer)
                     if len(buffer) < _HEADER.size + size:
                         break
-                    job, payload = pickle.loads(bytes(buffer[_HEADER.size:
-                                                             _HEADER.size + size]))
+                    frame = pickle.loads(bytes(buffer[_HEADER.size:_HEADER.size + size]))
                     del buffer[:_HEADER.size + size]
-                    if payload == "start":
-                        started.add(job)
-                    else:
-                        verdicts[job] = payload
-        ending = ", ".join(sorted(set(self._reap()))) or "unexpectedly"
-        for job, (index, step) in enumerate(self.steps):
-            if job in verdicts:
-                continue
-            if job in started:
-                verdicts[job] = CheckResult("derivation", "error", step.loc,
-                                            f"{step.label}: {_LOST} ({ending})")
-                continue
-            try:
-                verdicts[job] = step.verdict()
-            except Exception as error:  # noqa: BLE001 - as in `_derivations`
-                verdicts[job] = _internal(error)
-        by_card: dict[int, list[StepVerdict | CheckResult]] = {}
-        for job, (index, _step) in enumerate(self.steps):
-            found = verdicts[job]
-            if isinstance(found, str):
-                self.failed.setdefault(index, found)
-            else:
-                by_card.setdefault(index, []).append(found)
-        done: dict[int, tuple[list[CheckResult], list[str]]] = {
-            index: ([], [reason]) for index, reason in self.failed.items()}
-        for index, plan in self.plans.items():
-            if index not in done:
-                done[index] = _finish(plan, by_card.get(index, []))
-        return done
+                    yield frame
 
     def _reap(self) -> list[str]:
         """Wait for every child; how those that did not end normally ended."""
@@ -1266,21 +1288,40 @@ class _Derivers:
         self._kill()
 
 
+def _widen(pipe: int) -> None:
+    """Room in a result pipe for the frames a child sends while the parent runs the
+    snippets (Linux; elsewhere the child waits for the parent to read)."""
+    with contextlib.suppress(ImportError, AttributeError, OSError):
+        import fcntl
+
+        fcntl.fcntl(pipe, fcntl.F_SETPIPE_SZ, 1 << 20)
+
+
 def _internal(error: Exception) -> str:
     return f"internal error while checking: {type(error).__name__}: {error}"
 
 
-def _compare_in_child(steps: Sequence[tuple[int, _Step]], queue: int, out: int) -> None:
-    """A forked child's whole life: compare the steps it takes from `queue`, send each
-    verdict (or why it raised) to `out`, and leave with os._exit (never back into the
-    parent's code, its `finally` blocks or atexit handlers)."""
+def _without_expressions(item: _Step | str) -> _Step | str:
+    """A plan item as a child sends it: sympy's expressions (which may hold classes made
+    at run time, and do not pickle) are left out; the parent reports from the LaTeX."""
+    if isinstance(item, str):
+        return item
+    return replace(item, left=replace(item.left, expr=None),
+                   right=replace(item.right, expr=None))
+
+
+def _derive_in_child(cards: Sequence[Card], queue: int, out: int) -> None:
+    """A forked child's whole life: compile the cards it takes from `queue` and compare
+    their claims, sending each plan and verdict (or why it raised) to `out`
+    (`_Derivers`), and leave with os._exit (never back into the parent's code, its
+    `finally` blocks or atexit handlers)."""
     code = 1
     try:
         if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C: just gone
 
-        def send(item: object) -> None:
-            data = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
+        def send(index: int, key: str | int, payload: object) -> None:
+            data = pickle.dumps((index, key, payload), protocol=pickle.HIGHEST_PROTOCOL)
             view = memoryview(_HEADER.pack(len(data)) + data)
             while view:
                 view = view[os.write(out, view):]
@@ -1289,13 +1330,21 @@ def _compare_in_child(steps: Sequence[tuple[int, _Step]], queue: int, out: int) 
             taken = os.read(queue, _HEADER.size)
             if len(taken) < _HEADER.size:
                 break
-            (job,) = _HEADER.unpack(taken)
-            send((job, "start"))
+            (index,) = _HEADER.unpack(taken)
+            send(index, "take", None)
             try:
-                verdict: StepVerdict | str = steps[job][1].verdict()
+                plan = _derivation_plan(cards[index])
             except Exception as error:  # noqa: BLE001 - the card's reason, as serially
-                verdict = _internal(error)
-            send((job, verdict))
+                send(index, "failed", _internal(error))
+                continue
+            send(index, "plan", [_without_expressions(item) for item in plan])
+            for number, step in enumerate(item for item in plan if isinstance(item, _Step)):
+                send(index, number, "start")
+                try:
+                    verdict: StepVerdict | str = step.verdict()
+                except Exception as error:  # noqa: BLE001 - the card's reason, as serially
+                    verdict = _internal(error)
+                send(index, number, verdict)
         code = 0
     finally:
         os._exit(code)

@@ -662,6 +662,34 @@ def test_a_child_that_dies_or_raises_costs_its_card_not_the_run(
         == _comparable(tuple(serial[i] for i in others))
 
 
+def test_a_child_that_dies_compiling_a_card_costs_that_card(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import signal
+
+    from builder import check
+
+    [(_, cards)] = _deck([FIXTURE])
+    serial = check.check_cards(cards, snippets_dir=None, timeout=60, processes=1)
+    victim = next(index for index, card in enumerate(cards)
+                  if card.nocheck is None and card.equations and index > 0)
+    parent = os.getpid()
+    plan = check._derivation_plan
+
+    def fragile(card: Card) -> list[check._Step | str]:
+        if card is cards[victim] and os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return plan(card)
+
+    monkeypatch.setattr(check, "_derivation_plan", fragile)
+    parallel = check.check_cards(cards, snippets_dir=None, timeout=60, processes=2)
+    dead = parallel[victim]
+    assert (dead.status, dead.loc) == ("error", cards[victim].loc)
+    assert dead.message == "not checked: the process checking this card ended (signal 9)"
+    others = [index for index in range(len(cards)) if index != victim]
+    assert _comparable(tuple(parallel[i] for i in others)) \
+        == _comparable(tuple(serial[i] for i in others))
+
+
 def test_few_cards_are_checked_without_forking(monkeypatch: pytest.MonkeyPatch) -> None:
     from builder import check
 
