@@ -409,7 +409,15 @@ class Tab:
     def open(self, url: str) -> None:
         """Navigate and wait for the load event (images, stylesheets and fonts in CSS
         that the page uses have arrived, scripts have run)."""
-        result = self.call("Page.navigate", {"url": url})
+        self.finish_open(self.start_open(url))
+
+    def start_open(self, url: str) -> tuple[int, str]:
+        """Start navigating; `finish_open` waits for it (other tabs can work meanwhile)."""
+        return self.send("Page.navigate", {"url": url}), url
+
+    def finish_open(self, started: tuple[int, str]) -> None:
+        command, url = started
+        result = self.browser.receive(command)
         if result.get("errorText"):
             raise BrowserError(f"cannot open {url}: {result['errorText']}")
         self.browser.wait_for("Page.loadEventFired", session=self.session)

@@ -300,7 +300,7 @@ class PdfPrinter:
         plan = self._cache.plan(job) if self._cache else None
         try:
             if plan is None or plan.changed is None:
-                pdf_bytes, slides = self._print(job.document, job)
+                pdf_bytes, slides = self._print(job.document, job, job.slides)
                 with pikepdf.open(io.BytesIO(pdf_bytes)) as pdf:
                     pages = _finish(pdf, job)
                 printed = len(slides)
@@ -324,7 +324,8 @@ class PdfPrinter:
         with contextlib.ExitStack() as stack:
             printed_pdf = None
             if plan.changed:
-                pdf_bytes, printed = self._print(plan.changed_document, job)
+                pdf_bytes, printed = self._print(
+                    plan.changed_document, job, [job.slides[index] for index in plan.changed])
                 if len(printed) != len(plan.changed):
                     raise BrowserError(f"{job.output.name}: printed {len(printed)} slides "
                                        f"of {len(plan.changed)}")
@@ -348,14 +349,38 @@ class PdfPrinter:
                     pdf.pages.append(printed_pdf.pages[next(reprinted)])
             return slides, _finish(pdf, job)
 
-    def _print(self, document: str, job: PdfJob) -> tuple[bytes, list[dict[str, Any]]]:
-        """Load a page, wait until it is ready, measure its slides and print it."""
+    def _print(self, document: str, job: PdfJob, fragments: Sequence[str]
+               ) -> tuple[bytes, list[dict[str, Any]]]:
+        """Load a page (whose slides are `fragments`, when known), wait until it is
+        ready, measure its slides and print it. When it draws diagrams, a second page
+        with only their slides draws them meanwhile: the diagram library (3.5 MB of
+        script) is then parsed and run by another renderer, on the other core, while the
+        main page, left without it, loads; the drawings are moved over once both have
+        loaded. They are the same: drawn in the same slides, under the same styles."""
         assert self._browser is not None
+        pages = _diagram_pages(document, fragments)
         page_file = self._browser.profile / f"{job.output.stem}.html"
-        page_file.write_text(_with_base(document, job.base_dir), encoding="utf-8")
+        page_file.write_text(_with_base(pages[0] if pages else document, job.base_dir),
+                             encoding="utf-8")
         tab = self._take_tab()
+        side: Tab | None = None
         try:
-            tab.open(page_file.as_uri())
+            loading = tab.start_open(page_file.as_uri())
+            if pages:
+                side = self._browser.open_tab(794, 1123)
+                side.call("Emulation.setEmulatedMedia", {"media": "print"})
+                side_file = page_file.with_name(f"{job.output.stem}-diagrams.html")
+                side_file.write_text(_with_base(pages[1], job.base_dir), encoding="utf-8")
+                side.open(side_file.as_uri())
+            tab.finish_open(loading)
+            if side is not None:
+                drawn = side.evaluate(_DRAWN_DIAGRAMS)
+                side.close()
+                side = None
+                if not tab.evaluate(f"{_PUT_DIAGRAMS}({json.dumps(drawn)})"):
+                    # Not the same diagrams (raw HTML the split misread): draw them here.
+                    page_file.write_text(_with_base(document, job.base_dir), encoding="utf-8")
+                    tab.open(page_file.as_uri())
             report = tab.evaluate(
                 _PREPARE_AND_MEASURE % {
                     "sections": json.dumps(SECTIONS),
@@ -368,10 +393,52 @@ class PdfPrinter:
             width, height = slides[0]["width"], slides[0]["height"]
             return _print(tab, width, height), slides
         finally:
+            if side is not None:
+                side.close()
             tab.close()
             if self._last:
                 self._browser.kill()  # reaped in __exit__
                 self._stopped = True
+
+
+# The diagrams of a page, once drawn (the template's mermaid.run is `sheetsReady`), and
+# the function that puts them into the main page; false when they do not match its own.
+_DIAGRAMS = json.dumps("div.marpit .mermaid")
+_DRAWN_DIAGRAMS = f"""
+(async () => {{
+  if (window.sheetsReady) {{ await window.sheetsReady; }}
+  return [...document.querySelectorAll({_DIAGRAMS})].map((diagram) => diagram.innerHTML);
+}})()
+"""
+_PUT_DIAGRAMS = f"""
+((drawn) => {{
+  const diagrams = [...document.querySelectorAll({_DIAGRAMS})];
+  if (diagrams.length !== drawn.length) {{ return false; }}
+  diagrams.forEach((diagram, index) => {{
+    diagram.innerHTML = drawn[index];
+    diagram.setAttribute('data-processed', 'true');
+  }});
+  return true;
+}})
+"""
+
+
+def _diagram_pages(document: str, fragments: Sequence[str]) -> tuple[str, str] | None:
+    """(the page without the diagram library, a page of only its slides with diagrams)
+    when the page draws diagrams and is made of `fragments`; None otherwise."""
+    if not any(_DIAGRAM.search(fragment) for fragment in fragments):
+        return None
+    split = _split(document, fragments)
+    if split is None:
+        return None
+    prefix, suffix = split
+    plain_prefix = _without_scripts(prefix, "mermaid")
+    plain_suffix = _without_scripts(suffix, "mermaid")
+    if (plain_prefix, plain_suffix) == (prefix, suffix):
+        return None  # no library: nothing draws them (a page not made by render.py)
+    with_diagrams = [fragment for fragment in fragments if _DIAGRAM.search(fragment)]
+    return (plain_prefix + "".join(fragments) + plain_suffix,
+            _page_of(prefix, with_diagrams, suffix))
 
 
 # Part of every cache key: bump it when printing or measuring changes.

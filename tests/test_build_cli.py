@@ -150,6 +150,50 @@ def test_seed_deck_pdf_is_67_a4_pages(tmp_path: Path, cache_dir: Path) -> None:
                           check=True).stdout
     assert "固有方程式" in text
     assert "overflows" not in result.stderr
+    # The seed's gantt chart is drawn (its labels, not its source, are on the page).
+    assert "A Gantt Diagram" in text and "dateFormat" not in text
+
+
+DIAGRAMS = """---
+marp: true
+---
+
+# One
+
+```mermaid
+graph TD; A[Alpha] --> B[Beta]
+```
+
+---
+
+# Two
+
+plain text
+
+---
+
+# Three
+
+```mermaid
+graph LR; C[Gamma] --> D[{word}]
+```
+"""
+
+
+def test_diagrams_are_drawn_in_a_build_and_a_rebuild(tmp_path: Path, cache_dir: Path) -> None:
+    sheet = tmp_path / "diagrams.md"
+    pdf = tmp_path / "out" / "diagrams.pdf"
+    words = []
+    for word in ("Delta", "Epsilon"):  # the second build reprints slide 3 only
+        sheet.write_text(DIAGRAMS.format(word=word), encoding="utf-8")
+        result = sheets("build", str(sheet), "-o", "out", cwd=tmp_path, cache=cache_dir)
+        assert result.returncode == 0, result.stderr
+        pages = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True,
+                               check=True).stdout.split("\f")
+        words.append([sorted(set(page.split()) & {"Alpha", "Beta", "Gamma", "Delta",
+                                                   "Epsilon", "graph"}) for page in pages[:3]])
+    assert words == [[["Alpha", "Beta"], [], ["Delta", "Gamma"]],
+                     [["Alpha", "Beta"], [], ["Epsilon", "Gamma"]]]
 
 
 @pytest.mark.parametrize(("args", "message"), [
