@@ -219,7 +219,8 @@ def render_deck(
                 _highlight(token.content, _fence_language(token))
     math = typesetting.result()
     state = _RenderState(deck=deck, math=math, badges=badges, diagnostics=[],
-                         size=size, padding_right=look.padding_right)
+                         size=size, padding_right=look.padding_right,
+                         auto_scaling=_auto_scaling(themes, theme))
     fragments: list[str] = []
     math_fragments: list[str] = []
     cached_math: list[str] = []
@@ -261,6 +262,7 @@ def render_deck(
         head=Markup(_no_end_tag(document_head, "style")),
         slides=Markup("".join(fragments)),
         mermaid_js=Markup(_mermaid_js()) if uses_mermaid else None,
+        fitting_js=Markup(_fitting_js()) if any(map(_has_fitting, fragments)) else None,
         viewer_js=Markup(_viewer_js()),
     )
     return RenderedDeck(
@@ -365,6 +367,35 @@ def _viewer_js() -> str:
     """The viewer script, ready to inline."""
     return _no_end_tag((resources.files("builder") / "js" / "viewer.js").read_text(
         encoding="utf-8"), "script")
+
+
+@functools.cache
+def _fitting_js() -> str:
+    """The auto-scaling script (fitting headings, wide code and math), ready to inline."""
+    return _no_end_tag((resources.files("builder") / "js" / "fitting.js").read_text(
+        encoding="utf-8"), "script")
+
+
+def _has_fitting(fragment: str) -> bool:
+    """Whether a slide has something `fitting.js` scales: a fitting heading or code block
+    (marked as marp-core marks them), or display math (always scaled down to fit)."""
+    return "data-auto-scaling" in fragment or 'display="true"' in fragment
+
+
+def _auto_scaling(themes: ThemeSet, theme: Theme) -> str:
+    """The theme's `@auto-scaling` meta (marp-core `isEnabledAutoScaling`): `true`, or
+    the features it turns on (`fittingHeader`, `math`, `code`). Like marpit's
+    `getThemeMeta`, the theme's own value first, else that of a theme it imports."""
+    for candidate in themes._with_imports(theme):  # noqa: SLF001 - marpit's import order
+        value = candidate.meta_value("auto-scaling")
+        if value:
+            return value
+    return ""
+
+
+def _scales(state: _RenderState, feature: str) -> bool:
+    """Whether marp-core auto-scales `feature` under the deck's theme."""
+    return state.auto_scaling == "true" or feature in state.auto_scaling
 
 
 @functools.cache
@@ -535,6 +566,8 @@ class _RenderState:
     size: tuple[str, str]
     padding_right: str = "0px"
     """The theme's right padding of a slide (a right split background adds to it)."""
+    auto_scaling: str = ""
+    """The theme's `@auto-scaling` meta (`_auto_scaling`)."""
     mermaid: bool = False
     math_errors: dict[int, list[tuple[SourceLoc, str]]] = field(default_factory=dict)
     slugs: dict[str, int] = field(default_factory=dict)
@@ -787,7 +820,12 @@ class _SlideRenderer(RendererHTML):
             return f'<div class="mermaid">{html.escape(token.content)}</div>\n'
         code = _highlight(token.content, language)
         attribute = f' class="language-{html.escape(language)}"' if language else ""
-        return f"<pre><code{attribute}>{code}</code></pre>\n"
+        return f"<pre{_code_scaling(env)}><code{attribute}>{code}</code></pre>\n"
+
+    def code_block(self, tokens: Sequence[Token], idx: int, options: OptionsDict,
+                   env: EnvType) -> str:
+        rendered = super().code_block(tokens, idx, options, env)
+        return rendered.replace("<pre", f"<pre{_code_scaling(env)}", 1)
 
     def image(self, tokens: Sequence[Token], idx: int, options: OptionsDict,
               env: EnvType) -> str:
@@ -821,7 +859,10 @@ class _SlideRenderer(RendererHTML):
         identifier = slug if count is None else f"{slug}-{count + 1}"
         if token.map:
             env["heading_line"] = token.map[0] + 1
-        return f'<{token.tag} id="{html.escape(identifier)}">'
+        # marp-core's fitting header: scaled to the slide's width by fitting.js.
+        fitting = f' is="marp-{token.tag}" data-auto-scaling' \
+            if (token.meta or {}).get("fit") and _scales(state, "fittingHeader") else ""
+        return f'<{token.tag}{fitting} id="{html.escape(identifier)}">'
 
     def heading_close(self, tokens: Sequence[Token], idx: int, options: OptionsDict,
                       env: EnvType) -> str:
@@ -831,6 +872,12 @@ class _SlideRenderer(RendererHTML):
             mark = _badge_html(badge)
             env.setdefault("placed", set()).add(badge.line)
         return f"{mark}</{tokens[idx].tag}>\n"
+
+
+def _code_scaling(env: EnvType) -> str:
+    """marp-core's code auto-scaling attributes, when the theme turns it on."""
+    return ' is="marp-pre" data-auto-scaling="downscale-only"' \
+        if _scales(env["state"], "code") else ""
 
 
 _RENDERER = _SlideRenderer()
