@@ -386,7 +386,8 @@ def _auto_scaling(themes: ThemeSet, theme: Theme) -> str:
     """The theme's `@auto-scaling` meta (marp-core `isEnabledAutoScaling`): `true`, or
     the features it turns on (`fittingHeader`, `math`, `code`). Like marpit's
     `getThemeMeta`, the theme's own value first, else that of a theme it imports."""
-    for candidate in themes._with_imports(theme):  # noqa: SLF001 - marpit's import order
+    # theme_css's own walk of the imports, in marpit's order (the theme first).
+    for candidate in themes._with_imports(theme):
         value = candidate.meta_value("auto-scaling")
         if value:
             return value

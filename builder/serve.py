@@ -449,7 +449,9 @@ def _page(title: str) -> bytes:
 
 
 def _script() -> bytes:
-    return resources.files("builder").joinpath("js/preview.js").read_bytes()
+    # fitting.js (render.py's auto-scaling) first: preview.js calls it on patched slides.
+    scripts = resources.files("builder") / "js"
+    return (scripts / "fitting.js").read_bytes() + b"\n" + (scripts / "preview.js").read_bytes()
 
 
 def _delta(sent: _State | None, now: _State) -> dict[str, Any]:

@@ -78,10 +78,29 @@ def test_theme_css_transformation(case: FixtureCase) -> None:
     assert got.strip() + "\n" == case.expected
 
 
+# Themes the render fixtures can name besides the built-in ones: marp-core auto-scaling
+# turned on (`@auto-scaling`) in full, for code only, and through an import.
+FIXTURE_THEMES = {
+    "scaled": "/* @theme scaled */\n/* @auto-scaling true */\n@import 'portrait_A4_note';\n",
+    "scaled_code": "/* @theme scaled_code */\n/* @auto-scaling code */\n"
+                   "@import 'portrait_A4_note';\n",
+    "scaled_import": "/* @theme scaled_import */\n@import 'scaled_code';\n",
+}
+
+
+def fixture_themes(directory: Path) -> list[Path]:
+    paths = []
+    for name, css in FIXTURE_THEMES.items():
+        path = directory / f"{name}.css"
+        path.write_text(css, encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
 @pytest.mark.parametrize("case", fixture_params(FIXTURES / "render.md"))
 def test_slide_html(case: FixtureCase, tmp_path: Path) -> None:
     deck = parse_text(case.input, tmp_path / "sheet.md")
-    rendered = render_deck(deck, themes=load_themes([]))
+    rendered = render_deck(deck, themes=load_themes(fixture_themes(tmp_path)))
     got = "".join(rendered.slides) + "".join(
         f"! {d.loc.line}: {d.message}\n" for d in rendered.diagnostics)
     assert got.rstrip() + "\n" == case.expected
@@ -409,3 +428,116 @@ def test_the_page_in_chromium(seed_render: RenderedDeck, browser: Browser,
                 for p in pdf.pages} == {(595, 842)}
     assert all(url.startswith(("file:", "data:", "about:")) for url in requested), requested
     page.close()
+
+
+FITTING_SHEET = """\
+---
+theme: scaled
+---
+
+# <!-- fit --> Fit
+
+## <!-- fit --> A fitting heading much too long for one line of the slide at its size
+
+$$
+""" + " + ".join(f"a_{{{n}}}" for n in range(1, 41)) + """
+$$
+
+$$
+x = 1
+$$
+
+```
+""" + "print('a code line far too long for the slide: it does not wrap but shrinks', 1, 2, 3)" \
+    + """
+```
+"""
+
+# Per slide: the content box, and each thing fitting.js scales (a heading's content is
+# scaled in its shadow root) with its zoom and its edges and those of the box it must fit
+# (the heading's, the math paragraph's, the code block's content box), relative to the
+# section.
+MEASURE_FITTING = """async () => {
+  await window.sheetsReady;
+  const inner = (element) => {
+    const box = element.getBoundingClientRect(), style = getComputedStyle(element);
+    return [box.left + parseFloat(style.borderLeftWidth) + parseFloat(style.paddingLeft),
+            box.right - parseFloat(style.borderRightWidth) - parseFloat(style.paddingRight)];
+  };
+  return [...document.querySelectorAll('div.marpit > section')].map((section) => {
+    const origin = section.getBoundingClientRect().left;
+    const scaled = (selector, room) => [...section.querySelectorAll(selector)].map((element) => {
+      const target = element.shadowRoot ? element.shadowRoot.firstElementChild : element;
+      const box = target.getBoundingClientRect();
+      const [left, right] = inner(room(element));
+      return {left: box.left - origin, right: box.right - origin, height: box.height,
+              zoom: Number(target.style.zoom || 1), room: [left - origin, right - origin]};
+    });
+    const [left, right] = inner(section);
+    return {
+      content: [left - origin, right - origin],
+      headings: scaled('h1, h2', (heading) => heading),
+      math: scaled('mjx-container[display="true"] > mjx-math', (math) => math.parentElement),
+      code: scaled('pre > code', (code) => code.parentElement),
+      overflow: [section.scrollWidth - section.clientWidth,
+                 section.scrollHeight - section.clientHeight],
+    };
+  });
+}"""
+
+
+def _measure_fitting(browser: Browser, rendered: RenderedDeck, page_file: Path
+                     ) -> list[dict[str, Any]]:
+    page_file.write_text(rendered.document, encoding="utf-8")
+    page = browser.new_page()
+    page.emulate_media(media="print")
+    page.goto(page_file.as_uri())
+    slides: list[dict[str, Any]] = page.evaluate(MEASURE_FITTING)
+    page.close()
+    return slides
+
+
+def test_fitting_in_chromium(browser: Browser, tmp_path: Path) -> None:
+    """Printed (as pdf.py prints): a fitting heading fills its content width (scaled up
+    or down); display math and code wider than the slide shrink into the content box and
+    narrower ones keep their size; nothing runs off the slide. Math shrinks under a theme
+    without @auto-scaling too, as Marp's MathJax does."""
+    sheet = tmp_path / "fitting.md"
+    sheet.write_text(FITTING_SHEET, encoding="utf-8")
+    themes = load_themes(fixture_themes(tmp_path))
+    (fitted,) = _measure_fitting(browser, render_deck(parse_file(sheet), themes=themes),
+                                 tmp_path / "fitting.html")
+    short, long = fitted["headings"]
+    for heading in (short, long):
+        assert heading["left"] == pytest.approx(heading["room"][0], abs=3)
+        assert heading["right"] == pytest.approx(heading["room"][1], abs=3)
+    assert short["zoom"] > 2 and long["zoom"] < 1
+    assert long["height"] < 40  # one line
+    left, right = fitted["content"]
+    wide, narrow = fitted["math"]
+    assert wide["zoom"] < 1 and left - 0.5 <= wide["left"] and wide["right"] <= right + 0.5
+    assert wide["right"] - wide["left"] > 0.95 * (right - left)
+    assert narrow["zoom"] == 1
+    (code,) = fitted["code"]
+    assert code["zoom"] < 1 and code["right"] <= code["room"][1] + 0.5
+    assert fitted["overflow"] == [0, 0]
+
+    builtin = replace(parse_file(sheet), theme=None)
+    (plain,) = _measure_fitting(browser, render_deck(builtin, themes=themes),
+                                tmp_path / "builtin.html")
+    assert [heading["zoom"] for heading in plain["headings"]] == [1, 1]
+    wide, narrow = plain["math"]
+    assert wide["zoom"] < 1 and wide["right"] <= plain["content"][1] + 0.5
+    assert narrow["zoom"] == 1
+    assert plain["overflow"][0] == 0
+
+
+def test_the_fitting_script_is_inlined_only_when_something_is_scaled(tmp_path: Path) -> None:
+    themes = load_themes(fixture_themes(tmp_path))
+
+    def document(text: str) -> str:
+        return render_deck(parse_text(text, tmp_path / "a.md"), themes=themes).document
+
+    assert "sheetsFit" not in document("# <!-- fit --> Plain theme\n\n$x$ inline\n")
+    assert "sheetsFit" in document("---\ntheme: scaled\n---\n# <!-- fit --> Fitting\n")
+    assert "sheetsFit" in document("# Display math\n\n$$\nx\n$$\n")

@@ -20,7 +20,7 @@
   let mermaidReady = false;
 
   const state = (window.sheetsPreview = {
-    version: 0, badgeVersion: 0, connected: false, error: null,
+    version: 0, badgeVersion: 0, connected: false, error: null, fitVersion: 0,
     slides: slideNodes,
     diagramRuns: 0,  // mermaid runs finished (drawn or failed)
   });
@@ -187,9 +187,14 @@
     } else if (replaced.length) {
       drawBadges(replaced);
     }
-    restoreScroll(anchor);
     if ("scripts" in message) loadScripts(message.scripts);
     if (replaced.length) drawDiagrams(replaced.map((index) => slideNodes[index]));
+    // Fitting headings, wide code and math (fitting.js): the slides changed, or all of
+    // them when every badge (which sits in a heading) was redrawn.
+    const fit = window.sheetsFit(("badges" in message ? slideNodes : replaced.map(
+      (index) => slideNodes[index])).filter(Boolean));
+    restoreScroll(anchor);
+    fit.then(() => { restoreScroll(anchor); state.fitVersion = message.version; });
     showError(message.error);
     state.version = message.version;
     window.dispatchEvent(new CustomEvent("sheets:update", { detail: message }));
