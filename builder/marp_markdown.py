@@ -19,7 +19,9 @@ from mdit_py_plugins.front_matter import front_matter_plugin
 
 __all__ = [
     "HTML_ALLOWLIST",
+    "cannot_be_latex",
     "comment_plugin",
+    "is_one_line_equation",
     "markdown",
     "math_plugin",
     "sanitize_html",
@@ -223,8 +225,31 @@ def _math_inline(state: StateInline, silent: bool) -> bool:
     return True
 
 
+# Lines that are Markdown, never part of an equation: blank (TeX ends a paragraph there),
+# an ATX heading, a thematic break (`---` also breaks slides), a code fence, a comment.
+_NOT_LATEX = re.compile(r"\s*$|#{1,6}(\s|$)|(-\s*){3,}$|(\*\s*){3,}$|(_\s*){3,}$|```|~~~|<!--"
+                        r"|<style", re.IGNORECASE)
+
+
+def cannot_be_latex(line: str) -> bool:
+    """Whether a line (its indentation stripped) is Markdown that no equation holds:
+    blank, a heading, `---`, a code fence, a comment. Marp's math runs over such lines
+    only when a closing `$$` is missing, or (blank lines) when the writer means it."""
+    return _NOT_LATEX.match(line) is not None
+
+
+def is_one_line_equation(line: str) -> bool:
+    """Whether a line (stripped) is a whole `$$…$$` equation. As the closing line of a
+    block, or inside one, it is the sign of two equations run together."""
+    return len(line) > 4 and line.startswith("$$") and line.endswith("$$") \
+        and bool(line[2:-2].strip())
+
+
 def _math_block(state: StateBlock, start: int, end: int, silent: bool) -> bool:
-    """marp-core's `parseMathBlock`: `$$` at a line start up to a line ending in `$$`."""
+    """marp-core's `parseMathBlock`: `$$` at a line start up to a line ending in `$$`.
+    `meta["closed"]` says whether a closing `$$` was found; `meta["suspect"]`, whether
+    it runs over a line that `cannot_be_latex` or starts with `$$`, or ends at a one-line
+    `$$…$$`: either may mean a missing closing `$$` (see `builder.parse`)."""
     src = state.src
     pos = state.bMarks[start] + state.tShift[start]
     line_end = state.eMarks[start]
@@ -242,6 +267,7 @@ def _math_block(state: StateBlock, start: int, end: int, silent: bool) -> bool:
         first_line = first_line.strip()[:-2]
         closing = src.rindex("$$", 0, line_end)
     next_line = start
+    suspect = False
     while not found:
         next_line += 1
         if next_line >= end:
@@ -250,10 +276,14 @@ def _math_block(state: StateBlock, start: int, end: int, silent: bool) -> bool:
         line_end = state.eMarks[next_line]
         if pos < line_end and state.tShift[next_line] < state.blkIndent:
             break
-        if src[pos:line_end].strip()[-2:] == "$$":
+        line = src[pos:line_end].strip()
+        if line[-2:] == "$$":
+            suspect = suspect or is_one_line_equation(line)
             found = True
             closing = src.rindex("$$", 0, line_end)
             last_line = src[pos:closing]
+        elif not suspect:
+            suspect = line.startswith("$$") or _NOT_LATEX.match(line) is not None
     state.line = min(next_line + 1, end)
     token = state.push("math_block", "math", 0)
     token.block = True
@@ -265,7 +295,7 @@ def _math_block(state: StateBlock, start: int, end: int, silent: bool) -> bool:
         content += last_line
     token.content = content
     token.meta = {"tex": src[opening + 2:closing] if found else src[opening + 2:line_end],
-                  "closed": found}
+                  "closed": found, "suspect": suspect}
     return True
 
 

@@ -11,7 +11,7 @@ import pytest
 from markdown_it.renderer import RendererHTML
 from markdown_it.token import Token
 from marp_structure import normalize_body
-from seeds import SEED_DECK, SEEDS
+from seeds import SEED_DECK, SEED_FILES, SEEDS
 
 from builder.cards import find_cards
 from builder.model import BuildError
@@ -34,12 +34,6 @@ def test_seed_deck_has_marps_67_slides() -> None:
     assert first.paginate is False
     assert first.footer == "E資格範囲の数式まとめ"
     assert [slide.index for slide in deck.slides] == list(range(67))
-
-
-def test_unclosed_display_math_is_a_build_error() -> None:
-    with pytest.raises(BuildError) as error:
-        parse_text("# A\n\ntext\n\n$$ x = 1\n\nmore\n", Path("s.md"))
-    assert str(error.value).startswith("s.md:5: ")
 
 
 def test_malformed_front_matter_is_a_build_error() -> None:
@@ -180,3 +174,102 @@ def test_threads_parse_at_the_same_time() -> None:
         assert [s.source for s in deck.slides] == [s.source for s in expected.slides]
         assert [_plain(s.tokens) for s in deck.slides] == \
             [_plain(s.tokens) for s in expected.slides]
+
+
+# Marp CLI 4.5 (`marp --html`, bench/node_modules) on these sheets, through
+# tests/marp_structure.py --body: a forgotten closing `$$` makes the text below math up to
+# the next `$$` (slide breaks and headings included); the next equation shows as text.
+_FORGOTTEN_CLOSER = """# Energy
+
+$$
+E = m c^2
+
+Text under it.
+
+## Momentum
+
+$$
+p = m v
+$$
+
+---
+
+# Force
+
+$$ F = m a $$
+
+last
+"""
+_FORGOTTEN_CLOSER_IN_MARP = ["1: <h1>Energy</h1><MATHB/><p>p = m v</p><MATHB/><p>last</p>"]
+_UNCLOSED_AT_THE_END = "# A\n\ntext\n\n$$ x =\ny\n\nmore text\n\n---\n\n# B\n"
+_UNCLOSED_AT_THE_END_IN_MARP = ["1: <h1>A</h1><p>text</p><MATHB/>"]
+
+
+@pytest.mark.parametrize(("text", "marp", "line", "extent"), [
+    (_FORGOTTEN_CLOSER, _FORGOTTEN_CLOSER_IN_MARP, 3, "Marp ends it at the `$$` on line 10"),
+    (_UNCLOSED_AT_THE_END, _UNCLOSED_AT_THE_END_IN_MARP, 5,
+     "the math runs to the end of the sheet, line 12"),
+])
+def test_a_forgotten_closing_dollar_dollar_is_one_warning_and_marps_slides(
+        text: str, marp: list[str], line: int, extent: str) -> None:
+    """One warning at the `$$` that lacks its closing `$$` (not where Marp's pairing of
+    `$$` lines runs out, and no build error), and the slides Marp CLI makes."""
+    deck = parse_text(text, Path("act.md"))
+    assert [str(d) for d in deck.diagnostics] == [
+        f"act.md:{line}: warning: display math `$$` opened here is never closed ({extent})"]
+    assert [f"{slide.index + 1}: {normalize_body(render_for_comparison(slide))}"
+            for slide in deck.slides] == marp
+
+
+def _seed_equations() -> list[object]:
+    """Every 6th multi-line display equation of the seeds, and every 6th one-line one."""
+    cases: list[object] = []
+    for path in SEED_FILES:
+        lines = path.read_text(encoding="utf-8").split("\n")
+        deck = parse_file(path)
+        blocks = [(slide, token.map[0], token.map[1] - token.map[0])
+                  for slide in deck.slides for token in slide.tokens
+                  if token.type == "math_block" and token.map]
+        one_line = [block for block in blocks if block[2] == 1]
+        several = [block for block in blocks if block[2] > 1]
+        for slide, start, size in one_line[::6] + several[::6]:
+            # The equation's slide and the three after it: a window of the seed that
+            # parses in milliseconds, where the pairing of `$$` still goes wrong as far.
+            end = deck.slides[min(slide.index + 3, len(deck.slides) - 1)].end_line
+            window = lines[slide.loc.line - 1:end]
+            cases.append(pytest.param(window, start - (slide.loc.line - 1), size,
+                                      id=f"{path.name[:3]}:{start + 1}"))
+    return cases
+
+
+@needs_seeds
+@pytest.mark.parametrize(("window", "opening", "size"), _seed_equations())
+def test_a_closing_dollar_dollar_taken_out_of_a_seed_is_reported_at_its_opening(
+        window: list[str], opening: int, size: int) -> None:
+    """The seeds write equations every way: back to back, spaced out with blank lines,
+    in lists, `$$` alone or beside the LaTeX. Whichever closing `$$` goes missing, the
+    one warning is at the opening `$$` of that equation."""
+    assert [d.message for d in parse_text("\n".join(window), Path("s.md")).diagnostics
+            if "`$$`" in d.message] == []
+    closing = opening + size - 1
+    broken = list(window)
+    if size == 1:  # `$$ x $$` → `$$ x`
+        broken[opening] = broken[opening].rstrip().removesuffix("$$")
+    elif broken[closing].strip() == "$$":
+        del broken[closing]
+    else:  # `\end{align}$$` → `\end{align}`
+        broken[closing] = broken[closing].rstrip().removesuffix("$$")
+    deck = parse_text("\n".join(broken), Path("s.md"))
+    assert [d.loc.line for d in deck.diagnostics if "`$$`" in d.message] == [opening + 1]
+
+
+def test_dollar_signs_that_are_not_a_forgotten_closing_dollar_dollar_give_no_warning() -> None:
+    """An unclosed inline `$` is text, `$$` in code or a comment is no math, `$$x$$` is
+    closed on its line, and an equation spaced out with blank lines is one equation."""
+    text = ("# A\n\nIt costs $\nand $x$ is fine, $y\n\n```\n$$\n```\n\n<!--\n$$\n-->\n\n"
+            "$$x$$\n\n$$\\begin{align}\n\na &= b \\\\\n\n&= c\n\n\\end{align}$$\n\n"
+            "$$\na = b\n\nc = d\n$$\n\ntext\n")
+    deck = parse_text(text, Path("s.md"))
+    assert deck.diagnostics == ()
+    assert [token.type for token in deck.slides[0].tokens if token.type in (
+        "math_block", "fence")] == ["fence", "math_block", "math_block", "math_block"]
