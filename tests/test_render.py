@@ -5,6 +5,7 @@ itself in a real headless Chromium (math typeset, keys, print layout, nothing fe
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -20,7 +21,10 @@ from seeds import SEEDS
 from builder.check import CardResult
 from builder.model import Card, SourceLoc
 from builder.parse import parse_file, parse_text
+from builder.pdf import build_pdfs, job_for_deck
+from builder.preview import SheetPreview
 from builder.render import RenderedDeck, load_themes, render_deck
+from builder.serve import PreviewServer
 from builder.theme_css import scope_css, transform_css
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -541,3 +545,53 @@ def test_the_fitting_script_is_inlined_only_when_something_is_scaled(tmp_path: P
     assert "sheetsFit" not in document("# <!-- fit --> Plain theme\n\n$x$ inline\n")
     assert "sheetsFit" in document("---\ntheme: scaled\n---\n# <!-- fit --> Fitting\n")
     assert "sheetsFit" in document("# Display math\n\n$$\nx\n$$\n")
+
+
+def test_the_preview_fits_patched_slides(browser: Browser, tmp_path: Path) -> None:
+    """`sheets preview`: fitting.js comes with the preview's script and runs on each
+    slide the page patches (here: on load, then after the fitting heading is edited)."""
+    sheet = tmp_path / "fitting.md"
+    sheet.write_text(FITTING_SHEET, encoding="utf-8")
+    rebuild = SheetPreview(sheet, theme_set=fixture_themes(tmp_path))
+    server = PreviewServer(sheet, rebuild, port=0)
+    server.start()
+    threading.Thread(target=server.run_build_loop, daemon=True).start()
+    page = browser.new_page(viewport={"width": 1000, "height": 1200})
+    try:
+        page.goto(server.url)
+        fitted = """(word) => sheetsPreview.fitVersion === sheetsPreview.version &&
+            sheetsPreview.slides.length === 1 &&
+            sheetsPreview.slides[0].querySelector('h1').textContent.includes(word)"""
+        zooms = """() => [...sheetsPreview.slides[0].querySelectorAll('h1, h2')].map(
+            (h) => Number(h.shadowRoot.firstElementChild.style.zoom))"""
+        page.wait_for_function(fitted, arg="Fit", timeout=30_000)
+        short, long = page.evaluate(zooms)
+        assert short > 2 and long < 1
+        sheet.write_text(FITTING_SHEET.replace("# <!-- fit --> Fit",
+                                               "# <!-- fit --> Fit, now a little longer"),
+                         encoding="utf-8")
+        page.wait_for_function(fitted, arg="longer", timeout=30_000)
+        longer, long_again = page.evaluate(zooms)
+        assert 1 < longer < short and long_again == pytest.approx(long, rel=0.01)
+    finally:
+        page.close()
+        server.shutdown()
+
+
+def test_shrunk_math_and_code_are_no_overflow_in_the_pdf(tmp_path: Path) -> None:
+    """pdf.py measures overflow after the page's scripts: the wide formula and code that
+    fitting.js shrinks are not reported, and the same page without fitting.js is."""
+    sheet = tmp_path / "fitting.md"
+    sheet.write_text(FITTING_SHEET, encoding="utf-8")
+    deck = parse_file(sheet)
+    rendered = render_deck(deck, themes=load_themes(fixture_themes(tmp_path)))
+    start = rendered.document.rindex("<script>", 0, rendered.document.index("sheetsFit"))
+    end = rendered.document.index("</script>", start) + len("</script>")
+    unfitted = rendered.document[:start] + rendered.document[end:]
+    assert "sheetsFit" not in unfitted
+    fitted_result, unfitted_result = build_pdfs([
+        job_for_deck(deck, rendered.document, tmp_path / "fitted.pdf"),
+        job_for_deck(deck, unfitted, tmp_path / "unfitted.pdf"),
+    ])
+    assert fitted_result.diagnostics == ()
+    assert [d.message.endswith("px horizontally") for d in unfitted_result.diagnostics] == [True]
