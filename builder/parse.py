@@ -30,6 +30,7 @@ import difflib
 import math
 import re
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -565,14 +566,14 @@ def _misreading(pairing: _Pairing) -> int:
         + block.blank_lines + 2 * block.empty for block in blocks)
 
 
-def _first_problem(pairing: _Pairing) -> int:
-    """The first line where a pairing surely misreads the sheet (-1 when it nowhere does):
-    a `$$` that closes nothing, math that never ends, or that holds a heading, a slide
-    break, a fence or another equation's `$$`."""
+def _first_problem(pairing: _Pairing, past: AbstractSet[int] = frozenset()) -> int:
+    """The first line where a pairing surely misreads the sheet, other than those `past`
+    (-1 when there is none): a `$$` that closes nothing, math that never ends, or that
+    holds a heading, a slide break, a fence or another equation's `$$`."""
     blocks, orphans = pairing
     lines = [block.start for block in blocks if not block.closed
              or block.markdown_lines > block.blank_lines or block.merged]
-    return min([*lines, *orphans], default=-1)
+    return min((line for line in (*lines, *orphans) if line not in past), default=-1)
 
 
 def _missing_closers(lines: Sequence[str], first: int) -> list[int]:
@@ -586,13 +587,17 @@ def _missing_closers(lines: Sequence[str], first: int) -> list[int]:
     a closing `$$` imagined before their first odd line (or before their closing `$$`,
     which then opens the next equation as meant). The mistake is the one whose mending
     leaves the sheet read well the furthest (then: read best, then: nearest the sign);
-    then the same again for the next sign. Blank lines alone are no sure sign: an
-    equation spaced out with them, closed where the writer meant, gets no warning."""
+    then the same again for the next sign (a sign that no `$$` mends is passed over).
+    Blank lines alone are no sure sign: an equation spaced out with them, closed where
+    the writer meant, gets no warning."""
     closers: set[int] = set()
     found: list[int] = []
+    unmended: set[int] = set()
     pairing = _pair_display_math(lines, first)
     problem = _first_problem(pairing)
-    while problem >= 0 and len(found) < 8:
+    for _ in range(16):  # a bound for pathological sheets; one round per sign
+        if problem < 0:
+            break
         blocks = pairing[0]
         sign = max((number for number, block in enumerate(blocks) if block.start <= problem),
                    default=0)
@@ -606,17 +611,18 @@ def _missing_closers(lines: Sequence[str], first: int) -> list[int]:
             else:
                 continue
             trial = _pair_display_math(lines, first, frozenset({*closers, at}))
-            reached = _first_problem(trial)
+            reached = _first_problem(trial, unmended)
             candidate = (-(reached if reached >= 0 else math.inf), _misreading(trial),
                          sign - number, block.start, at, trial)
             if best is None or candidate[:3] < best[:3]:
                 best = candidate
         if best is None or -best[0] <= problem:
-            break
-        _, _, _, opener, at, pairing = best
-        closers.add(at)
-        found.append(opener)
-        problem = _first_problem(pairing)
+            unmended.add(problem)
+        else:
+            _, _, _, opener, at, pairing = best
+            closers.add(at)
+            found.append(opener)
+        problem = _first_problem(pairing, unmended)
     return found
 
 
@@ -716,10 +722,16 @@ class _DeckParser:
         if not openers:  # no closing `$$` would mend it: say where Marp gives up
             openers = [line for line, token in blocks.items() if not token.meta["closed"]]
         for line in sorted(openers):
-            # A `$$` that Marp reads inside an earlier block has no extent of its own.
             opened = blocks.get(line)
-            extent = f" ({self._math_extent(opened, tokens)})" if opened is not None else ""
-            self.warn(line, f"display math `$$` opened here is never closed{extent}")
+            if opened is not None:
+                extent = self._math_extent(opened, tokens)
+            else:  # inside a block that an earlier mistake opened
+                around = max((start for start, token in blocks.items()
+                              if token.map and start < line < token.map[1]), default=None)
+                extent = "" if around is None else \
+                    f"Marp reads this line as math from the `$$` on line {around + 1}"
+            self.warn(line, "display math `$$` opened here is never closed"
+                            + (f" ({extent})" if extent else ""))
 
     def _math_extent(self, block: Token, tokens: Sequence[Token]) -> str:
         """How far Marp's math runs from an unclosed `$$`, for the warning."""
