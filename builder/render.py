@@ -14,7 +14,12 @@ with a few rules of our own:
   is inlined only when the deck has a diagram (the seed's `<div class="mermaid">` too);
 - images: local files are inlined as `data:` URLs (the HTML is one self-contained
   file); a missing one is a warning at its line and a visible placeholder;
-- headings get marp-core's ids, and card check badges when `results` are given.
+- headings get marp-core's ids, and card check badges when `results` are given;
+- marp-core's auto-scaling: under a theme whose `@auto-scaling` turns them on, a fitting
+  heading (`# <!-- fit --> Title`) and code blocks get marp-core's marks
+  (`is="marp-h1" data-auto-scaling`, `is="marp-pre" data-auto-scaling="downscale-only"`);
+  those and display math (always, as Marp's MathJax) are scaled by builder/js/fitting.js,
+  inlined only in a page that has any of them (the preview serves it with its script).
 
 `RenderedDeck.document` is the whole page (the theme's `@page` size prints one slide per
 page; builder/js/viewer.js shows one slide at a time on screen); `.slides` are the same

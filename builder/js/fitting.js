@@ -26,8 +26,10 @@
     if (element.localName === "pre") {
       const code = element.firstElementChild;
       if (!code || code !== element.lastElementChild) return null;  // raw HTML: leave it
-      code.style.display = "block";
-      code.style.width = "max-content";
+      if (code.style.width !== "max-content") {
+        code.style.display = "block";
+        code.style.width = "max-content";
+      }
       return { box: code, room: element, grow: false };
     }
     let root = element.shadowRoot;
@@ -76,7 +78,9 @@
       }
     }
     if (!jobs.length) return;
-    for (const job of jobs) job.box.style.zoom = "";
+    for (const job of jobs) {
+      if (job.box.style.zoom) job.box.style.zoom = "";  // (a write only when refitting)
+    }
     // Reads, then writes: one layout for all of them, twice (text drawn at another size
     // is not exactly proportionally wider, so a fitting heading is measured again).
     for (let pass = 0; pass < 2; pass++) {
