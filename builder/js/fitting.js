@@ -101,10 +101,12 @@
   }
 
   // Fits the slides given once the fonts they use are in (asking for the layout first
-  // starts their loading); resolves when done.
+  // starts their loading); resolves when done, never rejects (a slide left unscaled
+  // must not stop the page from printing).
   window.sheetsFit = (sections) => {
     void document.body.offsetWidth;
-    return document.fonts.ready.then(() => fitAll(Array.from(sections)));
+    return document.fonts.ready.then(() => fitAll(Array.from(sections)))
+      .catch((error) => console.error("fitting:", error));
   };
 
   const slides = document.querySelectorAll("div.marpit > section");
