@@ -223,7 +223,9 @@ def _check(args: argparse.Namespace) -> int:
     warnings: list[str] = []
     for sheet in sheets:
         deck = parse_file(sheet)
-        warnings.extend(str(warning) for warning in annotation_warnings(deck))
+        # The parser's warnings too: an unclosed `$$` changes which math the cards hold.
+        warnings.extend(str(warning) for warning in (*deck.diagnostics,
+                                                     *annotation_warnings(deck)))
         found = find_cards(deck)
         snippets_dir = args.snippets if args.snippets is not None else find_snippets_dir(sheet)
         cards_by_snippets.setdefault(snippets_dir, []).extend(found)
@@ -240,7 +242,7 @@ def _check(args: argparse.Namespace) -> int:
     to_stdout = args.json_out != "-"
     report = sys.stdout if to_stdout else sys.stderr
     github = os.environ.get("GITHUB_ACTIONS") == "true"
-    for warning in warnings:  # an annotation that reaches no card checks nothing
+    for warning in warnings:  # the parser's, and annotations that reach no card
         print(warning, file=report)
     for result in results:  # one line per failing check: a card may hold several
         if result.status in ("fail", "error"):

@@ -703,3 +703,14 @@ def test_few_cards_are_checked_without_forking(monkeypatch: pytest.MonkeyPatch) 
     results = check.check_cards(few, snippets_dir=None, timeout=60, processes=2)
     assert [result.card for result in results] == few
     assert any(result.status == "fail" for result in results)
+
+
+def test_check_prints_the_parsers_warnings_before_the_summary(tmp_path: Path) -> None:
+    sheet = tmp_path / "unclosed.md"
+    sheet.write_text("---\nmarp: true\n---\n\n# Card\n\n$$\nx = 1\n\nText after.\n",
+                     encoding="utf-8")
+    run = _sheets(str(sheet), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr  # a warning, not a failed card
+    first, summary = run.stdout.splitlines()
+    assert first.startswith(f"{sheet}:7: ") and "never closed" in first
+    assert summary == "0 passed, 0 failed, 0 errors, 1 unchecked"
