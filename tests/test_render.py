@@ -83,8 +83,13 @@ def test_theme_css_transformation(case: FixtureCase) -> None:
 
 
 # Themes the render fixtures can name besides the built-in ones: marp-core auto-scaling
-# turned on (`@auto-scaling`) in full, for code only, and through an import.
+# turned on (`@auto-scaling`) in full, for code only, and through an import; and off
+# (`unscaled`: portrait_A4_note without its `@auto-scaling fittingHeader`).
+_A4_NOTE = (FIXTURES.parent.parent / "builder" / "themes" / "portrait_A4_note.css").read_text(encoding="utf-8")
+assert "/* @auto-scaling fittingHeader */\n" in _A4_NOTE
 FIXTURE_THEMES = {
+    "unscaled": _A4_NOTE.replace("/* @theme portrait_A4_note */", "/* @theme unscaled */")
+                        .replace("/* @auto-scaling fittingHeader */\n", ""),
     "scaled": "/* @theme scaled */\n/* @auto-scaling true */\n@import 'portrait_A4_note';\n",
     "scaled_code": "/* @theme scaled_code */\n/* @auto-scaling code */\n"
                    "@import 'portrait_A4_note';\n",
@@ -526,14 +531,23 @@ def test_fitting_in_chromium(browser: Browser, tmp_path: Path) -> None:
     assert code["zoom"] < 1 and code["right"] <= code["room"][1] + 0.5
     assert fitted["overflow"] == [0, 0]
 
-    builtin = replace(parse_file(sheet), theme=None)
-    (plain,) = _measure_fitting(browser, render_deck(builtin, themes=themes),
-                                tmp_path / "builtin.html")
+    unscaled = replace(parse_file(sheet), theme="unscaled")
+    (plain,) = _measure_fitting(browser, render_deck(unscaled, themes=themes),
+                                tmp_path / "unscaled.html")
     assert [heading["zoom"] for heading in plain["headings"]] == [1, 1]
     wide, narrow = plain["math"]
     assert wide["zoom"] < 1 and wide["right"] <= plain["content"][1] + 0.5
     assert narrow["zoom"] == 1
     assert plain["overflow"][0] == 0
+
+    # The built-in theme scales fitting headings (`@auto-scaling fittingHeader`), not code.
+    builtin = replace(parse_file(sheet), theme=None)
+    (notes,) = _measure_fitting(browser, render_deck(builtin, themes=themes),
+                                tmp_path / "builtin.html")
+    short, long = notes["headings"]
+    assert short["zoom"] > 2 and long["zoom"] < 1
+    assert long["right"] == pytest.approx(long["room"][1], abs=3)
+    assert [code["zoom"] for code in notes["code"]] in ([], [1])
 
 
 def test_the_fitting_script_is_inlined_only_when_something_is_scaled(tmp_path: Path) -> None:
@@ -542,7 +556,10 @@ def test_the_fitting_script_is_inlined_only_when_something_is_scaled(tmp_path: P
     def document(text: str) -> str:
         return render_deck(parse_text(text, tmp_path / "a.md"), themes=themes).document
 
-    assert "sheetsFit" not in document("# <!-- fit --> Plain theme\n\n$x$ inline\n")
+    assert "sheetsFit" not in document("---\ntheme: unscaled\n---\n# <!-- fit --> Plain\n\n"
+                                       "$x$ inline\n")
+    assert "sheetsFit" not in document("# Plain heading\n\n$x$ inline\n")
+    assert "sheetsFit" in document("# <!-- fit --> Built-in theme\n")
     assert "sheetsFit" in document("---\ntheme: scaled\n---\n# <!-- fit --> Fitting\n")
     assert "sheetsFit" in document("# Display math\n\n$$\nx\n$$\n")
 
