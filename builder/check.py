@@ -1125,13 +1125,13 @@ class _Derivers:
     compare its claims, sending back `(card, key, payload)` frames: `"take"` when they
     start on it, `"plan"` (its plan, without sympy's expressions: they do not pickle),
     `"failed"` (why compiling raised), and for each step `"start"`, then its verdict (or
-    why it raised). Compiling is shared out as the comparing is: the parent compiled
-    every card before forking (a quarter of a cold check, serially). sympy and the
-    compiler are imported before the fork: the children start warm. A step whose child
-    died on it is an `error`, as is a card whose compiling it died on; steps of a card a
-    child died in that were not started are compared here, cards no child took are left
-    to the caller. Children are killed on the way out (Ctrl-C, an error here), never
-    left behind. Serial: `results()` is empty and the caller checks each card itself."""
+    why it raised). Compiling is thus shared out as the comparing is (done here before
+    forking, it was a quarter of a cold check, serially). sympy and the compiler are
+    imported before the fork: the children start warm. A step whose child died on it is
+    an `error`, as is a card whose compiling it died on; steps of a card a child died in
+    that were not started are compared here, cards no child took are left to the
+    caller. Children are killed on the way out (Ctrl-C, an error here), never left
+    behind. Serial: `results()` is empty and the caller checks each card itself."""
 
     def __init__(self, cards: Sequence[Card], indices: Sequence[int],
                  processes: int | None) -> None:
