@@ -30,7 +30,7 @@ import signal
 import struct
 import sys
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Self
@@ -789,25 +789,36 @@ _EXPONENTIAL_KIN = ("sinh", "cosh", "tanh", "coth", "sech", "csch",
 
 
 def _normal_forms(difference: sympy.Expr, *, force_logs: bool) -> Iterator[sympy.Expr]:
-    """Forms of `difference` that are 0 when it is, cheapest first (`_proved_equal`)."""
+    """Forms of `difference` that are 0 when it is, cheapest first (`_proved_equal`). A
+    form sympy fails to make (it raises on odd input) is skipped, not the forms after it."""
     import sympy
 
+    made: dict[str, sympy.Expr] = {}
+
+    def split() -> sympy.Expr:  # made once, for two forms
+        if "split" not in made:
+            made["split"] = _split_sums(difference, force_logs=force_logs)
+        return made["split"]
+
+    sums = difference.has(sympy.Sum, sympy.Product)
+    kin = difference.has(*(getattr(sympy, name) for name in _EXPONENTIAL_KIN))
     # Ordered by what proved the steps of the seeds, sheets and fixture at what cost:
     # cancel() is the dearest, and on sums it almost never is what proves them.
-    yield sympy.expand(difference)
-    sums = difference.has(sympy.Sum, sympy.Product)
+    forms: list[Callable[[], sympy.Expr]] = [lambda: sympy.expand(difference)]
     if sums:
-        split = _split_sums(difference, force_logs=force_logs)
-        yield sympy.expand(split)
-    kin = tuple(getattr(sympy, name) for name in _EXPONENTIAL_KIN)
-    if difference.has(*kin):
-        exponential = difference.rewrite(sympy.exp)
-        yield sympy.cancel(sympy.expand(exponential))
-    yield sympy.cancel(difference)
+        forms.append(lambda: sympy.expand(split()))
+    if kin:
+        forms.append(lambda: sympy.cancel(sympy.expand(difference.rewrite(sympy.exp))))
+    forms.append(lambda: sympy.cancel(difference))
     if sums:
-        yield sympy.cancel(split)
+        forms.append(lambda: sympy.cancel(split()))
     elif force_logs and difference.has(sympy.log):
-        yield sympy.expand(sympy.expand_log(difference, force=True))
+        forms.append(lambda: sympy.expand(sympy.expand_log(difference, force=True)))
+    for form in forms:
+        try:
+            yield form()
+        except Exception:  # noqa: BLE001, S112 - sympy raises many kinds; try the next
+            continue
 
 
 def _split_sums(expr: sympy.Expr, *, force_logs: bool) -> sympy.Expr:
