@@ -117,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
         deck = work / "seed001.md"
         shutil.copyfile(SEED, deck)
         env = {**os.environ, "CHROME_PATH": chrome}
+        # As a user runs it: with the builder's bytecode cached in __pycache__ after the
+        # first run (PYTHONDONTWRITEBYTECODE would time recompiling it on every run).
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         sheets = [sys.executable, "-m", "builder", "build", str(deck), "-o", str(work / "ours")]
         marp = [str(MARP), "--theme-set", str(THEME), "--pdf", "--allow-local-files",
                 str(deck), "-o", str(work / "marp" / "seed001.pdf")]
