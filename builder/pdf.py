@@ -257,12 +257,17 @@ class PdfPrinter:
         until `_take_tab` has joined it)."""
         assert self._browser is not None
         try:
-            tab = self._browser.open_tab(794, 1123, blank=True)
-            # Measure in print media: the page may lay slides out differently on screen.
-            tab.call("Emulation.setEmulatedMedia", {"media": "print"})
-            self._prepared = tab
+            self._prepared = self._new_tab(blank=True)
         except BaseException as error:  # noqa: BLE001 - handed to the main thread
             self._prepared = error
+
+    def _new_tab(self, *, blank: bool = False) -> Tab:
+        """A page of A4 width in print media (the page may lay slides out differently
+        on screen); with `blank`, the one Chromium opened as it started."""
+        assert self._browser is not None
+        tab = self._browser.open_tab(794, 1123, blank=blank)
+        tab.call("Emulation.setEmulatedMedia", {"media": "print"})
+        return tab
 
     def _take_tab(self) -> Tab:
         """The page prepared in the background, or a new one."""
@@ -273,11 +278,7 @@ class PdfPrinter:
         prepared, self._prepared = self._prepared, None
         if isinstance(prepared, BaseException):
             raise prepared
-        if prepared is not None:
-            return prepared
-        tab = self._browser.open_tab(794, 1123)
-        tab.call("Emulation.setEmulatedMedia", {"media": "print"})
-        return tab
+        return prepared if prepared is not None else self._new_tab()
 
     @property
     def browser(self) -> Browser | None:
@@ -367,8 +368,7 @@ class PdfPrinter:
         try:
             loading = tab.start_open(page_file.as_uri())
             if pages:
-                side = self._browser.open_tab(794, 1123)
-                side.call("Emulation.setEmulatedMedia", {"media": "print"})
+                side = self._new_tab()
                 side_file = page_file.with_name(f"{job.output.stem}-diagrams.html")
                 side_file.write_text(_with_base(pages[1], job.base_dir), encoding="utf-8")
                 side.open(side_file.as_uri())
@@ -432,8 +432,7 @@ def _diagram_pages(document: str, fragments: Sequence[str]) -> tuple[str, str] |
     if split is None:
         return None
     prefix, suffix = split
-    plain_prefix = _without_scripts(prefix, "mermaid")
-    plain_suffix = _without_scripts(suffix, "mermaid")
+    plain_prefix, plain_suffix = _without_diagram_scripts(prefix), _without_diagram_scripts(suffix)
     if (plain_prefix, plain_suffix) == (prefix, suffix):
         return None  # no library: nothing draws them (a page not made by render.py)
     with_diagrams = [fragment for fragment in fragments if _DIAGRAM.search(fragment)]
@@ -544,24 +543,21 @@ def _page_of(prefix: str, fragments: Sequence[str], suffix: str) -> str:
     diagram library is left out: parsing its 3.5 MB of script is most of the time
     Chromium spends loading a page of one or two slides."""
     if not any(_DIAGRAM.search(fragment) for fragment in fragments):
-        prefix, suffix = _without_scripts(prefix, "mermaid"), _without_scripts(suffix, "mermaid")
+        prefix, suffix = _without_diagram_scripts(prefix), _without_diagram_scripts(suffix)
     return prefix + "".join(fragments) + suffix
 
 
-def _without_scripts(html: str, word: str) -> str:
-    """`html` without the `<script>` elements that mention `word` (a loop of `find`s: a
-    non-greedy regex takes 40 ms to cross a 3.5 MB script)."""
+def _without_diagram_scripts(html: str) -> str:
+    """`html` without the `<script data-diagrams>` elements render.py writes (a loop of
+    `find`s: a non-greedy regex takes 40 ms to cross the library's 3.5 MB)."""
     kept = []
     position = 0
-    while (start := html.find("<script", position)) >= 0:
+    while (start := html.find("<script data-diagrams>", position)) >= 0:
         end = html.find("</script>", start)
         if end < 0:
             break
-        end += len("</script>")
         kept.append(html[position:start])
-        if html.find(word, start, end) < 0:
-            kept.append(html[start:end])
-        position = end
+        position = end + len("</script>")
     kept.append(html[position:])
     return "".join(kept)
 

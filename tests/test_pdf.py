@@ -236,13 +236,13 @@ def test_a_page_of_slides_without_diagrams_leaves_the_diagram_scripts_out() -> N
     from builder.pdf import _page_of
 
     prefix = "<html><head><script>window.viewer = 1;</script></head><body><div>"
-    suffix = ("</div><script>/* mermaid: 3.5 MB */</script>\n"
-              "<script>window.sheetsReady = mermaid.run();</script><script>keys();</script>"
-              "</body></html>")
+    suffix = ("</div><script data-diagrams>/* mermaid: 3.5 MB */</script>\n"
+              "<script data-diagrams>window.sheetsReady = mermaid.run();</script>"
+              "<script>keys(); /* waits for mermaid */</script></body></html>")
     plain = "<section><p>text</p></section>"
     diagram = '<section><div class="mermaid">graph TD; a-->b</div></section>'
     assert _page_of(prefix, [plain], suffix) == (
-        prefix + plain + "</div>\n<script>keys();</script></body></html>")
+        prefix + plain + "</div>\n<script>keys(); /* waits for mermaid */</script></body></html>")
     assert _page_of(prefix, [plain, diagram], suffix) == prefix + plain + diagram + suffix
 
 
