@@ -70,6 +70,9 @@ _PREPARE_AND_MEASURE = """
       overflowY: section.scrollHeight - section.clientHeight,
       overflowX: section.scrollWidth - section.clientWidth,
       broken,
+      // mermaid draws a diagram it cannot read as its error picture, and goes on.
+      brokenDiagrams: section.querySelectorAll(
+        '.mermaid svg[aria-roledescription="error"]').length,
     };
   });
   return {slides, pendingMermaid: pending().length};
@@ -441,7 +444,7 @@ def _diagram_pages(document: str, fragments: Sequence[str]) -> tuple[str, str] |
 
 
 # Part of every cache key: bump it when printing or measuring changes.
-_CACHE_FORMAT = "sheets-pdf-1"
+_CACHE_FORMAT = "sheets-pdf-2"
 # Local files a page uses (images, stylesheets): their state is part of the cache key.
 # One pattern per form, each starting with a literal: the regex engine then skips ahead
 # to candidates, where one alternation is tried at every position of a 4 MB page (100 ms).
@@ -685,6 +688,11 @@ def _diagnostics(job: PdfJob, slides: Sequence[dict[str, Any]]) -> tuple[Diagnos
                 loc, f"slide {number} overflows its page by {over_x} px horizontally"))
         for source in slide["broken"]:
             found.append(Diagnostic(loc, f"slide {number}: image not found: {source}"))
+        diagrams = slide.get("brokenDiagrams", 0)
+        if diagrams:
+            what = "a diagram" if diagrams == 1 else f"{diagrams} diagrams"
+            found.append(Diagnostic(loc, f"slide {number}: {what} with a mermaid syntax "
+                                         "error (drawn as mermaid's error picture)"))
     if len(slides) != len(job.slide_locs):
         found.append(Diagnostic(
             SourceLoc(job.output, 1),

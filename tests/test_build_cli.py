@@ -213,3 +213,18 @@ def test_bad_input_exits_2_without_traceback(tmp_path: Path, cache_dir: Path,
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()  # nothing written when any sheet is bad
+
+
+def test_a_diagram_mermaid_cannot_read_is_a_warning(tmp_path: Path, cache_dir: Path) -> None:
+    sheet = tmp_path / "bad.md"
+    sheet.write_text("---\nmarp: true\n---\n\n# Fine\n\ntext\n\n---\n\n# Broken\n\n"
+                     "```mermaid\ngraph TD; A[Alpha] -->\n  not mermaid {{{\n```\n",
+                     encoding="utf-8")
+    relaxed = sheets("build", str(sheet), "-o", "out", cwd=tmp_path, cache=cache_dir)
+    assert relaxed.returncode == 0, relaxed.stderr
+    assert relaxed.stderr.splitlines() == [
+        f"{sheet}:11: slide 2: a diagram with a mermaid syntax error (drawn as mermaid's "
+        "error picture)"]
+    strict = sheets("build", str(sheet), "-o", "out", "--strict", cwd=tmp_path,
+                    cache=cache_dir)
+    assert strict.returncode == 1 and strict.stderr == relaxed.stderr
