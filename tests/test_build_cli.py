@@ -223,8 +223,8 @@ def test_a_diagram_mermaid_cannot_read_is_a_warning(tmp_path: Path, cache_dir: P
     relaxed = sheets("build", str(sheet), "-o", "out", cwd=tmp_path, cache=cache_dir)
     assert relaxed.returncode == 0, relaxed.stderr
     assert relaxed.stderr.splitlines() == [
-        f"{sheet}:11: slide 2: a diagram with a mermaid syntax error (drawn as mermaid's "
-        "error picture)"]
+        (f"{sheet}:11: slide 2: a diagram with a mermaid syntax error (drawn as mermaid's "
+         "error picture)")]
     strict = sheets("build", str(sheet), "-o", "out", "--strict", cwd=tmp_path,
                     cache=cache_dir)
     assert strict.returncode == 1 and strict.stderr == relaxed.stderr
