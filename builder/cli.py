@@ -181,6 +181,11 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None) -> int:
                 for deck, output in zip(decks, outputs, strict=True):
                     rendered = render(deck)
                     yield job_for_deck(deck, rendered.document, output, rendered.slides)
+                # Every formula is typeset (build_pdfs asks for a job past the last before
+                # printing it): node's ~100 MB go before Chromium's biggest print.
+                from builder.typeset import shared_typesetter
+
+                shared_typesetter().close()
 
             for result in build_pdfs(jobs(), cache_dir=cache_dir, printer=printer):
                 report(result.diagnostics)
