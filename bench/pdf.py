@@ -50,14 +50,17 @@ def ensure_marp() -> None:
 
 
 PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
+TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def tree_rss_kib(root: int) -> int:
-    """Resident memory of `root` and all its descendants, in KiB. One read of
-    /proc/PID/stat per process (parent and resident pages): the sampler runs beside the
-    build on the same two cores, and must take as little of them as it can."""
+def tree_usage(root: int) -> tuple[int, dict[int, int]]:
+    """Resident memory of `root` and all its descendants, in KiB, and the CPU time
+    (clock ticks) each of them has used so far. One read of /proc/PID/stat per process
+    (parent, times, resident pages): the sampler runs beside the build on the same two
+    cores, and must take as little of them as it can."""
     parents: dict[int, int] = {}
     rss: dict[int, int] = {}
+    ticks: dict[int, int] = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
@@ -69,28 +72,37 @@ def tree_rss_kib(root: int) -> int:
         pid = int(name)
         parents[pid] = int(fields[1])
         rss[pid] = int(fields[21]) * PAGE_KIB
+        ticks[pid] = int(fields[11]) + int(fields[12])
     total = 0
+    used: dict[int, int] = {}
     for pid, kib in rss.items():
         ancestor = pid
         while ancestor not in (0, 1) and ancestor != root:
             ancestor = parents.get(ancestor, 0)
         if ancestor == root:
             total += kib
-    return total
+            used[pid] = ticks[pid]
+    return total, used
 
 
-def timed(command: list[str], env: dict[str, str]) -> tuple[float, int]:
-    """Wall time of a command and the peak memory of its process tree (MiB)."""
+def timed(command: list[str], env: dict[str, str]) -> tuple[float, int, float]:
+    """Wall time of a command, the peak memory of its process tree (MiB) and the CPU
+    time of that tree (s; sampled, so a process's last 25 ms may be missed). Sampled
+    rather than taken from rusage: Chromium's helpers, orphaned when Marp CLI's browser
+    exits, are reaped by init and would be missing from Marp's."""
     start = time.perf_counter()
     process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
     peak = 0
+    cpu: dict[int, int] = {}
     done = threading.Event()
 
     def sample() -> None:
         nonlocal peak
         while not done.is_set():
-            peak = max(peak, tree_rss_kib(process.pid))
+            kib, used = tree_usage(process.pid)
+            peak = max(peak, kib)
+            cpu.update(used)
             done.wait(0.025)  # memory plateaus for seconds; 10 ms cost a third of a core
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -101,7 +113,7 @@ def timed(command: list[str], env: dict[str, str]) -> tuple[float, int]:
     sampler.join()
     if process.returncode not in (0, 1):  # 1: built, with warnings under --strict only
         raise SystemExit(f"{command[0]} failed ({process.returncode}):\n{errors}")
-    return elapsed, peak // 1024
+    return elapsed, peak // 1024, sum(cpu.values()) / TICKS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,13 +139,16 @@ def main(argv: list[str] | None = None) -> int:
         times: dict[str, list[float]] = {"sheets cold": [], "marp cold": [],
                                           "sheets rebuild": [], "marp rebuild": []}
         memory: dict[str, list[int]] = {key: [] for key in times}
+        cpu: dict[str, list[float]] = {key: [] for key in times}
+        load_before = os.getloadavg()[0]
 
         def run(label: str, command: list[str], extra_env: dict[str, str]) -> None:
             if args.only and not label.startswith(args.only):
                 return
-            seconds, mib = timed(command, {**env, **extra_env})
+            seconds, mib, cpu_seconds = timed(command, {**env, **extra_env})
             times[label].append(seconds)
             memory[label].append(mib)
+            cpu[label].append(cpu_seconds)
 
         original = deck.read_text(encoding="utf-8")
         assert EDIT_FROM in original, "the bench's edit no longer applies to the seed"
@@ -156,10 +171,11 @@ def main(argv: list[str] | None = None) -> int:
 
         median = {label: statistics.median(values) for label, values in times.items()
                   if values}
-        print(f"\nseed 001 ({SEED.name}), {args.runs} runs each, alternating; medians:")
+        print(f"\nseed 001 ({SEED.name}), {args.runs} runs each, alternating; medians "
+              f"(load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after):")
         for label, seconds in median.items():
-            print(f"  {label:15} {seconds:6.2f} s   peak memory "
-                  f"{max(memory[label]):5d} MiB (tree RSS)")
+            print(f"  {label:15} {seconds:6.2f} s   CPU {statistics.median(cpu[label]):5.2f} s"
+                  f"   peak memory {max(memory[label]):5d} MiB (tree RSS)")
         if "sheets cold" in median and "marp cold" in median:
             cold = median["sheets cold"] / median["marp cold"]
             rebuild = median["sheets rebuild"] / median["marp cold"]
