@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import io
 import json
+import math
 import os
 import re
 import shutil
@@ -682,7 +683,13 @@ def _diagnostics(job: PdfJob, slides: Sequence[dict[str, Any]]) -> tuple[Diagnos
         number = index + 1
         over_y, over_x = slide["overflowY"], slide["overflowX"]
         if over_y > OVERFLOW_TOLERANCE_PX:
-            found.append(Diagnostic(loc, f"slide {number} overflows its page by {over_y} px"))
+            hint = ""
+            if over_y > slide["height"]:  # a sheet without slide breaks, most likely
+                pages = math.ceil((over_y + slide["height"]) / slide["height"])
+                hint = (f": its content needs about {pages} pages; split it with `---` or "
+                        "a `headingDivider` directive")
+            found.append(Diagnostic(
+                loc, f"slide {number} overflows its page by {over_y} px{hint}"))
         if over_x > OVERFLOW_TOLERANCE_PX:
             found.append(Diagnostic(
                 loc, f"slide {number} overflows its page by {over_x} px horizontally"))

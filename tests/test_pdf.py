@@ -284,3 +284,15 @@ def test_every_job_is_printed_and_chromium_stops_after_the_last(tmp_path: Path) 
         with pytest.raises(RuntimeError, match="last job"):
             printer.build(jobs[0])
     assert "deck 2 slide 2" in _page_texts(tmp_path / "deck2.pdf")[2]
+
+
+def test_a_slide_pages_long_is_told_how_to_split_it(tmp_path: Path) -> None:
+    from builder.pdf import _diagnostics
+
+    job = job_for(deck_page("<p>a</p>", "<p>b</p>"), tmp_path / "deck.pdf", 2)
+    slide = {"width": 794, "height": 1123, "overflowX": 0, "broken": []}
+    found = _diagnostics(job, [{**slide, "overflowY": 40}, {**slide, "overflowY": 3000}])
+    assert [d.message for d in found] == [
+        "slide 1 overflows its page by 40 px",
+        ("slide 2 overflows its page by 3000 px: its content needs about 4 pages; split it "
+         "with `---` or a `headingDivider` directive")]
