@@ -15,7 +15,7 @@ from pathlib import Path
 import pikepdf
 import pytest
 
-from builder.browser import find_chromium
+from builder.browser import BrowserError, find_chromium
 from builder.model import BuildError, SourceLoc
 from builder.pdf import OutlineEntry, PdfJob, PdfMetadata, PdfPrinter, PdfResult
 
@@ -296,3 +296,18 @@ def test_a_slide_pages_long_is_told_how_to_split_it(tmp_path: Path) -> None:
         "slide 1 overflows its page by 40 px",
         ("slide 2 overflows its page by 3000 px: its content needs about 4 pages; split it "
          "with `---` or a `headingDivider` directive")]
+
+
+def test_a_failed_job_leaves_the_next_one_a_working_page(tmp_path: Path) -> None:
+    empty = job_for("<!DOCTYPE html><html><body><p>no slides</p></body></html>",
+                    tmp_path / "empty.pdf", 0)
+    deck = job_for(deck_page("<p>first</p>", "<p>second</p>"), tmp_path / "deck.pdf", 2)
+    with PdfPrinter() as printer:
+        first = printer.build(deck)
+        with pytest.raises(BrowserError, match="no slides"):
+            printer.build(empty)
+        again = printer.build(deck)
+    assert (first.pages, again.pages) == (2, 2)
+    assert not (tmp_path / "empty.pdf").exists()
+    assert [page.split() for page in _page_texts(tmp_path / "deck.pdf")[:2]] == [
+        ["first"], ["second"]]
