@@ -234,25 +234,17 @@ class Browser:
 
     # -- pages --------------------------------------------------------------------------
 
-    def create_target(self) -> int:
-        """Ask for a new page now, without waiting: pass the returned command to `tab`
-        later, and the page's renderer process starts meanwhile."""
-        return self.send("Target.createTarget", {"url": "about:blank"})
-
-    def open_tab(self, width: int, height: int, *, created: int | None = None,
-                 blank: bool = False) -> Tab:
-        """A fresh page with a `width`×`height` CSS-pixel viewport (the one asked for
-        with `create_target` when `created` is its command; with `blank`, the about:blank
-        page Chromium opened as it started, whose renderer is up sooner); `Tab.close()`
-        it."""
+    def open_tab(self, width: int, height: int, *, blank: bool = False) -> Tab:
+        """A fresh page with a `width`×`height` CSS-pixel viewport (with `blank`, the
+        about:blank page Chromium opened as it started, whose renderer is up sooner);
+        `Tab.close()` it."""
         target = None
         if blank:
             target = next((info["targetId"] for info in self.call("Target.getTargets")[
                 "targetInfos"] if info["type"] == "page" and info["url"] == "about:blank"
                 and not info.get("attached")), None)
         if target is None:
-            target = self.receive(created if created is not None
-                                  else self.create_target())["targetId"]
+            target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
         try:
             attached = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})
             tab = Tab(self, attached["sessionId"], target)
@@ -266,9 +258,9 @@ class Browser:
         return tab
 
     @contextmanager
-    def tab(self, width: int, height: int, *, created: int | None = None) -> Iterator[Tab]:
+    def tab(self, width: int, height: int) -> Iterator[Tab]:
         """`open_tab` for a `with` block: the page is closed afterwards."""
-        tab = self.open_tab(width, height, created=created)
+        tab = self.open_tab(width, height)
         try:
             yield tab
         finally:
