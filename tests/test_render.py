@@ -590,6 +590,13 @@ def test_the_preview_fits_patched_slides(browser: Browser, tmp_path: Path) -> No
         page.wait_for_function(fitted, arg="longer", timeout=30_000)
         longer, long_again = page.evaluate(zooms)
         assert 1 < longer < short and long_again == pytest.approx(long, rel=0.01)
+        # The cards' check badges sit in their headings, out of what is scaled: the
+        # headings keep the size the PDF gives them.
+        page.wait_for_function(
+            "() => sheetsPreview.fitVersion === sheetsPreview.version && "
+            "sheetsPreview.slides[0].querySelector('h2 .sheets-badge') !== null",
+            timeout=60_000)
+        assert page.evaluate(zooms) == pytest.approx([longer, long], rel=0.01)
     finally:
         page.close()
         server.shutdown()

@@ -39,8 +39,14 @@
       } catch {
         return null;
       }
+      // The preview's check badge goes below, out of what is scaled: the heading must
+      // scale as in the PDF, where no badge is drawn.
       root.innerHTML = '<span part="sheets-fit" style="display: block; ' +
-        'width: max-content; white-space: nowrap"><slot></slot></span>';
+        'width: max-content; white-space: nowrap"><slot></slot></span>' +
+        '<slot name="badge"></slot>';
+    }
+    for (const badge of element.querySelectorAll(":scope > .sheets-badge")) {
+      if (badge.slot !== "badge") badge.slot = "badge";
     }
     return { box: root.firstElementChild, room: element,
              grow: element.dataset.autoScaling !== "downscale-only" };
