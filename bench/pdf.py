@@ -1,8 +1,11 @@
 """PDF build time and memory: `sheets build` vs Marp CLI on the seed deck 001.
 
-Both build the same deck (67 A4 slides, theme portrait_A4_note from builder/themes) with
-the same Chromium (/usr/bin/chromium or CHROME_PATH), each run a fresh process, the two
-tools alternating so that drift in the machine's load hits both alike.
+Both build the same deck (67 A4 slides, theme portrait_A4_note from builder/themes), each
+run a fresh process, the two tools alternating so that drift in the machine's load hits
+both alike. Each uses the Chromium it would use for a user: `sheets` its own choice
+(CHROME_PATH, else the headless shell if installed, else chromium: builder.browser), Marp
+CLI /usr/bin/chromium as issue 6 sets it up (`--marp-chrome` changes it: Marp CLI drives
+the headless shell too, and is faster with it; the closing note gives both).
 
 - cold: `sheets` with an empty math cache (SHEETS_CACHE_DIR pointed at a fresh
   directory) vs Marp CLI, which has no cache;
@@ -29,6 +32,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+from builder.browser import find_chromium
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = Path(os.environ.get("SHEETS_SEEDS", ROOT.parent / "shared" / "seeds")) / (
@@ -120,15 +125,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--only", choices=("sheets", "marp"))
+    parser.add_argument("--marp-chrome", default="/usr/bin/chromium", metavar="PATH",
+                        help="the Chromium Marp CLI drives (default: /usr/bin/chromium)")
     args = parser.parse_args(argv)
-    chrome = os.environ.get("CHROME_PATH", "/usr/bin/chromium")
+    chrome = str(find_chromium())
     ensure_marp()
+    print(f"sheets drives {chrome}; Marp CLI drives {args.marp_chrome}", flush=True)
 
     work = Path(tempfile.mkdtemp(prefix="sheets-bench-pdf-"))
     try:
         deck = work / "seed001.md"
         shutil.copyfile(SEED, deck)
-        env = {**os.environ, "CHROME_PATH": chrome}
+        env = dict(os.environ)
         # As a user runs it: with the builder's bytecode cached in __pycache__ after the
         # first run (PYTHONDONTWRITEBYTECODE would time recompiling it on every run).
         env.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -155,14 +163,16 @@ def main(argv: list[str] | None = None) -> int:
         for round_ in range(args.runs):
             cache = work / f"cache-{round_}"
             deck.write_text(original, encoding="utf-8")
-            pair = [("sheets cold", sheets, {"SHEETS_CACHE_DIR": str(cache)}),
-                    ("marp cold", marp, {})]
+            pair = [("sheets cold", sheets, {"SHEETS_CACHE_DIR": str(cache),
+                                             "CHROME_PATH": chrome}),
+                    ("marp cold", marp, {"CHROME_PATH": args.marp_chrome})]
             for label, command, extra in pair if round_ % 2 == 0 else pair[::-1]:
                 run(label, command, extra)
             # Edit one slide; the cache is the one the cold build just filled.
             deck.write_text(original.replace(EDIT_FROM, EDIT_TO, 1), encoding="utf-8")
-            pair = [("sheets rebuild", sheets, {"SHEETS_CACHE_DIR": str(cache)}),
-                    ("marp rebuild", marp, {})]
+            pair = [("sheets rebuild", sheets, {"SHEETS_CACHE_DIR": str(cache),
+                                                "CHROME_PATH": chrome}),
+                    ("marp rebuild", marp, {"CHROME_PATH": args.marp_chrome})]
             for label, command, extra in pair if round_ % 2 == 0 else pair[::-1]:
                 run(label, command, extra)
             print(f"run {round_ + 1}/{args.runs}: " + ", ".join(

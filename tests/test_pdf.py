@@ -116,6 +116,22 @@ def test_no_browser_process_or_temp_file_left(printed: tuple[PdfResult, Path, in
     assert sorted(p.name for p in path.parent.iterdir()) == ["deck.pdf"]
 
 
+def _fake_executables(directory: Path, *names: str) -> None:
+    for name in names:
+        (directory / name).write_text("#!/bin/sh\n", encoding="utf-8")
+        (directory / name).chmod(0o755)
+
+
+def test_the_headless_shell_is_preferred_to_the_full_browser(tmp_path: Path) -> None:
+    _fake_executables(tmp_path, "chromium", "chromium-headless-shell")
+    assert find_chromium({"PATH": str(tmp_path)}) == tmp_path / "chromium-headless-shell"
+    (tmp_path / "chromium-headless-shell").unlink()
+    assert find_chromium({"PATH": str(tmp_path)}) == tmp_path / "chromium"
+    _fake_executables(tmp_path, "mine")
+    assert find_chromium({"PATH": str(tmp_path), "CHROME_PATH": str(tmp_path / "mine")}) == (
+        tmp_path / "mine")
+
+
 def test_missing_chromium_is_one_clear_line(tmp_path: Path) -> None:
     with pytest.raises(BuildError) as caught:
         find_chromium({"PATH": str(tmp_path), "CHROME_PATH": str(tmp_path / "nope")})
