@@ -245,26 +245,38 @@ class Browser:
 
     # -- pages --------------------------------------------------------------------------
 
-    def open_tab(self, width: int, height: int, *, blank: bool = False) -> Tab:
+    def open_tab(self, width: int, height: int, *, blank: bool = False,
+                 isolated: bool = False) -> Tab:
         """A fresh page with a `width`×`height` CSS-pixel viewport (with `blank`, the
-        about:blank page Chromium opened as it started, whose renderer is up sooner);
-        `Tab.close()` it."""
-        target = None
+        about:blank page Chromium opened as it started, whose renderer is up sooner;
+        with `isolated`, a page in a browser context of its own, which Chromium gives a
+        renderer process of its own: pages of the same site otherwise share one, and
+        load and print one after the other); `Tab.close()` it."""
+        target = context = None
         if blank:
             target = next((info["targetId"] for info in self.call("Target.getTargets")[
                 "targetInfos"] if info["type"] == "page" and info["url"] == "about:blank"
                 and not info.get("attached")), None)
         if target is None:
-            target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+            params: Json = {"url": "about:blank"}
+            if isolated:
+                context = self.call("Target.createBrowserContext")["browserContextId"]
+                params["browserContextId"] = context
+            try:
+                target = self.call("Target.createTarget", params)["targetId"]
+            except BaseException:
+                self.dispose_context(context)
+                raise
         try:
             attached = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})
-            tab = Tab(self, attached["sessionId"], target)
+            tab = Tab(self, attached["sessionId"], target, context)
             tab.call("Page.enable")
             tab.call("Emulation.setDeviceMetricsOverride", {
                 "width": width, "height": height, "deviceScaleFactor": 1, "mobile": False,
             })
         except BaseException:
             self.close_target(target)
+            self.dispose_context(context)
             raise
         return tab
 
@@ -282,6 +294,14 @@ class Browser:
         if self._process is not None and self._process.poll() is None:
             try:
                 self.call("Target.closeTarget", {"targetId": target}, timeout=5)
+            except BrowserError:
+                pass
+
+    def dispose_context(self, context: str | None) -> None:
+        if context is not None and self._process is not None and self._process.poll() is None:
+            try:
+                self.call("Target.disposeBrowserContext", {"browserContextId": context},
+                          timeout=5)
             except BrowserError:
                 pass
 
@@ -394,13 +414,17 @@ def _wait_until_group_is_gone(group: int, timeout: float = 3.0) -> None:
 class Tab:
     """One page of a `Browser` (a flattened DevTools session)."""
 
-    def __init__(self, browser: Browser, session: str, target: str) -> None:
+    def __init__(self, browser: Browser, session: str, target: str,
+                 context: str | None = None) -> None:
         self.browser = browser
         self.session = session
         self.target = target
+        self.context = context
+        """Its own browser context (`open_tab(isolated=True)`), disposed with it."""
 
     def close(self) -> None:
         self.browser.close_target(self.target)
+        self.browser.dispose_context(self.context)
 
     def call(self, method: str, params: Json | None = None, *,
              timeout: float | None = None) -> Json:

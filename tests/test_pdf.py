@@ -327,3 +327,72 @@ def test_a_failed_job_leaves_the_next_one_a_working_page(tmp_path: Path) -> None
     assert not (tmp_path / "empty.pdf").exists()
     assert [page.split() for page in _page_texts(tmp_path / "deck.pdf")[:2]] == [
         ["first"], ["second"]]
+
+
+def test_slides_are_cut_into_runs_of_about_equal_html() -> None:
+    from builder.pdf import _balanced
+
+    fragments = [f"<section>{'x' * size}</section>" for size in (10, 500, 20, 480, 30, 30)]
+    halves = _balanced(fragments, 2)
+    assert [len(half) for half in halves] == [3, 3]  # 530 and 540 x's
+    assert [fragment for half in halves for fragment in half] == fragments
+    assert _balanced(fragments[:2], 4) == [[fragments[0]], [fragments[1]]]
+    assert _balanced(fragments, 1) == [fragments]
+
+
+def test_a_page_with_in_page_links_or_counters_is_printed_whole() -> None:
+    from builder.pdf import _splittable
+
+    plain = ["<section><p>a</p></section>", "<section><p>b</p></section>"]
+    assert _splittable("<style>section { color: red }</style>", plain)
+    assert not _splittable("<style>section { counter-increment: n }</style>", plain)
+    assert not _splittable("", [*plain, '<section><a href="#2">to 2</a></section>'])
+
+
+PARTED = """---
+marp: true
+title: Parted
+---
+
+{slides}
+"""
+
+
+def test_a_big_page_printed_in_parts_is_one_pdf_in_order(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three parts, each in its own renderer (forced: the deck is small): the pages come
+    back in order, each diagram drawn on its own page, the outline on the right pages."""
+    import builder.pdf as pdf_module
+    from builder import cli
+
+    slides = []
+    for number in range(1, 8):
+        body = f"# Title {number}\n\nword{number}"
+        if number in (2, 6):
+            body += f"\n\n```mermaid\ngraph TD; A[Node{number}a] --> B[Node{number}b]\n```"
+        slides.append(body)
+    sheet = tmp_path / "parted.md"
+    sheet.write_text(PARTED.format(slides="\n\n---\n\n".join(slides)), encoding="utf-8")
+    seen: list[int] = []
+    pages_of = pdf_module._pages
+
+    def three_parts(document: str, fragments: list[str], parts: int) -> object:
+        pages = pages_of(document, fragments, 3)
+        seen.append(len(pages.parts))
+        return pages
+
+    monkeypatch.setattr(pdf_module, "_pages", three_parts)
+    monkeypatch.setenv("SHEETS_CACHE_DIR", str(tmp_path / "cache"))
+    assert cli.main(["build", str(sheet), "-o", str(tmp_path / "out")]) == 0
+    assert seen == [3]
+    output = tmp_path / "out" / "parted.pdf"
+    texts = _page_texts(output)
+    assert len(texts) == 7
+    for number, text in enumerate(texts, start=1):
+        words = set(text.split())
+        assert f"word{number}" in words and f"{number}" in words
+        nodes = {word for word in words if word.startswith("Node")}
+        assert nodes == ({f"Node{number}a", f"Node{number}b"} if number in (2, 6) else set())
+    with pikepdf.open(output) as pdf, pdf.open_outline() as outline:
+        assert [(item.title, pdf.pages.index(item.destination[0]))
+                for item in outline.root] == [(f"Title {n}", n - 1) for n in range(1, 8)]
