@@ -23,6 +23,7 @@ import re
 import shutil
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -317,7 +318,14 @@ class PdfPrinter:
         plan = self._cache.plan(job) if self._cache else None
         try:
             if plan is None or plan.changed is None:
-                parts, slides = self._print(job.document, job, job.slides)
+                # This thread only waits while Chromium loads and prints the page: another
+                # imports pikepdf meanwhile and, on a first build, makes the cache keys
+                # (~0.2 s of seed 001's, off the path to the PDF).
+                with ThreadPoolExecutor(1, thread_name_prefix="sheets-pdf") as pool:
+                    keys = pool.submit(self._keys_for, job, plan)
+                    parts, slides = self._print(job.document, job, job.slides)
+                    if plan is not None:
+                        plan.keys = keys.result()
                 with _joined(parts) as pdf:
                     pages = _finish(pdf, job)
                 printed = len(slides)
@@ -325,11 +333,20 @@ class PdfPrinter:
                 slides, pages = self._patch(job, plan)
                 printed = len(plan.changed)
             if plan is not None and self._cache is not None:
+                assert plan.keys is not None
                 self._cache.store(job, plan.keys, slides)
         finally:
             if plan is not None:
                 plan.close()
         return PdfResult(job.output, pages, _diagnostics(job, slides), printed)
+
+    def _keys_for(self, job: PdfJob, plan: _Plan | None) -> tuple[str, ...] | None:
+        """The plan's cache keys (made now if it has none yet), pikepdf imported."""
+        import pikepdf  # noqa: F401 (imported for the caller, while Chromium prints)
+
+        if plan is None or self._cache is None:
+            return None
+        return plan.keys if plan.keys is not None else self._cache.keys(job)
 
     def _patch(self, job: PdfJob, plan: _Plan) -> tuple[list[dict[str, Any]], int]:
         """Print the changed slides only and put them between the last build's pages:
@@ -562,8 +579,9 @@ _URLS = (
 class _Plan:
     """What to print for one job, given the last build of the same output."""
 
-    keys: tuple[str, ...]
-    """One per slide: its HTML, the page's head and scripts, the files it uses."""
+    keys: tuple[str, ...] | None
+    """One per slide: its HTML, the page's head and scripts, the files it uses (None
+    until made: a first build makes them while Chromium prints)."""
     changed: list[int] | None
     """Indices of the slides to print; None: print the whole document."""
     changed_document: str = ""
@@ -593,21 +611,27 @@ class _PageCache:
         return self.root / f"{name}.json"
 
     def plan(self, job: PdfJob) -> _Plan | None:
-        import pikepdf
-
+        """What to print: None when the page cannot be cached (it is not made of
+        `job.slides`); all of it when there is no last build (its keys left to `keys`)
+        or when most slides changed; else the changed slides."""
         split = _split(job.document, job.slides)
         if split is None:
             return None
-        prefix, suffix = split
-        common = _digest(self.identity, prefix, suffix, _file_states(prefix + suffix, job))
-        keys = tuple(_digest(common, fragment, _file_states(fragment, job))
-                     for fragment in job.slides)
         try:
             manifest = json.loads(self._manifest(job.output).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return _Plan(None, None)
+        import pikepdf
+
+        keys = self.keys(job, split)
+        prefix, suffix = split
+        try:
+            where = {key: page for page, key in enumerate(manifest["keys"])}
+            if len(manifest["slides"]) != len(manifest["keys"]):
+                return _Plan(keys, None)
             base = pikepdf.open(self.root / manifest["pdf"])
-        except (OSError, ValueError, KeyError, pikepdf.PdfError):
+        except (OSError, KeyError, TypeError, pikepdf.PdfError):
             return _Plan(keys, None)
-        where = {key: page for page, key in enumerate(manifest["keys"])}
         pages = [where.get(key, -1) for key in keys]
         changed = [index for index, page in enumerate(pages) if page < 0]
         if len(changed) * 2 > len(keys) or len(manifest["slides"]) != len(base.pages):
@@ -620,6 +644,13 @@ class _PageCache:
             slides=[manifest["slides"][page] if page >= 0 else {} for page in pages],
             base=base,
         )
+
+    def keys(self, job: PdfJob, split: tuple[str, str] | None = None) -> tuple[str, ...]:
+        """One key per slide (`job.slides`; `split`: the page around them)."""
+        prefix, suffix = split or _split(job.document, job.slides) or ("", "")
+        common = _digest(self.identity, prefix, suffix, _file_states(prefix + suffix, job))
+        return tuple(_digest(common, fragment, _file_states(fragment, job))
+                     for fragment in job.slides)
 
     def store(self, job: PdfJob, keys: Sequence[str], slides: Sequence[dict[str, Any]]) -> None:
         """Remember the PDF just written to `job.output` as the base of the next build."""
