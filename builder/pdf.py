@@ -3,7 +3,9 @@
 One browser serves every sheet of a run (`PdfPrinter`). For each sheet the page is
 loaded with print media emulated, fonts and mermaid diagrams are awaited, every slide's
 content is measured against its box (an overflowing slide is reported, never cut off
-silently), and the page is printed with one PDF page per slide at the slide's size.
+silently), and the page is printed with one PDF page per slide at the slide's size. A big
+page is printed in parts, one per core, by renderer processes working side by side, and
+the parts are joined; a rebuild prints only the slides that changed (`_PageCache`).
 pikepdf then adds what Chromium does not write: the metadata from the front matter and
 an outline (one bookmark per titled slide, nested by heading level). The file is written
 to a temporary name in the output directory and renamed over the old one, so a failed or
