@@ -179,6 +179,8 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None) -> int:
 
             def jobs() -> Iterator[PdfJob]:  # rendered one by one while Chromium prints
                 for deck, output in zip(decks, outputs, strict=True):
+                    if printer is not None:
+                        printer.expect(deck, output)
                     rendered = render(deck)
                     yield job_for_deck(deck, rendered.document, output, rendered.slides)
                 # Every formula is typeset (build_pdfs asks for a job past the last before

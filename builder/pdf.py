@@ -226,9 +226,14 @@ class PdfPrinter:
         self._browser: Browser | None = None
         self._background = prepare_in_background
         self._preparing: threading.Thread | None = None
-        self._prepared: Tab | BaseException | None = None
+        """The last thread started to open pages ahead (each waits for the one before:
+        the browser is used by one thread at a time)."""
+        self._preparation_error: BaseException | None = None
         self._tabs: list[Tab] = []
-        """The pages the last job printed from (one per part), kept for the next job."""
+        """The pages the last job printed from (one per part), kept for the next job,
+        and those opened ahead."""
+        self._side: Tab | None = None
+        """A page opened ahead to draw the next job's diagrams in."""
         self._last = self._stopped = False
         self._signals = sigterm_as_interrupt()
 
@@ -236,12 +241,9 @@ class PdfPrinter:
         self._signals.__enter__()
         try:
             self._browser = Browser(self._executable, timeout=self._timeout)
-            if self._background:
-                # Chromium boots and opens the first page (~0.7 s, mostly waiting) while
-                # the caller parses and renders: on a rebuild that is most of the time.
-                self._preparing = threading.Thread(target=self._prepare_tab,
-                                                   name="sheets-pdf-tab", daemon=True)
-                self._preparing.start()
+            # Chromium boots and opens the first page (~0.7 s, mostly waiting) while
+            # the caller parses and renders: on a rebuild that is most of the time.
+            self._prepare(parts=1, diagrams=False)
         except BaseException:
             self._signals.__exit__(None, None, None)
             raise
@@ -261,43 +263,75 @@ class PdfPrinter:
         finally:
             self._signals.__exit__(kind, error, traceback)
 
-    def _prepare_tab(self) -> None:
-        """The thread's work: a page ready to load into (the only use of the browser
-        until `_take_tab` has joined it)."""
-        assert self._browser is not None
+    def expect(self, deck: DeckSource, output: Path) -> None:
+        """Told, before a parsed sheet is rendered, that it is the next job. A first
+        build of a big sheet will be printed in parts: their pages (each a renderer
+        process to start, ~0.1 s) and the page for its diagrams are opened now, while
+        it renders, instead of after."""
+        if self._cache is not None and self._cache.has_base(output):
+            return  # a rebuild: it prints what changed, from one page
         try:
-            self._prepared = self._new_tab(blank=True)
-        except BaseException as error:  # noqa: BLE001 - handed to the main thread
-            self._prepared = error
+            markdown = deck.path.stat().st_size
+        except OSError:
+            return
+        # Slide HTML is ~7-12 times the Markdown (MathJax's markup): seed 001 has 43.8 KB
+        # of Markdown, 539 KB of slides.
+        parts = _part_count(len(deck.slides), markdown * 10)
+        if parts > 1:
+            tokens = (token for slide in deck.slides for token in slide.tokens)
+            diagrams = any(token.type in ("fence", "html_block") and "mermaid" in (
+                token.info if token.type == "fence" else token.content) for token in tokens)
+            self._prepare(parts=parts, diagrams=diagrams)
+
+    def _prepare(self, *, parts: int, diagrams: bool) -> None:
+        """Open pages in a thread (with `prepare_in_background`): one per part and one
+        for diagrams; `_join_preparation` waits for them."""
+        if not self._background or self._browser is None:
+            return
+        previous = self._preparing
+
+        def prepare() -> None:
+            if previous is not None:
+                previous.join()
+            try:
+                if not self._tabs:
+                    self._tabs.append(self._new_tab(blank=True))
+                while len(self._tabs) < parts:
+                    self._tabs.append(self._new_tab(isolated=True))
+                if diagrams and self._side is None:
+                    self._side = self._new_tab()
+            except BaseException as error:  # noqa: BLE001 - handed to the main thread
+                self._preparation_error = error
+
+        self._preparing = threading.Thread(target=prepare, name="sheets-pdf-tab",
+                                           daemon=True)
+        self._preparing.start()
+
+    def _join_preparation(self) -> None:
+        """Wait for the pages being opened ahead (a failure to open them raises here)."""
+        if self._preparing is not None:
+            self._preparing.join()
+            self._preparing = None
+        error, self._preparation_error = self._preparation_error, None
+        if error is not None:
+            raise error
 
     def _new_tab(self, *, blank: bool = False, isolated: bool = False) -> Tab:
         """A page of A4 width in print media (the page may lay slides out differently
         on screen); with `blank`, the one Chromium opened as it started; `isolated`, in
         a renderer process of its own."""
         assert self._browser is not None
-        tab = self._browser.open_tab(794, 1123, blank=blank, isolated=isolated)
-        tab.call("Emulation.setEmulatedMedia", {"media": "print"})
-        return tab
+        return self._browser.open_tab(794, 1123, blank=blank, isolated=isolated,
+                                      media="print")
 
     def _take_tab(self, part: int) -> Tab:
-        """The page that printed this part for the last job, else (the first part) the
-        one prepared in the background, else a new one, each further part's in a
-        renderer process of its own. The same pages for every sheet of a run: their
-        renderers are warm (a new page's made each of `make pdf`'s 4-page sheets take
-        1.0-1.4 s instead of 0.6)."""
+        """The page that printed this part for the last job or was opened ahead for it,
+        else a new one, each part after the first in a renderer process of its own. The
+        same pages for every sheet of a run: their renderers are warm (a new page's made
+        each of `make pdf`'s 4-page sheets take 1.0-1.4 s instead of 0.6)."""
         assert self._browser is not None
-        if part < len(self._tabs):
-            return self._tabs[part]
-        if part == 0:
-            if self._preparing is not None:
-                self._preparing.join()
-                self._preparing = None
-            prepared, self._prepared = self._prepared, None
-            if isinstance(prepared, BaseException):
-                raise prepared
-            self._tabs.append(prepared if prepared is not None else self._new_tab())
-        else:
-            self._tabs.append(self._new_tab(isolated=True))
+        while len(self._tabs) <= part:
+            self._tabs.append(self._new_tab(isolated=bool(self._tabs)))
         return self._tabs[part]
 
     @property
@@ -400,7 +434,9 @@ class PdfPrinter:
         over once all have loaded. They are the same: drawn in the same slides, under
         the same styles."""
         assert self._browser is not None
-        pages = _pages(document, fragments, _part_count(fragments))
+        self._join_preparation()
+        pages = _pages(document, fragments,
+                       _part_count(len(fragments), sum(map(len, fragments))))
         names = [job.output.stem if index == 0 else f"{job.output.stem}-{index + 1}"
                  for index in range(len(pages.parts))]
         files = [self._browser.profile / f"{name}.html" for name in names]
@@ -408,13 +444,15 @@ class PdfPrinter:
         side: Tab | None = None
         printed = False
         try:
+            # All pages first (new ones start their renderers side by side), then loaded.
+            tabs.extend(self._take_tab(index) for index in range(len(pages.parts)))
+            if pages.diagrams is not None:
+                side, self._side = self._side or self._new_tab(), None
             loading = []
             for index, page in enumerate(pages.parts):
-                tabs.append(self._take_tab(index))
                 files[index].write_text(_with_base(page, job.base_dir), encoding="utf-8")
                 loading.append(tabs[index].start_open(files[index].as_uri()))
-            if pages.diagrams is not None:
-                side = self._new_tab()
+            if side is not None and pages.diagrams is not None:
                 side_file = files[0].with_name(f"{job.output.stem}-diagrams.html")
                 side_file.write_text(_with_base(pages.diagrams, job.base_dir),
                                      encoding="utf-8")
@@ -497,11 +535,11 @@ _MAX_PARTS = 4
 _PART_MIN_CHARS = 150_000
 
 
-def _part_count(fragments: Sequence[str]) -> int:
+def _part_count(slides: int, chars: int) -> int:
+    """Parts to print `slides` slides of `chars` characters of HTML in."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
         os.cpu_count() or 1)
-    by_size = sum(map(len, fragments)) // _PART_MIN_CHARS
-    return max(1, min(cores, _MAX_PARTS, by_size, len(fragments)))
+    return max(1, min(cores, _MAX_PARTS, chars // _PART_MIN_CHARS, slides))
 
 
 @dataclass(frozen=True, slots=True)
@@ -646,6 +684,10 @@ class _PageCache:
             slides=[manifest["slides"][page] if page >= 0 else {} for page in pages],
             base=base,
         )
+
+    def has_base(self, output: Path) -> bool:
+        """Whether a last build of `output` is kept (a rebuild may patch it)."""
+        return self._manifest(output).is_file()
 
     def keys(self, job: PdfJob, split: tuple[str, str] | None = None) -> tuple[str, ...]:
         """One key per slide (`job.slides`; `split`: the page around them)."""
