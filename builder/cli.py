@@ -176,7 +176,7 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None) -> int:
                 rendered, lines = render(deck)
                 say(lines)
                 write_text_atomically(output, rendered.document)
-                print(f"sheets build: wrote {output}")
+                print(f"sheets build: wrote {output}", flush=True)
         else:
             assert printer is not None
             _print_sheets(printer, decks, list(outputs), render, say,
@@ -229,7 +229,7 @@ def _print_sheets(printer: PdfPrinter, decks: Sequence[Deck], outputs: Sequence[
             result = printer.build(current, last=last)
             say(f"{d.loc}: {d.message}" for d in result.diagnostics)
             pages = "1 page" if result.pages == 1 else f"{result.pages} pages"
-            print(f"sheets build: wrote {result.output} ({pages})")
+            print(f"sheets build: wrote {result.output} ({pages})", flush=True)
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -228,3 +228,26 @@ def test_a_diagram_mermaid_cannot_read_is_a_warning(tmp_path: Path, cache_dir: P
     strict = sheets("build", str(sheet), "-o", "out", "--strict", cwd=tmp_path,
                     cache=cache_dir)
     assert strict.returncode == 1 and strict.stderr == relaxed.stderr
+
+
+def test_each_sheets_warnings_come_before_its_pdf(tmp_path: Path, cache_dir: Path) -> None:
+    """Three sheets in one run (the next is rendered while one prints): in the merged
+    output each sheet's warning comes just before its own 'wrote' line."""
+    names = ("a", "b", "c")
+    for name in names:
+        (tmp_path / f"{name}.md").write_text(
+            f"---\nmarp: true\n---\n\n# {name.upper()}\n\n![x](missing-{name}.png)\n\n---\n\n"
+            f"# {name.upper()} 2\n\ntext {name}\n", encoding="utf-8")
+    env = {**os.environ, "SHEETS_CACHE_DIR": str(cache_dir)}
+    result = subprocess.run([sys.executable, "-m", "builder", "build", "a.md", "b.md", "c.md",
+                             "-o", "out"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stdout
+    assert result.stdout.splitlines() == [
+        line for name in names for line in (
+            f"{name}.md:7: image not found: missing-{name}.png",
+            f"sheets build: wrote out/{name}.pdf (2 pages)")]
+    for name in names:
+        text = subprocess.run(["pdftotext", str(tmp_path / "out" / f"{name}.pdf"), "-"],
+                              capture_output=True, text=True, check=True).stdout
+        assert f"text {name}" in text
