@@ -3,6 +3,7 @@ text, the cache, threads, and the result printed by the real Chromium."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -256,3 +257,57 @@ def test_formulas_are_scaled_to_the_themes_x_height(typesetter: Typesetter) -> N
     # Noto Sans CJK JP's x-height over MathJax TeX's, as matchFontHeight would find in a page.
     (result,) = typesetter.typeset([("x", False)])
     assert 'style="font-size: 122.9%;"' in result.html
+
+
+@pytest.fixture(scope="module")
+def snapshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory holding the snapshot of typeset.cjs for this node, built here."""
+    directory = tmp_path_factory.mktemp("snapshots")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(typeset_module, "_SNAPSHOTS", directory)
+        patch.setattr(typeset_module, "_snapshots", {})
+        node = shutil.which("node")
+        assert node is not None
+        snapshot = typeset_module._snapshot(node)
+    assert snapshot is not None and snapshot.parent == directory
+    return directory
+
+
+def test_node_from_the_snapshot_answers_as_typeset_cjs_does(snapshots: Path) -> None:
+    """MathJax loaded and warmed up before the snapshot was taken: the same stylesheet
+    and the same results (errors, and definitions that do not carry over, included) as
+    typeset.cjs run afresh."""
+    (snapshot,) = snapshots.glob("mathjax-*.blob")
+    items = [*seed_math(SEEDS[1])[:80], ("\\frac{1}{", False),
+             ("\\newcommand{\\x}{y}\\x", True), ("\\x", False), ("\\text{状態}", False)]
+    requests = (json.dumps({"stylesheet": True}) + "\n" + json.dumps({"items": items})
+                + "\n").encode()
+    node = shutil.which("node")
+    assert node is not None
+
+    def replies(*start: str) -> list[str]:
+        done = subprocess.run([node, *typeset_module._NODE_FLAGS, *start], input=requests,
+                              capture_output=True, check=True, timeout=60)
+        return done.stdout.decode().splitlines()
+
+    from_snapshot = replies("--snapshot-blob", str(snapshot))
+    assert from_snapshot == replies(str(typeset_module._SCRIPT))
+    assert len(from_snapshot) == 2 and '"error":null' in from_snapshot[1]
+    assert "Missing close brace" in from_snapshot[1]
+
+
+def test_a_damaged_snapshot_is_put_aside(snapshots: Path, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Node crashes on a snapshot cut short: the batch is typeset by typeset.cjs all the
+    same, and the snapshot is removed (the next process to need one builds it anew)."""
+    (built,) = snapshots.glob("mathjax-*.blob")
+    snapshot = tmp_path / "snapshots" / built.name
+    snapshot.parent.mkdir()
+    snapshot.write_bytes(built.read_bytes()[:1_000_000])
+    monkeypatch.setattr(typeset_module, "_SNAPSHOTS", snapshot.parent)
+    monkeypatch.setattr(typeset_module, "_snapshots", {})
+    with Typesetter(cache_dir=tmp_path / "math") as typesetter:
+        (result,) = typesetter.typeset([("x^2", False)])
+        assert result.error is None and "mjx-c1D465" in result.html
+        assert typesetter.node_started == 2  # the one that crashed, then typeset.cjs
+    assert not snapshot.exists()

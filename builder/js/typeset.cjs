@@ -7,12 +7,13 @@
 //
 // CHTML (not SVG) so that the letters of a formula stay text: selectable in the HTML and
 // found by pdftotext in the PDF that Chromium prints from it.
+//
+// Run as `node typeset.cjs`, or from a start-up snapshot that snapshot.cjs builds of this
+// module with MathJax loaded and warmed up (`serve` is then its main function).
 
-import { createRequire } from 'node:module';
-import { createInterface } from 'node:readline';
+'use strict';
 
 // mathjax-full 3 is CommonJS; require() finds it in the repository's node_modules.
-const require = createRequire(import.meta.url);
 const { mathjax } = require('mathjax-full/js/mathjax.js');
 const { TeX } = require('mathjax-full/js/input/tex.js');
 const { CHTML } = require('mathjax-full/js/output/chtml.js');
@@ -86,18 +87,60 @@ function typeset(source, display) {
   return { html: unpin(adaptor.outerHTML(node)), error: lastError };
 }
 
+let stylesheet = null;
+
 function handle(request) {
-  if (request.stylesheet) return { css: adaptor.textContent(chtml.styleSheet(doc)) };
+  if (request.stylesheet) {
+    stylesheet ??= adaptor.textContent(chtml.styleSheet(doc));
+    return { css: stylesheet };
+  }
   return { results: request.items.map(([source, display]) => typeset(source, Boolean(display))) };
 }
 
-const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
-lines.on('line', (line) => {
-  let reply;
-  try {
-    reply = handle(JSON.parse(line));
-  } catch (error) {
-    reply = { fatal: String(error && error.stack || error) };
-  }
-  process.stdout.write(JSON.stringify(reply) + '\n');
-});
+// What the snapshot runs before it is taken: the stylesheet, and formulas of the common
+// kinds, so that the code they need is compiled and the objects it makes are allocated
+// in every process started from it (the results are thrown away; each formula stands
+// alone, so later ones come out the same).
+const WARM_UP = [
+  ['\\frac{a}{b} + \\sqrt{x^2+1} - \\sqrt[3]{y}', false],
+  ['\\sum_{i=1}^{n} i^2 = \\frac{n(n+1)(2n+1)}{6}', true],
+  ['\\int_0^\\infty e^{-x}\\,dx \\prod_k \\oint', false],
+  ['\\begin{align} a &= b + c \\\\ d &\\le e \\tag{1} \\end{align}', true],
+  ['\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix} \\begin{bmatrix} a \\end{bmatrix}', false],
+  ['\\left( \\frac{1}{2} \\right] \\bigl| x \\bigr| \\Big\\{', true],
+  ['\\mathbb{R}^n \\to \\mathcal{L} \\mathrm{d}x \\mathbf{v} \\mathit{w} \\mathfrak{g}', false],
+  ['\\text{定義} \\quad x \\in A \\iff \\forall y \\ne x', true],
+  ['\\lim_{x \\to 0} \\frac{\\sin x}{x} = 1 \\log \\exp \\max_{a}', false],
+  ['\\underbrace{a+b}_{c} \\overbrace{d}^{e} \\overline{f} \\underline{g}', true],
+  ['\\boxed{E = mc^2} \\textcolor{red}{x} {\\color{blue} y}', false],
+  ['\\begin{cases} 1 & x > 0 \\\\ 0 & \\text{otherwise} \\end{cases}', true],
+  ['\\hat{x} \\vec{v} \\bar{y} \\tilde{z} \\dot{a} \\ddot{b} x\' y^{\\prime}', false],
+  ['\\lfloor x \\rfloor \\lceil y \\rceil |z| \\|w\\| \\langle u, v \\rangle', true],
+  ['\\alpha\\beta\\gamma\\Delta\\Omega \\partial f / \\partial x \\nabla \\infty', false],
+  ['\\binom{n}{k} \\operatorname{argmax}_x \\ldots \\cdots \\pm \\times \\cdot', true],
+  ['{\\large A} \\Large B \\small c \\displaystyle \\frac{1}{2} \\tfrac{1}{2}', false],
+  ['\\begin{array}{c|l} x & y \\\\ \\hline 1 & 2 \\end{array} \\xrightarrow{f}', true],
+  ['\\frac{1}{', false],
+];
+
+function warmUp() {
+  handle({ stylesheet: true });
+  handle({ items: WARM_UP });
+}
+
+function serve() {
+  const { createInterface } = require('node:readline');
+  const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
+  lines.on('line', (line) => {
+    let reply;
+    try {
+      reply = handle(JSON.parse(line));
+    } catch (error) {
+      reply = { fatal: String(error && error.stack || error) };
+    }
+    process.stdout.write(JSON.stringify(reply) + '\n');
+  });
+}
+
+module.exports = { serve, warmUp };
+if (require.main === module) serve();
