@@ -201,6 +201,11 @@ def render_deck(
     slide's HTML are kept there, keyed by everything that decides them (see
     `_SlideCache`), so a rebuild after editing one slide renders (and typesets) that
     slide only. The result is the same as without it."""
+    # MathJax works in node while this thread packs the theme and highlights the code.
+    # Without a slide cache yet (a first build) every slide is rendered, so it starts on
+    # them before the cache keys are made (~30 ms, more beside a starting Chromium).
+    typesetting = _Typesetting(deck.slides) \
+        if cache_dir is None or not _SlideCache.file(cache_dir, deck).is_file() else None
     diagnostics: list[Diagnostic] = []
     theme = _theme_for(deck, themes, diagnostics)
     look_key = _look_key(themes, theme, deck)
@@ -208,8 +213,8 @@ def render_deck(
     cache = _SlideCache(cache_dir, deck, look_key, badges) if cache_dir is not None else None
     hits = cache.lookup() if cache is not None else [None] * len(deck.slides)
     todo = [slide for slide, hit in zip(deck.slides, hits, strict=True) if hit is None]
-    # MathJax works in node while this thread packs the theme and highlights the code.
-    typesetting = _Typesetting(todo)
+    if typesetting is None:
+        typesetting = _Typesetting(todo)
     look = _theme_look(themes, theme, deck, cache_dir, look_key)
     if deck.size is not None and not look.size_preset:
         loc = deck.directive_locs.get("size") or SourceLoc(deck.path, 1)
@@ -1025,8 +1030,7 @@ class _SlideCache:
 
     def __init__(self, cache_dir: Path, deck: Deck, look_key: str,
                  badges: Mapping[int, list[_Badge]]) -> None:
-        name = hashlib.blake2b(str(deck.path.absolute()).encode(), digest_size=16)
-        self.path = cache_dir / f"slides-{name.hexdigest()}.json"
+        self.path = self.file(cache_dir, deck)
         self.deck = deck
         self.badges = badges
         common = repr((look_key, str(deck.path.absolute().parent),
@@ -1036,6 +1040,12 @@ class _SlideCache:
         self.keys: dict[int, str] = {}
         self.entries: dict[str, dict[str, Any]] = {}
         self.changed = False
+
+    @staticmethod
+    def file(cache_dir: Path, deck: Deck) -> Path:
+        """Where the sheet's slides are kept."""
+        name = hashlib.blake2b(str(deck.path.absolute()).encode(), digest_size=16)
+        return cache_dir / f"slides-{name.hexdigest()}.json"
 
     def lookup(self) -> list[_Hit | None]:
         """Per slide: its cached rendering, or None."""
