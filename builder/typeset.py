@@ -153,6 +153,13 @@ def _snapshot(node: str) -> Path | None:
         return _snapshots[node]
 
 
+def prepare_snapshot() -> Path | None:
+    """Build the start-up snapshot now, if it is not there (`make` does, at set-up, so
+    that no build pays for it); the blob, or None where it cannot be made."""
+    node = shutil.which("node")
+    return _snapshot(node) if node is not None else None
+
+
 def _make_snapshot(node: str) -> Path | None:
     # Made of MathJax and the two scripts; and a blob fits one node binary and its flags
     # only (another one crashes or refuses it).
