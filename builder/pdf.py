@@ -356,10 +356,15 @@ class PdfPrinter:
             if plan is None or plan.changed is None:
                 # This thread only waits while Chromium loads and prints the page: another
                 # imports pikepdf meanwhile and, on a first build, makes the cache keys
-                # (~0.2 s of seed 001's, off the path to the PDF).
+                # (~0.2 s of seed 001's, off the path to the PDF), once the pages are
+                # on their way (before, it would hold the GIL from their making).
+                loading = threading.Event()
                 with ThreadPoolExecutor(1, thread_name_prefix="sheets-pdf") as pool:
-                    keys = pool.submit(self._keys_for, job, plan)
-                    parts, slides = self._print(job.document, job, job.slides)
+                    keys = pool.submit(self._keys_for, job, plan, loading)
+                    try:
+                        parts, slides = self._print(job.document, job, job.slides, loading)
+                    finally:
+                        loading.set()  # (already, unless it failed before)
                     if plan is not None:
                         plan.keys = keys.result()
                 with _joined(parts) as pdf:
@@ -376,8 +381,11 @@ class PdfPrinter:
                 plan.close()
         return PdfResult(job.output, pages, _diagnostics(job, slides), printed)
 
-    def _keys_for(self, job: PdfJob, plan: _Plan | None) -> tuple[str, ...] | None:
-        """The plan's cache keys (made now if it has none yet), pikepdf imported."""
+    def _keys_for(self, job: PdfJob, plan: _Plan | None,
+                  loading: threading.Event) -> tuple[str, ...] | None:
+        """The plan's cache keys (made now if it has none yet), pikepdf imported, once
+        the pages are `loading`."""
+        loading.wait()
         import pikepdf  # noqa: F401 (imported for the caller, while Chromium prints)
 
         if plan is None or self._cache is None:
@@ -419,11 +427,13 @@ class PdfPrinter:
                     pdf.pages.append(printed_pdf.pages[next(reprinted)])
             return slides, _finish(pdf, job)
 
-    def _print(self, document: str, job: PdfJob, fragments: Sequence[str]
+    def _print(self, document: str, job: PdfJob, fragments: Sequence[str],
+               loading: threading.Event | None = None,
                ) -> tuple[list[bytes], list[dict[str, Any]]]:
         """Load the page (whose slides are `fragments`, when known), wait until it is
         ready, measure its slides and print it: the PDFs of its parts, in order, and the
-        slides' measurements.
+        slides' measurements. `loading` is set once Chromium has all the pages to load
+        (or on an error before).
 
         A big page is printed in parts (`_part_count`), each a page of consecutive
         slides loaded, laid out and printed by a renderer process of its own, all at the
@@ -448,17 +458,22 @@ class PdfPrinter:
             tabs.extend(self._take_tab(index) for index in range(len(pages.parts)))
             if pages.diagrams is not None:
                 side, self._side = self._side or self._new_tab(), None
-            loading = []
+            started = []
             for index, page in enumerate(pages.parts):
                 files[index].write_text(_with_base(page, job.base_dir), encoding="utf-8")
-                loading.append(tabs[index].start_open(files[index].as_uri()))
+                started.append(tabs[index].start_open(files[index].as_uri()))
             if side is not None and pages.diagrams is not None:
                 side_file = files[0].with_name(f"{job.output.stem}-diagrams.html")
                 side_file.write_text(_with_base(pages.diagrams, job.base_dir),
                                      encoding="utf-8")
-                side.open(side_file.as_uri())
-            for tab, started in zip(tabs, loading, strict=True):
-                tab.finish_open(started)
+                side_started = side.start_open(side_file.as_uri())
+                if loading is not None:
+                    loading.set()
+                side.finish_open(side_started)
+            if loading is not None:
+                loading.set()
+            for tab, navigation in zip(tabs, started, strict=True):
+                tab.finish_open(navigation)
             if side is not None:
                 drawn: list[str] = side.evaluate(_DRAWN_DIAGRAMS)
                 side.close()

@@ -396,3 +396,33 @@ def test_a_big_page_printed_in_parts_is_one_pdf_in_order(
     with pikepdf.open(output) as pdf, pdf.open_outline() as outline:
         assert [(item.title, pdf.pages.index(item.destination[0]))
                 for item in outline.root] == [(f"Title {n}", n - 1) for n in range(1, 8)]
+
+
+def test_a_print_that_fails_before_loading_raises_and_does_not_hang(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The thread that makes the cache keys waits for the pages to be loading: a print
+    that fails before that must still let it go (it once waited forever)."""
+    import threading
+
+    import builder.pdf as pdf_module
+
+    def broken(*args: object) -> object:
+        raise RuntimeError("broken before loading")
+
+    monkeypatch.setattr(pdf_module, "_pages", broken)
+    job = job_for(deck_page("<p>a</p>"), tmp_path / "deck.pdf", 1)
+    outcome: list[BaseException] = []
+
+    def build() -> None:
+        with PdfPrinter(cache_dir=tmp_path / "cache") as printer:
+            try:
+                printer.build(job)
+            except RuntimeError as error:
+                outcome.append(error)
+
+    worker = threading.Thread(target=build, daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive(), "the build hung"
+    assert [str(error) for error in outcome] == ["broken before loading"]
+    assert not (tmp_path / "deck.pdf").exists()
