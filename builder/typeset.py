@@ -144,9 +144,9 @@ _snapshots_lock = threading.Lock()
 def _snapshot(node: str) -> Path | None:
     """A start-up snapshot of typeset.cjs for `node` (snapshot.cjs): node starts from it
     with MathJax loaded and warmed up, ~0.15 s instead of ~0.45 s, and then typesets a
-    deck with a third less CPU. Built on first use (~1.5 s, once per installation and
-    code version); None where it cannot be (an old node, a read-only node_modules):
-    node then runs typeset.cjs itself."""
+    deck with a third less CPU. Built by `make` at set-up (`prepare_snapshot`), else on
+    first use (~1.5 s, once per installation and code version); None where it cannot be
+    (an old node, a read-only node_modules): node then runs typeset.cjs itself."""
     with _snapshots_lock:
         if node not in _snapshots:
             _snapshots[node] = _make_snapshot(node)
