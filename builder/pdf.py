@@ -805,31 +805,18 @@ def _digest(*parts: str) -> str:
 
 
 
-def build_pdfs(jobs: Iterable[PdfJob], *, chromium: Path | None = None,
+def build_pdfs(jobs: Sequence[PdfJob], *, chromium: Path | None = None,
                cache_dir: Path | None = None,
                printer: PdfPrinter | None = None) -> Iterator[PdfResult]:
-    """Print each job with one browser. `jobs` may be a generator that renders lazily:
-    the browser starts before the first job is asked for, and each job is rendered
-    before the one ahead of it is printed (so that the last is known: Chromium is stopped
-    as soon as it has printed it). With `printer` (entered by the caller, who may have
-    started it even earlier), that one is used; it prints nothing after the last job."""
-    if printer is not None:
-        for job, last in _with_last(jobs):
-            yield printer.build(job, last=last)
-        return
-    with PdfPrinter(chromium=chromium, cache_dir=cache_dir) as started:
-        for job, last in _with_last(jobs):
-            yield started.build(job, last=last)
-
-
-def _with_last(jobs: Iterable[PdfJob]) -> Iterator[tuple[PdfJob, bool]]:
-    """Each job, and whether it is the last (the next one is asked for first)."""
-    iterator = iter(jobs)
-    job = next(iterator, None)
-    while job is not None:
-        following = next(iterator, None)
-        yield job, following is None
-        job = following
+    """Print each job with one browser, stopped as soon as it has printed the last.
+    With `printer` (entered by the caller), that one is used; it prints nothing after
+    the last job. (`sheets build` drives its printer itself, rendering the next sheet
+    while one prints: cli._print_sheets.)"""
+    with contextlib.ExitStack() as stack:
+        if printer is None:
+            printer = stack.enter_context(PdfPrinter(chromium=chromium, cache_dir=cache_dir))
+        for index, job in enumerate(jobs):
+            yield printer.build(job, last=index == len(jobs) - 1)
 
 
 def _with_base(document: str, base_dir: Path | None) -> str:
