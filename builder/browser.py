@@ -70,8 +70,8 @@ def find_chromium(environ: Mapping[str, str] | None = None) -> Path:
     Chromium's headless shell (Debian's `chromium-headless-shell`) before the full
     browser (`chromium`).
 
-    The headless shell is the same Chromium built for automation only (no browser UI, no
-    GPU process; Puppeteer's `headless: 'shell'`): on seed 001 it prints the same pages
+    The headless shell is the same Chromium built for automation only (no browser UI;
+    Puppeteer's `headless: 'shell'`): on seed 001 it prints the same pages
     (pixel-identical at 40 dpi but for anti-aliasing) with about half the CPU time of the
     full browser in headless mode (12.2 → 6.9 CPU-s, wall 8.6 → 5.6 s), so it comes
     first when both are installed."""
