@@ -360,11 +360,13 @@ class PdfPrinter:
                 # on their way (before, it would hold the GIL from their making).
                 loading = threading.Event()
                 with ThreadPoolExecutor(1, thread_name_prefix="sheets-pdf") as pool:
-                    keys = pool.submit(self._keys_for, job, plan, loading)
                     try:
+                        keys = pool.submit(self._keys_for, job, plan, loading)
                         parts, slides = self._print(job.document, job, job.slides, loading)
                     finally:
-                        loading.set()  # (already, unless it failed before)
+                        # Already, unless the print failed (or Ctrl-C came) before: the
+                        # thread must not wait for it then, nor the pool for the thread.
+                        loading.set()
                     if plan is not None:
                         plan.keys = keys.result()
                 with _joined(parts) as pdf:
@@ -385,7 +387,7 @@ class PdfPrinter:
                   loading: threading.Event) -> tuple[str, ...] | None:
         """The plan's cache keys (made now if it has none yet), pikepdf imported, once
         the pages are `loading`."""
-        loading.wait()
+        loading.wait(self._timeout)
         import pikepdf  # noqa: F401 (imported for the caller, while Chromium prints)
 
         if plan is None or self._cache is None:

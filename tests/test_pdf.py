@@ -426,3 +426,40 @@ def test_a_print_that_fails_before_loading_raises_and_does_not_hang(
     assert not worker.is_alive(), "the build hung"
     assert [str(error) for error in outcome] == ["broken before loading"]
     assert not (tmp_path / "deck.pdf").exists()
+
+
+def test_ctrl_c_as_the_key_thread_starts_does_not_hang_the_build(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C landing just after the cache-key thread was handed its work (before the
+    print began) once left that thread waiting for the pages forever, and the process
+    with it, at exit."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import builder.pdf as pdf_module
+
+    class InterruptedAfterSubmit(ThreadPoolExecutor):
+        def submit(self, *args: object, **kwargs: object) -> object:  # type: ignore[override]
+            super().submit(*args, **kwargs)  # type: ignore[arg-type]
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(pdf_module, "ThreadPoolExecutor", InterruptedAfterSubmit)
+    job = job_for(deck_page("<p>a</p>"), tmp_path / "deck.pdf", 1)
+    outcome: list[BaseException] = []
+    before = set(threading.enumerate())
+
+    def build() -> None:
+        with PdfPrinter(cache_dir=tmp_path / "cache") as printer:
+            try:
+                printer.build(job)
+            except KeyboardInterrupt as error:
+                outcome.append(error)
+
+    worker = threading.Thread(target=build, daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive(), "the build hung"
+    assert len(outcome) == 1
+    for thread in set(threading.enumerate()) - before:  # the key thread ends too
+        thread.join(timeout=10)
+        assert not thread.is_alive(), f"{thread.name} still waits"
