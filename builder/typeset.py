@@ -51,6 +51,7 @@ _SNAPSHOT_SCRIPT = _SCRIPT.parent / "snapshot.cjs"
 # installed MathJax like node_modules itself, so they live beside it, not in `.cache/`.
 _SNAPSHOTS = _ROOT / "node_modules" / ".cache" / "sheets"
 _MATHJAX = _ROOT / "node_modules" / "mathjax-full"
+_ESBUILD = _ROOT / "node_modules" / "esbuild"
 _FONTS = _MATHJAX / "es5" / "output" / "chtml" / "fonts" / "woff-v2"
 # Placeholders typeset.cjs writes (see there).
 _FONT_URL = "SHEETS-MATHJAX-FONTS"
@@ -161,14 +162,15 @@ def prepare_snapshot() -> Path | None:
 
 
 def _make_snapshot(node: str) -> Path | None:
-    # Made of MathJax and the two scripts; and a blob fits one node binary and its flags
-    # only (another one crashes or refuses it).
+    # Made of MathJax, the two scripts and esbuild (which bundles them); and a blob fits
+    # one node binary and its flags only (another one crashes or refuses it).
     digest = hashlib.blake2b(repr(_NODE_FLAGS).encode(), digest_size=12)
     try:
         binary = Path(node).resolve()
         state = binary.stat()
         digest.update(f"{binary}\0{state.st_size}\0{state.st_mtime_ns}".encode())
-        for part in (_MATHJAX / "package.json", _SCRIPT, _SNAPSHOT_SCRIPT):
+        for part in (_MATHJAX / "package.json", _ESBUILD / "package.json", _SCRIPT,
+                     _SNAPSHOT_SCRIPT):
             digest.update(part.read_bytes())
     except OSError:
         return None
