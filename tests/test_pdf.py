@@ -398,34 +398,41 @@ def test_a_big_page_printed_in_parts_is_one_pdf_in_order(
                 for item in outline.root] == [(f"Title {n}", n - 1) for n in range(1, 8)]
 
 
+def _build_that_must_not_hang(tmp_path: Path) -> BaseException | None:
+    """Build a one-slide job (with a page cache, so the cache-key thread runs) in a
+    thread given a minute; what it raised, if anything. Fails if it hangs."""
+    import threading
+
+    job = job_for(deck_page("<p>a</p>"), tmp_path / "deck.pdf", 1)
+    raised: list[BaseException] = []
+
+    def build() -> None:
+        with PdfPrinter(cache_dir=tmp_path / "cache") as printer:
+            try:
+                printer.build(job)
+            except BaseException as error:  # noqa: BLE001 - the caller asserts on it
+                raised.append(error)
+
+    worker = threading.Thread(target=build, daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive(), "the build hung"
+    assert not (tmp_path / "deck.pdf").exists()
+    return raised[0] if raised else None
+
+
 def test_a_print_that_fails_before_loading_raises_and_does_not_hang(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The thread that makes the cache keys waits for the pages to be loading: a print
     that fails before that must still let it go (it once waited forever)."""
-    import threading
-
     import builder.pdf as pdf_module
 
     def broken(*args: object) -> object:
         raise RuntimeError("broken before loading")
 
     monkeypatch.setattr(pdf_module, "_pages", broken)
-    job = job_for(deck_page("<p>a</p>"), tmp_path / "deck.pdf", 1)
-    outcome: list[BaseException] = []
-
-    def build() -> None:
-        with PdfPrinter(cache_dir=tmp_path / "cache") as printer:
-            try:
-                printer.build(job)
-            except RuntimeError as error:
-                outcome.append(error)
-
-    worker = threading.Thread(target=build, daemon=True)
-    worker.start()
-    worker.join(timeout=60)
-    assert not worker.is_alive(), "the build hung"
-    assert [str(error) for error in outcome] == ["broken before loading"]
-    assert not (tmp_path / "deck.pdf").exists()
+    error = _build_that_must_not_hang(tmp_path)
+    assert isinstance(error, RuntimeError) and str(error) == "broken before loading"
 
 
 def test_ctrl_c_as_the_key_thread_starts_does_not_hang_the_build(
@@ -444,22 +451,8 @@ def test_ctrl_c_as_the_key_thread_starts_does_not_hang_the_build(
             raise KeyboardInterrupt
 
     monkeypatch.setattr(pdf_module, "ThreadPoolExecutor", InterruptedAfterSubmit)
-    job = job_for(deck_page("<p>a</p>"), tmp_path / "deck.pdf", 1)
-    outcome: list[BaseException] = []
     before = set(threading.enumerate())
-
-    def build() -> None:
-        with PdfPrinter(cache_dir=tmp_path / "cache") as printer:
-            try:
-                printer.build(job)
-            except KeyboardInterrupt as error:
-                outcome.append(error)
-
-    worker = threading.Thread(target=build, daemon=True)
-    worker.start()
-    worker.join(timeout=60)
-    assert not worker.is_alive(), "the build hung"
-    assert len(outcome) == 1
+    assert isinstance(_build_that_must_not_hang(tmp_path), KeyboardInterrupt)
     for thread in set(threading.enumerate()) - before:  # the key thread ends too
         thread.join(timeout=10)
         assert not thread.is_alive(), f"{thread.name} still waits"
