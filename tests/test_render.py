@@ -378,6 +378,30 @@ def test_split_backgrounds_in_chromium(browser: Browser, tmp_path: Path) -> None
     page.close()
 
 
+def test_the_page_loads_its_math_fonts_before_laying_anything_out(
+        browser: Browser, tmp_path: Path) -> None:
+    """The fonts the page declares (MathJax's, for the glyphs its formulas use) start
+    loading as the head is parsed, not once a layout meets a glyph: Chromium then lays
+    the page out once, with them. Shown on a page whose slides are never laid out: its
+    fonts load all the same."""
+    sheet = tmp_path / "fonts.md"
+    sheet.write_text("# Fonts\n\n$$\\mathcal{L} = \\sum_i x_i^2$$\n", encoding="utf-8")
+    rendered = render_deck(parse_file(sheet), themes=load_themes([]))
+    hidden = rendered.document.replace(
+        "</head>", "<style>div.marpit { display: none; }</style></head>", 1)
+    page_file = tmp_path / "fonts.html"
+    page_file.write_text(hidden, encoding="utf-8")
+    page = browser.new_page()
+    page.goto(page_file.as_uri())
+    statuses = page.evaluate("""async () => {
+        await document.fonts.ready;
+        return Object.fromEntries([...document.fonts].map((f) => [f.family, f.status]));
+    }""")
+    page.close()
+    assert {"MJXTEX", "MJXTEX-I", "MJXTEX-C"} <= statuses.keys()
+    assert set(statuses.values()) == {"loaded"}, statuses
+
+
 def test_the_page_in_chromium(seed_render: RenderedDeck, browser: Browser,
                               tmp_path: Path) -> None:
     """Math typeset without errors, the viewer's keys, one A4 page per slide in print
