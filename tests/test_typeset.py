@@ -185,14 +185,32 @@ def test_stylesheet_has_the_fonts_the_formulas_use(typesetter: Typesetter) -> No
     small = typesetter.stylesheet([digits.html])
     assert "font-family: MJXTEX;" in small and "data:font/woff;base64," in small
     assert "MJXTEX-I;" not in small.split("@font-face")[-1]
-    assert "mjx-c.mjx-c32::before" in small and "mjx-c.mjx-c1D465.TEX-I::before" not in small
+    assert "mjx-c.mjx-c32 {" in small and "mjx-c.mjx-c1D465.TEX-I {" not in small
     both = typesetter.stylesheet([digits.html, italic.html])
-    assert "mjx-c.mjx-c1D465.TEX-I::before" in both
+    assert "mjx-c.mjx-c1D465.TEX-I {" in both
     assert re.search(r"font-family: MJXTEX-I;\s*src: url\(\"data:font/woff;base64,", both)
     assert "SHEETS-" not in both  # no placeholder left
     everything = typesetter.stylesheet()  # all this typesetter returned so far
-    assert "mjx-c.mjx-c1D465.TEX-I::before" in everything
-    assert "mjx-c.mjx-c32::before" in everything
+    assert "mjx-c.mjx-c1D465.TEX-I {" in everything
+    assert "mjx-c.mjx-c32 {" in everything
+
+
+def test_glyphs_are_text_in_their_elements(typesetter: Typesetter) -> None:
+    """Each glyph is the text of its <mjx-c>, as MathJax 4 writes it, not the content of a
+    ::before rule: a formula's letters are text of the page, and the glyph rules keep only
+    the box (the stretchy delimiters' pieces, drawn by their context, keep theirs)."""
+    (sum_,) = typesetter.typeset([("x + 1 < y \\& \\left( \\frac{a}{b} \\right)", True)])
+    assert '<mjx-c class="mjx-c1D465 TEX-I">x</mjx-c>' in sum_.html
+    assert '<mjx-c class="mjx-c28 TEX-S2">(</mjx-c>' in sum_.html  # a size variant's own
+    assert text_of(sum_) == "x+1&lt;y&amp;(ab)"
+    css = typesetter.stylesheet([sum_.html])
+    assert "mjx-c.mjx-c3C {\n  padding: 0.54em 0.778em 0.04em 0;\n}" in css
+    assert not re.search(r"^mjx-c\.mjx-c[0-9A-F]+(\.TEX-\w+)?::before", css, re.MULTILINE)
+    assert "mjx-c[class] {\n  width: 0;\n}" in css
+    (arrow,) = typesetter.typeset([("\\overrightarrow{AB}", False)])
+    assert "<mjx-stretchy-h" in arrow.html and "<mjx-c></mjx-c>" in arrow.html
+    assert 'mjx-stretchy-h.mjx-c2192 mjx-ext mjx-c::before {\n  content: "\\2212";' in (
+        typesetter.stylesheet([arrow.html]))
 
 
 def test_missing_node_is_a_build_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,7 +6,9 @@
 // A request that cannot be handled at all gets {"fatal": "..."}; the process keeps running.
 //
 // CHTML (not SVG) so that the letters of a formula stay text: selectable in the HTML and
-// found by pdftotext in the PDF that Chromium prints from it.
+// found by pdftotext in the PDF that Chromium prints from it. Each glyph is text inside
+// its <mjx-c> element, as MathJax 4 writes it, not the content of a CSS rule (see
+// `GLYPH_RULE`).
 //
 // Run as `node typeset.cjs`, or from a start-up snapshot that snapshot.cjs builds of this
 // module with MathJax loaded and warmed up (`serve` is then its main function).
@@ -69,6 +71,62 @@ function unpin(html) {
     });
 }
 
+// MathJax 3 draws each glyph as the content of a ::before rule of its own,
+//   mjx-c.mjx-c1D465.TEX-I::before { padding: 0.442em 0.572em 0.011em 0; content: "\1D465"; }
+// over an empty <mjx-c class="mjx-c1D465 TEX-I">. Here the glyph moves into the element, as
+// MathJax 4 has it: <mjx-c class="mjx-c1D465 TEX-I">𝑥</mjx-c>, under the same rule without
+// `::before` and `content`. The box is the same: 0 wide plus the padding (the ::before was
+// a block of width 0 in it), the glyph overflowing into the padding as it did from the
+// ::before. What changes is one box less per glyph, where Chromium lays a page out three
+// times to load and print it (once loaded, twice in Page.printToPDF), and the glyphs are
+// now text of the page: selected and copied with it. The stretchy delimiters' pieces keep
+// their ::before rules: their glyph depends on the delimiter around them.
+const GLYPH_RULE = /^mjx-c((?:\.mjx-c[0-9A-F]+)(?:\.TEX-[A-Z0-9]+)?)::before \{\n  padding: ([^;\n]*);\n  content: ("(?:[^"\\\n]|\\.)*");\n\}$/gm;
+// Rules for an ancestor class MathJax 3 never writes: the content of a stretched glyph,
+// which is the text of the element now.
+const STRETCHED_RULE = /^\.mjx-stretched mjx-c\.mjx-c[0-9A-F]+::before \{\n  content: "(?:[^"\\\n]|\\.)*";\n\}\n*/gm;
+const GLYPH_BOX = 'mjx-c::before {\n  display: block;\n  width: 0;\n}\n';
+const EMPTY_GLYPH = /<mjx-c class="mjx-c([0-9A-F]+)( TEX-[A-Z0-9]+)?"><\/mjx-c>/g;
+
+function unquote(css) {  // a CSS string's value: "\1D465" is 𝑥
+  return css.slice(1, -1).replace(/\\([0-9A-Fa-f]{1,6}) ?|\\(.)/gs,
+    (escape, hex, char) => (hex ? String.fromCodePoint(parseInt(hex, 16)) : char));
+}
+
+function escapeText(text) {
+  return text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
+}
+
+// MathJax's CSS for every glyph, rewritten as above, and each glyph's text by the classes
+// of its element ('.mjx-c1D465.TEX-I'); made once (and kept in the snapshot).
+let glyphs = null;
+
+function glyphCss() {
+  if (glyphs === null) {
+    const text = new Map();
+    const raw = adaptor.textContent(chtml.styleSheet(doc));
+    const css = raw.replace(GLYPH_RULE, (rule, classes, padding, content) => {
+      text.set(classes, escapeText(unquote(content)));
+      return `mjx-c${classes} {\n  padding: ${padding};\n}`;
+    }).replace(STRETCHED_RULE, '');
+    if (!text.size || !css.includes(GLYPH_BOX)) {
+      throw new Error('MathJax wrote its glyph CSS in a form typeset.cjs does not know');
+    }
+    glyphs = { text, css: css.replace(GLYPH_BOX, `${GLYPH_BOX}\nmjx-c[class] {\n  width: 0;\n}\n`) };
+  }
+  return glyphs;
+}
+
+// The glyphs of a formula's HTML written into their elements. The most specific rule
+// decided the content before: the variant's own, else the character's.
+function withGlyphs(html) {
+  const { text } = glyphCss();
+  return html.replace(EMPTY_GLYPH, (element, hex, variant) => {
+    const glyph = (variant && text.get(`.mjx-c${hex}.${variant.trim()}`)) ?? text.get(`.mjx-c${hex}`);
+    return glyph === undefined ? element : element.replace('></', `>${glyph}</`);
+  });
+}
+
 function typeset(source, display) {
   lastError = null;
   // Each formula stands alone, so that its result depends on nothing but its TeX (the
@@ -84,15 +142,12 @@ function typeset(source, display) {
   } catch (error) {
     return { html: null, error: String(error && error.message || error) };
   }
-  return { html: unpin(adaptor.outerHTML(node)), error: lastError };
+  return { html: withGlyphs(unpin(adaptor.outerHTML(node))), error: lastError };
 }
-
-let stylesheet = null;
 
 function handle(request) {
   if (request.stylesheet) {
-    stylesheet ??= adaptor.textContent(chtml.styleSheet(doc));
-    return { css: stylesheet };
+    return { css: glyphCss().css };
   }
   return { results: request.items.map(([source, display]) => typeset(source, Boolean(display))) };
 }
