@@ -292,11 +292,13 @@ def snapshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_node_from_the_snapshot_answers_as_typeset_cjs_does(snapshots: Path) -> None:
-    """MathJax loaded and warmed up before the snapshot was taken: the same stylesheet
-    and the same results (errors, and definitions that do not carry over, included) as
-    typeset.cjs run afresh."""
+    """MathJax loaded and warmed up before the snapshot was taken, and bundled from its
+    TypeScript sources rather than the ES5 of mathjax-full/js: the same stylesheet and
+    the same results (errors, and definitions that do not carry over, included) as
+    typeset.cjs run afresh, for every formula of the seeds."""
     (snapshot,) = snapshots.glob("mathjax-*.blob")
-    items = [*seed_math(SEEDS[1])[:80], ("\\frac{1}{", False),
+    seeds = dict.fromkeys(item for seed in SEEDS for item in seed_math(seed))
+    items = [*seeds, ("\\frac{1}{", False),
              ("\\newcommand{\\x}{y}\\x", True), ("\\x", False), ("\\text{状態}", False)]
     requests = (json.dumps({"stylesheet": True}) + "\n" + json.dumps({"items": items})
                 + "\n").encode()
@@ -311,6 +313,7 @@ def test_node_from_the_snapshot_answers_as_typeset_cjs_does(snapshots: Path) -> 
     from_snapshot = replies("--snapshot-blob", str(snapshot))
     assert from_snapshot == replies(str(typeset_module._SCRIPT))
     assert len(from_snapshot) == 2 and '"error":null' in from_snapshot[1]
+    assert len(json.loads(from_snapshot[1])["results"]) == len(items) > 400
     assert "Missing close brace" in from_snapshot[1]
 
 

@@ -4,8 +4,12 @@
 // warmed up (~0.15 s instead of ~0.45 s, and less to compile while typesetting).
 //
 // Node 18-21 snapshot one script that may require built-in modules only, so esbuild
-// bundles typeset.cjs and the modules it loads (MathJax: ~290 CommonJS files) into one,
-// with the warm-up and the function node runs once it has started from the snapshot.
+// bundles typeset.cjs and the modules it loads into one, with the warm-up and the
+// function node runs once it has started from the snapshot. MathJax comes from its
+// TypeScript sources (mathjax-full/ts, ~290 files) rather than the ES5 that mathjax-full/js
+// has compiled them to: as JavaScript this node runs natively (classes, for-of, spread,
+// without ES5's helpers for each), it typesets seed 001's 232 formulas in ~0.75 s instead
+// of ~1.0 (warm; the first pass ~1.05 s instead of ~1.45), with the same output.
 // The blob is written beside OUTPUT and renamed over it: a reader never sees half of one.
 
 'use strict';
@@ -16,8 +20,19 @@ const os = require('node:os');
 const path = require('node:path');
 const esbuild = require('esbuild');
 
-function bundle(entry, script) {
-  esbuild.buildSync({
+// typeset.cjs requires mathjax-full/js/X.js; the bundle takes mathjax-full/ts/X.ts.
+const fromTypeScript = {
+  name: 'mathjax-from-typescript',
+  setup(build) {
+    build.onResolve({ filter: /^mathjax-full\/js\/.+\.js$/ }, (args) => ({
+      path: path.join(path.dirname(require.resolve('mathjax-full/package.json')), 'ts',
+        args.path.slice('mathjax-full/js/'.length).replace(/\.js$/, '.ts')),
+    }));
+  },
+};
+
+async function bundle(entry, script) {
+  await esbuild.build({
     stdin: {
       contents: [
         `const typesetter = require(${JSON.stringify(entry)});`,
@@ -30,17 +45,22 @@ function bundle(entry, script) {
     bundle: true,
     platform: 'node',
     format: 'cjs',
+    target: `node${process.versions.node}`,
+    plugins: [fromTypeScript],
+    // MathJax is compiled with TypeScript's class fields (assigned in the constructor):
+    // with JavaScript's (defined), a subclass's declared field would undo its base's.
+    tsconfigRaw: { compilerOptions: { useDefineForClassFields: false } },
     outfile: script,
     logLevel: 'warning',
   });
 }
 
-function main() {
+async function main() {
   const output = path.resolve(process.argv[2]);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'sheets-snapshot-'));
   try {
     const script = path.join(work, 'bundle.js');
-    bundle(require.resolve('./typeset.cjs'), script);
+    await bundle(require.resolve('./typeset.cjs'), script);
     const partial = `${output}.${process.pid}.tmp`;
     const built = childProcess.spawnSync(
       process.execPath,
@@ -57,4 +77,7 @@ function main() {
   }
 }
 
-main();
+main().catch((error) => {
+  process.stderr.write(`${error && error.stack || error}\n`);
+  process.exit(1);
+});
