@@ -262,6 +262,22 @@ def test_a_page_of_slides_without_diagrams_leaves_the_diagram_scripts_out() -> N
     assert _page_of(prefix, [plain, diagram], suffix) == prefix + plain + diagram + suffix
 
 
+def test_without_mermaids_module_build_the_diagrams_page_runs_the_inlined_library(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import builder.pdf as pdf_module
+
+    prefix = "<html><head></head><body><div>"
+    suffix = ("</div><script data-diagrams>/* mermaid: 3.5 MB */</script>\n"
+              "<script data-diagrams>window.sheetsReady = mermaid.run();</script></body></html>")
+    diagram = '<section><div class="mermaid">graph TD; a-->b</div></section>'
+    fragments = ["<section><p>text</p></section>", diagram]
+    document = prefix + "".join(fragments) + suffix
+    drawn_apart = pdf_module._pages(document, fragments, 1).diagrams
+    assert drawn_apart is not None and 'type="module"' in drawn_apart
+    monkeypatch.setattr(pdf_module, "_MERMAID_MODULE", tmp_path / "missing.mjs")
+    assert pdf_module._pages(document, fragments, 1).diagrams == prefix + diagram + suffix
+
+
 def test_ctrl_c_while_closing_the_browser_still_cleans_up(
         monkeypatch: pytest.MonkeyPatch) -> None:
     import builder.browser as browser_module
@@ -379,6 +395,9 @@ def test_a_big_page_printed_in_parts_is_one_pdf_in_order(
     def three_parts(document: str, fragments: list[str], parts: int) -> object:
         pages = pages_of(document, fragments, 3)
         seen.append(len(pages.parts))
+        # The diagrams are drawn by a page of their own, with mermaid's ES module build.
+        assert pages.diagrams is not None and "mermaid.esm.min.mjs" in pages.diagrams
+        assert "<script data-diagrams>" not in pages.diagrams
         return pages
 
     monkeypatch.setattr(pdf_module, "_pages", three_parts)
