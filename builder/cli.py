@@ -9,9 +9,10 @@ it holds no stage logic. Stage modules are imported inside each command so that
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from builder.atomic import write_text_atomically
 from builder.model import BuildError
@@ -72,6 +73,15 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument("--no-open", action="store_true")
     preview.add_argument("--theme-set", nargs="+", type=Path, default=[], metavar="CSS")
     return parser
+
+
+def run() -> NoReturn:
+    """The `sheets` program (and `python -m builder`): `main`, then exit with its code."""
+    code = main()
+    # All is written and closed: the interpreter's shutdown need not search the objects of
+    # a build for garbage cycles (~0.08 s of the ~0.1 s it took after a PDF build).
+    gc.freeze()
+    sys.exit(code)
 
 
 def main(argv: list[str] | None = None) -> int:
