@@ -516,7 +516,7 @@ class PdfPrinter:
             if not counts[index]:
                 continue
             if not fits or not tab.evaluate(f"{_PUT_DIAGRAMS}({json.dumps(mine)})"):
-                files[index].write_text(_with_base(pages.full_parts[index], job.base_dir),
+                files[index].write_text(_with_base(pages.full_part(index), job.base_dir),
                                         encoding="utf-8")
                 tab.open(files[index].as_uri())
 
@@ -566,10 +566,16 @@ class _Pages:
     parts: tuple[str, ...]
     """Pages of consecutive slides, in order, together all of them (without the diagram
     library when `diagrams` draws their diagrams)."""
-    full_parts: tuple[str, ...]
-    """The same pages with the diagram library, to draw their own."""
     diagrams: str | None = None
     """A page of only the slides with diagrams (and the library), or None."""
+    whole: tuple[str, Sequence[Sequence[str]], str] = ("", (), "")
+    """The document's prefix, the parts' slides and its suffix: `full_part` is made of
+    them when it is needed (rarely; seed 001's would be 4 MB each, the library inlined)."""
+
+    def full_part(self, index: int) -> str:
+        """Part `index` with the diagram library, to draw its own diagrams."""
+        prefix, groups, suffix = self.whole
+        return prefix + "".join(groups[index]) + suffix if groups else self.parts[index]
 
 
 def _pages(document: str, fragments: Sequence[str], parts: int) -> _Pages:
@@ -578,21 +584,21 @@ def _pages(document: str, fragments: Sequence[str], parts: int) -> _Pages:
     any (and the library that draws them: a page not made by render.py has none)."""
     split = _split(document, fragments)
     if split is None:
-        return _Pages((document,), (document,))
+        return _Pages((document,))
     prefix, suffix = split
     groups = _balanced(fragments, parts if _splittable(prefix, fragments) else 1)
-    full = tuple(prefix + "".join(group) + suffix for group in groups)
     with_diagrams = [fragment for fragment in fragments if _DIAGRAM.search(fragment)]
     plain_prefix, plain_suffix = _without_diagram_scripts(prefix), _without_diagram_scripts(suffix)
-    if (plain_prefix, plain_suffix) == (prefix, suffix):
-        return _Pages(full, full)  # no library: nothing to strip, nothing to draw aside
     plain = tuple(plain_prefix + "".join(group) + plain_suffix for group in groups)
+    if (plain_prefix, plain_suffix) == (prefix, suffix):
+        return _Pages(plain)  # no library: nothing to strip, nothing to draw aside
+    whole = (prefix, groups, suffix)
     if not with_diagrams:
-        return _Pages(plain, full)
+        return _Pages(plain, whole=whole)
     if not _MERMAID_MODULE.is_file():
-        return _Pages(plain, full, _page_of(prefix, with_diagrams, suffix))
-    return _Pages(plain, full, plain_prefix + "".join(with_diagrams) + _DRAW_DIAGRAMS
-                  + plain_suffix)
+        return _Pages(plain, _page_of(prefix, with_diagrams, suffix), whole)
+    return _Pages(plain, plain_prefix + "".join(with_diagrams) + _DRAW_DIAGRAMS + plain_suffix,
+                  whole)
 
 
 def _splittable(prefix: str, fragments: Sequence[str]) -> bool:

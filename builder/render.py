@@ -93,9 +93,12 @@ def _template(name: str) -> jinja2.Template:
     return environment.get_template(name)
 
 
-# What sheets adds to every page, whatever the theme: placeholders for missing images and
-# backgrounds (badges and Pygments' token colours come with the theme's CSS, below).
+# What sheets adds to every page, whatever the theme: only the slides print (a script's
+# element beside them, such as the tooltip box mermaid adds after a flowchart, would
+# print a blank page), placeholders for missing images and backgrounds (badges and
+# Pygments' token colours come with the theme's CSS, below).
 _SHEETS_CSS = """
+@media print { body > :not(div.marpit) { display: none !important; } }
 div.marpit > section .sheets-missing-image {
   display: inline-block; box-sizing: border-box; min-width: 12em; min-height: 4em;
   max-width: 100%; padding: .5em .8em; border: 2px dashed #c62828; background: #fff4f4;

@@ -417,6 +417,29 @@ def test_a_big_page_printed_in_parts_is_one_pdf_in_order(
                 for item in outline.root] == [(f"Title {n}", n - 1) for n in range(1, 8)]
 
 
+def test_a_part_the_drawn_diagrams_do_not_fit_draws_its_own(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the diagrams drawn aside cannot be put into a part (raw HTML the split
+    misread), that part is loaded again with the diagram library and draws them itself."""
+    import builder.pdf as pdf_module
+    from builder import cli
+
+    slides = [f"# Title {number}\n\nword{number}" + (
+        f"\n\n```mermaid\ngraph TD; A[Node{number}a] --> B[Node{number}b]\n```"
+        if number in (1, 4) else "") for number in range(1, 5)]
+    sheet = tmp_path / "own.md"
+    sheet.write_text(PARTED.format(slides="\n\n---\n\n".join(slides)), encoding="utf-8")
+    pages_of = pdf_module._pages
+    monkeypatch.setattr(pdf_module, "_pages",
+                        lambda document, fragments, parts: pages_of(document, fragments, 2))
+    monkeypatch.setattr(pdf_module, "_PUT_DIAGRAMS", "((drawn) => false)")
+    monkeypatch.setenv("SHEETS_CACHE_DIR", str(tmp_path / "cache"))
+    assert cli.main(["build", str(sheet), "-o", str(tmp_path / "out")]) == 0
+    texts = [set(text.split()) for text in _page_texts(tmp_path / "out" / "own.pdf")]
+    assert [{word for word in words if word.startswith("Node")} for words in texts] == [
+        {"Node1a", "Node1b"}, set(), set(), {"Node4a", "Node4b"}]
+
+
 def _build_that_must_not_hang(tmp_path: Path) -> BaseException | None:
     """Build a one-slide job (with a page cache, so the cache-key thread runs) in a
     thread given a minute; what it raised, if anything. Fails if it hangs."""
