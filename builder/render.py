@@ -230,10 +230,11 @@ def render_deck(
         for token in slide.tokens:
             if token.type == "fence":
                 _highlight(token.content, _fence_language(token))
+    auto_scaling = _auto_scaling(themes, theme)  # (~30 ms: not once the math is in)
     math = typesetting.result()
     state = _RenderState(deck=deck, math=math, badges=badges, diagnostics=[],
                          size=size, padding_right=look.padding_right,
-                         auto_scaling=_auto_scaling(themes, theme))
+                         auto_scaling=auto_scaling)
     fragments: list[str] = []
     math_fragments: list[str] = []
     cached_math: list[str] = []
