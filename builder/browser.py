@@ -208,6 +208,27 @@ class Browser:
         result: Json = reply.get("result", {})
         return result
 
+    def answered(self, command: int) -> bool:
+        """Whether the answer to a command sent with `send` has come (what Chromium has
+        sent so far is read, without waiting for more)."""
+        import select
+
+        while command not in self._replies:
+            if b"\0" not in self._buffer:
+                ready, _, _ = select.select([self._from_browser], [], [], 0)
+                chunk = os.read(self._from_browser, 1 << 20) if ready else b""
+                if not chunk:  # nothing yet (or Chromium is gone: `receive` says so)
+                    return False
+                self._buffer += chunk
+                continue
+            message, _, self._buffer = self._buffer.partition(b"\0")
+            parsed: Json = json.loads(message)
+            if "id" in parsed:
+                self._replies[parsed["id"]] = parsed
+            elif "method" in parsed:
+                self._events.append(parsed)
+        return True
+
     def wait_for(self, event: str, *, session: str | None = None,
                  timeout: float | None = None) -> Json:
         """Wait for an event (one that already arrived counts)."""

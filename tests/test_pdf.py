@@ -278,6 +278,37 @@ def test_without_mermaids_module_build_the_diagrams_page_runs_the_inlined_librar
     assert pdf_module._pages(document, fragments, 1).diagrams == prefix + diagram + suffix
 
 
+def test_parts_join_in_order_whichever_were_read_in_while_the_last_printed() -> None:
+    import io
+
+    from builder.pdf import _joined, _read_in
+
+    def part(*widths: int) -> bytes:
+        pdf = pikepdf.new()
+        for width in widths:
+            pdf.add_blank_page(page_size=(width, 100))
+        data = io.BytesIO()
+        pdf.save(data)
+        return data.getvalue()
+
+    for first, second in ((part(10, 20), part(30)), (_read_in(part(10, 20)), _read_in(part(30)))):
+        with _joined([first, second, part(40, 50)]) as joined:
+            assert [int(page.mediabox[2]) for page in joined.pages] == [10, 20, 30, 40, 50]
+
+
+def test_answered_reads_what_has_come_without_waiting() -> None:
+    from builder.browser import Browser
+
+    with Browser(find_chromium()) as browser, browser.tab(200, 200) as tab:
+        slow = tab.send("Runtime.evaluate", {
+            "expression": "new Promise((done) => setTimeout(() => done(7), 400))",
+            "awaitPromise": True, "returnByValue": True})
+        assert not browser.answered(slow)
+        time.sleep(1.0)
+        assert browser.answered(slow)
+        assert browser.receive(slow)["result"]["value"] == 7
+
+
 def test_ctrl_c_while_closing_the_browser_still_cleans_up(
         monkeypatch: pytest.MonkeyPatch) -> None:
     import builder.browser as browser_module
