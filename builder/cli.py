@@ -170,7 +170,7 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None) -> int:
                 for result in failed:  # every failing check, as `sheets check` prints them
                     lines.extend(report_lines(result))
         rendered = render_deck(deck, themes=themes, results=results,
-                               cache_dir=cache_dir / "render")
+                               cache_dir=cache_dir / "render", standalone=args.to == "html")
         lines.extend(f"{d.loc}: {d.message}" for d in rendered.diagnostics)
         return rendered, lines
 

@@ -260,6 +260,11 @@ def test_a_page_of_slides_without_diagrams_leaves_the_diagram_scripts_out() -> N
     assert _page_of(prefix, [plain], suffix) == (
         prefix + plain + "</div>\n<script>keys(); /* waits for mermaid */</script></body></html>")
     assert _page_of(prefix, [plain, diagram], suffix) == prefix + plain + diagram + suffix
+    linked = suffix.replace("<script data-diagrams>/* mermaid: 3.5 MB */",
+                            '<script data-diagrams src="file:///mermaid.min.js">')
+    assert _page_of(prefix, [plain], linked) == _page_of(prefix, [plain], suffix)
+    kept = '<script data-diagramsx>1</script>'  # another element, not render.py's
+    assert _page_of(prefix, [plain], suffix + kept).endswith(kept)
 
 
 def test_without_mermaids_module_build_the_diagrams_page_runs_the_inlined_library(
@@ -428,7 +433,9 @@ def test_a_big_page_printed_in_parts_is_one_pdf_in_order(
         seen.append(len(pages.parts))
         # The diagrams are drawn by a page of their own, with mermaid's ES module build.
         assert pages.diagrams is not None and "mermaid.esm.min.mjs" in pages.diagrams
-        assert "<script data-diagrams>" not in pages.diagrams
+        assert "<script data-diagrams" not in pages.diagrams
+        # The page printed links the library render.py would inline in an HTML file.
+        assert '<script data-diagrams src="file:///' in document and len(document) < 1_000_000
         return pages
 
     monkeypatch.setattr(pdf_module, "_pages", three_parts)
