@@ -577,10 +577,10 @@ class _Pages:
     """Pages of consecutive slides, in order, together all of them (without the diagram
     library when `diagrams` draws their diagrams)."""
     diagrams: str | None = None
-    """A page of only the slides with diagrams (and the library), or None."""
+    """A page of only the slides with diagrams (and what draws them), or None."""
     whole: tuple[str, Sequence[Sequence[str]], str] = ("", (), "")
     """The document's prefix, the parts' slides and its suffix: `full_part` is made of
-    them when it is needed (rarely; seed 001's would be 4 MB each, the library inlined)."""
+    them when a part must draw its own diagrams (rarely: not made otherwise)."""
 
     def full_part(self, index: int) -> str:
         """Part `index` with the diagram library, to draw its own diagrams."""
@@ -756,9 +756,9 @@ _DIAGRAM = re.compile(r'<div class="[^"]*\bmermaid\b')
 
 
 # The diagrams' page draws them with mermaid's ES module build, beside the library that
-# render.py inlines (the same release, in node_modules): mermaid then imports the code of
-# the diagram kinds the page has, where the inlined library is 3.5 MB of script for the
-# page's main thread to tokenize and compile. Seed 001's gantt chart is drawn in 0.30 s
+# render.py puts in the page (the same release, in node_modules): mermaid then imports the
+# code of the diagram kinds the page has, where the library is 3.5 MB of script for the
+# page's main thread to compile. Seed 001's gantt chart is drawn in 0.30 s
 # and 0.43 CPU-s instead of 0.58 s and 0.66 (medians of 6), to the same SVG. As render.py's
 # scripts do, it draws every diagram of the page; the promise is what `_DRAWN_DIAGRAMS`
 # waits for (the fitting script's, if any, too).
