@@ -3,7 +3,7 @@
 Both build the same deck (67 A4 slides, theme portrait_A4_note from builder/themes), each
 run a fresh process, the two tools alternating so that drift in the machine's load hits
 both alike. Each uses the Chromium it would use for a user: `sheets` its own choice
-(CHROME_PATH, else the headless shell if installed, else chromium: builder.browser), Marp
+(CHROME_PATH, else the headless shell if installed, else chromium: builder.pdf.browser), Marp
 CLI /usr/bin/chromium as issue 6 sets it up (`--marp-chrome` changes it: Marp CLI drives
 the headless shell too, and is faster with it; the closing note gives both).
 
@@ -33,7 +33,7 @@ import threading
 import time
 from pathlib import Path
 
-from builder.browser import find_chromium
+from builder.pdf.browser import find_chromium
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = Path(os.environ.get("SHEETS_SEEDS", ROOT.parent / "shared" / "seeds")) / (

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from builder.model import Card, SourceLoc
-from builder.worker import SnippetPool
+from builder.runner.pool import SnippetPool
 
 MISBEHAVING = '''
 import ctypes, os, sys
@@ -98,9 +98,9 @@ def misbehaving(snippets: Path) -> None:
 
 
 def check_with_warm_pool(sheets: list[Path]) -> None:
-    from builder.cards import find_cards
-    from builder.check import check_card, find_snippets_dir
-    from builder.parse import parse_file
+    from builder.cards.sections import find_cards
+    from builder.check.core import check_card, find_snippets_dir
+    from builder.marp.parse import parse_file
 
     with SnippetPool() as pool:
         pool.run(_card(), "probe.passes", PROBE, 30)  # warm

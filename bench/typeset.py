@@ -19,8 +19,8 @@ sys.path.insert(0, str(ROOT))
 
 from markdown_it.token import Token
 
-from builder.parse import parse_file
-from builder.typeset import Typesetter
+from builder.marp.parse import parse_file
+from builder.render.typeset import Typesetter
 
 SEEDS = ROOT.parent / "shared" / "seeds"
 DECK = SEEDS / "001_cc6ebc1a6c562421.txt"

@@ -20,9 +20,9 @@ from builder.model import BuildError
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
-    from builder.parse import Deck
-    from builder.pdf import PdfPrinter
-    from builder.render import RenderedDeck
+    from builder.marp.parse import Deck
+    from builder.pdf.printer import PdfPrinter
+    from builder.render.deck import RenderedDeck
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -109,14 +109,14 @@ def _build(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         printer = None
         if args.to == "pdf":
-            from builder.pdf import PdfPrinter
+            from builder.pdf.printer import PdfPrinter
 
             cache_dir = Path(os.environ.get("SHEETS_CACHE_DIR") or ".cache")
             # Under --strict the checker forks, which it does only with no other thread
             # running: the printer then opens its first page when it needs it.
             printer = stack.enter_context(PdfPrinter(cache_dir=cache_dir,
                                                      prepare_in_background=not args.strict))
-        from builder.typeset import shared_typesetter
+        from builder.render.typeset import shared_typesetter
 
         shared_typesetter().warm_up()  # MathJax boots beside Chromium, on a first build
         return _build_sheets(args, printer)
@@ -131,10 +131,10 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None) -> int:
     anything is written: a bad sheet (exit 2) leaves all outputs as they were."""
     import os
 
-    from builder.cards import annotation_warnings, find_cards
-    from builder.check import CardResult, CheckCache, check_cards, find_snippets_dir
-    from builder.parse import parse_file
-    from builder.render import load_themes, render_deck
+    from builder.cards.sections import annotation_warnings, find_cards
+    from builder.check.core import CardResult, CheckCache, check_cards, find_snippets_dir
+    from builder.marp.parse import parse_file
+    from builder.render.deck import load_themes, render_deck
 
     themes = load_themes(args.theme_set)
     decks: list[Deck] = [parse_file(sheet) for sheet in args.sheets]
@@ -165,7 +165,7 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None) -> int:
             results = check(deck)
             failed = [result for result in results if result.status in ("fail", "error")]
             if failed:
-                from builder.check import report_lines
+                from builder.check.core import report_lines
 
                 for result in failed:  # every failing check, as `sheets check` prints them
                     lines.extend(report_lines(result))
@@ -208,8 +208,8 @@ def _print_sheets(printer: PdfPrinter, decks: Sequence[Deck], outputs: Sequence[
     no other thread running). Each sheet's warnings are printed before its PDF is."""
     from concurrent.futures import Future, ThreadPoolExecutor
 
-    from builder.pdf import PdfJob, job_for_deck
-    from builder.typeset import shared_typesetter
+    from builder.pdf.printer import PdfJob, job_for_deck
+    from builder.render.typeset import shared_typesetter
 
     def job(index: int) -> tuple[PdfJob, list[str]]:
         rendered, lines = render(decks[index])
@@ -250,8 +250,8 @@ def _check(args: argparse.Namespace) -> int:
     import json
     import os
 
-    from builder.cards import annotation_warnings, find_cards
-    from builder.check import (
+    from builder.cards.sections import annotation_warnings, find_cards
+    from builder.check.core import (
         CardResult,
         CheckCache,
         check_cards,
@@ -261,8 +261,8 @@ def _check(args: argparse.Namespace) -> int:
         results_json,
         summary_line,
     )
+    from builder.marp.parse import parse_file
     from builder.model import Card
-    from builder.parse import parse_file
 
     sheets: list[Path] = list(args.sheets) or sorted(Path("sheets").glob("*.md"))
     if not sheets:
@@ -303,7 +303,7 @@ def _check(args: argparse.Namespace) -> int:
     print(summary_line(results), file=report)
     found_coverage = None
     if args.coverage:
-        from builder.check import COVERAGE_EXAMPLES, coverage, coverage_report
+        from builder.check.core import COVERAGE_EXAMPLES, coverage, coverage_report
 
         found_coverage = coverage(order)
         print(coverage_report(found_coverage,
@@ -328,8 +328,8 @@ def _preview(args: argparse.Namespace) -> int:
     the checker's process goes with it, even on SIGKILL). A sheet that does
     not build is shown as an error in the page, never ends the server; only a sheet that
     is not there at start, or a port that is taken, is bad input."""
-    from builder.preview import SheetPreview
-    from builder.serve import PreviewServer, open_browser, stop_signals_as_interrupt
+    from builder.live.preview import SheetPreview
+    from builder.live.server import PreviewServer, open_browser, stop_signals_as_interrupt
 
     sheet: Path = args.sheet
     if not sheet.is_file():

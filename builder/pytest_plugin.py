@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from builder.check import CardResult, CheckResult
+    from builder.check.core import CardResult, CheckResult
     from builder.model import Card
-    from builder.worker import SnippetOutcome, SnippetPool
+    from builder.runner.pool import SnippetOutcome, SnippetPool
 
 _POOL = pytest.StashKey["SnippetPool | None"]()
 
@@ -89,8 +89,8 @@ class SheetFile(pytest.File):
     """A sheet: one item per checked card."""
 
     def collect(self) -> Iterator[pytest.Item]:
-        from builder.cards import find_cards
-        from builder.parse import parse_file
+        from builder.cards.sections import find_cards
+        from builder.marp.parse import parse_file
 
         shown = _display_path(self.path, self.config)
         # Cards carry the path they were parsed from; parse by the short name when it
@@ -135,7 +135,7 @@ class _RecordingPool:
         self.outcomes: dict[str, SnippetOutcome] = {}
 
     def run(self, card: Card, target: str, snippets_dir: Path, timeout: float) -> CheckResult:
-        from builder.check import CheckResult
+        from builder.check.core import CheckResult
 
         outcome = self.pool.run_outcome(card, target, snippets_dir, timeout)
         self.outcomes[target] = outcome
@@ -150,7 +150,7 @@ class CardItem(pytest.Item):
         self.card = card
 
     def runtest(self) -> None:
-        from builder.check import check_card, find_snippets_dir
+        from builder.check.core import check_card, find_snippets_dir
 
         option = self.config.getoption("sheets_snippets")
         snippets_dir = option if option is not None else find_snippets_dir(self.path)
@@ -192,7 +192,7 @@ class CardItem(pytest.Item):
 
 
 def _session_pool(config: pytest.Config) -> SnippetPool:
-    from builder.worker import SnippetPool
+    from builder.runner.pool import SnippetPool
 
     pool = config.stash.get(_POOL, None)
     if pool is None:

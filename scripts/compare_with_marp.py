@@ -36,7 +36,7 @@ from marp_structure import body_lines, directive_lines, normalize_body, structur
 from test_parse import render_for_comparison, structure_line
 
 from builder.model import BuildError
-from builder.parse import parse_file
+from builder.marp.parse import parse_file
 
 
 def marp_html(sheets: list[Path], marp_dir: Path, work: Path) -> dict[Path, str]:

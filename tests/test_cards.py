@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from seeds import SEED_FILES, SEEDS
 
-from builder.cards import find_cards
-from builder.parse import parse_file
+from builder.cards.sections import find_cards
+from builder.marp.parse import parse_file
 
 pytestmark = pytest.mark.skipif(not SEED_FILES, reason="seed notes not present")
 
@@ -105,7 +105,7 @@ def test_notes_without_headings_give_one_untitled_card() -> None:
 def test_annotations_that_check_nothing_are_warnings_at_their_line(tmp_path: Path) -> None:
     """An `assume:` part that cannot be read, or a misspelled key, used to be dropped
     without a word (the card then checked on the default domain, or not at all)."""
-    from builder.cards import annotation_warnings, find_cards
+    from builder.cards.sections import annotation_warnings, find_cards
 
     sheet = tmp_path / "notes.md"
     sheet.write_text(

@@ -16,7 +16,7 @@ import pytest
 import sympy
 from seeds import SEED_FILES
 
-from builder.check import (
+from builder.check.core import (
     CardResult,
     CheckCache,
     CheckResult,
@@ -184,7 +184,7 @@ def test_sums_and_products_are_proved_term_by_term_and_a_wrong_one_still_fails()
 
 def test_a_proof_form_sympy_cannot_make_is_skipped_not_the_others(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from builder import check
+    import builder.check.core as check
 
     i, n = sympy.symbols("i n", integer=True)
     total = sympy.Sum(sympy.Indexed("a", i), (i, 1, n))
@@ -480,50 +480,7 @@ def test_a_warm_cache_gives_the_same_results(tmp_path: Path) -> None:
     assert moved["cards"][2]["checks"][0]["line"] == 14
 
 
-# ---------------------------------------------------------------- cards, with a stand-in
-# compiler (the real one is exercised through the command line below): it reads each
-# side as Python syntax, which is enough to test how chains become checks.
-
-class _StandInSide:
-    def __init__(self, tex: str, line: int) -> None:
-        self.tex, self.line = tex, line
-        try:
-            self.expr: sympy.Expr | None = sympy.sympify(tex)
-            self.reason: str | None = None
-        except (sympy.SympifyError, SyntaxError, TypeError):
-            self.expr, self.reason = None, f"cannot read {tex.strip()!r}"
-
-
-class _StandInCompiled:
-    def __init__(self, equation: Equation) -> None:
-        self.sides, self.relations = [], []
-        line = equation.loc.line
-        for piece in re.split(r"(=)", equation.tex):
-            if piece == "=":
-                self.relations.append("=")
-            else:
-                leading = piece[:len(piece) - len(piece.lstrip())]
-                self.sides.append(_StandInSide(piece, line + leading.count("\n")))
-            line += piece.count("\n")
-
-
-class _StandInCompiler:
-    @staticmethod
-    def declarations_for(card: Card) -> None:
-        return None
-
-    @staticmethod
-    def compile_equation(equation: Equation, declarations: object) -> _StandInCompiled:
-        return _StandInCompiled(equation)
-
-
-@pytest.fixture
-def stand_in_compiler(monkeypatch: pytest.MonkeyPatch) -> None:
-    import builder
-
-    monkeypatch.setitem(sys.modules, "builder.compile", _StandInCompiler)
-    monkeypatch.setattr(builder, "compile", _StandInCompiler, raising=False)
-
+# ---------------------------------------------------------------- cards, checked directly
 
 def _card_of(*texs: str, nocheck: str | None = None, checks: tuple[str, ...] = (),
              assume: tuple[str, ...] = ()) -> Card:
@@ -534,33 +491,31 @@ def _card_of(*texs: str, nocheck: str | None = None, checks: tuple[str, ...] = (
                 nocheck=nocheck, declarations=(), code=(), loc=SourceLoc(path, 5), slide=0)
 
 
-@pytest.mark.usefixtures("stand_in_compiler")
 def test_a_chain_claims_each_step_and_fails_at_the_wrong_rows_line() -> None:
-    from builder.check import check_cards
+    from builder.check.core import check_cards
 
-    # y = … is a definition; (x+1)**2 = x**2+2*x+1 holds; the last row is wrong.
-    card = _card_of("y = (x+1)**2 = x**2+2*x+1\n= x**2+1")
+    # y = … is a definition; (x+1)^2 = x^2+2x+1 holds; the last row is wrong.
+    card = _card_of("y = (x+1)^2 = x^2+2x+1\n= x^2+1")
     (result,) = check_cards([card], snippets_dir=None, timeout=1)
     assert [(c.status, c.loc.line) for c in result.checks] == [("pass", 10), ("fail", 11)]
     assert result.status == "fail"
     assert result.loc.line == 11
-    # The sides as the sheet writes them (here the stand-in's own notation).
-    assert result.message.startswith("step 3: x**2+2*x+1 ≠ x**2+1 at x=")
+    # The sides as the sheet writes them.
+    assert result.message.startswith("step 3: x^2+2x+1 ≠ x^2+1 at x=")
 
 
-@pytest.mark.usefixtures("stand_in_compiler")
 def test_card_status_is_the_worst_check_or_unchecked_with_a_reason(tmp_path: Path) -> None:
-    from builder.check import check_cards
+    from builder.check.core import check_cards
 
-    definitions = _card_of("y = x + 1", "f(x) = x**2")
-    unreadable = _card_of("x**2 = x*x*", "z = 2")
+    definitions = _card_of("y = x + 1", "f(x) = x^2")
+    unreadable = _card_of("x^2 = x \\cdot", "z = 2")
     skipped = _card_of("x = x + 1", nocheck="a loose statement")
     snippet = _card_of("x + 1 = 1 + x", checks=("mod.fn",))
     results = check_cards([definitions, unreadable, skipped, snippet], snippets_dir=None,
                           timeout=1)
     assert [r.status for r in results] == ["unchecked", "unchecked", "unchecked", "error"]
     assert results[0].message == "nothing to check (definitions only)"
-    assert "cannot read" in results[1].message and results[1].message.startswith("line 10")
+    assert results[1].message == "line 10: incomplete formula"
     assert results[2].message == "nocheck: a loose statement"
     assert results[3].checks[0].status == "pass"  # the step passed, the snippet could not run
     assert "no snippets/ directory" in results[3].message
@@ -599,9 +554,9 @@ def test_snippets_are_found_like_conftest_and_their_failures_fail_the_card(
 
 def _deck(paths: list[Path]) -> list[tuple[Path | None, list[Card]]]:
     """The cards of `paths`, grouped by their snippets/ as `sheets check` groups them."""
-    from builder.cards import find_cards
-    from builder.check import find_snippets_dir
-    from builder.parse import parse_file
+    from builder.cards.sections import find_cards
+    from builder.check.core import find_snippets_dir
+    from builder.marp.parse import parse_file
 
     groups: dict[Path | None, list[Card]] = {}
     for path in paths:
@@ -613,7 +568,7 @@ def _comparable(results: tuple[CardResult, ...]) -> str:
     """The `--json` document, except how a passing step passed: `proved` or `equal at 6
     points` depends on whether a time-bounded proof finished, which is the machine's
     load, serially as in parallel."""
-    from builder.check import results_json
+    from builder.check.core import results_json
 
     document = results_json(results)
     for card in document["cards"]:
@@ -626,7 +581,7 @@ def _comparable(results: tuple[CardResult, ...]) -> str:
 
 
 def test_parallel_checking_gives_the_serial_results_for_the_seeds_and_sheets() -> None:
-    from builder.check import check_cards
+    from builder.check.core import check_cards
 
     paths = SEED_FILES + sorted((ROOT / "sheets").glob("*.md"))
     assert len(SEED_FILES) == 5 and len(paths) >= 6
@@ -644,7 +599,7 @@ def test_a_child_that_dies_or_raises_costs_its_card_not_the_run(
         monkeypatch: pytest.MonkeyPatch) -> None:
     import signal
 
-    from builder import check
+    import builder.check.core as check
 
     [(_, cards)] = _deck([FIXTURE])
     serial = check.check_cards(cards, snippets_dir=None, timeout=60, processes=1)
@@ -682,7 +637,7 @@ def test_a_child_that_dies_compiling_a_card_costs_that_card(
         monkeypatch: pytest.MonkeyPatch) -> None:
     import signal
 
-    from builder import check
+    import builder.check.core as check
 
     [(_, cards)] = _deck([FIXTURE])
     serial = check.check_cards(cards, snippets_dir=None, timeout=60, processes=1)
@@ -707,7 +662,7 @@ def test_a_child_that_dies_compiling_a_card_costs_that_card(
 
 
 def test_few_cards_are_checked_without_forking(monkeypatch: pytest.MonkeyPatch) -> None:
-    from builder import check
+    import builder.check.core as check
 
     [(_, cards)] = _deck([FIXTURE])
 

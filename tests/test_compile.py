@@ -16,11 +16,11 @@ from fixture_file import FixtureCase, fixture_params
 from seeds import SEEDS
 from sympy.core.function import AppliedUndef
 
-from builder import compile as compiler
-from builder.cards import find_cards
-from builder.check import _chains, coverage_report
+import builder.formula.core as compiler
+from builder.cards.sections import find_cards
+from builder.check.core import _chains, coverage_report
+from builder.marp.parse import parse_file, parse_text
 from builder.model import Card, Equation, SourceLoc
-from builder.parse import parse_file, parse_text
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SHEET = Path("sheet.md")

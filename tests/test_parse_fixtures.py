@@ -25,9 +25,9 @@ import pytest
 from fixture_file import FixtureCase, fixture_params
 from markdown_it.token import Token
 
-from builder.cards import annotation_warnings, find_cards
+from builder.cards.sections import annotation_warnings, find_cards
+from builder.marp.parse import Deck, Slide, parse_text
 from builder.model import BuildError
-from builder.parse import Deck, Slide, parse_text
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SHEET = Path("sheet.md")

@@ -16,9 +16,9 @@ from pathlib import Path
 import pikepdf
 import pytest
 
-from builder.browser import BrowserError, find_chromium
 from builder.model import BuildError, SourceLoc
-from builder.pdf import OutlineEntry, PdfJob, PdfMetadata, PdfPrinter, PdfResult
+from builder.pdf.browser import BrowserError, find_chromium
+from builder.pdf.printer import OutlineEntry, PdfJob, PdfMetadata, PdfPrinter, PdfResult
 
 ROOT = Path(__file__).resolve().parent.parent
 A4_POINTS = (595.28, 841.89)
@@ -144,7 +144,7 @@ _HANGING_BUILD = """
 import sys
 from pathlib import Path
 from builder.model import SourceLoc
-from builder.pdf import PdfJob, PdfPrinter
+from builder.pdf.printer import PdfJob, PdfPrinter
 out = Path(sys.argv[1])
 document = sys.stdin.read()
 with PdfPrinter() as printer:
@@ -250,7 +250,7 @@ def test_rebuild_prints_only_the_changed_slides(tmp_path: Path) -> None:
 
 
 def test_a_page_of_slides_without_diagrams_leaves_the_diagram_scripts_out() -> None:
-    from builder.pdf import _page_of
+    from builder.pdf.printer import _page_of
 
     prefix = "<html><head><script>window.viewer = 1;</script></head><body><div>"
     suffix = ("</div><script data-diagrams>/* mermaid: 3.5 MB */</script>\n"
@@ -270,7 +270,7 @@ def test_a_page_of_slides_without_diagrams_leaves_the_diagram_scripts_out() -> N
 
 def test_without_mermaids_module_build_the_diagrams_page_runs_the_inlined_library(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import builder.pdf as pdf_module
+    import builder.pdf.printer as pdf_module
 
     prefix = "<html><head></head><body><div>"
     suffix = ("</div><script data-diagrams>/* mermaid: 3.5 MB */</script>\n"
@@ -287,7 +287,7 @@ def test_without_mermaids_module_build_the_diagrams_page_runs_the_inlined_librar
 def test_parts_join_in_order_whichever_were_read_in_while_the_last_printed() -> None:
     import io
 
-    from builder.pdf import _joined, _read_in
+    from builder.pdf.printer import _joined, _read_in
 
     def part(*widths: int) -> bytes:
         pdf = pikepdf.new()
@@ -303,7 +303,7 @@ def test_parts_join_in_order_whichever_were_read_in_while_the_last_printed() -> 
 
 
 def test_answered_reads_what_has_come_without_waiting() -> None:
-    from builder.browser import Browser
+    from builder.pdf.browser import Browser
 
     with Browser(find_chromium()) as browser, browser.tab(200, 200) as tab:
         slow = tab.send("Runtime.evaluate", {
@@ -319,8 +319,8 @@ def test_answered_reads_what_has_come_without_waiting() -> None:
 
 def test_ctrl_c_while_closing_the_browser_still_cleans_up(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    import builder.browser as browser_module
-    from builder.browser import Browser
+    import builder.pdf.browser as browser_module
+    from builder.pdf.browser import Browser
 
     browser = Browser(find_chromium())
     group, profile = browser.pid, browser.profile
@@ -340,7 +340,7 @@ def test_ctrl_c_while_closing_the_browser_still_cleans_up(
 
 
 def test_every_job_is_printed_and_chromium_stops_after_the_last(tmp_path: Path) -> None:
-    from builder.pdf import build_pdfs
+    from builder.pdf.printer import build_pdfs
 
     jobs = [job_for(deck_page(*[f"<p>deck {deck} slide {n}</p>" for n in range(count)]),
                     tmp_path / f"deck{deck}.pdf", count)
@@ -358,7 +358,7 @@ def test_every_job_is_printed_and_chromium_stops_after_the_last(tmp_path: Path) 
 
 
 def test_a_slide_pages_long_is_told_how_to_split_it(tmp_path: Path) -> None:
-    from builder.pdf import _diagnostics
+    from builder.pdf.printer import _diagnostics
 
     job = job_for(deck_page("<p>a</p>", "<p>b</p>"), tmp_path / "deck.pdf", 2)
     slide = {"width": 794, "height": 1123, "overflowX": 0, "broken": []}
@@ -385,7 +385,7 @@ def test_a_failed_job_leaves_the_next_one_a_working_page(tmp_path: Path) -> None
 
 
 def test_slides_are_cut_into_runs_of_about_equal_html() -> None:
-    from builder.pdf import _balanced
+    from builder.pdf.printer import _balanced
 
     fragments = [f"<section>{'x' * size}</section>" for size in (10, 500, 20, 480, 30, 30)]
     halves = _balanced(fragments, 2)
@@ -396,7 +396,7 @@ def test_slides_are_cut_into_runs_of_about_equal_html() -> None:
 
 
 def test_a_page_with_in_page_links_or_counters_is_printed_whole() -> None:
-    from builder.pdf import _splittable
+    from builder.pdf.printer import _splittable
 
     plain = ["<section><p>a</p></section>", "<section><p>b</p></section>"]
     assert _splittable("<style>section { color: red }</style>", plain)
@@ -417,7 +417,7 @@ def test_a_big_page_printed_in_parts_is_one_pdf_in_order(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Three parts, each in its own renderer (forced: the deck is small): the pages come
     back in order, each diagram drawn on its own page, the outline on the right pages."""
-    import builder.pdf as pdf_module
+    import builder.pdf.printer as pdf_module
     from builder import cli
 
     slides = []
@@ -462,7 +462,7 @@ def test_a_part_the_drawn_diagrams_do_not_fit_draws_its_own(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """When the diagrams drawn aside cannot be put into a part (raw HTML the split
     misread), that part is loaded again with the diagram library and draws them itself."""
-    import builder.pdf as pdf_module
+    import builder.pdf.printer as pdf_module
     from builder import cli
 
     slides = [f"# Title {number}\n\nword{number}" + (
@@ -508,7 +508,7 @@ def test_a_print_that_fails_before_loading_raises_and_does_not_hang(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The thread that makes the cache keys waits for the pages to be loading: a print
     that fails before that must still let it go (it once waited forever)."""
-    import builder.pdf as pdf_module
+    import builder.pdf.printer as pdf_module
 
     def broken(*args: object) -> object:
         raise RuntimeError("broken before loading")
@@ -526,7 +526,7 @@ def test_ctrl_c_as_the_key_thread_starts_does_not_hang_the_build(
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    import builder.pdf as pdf_module
+    import builder.pdf.printer as pdf_module
 
     class InterruptedAfterSubmit(ThreadPoolExecutor):
         def submit(self, *args: object, **kwargs: object) -> object:  # type: ignore[override]

@@ -19,9 +19,9 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 from seeds import SEED_DECK
 
-from builder.parse import parse_file
-from builder.preview import SheetPreview
-from builder.serve import PreviewServer
+from builder.live.preview import SheetPreview
+from builder.live.server import PreviewServer
+from builder.marp.parse import parse_file
 
 SEED = SEED_DECK
 CHROMIUM_ARGS = [

@@ -14,12 +14,12 @@ from xml.etree import ElementTree
 import pytest
 
 # Imported here so that pytester's in-process runs find them already loaded: it removes
-# the modules a run imported when the run ends, and the YAML loader of builder.parse
+# the modules a run imported when the run ends, and the YAML loader of builder.marp.parse
 # does not survive being imported twice into one process.
-import builder.cards
-import builder.check
-import builder.parse
-import builder.worker  # noqa: F401
+import builder.cards.sections
+import builder.check.core
+import builder.marp.parse
+import builder.runner.pool  # noqa: F401
 
 pytest_plugins = ["pytester"]
 
@@ -92,7 +92,7 @@ def worker_children() -> set[int]:
         except OSError:
             continue
         parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if parent == os.getpid() and b"builder.worker" in command:
+        if parent == os.getpid() and b"builder.runner.pool" in command:
             found.add(int(entry.name))
     return found
 

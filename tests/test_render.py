@@ -18,14 +18,14 @@ from marp_structure import body_lines, directive_lines, structure_lines
 from playwright.sync_api import Browser, sync_playwright
 from seeds import SEEDS
 
-from builder.check import CardResult
+from builder.check.core import CardResult
+from builder.live.preview import SheetPreview
+from builder.live.server import PreviewServer
+from builder.marp.parse import parse_file, parse_text
+from builder.marp.themes import scope_css, transform_css
 from builder.model import Card, SourceLoc
-from builder.parse import parse_file, parse_text
-from builder.pdf import build_pdfs, job_for_deck
-from builder.preview import SheetPreview
-from builder.render import RenderedDeck, load_themes, render_deck
-from builder.serve import PreviewServer
-from builder.theme_css import scope_css, transform_css
+from builder.pdf.printer import build_pdfs, job_for_deck
+from builder.render.deck import RenderedDeck, load_themes, render_deck
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SEED = SEEDS / "001_cc6ebc1a6c562421.txt"
@@ -248,7 +248,7 @@ def test_the_disk_cache_renders_only_changed_slides_and_changes_nothing(
     and the page, the slides and the warnings (at their new lines) are exactly those of
     a render without the cache; an image that appears is picked up; a badge is part of
     its slide's key."""
-    from builder import render
+    import builder.render.deck as render
 
     cache = tmp_path / "cache"
     sheet = tmp_path / "sheet.md"

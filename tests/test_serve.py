@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from builder.serve import Badge, PreviewServer, Update
+from builder.live.server import Badge, PreviewServer, Update
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -339,7 +339,7 @@ def test_no_browser_is_opened_without_a_display(monkeypatch: pytest.MonkeyPatch)
     import sys
     import webbrowser
 
-    from builder import serve
+    import builder.live.server as serve
 
     opened: list[str] = []
     monkeypatch.setattr(webbrowser, "open", lambda url, *args, **kwargs: opened.append(url))

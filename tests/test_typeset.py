@@ -15,11 +15,11 @@ import pytest
 from markdown_it.token import Token
 from seeds import SEED_FILES
 
-from builder import typeset as typeset_module
-from builder.browser import Browser, find_chromium
+import builder.render.typeset as typeset_module
+from builder.marp.parse import parse_file
 from builder.model import BuildError
-from builder.parse import parse_file
-from builder.typeset import Typeset, Typesetter
+from builder.pdf.browser import Browser, find_chromium
+from builder.render.typeset import Typeset, Typesetter
 
 SEEDS = SEED_FILES
 TAG = re.compile(r"<[^>]+>")

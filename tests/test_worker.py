@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from builder.model import Card, Equation, SourceLoc
-from builder.snippet_card import SnippetCard
-from builder.worker import SnippetPool
+from builder.runner.card import SnippetCard
+from builder.runner.pool import SnippetPool
 
 SNIPPETS = '''
 import ctypes
@@ -273,7 +273,7 @@ def test_ctrl_c_during_a_snippet_leaves_no_process(tmp_path: Path, snippets: Pat
     program = textwrap.dedent(f'''
         import sys
         from pathlib import Path
-        from builder.worker import SnippetPool
+        from builder.runner.pool import SnippetPool
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from test_worker import make_card
         with SnippetPool(size=2) as pool:

@@ -33,8 +33,9 @@ from typing import TYPE_CHECKING, Any, Protocol, Self
 from urllib.parse import unquote, urlsplit
 
 from builder.atomic import atomic_path, write_text_atomically
-from builder.browser import Browser, BrowserError, Tab, find_chromium, sigterm_as_interrupt
 from builder.model import Diagnostic, SourceLoc
+from builder.pdf.browser import Browser, BrowserError, Tab, find_chromium, sigterm_as_interrupt
+from builder.resources import NODE_MODULES
 
 if TYPE_CHECKING:  # pikepdf is imported where it is used: Chromium starts before it loads
     import pikepdf
@@ -762,7 +763,7 @@ _DIAGRAM = re.compile(r'<div class="[^"]*\bmermaid\b')
 # and 0.43 CPU-s instead of 0.58 s and 0.66 (medians of 6), to the same SVG. As render.py's
 # scripts do, it draws every diagram of the page; the promise is what `_DRAWN_DIAGRAMS`
 # waits for (the fitting script's, if any, too).
-_MERMAID_MODULE = Path(__file__).resolve().parent.parent / "node_modules" / "mermaid" / \
+_MERMAID_MODULE = NODE_MODULES / "mermaid" / \
     "dist" / "mermaid.esm.min.mjs"
 _DRAW_DIAGRAMS = f"""<script type="module">
 import mermaid from {json.dumps(_MERMAID_MODULE.as_uri())};

@@ -5,7 +5,7 @@ A card's `<!-- check: module.function -->` calls `function(card)` from
 machine's memory, so they never run in the checking process: `SnippetPool` keeps a few
 worker processes and sends them one call at a time.
 
-Why plain `python -m builder.worker` subprocesses and not `multiprocessing`: each worker
+Why plain `python -m builder.runner.pool` subprocesses and not `multiprocessing`: each worker
 must be the leader of its own session (so one `killpg` also takes whatever the snippet
 started, and a Ctrl-C in the terminal reaches only us, who then kill the workers), must be
 killable mid-call and replaced without disturbing a pool object, and must report *how* it
@@ -49,9 +49,10 @@ from types import ModuleType
 from typing import IO, TYPE_CHECKING, Any, Self
 
 from builder.model import Card, SourceLoc, Status
+from builder.resources import PROJECT
 
 if TYPE_CHECKING:
-    from builder.check import CheckResult
+    from builder.check.core import CheckResult
 
 __all__ = ["DEFAULT_MEMORY_LIMIT", "DEFAULT_TIMEOUT", "SnippetOutcome", "SnippetPool"]
 
@@ -103,14 +104,14 @@ class _Worker:
         for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             environment[name] = "1"
         # The worker imports `builder` as the parent did, installed or not.
-        source_root = str(Path(__file__).resolve().parent.parent)
+        source_root = str(PROJECT)
         environment["PYTHONPATH"] = os.pathsep.join(
             [source_root, *filter(None, [environment.get("PYTHONPATH")])])
         # stderr goes to the log from the start, so that a worker that cannot even
-        # import builder.worker says why.
+        # import builder.runner.pool says why.
         with self.log.open("ab") as early_errors:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "builder.worker", str(self.log),
+                [sys.executable, "-m", "builder.runner.pool", str(self.log),
                  str(memory_limit or 0), str(os.getpid())],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=early_errors,
                 env=environment, start_new_session=True)
@@ -249,7 +250,7 @@ class SnippetPool:
             timeout: float = DEFAULT_TIMEOUT) -> CheckResult:
         """Run `target` (`module.function`) on `card`: the `CheckResult` of check.py,
         at the card's line."""
-        from builder.check import CheckResult
+        from builder.check.core import CheckResult
 
         outcome = self.run_outcome(card, target, snippets_dir, timeout)
         loc = SourceLoc(card.loc.path, outcome.line) if outcome.line else card.loc
@@ -545,7 +546,7 @@ def _failure_text(error: AssertionError, where: str | None, snippets_dir: Path) 
 
 def _run_snippet(loader: _SnippetLoader, card: Card, target: str,
                  snippets_dir: Path) -> SnippetOutcome:
-    from builder.snippet_card import EquationError, SnippetCard
+    from builder.runner.card import EquationError, SnippetCard
 
     try:
         function = loader.function(snippets_dir, target)
@@ -651,9 +652,9 @@ def serve(log: Path, memory_limit: int, parent: int) -> int:
     with contextlib.suppress(Exception):
         import numpy  # noqa: F401
     with contextlib.suppress(Exception):
-        import builder.snippet_card
+        import builder.runner.card
     with contextlib.suppress(Exception):
-        import builder.compile  # noqa: F401
+        import builder.formula.core  # noqa: F401
     loader = _SnippetLoader()
     home = os.getcwd()
     while True:
@@ -688,7 +689,7 @@ def _read_tail(log: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m builder.worker LOG MEMORY_LIMIT PARENT_PID` (started by SnippetPool)."""
+    """`python -m builder.runner.pool LOG MEMORY_LIMIT PARENT_PID` (started by SnippetPool)."""
     args = sys.argv[1:] if argv is None else argv
     return serve(Path(args[0]), int(args[1]), int(args[2]))
 
@@ -696,6 +697,6 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     # Run the loop from the imported module, not from `__main__`, so that the
     # SnippetOutcome objects it pickles are `builder.worker.SnippetOutcome` in the parent.
-    from builder.worker import main as _main
+    from builder.runner.pool import main as _main
 
     sys.exit(_main())

@@ -1,6 +1,6 @@
 """Marp's Markdown: markdown-it configured as Marp CLI's, with marpit's and marp-core's own
 rules ported as markdown-it-py plugins (HTML comments, `<style>`, math), and Marp CLI's
-default filter for raw HTML. `builder.parse` turns the tokens into slides.
+default filter for raw HTML. `builder.marp.parse` turns the tokens into slides.
 """
 
 from __future__ import annotations
@@ -249,7 +249,7 @@ def _math_block(state: StateBlock, start: int, end: int, silent: bool) -> bool:
     """marp-core's `parseMathBlock`: `$$` at a line start up to a line ending in `$$`.
     `meta["closed"]` says whether a closing `$$` was found; `meta["suspect"]`, whether
     it runs over a line that `cannot_be_latex` or starts with `$$`, or ends at a one-line
-    `$$…$$`: either may mean a missing closing `$$` (see `builder.parse`)."""
+    `$$…$$`: either may mean a missing closing `$$` (see `builder.marp.parse`)."""
     src = state.src
     pos = state.bMarks[start] + state.tShift[start]
     line_end = state.eMarks[start]

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 
 from builder.atomic import write_text_atomically
 from builder.model import Card, SourceLoc, Status
+from builder.resources import PACKAGE
 
 if TYPE_CHECKING:
     import sympy
@@ -531,7 +532,7 @@ class _Evaluator:
         self.numeric: Any = None
         self.not_numeric: type[Exception] = ImportError  # until compile is imported
         try:
-            from builder.compile import NotNumeric, numeric_function
+            from builder.formula.core import NotNumeric, numeric_function
 
             self.not_numeric = NotNumeric
             self.numeric = numeric_function(expr)
@@ -957,7 +958,7 @@ class _Step:
 def _derivation_plan(card: Card) -> list[_Step | str]:
     """The card's claims to compare and, in order among them, the reasons why parts
     cannot be checked: compiling is done here, comparing is left (`_finish`)."""
-    from builder import compile as compiler
+    import builder.formula.core as compiler
 
     declarations = _declarations(compiler, card)
     domain = parse_domain(card.assume)
@@ -1088,7 +1089,7 @@ def check_cards(cards: Sequence[Card], *, snippets_dir: Path | None, timeout: fl
             pool_context: Any = contextlib.nullcontext(None)
             if any(cards[index].checks and cards[index].nocheck is None for index in todo) \
                     and snippets_dir is not None:
-                from builder.worker import SnippetPool
+                from builder.runner.pool import SnippetPool
 
                 pool_context = SnippetPool()
             # The snippets run here while the children work out the derivations.
@@ -1163,7 +1164,7 @@ class _Derivers:
         # that does imports them itself.
         import sympy  # noqa: F401
 
-        import builder.compile  # noqa: F401
+        import builder.formula.core  # noqa: F401
 
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
@@ -1370,8 +1371,9 @@ def _derive_in_child(cards: Sequence[Card], queue: int, out: int) -> None:
 
 # --------------------------------------------------------------------------- cache
 
-_BUILDER = Path(__file__).resolve().parent
-_BUILDER_FILES = ("check.py", "compile.py", "worker.py", "snippet_card.py", "model.py")
+_BUILDER = PACKAGE
+_BUILDER_FILES = ("check/core.py", "formula/core.py", "runner/pool.py", "runner/card.py",
+                  "model.py")
 
 
 class CheckCache:
@@ -1543,7 +1545,7 @@ COVERAGE_EXAMPLES = 3
 
 def coverage(cards: Sequence[Card]) -> Coverage:
     """Compile every display equation of `cards` and group the refusals by reason."""
-    from builder import compile as compiler
+    import builder.formula.core as compiler
 
     total = compiled_count = 0
     reasons: dict[str, list[SourceLoc]] = {}

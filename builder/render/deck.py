@@ -58,10 +58,9 @@ from markdown_it.utils import EnvType, OptionsDict
 from markupsafe import Markup
 
 from builder.atomic import write_text_atomically
-from builder.marp_markdown import markdown
-from builder.model import Diagnostic, SourceLoc
-from builder.parse import Deck, Slide
-from builder.theme_css import (
+from builder.marp.markdown import markdown
+from builder.marp.parse import Deck, Slide
+from builder.marp.themes import (
     Theme,
     ThemeSet,
     load_themes,
@@ -69,11 +68,13 @@ from builder.theme_css import (
     scope_css,
     section_padding_right,
 )
+from builder.model import Diagnostic, SourceLoc
+from builder.resources import NODE_MODULES, PACKAGE
 
 if TYPE_CHECKING:
     import jinja2
 
-    from builder.check import CardResult
+    from builder.check.core import CardResult
 
 __all__ = ["RenderedDeck", "ThemeSet", "load_themes", "render_deck"]
 
@@ -152,7 +153,7 @@ div.marpit > section .sheets-badge-stack { position: absolute; top: 4px; right: 
   div.marpit > section .sheets-badge-stack { display: none; } }
 """
 
-_MERMAID_JS = Path(__file__).resolve().parent.parent / "node_modules" / "mermaid" / "dist" \
+_MERMAID_JS = NODE_MODULES / "mermaid" / "dist" \
     / "mermaid.min.js"
 _JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
 _IMAGE_TYPES = {".webp": "image/webp", ".svg": "image/svg+xml", ".avif": "image/avif"}
@@ -523,7 +524,7 @@ def _typeset_all(slides: Iterable[Slide]) -> dict[tuple[str, bool], _Math]:
             wanted[(token.content, token.type == "math_block")] = None
     if not wanted:
         return {}
-    from builder.typeset import shared_typesetter
+    from builder.render.typeset import shared_typesetter
 
     _math_seen.set()
     keys = list(wanted)
@@ -540,7 +541,7 @@ def _has_math(slide: Slide) -> bool:
 def _note_math(fragments: Sequence[str]) -> None:
     """Slides from the disk cache hold math this process never typeset: from now on the
     cumulative math CSS (`.head`) covers it as well."""
-    from builder.typeset import shared_typesetter
+    from builder.render.typeset import shared_typesetter
 
     _math_seen.set()
     shared_typesetter().note(fragments)
@@ -555,7 +556,7 @@ def _math_stylesheet(fragments: Sequence[str] | None) -> str:
     """MathJax's CSS for `fragments`, or for all typeset so far (None)."""
     if (fragments is not None and not fragments) or not _math_seen.is_set():
         return ""
-    from builder.typeset import shared_typesetter
+    from builder.render.typeset import shared_typesetter
 
     return shared_typesetter().stylesheet(fragments)
 
@@ -989,9 +990,9 @@ def _file_state(path: Path) -> str:
     return f"{stat.st_mtime_ns}:{stat.st_size}"
 
 
-_CODE = Path(__file__).resolve().parent
-_CODE_FILES = ("render.py", "theme_css.py", "parse.py", "marp_markdown.py", "model.py",
-               "templates/slide.html.j2")
+_CODE = PACKAGE
+_CODE_FILES = ("render/deck.py", "marp/themes.py", "marp/parse.py", "marp/markdown.py",
+               "model.py", "templates/slide.html.j2")
 _LIBRARIES = ("markdown_it", "pygments", "jinja2", "tinycss2", "mdit_py_plugins")
 
 
@@ -1001,7 +1002,7 @@ def _code_version() -> str:
     (typeset.py's version) and the libraries' (by their installed files)."""
     import importlib.util
 
-    from builder.typeset import code_version as math_version
+    from builder.render.typeset import code_version as math_version
 
     digest = hashlib.blake2b(math_version().encode(), digest_size=16)
     for name in _CODE_FILES:

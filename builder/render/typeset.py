@@ -43,9 +43,10 @@ from typing import Any, Self
 
 from builder.atomic import write_text_atomically
 from builder.model import BuildError
+from builder.resources import JS, PROJECT
 
-_ROOT = Path(__file__).resolve().parent.parent
-_SCRIPT = Path(__file__).resolve().parent / "js" / "typeset.cjs"
+_ROOT = PROJECT
+_SCRIPT = JS / "typeset.cjs"
 _SNAPSHOT_SCRIPT = _SCRIPT.parent / "snapshot.cjs"
 # Start-up snapshots of typeset.cjs, one per node binary and code version: built from the
 # installed MathJax like node_modules itself, so they live beside it, not in `.cache/`.

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 from markdown_it.token import Token
 
+from builder.marp.parse import Comment, Deck, Slide
 from builder.model import Card, Diagnostic, Equation, SourceLoc
-from builder.parse import Comment, Deck, Slide
 
 __all__ = ["annotation_warnings", "find_cards", "parse_annotations"]
 
@@ -45,7 +45,7 @@ def annotation_warnings(deck: Deck) -> tuple[Diagnostic, ...]:
     under `### Formula`), parts of `assume:` that cannot be read (`x => 0`, `banana`: the
     card would be sampled on the default domain without a word), and a misspelled key
     (`chek:`, "did you mean `check:`?")."""
-    from builder.check import assume_problems  # light: sympy is imported only to check
+    from builder.check.core import assume_problems  # light: sympy is imported only to check
 
     warnings = []
     for slide in deck.slides:

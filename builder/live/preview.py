@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from builder.live.server import Badge, Update
 from builder.model import BuildError, Card
-from builder.serve import Badge, Update
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +85,7 @@ def find_snippets_dir(sheet: Path) -> Path | None:
 
 
 def _check_cards(cards: Sequence[Card], snippets_dir: Path | None, timeout: float) -> Any:
-    from builder.check import check_cards
+    from builder.check.core import check_cards
 
     return check_cards(cards, snippets_dir=snippets_dir, timeout=timeout)
 
@@ -225,8 +225,8 @@ class SheetPreview:
         return frozenset(paths)
 
     def __call__(self, path: Path) -> Update:
-        from builder.parse import parse_file
-        from builder.render import _MERMAID_JS, load_themes, render_deck
+        from builder.marp.parse import parse_file
+        from builder.render.deck import _MERMAID_JS, load_themes, render_deck
 
         try:
             deck = parse_file(path)
@@ -301,7 +301,7 @@ class SheetPreview:
         return repr(what) + _fingerprint(snippet_files)
 
     def _check(self, deck: Any) -> tuple[Badge, ...]:
-        from builder.cards import find_cards
+        from builder.cards.sections import find_cards
 
         cards = find_cards(deck)
         keys = [self._card_key(card) for card in cards]

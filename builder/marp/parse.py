@@ -40,7 +40,7 @@ from typing import Any
 import yaml
 from markdown_it.token import Token
 
-from builder.marp_markdown import (
+from builder.marp.markdown import (
     HTML_ALLOWLIST,
     cannot_be_latex,
     is_one_line_equation,

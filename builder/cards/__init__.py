@@ -1,0 +1,1 @@
+"""cards: the formula cards of a parsed deck and their annotations."""

@@ -1,0 +1,1 @@
+"""check: every card's claims verified: derivation steps and linked snippets."""

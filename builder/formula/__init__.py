@@ -1,0 +1,1 @@
+"""formula: LaTeX as people write it in their notes, compiled to sympy and numpy."""

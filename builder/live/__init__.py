@@ -1,0 +1,1 @@
+"""live: the preview server and the sheet it rebuilds on every save."""

@@ -1,0 +1,1 @@
+"""pdf: rendered decks printed to A4 PDF by a headless Chromium."""

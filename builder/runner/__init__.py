@@ -1,0 +1,1 @@
+"""runner: linked snippets run in worker processes, each given its `card`."""
