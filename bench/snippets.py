@@ -99,7 +99,7 @@ def misbehaving(snippets: Path) -> None:
 
 def check_with_warm_pool(sheets: list[Path]) -> None:
     from builder.cards.sections import find_cards
-    from builder.check.core import check_card, find_snippets_dir
+    from builder.check import check_card, find_snippets_dir
     from builder.marp.parse import parse_file
 
     with SnippetPool() as pool:

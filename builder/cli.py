@@ -132,7 +132,7 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None) -> int:
     import os
 
     from builder.cards.sections import annotation_warnings, find_cards
-    from builder.check.core import CardResult, CheckCache, check_cards, find_snippets_dir
+    from builder.check import CardResult, CheckCache, check_cards, find_snippets_dir
     from builder.marp.parse import parse_file
     from builder.render.deck import load_themes, render_deck
 
@@ -165,7 +165,7 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None) -> int:
             results = check(deck)
             failed = [result for result in results if result.status in ("fail", "error")]
             if failed:
-                from builder.check.core import report_lines
+                from builder.check import report_lines
 
                 for result in failed:  # every failing check, as `sheets check` prints them
                     lines.extend(report_lines(result))
@@ -251,7 +251,7 @@ def _check(args: argparse.Namespace) -> int:
     import os
 
     from builder.cards.sections import annotation_warnings, find_cards
-    from builder.check.core import (
+    from builder.check import (
         CardResult,
         CheckCache,
         check_cards,
@@ -303,7 +303,7 @@ def _check(args: argparse.Namespace) -> int:
     print(summary_line(results), file=report)
     found_coverage = None
     if args.coverage:
-        from builder.check.core import COVERAGE_EXAMPLES, coverage, coverage_report
+        from builder.check import COVERAGE_EXAMPLES, coverage, coverage_report
 
         found_coverage = coverage(order)
         print(coverage_report(found_coverage,

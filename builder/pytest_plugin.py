@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from builder.check.core import CardResult, CheckResult
+    from builder.check import CardResult, CheckResult
     from builder.model import Card
     from builder.runner.pool import SnippetOutcome, SnippetPool
 
@@ -135,7 +135,7 @@ class _RecordingPool:
         self.outcomes: dict[str, SnippetOutcome] = {}
 
     def run(self, card: Card, target: str, snippets_dir: Path, timeout: float) -> CheckResult:
-        from builder.check.core import CheckResult
+        from builder.check import CheckResult
 
         outcome = self.pool.run_outcome(card, target, snippets_dir, timeout)
         self.outcomes[target] = outcome
@@ -150,7 +150,7 @@ class CardItem(pytest.Item):
         self.card = card
 
     def runtest(self) -> None:
-        from builder.check.core import check_card, find_snippets_dir
+        from builder.check import check_card, find_snippets_dir
 
         option = self.config.getoption("sheets_snippets")
         snippets_dir = option if option is not None else find_snippets_dir(self.path)

@@ -16,7 +16,7 @@ import pytest
 import sympy
 from seeds import SEED_FILES
 
-from builder.check.core import (
+from builder.check import (
     CardResult,
     CheckCache,
     CheckResult,
@@ -492,7 +492,7 @@ def _card_of(*texs: str, nocheck: str | None = None, checks: tuple[str, ...] = (
 
 
 def test_a_chain_claims_each_step_and_fails_at_the_wrong_rows_line() -> None:
-    from builder.check.core import check_cards
+    from builder.check import check_cards
 
     # y = … is a definition; (x+1)^2 = x^2+2x+1 holds; the last row is wrong.
     card = _card_of("y = (x+1)^2 = x^2+2x+1\n= x^2+1")
@@ -505,7 +505,7 @@ def test_a_chain_claims_each_step_and_fails_at_the_wrong_rows_line() -> None:
 
 
 def test_card_status_is_the_worst_check_or_unchecked_with_a_reason(tmp_path: Path) -> None:
-    from builder.check.core import check_cards
+    from builder.check import check_cards
 
     definitions = _card_of("y = x + 1", "f(x) = x^2")
     unreadable = _card_of("x^2 = x \\cdot", "z = 2")
@@ -555,7 +555,7 @@ def test_snippets_are_found_like_conftest_and_their_failures_fail_the_card(
 def _deck(paths: list[Path]) -> list[tuple[Path | None, list[Card]]]:
     """The cards of `paths`, grouped by their snippets/ as `sheets check` groups them."""
     from builder.cards.sections import find_cards
-    from builder.check.core import find_snippets_dir
+    from builder.check import find_snippets_dir
     from builder.marp.parse import parse_file
 
     groups: dict[Path | None, list[Card]] = {}
@@ -568,7 +568,7 @@ def _comparable(results: tuple[CardResult, ...]) -> str:
     """The `--json` document, except how a passing step passed: `proved` or `equal at 6
     points` depends on whether a time-bounded proof finished, which is the machine's
     load, serially as in parallel."""
-    from builder.check.core import results_json
+    from builder.check import results_json
 
     document = results_json(results)
     for card in document["cards"]:
@@ -581,7 +581,7 @@ def _comparable(results: tuple[CardResult, ...]) -> str:
 
 
 def test_parallel_checking_gives_the_serial_results_for_the_seeds_and_sheets() -> None:
-    from builder.check.core import check_cards
+    from builder.check import check_cards
 
     paths = SEED_FILES + sorted((ROOT / "sheets").glob("*.md"))
     assert len(SEED_FILES) == 5 and len(paths) >= 6

@@ -16,9 +16,10 @@ from fixture_file import FixtureCase, fixture_params
 from seeds import SEEDS
 from sympy.core.function import AppliedUndef
 
-import builder.formula.core as compiler
+import builder.formula as compiler
 from builder.cards.sections import find_cards
-from builder.check.core import _chains, coverage_report
+from builder.check import coverage_report
+from builder.check.core import _chains
 from builder.marp.parse import parse_file, parse_text
 from builder.model import Card, Equation, SourceLoc
 

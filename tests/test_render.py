@@ -18,7 +18,7 @@ from marp_structure import body_lines, directive_lines, structure_lines
 from playwright.sync_api import Browser, sync_playwright
 from seeds import SEEDS
 
-from builder.check.core import CardResult
+from builder.check import CardResult
 from builder.live.preview import SheetPreview
 from builder.live.server import PreviewServer
 from builder.marp.parse import parse_file, parse_text

@@ -45,7 +45,7 @@ def annotation_warnings(deck: Deck) -> tuple[Diagnostic, ...]:
     under `### Formula`), parts of `assume:` that cannot be read (`x => 0`, `banana`: the
     card would be sampled on the default domain without a word), and a misspelled key
     (`chek:`, "did you mean `check:`?")."""
-    from builder.check.core import assume_problems  # light: sympy is imported only to check
+    from builder.check import assume_problems  # light: sympy is imported only to check
 
     warnings = []
     for slide in deck.slides:

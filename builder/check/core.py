@@ -532,7 +532,7 @@ class _Evaluator:
         self.numeric: Any = None
         self.not_numeric: type[Exception] = ImportError  # until compile is imported
         try:
-            from builder.formula.core import NotNumeric, numeric_function
+            from builder.formula import NotNumeric, numeric_function
 
             self.not_numeric = NotNumeric
             self.numeric = numeric_function(expr)
@@ -958,7 +958,7 @@ class _Step:
 def _derivation_plan(card: Card) -> list[_Step | str]:
     """The card's claims to compare and, in order among them, the reasons why parts
     cannot be checked: compiling is done here, comparing is left (`_finish`)."""
-    import builder.formula.core as compiler
+    import builder.formula as compiler
 
     declarations = _declarations(compiler, card)
     domain = parse_domain(card.assume)
@@ -1545,7 +1545,7 @@ COVERAGE_EXAMPLES = 3
 
 def coverage(cards: Sequence[Card]) -> Coverage:
     """Compile every display equation of `cards` and group the refusals by reason."""
-    import builder.formula.core as compiler
+    import builder.formula as compiler
 
     total = compiled_count = 0
     reasons: dict[str, list[SourceLoc]] = {}

@@ -147,7 +147,7 @@ def declarations_for(card: Card) -> Declarations:
 
 def python_name(tex: str) -> str:
     """`\\sigma` → `sigma`, `H_{in}` → `H_in`, `\\hat{y}` → `y_hat`: check.symbol_name."""
-    from builder.check.core import symbol_name
+    from builder.check import symbol_name
 
     return symbol_name(tex)
 

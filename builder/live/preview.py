@@ -85,7 +85,7 @@ def find_snippets_dir(sheet: Path) -> Path | None:
 
 
 def _check_cards(cards: Sequence[Card], snippets_dir: Path | None, timeout: float) -> Any:
-    from builder.check.core import check_cards
+    from builder.check import check_cards
 
     return check_cards(cards, snippets_dir=snippets_dir, timeout=timeout)
 

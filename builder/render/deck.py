@@ -74,7 +74,7 @@ from builder.resources import NODE_MODULES, PACKAGE
 if TYPE_CHECKING:
     import jinja2
 
-    from builder.check.core import CardResult
+    from builder.check import CardResult
 
 __all__ = ["RenderedDeck", "ThemeSet", "load_themes", "render_deck"]
 

@@ -66,7 +66,7 @@ class _Equations(Sequence[Any]):
         return f"<{len(self)} equations of card {self._card.title!r}>"
 
     def _compile(self, equation: Equation) -> Any:
-        import builder.formula.core as compiler
+        import builder.formula as compiler
 
         try:
             if self._declarations is None:

@@ -52,7 +52,7 @@ from builder.model import Card, SourceLoc, Status
 from builder.resources import PROJECT
 
 if TYPE_CHECKING:
-    from builder.check.core import CheckResult
+    from builder.check import CheckResult
 
 __all__ = ["DEFAULT_MEMORY_LIMIT", "DEFAULT_TIMEOUT", "SnippetOutcome", "SnippetPool"]
 
@@ -250,7 +250,7 @@ class SnippetPool:
             timeout: float = DEFAULT_TIMEOUT) -> CheckResult:
         """Run `target` (`module.function`) on `card`: the `CheckResult` of check.py,
         at the card's line."""
-        from builder.check.core import CheckResult
+        from builder.check import CheckResult
 
         outcome = self.run_outcome(card, target, snippets_dir, timeout)
         loc = SourceLoc(card.loc.path, outcome.line) if outcome.line else card.loc
