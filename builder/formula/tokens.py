@@ -21,15 +21,18 @@ class Refused(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Token:
+    """One token of an equation's LaTeX."""
+
     kind: str
     """cmd, letter, num, op, text, word, space, rowsep, begin, end, dots, refuse."""
     value: str
     pos: int
+    """Where it starts in `plain_tex(tex)`."""
     end: int
 
 
 UNICODE = {"∥": "\\|", "−": "-", "×": "\\times ", "·": "\\cdot ", "⋅": "\\cdot ",
-            "≤": "\\le ", "≥": "\\ge ", "≠": "\\ne ", "≈": "\\approx ", "∈": "\\in ",
+           "≤": "\\le ", "≥": "\\ge ", "≠": "\\ne ", "≈": "\\approx ", "∈": "\\in ",
             "∑": "\\sum ", "π": "\\pi ", "…": "...", "\u3000": " ", "（": "(", "）": ")",
             "\xa0": " "}
 
