@@ -25,7 +25,6 @@ from builder.check import (
     compare_sides,
     is_claim,
     parse_domain,
-    symbol_name,
 )
 from builder.model import Card, Equation, SourceLoc
 
@@ -238,7 +237,6 @@ def test_assume_is_read_in_latex_or_python_names() -> None:
     assert domain.intervals["H_in"].low == 0
     assert domain.intervals["y_hat"].high == 1
     assert domain.intervals["a"].high == -1  # `a, b < -1`
-    assert symbol_name("\\mathrm{TP}") == "TP"
 
 
 # ---------------------------------------------------------------- cache

@@ -28,12 +28,10 @@ from builder.check.core import (
     results_json,
     summary,
     summary_line,
-    symbol_name,
 )
 
 __all__ = ["COVERAGE_EXAMPLES", "PARALLEL_CARDS", "CardResult", "CheckCache", "CheckResult",
            "Coverage", "Domain", "StepVerdict", "assume_problems", "check_card", "check_cards",
            "compare_sides", "coverage", "coverage_report", "failing_checks",
            "find_snippets_dir", "github_annotation", "github_annotations", "is_claim",
-           "parse_domain", "report_lines", "results_json", "summary", "summary_line",
-           "symbol_name"]
+           "parse_domain", "report_lines", "results_json", "summary", "summary_line"]

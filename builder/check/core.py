@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Self
 
 from builder.atomic import write_text_atomically
+from builder.formula import python_name
 from builder.model import Card, SourceLoc, Status
 from builder.resources import PACKAGE
 
@@ -138,25 +139,6 @@ _SETS = {"r": Interval(-2.0, 2.0), "n": Interval(1, 5, integer=True),
          "r_{>0}": Interval(0, math.inf), "r^{+}": Interval(0, math.inf)}
 
 
-def symbol_name(tex: str) -> str:
-    """`\\sigma` → `sigma`, `H_{in}` → `H_in`, `\\hat{y}` → `y_hat`, `\\mathrm{TP}` → `TP`:
-    the Python names of SPEC.md §1, so that `assume:` may be written in LaTeX or Python."""
-    text = tex.strip()
-    suffixes = []
-    while True:
-        match = re.match(r"^\\(hat|bar|tilde|dot|vec)\s*(\{(.*)\}|(\\?\w))$", text)
-        if not match:
-            break
-        suffixes.append(match.group(1))
-        text = (match.group(3) if match.group(3) is not None else match.group(4)).strip()
-    text = re.sub(r"\\(?:mathrm|text|operatorname|mathit|mathbf|boldsymbol)\s*\{([^{}]*)\}",
-                  r"\1", text)
-    text = text.replace("\\", "").replace("{", "").replace("}", "").replace(" ", "")
-    for suffix in reversed(suffixes):
-        text = f"{text}_{suffix}"
-    return text
-
-
 def _number(text: str) -> float | None:
     text = text.strip().replace("\\infty", "inf").replace("∞", "inf")
     text = re.sub(r"^\\frac\{(.+)\}\{(.+)\}$", r"\1/\2", text)
@@ -188,7 +170,7 @@ _HOW = "write e.g. `0 < p < 1`, `x > 0`, `x, y \\ge 0`, `n \\in \\mathbb{N}`"
 
 def _names_of(text: str) -> list[str] | None:
     """`x, y` → ["x", "y"]; None when a part is not a symbol name (`x + y`, ``)."""
-    names = [symbol_name(name) for name in text.split(",")]
+    names = [python_name(name) for name in text.split(",")]
     return names if all(_NAME.fullmatch(name) for name in names) else None
 
 
@@ -219,7 +201,7 @@ def _read_domain(assume: Sequence[str]) -> tuple[Domain, list[str]]:
     for condition in assume:
         text = condition.strip().rstrip(".")
         if re.fullmatch(r"\\?[A-Za-z][\w{}\\]*", text):
-            waiting.append(symbol_name(text))
+            waiting.append(python_name(text))
             waiting_text.append(text)
             continue
         in_set = _IN_SET.match(text)
@@ -1164,7 +1146,7 @@ class _Derivers:
         # that does imports them itself.
         import sympy  # noqa: F401
 
-        import builder.formula.core  # noqa: F401
+        import builder.formula  # noqa: F401
 
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):

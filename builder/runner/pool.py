@@ -654,7 +654,7 @@ def serve(log: Path, memory_limit: int, parent: int) -> int:
     with contextlib.suppress(Exception):
         import builder.runner.card
     with contextlib.suppress(Exception):
-        import builder.formula.core  # noqa: F401
+        import builder.formula  # noqa: F401
     loader = _SnippetLoader()
     home = os.getcwd()
     while True:
