@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from builder.marp.parse import Deck
     from builder.pdf.printer import PdfPrinter
-    from builder.render.deck import RenderedDeck
+    from builder.render import RenderedDeck
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -134,7 +134,7 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None) -> int:
     from builder.cards.sections import annotation_warnings, find_cards
     from builder.check import CardResult, CheckCache, check_cards, find_snippets_dir
     from builder.marp.parse import parse_file
-    from builder.render.deck import load_themes, render_deck
+    from builder.render import load_themes, render_deck
 
     themes = load_themes(args.theme_set)
     decks: list[Deck] = [parse_file(sheet) for sheet in args.sheets]
