@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
     from builder.marp.parse import Deck
-    from builder.pdf.printer import PdfPrinter
+    from builder.pdf import PdfPrinter
     from builder.render import RenderedDeck
 
 EXIT_OK = 0
@@ -109,7 +109,7 @@ def _build(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         printer = None
         if args.to == "pdf":
-            from builder.pdf.printer import PdfPrinter
+            from builder.pdf import PdfPrinter
 
             cache_dir = Path(os.environ.get("SHEETS_CACHE_DIR") or ".cache")
             # Under --strict the checker forks, which it does only with no other thread
@@ -208,7 +208,7 @@ def _print_sheets(printer: PdfPrinter, decks: Sequence[Deck], outputs: Sequence[
     no other thread running). Each sheet's warnings are printed before its PDF is."""
     from concurrent.futures import Future, ThreadPoolExecutor
 
-    from builder.pdf.printer import PdfJob, job_for_deck
+    from builder.pdf import PdfJob, job_for_deck
     from builder.render.typeset import shared_typesetter
 
     def job(index: int) -> tuple[PdfJob, list[str]]:

@@ -24,7 +24,7 @@ from builder.live.server import PreviewServer
 from builder.marp.parse import parse_file, parse_text
 from builder.marp.themes import scope_css, transform_css
 from builder.model import Card, SourceLoc
-from builder.pdf.printer import build_pdfs, job_for_deck
+from builder.pdf import build_pdfs, job_for_deck
 from builder.render import RenderedDeck, load_themes, render_deck
 
 FIXTURES = Path(__file__).parent / "fixtures"
