@@ -19,8 +19,7 @@ from playwright.sync_api import Browser, sync_playwright
 from seeds import SEEDS
 
 from builder.check import CardResult
-from builder.live.preview import SheetPreview
-from builder.live.server import PreviewServer
+from builder.live import PreviewServer, SheetPreview
 from builder.marp.parse import parse_file, parse_text
 from builder.marp.themes import scope_css, transform_css
 from builder.model import Card, SourceLoc

@@ -394,7 +394,7 @@ class PdfPrinter:
                 drawn: list[str] = side.evaluate(_DRAWN_DIAGRAMS)
                 side.close()
                 side = None
-                self._put_diagrams(drawn, tabs, pages, files, job)
+                _put_diagrams(drawn, tabs, pages, files, job)
             measure = measure_script(self._timeout)
             slides = [SlideMeasure.from_json(slide)
                       for tab in tabs for slide in tab.evaluate(measure)["slides"]]
@@ -424,21 +424,6 @@ class PdfPrinter:
                 for tab in tabs:
                     tab.close()
 
-    def _put_diagrams(self, drawn: list[str], tabs: Sequence[Tab], pages: PrintPages,
-                      files: Sequence[Path], job: PdfJob) -> None:
-        """Move the drawn diagrams into the parts, in order; a part they do not fit
-        (raw HTML the split misread) is loaded again with the library, to draw its own."""
-        counts = [tab.evaluate(_COUNT_DIAGRAMS) for tab in tabs]
-        fits = sum(counts) == len(drawn)
-        for index, tab in enumerate(tabs):
-            mine, drawn = drawn[:counts[index]], drawn[counts[index]:]
-            if not counts[index]:
-                continue
-            if not fits or not tab.evaluate(f"{_PUT_DIAGRAMS}({json.dumps(mine)})"):
-                files[index].write_text(with_base(pages.full_part(index), job.base_dir),
-                                        encoding="utf-8")
-                tab.open(files[index].as_uri())
-
 
 # The diagrams of a page, once drawn (the template's mermaid.run is `sheetsReady`), and
 # the function that puts them into the main page; false when they do not match its own.
@@ -461,6 +446,22 @@ _PUT_DIAGRAMS = f"""
   return true;
 }})
 """
+
+
+def _put_diagrams(drawn: list[str], tabs: Sequence[Tab], pages: PrintPages,
+                  files: Sequence[Path], job: PdfJob) -> None:
+    """Move the drawn diagrams into the parts, in order; a part they do not fit
+    (raw HTML the split misread) is loaded again with the library, to draw its own."""
+    counts = [tab.evaluate(_COUNT_DIAGRAMS) for tab in tabs]
+    fits = sum(counts) == len(drawn)
+    for index, tab in enumerate(tabs):
+        mine, drawn = drawn[:counts[index]], drawn[counts[index]:]
+        if not counts[index]:
+            continue
+        if not fits or not tab.evaluate(f"{_PUT_DIAGRAMS}({json.dumps(mine)})"):
+            files[index].write_text(with_base(pages.full_part(index), job.base_dir),
+                                    encoding="utf-8")
+            tab.open(files[index].as_uri())
 
 
 def build_pdfs(jobs: Sequence[PdfJob], *, chromium: Path | None = None,
