@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 
     from builder.marp.parse import Deck
     from builder.model import Diagnostic
-    from builder.pdf.printer import PdfPrinter
-    from builder.render.deck import RenderedDeck
+    from builder.pdf import PdfPrinter
+    from builder.render import RenderedDeck
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -111,7 +111,7 @@ def _build(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         printer = None
         if args.to == "pdf":
-            from builder.pdf.printer import PdfPrinter
+            from builder.pdf import PdfPrinter
 
             cache_dir = Path(os.environ.get("SHEETS_CACHE_DIR") or ".cache")
             # Under --strict the checker forks, which it does only with no other thread
@@ -135,7 +135,7 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None) -> int:
 
     from builder.cards.sections import annotation_warnings, find_cards
     from builder.check import CardResult, CheckCache, check_cards, find_snippets_dir
-    from builder.render.deck import load_themes, render_deck
+    from builder.render import load_themes, render_deck
 
     themes = load_themes(args.theme_set)
     decks: list[Deck] = [_read_sheet(sheet) for sheet in args.sheets]
@@ -210,7 +210,7 @@ def _print_sheets(printer: PdfPrinter, decks: Sequence[Deck], outputs: Sequence[
     no other thread running). Each sheet's warnings are printed before its PDF is."""
     from concurrent.futures import Future, ThreadPoolExecutor
 
-    from builder.pdf.printer import PdfJob, job_for_deck
+    from builder.pdf import PdfJob, job_for_deck
     from builder.render.typeset import shared_typesetter
 
     def job(index: int) -> tuple[PdfJob, _Report]:
@@ -388,8 +388,12 @@ def _preview(args: argparse.Namespace) -> int:
     the checker's process goes with it, even on SIGKILL). A sheet that does
     not build is shown as an error in the page, never ends the server; only a sheet that
     is not there at start, or a port that is taken, is bad input."""
-    from builder.live.preview import SheetPreview
-    from builder.live.server import PreviewServer, open_browser, stop_signals_as_interrupt
+    from builder.live import (
+        PreviewServer,
+        SheetPreview,
+        open_browser,
+        stop_signals_as_interrupt,
+    )
 
     sheet: Path = args.sheet
     if not sheet.is_file():
