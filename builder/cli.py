@@ -20,7 +20,7 @@ from builder.model import BuildError
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
-    from builder.marp.parse import Deck
+    from builder.marp import Deck
     from builder.pdf.printer import PdfPrinter
     from builder.render.deck import RenderedDeck
 
@@ -131,9 +131,9 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None) -> int:
     anything is written: a bad sheet (exit 2) leaves all outputs as they were."""
     import os
 
-    from builder.cards.sections import annotation_warnings, find_cards
+    from builder.cards import annotation_warnings, find_cards
     from builder.check import CardResult, CheckCache, check_cards, find_snippets_dir
-    from builder.marp.parse import parse_file
+    from builder.marp import parse_file
     from builder.render.deck import load_themes, render_deck
 
     themes = load_themes(args.theme_set)
@@ -250,7 +250,7 @@ def _check(args: argparse.Namespace) -> int:
     import json
     import os
 
-    from builder.cards.sections import annotation_warnings, find_cards
+    from builder.cards import annotation_warnings, find_cards
     from builder.check import (
         CardResult,
         CheckCache,
@@ -261,7 +261,7 @@ def _check(args: argparse.Namespace) -> int:
         results_json,
         summary_line,
     )
-    from builder.marp.parse import parse_file
+    from builder.marp import parse_file
     from builder.model import Card
 
     sheets: list[Path] = list(args.sheets) or sorted(Path("sheets").glob("*.md"))

@@ -13,8 +13,8 @@ from markdown_it.token import Token
 from marp_structure import normalize_body
 from seeds import SEED_DECK, SEED_FILES, SEEDS
 
-from builder.cards.sections import find_cards
-from builder.marp.parse import Slide, markdown, parse_file, parse_text
+from builder.cards import find_cards
+from builder.marp import Slide, markdown, parse_file, parse_text
 from builder.model import BuildError
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -21,7 +21,7 @@ from seeds import SEED_DECK
 
 from builder.live.preview import SheetPreview
 from builder.live.server import PreviewServer
-from builder.marp.parse import parse_file
+from builder.marp import parse_file
 
 SEED = SEED_DECK
 CHROMIUM_ARGS = [

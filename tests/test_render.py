@@ -21,8 +21,7 @@ from seeds import SEEDS
 from builder.check import CardResult
 from builder.live.preview import SheetPreview
 from builder.live.server import PreviewServer
-from builder.marp.parse import parse_file, parse_text
-from builder.marp.themes import scope_css, transform_css
+from builder.marp import parse_file, parse_text, scope_css, transform_css
 from builder.model import Card, SourceLoc
 from builder.pdf.printer import build_pdfs, job_for_deck
 from builder.render.deck import RenderedDeck, load_themes, render_deck

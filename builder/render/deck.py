@@ -58,12 +58,13 @@ from markdown_it.utils import EnvType, OptionsDict
 from markupsafe import Markup
 
 from builder.atomic import write_text_atomically
-from builder.marp.markdown import markdown
-from builder.marp.parse import Deck, Slide
-from builder.marp.themes import (
+from builder.marp import (
+    Deck,
+    Slide,
     Theme,
     ThemeSet,
     load_themes,
+    markdown,
     pack_css,
     scope_css,
     section_padding_right,
