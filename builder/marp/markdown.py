@@ -244,7 +244,7 @@ def _math_block(state: StateBlock, start: int, end: int, silent: bool) -> bool:
     """marp-core's `parseMathBlock`: `$$` at a line start up to a line ending in `$$`.
     `meta["closed"]` says whether a closing `$$` was found; `meta["suspect"]`, whether
     it runs over a line that `cannot_be_latex` or starts with `$$`, or ends at a one-line
-    `$$…$$`: either may mean a missing closing `$$` (see `builder.marp.parse`)."""
+    `$$…$$`: either may mean a missing closing `$$` (see `builder.marp.display_math`)."""
     src = state.src
     pos = state.bMarks[start] + state.tShift[start]
     line_end = state.eMarks[start]

@@ -1017,10 +1017,12 @@ def _code_version() -> str:
     return digest.hexdigest()
 
 
-# Slide fields that do not decide its HTML: the tokens come from `source` (and the
-# directives), and lines only move the warnings, which are kept relative to the slide.
+# Slide fields that do not decide its HTML: the tokens and what is read from them come
+# from `source` (and the directives), and lines only move the warnings, which are kept
+# relative to the slide.
 _NOT_SLIDE_LOOK = frozenset({"tokens", "header_tokens", "footer_tokens", "loc", "comments",
-                             "end_line", "notes"})
+                             "end_line", "notes", "headings", "equations", "code_blocks",
+                             "images", "has_diagram"})
 _GLOBAL_KEYS = ("directives", "math", "page_total", "heading_divider")
 
 
