@@ -17,10 +17,10 @@ from seeds import SEEDS
 from sympy.core.function import AppliedUndef
 
 import builder.formula as compiler
-from builder.cards.sections import find_cards
+from builder.cards import find_cards
 from builder.check import coverage_report
 from builder.check.core import _chains
-from builder.marp.parse import parse_file, parse_text
+from builder.marp import parse_file, parse_text
 from builder.model import Card, Equation, SourceLoc
 
 FIXTURES = Path(__file__).parent / "fixtures"

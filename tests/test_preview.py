@@ -20,7 +20,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from seeds import SEED_DECK
 
 from builder.live import PreviewServer, SheetPreview
-from builder.marp.parse import parse_file
+from builder.marp import parse_file
 
 SEED = SEED_DECK
 CHROMIUM_ARGS = [

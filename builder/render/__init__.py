@@ -14,7 +14,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from builder.marp.themes import ThemeSet, load_themes
+    from builder.marp import ThemeSet, load_themes
     from builder.render.deck import RenderedDeck, render_deck
     from builder.render.equations import PageMath
     from builder.render.page import MERMAID_JS
