@@ -251,8 +251,10 @@ class NameReader(Reader):
         elif multi or relation or single:
             decision = True
         else:
-            applied = key in declarations.applied or base in CONVENTIONAL_FUNCTIONS
+            # a name the card uses bare is a quantity, even f, g, h: `4h(h + d)`
             plain = key in declarations.plain
+            applied = key in declarations.applied or (
+                base in CONVENTIONAL_FUNCTIONS and not plain)
             if applied and not plain:
                 decision = True
             elif plain and not applied:

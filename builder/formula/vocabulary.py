@@ -25,7 +25,7 @@ PROSE = frozenset({"if", "where", "otherwise", "for", "and", "or", "with", "when
 
 CONVENTIONAL_FUNCTIONS = frozenset({"f", "g", "h", "sigma"})
 """Names read as functions when applied to an expression (`g(Wx + b)`) unless the card
-uses them as values too."""
+uses them as values too (`h` bare in `4h(h + d)` makes `h(…)` a product)."""
 
 RELATIONS = {"=": "=", "\\approx": "\\approx", "\\simeq": "\\approx", "\\le": "\\le",
               "\\leq": "\\le", "\\ge": "\\ge", "\\geq": "\\ge", "<": "<", ">": ">",
