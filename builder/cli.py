@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from builder.atomic import write_text_atomically
-from builder.model import BuildError
+from builder.model import BuildError, CardResult
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -132,7 +132,7 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None) -> int:
     import os
 
     from builder.cards.sections import annotation_warnings, find_cards
-    from builder.check import CardResult, CheckCache, check_cards, find_snippets_dir
+    from builder.check import CheckCache, check_cards, find_snippets_dir
     from builder.marp.parse import parse_file
     from builder.render.deck import load_themes, render_deck
 
@@ -252,7 +252,6 @@ def _check(args: argparse.Namespace) -> int:
 
     from builder.cards.sections import annotation_warnings, find_cards
     from builder.check import (
-        CardResult,
         CheckCache,
         check_cards,
         find_snippets_dir,

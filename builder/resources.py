@@ -6,6 +6,9 @@ The JavaScript parts (MathJax, mermaid, esbuild) are installed by `npm ci` into 
 
 from __future__ import annotations
 
+import functools
+import hashlib
+from collections.abc import Iterable
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent
@@ -14,3 +17,32 @@ PROJECT = PACKAGE.parent
 """The checkout holding the package, `package.json` and `node_modules`."""
 NODE_MODULES = PROJECT / "node_modules"
 JS = PACKAGE / "js"
+
+PACKAGE_SUFFIXES = (".py", ".css", ".j2", ".js", ".cjs")
+"""The kinds of file the package is made of: its code, themes, templates and scripts."""
+
+
+def tree_digest(root: Path, suffixes: Iterable[str] = PACKAGE_SUFFIXES) -> str:
+    """A digest of every file under `root` whose name ends with one of `suffixes`: their
+    paths relative to `root` and their contents, so that an edited, added, removed or
+    renamed file changes it. Found by walking the tree (bytecode caches left out), never
+    from a list kept by hand. OSError when a file cannot be read: a cache keyed on a
+    digest that cannot be computed must miss, not hit."""
+    wanted = tuple(suffixes)
+    digest = hashlib.blake2b(digest_size=20)
+    for path in sorted(root.rglob("*")):
+        if "__pycache__" in path.parts or not path.name.endswith(wanted) \
+                or not path.is_file():
+            continue
+        content = path.read_bytes()
+        name = path.relative_to(root).as_posix().encode()
+        digest.update(len(name).to_bytes(4, "big") + name)
+        digest.update(len(content).to_bytes(8, "big") + content)
+    return digest.hexdigest()
+
+
+@functools.cache
+def package_digest(suffixes: tuple[str, ...] = PACKAGE_SUFFIXES) -> str:
+    """`tree_digest` of the `builder` package, computed once per process: the code part
+    of a cache key (the check cache takes `.py` only; the slide cache every kind)."""
+    return tree_digest(PACKAGE, suffixes)

@@ -19,7 +19,7 @@ from sympy.core.function import AppliedUndef
 import builder.formula as compiler
 from builder.cards.sections import find_cards
 from builder.check import coverage_report
-from builder.check.core import _chains
+from builder.check import relation_chains as _chains
 from builder.marp.parse import parse_file, parse_text
 from builder.model import Card, Equation, SourceLoc
 

@@ -18,12 +18,11 @@ from marp_structure import body_lines, directive_lines, structure_lines
 from playwright.sync_api import Browser, sync_playwright
 from seeds import SEEDS
 
-from builder.check import CardResult
 from builder.live.preview import SheetPreview
 from builder.live.server import PreviewServer
 from builder.marp.parse import parse_file, parse_text
 from builder.marp.themes import scope_css, transform_css
-from builder.model import Card, SourceLoc
+from builder.model import Card, CardResult, SourceLoc
 from builder.pdf.printer import build_pdfs, job_for_deck
 from builder.render.deck import RenderedDeck, load_themes, render_deck
 

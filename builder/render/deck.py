@@ -74,7 +74,7 @@ from builder.resources import NODE_MODULES, PACKAGE
 if TYPE_CHECKING:
     import jinja2
 
-    from builder.check import CardResult
+    from builder.model import CardResult
 
 __all__ = ["RenderedDeck", "ThemeSet", "load_themes", "render_deck"]
 

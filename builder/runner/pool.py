@@ -46,13 +46,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import IO, TYPE_CHECKING, Any, Self
+from typing import IO, Any, Self
 
-from builder.model import Card, SourceLoc, Status
+from builder.model import Card, CheckResult, SourceLoc, Status
 from builder.resources import PROJECT
-
-if TYPE_CHECKING:
-    from builder.check import CheckResult
+from builder.runner.imports import ImportRecorder
 
 __all__ = ["DEFAULT_MEMORY_LIMIT", "DEFAULT_TIMEOUT", "SnippetOutcome", "SnippetPool"]
 
@@ -87,6 +85,9 @@ class SnippetOutcome:
     line: int | None = None
     """The sheet's line the outcome is about when not the card's: an equation the
     snippet used that does not compile."""
+    files_read: tuple[Path, ...] = ()
+    """The files of the snippets folder the call read: the snippet's module and every
+    local module it imported (directly or not), absolute (`ImportRecorder`)."""
 
 
 # =========================================================================== parent side
@@ -248,13 +249,13 @@ class SnippetPool:
 
     def run(self, card: Card, target: str, snippets_dir: Path,
             timeout: float = DEFAULT_TIMEOUT) -> CheckResult:
-        """Run `target` (`module.function`) on `card`: the `CheckResult` of check.py,
-        at the card's line."""
-        from builder.check import CheckResult
-
+        """Run `target` (`module.function`) on `card`: a snippet `CheckResult` at the
+        card's line (or at the line of an equation the snippet used that does not
+        compile), with the files the call read."""
         outcome = self.run_outcome(card, target, snippets_dir, timeout)
         loc = SourceLoc(card.loc.path, outcome.line) if outcome.line else card.loc
-        return CheckResult("snippet", outcome.status, loc, outcome.message)
+        return CheckResult("snippet", outcome.status, loc, outcome.message,
+                           outcome.files_read)
 
     def run_outcome(self, card: Card, target: str, snippets_dir: Path,
                     timeout: float = DEFAULT_TIMEOUT) -> SnippetOutcome:
@@ -425,14 +426,26 @@ class _SnippetLoader:
     def __init__(self) -> None:
         self._versions: dict[Path, tuple[tuple[str, int, int], ...]] = {}
         self._modules: dict[Path, ModuleType] = {}
+        self.imports = ImportRecorder()
+        """Which files of the snippets folder each snippet module read."""
+        self.imports.install()
 
-    def function(self, snippets_dir: Path, target: str) -> Callable[[Any], object]:
+    @staticmethod
+    def module_path(snippets_dir: Path, target: str) -> Path | None:
+        """`snippets/pkg/mod.py` for `pkg.mod.function`; None for a malformed target."""
         module_name, _, function_name = target.rpartition(".")
         if not module_name or not function_name:
+            return None
+        return snippets_dir.joinpath(*module_name.split(".")).with_suffix(".py")
+
+    def function(self, snippets_dir: Path, target: str) -> Callable[[Any], object]:
+        path = self.module_path(snippets_dir, target)
+        if path is None:
             raise _LoadError(f"`check: {target}` should name module.function")
-        path = snippets_dir.joinpath(*module_name.split(".")).with_suffix(".py")
+        module_name, _, function_name = target.rpartition(".")
         if not path.is_file():
             raise _LoadError(f"no snippet file {_display_path(path)}")
+        self.imports.watch(snippets_dir)
         self._forget_if_changed(snippets_dir)
         module = self._modules.get(path)
         if module is None:
@@ -452,6 +465,7 @@ class _SnippetLoader:
         if self._versions.get(snippets_dir) == tuple(version):
             return
         self._versions[snippets_dir] = tuple(version)
+        self.imports.forget(snippets_dir)
         prefix = str(snippets_dir) + os.sep
         for path in [path for path in self._modules if str(path).startswith(prefix)]:
             del self._modules[path]
@@ -666,7 +680,11 @@ def serve(log: Path, memory_limit: int, parent: int) -> int:
         sys.stdout.flush()
         sys.stderr.flush()
         os.ftruncate(1, 0)
-        outcome = _run_snippet(loader, card, target, Path(snippets_dir))
+        module = loader.module_path(Path(snippets_dir), target)
+        with loader.imports.loading(module) if module else contextlib.nullcontext():
+            outcome = _run_snippet(loader, card, target, Path(snippets_dir))
+        if module is not None:
+            outcome = dataclasses.replace(outcome, files_read=loader.imports.files_read(module))
         with contextlib.suppress(OSError):
             os.chdir(home)  # a snippet that changed directory must not move the next one
         sys.stdout.flush()
