@@ -1,4 +1,5 @@
-"""resources: where the package's own files and the project's JavaScript live.
+"""resources: where the package's own files and the project's JavaScript live, and a digest
+of the package's files for cache keys.
 
 The JavaScript parts (MathJax, mermaid, esbuild) are installed by `npm ci` into the
 `node_modules` of the checkout the package runs from.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -29,11 +31,12 @@ def tree_digest(root: Path, suffixes: Iterable[str] = PACKAGE_SUFFIXES) -> str:
     from a list kept by hand. OSError when a file cannot be read: a cache keyed on a
     digest that cannot be computed must miss, not hit."""
     wanted = tuple(suffixes)
+    found: list[Path] = []
+    for folder, folders, files in os.walk(root):
+        folders[:] = [name for name in folders if name != "__pycache__"]
+        found += [Path(folder, name) for name in files if name.endswith(wanted)]
     digest = hashlib.blake2b(digest_size=20)
-    for path in sorted(root.rglob("*")):
-        if "__pycache__" in path.parts or not path.name.endswith(wanted) \
-                or not path.is_file():
-            continue
+    for path in sorted(found):
         content = path.read_bytes()
         name = path.relative_to(root).as_posix().encode()
         digest.update(len(name).to_bytes(4, "big") + name)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import importlib.metadata
+import importlib.util
 import json
 import sys
 from collections.abc import Mapping
@@ -33,14 +33,29 @@ LIBRARIES = ("sympy", "numpy")
 
 def library_versions() -> dict[str, str]:
     """The versions of Python and of `LIBRARIES`, as installed (`not installed` for a
-    missing one)."""
-    versions = {"python": sys.version}
-    for name in LIBRARIES:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
+    missing one), found without importing the libraries."""
+    return {"python": sys.version, **{name: _version(name) for name in LIBRARIES}}
+
+
+def _version(name: str) -> str:
+    """The installed version of the package `name`: read from the name of its
+    `name-version.dist-info` folder beside it when there is exactly one (a directory
+    listing, where importing importlib.metadata alone costs a warm check a sixth of its
+    time), else from importlib.metadata."""
+    with contextlib.suppress(ImportError, ValueError, OSError):
+        spec = importlib.util.find_spec(name)
+        if spec is None:
+            return "not installed"
+        for location in spec.submodule_search_locations or ():
+            found = list(Path(location).parent.glob(f"{name}-*.dist-info"))
+            if len(found) == 1:
+                return found[0].name[len(name) + 1:-len(".dist-info")]
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
 
 
 def code_key(code: str, versions: Mapping[str, str]) -> str:

@@ -123,7 +123,7 @@ def _defined_name(expr: sympy.Basic) -> set[str]:
 
 def is_claim(lhs: sympy.Basic, rhs: sympy.Basic) -> str | None:
     """None when `lhs = rhs` claims an equality; else why it is not a claim (a definition
-    or a substitution, SPEC.md §1)."""
+    or a substitution, docs/format.md)."""
     for name_side, other in ((lhs, rhs), (rhs, lhs)):
         if _is_name(name_side) and not (_defined_name(name_side) & _names(other)):
             return "definition"

@@ -70,7 +70,7 @@ def summary_line(results: Sequence[CardResult]) -> str:
 
 
 def results_json(results: Sequence[CardResult]) -> dict[str, Any]:
-    """The `--json` document of SPEC.md §2."""
+    """The `--json` document (docs/format.md)."""
     return {
         "cards": [{
             "file": str(result.card.loc.path),

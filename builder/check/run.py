@@ -32,7 +32,7 @@ class SnippetRunner(Protocol):
 
 
 def find_snippets_dir(sheet: Path) -> Path | None:
-    """The nearest `snippets/` in the sheet's directory or an ancestor (SPEC.md §1), as
+    """The nearest `snippets/` in the sheet's directory or an ancestor (docs/format.md), as
     pytest finds `conftest.py`."""
     folder = sheet.absolute().parent
     for directory in (folder, *folder.parents):

@@ -1,4 +1,4 @@
-"""worker: linked snippets run in worker processes (SPEC.md §1 "Snippets").
+"""Linked snippets run in worker processes (docs/format.md, "Snippets").
 
 A card's `<!-- check: module.function -->` calls `function(card)` from
 `snippets/module.py`. Snippets are user code that may loop, exit, crash or eat the
@@ -15,10 +15,12 @@ and a pipe of length-prefixed pickles is smaller than bending it.
 
 A call's life: the parent sends `(card, target, snippets_dir)`; the worker answers
 `started` (the timeout counts from here, so start-up and imports are not the snippet's
-time), runs the function and answers with a `SnippetOutcome`. Silence past the timeout:
-the parent asks the worker for its Python stack (SIGUSR1 → faulthandler, to say where it
-looped), then kills the process group and starts a replacement. End of the pipe: the
-worker died, and its exit status or signal says how.
+time), runs the function and answers with a `SnippetOutcome`, which names the files of
+the snippets folder the call read (builder/runner/imports.py: the check cache depends
+on them). Silence past the timeout: the parent asks the worker for its Python stack
+(SIGUSR1 → faulthandler, to say where it looped), then kills the process group and
+starts a replacement. End of the pipe: the worker died, and its exit status or signal
+says how.
 
 Inside a worker: RLIMIT_AS caps memory (a 50 GB allocation is a `MemoryError` at once,
 not a swapping machine), no core files, one BLAS thread, the worker dies with its parent
@@ -666,9 +668,7 @@ def serve(log: Path, memory_limit: int, parent: int) -> int:
     with contextlib.suppress(Exception):
         import numpy  # noqa: F401
     with contextlib.suppress(Exception):
-        import builder.runner.card
-    with contextlib.suppress(Exception):
-        import builder.formula.core  # noqa: F401
+        import builder.runner.card  # noqa: F401 - and with it the compiler
     loader = _SnippetLoader()
     home = os.getcwd()
     while True:
@@ -714,7 +714,7 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     # Run the loop from the imported module, not from `__main__`, so that the
-    # SnippetOutcome objects it pickles are `builder.worker.SnippetOutcome` in the parent.
+    # SnippetOutcome objects it pickles are `builder.runner.pool.SnippetOutcome` in the parent.
     from builder.runner.pool import main as _main
 
     sys.exit(_main())
