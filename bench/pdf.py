@@ -33,7 +33,7 @@ import threading
 import time
 from pathlib import Path
 
-from builder.pdf.browser import find_chromium
+from builder.pdf import find_chromium
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = Path(os.environ.get("SHEETS_SEEDS", ROOT.parent / "shared" / "seeds")) / (

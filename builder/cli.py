@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import gc
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -21,8 +22,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
     from builder.marp.parse import Deck
-    from builder.pdf.printer import PdfPrinter
-    from builder.render.deck import RenderedDeck
+    from builder.model import Diagnostic
+    from builder.pdf import PdfPrinter
+    from builder.render import RenderedDeck
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -109,7 +111,7 @@ def _build(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         printer = None
         if args.to == "pdf":
-            from builder.pdf.printer import PdfPrinter
+            from builder.pdf import PdfPrinter
 
             cache_dir = Path(os.environ.get("SHEETS_CACHE_DIR") or ".cache")
             # Under --strict the checker forks, which it does only with no other thread
@@ -133,11 +135,10 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None) -> int:
 
     from builder.cards.sections import annotation_warnings, find_cards
     from builder.check import CheckCache, check_cards, find_snippets_dir
-    from builder.marp.parse import parse_file
-    from builder.render.deck import load_themes, render_deck
+    from builder.render import load_themes, render_deck
 
     themes = load_themes(args.theme_set)
-    decks: list[Deck] = [parse_file(sheet) for sheet in args.sheets]
+    decks: list[Deck] = [_read_sheet(sheet) for sheet in args.sheets]
     outputs: dict[Path, Path] = {}
     for sheet in args.sheets:
         output = args.output / f"{sheet.stem}.{args.to}"
@@ -156,36 +157,37 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None) -> int:
         return check_cards(cards, snippets_dir=find_snippets_dir(deck.path), timeout=10.0,
                            cache=CheckCache(cache_dir / "check"))
 
-    def render(deck: Deck) -> tuple[RenderedDeck, list[str]]:
-        """The rendered deck, and the warning lines to print for it (the caller prints
-        them: a PDF build renders the next sheet in a thread while it prints one)."""
-        lines = [f"{d.loc}: {d.message}" for d in (*deck.diagnostics, *annotation_warnings(deck))]
-        results = None
-        if args.strict:
-            results = check(deck)
-            failed = [result for result in results if result.status in ("fail", "error")]
-            if failed:
-                from builder.check import report_lines
-
-                for result in failed:  # every failing check, as `sheets check` prints them
-                    lines.extend(report_lines(result))
+    def render(deck: Deck) -> tuple[RenderedDeck, _Report]:
+        """The rendered deck, and what to report for it (the caller prints it: a PDF
+        build renders the next sheet in a thread while it prints one)."""
+        results = check(deck) if args.strict else None
         rendered = render_deck(deck, themes=themes, results=results,
                                cache_dir=cache_dir / "render", standalone=args.to == "html")
-        lines.extend(f"{d.loc}: {d.message}" for d in rendered.diagnostics)
-        return rendered, lines
+        report = _Report([*deck.diagnostics, *annotation_warnings(deck),
+                          *rendered.diagnostics])
+        if results:
+            from builder.check import report_lines
 
-    def say(lines: Iterable[str]) -> None:
+            for result in results:  # every failing check, as `sheets check` prints them
+                if result.status in ("fail", "error"):
+                    report.failures.extend(report_lines(result))
+        return rendered, report
+
+    def say(report: _Report) -> None:
         nonlocal problems
-        for line in lines:
+        for line in report.lines():
             print(line, file=sys.stderr)
             problems = True
 
     try:
         if args.to == "html":
             for deck, output in zip(decks, outputs, strict=True):
-                rendered, lines = render(deck)
-                say(lines)
-                write_text_atomically(output, rendered.document)
+                rendered, report = render(deck)
+                say(report)
+                try:
+                    write_text_atomically(output, rendered.document)
+                except OSError as error:  # the old file, if any, is still there, whole
+                    raise OSError(error.errno, error.strerror, str(output)) from error
                 print(f"sheets build: wrote {output}", flush=True)
         else:
             assert printer is not None
@@ -199,8 +201,8 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None) -> int:
 
 
 def _print_sheets(printer: PdfPrinter, decks: Sequence[Deck], outputs: Sequence[Path],
-                  render: Callable[[Deck], tuple[RenderedDeck, list[str]]],
-                  say: Callable[[Iterable[str]], None], *, in_threads: bool) -> None:
+                  render: Callable[[Deck], tuple[RenderedDeck, _Report]],
+                  say: Callable[[_Report], None], *, in_threads: bool) -> None:
     """Print each deck to its output with one browser, in order. `in_threads`: the next
     sheet is rendered in a thread while Chromium prints one (the main thread only waits
     for it then): building the 8 sheets of sheets/ from an empty cache takes 4.3-4.6 s
@@ -208,22 +210,22 @@ def _print_sheets(printer: PdfPrinter, decks: Sequence[Deck], outputs: Sequence[
     no other thread running). Each sheet's warnings are printed before its PDF is."""
     from concurrent.futures import Future, ThreadPoolExecutor
 
-    from builder.pdf.printer import PdfJob, job_for_deck
+    from builder.pdf import PdfJob, job_for_deck
     from builder.render.typeset import shared_typesetter
 
-    def job(index: int) -> tuple[PdfJob, list[str]]:
-        rendered, lines = render(decks[index])
+    def job(index: int) -> tuple[PdfJob, _Report]:
+        rendered, report = render(decks[index])
         if index == len(decks) - 1:
             # Every formula is typeset: node's ~100 MB go before Chromium's last print.
             shared_typesetter().close()
         return job_for_deck(decks[index], rendered.document, outputs[index],
-                            rendered.slides), lines
+                            rendered.slides), report
 
     with ThreadPoolExecutor(1, thread_name_prefix="sheets-render") as pool:
-        def start(index: int) -> Future[tuple[PdfJob, list[str]]]:
+        def start(index: int) -> Future[tuple[PdfJob, _Report]]:
             if in_threads:
                 return pool.submit(job, index)
-            done: Future[tuple[PdfJob, list[str]]] = Future()
+            done: Future[tuple[PdfJob, _Report]] = Future()
             done.set_result(job(index))
             return done
 
@@ -232,21 +234,23 @@ def _print_sheets(printer: PdfPrinter, decks: Sequence[Deck], outputs: Sequence[
         coming = start(0) if decks else None
         for index in range(len(decks)):
             assert coming is not None
-            current, lines = coming.result()
-            say(lines)
+            current, report = coming.result()
             last = index == len(decks) - 1
             coming = None if last else start(index + 1)
             result = printer.build(current, last=last)
-            say(f"{d.loc}: {d.message}" for d in result.diagnostics)
+            report.diagnostics.extend(result.diagnostics)
+            say(report)  # before the 'wrote' line, all of the sheet's in line order
             pages = "1 page" if result.pages == 1 else f"{result.pages} pages"
             print(f"sheets build: wrote {result.output} ({pages})", flush=True)
 
 
 def _check(args: argparse.Namespace) -> int:
     """Check every card; exit 0 when none failed or errored, 1 when some did, 2 on bad
-    input. Results are cached under `.cache/check/` (`$SHEETS_CACHE_DIR/check/` when set;
-    see `builder.check.CheckCache`);
-    sympy is loaded only when some card is not in the cache."""
+    input. A sheet that cannot be read is reported at its place and the others are still
+    checked (exit 2 at the end); with `--json` the document then has an `errors` list, so
+    that a CI script always has a document to read. Results are cached under
+    `.cache/check/` (`$SHEETS_CACHE_DIR/check/` when set); sympy is loaded only when some
+    card is not in the cache."""
     import json
     import os
 
@@ -260,20 +264,27 @@ def _check(args: argparse.Namespace) -> int:
         results_json,
         summary_line,
     )
-    from builder.marp.parse import parse_file
     from builder.model import Card
 
     sheets: list[Path] = list(args.sheets) or sorted(Path("sheets").glob("*.md"))
     if not sheets:
         raise BuildError(None, "sheets check: no sheets given and none in sheets/*.md")
+    if args.snippets is not None and not args.snippets.is_dir():
+        raise BuildError(None, f"--snippets {args.snippets}: not a directory")
     cards_by_snippets: dict[Path | None, list[Card]] = {}
     order: list[Card] = []
-    warnings: list[str] = []
+    notes: list[str] = []  # each sheet's warnings, in line order
+    errors: list[tuple[Path, BuildError]] = []
     for sheet in sheets:
-        deck = parse_file(sheet)
+        try:
+            deck = _read_sheet(sheet)
+        except BuildError as error:  # reported now, on stderr; the others still checked
+            errors.append((sheet, error))
+            print(error, file=sys.stderr)
+            continue
         # The parser's warnings too: an unclosed `$$` changes which math the cards hold.
-        warnings.extend(str(warning) for warning in (*deck.diagnostics,
-                                                     *annotation_warnings(deck)))
+        notes.extend(str(warning) for warning in _in_line_order(
+            (*deck.diagnostics, *annotation_warnings(deck))))
         found = find_cards(deck)
         snippets_dir = args.snippets if args.snippets is not None else find_snippets_dir(sheet)
         cards_by_snippets.setdefault(snippets_dir, []).extend(found)
@@ -290,8 +301,8 @@ def _check(args: argparse.Namespace) -> int:
     to_stdout = args.json_out != "-"
     report = sys.stdout if to_stdout else sys.stderr
     github = os.environ.get("GITHUB_ACTIONS") == "true"
-    for warning in warnings:  # the parser's, and annotations that reach no card
-        print(warning, file=report)
+    for note in notes:  # the parser's warnings, and annotations that reach no card
+        print(note, file=report)
     for result in results:  # one line per failing check: a card may hold several
         if result.status in ("fail", "error"):
             for line in report_lines(result):
@@ -299,7 +310,10 @@ def _check(args: argparse.Namespace) -> int:
             if github:
                 for annotation in github_annotations(result):
                     print(annotation, file=report)
-    print(summary_line(results), file=report)
+    summary = summary_line(results)
+    if errors:
+        summary += f"; {len(errors)} {'sheet' if len(errors) == 1 else 'sheets'} not read"
+    print(summary, file=report)
     found_coverage = None
     if args.coverage:
         from builder.check import COVERAGE_EXAMPLES, coverage, coverage_report
@@ -309,17 +323,63 @@ def _check(args: argparse.Namespace) -> int:
                               places=None if args.verbose else COVERAGE_EXAMPLES), file=report)
     if args.json_out is not None:
         data = results_json(results)
-        if found_coverage is not None:  # an added key: the SPEC'd ones stay as they are
+        if errors:  # added keys: the contract's ones stay as they are
+            data["errors"] = [_error_json(sheet, error) for sheet, error in errors]
+        if found_coverage is not None:
             data["coverage"] = found_coverage.to_json()
         document = json.dumps(data, ensure_ascii=False, indent=1)
         if args.json_out == "-":
             print(document)
         else:
-            write_text_atomically(Path(args.json_out), document + "\n")
+            try:
+                write_text_atomically(Path(args.json_out), document + "\n")
+            except OSError as error:
+                print(f"sheets check: cannot write {args.json_out}: "
+                      f"{error.strerror or error}", file=sys.stderr)
+                return EXIT_BAD_INPUT
+    if errors:
+        return EXIT_BAD_INPUT
     failed = any(result.status in ("fail", "error") for result in results)
     return EXIT_PROBLEMS if failed else EXIT_OK
 
 
+SHEET_SUFFIXES = (".md", ".txt")
+
+
+def _read_sheet(path: Path) -> Deck:
+    """The parsed sheet at `path`; a file that is not a sheet (docs/format.md: `.md` or
+    `.txt`) is bad input, not an empty sheet with nothing to check."""
+    from builder.marp.parse import parse_file
+
+    if path.suffix.lower() not in SHEET_SUFFIXES and not path.is_dir():
+        raise BuildError(None, f"{path}: not a sheet (a sheet is a .md or .txt file)")
+    return parse_file(path)
+
+
+def _in_line_order(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """One sheet's diagnostics from several stages, in the order of their lines (stable:
+    two on one line keep the order in which the stages found them)."""
+    return sorted(diagnostics, key=lambda diagnostic: diagnostic.loc.line)
+
+
+@dataclass
+class _Report:
+    """What a build says of one sheet: the stages' diagnostics, printed in line order
+    as `path:line: warning: message`, then its failing cards under --strict."""
+
+    diagnostics: list[Diagnostic]
+    failures: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        return [*map(str, _in_line_order(self.diagnostics)), *self.failures]
+
+
+def _error_json(sheet: Path, error: BuildError) -> dict[str, object]:
+    """An input error as `--json` reports it: the sheet, the line when known, and what
+    is wrong."""
+    if error.loc is None:
+        return {"file": str(sheet), "line": None, "message": error.message}
+    return {"file": str(error.loc.path), "line": error.loc.line, "message": error.message}
 
 
 def _preview(args: argparse.Namespace) -> int:
@@ -327,8 +387,12 @@ def _preview(args: argparse.Namespace) -> int:
     the checker's process goes with it, even on SIGKILL). A sheet that does
     not build is shown as an error in the page, never ends the server; only a sheet that
     is not there at start, or a port that is taken, is bad input."""
-    from builder.live.preview import SheetPreview
-    from builder.live.server import PreviewServer, open_browser, stop_signals_as_interrupt
+    from builder.live import (
+        PreviewServer,
+        SheetPreview,
+        open_browser,
+        stop_signals_as_interrupt,
+    )
 
     sheet: Path = args.sheet
     if not sheet.is_file():

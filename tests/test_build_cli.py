@@ -40,7 +40,7 @@ def test_html_of_the_seed_deck_has_marps_67_slides(tmp_path: Path, cache_dir: Pa
     os.umask(umask)
     assert output.stat().st_mode & 0o777 == 0o666 & ~umask  # as any new file, not private
     # The seed's images are not beside it: each is reported at its line.
-    assert f"{SEED}:263: image not found: 1699445836.webp\n" in result.stderr
+    assert f"{SEED}:263: warning: image not found: 1699445836.webp\n" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -75,8 +75,8 @@ def test_pdf_warns_at_the_lines_and_strict_exits_1(tmp_path: Path, cache_dir: Pa
     assert relaxed.returncode == 0, relaxed.stderr
     lines = relaxed.stderr.splitlines()
     picture_line = SHEET_WITH_PROBLEMS.splitlines().index("![w:200px](nope.png)") + 1 + 59 * 2
-    assert f"{sheet}:{picture_line}: image not found: nope.png" in lines
-    assert any(line.startswith(f"{sheet}:11: slide 2 overflows its page by ")
+    assert f"{sheet}:{picture_line}: warning: image not found: nope.png" in lines
+    assert any(line.startswith(f"{sheet}:11: warning: slide 2 overflows its page by ")
                for line in lines), lines
     assert relaxed.stdout == f"sheets build: wrote {Path('out') / 'problems.pdf'} (3 pages)\n"
 
@@ -94,7 +94,7 @@ def test_html_strict_exits_1_on_a_missing_image(tmp_path: Path, cache_dir: Path)
     strict = sheets("build", str(sheet), "--to", "html", "-o", "out", "--strict",
                     cwd=tmp_path, cache=cache_dir)
     assert (relaxed.returncode, strict.returncode) == (0, 1)
-    assert strict.stderr == f"{sheet}:3: image not found: gone.png\n"
+    assert strict.stderr == f"{sheet}:3: warning: image not found: gone.png\n"
     assert "image not found: gone.png" in (tmp_path / "out" / "pictures.html").read_text(
         encoding="utf-8")
 
@@ -223,7 +223,7 @@ def test_a_diagram_mermaid_cannot_read_is_a_warning(tmp_path: Path, cache_dir: P
     relaxed = sheets("build", str(sheet), "-o", "out", cwd=tmp_path, cache=cache_dir)
     assert relaxed.returncode == 0, relaxed.stderr
     assert relaxed.stderr.splitlines() == [
-        (f"{sheet}:11: slide 2: a diagram with a mermaid syntax error (drawn as mermaid's "
+        (f"{sheet}:11: warning: slide 2: a diagram with a mermaid syntax error (drawn as mermaid's "
          "error picture)")]
     strict = sheets("build", str(sheet), "-o", "out", "--strict", cwd=tmp_path,
                     cache=cache_dir)
@@ -245,7 +245,7 @@ def test_each_sheets_warnings_come_before_its_pdf(tmp_path: Path, cache_dir: Pat
     assert result.returncode == 0, result.stdout
     assert result.stdout.splitlines() == [
         line for name in names for line in (
-            f"{name}.md:7: image not found: missing-{name}.png",
+            f"{name}.md:7: warning: image not found: missing-{name}.png",
             f"sheets build: wrote out/{name}.pdf (2 pages)")]
     for name in names:
         text = subprocess.run(["pdftotext", str(tmp_path / "out" / f"{name}.pdf"), "-"],

@@ -25,7 +25,6 @@ from builder.check import (
     compare_sides,
     is_claim,
     parse_domain,
-    symbol_name,
 )
 from builder.model import Card, Equation, SourceLoc
 
@@ -239,7 +238,6 @@ def test_assume_is_read_in_latex_or_python_names() -> None:
     assert domain.intervals["H_in"].low == 0
     assert domain.intervals["y_hat"].high == 1
     assert domain.intervals["a"].high == -1  # `a, b < -1`
-    assert symbol_name("\\mathrm{TP}") == "TP"
 
 
 # ---------------------------------------------------------------- cache
@@ -270,33 +268,30 @@ def test_the_cache_follows_a_card_that_moved(tmp_path: Path) -> None:
 
 def test_the_code_key_is_every_module_of_the_package_found_by_walking_it(
         tmp_path: Path) -> None:
-    from builder.resources import tree_digest
+    from builder.resources import files_digest
 
     package = tmp_path / "builder"
     _write(package / "__init__.py", "")
     _write(package / "check" / "compare.py", "A = 1\n")
     _write(package / "check" / "__pycache__" / "compare.cpython-312.pyc", "bytecode")
-    _write(package / "themes" / "notes.txt", "not code")
-    first = tree_digest(package, (".py",))
-    assert tree_digest(package, (".py",)) == first
+    first = files_digest(package)
+    assert files_digest(package) == first
     (package / "check" / "compare.py").rename(package / "check" / "comparing.py")
-    renamed = tree_digest(package, (".py",))
+    renamed = files_digest(package)
     assert renamed != first  # a renamed module does not drop out of the key
     _write(package / "check" / "cache.py", "")
-    added = tree_digest(package, (".py",))
+    added = files_digest(package)
     assert added not in (first, renamed)
     _write(package / "check" / "cache.py", "B = 2\n")
-    assert tree_digest(package, (".py",)) != added
-    # Bytecode and files of other kinds are not the code.
+    edited = files_digest(package)
+    assert edited != added
     _write(package / "check" / "__pycache__" / "cache.cpython-312.pyc", "other")
-    (package / "themes" / "notes.txt").write_text("changed")
-    assert tree_digest(package, (".py",)) == tree_digest(package, (".py",))
-    assert tree_digest(package, (".py", ".txt")) != tree_digest(package, (".py",))
+    assert files_digest(package) == edited  # bytecode is not the code
 
 
 def test_the_code_key_changes_with_python_sympy_and_numpy(tmp_path: Path) -> None:
     from builder.check import code_key, library_versions
-    from builder.resources import PACKAGE, tree_digest
+    from builder.resources import PACKAGE, files_digest
 
     versions = library_versions()
     assert set(versions) == {"python", "sympy", "numpy"}
@@ -308,7 +303,7 @@ def test_the_code_key_changes_with_python_sympy_and_numpy(tmp_path: Path) -> Non
     # The cache takes both parts by default: the package's modules, walked, and the
     # versions installed.
     card = _card(tmp_path / "s.md", 10)
-    here = code_key(tree_digest(PACKAGE, (".py",)), versions)
+    here = code_key(files_digest(PACKAGE), versions)
     assert CheckCache(tmp_path).key(card, None) == CheckCache(tmp_path, code=here).key(card, None)
     assert CheckCache(tmp_path, code="x").key(card, None) \
         != CheckCache(tmp_path, code="y").key(card, None)

@@ -49,7 +49,7 @@ def test_a_forgotten_closing_dollar_dollar_is_a_warning_at_its_line(tmp_path: Pa
     where Marp's pairing runs out); a problem for `--strict` (SPEC.md §2)."""
     sheet = tmp_path / "act.md"
     sheet.write_text("# A\n\n$$\nx = 1\n\ntext\n\n$$\ny = 2\n$$\n", encoding="utf-8")
-    warning = (f"{sheet}:3: display math `$$` opened here is never closed "
+    warning = (f"{sheet}:3: warning: display math `$$` opened here is never closed "
                "(Marp ends it at the `$$` on line 8)\n")
     for strict, code in (([], 0), (["--strict"], 1)):
         result = _sheets("build", str(sheet), "--to", "html", "-o", str(tmp_path / "out"),

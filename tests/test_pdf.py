@@ -17,8 +17,16 @@ import pikepdf
 import pytest
 
 from builder.model import BuildError, SourceLoc
-from builder.pdf.browser import BrowserError, find_chromium
-from builder.pdf.printer import OutlineEntry, PdfJob, PdfMetadata, PdfPrinter, PdfResult
+from builder.pdf import (
+    BrowserError,
+    OutlineEntry,
+    PdfJob,
+    PdfMetadata,
+    PdfPrinter,
+    PdfResult,
+    SlideMeasure,
+    find_chromium,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 A4_POINTS = (595.28, 841.89)
@@ -144,7 +152,7 @@ _HANGING_BUILD = """
 import sys
 from pathlib import Path
 from builder.model import SourceLoc
-from builder.pdf.printer import PdfJob, PdfPrinter
+from builder.pdf import PdfJob, PdfPrinter
 out = Path(sys.argv[1])
 document = sys.stdin.read()
 with PdfPrinter() as printer:
@@ -250,7 +258,7 @@ def test_rebuild_prints_only_the_changed_slides(tmp_path: Path) -> None:
 
 
 def test_a_page_of_slides_without_diagrams_leaves_the_diagram_scripts_out() -> None:
-    from builder.pdf.printer import _page_of
+    from builder.pdf.parts import page_of
 
     prefix = "<html><head><script>window.viewer = 1;</script></head><body><div>"
     suffix = ("</div><script data-diagrams>/* mermaid: 3.5 MB */</script>\n"
@@ -258,19 +266,19 @@ def test_a_page_of_slides_without_diagrams_leaves_the_diagram_scripts_out() -> N
               "<script>keys(); /* waits for mermaid */</script></body></html>")
     plain = "<section><p>text</p></section>"
     diagram = '<section><div class="mermaid">graph TD; a-->b</div></section>'
-    assert _page_of(prefix, [plain], suffix) == (
+    assert page_of(prefix, [plain], suffix) == (
         prefix + plain + "</div>\n<script>keys(); /* waits for mermaid */</script></body></html>")
-    assert _page_of(prefix, [plain, diagram], suffix) == prefix + plain + diagram + suffix
+    assert page_of(prefix, [plain, diagram], suffix) == prefix + plain + diagram + suffix
     linked = suffix.replace("<script data-diagrams>/* mermaid: 3.5 MB */",
                             '<script data-diagrams src="file:///mermaid.min.js">')
-    assert _page_of(prefix, [plain], linked) == _page_of(prefix, [plain], suffix)
+    assert page_of(prefix, [plain], linked) == page_of(prefix, [plain], suffix)
     kept = '<script data-diagramsx>1</script>'  # another element, not render.py's
-    assert _page_of(prefix, [plain], suffix + kept).endswith(kept)
+    assert page_of(prefix, [plain], suffix + kept).endswith(kept)
 
 
 def test_without_mermaids_module_build_the_diagrams_page_runs_the_inlined_library(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import builder.pdf.printer as pdf_module
+    import builder.pdf.parts as parts_module
 
     prefix = "<html><head></head><body><div>"
     suffix = ("</div><script data-diagrams>/* mermaid: 3.5 MB */</script>\n"
@@ -278,16 +286,17 @@ def test_without_mermaids_module_build_the_diagrams_page_runs_the_inlined_librar
     diagram = '<section><div class="mermaid">graph TD; a-->b</div></section>'
     fragments = ["<section><p>text</p></section>", diagram]
     document = prefix + "".join(fragments) + suffix
-    drawn_apart = pdf_module._pages(document, fragments, 1).diagrams
+    drawn_apart = parts_module.pages_to_print(document, fragments, 1).diagrams
     assert drawn_apart is not None and 'type="module"' in drawn_apart
-    monkeypatch.setattr(pdf_module, "_MERMAID_MODULE", tmp_path / "missing.mjs")
-    assert pdf_module._pages(document, fragments, 1).diagrams == prefix + diagram + suffix
+    monkeypatch.setattr(parts_module, "_MERMAID_MODULE", tmp_path / "missing.mjs")
+    assert parts_module.pages_to_print(document, fragments, 1).diagrams == \
+        prefix + diagram + suffix
 
 
 def test_parts_join_in_order_whichever_were_read_in_while_the_last_printed() -> None:
     import io
 
-    from builder.pdf.printer import _joined, _read_in
+    from builder.pdf.parts import joined, read_in
 
     def part(*widths: int) -> bytes:
         pdf = pikepdf.new()
@@ -297,13 +306,13 @@ def test_parts_join_in_order_whichever_were_read_in_while_the_last_printed() -> 
         pdf.save(data)
         return data.getvalue()
 
-    for first, second in ((part(10, 20), part(30)), (_read_in(part(10, 20)), _read_in(part(30)))):
-        with _joined([first, second, part(40, 50)]) as joined:
-            assert [int(page.mediabox[2]) for page in joined.pages] == [10, 20, 30, 40, 50]
+    for first, second in ((part(10, 20), part(30)), (read_in(part(10, 20)), read_in(part(30)))):
+        with joined([first, second, part(40, 50)]) as pdf:
+            assert [int(page.mediabox[2]) for page in pdf.pages] == [10, 20, 30, 40, 50]
 
 
 def test_answered_reads_what_has_come_without_waiting() -> None:
-    from builder.pdf.browser import Browser
+    from builder.pdf import Browser
 
     with Browser(find_chromium()) as browser, browser.tab(200, 200) as tab:
         slow = tab.send("Runtime.evaluate", {
@@ -312,7 +321,7 @@ def test_answered_reads_what_has_come_without_waiting() -> None:
         assert not browser.answered(slow)  # the promise takes 0.4 s
         while not browser.answered(slow):  # reads what has come, never waits for more
             # Wake when Chromium writes again (the answer, or an event before it).
-            readable, _, _ = select.select([browser._from_browser], [], [], 30)
+            readable, _, _ = select.select([browser.fileno()], [], [], 30)
             assert readable, "the answer never came"
         assert browser.receive(slow)["result"]["value"] == 7
 
@@ -320,18 +329,18 @@ def test_answered_reads_what_has_come_without_waiting() -> None:
 def test_ctrl_c_while_closing_the_browser_still_cleans_up(
         monkeypatch: pytest.MonkeyPatch) -> None:
     import builder.pdf.browser as browser_module
-    from builder.pdf.browser import Browser
+    from builder.pdf import Browser
 
     browser = Browser(find_chromium())
     group, profile = browser.pid, browser.profile
     assert group is not None and profile.exists()
-    reap = browser_module._reap_group
+    reap = browser_module.reap_group
 
     def reap_after_ctrl_c(group: int) -> None:  # Ctrl-C lands in the middle of close()
         os.kill(os.getpid(), signal.SIGINT)
         reap(group)
 
-    monkeypatch.setattr(browser_module, "_reap_group", reap_after_ctrl_c)
+    monkeypatch.setattr(browser_module, "reap_group", reap_after_ctrl_c)
     with pytest.raises(KeyboardInterrupt):
         browser.close()
     assert not profile.exists()
@@ -340,7 +349,7 @@ def test_ctrl_c_while_closing_the_browser_still_cleans_up(
 
 
 def test_every_job_is_printed_and_chromium_stops_after_the_last(tmp_path: Path) -> None:
-    from builder.pdf.printer import build_pdfs
+    from builder.pdf import build_pdfs
 
     jobs = [job_for(deck_page(*[f"<p>deck {deck} slide {n}</p>" for n in range(count)]),
                     tmp_path / f"deck{deck}.pdf", count)
@@ -358,11 +367,11 @@ def test_every_job_is_printed_and_chromium_stops_after_the_last(tmp_path: Path) 
 
 
 def test_a_slide_pages_long_is_told_how_to_split_it(tmp_path: Path) -> None:
-    from builder.pdf.printer import _diagnostics
+    from builder.pdf.measure import diagnostics
 
     job = job_for(deck_page("<p>a</p>", "<p>b</p>"), tmp_path / "deck.pdf", 2)
-    slide = {"width": 794, "height": 1123, "overflowX": 0, "broken": []}
-    found = _diagnostics(job, [{**slide, "overflowY": 40}, {**slide, "overflowY": 3000}])
+    found = diagnostics(job, [SlideMeasure(794, 1123, overflow_y=40, overflow_x=0),
+                              SlideMeasure(794, 1123, overflow_y=3000, overflow_x=0)])
     assert [d.message for d in found] == [
         "slide 1 overflows its page by 40 px",
         ("slide 2 overflows its page by 3000 px: its content needs about 4 pages; split it "
@@ -385,23 +394,23 @@ def test_a_failed_job_leaves_the_next_one_a_working_page(tmp_path: Path) -> None
 
 
 def test_slides_are_cut_into_runs_of_about_equal_html() -> None:
-    from builder.pdf.printer import _balanced
+    from builder.pdf.parts import balanced
 
     fragments = [f"<section>{'x' * size}</section>" for size in (10, 500, 20, 480, 30, 30)]
-    halves = _balanced(fragments, 2)
+    halves = balanced(fragments, 2)
     assert [len(half) for half in halves] == [3, 3]  # 530 and 540 x's
     assert [fragment for half in halves for fragment in half] == fragments
-    assert _balanced(fragments[:2], 4) == [[fragments[0]], [fragments[1]]]
-    assert _balanced(fragments, 1) == [fragments]
+    assert balanced(fragments[:2], 4) == [[fragments[0]], [fragments[1]]]
+    assert balanced(fragments, 1) == [fragments]
 
 
 def test_a_page_with_in_page_links_or_counters_is_printed_whole() -> None:
-    from builder.pdf.printer import _splittable
+    from builder.pdf.parts import splittable
 
     plain = ["<section><p>a</p></section>", "<section><p>b</p></section>"]
-    assert _splittable("<style>section { color: red }</style>", plain)
-    assert not _splittable("<style>section { counter-increment: n }</style>", plain)
-    assert not _splittable("", [*plain, '<section><a href="#2">to 2</a></section>'])
+    assert splittable("<style>section { color: red }</style>", plain)
+    assert not splittable("<style>section { counter-increment: n }</style>", plain)
+    assert not splittable("", [*plain, '<section><a href="#2">to 2</a></section>'])
 
 
 PARTED = """---
@@ -429,7 +438,7 @@ def test_a_big_page_printed_in_parts_is_one_pdf_in_order(
     sheet = tmp_path / "parted.md"
     sheet.write_text(PARTED.format(slides="\n\n---\n\n".join(slides)), encoding="utf-8")
     seen: list[int] = []
-    pages_of = pdf_module._pages
+    pages_of = pdf_module.pages_to_print
 
     def three_parts(document: str, fragments: list[str], parts: int) -> object:
         pages = pages_of(document, fragments, 3)
@@ -441,7 +450,7 @@ def test_a_big_page_printed_in_parts_is_one_pdf_in_order(
         assert '<script data-diagrams src="file:///' in document and len(document) < 1_000_000
         return pages
 
-    monkeypatch.setattr(pdf_module, "_pages", three_parts)
+    monkeypatch.setattr(pdf_module, "pages_to_print", three_parts)
     monkeypatch.setenv("SHEETS_CACHE_DIR", str(tmp_path / "cache"))
     assert cli.main(["build", str(sheet), "-o", str(tmp_path / "out")]) == 0
     assert seen == [3]
@@ -470,8 +479,8 @@ def test_a_part_the_drawn_diagrams_do_not_fit_draws_its_own(
         if number in (1, 4) else "") for number in range(1, 5)]
     sheet = tmp_path / "own.md"
     sheet.write_text(PARTED.format(slides="\n\n---\n\n".join(slides)), encoding="utf-8")
-    pages_of = pdf_module._pages
-    monkeypatch.setattr(pdf_module, "_pages",
+    pages_of = pdf_module.pages_to_print
+    monkeypatch.setattr(pdf_module, "pages_to_print",
                         lambda document, fragments, parts: pages_of(document, fragments, 2))
     monkeypatch.setattr(pdf_module, "_PUT_DIAGRAMS", "((drawn) => false)")
     monkeypatch.setenv("SHEETS_CACHE_DIR", str(tmp_path / "cache"))
@@ -513,7 +522,7 @@ def test_a_print_that_fails_before_loading_raises_and_does_not_hang(
     def broken(*args: object) -> object:
         raise RuntimeError("broken before loading")
 
-    monkeypatch.setattr(pdf_module, "_pages", broken)
+    monkeypatch.setattr(pdf_module, "pages_to_print", broken)
     error = _build_that_must_not_hang(tmp_path)
     assert isinstance(error, RuntimeError) and str(error) == "broken before loading"
 

@@ -19,8 +19,7 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 from seeds import SEED_DECK
 
-from builder.live.preview import SheetPreview
-from builder.live.server import PreviewServer
+from builder.live import PreviewServer, SheetPreview
 from builder.marp.parse import parse_file
 
 SEED = SEED_DECK
@@ -324,5 +323,5 @@ def test_a_thousand_saves_in_two_seconds_end_on_the_last_one(
     assert view.evaluate("sheetsPreview.slides.length") == len(parse_file(sheet).slides)
     # Coalesced, not queued; and the render cache holds the current slides only.
     assert server.rebuilds < 500
-    assert server._http_thread is not None and server._http_thread.is_alive()
+    assert server.serving
     assert len(rebuild._rendered.slides) <= len(parse_file(sheet).slides)  # type: ignore[union-attr]

@@ -18,13 +18,12 @@ from marp_structure import body_lines, directive_lines, structure_lines
 from playwright.sync_api import Browser, sync_playwright
 from seeds import SEEDS
 
-from builder.live.preview import SheetPreview
-from builder.live.server import PreviewServer
+from builder.live import PreviewServer, SheetPreview
 from builder.marp.parse import parse_file, parse_text
 from builder.marp.themes import scope_css, transform_css
 from builder.model import Card, CardResult, SourceLoc
-from builder.pdf.printer import build_pdfs, job_for_deck
-from builder.render.deck import RenderedDeck, load_themes, render_deck
+from builder.pdf import build_pdfs, job_for_deck
+from builder.render import RenderedDeck, load_themes, render_deck
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SEED = SEEDS / "001_cc6ebc1a6c562421.txt"
@@ -242,31 +241,20 @@ text $\\frac{1}{$ here
 
 
 def test_the_disk_cache_renders_only_changed_slides_and_changes_nothing(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path) -> None:
     """`sheets build`'s slide cache: after an edit, only the edited slide is rendered,
     and the page, the slides and the warnings (at their new lines) are exactly those of
     a render without the cache; an image that appears is picked up; a badge is part of
     its slide's key."""
-    import builder.render.deck as render
-
     cache = tmp_path / "cache"
     sheet = tmp_path / "sheet.md"
     themes = load_themes([])
-    rendered_slides: list[int] = []
-    original = render._render_slide
-
-    def counting(slide: Any, state: Any) -> str:
-        rendered_slides.append(slide.index)
-        return original(slide, state)
-
-    monkeypatch.setattr(render, "_render_slide", counting)
 
     def build(text: str, **options: Any) -> tuple[RenderedDeck, RenderedDeck, list[int]]:
         sheet.write_text(text, encoding="utf-8")
-        rendered_slides.clear()
         cached = render_deck(parse_file(sheet), themes=themes, cache_dir=cache, **options)
-        done = list(rendered_slides)
-        return cached, render_deck(parse_file(sheet), themes=themes, **options), done
+        return cached, render_deck(parse_file(sheet), themes=themes, **options), \
+            list(cached.rendered)
 
     def same(cached: RenderedDeck, plain: RenderedDeck) -> None:
         assert cached.document == plain.document
@@ -642,3 +630,25 @@ def test_shrunk_math_and_code_are_no_overflow_in_the_pdf(tmp_path: Path) -> None
     ])
     assert fitted_result.diagnostics == ()
     assert [d.message.endswith("px horizontally") for d in unfitted_result.diagnostics] == [True]
+
+
+def test_the_code_digest_covers_every_file_of_the_package(tmp_path: Path) -> None:
+    """The slide cache's key is keyed on the package's files found by walking it, not
+    on a list kept by hand: a module added, edited or renamed changes the digest."""
+    import shutil
+
+    from builder.resources import PACKAGE, files_digest, package_digest
+
+    copy = tmp_path / "builder"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    before = files_digest(copy)
+    assert before == files_digest(PACKAGE) == package_digest()
+    (copy / "render" / "extra.py").write_text("VALUE = 1\n", encoding="utf-8")
+    added = files_digest(copy)
+    assert added != before
+    (copy / "render" / "extra.py").rename(copy / "render" / "renamed.py")
+    assert files_digest(copy) not in (before, added)
+    (copy / "render" / "renamed.py").unlink()
+    assert files_digest(copy) == before
+    (copy / "templates" / "slide.html.j2").write_text("changed", encoding="utf-8")
+    assert files_digest(copy) != before

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from builder.live.server import Badge, PreviewServer, Update
+from builder.live import Badge, PreviewServer, Update
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -210,7 +210,7 @@ def test_delete_recreate_rename_and_a_burst_of_saves(preview: Preview, sheet: Pa
     # The saves were coalesced, not queued: far fewer rebuilds than saves.
     assert preview.server.rebuilds - rebuilds < 500
     assert page.evaluate("sheetsPreview.error") is None
-    assert preview.server._http_thread is not None and preview.server._http_thread.is_alive()
+    assert preview.server.serving
 
 
 def test_a_bug_in_rebuild_is_shown_and_the_server_keeps_running(

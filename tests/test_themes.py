@@ -18,8 +18,8 @@ import pytest
 from seeds import SEED_DECK
 
 from builder.marp.parse import parse_file
-from builder.pdf.browser import Browser, Tab, find_chromium
-from builder.render.deck import load_themes, render_deck
+from builder.pdf import Browser, Tab, find_chromium
+from builder.render import load_themes, render_deck
 
 ROOT = Path(__file__).resolve().parent.parent
 THEMES = ROOT / "builder" / "themes"

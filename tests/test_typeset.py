@@ -18,7 +18,7 @@ from seeds import SEED_FILES
 import builder.render.typeset as typeset_module
 from builder.marp.parse import parse_file
 from builder.model import BuildError
-from builder.pdf.browser import Browser, find_chromium
+from builder.pdf import Browser, find_chromium
 from builder.render.typeset import Typeset, Typesetter
 
 SEEDS = SEED_FILES

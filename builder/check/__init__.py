@@ -10,7 +10,7 @@ children), `cache` (results kept between runs), `run` (cards checked), `report` 
 from builder.check.cache import CheckCache, code_key, library_versions
 from builder.check.compare import StepVerdict, compare_sides, is_claim
 from builder.check.coverage import COVERAGE_EXAMPLES, Coverage, coverage, coverage_report
-from builder.check.domain import Domain, assume_problems, parse_domain, symbol_name
+from builder.check.domain import Domain, assume_problems, parse_domain
 from builder.check.parallel import PARALLEL_CARDS
 from builder.check.plan import Derivation, Step, derivation_plan, relation_chains
 from builder.check.report import (
@@ -31,4 +31,4 @@ __all__ = ["COVERAGE_EXAMPLES", "PARALLEL_CARDS", "CardResult", "CheckCache", "C
            "coverage", "coverage_report", "derivation_plan", "failing_checks",
            "find_snippets_dir", "github_annotation", "github_annotations", "is_claim",
            "library_versions", "parse_domain", "relation_chains", "report_lines",
-           "results_json", "summary", "summary_line", "symbol_name"]
+           "results_json", "summary", "summary_line"]

@@ -1,7 +1,7 @@
 """Card results kept on disk between runs (`.cache/check/`), keyed on everything that
 decides them, found by the code rather than listed by hand.
 
-A result depends on the card's content, on the code that checked it (every `.py` file
+A result depends on the card's content, on the code that checked it (every source file
 of the `builder` package, and the versions of Python, sympy and numpy), and, for a card
 with linked snippets, on the files those snippets read: the worker records which files
 of the snippets folder each snippet's import loaded (its module and the helpers it
@@ -59,8 +59,8 @@ def _version(name: str) -> str:
 
 
 def code_key(code: str, versions: Mapping[str, str]) -> str:
-    """The code part of a cache key: `code` (a digest of the checking code, see
-    `builder.resources.tree_digest`) and the libraries' `versions`."""
+    """The code part of a cache key: `code` (a digest of the package's files, see
+    `builder.resources.files_digest`) and the libraries' `versions`."""
     digest = hashlib.blake2b(digest_size=20)
     digest.update(repr((code, sorted(versions.items()))).encode())
     return digest.hexdigest()
@@ -71,7 +71,7 @@ def _current_code_key() -> str | None:
     """This process's `code_key`, computed once; None when a file of the package could
     not be read (then nothing is cached)."""
     try:
-        return code_key(package_digest((".py",)), library_versions())
+        return code_key(package_digest(), library_versions())
     except OSError:
         return None
 

@@ -13,8 +13,10 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from builder.formula import python_name
+
 __all__ = ["DEFAULT_INTERVAL", "POSITIVE_INTERVAL", "Domain", "Interval", "assume_problems",
-           "parse_domain", "sample", "symbol_name"]
+           "parse_domain", "sample"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,25 +76,6 @@ _SETS = {"r": Interval(-2.0, 2.0), "n": Interval(1, 5, integer=True),
          "r_{>0}": Interval(0, math.inf), "r^{+}": Interval(0, math.inf)}
 
 
-def symbol_name(tex: str) -> str:
-    """`\\sigma` → `sigma`, `H_{in}` → `H_in`, `\\hat{y}` → `y_hat`, `\\mathrm{TP}` → `TP`:
-    the Python names of SPEC.md §1, so that `assume:` may be written in LaTeX or Python."""
-    text = tex.strip()
-    suffixes = []
-    while True:
-        match = re.match(r"^\\(hat|bar|tilde|dot|vec)\s*(\{(.*)\}|(\\?\w))$", text)
-        if not match:
-            break
-        suffixes.append(match.group(1))
-        text = (match.group(3) if match.group(3) is not None else match.group(4)).strip()
-    text = re.sub(r"\\(?:mathrm|text|operatorname|mathit|mathbf|boldsymbol)\s*\{([^{}]*)\}",
-                  r"\1", text)
-    text = text.replace("\\", "").replace("{", "").replace("}", "").replace(" ", "")
-    for suffix in reversed(suffixes):
-        text = f"{text}_{suffix}"
-    return text
-
-
 def _number(text: str) -> float | None:
     text = text.strip().replace("\\infty", "inf").replace("∞", "inf")
     text = re.sub(r"^\\frac\{(.+)\}\{(.+)\}$", r"\1/\2", text)
@@ -124,7 +107,7 @@ _HOW = "write e.g. `0 < p < 1`, `x > 0`, `x, y \\ge 0`, `n \\in \\mathbb{N}`"
 
 def _names_of(text: str) -> list[str] | None:
     """`x, y` → ["x", "y"]; None when a part is not a symbol name (`x + y`, ``)."""
-    names = [symbol_name(name) for name in text.split(",")]
+    names = [python_name(name) for name in text.split(",")]
     return names if all(_NAME.fullmatch(name) for name in names) else None
 
 
@@ -155,7 +138,7 @@ def _read_domain(assume: Sequence[str]) -> tuple[Domain, list[str]]:
     for condition in assume:
         text = condition.strip().rstrip(".")
         if re.fullmatch(r"\\?[A-Za-z][\w{}\\]*", text):
-            waiting.append(symbol_name(text))
+            waiting.append(python_name(text))
             waiting_text.append(text)
             continue
         in_set = _IN_SET.match(text)

@@ -1,24 +1,28 @@
 """formula: LaTeX as people write it in their notes, compiled to sympy and numpy.
 
-The stage's public names; the modules inside are its own business.
+The stage's public names; the modules inside are its own business. Bottom to top:
+`vocabulary` (the words it knows), `tokens` (tokenizer, normalisation, token helpers),
+`results` (what compiling gives), `context` (declarations, what a parse knows),
+`functions` (sympy functions sympy lacks), `reader` < `parser_names`, `parser_calculus`,
+`parser_operators` < `parser` (the parser, one class by concern), `names` (LaTeX →
+Python names), `evidence` (what tokens show about names), `declarations` (a card's
+`let:`), `chains` (rows, statements, relation chains), `equations` (`compile_equation`
+and its cache), `numeric` (`formula`, `numeric_function`).
 """
 
-from builder.formula.core import (
-    MAX_CHARACTERS,
-    Chain,
-    CompiledEquation,
-    Declarations,
+from builder.formula.context import Declarations
+from builder.formula.declarations import declarations_for
+from builder.formula.equations import MAX_CHARACTERS, compile_equation
+from builder.formula.names import python_name
+from builder.formula.numeric import (
     Formula,
     NotNumeric,
     NumericFunction,
-    Refused,
-    Side,
-    compile_equation,
-    declarations_for,
     formula,
     numeric_function,
-    python_name,
 )
+from builder.formula.results import Chain, CompiledEquation, Side
+from builder.formula.tokens import Refused
 
 __all__ = ["MAX_CHARACTERS", "Chain", "CompiledEquation", "Declarations", "Formula",
            "NotNumeric", "NumericFunction", "Refused", "Side", "compile_equation",

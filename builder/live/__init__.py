@@ -1,1 +1,19 @@
-"""live: the preview server and the sheet it rebuilds on every save."""
+"""live: the preview server and the sheet it rebuilds on every save.
+
+The stage's public API: `PreviewServer` (knows nothing of stages: it is handed a
+`rebuild(path) -> Update` callable, watches files and pushes each `Update` to the page,
+with `Badge`s once the checks are done); `SheetPreview`, the rebuild for one sheet;
+`open_browser` and `stop_signals_as_interrupt` for the command line.
+"""
+
+from builder.live.preview import SheetPreview
+from builder.live.server import (
+    Badge,
+    PreviewServer,
+    Update,
+    open_browser,
+    stop_signals_as_interrupt,
+)
+
+__all__ = ["Badge", "PreviewServer", "SheetPreview", "Update",
+           "open_browser", "stop_signals_as_interrupt"]

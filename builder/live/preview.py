@@ -28,11 +28,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from builder.live.server import Badge, Update
 from builder.model import BuildError, Card
+
+if TYPE_CHECKING:
+    from builder.render import PageMath
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +43,8 @@ class _Rendered:
     deck_key: str
     head: str
     slides: Mapping[str, str]
+    math: PageMath
+    """The page's math so far: `head` covers the math of every slide in `slides`."""
 
 
 def _fingerprint(paths: Iterable[Path]) -> str:
@@ -226,7 +231,7 @@ class SheetPreview:
 
     def __call__(self, path: Path) -> Update:
         from builder.marp.parse import parse_file
-        from builder.render.deck import _MERMAID_JS, load_themes, render_deck
+        from builder.render import MERMAID_JS, PageMath, load_themes, render_deck
 
         try:
             deck = parse_file(path)
@@ -242,7 +247,7 @@ class SheetPreview:
         deck_key = _fields_key(deck, _NOT_DECK_STYLE) + _fingerprint(self.theme_set)
         cache = self._rendered
         if cache is None or cache.deck_key != deck_key:
-            cache = _Rendered(deck_key, "", {})
+            cache = _Rendered(deck_key, "", {}, PageMath())
         keys = [_fields_key(slide, _NOT_SLIDE_LOOK) for slide in deck.slides]
         missing = [slide for slide, key in zip(deck.slides, keys, strict=True)
                    if key not in cache.slides]
@@ -250,7 +255,8 @@ class SheetPreview:
         slides = dict(cache.slides)
         if missing or not head:
             try:
-                rendered = render_deck(replace(deck, slides=tuple(missing)), themes=themes)
+                rendered = render_deck(replace(deck, slides=tuple(missing)), themes=themes,
+                                       page_math=cache.math)
             except BuildError as error:
                 return Update(error=str(error), watch=self._watch())
             self.rendered_slides += len(missing)
@@ -258,7 +264,8 @@ class SheetPreview:
             for slide, html in zip(missing, rendered.slides, strict=True):
                 slides[keys[slide.index]] = html
         # Keep only what the deck now has, so the cache does not grow with every edit.
-        self._rendered = _Rendered(deck_key, head, {key: slides[key] for key in keys})
+        self._rendered = _Rendered(deck_key, head, {key: slides[key] for key in keys},
+                                   cache.math)
         ordered = tuple(slides[key] for key in keys)
         return Update(
             head=f"<style>{head}</style>",
@@ -267,7 +274,7 @@ class SheetPreview:
             watch=self._watch(self._images(deck)),
             # The same diagram library `sheets build` inlines (3.5 MB: only when needed);
             # the page runs it on each patched slide that has a diagram.
-            scripts=(_MERMAID_JS,) if any(map(_has_diagram, ordered)) else (),
+            scripts=(MERMAID_JS,) if any(map(_has_diagram, ordered)) else (),
             checks=lambda: self._check(deck),
         )
 

@@ -258,6 +258,11 @@ class PreviewServer(ThreadingHTTPServer):
     def stopping(self) -> bool:
         return self._stopping
 
+    @property
+    def serving(self) -> bool:
+        """Whether the thread that answers HTTP requests (`start`) is running."""
+        return self._http_thread is not None and self._http_thread.is_alive()
+
     def state(self) -> _State:
         with self._published:
             return self._state

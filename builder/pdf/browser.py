@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -161,6 +162,10 @@ class Browser:
             os.close(child_reads)
             os.close(child_writes)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+
+    def fileno(self) -> int:
+        """The pipe Chromium writes to (for `select`: readable when it has written)."""
+        return self._from_browser
 
     @property
     def pid(self) -> int | None:
@@ -372,7 +377,7 @@ class Browser:
             except (ProcessLookupError, PermissionError):
                 pass
             process.wait()
-            _reap_group(process.pid)
+            reap_group(process.pid)
             _wait_until_group_is_gone(process.pid)
         for fd in (self._to_browser, self._from_browser):
             if fd >= 0:
@@ -389,31 +394,28 @@ class Browser:
         self.close()
 
 
-def _become_subreaper() -> None:
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+@functools.cache
+def _become_subreaper() -> bool:
     """Make this process the reaper of Chromium's helpers (Linux): when the browser
     process dies, its zygotes and renderers are re-parented to us instead of to init, so
     that `close` can reap them at once. Under a slow or absent init (containers: PID 1
     is often not a real init) killed helpers otherwise linger as zombies for seconds, or
-    for ever, and the group is not gone."""
-    global _SUBREAPER
-    if _SUBREAPER is not None:
-        return
-    _SUBREAPER = False
+    for ever, and the group is not gone. Whether it worked; asked of the kernel once (it
+    is an attribute of the process, which every browser shares)."""
     try:
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
-        _SUBREAPER = libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+        return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
     except (OSError, AttributeError):  # not Linux: init reaps them, as it should
-        pass
+        return False
 
 
-_PR_SET_CHILD_SUBREAPER = 36
-_SUBREAPER: bool | None = None
-
-
-def _reap_group(group: int) -> None:
-    """Reap the killed members of the group that were re-parented to us (see
+def reap_group(group: int) -> None:
+    """Reap the killed members of the process group `group` that were re-parented to us (see
     `_become_subreaper`). A member whose parent is still dying becomes our child before
     that parent can be reaped, so the loop ends only when none is left to us."""
     while True:

@@ -1,1 +1,38 @@
-"""render: a parsed deck as HTML with Marp's DOM, math typeset by MathJax."""
+"""render: a parsed deck as HTML with Marp's DOM, math typeset by MathJax.
+
+The stage's public API: `render_deck` → `RenderedDeck`; `load_themes` → `ThemeSet` (the
+themes a deck may name); `PageMath`, for a caller that builds one page from several
+renders (the preview); `MERMAID_JS`, the diagram library a page with diagrams runs.
+
+The names are imported on first use (PEP 562): importing `builder.render.typeset` to
+start MathJax early must not wait for markdown-it and the rest of the stage.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from builder.marp.themes import ThemeSet, load_themes
+    from builder.render.deck import RenderedDeck, render_deck
+    from builder.render.equations import PageMath
+    from builder.render.page import MERMAID_JS
+
+__all__ = ["MERMAID_JS", "PageMath", "RenderedDeck", "ThemeSet", "load_themes",
+           "render_deck"]
+
+_WHERE = {
+    "MERMAID_JS": "builder.render.page",
+    "PageMath": "builder.render.equations",
+    "RenderedDeck": "builder.render.deck",
+    "render_deck": "builder.render.deck",
+    "ThemeSet": "builder.marp.themes",
+    "load_themes": "builder.marp.themes",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_WHERE[name]), name)

@@ -1,0 +1,240 @@
+"""An equation's tokens → rows → statements → relation chains of sides."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from builder.formula.tokens import (
+    Refused,
+    Token,
+    depth_map,
+    group_end,
+    is_break,
+    is_relation,
+    top_level,
+)
+from builder.formula.vocabulary import ALIGN_ENVS, EXPLICIT_PRODUCTS, PROSE, RELATIONS
+
+
+@dataclass(slots=True)
+class RawChain:
+    sides: list[list[Token]]
+    relations: list[str]
+
+
+def _rows(tokens: list[Token]) -> list[list[Token]]:
+    """Top-level rows: `\\\\` outside nested environments, with align-like environments
+    dissolved into their rows."""
+    rows: list[list[Token]] = [[]]
+    depth = 0  # inside cases/matrix/array: their rows are theirs
+    brace = 0
+    for token in tokens:
+        if token.kind == "begin":
+            if token.value in ALIGN_ENVS and depth == 0:
+                rows.append([])
+                continue
+            depth += 1
+        elif token.kind == "end":
+            if token.value in ALIGN_ENVS and depth == 0:
+                rows.append([])
+                continue
+            depth -= 1
+        elif token.kind == "op" and token.value == "{":
+            brace += 1
+        elif token.kind == "op" and token.value == "}":
+            brace -= 1
+        if token.kind == "rowsep" and depth == 0 and brace == 0:
+            rows.append([])
+            continue
+        rows[-1].append(token)
+    return [row for row in rows if row]
+
+
+
+
+
+
+
+
+def _cells(row: list[Token]) -> list[Token]:
+    """Drop the `&` columns before the one that holds the left side (labels such as
+    `正解率&& accuracy(X) &= …`), then the `&` themselves."""
+    depths = depth_map(row)
+    cells: list[list[Token]] = [[]]
+    for token, depth in zip(row, depths, strict=True):
+        if token.kind == "op" and token.value == "&" and depth == 0:
+            cells.append([])
+        else:
+            cells[-1].append(token)
+    if len(cells) == 1:
+        return cells[0]
+    first_relation = next((number for number, cell in enumerate(cells)
+                           if any(is_relation(t) for t in top_level(cell))), None)
+    if first_relation is None:
+        return [token for cell in cells for token in cell]
+    relation_cell = cells[first_relation]
+    top = top_level(relation_cell)
+    if top and is_relation(top[0]) and relation_cell[0] is top[0]:
+        lhs = next((number for number in range(first_relation - 1, -1, -1) if cells[number]),
+                   None)
+        start = lhs if lhs is not None else first_relation
+    else:
+        start = first_relation
+    kept = cells[start:]
+    if start > 0 and not any(cells[:start]):
+        kept = cells
+    return [token for cell in kept for token in cell]
+
+
+def _is_prose(token: Token) -> bool:
+    if token.kind == "text":
+        return True
+    if token.kind == "word":
+        text = token.value.strip()
+        return not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", text) or text in PROSE
+    return False
+
+
+def _is_annotation(piece: list[Token]) -> bool:
+    """`(i = 1, …, n)`, `(1)`, `(\\because …)`, `\\text{where } …`: not part of the
+    formula."""
+    if not piece:
+        return True
+    if _is_prose(piece[0]) or piece[0].value in ("\\because", "\\therefore"):
+        return True
+    if piece[0].value == "(" and piece[-1].value == ")":
+        depth = 0
+        for position, token in enumerate(piece):
+            if token.value == "(":
+                depth += 1
+            elif token.value == ")":
+                depth -= 1
+                if depth == 0 and position != len(piece) - 1:
+                    return False
+        inner = piece[1:-1]
+        if len(inner) == 1 and inner[0].kind in ("num", "letter"):
+            return True
+        return any(is_relation(t) or _is_prose(t) or t.kind == "dots" or
+                   t.value in ("\\because", "\\therefore") for t in inner)
+    return False
+
+
+def _strip_prose(piece: list[Token]) -> list[Token]:
+    """Prose labels at the ends of a piece (`\\text{状態価値関数：}V(s) = …`)."""
+    while piece and _is_prose(piece[0]):
+        piece = piece[1:]
+    while piece and (_is_prose(piece[-1]) or (piece[-1].kind == "op" and piece[-1].value in
+                                              ".,;?")):
+        piece = piece[:-1]
+    return piece
+
+
+def _ends_open(piece: list[Token]) -> bool:
+    last = piece[-1]
+    return is_relation(last) or (last.kind == "op" and last.value in "+-*/,") or (
+        last.kind == "cmd" and last.value in EXPLICIT_PRODUCTS)
+
+
+def _starts_open(piece: list[Token]) -> bool:
+    first = piece[0]
+    return is_relation(first) or (first.kind == "op" and first.value in "+*/") or (
+        first.kind == "cmd" and first.value in EXPLICIT_PRODUCTS)
+
+
+def _pieces(row: list[Token]) -> list[tuple[list[Token], bool]]:
+    """A row cut at top-level `\\quad` and arrows into statements; (tokens, continues)
+    where `continues` says the piece came after an arrow (a new chain)."""
+    depths = depth_map(row)
+    pieces: list[list[Token]] = [[]]
+    broken: list[bool] = [False]
+    for token, depth in zip(row, depths, strict=True):
+        if depth == 0 and (token.kind == "space" or is_break(token)):
+            pieces.append([])
+            broken.append(is_break(token))
+            if token.value in ("\\because", "\\therefore"):
+                pieces[-1].append(token)
+            if token.value == "\\xrightarrow":
+                pieces[-1].append(Token("skipgroup", "", token.pos, token.end))
+            continue
+        pieces[-1].append(token)
+    cleaned: list[list[Token]] = []
+    for piece in pieces:
+        if piece and piece[0].kind == "skipgroup":
+            piece = piece[1:]
+            if piece and piece[0].value == "{":
+                try:
+                    piece = piece[group_end(piece, 0) + 1:]
+                except Refused:
+                    piece = []
+        cleaned.append(piece)
+    merged: list[tuple[list[Token], bool]] = []
+    for piece, after_break in zip(cleaned, broken, strict=True):
+        if not piece:
+            continue
+        if merged and not after_break and (
+                _ends_open(merged[-1][0]) or _starts_open(piece)) and \
+                not (piece and is_relation(piece[0]) and any(
+                    is_relation(t) for t in top_level(merged[-1][0]))
+                     and not _ends_open(merged[-1][0])):
+            merged[-1] = (merged[-1][0] + piece, merged[-1][1])
+            continue
+        if _is_annotation(piece):
+            continue
+        merged.append((piece, after_break))
+    return [(_strip_prose(piece), after) for piece, after in merged if _strip_prose(piece)]
+
+
+def split_chains(tokens: list[Token]) -> list[RawChain]:
+    chains: list[RawChain] = []
+    rows = _rows(tokens)
+    pending: list[Token] = []
+    for number, row in enumerate(rows):
+        row = _cells(row)
+        while len(row) > 1 and row[0].kind == "op" and row[0].value == "{" and \
+                group_end(row, 0) == len(row) - 1:
+            row = row[1:-1]  # {D = …}: braces around everything show nothing
+        if not row:
+            continue
+        # `a + \\ + b`: a row that ends or starts with an operator continues the side
+        if pending:
+            row = pending + row
+            pending = []
+        if number + 1 < len(rows) and row and (
+                (row[-1].kind == "op" and row[-1].value in "+*") or
+                (row[-1].kind == "cmd" and row[-1].value in EXPLICIT_PRODUCTS) or
+                (rows[number + 1] and _cells(rows[number + 1])[:1] and
+                 _cells(rows[number + 1])[0].value in ("+",) and
+                 len(_cells(rows[number + 1])) == 1)):
+            pending = row
+            continue
+        for piece, after_break in _pieces(row):
+            depths = depth_map(piece)
+            sides: list[list[Token]] = [[]]
+            relations: list[str] = []
+            for token, depth in zip(piece, depths, strict=True):
+                if depth == 0 and is_relation(token):
+                    relations.append(RELATIONS.get(token.value, token.value))
+                    sides.append([])
+                else:
+                    sides[-1].append(token)
+            if not sides[0] and relations and chains and not after_break:
+                chain = chains[-1]
+                chain.sides.extend(sides[1:])
+                chain.relations.extend(relations)
+                continue
+            if not sides[0] and relations:
+                sides = sides[1:]
+                relations = relations[1:]
+            chains.append(RawChain(sides, relations))
+    if pending:
+        chains.append(RawChain([pending], []))
+    # a trailing relation with nothing after it (`g(z) = \sigma(z) \leftarrow 何故`)
+    for chain in chains:
+        while len(chain.sides) > 1 and not chain.sides[-1]:
+            chain.sides.pop()
+            chain.relations.pop()
+    return [chain for chain in chains if any(chain.sides)]
+
+
+# --------------------------------------------------------------------------- compiling

@@ -1,0 +1,187 @@
+"""What an equation's tokens show about its names, before any parse."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from builder.formula.context import Declarations
+from builder.formula.tokens import (
+    Refused,
+    Token,
+    group_end,
+    is_single_name,
+    read_tokens,
+    script_label,
+    top_level,
+)
+from builder.formula.vocabulary import GREEK, TRANSPOSE
+
+
+@dataclass(frozen=True, slots=True)
+class NameEvidence:
+    """Names keyed as the compiler keys them (`p`, `H_in`)."""
+
+    applied: frozenset[str] = frozenset()
+    """Names applied to arguments (`p(x | C)`, `k(x, x')`)."""
+    plain: frozenset[str] = frozenset()
+    """Names used as values (`1 - p`)."""
+    defined: frozenset[str] = frozenset()
+    """Functions the equation defines as `f(x) = …` at a row's start."""
+
+
+@functools.lru_cache(maxsize=4096)
+def name_evidence(tex: str) -> NameEvidence:
+    """What one equation's tokens show about its names: how the card reads `p(…)`."""
+    try:
+        tokens = read_tokens(tex)
+    except Refused:
+        return NameEvidence()
+    applied: set[str] = set()
+    plain: set[str] = set()
+    defined: set[str] = set()
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        is_name = token.kind == "letter" or (token.kind == "cmd" and token.value[1:] in GREEK)
+        if not is_name:
+            index += 1
+            continue
+        key = token.value.lstrip("\\")
+        after = index + 1
+        if after + 1 < len(tokens) and tokens[after].value == "_":
+            try:
+                end = group_end(tokens, after + 1)
+            except Refused:
+                return NameEvidence(frozenset(applied), frozenset(plain), frozenset(defined))
+            key = f"{key}_{script_label(tokens[after + 1:end + 1])}"
+            after = end + 1
+        primed = after < len(tokens) and tokens[after].value == "'"
+        while after < len(tokens) and tokens[after].value == "'":
+            after += 1
+        following = tokens[after] if after < len(tokens) else None
+        if following is not None and following.kind == "op" and following.value == "(":
+            depth = 0
+            inner: list[Token] = []
+            for position in range(after, len(tokens)):
+                current = tokens[position]
+                if current.kind == "op" and current.value in "([":
+                    depth += 1
+                elif current.kind == "op" and current.value in ")]":
+                    depth -= 1
+                    if depth == 0:
+                        break
+                if position > after:
+                    inner.append(current)
+            if any(t.value in (",", ";", "|", "\\mid") for t in top_level(inner)) or \
+                    is_single_name(inner):
+                applied.add(key)
+            previous = tokens[index - 1] if index else None
+            closing = after + len(inner) + 1
+            if not primed and (previous is None or previous.kind in ("rowsep", "begin") or
+                               previous.value == "&") and closing + 1 < len(tokens) and \
+                    tokens[closing + 1].value == "=":
+                defined.add(key)
+        elif following is None or following.value != "^":
+            previous = tokens[index - 1] if index else None
+            argument = previous is not None and previous.value in ("(", ",") and \
+                following is not None and following.value in (")", ",")
+            if (previous is None or previous.value not in ("d", "\\partial")) and \
+                    not argument:
+                plain.add(key)
+        index = after if after > index else index + 1
+    return NameEvidence(frozenset(applied), frozenset(plain), frozenset(defined))
+
+
+# --------------------------------------------------------------------------- rows and chains
+
+
+def transposed_names(tokens: Sequence[Token]) -> set[str]:
+    """Upper-case names followed by `^T` (`X^T`, `W^{\\top}`)."""
+    names = set()
+    for index in range(1, len(tokens) - 1):
+        if tokens[index].value != "^":
+            continue
+        after = tokens[index + 1]
+        if after.value == "{" and index + 3 < len(tokens) and tokens[index + 3].value == "}":
+            after = tokens[index + 2]
+        before = tokens[index - 1]
+        if after.value in TRANSPOSE and before.kind == "letter" and before.value.isupper():
+            names.add(before.value)
+    return names
+
+
+def _transposable(tokens: Sequence[Token], position: int) -> bool:
+    """Can the token at `position` end something transposed? Not the `{…}` of a sum's
+    bounds (`\\sum_{t=1}^T`)."""
+    token = tokens[position]
+    if token.kind == "letter" or (token.kind == "cmd" and token.value[1:] in GREEK) or \
+            token.value in (")", "]", "\\}"):
+        return True
+    if token.value != "}":
+        return False
+    depth = 0
+    for index in range(position, -1, -1):
+        if tokens[index].value == "}":
+            depth += 1
+        elif tokens[index].value == "{":
+            depth -= 1
+            if depth == 0:
+                before = tokens[index - 1] if index else None
+                owner = tokens[index - 2] if index > 1 else None
+                return not (before is not None and before.value == "_" and owner is not None
+                            and owner.value in ("\\sum", "\\prod", "\\int", "\\Sigma"))
+    return False
+
+
+def is_matrix_equation(tokens: Sequence[Token], declarations: Declarations) -> bool:
+    """Matrices in play: a transpose (other than `w^T x`), `\\det`, a name declared a
+    matrix, or one the card transposes elsewhere."""
+    for index, token in enumerate(tokens):
+        if token.kind == "cmd" and token.value == "\\det":
+            return True
+        if token.kind == "letter" and (token.value in declarations.matrices or
+                                       token.value in declarations.transposed):
+            return True
+        if token.kind == "cmd" and token.value[1:] in declarations.matrices:
+            return True
+        if token.value != "^" or index + 1 >= len(tokens):
+            continue
+        after = tokens[index + 1]
+        if after.value == "{" and index + 3 < len(tokens) and tokens[index + 3].value == "}":
+            after = tokens[index + 2]
+        if after.value not in TRANSPOSE:
+            continue
+        before = tokens[index - 1] if index else None
+        if before is None or not _transposable(tokens, index - 1):
+            continue
+        following = tokens[index + (4 if tokens[index + 1].value == "{" else 2)] \
+            if index + (4 if tokens[index + 1].value == "{" else 2) < len(tokens) else None
+        inner_product = before is not None and before.kind == "letter" and \
+            before.value.islower() and following is not None and \
+            following.kind == "letter" and following.value.islower()
+        if not inner_product:
+            return True
+    return False
+
+
+def step_letters(tokens: Sequence[Token]) -> frozenset[str]:
+    """Letters of superscripts such as `z^{t-1}` on a name: time steps."""
+    letters: set[str] = set()
+    for index in range(1, len(tokens) - 2):
+        before, caret = tokens[index - 1], tokens[index]
+        if caret.kind != "op" or caret.value != "^" or tokens[index + 1].value != "{":
+            continue
+        if not ((before.kind == "letter" and before.value != "e") or
+                (before.kind == "cmd" and before.value[1:] in GREEK) or
+                (before.value == "}" and _transposable(tokens, index - 1))):
+            continue  # not a name's superscript: (1-p)^{1-x}, e^{x-1}, \sum_{i=1}^{n-1}
+        try:
+            end = group_end(tokens, index + 1)
+        except Refused:
+            break
+        inner = tokens[index + 2:end]
+        if any(t.kind == "op" and t.value in "+-" for t in inner):
+            letters |= {t.value for t in inner if t.kind == "letter"}
+    return frozenset(letters)

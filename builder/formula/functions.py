@@ -1,0 +1,85 @@
+"""sympy functions the reader builds that sympy lacks: transpose, inner product, the
+conditional bar; and sums/products of numbers only."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from builder.formula.tokens import Refused
+
+
+def conditional_marker() -> Any:
+    import sympy
+
+    return sympy.Symbol("|")
+
+
+class Transposed:
+    """`X^T`: the transpose of a matrix, non-commutative; of a number, the number."""
+
+    _class: Any = None
+
+    @classmethod
+    def get(cls) -> Any:
+        if cls._class is None:
+            import sympy
+
+            class transpose(sympy.Function):  # type: ignore[misc]
+                nargs = 1
+                is_commutative = False
+
+                @classmethod
+                def eval(cls, a: Any) -> Any:
+                    if a.is_number:
+                        return a
+                    if isinstance(a, cls):
+                        return a.args[0]
+                    return None
+
+                def _sympystr(self, printer: Any) -> str:
+                    return f"{printer._print(self.args[0])}^T"
+
+            cls._class = transpose
+        return cls._class
+
+
+class InnerProduct:
+    """`w^T x`: the inner product of two vectors, a scalar (np.dot in formulas)."""
+
+    _class: Any = None
+
+    @classmethod
+    def get(cls) -> Any:
+        if cls._class is None:
+            import sympy
+
+            class Inner(sympy.Function):  # type: ignore[misc]
+                """Inner product; at scalar points (a check's samples) the product."""
+
+                nargs = 2
+                is_commutative = True
+
+                @classmethod
+                def eval(cls, a: Any, b: Any) -> Any:
+                    if a.is_number and b.is_number:
+                        return a * b
+                    return None
+
+                def _sympystr(self, printer: Any) -> str:
+                    return f"{printer._print(self.args[0])}^T {printer._print(self.args[1])}"
+
+            cls._class = Inner
+        return cls._class
+
+
+def arithmetic(operands: Sequence[Any]) -> None:
+    """Sums and products of numbers only: not of sets (`\\mathbb{R}`), conditions or
+    matrices written out (`\\begin{bmatrix}`)."""
+    import sympy
+
+    for operand in operands:
+        if not isinstance(operand, sympy.Expr):
+            kind = "matrix/vector expression" if getattr(operand, "is_Matrix", False) \
+                else "a set or condition in arithmetic"
+            raise Refused(kind)

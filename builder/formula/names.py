@@ -1,0 +1,38 @@
+"""LaTeX → Python names: the one rule by which a symbol in the notes is named in Python.
+
+`\\sigma` → `sigma`, `H_{in}` → `H_in`, `\\hat{y}` and `\\hat y` → `y_hat`, `\\Delta x` →
+`Delta_x`, `x'` → `x_prime`, `\\mathrm{TP}` → `TP`. The name is what the compiler gives
+the symbol inside an equation, because it is found the same way: the fragment is read
+by the equation parser. `assume:`, `let:` and messages name symbols with it, so that a
+declaration always reaches the symbol the equation has.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from builder.formula.context import Declarations, ParseContext
+from builder.formula.parser import Parser
+from builder.formula.tokens import Refused, read_tokens
+
+
+@functools.lru_cache(maxsize=1024)
+def python_name(tex: str) -> str:
+    """The Python name of the one symbol `tex` writes, in LaTeX or already in Python
+    (`H_in`, `y_hat`: returned as they are). A fragment that is not one symbol (`x + y`,
+    `\\pi`) comes back stripped and unchanged, which is not a Python identifier: callers
+    tell names from the rest with `str.isidentifier`."""
+    text = tex.strip()
+    if text.isidentifier():
+        return text
+    import sympy
+
+    try:
+        tokens = read_tokens(text)
+        with sympy.evaluate(False):
+            expr = Parser(tokens, ParseContext(Declarations())).whole()
+    except (Refused, RecursionError, TypeError, ValueError, AttributeError):
+        return text
+    if isinstance(expr, sympy.Symbol) and expr.name.isidentifier():
+        return str(expr.name)
+    return text

@@ -1,0 +1,274 @@
+"""The parser: one side's tokens → a sympy expression, or `Refused`.
+
+`Parser` is the grammar (sums, products, factors) and the table of LaTeX commands, put
+together with the parts that read names, calculus and operators."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from builder.formula.functions import arithmetic
+from builder.formula.parser_calculus import CalculusReader
+from builder.formula.parser_names import NameReader
+from builder.formula.parser_operators import OperatorReader
+from builder.formula.tokens import Refused, Token, group_end, top_level, unexpected
+from builder.formula.vocabulary import (
+    BREAKS,
+    EXPLICIT_PRODUCTS,
+    FUNCTION_COMMANDS,
+    GREEK,
+    RELATIONS,
+)
+
+_REFUSED_COMMANDS = {
+    "\\oint": "contour integral", "\\partial": "partial derivative notation",
+    "\\lim": "limit not supported", "\\cap": "set expression (∩, ∪)",
+    "\\cup": "set expression (∩, ∪)",
+    "\\circ": "composition (∘)",
+    "\\underset": "argmax/argmin or \\underset", "\\overset": "\\overset",
+    "\\arg": "argmax/argmin or \\underset", "\\argmax": "argmax/argmin or \\underset",
+    "\\argmin": "argmax/argmin or \\underset", "\\sup": "sup/inf",
+    "\\inf": "sup/inf", "\\otimes": "tensor product (⊗)", "\\oplus": "⊕",
+    "\\emptyset": "set expression", "\\forall": "quantifier",
+    "\\exists": "quantifier", "\\neg": "logic", "\\land": "logic", "\\lor": "logic",
+    "\\choose": "\\choose", "\\operatornamewithlimits": "argmax/argmin or \\underset",
+    "\\mid": "conditional (|) outside a function", "\\setminus": "set expression",
+}
+"""Commands the parser knows and refuses, with the reason a side then gives."""
+
+_DECORATIONS = ("\\hat", "\\bar", "\\tilde", "\\widehat", "\\widetilde", "\\overline",
+                "\\vec", "\\dot", "\\ddot", "\\check", "\\breve")
+
+
+class Parser(NameReader, CalculusReader, OperatorReader):
+    """One side's tokens → a sympy expression, or `Refused`."""
+
+    def whole(self) -> Any:
+        if not self.tokens:
+            raise Refused("empty expression")
+        expr = self.expr()
+        if self.peek() is not None:
+            token = self.peek()
+            assert token is not None
+            raise Refused(unexpected(token))
+        return expr
+
+    # ----------------------------------------------------------------- grammar
+    def expr(self) -> Any:
+        if self.at("\\pm", "\\mp"):
+            raise Refused("± (two values)")
+        terms = [self.term()]
+        while True:
+            if self.at("+"):
+                self.index += 1
+                terms.append(self.term())
+            elif self.at("-"):
+                self.index += 1
+                terms.append(-self.term())
+            elif self.at("\\pm", "\\mp"):
+                raise Refused("± (two values)")
+            else:
+                break
+        if len(terms) == 1:
+            return terms[0]
+        arithmetic(terms)
+        return self.sympy.Add(*terms)
+
+    def term(self) -> Any:
+        negative = False
+        while self.at("-", "+"):
+            negative ^= self.next().value == "-"
+        value = self.run()
+        while True:
+            if self.at(*EXPLICIT_PRODUCTS):
+                self.index += 1
+                while self.at("-", "+"):
+                    negative ^= self.next().value == "-"
+                value = value * self.run()
+            elif self.at("/", "\\div"):
+                self.index += 1
+                denominator = self.run(single=True)
+                if self.starts_factor():
+                    raise Refused("a/bc: is bc the denominator? use \\frac")
+                value = value / denominator
+            else:
+                break
+        return -value if negative else value
+
+
+    def run(self, *, single: bool = False, function_argument: bool = False) -> Any:
+        """Implicit multiplication: `2ab\\sin x`. A big operator (sum, derivative) takes
+        the rest of the term as its operand."""
+        factors: list[Any] = []
+        while self.starts_factor():
+            token = self.peek()
+            assert token is not None
+            if token.kind == "op" and token.value == "|" and factors and \
+                    self.peek_value(1) != "|":
+                break  # the closing bar of |x| or a conditional: the caller's
+            if function_argument and factors and token.kind == "cmd" and (
+                    token.value in FUNCTION_COMMANDS or token.value in ("\\sum", "\\prod")):
+                break  # \sin x \cos x
+            factor = self.factor(factors)
+            factors.append(factor)
+            if single:
+                break
+            previous = self.tokens[self.index - 1]
+            if function_argument and previous.kind == "op" and previous.value in ")]":
+                break  # \log p(x) q(x): the argument is p(x)
+        if not factors:
+            token = self.peek()
+            raise Refused(unexpected(token) if token else "incomplete formula")
+        if len(factors) == 1:
+            return factors[0]
+        arithmetic(factors)
+        return self.sympy.Mul(*factors)
+
+    # ----------------------------------------------------------------- factors
+    def factor(self, before: list[Any]) -> Any:
+        token = self.peek()
+        assert token is not None
+        kind, value = token.kind, token.value
+        if kind == "refuse":
+            raise Refused(value)
+        if kind == "dots":
+            raise Refused("ellipsis (…)")
+        if kind == "text":
+            raise Refused("text in formula")
+        if kind == "begin":
+            return self.postfix(self.environment(value))
+        if kind == "num":
+            self.index += 1
+            number = self.sympy.Rational(value) if "." in value else self.sympy.Integer(value)
+            return self.postfix(number)
+        if kind == "op":
+            if value in "([":
+                return self.postfix(self.bracket())
+            if value == "{":
+                close = group_end(self.tokens, self.index)
+                inner = self.tokens[self.index + 1:close]
+                if any(t.kind == "op" and t.value in "+-=" for t in top_level(inner)) and (
+                        before or (close + 1 < len(self.tokens)
+                                   and self.starts_factor_at(close + 1))):
+                    raise Refused("braces around a sum (display grouping is ambiguous)")
+                self.index = close + 1
+                return self.postfix(self.sub(inner))
+            if value == "|":
+                if self.peek_value(1) == "|":
+                    return self.norm()
+                return self.postfix(self.absolute())
+            if value == "'":
+                raise Refused("prime without a name")
+            raise Refused(unexpected(token))
+        if kind == "cmd":
+            return self.command(token)
+        if kind in ("letter", "word"):
+            return self.name_factor()
+        raise Refused(unexpected(token))
+
+    # ----------------------------------------------------------------- commands
+    def command(self, token: Token) -> Any:
+        """A LaTeX command at the cursor, read by its handler in `_COMMANDS`."""
+        handler = _COMMANDS.get(token.value)
+        if handler is not None:
+            return handler(self, token)
+        value = token.value
+        if value in _REFUSED_COMMANDS:
+            raise Refused(_REFUSED_COMMANDS[value])
+        if value in BREAKS or value in RELATIONS:
+            raise Refused(f"relation {value} inside an expression")
+        raise Refused(f"unknown macro {value}")
+
+    def fraction_command(self, token: Token) -> Any:
+        self.index += 1
+        return self.fraction()
+
+    def square_root(self, token: Token) -> Any:
+        self.index += 1
+        degree = None
+        if self.at("["):
+            self.index += 1
+            inner, _ = self.until_closer("[", "]")
+            degree = self.sub(inner)
+        radicand = self.sub(self.group())
+        return self.postfix(self.sympy.root(radicand, degree) if degree is not None
+                            else self.sympy.sqrt(radicand))
+
+    def sum_or_product(self, token: Token) -> Any:
+        self.index += 1
+        return self.big_operator("prod" if token.value == "\\prod" else "sum")
+
+    def capital_sigma(self, token: Token) -> Any:
+        """`\\Sigma_{i}`: a sum; `\\Sigma` alone: a name (a covariance)."""
+        if self.peek_value(1) == "_":
+            return self.sum_or_product(token)
+        return self.name_factor()
+
+    def function_command(self, token: Token) -> Any:
+        self.index += 1
+        return self.function(token.value[1:])
+
+    def determinant(self, token: Token) -> Any:
+        self.index += 1
+        if not self.at("(", "["):
+            raise Refused("\\det without parentheses")
+        opener = self.next()
+        inner, _ = self.until_closer(opener.value, ")" if opener.value == "(" else "]")
+        return self.postfix(self.sympy.Function("det")(self.sub(inner)))
+
+    def binomial(self, token: Token) -> Any:
+        self.index += 1
+        top = self.sub(self.group())
+        bottom = self.sub(self.group())
+        return self.postfix(self.sympy.binomial(top, bottom))
+
+    def braces(self, token: Token) -> Any:
+        """`\\{…\\}` around an expression: grouping; around a list: a set (refused)."""
+        self.index += 1
+        inner, _ = self.until_closer("\\{", "\\}")
+        if any(t.kind == "op" and t.value == "," for t in top_level(inner)):
+            raise Refused("set expression")
+        return self.postfix(self.sub(inner))
+
+    def infinity(self, token: Token) -> Any:
+        self.index += 1
+        return self.postfix(self.sympy.oo)
+
+    def blackboard_command(self, token: Token) -> Any:
+        return self.blackboard()
+
+    def norm_command(self, token: Token) -> Any:
+        return self.norm()
+
+    def integral_command(self, token: Token) -> Any:
+        self.index += 1
+        return self.integral({"\\int": 1, "\\iint": 2, "\\iiint": 3}[token.value])
+
+    def name_command(self, token: Token) -> Any:
+        """A Greek letter or a decorated name (`\\hat{y}`)."""
+        return self.name_factor()
+
+
+_Handler = Callable[[Parser, Token], Any]
+
+_COMMANDS: Mapping[str, _Handler] = {
+    **dict.fromkeys(("\\frac", "\\dfrac", "\\tfrac", "\\cfrac"), Parser.fraction_command),
+    **dict.fromkeys((f"\\{name}" for name in GREEK), Parser.name_command),
+    **dict.fromkeys(_DECORATIONS, Parser.name_command),
+    **dict.fromkeys(FUNCTION_COMMANDS, Parser.function_command),
+    "\\sqrt": Parser.square_root,
+    "\\sum": Parser.sum_or_product, "\\prod": Parser.sum_or_product,
+    "\\Sigma": Parser.capital_sigma,
+    "\\det": Parser.determinant,
+    "\\lfloor": Parser.floor_or_ceiling, "\\lceil": Parser.floor_or_ceiling,
+    "\\binom": Parser.binomial,
+    "\\{": Parser.braces,
+    "\\infty": Parser.infinity,
+    "\\mathbb": Parser.blackboard_command,
+    "\\|": Parser.norm_command, "\\Vert": Parser.norm_command,
+    **dict.fromkeys(("\\int", "\\iint", "\\iiint"), Parser.integral_command),
+    "\\nabla": Parser.gradient,
+}
+"""Each LaTeX command the parser reads, and the method that reads it (the token is at
+the cursor when it is called)."""

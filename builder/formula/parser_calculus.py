@@ -1,0 +1,301 @@
+"""Fractions, derivatives, sums and products, integrals, expectations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from builder.formula.reader import Reader
+from builder.formula.tokens import Refused, Token, is_relation, script_label, split_top, top_level
+from builder.formula.vocabulary import GREEK
+
+
+class CalculusReader(Reader):
+    """Fractions and derivatives, sums and products, integrals, expectations."""
+
+    def fraction(self) -> Any:
+        numerator = self.group()
+        denominator = self.group()
+        derivative = self.derivative(numerator, denominator)
+        if derivative is not None:
+            return derivative
+        top, bottom = self.sub(numerator), self.sub(denominator)
+        sympy = self.sympy
+        if isinstance(top, sympy.Integer) and isinstance(bottom, sympy.Integer) and bottom:
+            return self.postfix(sympy.Rational(top, bottom))  # \frac{1}{2}: a number
+        if top == 1:
+            return self.postfix(sympy.Pow(bottom, -1))
+        return self.postfix(top / bottom)
+
+    def derivative(self, numerator: list[Token], denominator: list[Token]) -> Any:
+        """`\\frac{d}{dx} f`, `\\frac{dJ}{da}`, `\\frac{\\partial L}{\\partial W}`,
+        `\\frac{d^2 y}{dx^2}`; None when the fraction is not a derivative."""
+        sympy = self.sympy
+
+        def is_d(token: Token) -> bool:
+            return (token.kind == "letter" and token.value == "d") or (
+                token.kind == "cmd" and token.value == "\\partial")
+
+        if not numerator or not denominator or not is_d(numerator[0]) or \
+                not is_d(denominator[0]):
+            return None
+        if numerator[0].kind == "letter" and len(numerator) > 1 and \
+                numerator[1].value == "_":
+            return None  # d_k is a name
+        rest = numerator[1:]
+        order = 1
+        if rest and rest[0].value == "^":
+            if len(rest) < 2:
+                raise Refused("incomplete formula")
+            exponent = rest[1] if rest[1].value != "{" else (rest[2] if len(rest) > 2 else None)
+            if exponent is None or exponent.kind != "num":
+                raise Refused("derivative of unknown order")
+            order = int(exponent.value)
+            rest = rest[2:] if rest[1].value != "{" else rest[4:]
+        variables = self.derivative_variables(denominator)
+        if sum(count for _, count in variables) != order:
+            raise Refused("derivative orders do not match")
+        if rest:
+            operand = self.sub(rest)
+        else:
+            operand = self.operand()  # the operator form applies to the rest of the term
+        return sympy.Derivative(operand, *variables)
+
+    def gradient(self, token: Token) -> Any:
+        """`\\nabla_\\theta J`: the derivative of the rest of the term."""
+        sympy = self.sympy
+        self.index += 1
+        if not self.at("_"):
+            raise Refused("gradient (\\nabla) without a variable")
+        self.index += 1
+        variable = self.sub(self.group())
+        if not isinstance(variable, (sympy.Symbol, sympy.Indexed)):
+            raise Refused("derivative with respect to an expression")
+        return sympy.Derivative(self.operand(), variable)
+
+    def operand(self) -> Any:
+        """What `\\frac{d}{dx}` or `\\nabla_\\theta` applies to: the rest of the term, unless
+        that is a product of function values (`\\nabla \\log \\pi(a) Q(s, a)`: which?)."""
+        operand = self.term()
+        if isinstance(operand, self.sympy.Mul):
+            applied = [factor for factor in operand.args
+                       if isinstance(factor, self.sympy.Function) or (
+                           isinstance(factor, self.sympy.Pow) and
+                           isinstance(factor.base, self.sympy.Function))]
+            if len(applied) >= 2:
+                raise Refused("derivative of a product: of which factors?")
+        return operand
+
+    def derivative_variables(self, tokens: list[Token]) -> list[tuple[Any, int]]:
+        """`dx`, `\\partial \\theta_t`, `dx^2`, `\\partial x \\partial y`."""
+        pieces: list[list[Token]] = []
+        for token in tokens:
+            if (token.kind == "letter" and token.value == "d" and (not pieces or pieces[-1])) \
+                    or (token.kind == "cmd" and token.value == "\\partial"):
+                pieces.append([])
+            elif pieces:
+                pieces[-1].append(token)
+            else:
+                raise Refused("derivative with respect to an expression")
+        variables: list[tuple[Any, int]] = []
+        for piece in pieces:
+            count = 1
+            if len(piece) >= 2 and piece[-2].value == "^" and piece[-1].kind == "num":
+                count = int(piece[-1].value)
+                piece = piece[:-2]
+            elif len(piece) >= 4 and piece[-4].value == "^" and piece[-3].value == "{" \
+                    and piece[-2].kind == "num" and piece[-1].value == "}":
+                count = int(piece[-2].value)
+                piece = piece[:-4]
+            if not piece:
+                raise Refused("derivative with respect to an expression")
+            variable = self.sub(piece)
+            if not isinstance(variable, (self.sympy.Symbol, self.sympy.Indexed)):
+                raise Refused("derivative with respect to an expression")
+            variables.append((variable, count))
+        if not variables:
+            raise Refused("derivative with respect to an expression")
+        return variables
+
+    def big_operator(self, kind: str) -> Any:
+        sympy = self.sympy
+        lower: list[Token] | None = None
+        upper: list[Token] | None = None
+        for _ in range(2):
+            if self.at("_") and lower is None:
+                self.index += 1
+                lower = self.group()
+            elif self.at("^") and upper is None:
+                self.index += 1
+                upper = self.group()
+        if lower is None:
+            raise Refused(f"{kind} without an index")
+        top = top_level(lower)
+        if any(t.kind == "cmd" and t.value in ("\\in", "\\subset") for t in top):
+            raise Refused(f"{kind} over a set")
+        if any(t.kind == "op" and t.value == "," for t in top):
+            if upper is not None or any(t.value == "=" for t in lower):
+                raise Refused(f"{kind} over several variables with bounds")
+            names = []
+            for part in split_top(lower, {","}):
+                if not part or part[0].kind not in ("letter", "cmd") or len(part) > 2 or (
+                        len(part) == 2 and part[1].value != "'"):
+                    raise Refused(f"{kind} index is not a letter")
+                names.append(part[0].value.lstrip("\\") + ("_prime" if len(part) == 2 else ""))
+            saved = self.scope
+            self.scope = self.scope | set(names)
+            try:
+                body = self.term()
+            finally:
+                self.scope = saved
+            operator = sympy.Sum if kind == "sum" else sympy.Product
+            limits = [(sympy.Symbol(name), 1,
+                       sympy.Symbol(f"#{name}", integer=True, positive=True))
+                      for name in reversed(names)]
+            with sympy.evaluate(True):  # unevaluated, Sum wraps its body in 1*(…)
+                return operator(body, *limits)
+        equals = [position for position, t in enumerate(lower) if t.value == "="]
+        variable_tokens = lower[:equals[0]] if equals else lower
+        if not variable_tokens or variable_tokens[0].kind not in ("letter", "cmd") or \
+                (variable_tokens[0].kind == "cmd" and variable_tokens[0].value[1:] not in GREEK):
+            raise Refused(f"{kind} index is not a letter")
+        if len(variable_tokens) != 1 and not (
+                len(variable_tokens) == 2 and variable_tokens[1].value == "'"):
+            raise Refused(f"{kind} index is not a letter")
+        variable_name = variable_tokens[0].value.lstrip("\\") + (
+            "_prime" if len(variable_tokens) == 2 else "")
+        variable = sympy.Symbol(variable_name)
+        if equals:
+            low = self.sub(lower[equals[0] + 1:])
+        else:
+            low = sympy.Integer(1)
+        if upper is not None:
+            high = self.sub(upper)
+        elif equals:
+            raise Refused(f"{kind} with a lower bound and no upper bound")
+        else:
+            high = sympy.Symbol(f"#{variable_name}", integer=True, positive=True)
+        saved = self.scope
+        self.scope = self.scope | {variable_name}
+        try:
+            body = self.term()
+        finally:
+            self.scope = saved
+        operator = sympy.Sum if kind == "sum" else sympy.Product
+        with sympy.evaluate(True):  # unevaluated, Sum wraps its body in 1*(…)
+            return operator(body, (variable, low, high))
+
+    def blackboard(self) -> Any:
+        """`\\mathbb{E}[…]`, and the number sets `\\mathbb{R}^{n \\times m}`."""
+        sympy = self.sympy
+        self.index += 1
+        letter = self.group()
+        text = "".join(t.value for t in letter)
+        if text == "E":
+            return self.expectation()
+        if text.startswith("E") and len(letter) > 2 and letter[1].value == "_":
+            return self.expectation(letter[2:] if letter[2].value != "{" else letter[3:-1])
+        sets = {"R": sympy.S.Reals, "N": sympy.S.Naturals, "Z": sympy.S.Integers,
+                "Q": sympy.S.Rationals, "C": sympy.S.Complexes}
+        if text not in sets:
+            raise Refused("set (\\mathbb)")
+        if not self.at("^"):
+            return sets[text]
+        self.index += 1
+        shape = split_top(self.group(), {"\\times"})
+        from sympy.matrices.expressions.sets import MatrixSet
+
+        dimensions = [self.sub(part) for part in shape]
+        if len(dimensions) == 1:
+            dimensions.append(sympy.Integer(1))
+        if len(dimensions) != 2:
+            raise Refused("set (\\mathbb) of more than two dimensions")
+        return MatrixSet(dimensions[0], dimensions[1], sets[text])
+
+
+    def integral(self, count: int) -> Any:
+        """`\\int_a^b f(x) dx`, `\\iint g dx dt`, `\\int_x f dx` (over x's domain)."""
+        sympy = self.sympy
+        lower: list[Token] | None = None
+        upper: list[Token] | None = None
+        for _ in range(2):
+            if self.at("_") and lower is None:
+                self.index += 1
+                lower = self.group()
+            elif self.at("^") and upper is None:
+                self.index += 1
+                upper = self.group()
+        # the body runs to the differentials `dx dt` that end the term
+        start = self.index
+        depth = 0
+        position = start
+        while position < len(self.tokens):
+            token = self.tokens[position]
+            if token.kind == "op" and token.value in "([{" or (
+                    token.kind == "cmd" and token.value in ("\\{", "\\left")):
+                depth += 1
+            elif token.kind == "op" and token.value in ")]}" or (
+                    token.kind == "cmd" and token.value == "\\}"):
+                depth -= 1
+                if depth < 0:
+                    break
+            elif depth == 0 and token.kind == "letter" and token.value == "d" and \
+                    position > start and self.differentials(position, count) is not None:
+                break
+            elif depth == 0 and (is_relation(token) or (
+                    token.kind == "op" and token.value in "+-" and position > start)):
+                raise Refused("integral without its dx")
+            position += 1
+        found = self.differentials(position, count) if position < len(self.tokens) else None
+        if found is None:
+            raise Refused("integral without its dx")
+        variables, end = found
+        body = self.sub(self.tokens[start:position])
+        self.index = end
+        if count > 1 and (lower or upper):
+            raise Refused("multiple integral with bounds")
+        limits: list[Any] = []
+        for variable in variables:
+            if upper is not None and lower is not None:
+                limits.append((variable, self.sub(lower), self.sub(upper)))
+            elif lower is not None and (len(lower) != 1 or lower[0].value.lstrip("\\") !=
+                                        str(variable)):
+                raise Refused("integral over a set")
+            else:
+                limits.append((variable,))
+        return sympy.Integral(body, *limits)
+
+    def differentials(self, position: int, count: int) -> tuple[list[Any], int] | None:
+        """`dx dt` at `position`: the variables and where they end."""
+        variables = []
+        for _ in range(count):
+            if position + 1 >= len(self.tokens):
+                return None
+            d, name = self.tokens[position], self.tokens[position + 1]
+            if d.kind != "letter" or d.value != "d" or not (
+                    name.kind == "letter" or (name.kind == "cmd" and name.value[1:] in GREEK)):
+                return None
+            variables.append(self.sympy.Symbol(name.value.lstrip("\\")))
+            position += 2
+        following = self.tokens[position] if position < len(self.tokens) else None
+        if following is not None and not (
+                (following.kind == "op" and following.value in "+-)]}") or
+                is_relation(following) or (following.kind == "cmd" and following.value in (
+                    "\\}", "\\right"))):
+            return None
+        return variables, position
+
+    def expectation(self, subscript: list[Token] | None = None) -> Any:
+        """`\\mathbb{E}[X]`, `E_{z \\sim q}[…]`, `\\mathbb{E}[G_t | S_t = s]`: an expectation
+        the notes do not define further, as the unknown function `E`."""
+        name = "E"
+        if subscript is None and self.at("_"):
+            self.index += 1
+            subscript = self.group()
+        if subscript:
+            name = f"E_{script_label(subscript)}"
+        if not self.at("[", "("):
+            raise Refused("expectation without brackets")
+        opener = self.next()
+        inner, _ = self.until_closer(opener.value, ")" if opener.value == "(" else "]")
+        arguments = self.arguments(inner)
+        return self.postfix(self.sympy.Function(name)(*arguments))

@@ -1,0 +1,324 @@
+"""Names: `x`, `H_{in}`, `\\hat{y}`, `\\text{softmax}` with their scripts, applied to
+arguments when they are functions."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from builder.formula.context import NameUse
+from builder.formula.functions import InnerProduct, Transposed
+from builder.formula.reader import Reader
+from builder.formula.tokens import (
+    Refused,
+    Token,
+    group_end,
+    is_single_name,
+    script_label,
+    split_top,
+    top_level,
+)
+from builder.formula.vocabulary import (
+    CONVENTIONAL_FUNCTIONS,
+    GREEK,
+    PROSE,
+    RELATIONS,
+    TRANSPOSE,
+    WORD_FUNCTIONS,
+    WORD_NAMES,
+    known_function,
+)
+
+
+class NameReader(Reader):
+    """Names and symbols: how a name in the notes becomes a sympy symbol."""
+
+    # ----------------------------------------------------------------- names
+    def name_factor(self) -> Any:
+        """A name (`x`, `H_{in}`, `\\hat{y}`, `\\text{softmax}`) with its scripts, applied
+        to arguments when it is a function."""
+        sympy = self.sympy
+        token = self.peek()
+        assert token is not None
+        if token.kind == "letter" and token.value == "e" and self.peek_value(1) == "^":
+            self.index += 2
+            return sympy.exp(self.sub(self.group()))
+        if token.kind == "letter" and token.value == "E" and (
+                self.peek_value(1) == "[" or (self.peek_value(1) == "_" and self.bracket_after())):
+            self.index += 1
+            return self.expectation()
+        base, is_word = self.read_base()
+        if is_word and base in WORD_FUNCTIONS and not self.at("_", "^", "'"):
+            return self.function(base)
+        subscript: list[Token] | None = None
+        superscript: list[Token] | None = None
+        primes = 0
+        for _ in range(3):
+            if self.at("_") and subscript is None:
+                self.index += 1
+                subscript = self.group()
+            elif self.at("'"):
+                while self.at("'"):
+                    self.index += 1
+                    primes += 1
+            elif self.at("^") and superscript is None:
+                self.index += 1
+                superscript = self.group()
+        if superscript and len(superscript) == 1 and superscript[0].value == "\\prime":
+            primes += 1
+            superscript = None
+        if base in ("pi",) and subscript is None and superscript is None and primes == 0 \
+                and not self.at("("):
+            return sympy.pi
+        label = ""
+        transpose = False
+        power = None
+        step: list[Token] | None = None
+        if superscript is not None:
+            text = "".join(t.value for t in superscript)
+            if text in TRANSPOSE or text == "\\top":
+                transpose = True
+            elif superscript[0].value == "(" and superscript[-1].value == ")":
+                label = "__" + script_label(superscript[1:-1])
+            elif any(t.value == "," for t in superscript) or text in ("*", "-", "+", "\\star",
+                                                                          "\\ast", "\\dagger"):
+                label = "__" + script_label(superscript)
+            elif len(superscript) > 1 and all(t.kind == "letter" for t in superscript):
+                label = "__" + script_label(superscript)  # x^{cx}, \delta^{out}: a label
+            elif self.context.labels and len(superscript) == 1 and \
+                    superscript[0].kind == "letter" and subscript is not None and \
+                    superscript[0].value not in self.context.steps | \
+                    self.context.declarations.indices:
+                label = "__" + script_label(superscript)  # g_j^w beside g_j^{cx}: labels too
+            elif len(superscript) == 1 and superscript[0].kind == "letter" and \
+                    superscript[0].value in self.scope and subscript is not None:
+                # s^n_t in a sum over n: an element, not a power
+                subscript = [*subscript, Token("op", ",", 0, 0), superscript[0]]
+            else:
+                letters = {t.value for t in superscript if t.kind == "letter"}
+                declared = self.context.declarations
+                if letters and letters <= declared.indices:
+                    step = superscript
+                elif letters & self.context.steps and not letters & declared.scalars:
+                    # x^t next to z^{t-1}: time steps (declare `t scalar` for powers)
+                    step = superscript
+                else:
+                    power = superscript
+        name = base + ("_prime" * primes if primes else "")
+        key = base if subscript is None else f"{base}_{script_label(subscript)}"
+        if primes:
+            key += "_prime" * primes
+        # application: f(x), p(x|C), V^\pi(s), \text{softmax}(z)
+        if self.at("(") or (is_word and self.at("[")):
+            applied = self.application(key, base, is_word, power is not None or bool(label),
+                                       primes)
+            if applied is not None:
+                function_name = key + label + ("^" + script_label(power) if power else "")
+                result = applied(function_name)
+                if self.at("_"):
+                    self.index += 1
+                    result = sympy.Function(result.func.__name__)(
+                        *result.args, self.sub(self.group()))
+                if self.at("^"):
+                    self.index += 1
+                    result = result ** self.sub(self.group())
+                return result
+        # `t'_k`: the primed name is a name of its own (`t_prime`), not `t`
+        symbol = self.symbol(name + label, base + "_prime" * primes + label, subscript)
+        if step is not None:
+            time = self.sub(step)
+            symbol = sympy.Indexed(symbol.base, *symbol.indices, time) \
+                if isinstance(symbol, sympy.Indexed) else \
+                sympy.Indexed(sympy.IndexedBase(str(symbol),
+                                                commutative=not self.context.matrices), time)
+        if transpose:
+            return self.transpose(symbol)
+        if power is not None:
+            symbol = symbol ** self.sub(power)
+        return self.postfix(symbol, allow_scripts=False)
+
+    def read_base(self) -> tuple[str, bool]:
+        """The name's base and whether it is a word (multi-letter, upright)."""
+        token = self.next()
+        if token.kind == "word":
+            text = token.value.strip()
+            if not text or not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", text) or text in PROSE:
+                raise Refused("text in formula")
+            return text, len(text) > 1
+        if token.kind == "cmd" and token.value[1:] in GREEK:
+            name = token.value[1:]
+            following = self.peek()
+            if name == "Delta" and following is not None and following.kind == "letter" \
+                    and not self.at_script(1):
+                return f"Delta_{self.next().value}", True  # Δx: one quantity
+            if name == "Delta" and self.peek_value(0) == "{" and self.peek_value(2) == "}":
+                letter = self.peek(1)
+                if letter is not None and letter.kind == "letter" and not self.at_script(3):
+                    self.index += 3
+                    return f"Delta_{letter.value}", True  # Δ{x}: as Δx
+            return name, False
+        if token.kind == "cmd":
+            decoration = {"\\hat": "hat", "\\widehat": "hat", "\\bar": "bar",
+                          "\\overline": "bar", "\\tilde": "tilde", "\\widetilde": "tilde",
+                          "\\vec": "vec", "\\dot": "dot", "\\ddot": "ddot",
+                          "\\check": "check", "\\breve": "breve"}.get(token.value)
+            if decoration is None:
+                raise Refused(f"unexpected {token.value}")
+            inner = self.group()
+            parser = type(self)(inner, self.context, self.scope, self.depth + 1)
+            if not inner:
+                raise Refused("empty decoration")
+            base, word = parser.read_base()
+            if parser.peek() is not None:
+                raise Refused("decoration over an expression")
+            return f"{base}_{decoration}", word
+        # a run of italic letters
+        letters = [token.value]
+        position = self.index
+        end = token.end
+        while position < len(self.tokens) and self.tokens[position].kind == "letter" and \
+                self.tokens[position].pos == end:  # `query key` is two runs
+            letters.append(self.tokens[position].value)
+            end = self.tokens[position].end
+            position += 1
+        run = "".join(letters)
+        after = self.tokens[position] if position < len(self.tokens) else None
+        hyphen = self.tokens[position + 1] if after is not None and after.value == "-" and \
+            after.pos == end and position + 1 < len(self.tokens) else None
+        if hyphen is not None and after is not None and hyphen.kind == "letter" and \
+                hyphen.pos == after.end:
+            rest = position + 1
+            tail: list[str] = []
+            while rest < len(self.tokens) and self.tokens[rest].kind == "letter" and \
+                    (not tail or self.tokens[rest].pos == self.tokens[rest - 1].end):
+                tail.append(self.tokens[rest].value)
+                rest += 1
+            if len(tail) >= 3:  # F-measure
+                self.index = rest
+                return f"{run}_{''.join(tail)}", True
+        if len(run) > 1:
+            followed = after is not None and after.kind == "op" and after.value in "(["
+            if run in WORD_NAMES or len(run) >= 4 or (len(run) >= 3 and followed):
+                if not followed and run not in WORD_NAMES:
+                    raise Refused(f"text in formula ({run})")  # [query key]
+                self.index += len(run) - 1
+                return run, True
+        return token.value, False
+
+    def bracket_after(self) -> bool:
+        """After `E_{…}`, is there a `[`? (`E_{\\pi}[…]` is an expectation)."""
+        end = group_end(self.tokens, self.index + 2)
+        return end + 1 < len(self.tokens) and self.tokens[end + 1].value == "["
+
+
+    def application(self, key: str, base: str, is_word: bool, scripted: bool,
+                    primes: int) -> Callable[[str], Any] | None:
+        """A builder of the applied function when `name(` applies it; None when the
+        parenthesis multiplies."""
+        sympy = self.sympy
+        declarations = self.context.declarations
+        start = self.index
+        opener = self.next()
+        inner, _ = self.until_closer(opener.value, ")" if opener.value == "(" else "]")
+        known = known_function(base) if is_word and not scripted else None
+        if base == "sigma" and not scripted and key == "sigma" + "_prime" * primes and \
+                "sigma" not in declarations.defined and "sigma" not in declarations.functions:
+            known = known_function("sigmoid")  # σ(z): the logistic function
+        if base == "E" and is_word is False and opener.value == "[":
+            known = None
+        parts = split_top(inner, {",", ";"})
+        conditional = split_top(inner, {"|", "\\mid"})
+        multi = len(parts) > 1 or len(conditional) > 1 or any(
+            t.kind == "cmd" and t.value in ("\\|",) for t in top_level(inner))
+        if known is not None:
+            if len(parts) > 1 and base not in ("max", "min"):
+                raise Refused(f"{base} of several arguments")
+            values = [self.sub(part) for part in parts]
+            if primes:
+                if len(values) != 1 or not isinstance(values[0], sympy.Symbol):
+                    raise Refused("derivative of a function at an expression")
+                return lambda _name: sympy.Derivative(known(values[0]), (values[0], primes))
+            return lambda _name: known(*values)
+        relation = any(t.kind in ("op", "cmd") and t.value in RELATIONS and t.value != "\\sim"
+                       for t in top_level(inner))
+        single = is_single_name(inner)
+        if key in declarations.functions or base in declarations.functions or is_word:
+            decision = True
+        elif key in declarations.scalars or base in declarations.scalars or \
+                key in declarations.matrices:
+            decision = False
+        elif multi or relation or single:
+            decision = True
+        else:
+            applied = key in declarations.applied or base in CONVENTIONAL_FUNCTIONS
+            plain = key in declarations.plain
+            if applied and not plain:
+                decision = True
+            elif plain and not applied:
+                decision = False
+            else:
+                raise Refused("f(…): function or product? declare it (let: f function)")
+        if not decision:
+            self.index = start
+            return None
+        arguments = self.arguments(inner)
+        if primes and len(arguments) == 1 and isinstance(arguments[0], sympy.Symbol):
+            return lambda name: sympy.Derivative(
+                sympy.Function(name.replace("_prime", ""))(arguments[0]),
+                (arguments[0], primes))
+        commutative = all(getattr(argument, "is_commutative", True) is not False
+                          for argument in arguments)
+        return lambda name: sympy.Function(name, commutative=commutative)(*arguments)
+
+    def symbol(self, name: str, base: str, subscript: list[Token] | None) -> Any:
+        sympy = self.sympy
+        declarations = self.context.declarations
+        if subscript is None:
+            self.context.uses.append(NameUse(base, frozenset(), False, False, False))
+            # an index (`i` of `\\prod_i \\lambda_i`) is a number even among matrices, and
+            # must be the very symbol the sum or product binds
+            index = name in self.scope | self.context.free_index | declarations.indices
+            return (sympy.Symbol(name, commutative=False)
+                    if self.context.matrices and not index else sympy.Symbol(name))
+        letters = frozenset(t.value.lstrip("\\") for t in subscript
+                            if t.kind == "letter" or (t.kind == "cmd" and t.value[1:] in GREEK))
+        compound = any(t.kind == "op" and t.value in "+-," for t in subscript)
+        scope = self.scope | self.context.free_index | declarations.indices
+        all_indices = bool(letters & scope)
+        self.context.uses.append(NameUse(base, letters, compound, all_indices))
+        if base in self.context.indexed_bases or compound or all_indices:
+            return sympy.Indexed(sympy.IndexedBase(base, commutative=not self.context.matrices),
+                                 *self.indices(subscript))
+        full = f"{name.split('__')[0]}_{script_label(subscript)}" + (
+            "__" + name.split("__", 1)[1] if "__" in name else "")
+        return sympy.Symbol(full, commutative=False) if self.context.matrices else \
+            sympy.Symbol(full)
+
+    def indices(self, subscript: list[Token]) -> list[Any]:
+        tokens = subscript
+        if tokens and tokens[0].value == "(" and tokens[-1].value == ")":
+            tokens = tokens[1:-1]
+        parts = split_top(tokens, {","})
+        if len(parts) == 1 and all(t.kind in ("letter", "num") for t in tokens) and \
+                len(tokens) > 1 and all(t.kind == "letter" or len(t.value) == 1
+                                        for t in tokens):
+            parts = [[token] for token in tokens]  # x_{ij}
+        return [self.sub(part) for part in parts]
+
+    def transpose(self, symbol: Any) -> Any:
+        """`w^T x` between two single-letter vectors is their inner product, a scalar;
+        in an equation of matrices (`X^T`, `\\det`, declared ones) a transpose."""
+        sympy = self.sympy
+        if self.context.matrices:
+            return self.postfix(Transposed.get()(symbol))
+        following = self.peek()
+        if isinstance(symbol, sympy.Symbol) and len(symbol.name) == 1 and \
+                symbol.name.islower() and following is not None and \
+                following.kind == "letter" and following.value.islower():
+            self.index += 1
+            other = sympy.Symbol(following.value)
+            if self.at("_", "^", "("):
+                raise Refused("matrix/vector expression")
+            return InnerProduct.get()(symbol, other)
+        raise Refused("matrix/vector expression")

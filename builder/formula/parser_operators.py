@@ -1,0 +1,270 @@
+"""Brackets, absolute values, norms, environments (cases, matrices), relations in
+arguments, named functions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from builder.formula.functions import conditional_marker
+from builder.formula.reader import Reader
+from builder.formula.tokens import (
+    Refused,
+    Token,
+    depth_map,
+    group_end,
+    is_relation,
+    script_label,
+    split_top,
+    top_level,
+)
+from builder.formula.vocabulary import MATRIX_ENVS, RELATIONS, known_function
+
+
+class OperatorReader(Reader):
+    """Brackets, bars and norms, environments, arguments, named functions."""
+
+    def bracket(self) -> Any:
+        opener = self.next()
+        closer = ")" if opener.value == "(" else "]"
+        inner, _ = self.until_closer(opener.value, closer)
+        if any(t.kind in ("op", "cmd") and t.value in RELATIONS for t in top_level(inner)):
+            raise Refused("relation inside brackets")
+        if any(t.kind == "op" and t.value in (",", ";") for t in top_level(inner)):
+            raise Refused("tuple or interval in brackets")
+        return self.sub(inner)
+
+
+    def absolute(self) -> Any:
+        self.next()
+        start = self.index
+        depth = 0
+        while self.index < len(self.tokens):
+            token = self.tokens[self.index]
+            if token.kind == "op" and token.value in "([{":
+                depth += 1
+            elif token.kind == "op" and token.value in ")]}":
+                depth -= 1
+            elif token.kind == "op" and token.value == "|" and depth == 0:
+                if self.index == start:
+                    raise Refused("norm (‖…‖)")
+                inner = self.tokens[start:self.index]
+                self.index += 1
+                if any(t.kind == "cmd" and t.value in ("\\cap", "\\cup") for t in inner):
+                    raise Refused("set expression (∩, ∪)")
+                return self.sympy.Abs(self.sub(inner))
+            self.index += 1
+        raise Refused("unbalanced |")
+
+
+    def floor_or_ceiling(self, token: Token) -> Any:
+        """`\\lfloor x \\rfloor`, `\\lceil x \\rceil`."""
+        sympy = self.sympy
+        value = token.value
+        self.index += 1
+        closer = "\\rfloor" if value == "\\lfloor" else "\\rceil"
+        start = self.index
+        depth = 0
+        while self.index < len(self.tokens):
+            current = self.tokens[self.index]
+            if current.kind == "cmd" and current.value == value:
+                depth += 1
+            elif current.kind == "cmd" and current.value == closer:
+                if depth == 0:
+                    break
+                depth -= 1
+            self.index += 1
+        else:
+            raise Refused(f"unbalanced {value}")
+        inner = self.tokens[start:self.index]
+        self.index += 1
+        argument = self.sub(inner)
+        return self.postfix(sympy.floor(argument) if value == "\\lfloor"
+                            else sympy.ceiling(argument))
+
+    def environment(self, name: str) -> Any:
+        """`cases` (a Piecewise) and matrices of numbers or names."""
+        sympy = self.sympy
+        start = self.index
+        depth = 0
+        for index in range(start, len(self.tokens)):
+            token = self.tokens[index]
+            if token.kind == "begin":
+                depth += 1
+            elif token.kind == "end":
+                depth -= 1
+                if depth == 0:
+                    break
+        else:
+            raise Refused(f"unclosed {name}")
+        body = self.tokens[start + 1:index]
+        self.index = index + 1
+        if body and body[0].kind == "op" and body[0].value == "{" and name in ("array",):
+            body = body[group_end(body, 0) + 1:]
+        rows: list[list[list[Token]]] = [[[]]]
+        nested = 0
+        for token in body:
+            if token.kind == "begin":
+                nested += 1
+            elif token.kind == "end":
+                nested -= 1
+            if nested == 0 and token.kind == "rowsep":
+                rows.append([[]])
+            elif nested == 0 and token.kind == "op" and token.value == "&":
+                rows[-1].append([])
+            else:
+                rows[-1][-1].append(token)
+        rows = [row for row in rows if any(row)]
+        if name in MATRIX_ENVS:
+            if not rows or len({len(row) for row in rows}) != 1:
+                raise Refused("matrix/vector expression")
+            if any(t.kind == "dots" for row in rows for cell in row for t in cell):
+                raise Refused("matrix with an ellipsis (…)")
+            return sympy.ImmutableMatrix([[self.sub(cell) for cell in row] for row in rows])
+        if name == "cases":
+            pieces = []
+            for row in rows:
+                if len(row) != 2:
+                    raise Refused("cases row without a condition")
+                value, condition = row
+                pieces.append((self.sub(value), self.condition(condition)))
+            return sympy.Piecewise(*pieces)
+        raise Refused(f"{name} layout")
+
+    def condition(self, tokens: list[Token]) -> Any:
+        """`\\text{if } z < 0`, `z \\geq 0`, `\\text{otherwise}`: a case's condition."""
+        words = [t for t in tokens if t.kind == "word"]
+        rest = [t for t in tokens if t.kind != "word" and not (
+            t.kind == "op" and t.value in ",.")]
+        if not rest and len(words) == 1 and words[0].value.strip() in ("otherwise", "else"):
+            return True
+        if any(w.value.strip() not in ("if", "for", "when", "") for w in words):
+            raise Refused("text in formula")
+        result = self.relation_or_expression(rest)
+        if not isinstance(result, self.sympy.core.relational.Relational):
+            raise Refused("case condition is not a comparison")
+        return result
+
+    def norm(self) -> Any:
+        """`\\|w\\|_2^2`, `||x - x'||^2`: a norm, as the function `norm_2` (or `norm`)."""
+        sympy = self.sympy
+        opener = self.next()
+        double = opener.kind == "op"
+        if double:
+            self.next()
+        start = self.index
+        depth = 0
+        while self.index < len(self.tokens):
+            token = self.tokens[self.index]
+            if token.kind == "op" and token.value in "([{":
+                depth += 1
+            elif token.kind == "op" and token.value in ")]}":
+                depth -= 1
+            elif depth == 0 and ((double and token.kind == "op" and token.value == "|" and
+                                  self.peek_value(1) == "|") or
+                                 (not double and token.kind == "cmd" and
+                                  token.value in ("\\|", "\\Vert"))):
+                break
+            self.index += 1
+        else:
+            raise Refused("unbalanced ‖")
+        inner = self.tokens[start:self.index]
+        self.index += 2 if double else 1
+        if not inner:
+            raise Refused("empty norm")
+        name = "norm"
+        if self.at("_"):
+            self.index += 1
+            name = f"norm_{script_label(self.group())}"
+        return self.postfix(sympy.Function(name)(self.sub(inner)))
+
+
+    def arguments(self, inner: list[Token]) -> list[Any]:
+        """`x | C`, `y = 1 | x`, `s, a`: a function's arguments; a condition's bar is the
+        marker symbol `|`, a relation (`y = 1`) a sympy relational."""
+        arguments: list[Any] = []
+        pieces = split_top(inner, {",", ";", "|", "\\mid", "\\|"}, keep=True)
+        for number, piece in enumerate(pieces):
+            if isinstance(piece, str):
+                if piece not in (",", ";") and not (arguments and str(arguments[-1]) == "|"):
+                    arguments.append(conditional_marker())  # p(x|C); p||q: one marker
+                continue
+            if not piece:
+                if 0 < number < len(pieces) - 1 and pieces[number - 1] in ("|", "\\|"):
+                    continue
+                raise Refused("empty function argument")
+            arguments.append(self.relation_or_expression(piece))
+        return arguments
+
+    def relation_or_expression(self, tokens: list[Token]) -> Any:
+        sympy = self.sympy
+        depths = depth_map(tokens)
+        cuts = [index for index, (token, depth) in enumerate(zip(tokens, depths, strict=True))
+                if depth == 0 and is_relation(token)]
+        if not cuts:
+            return self.sub(tokens)
+        if len(cuts) > 1:
+            raise Refused("several relations inside function arguments")
+        relation = RELATIONS.get(tokens[cuts[0]].value, tokens[cuts[0]].value)
+        build = {"=": sympy.Eq, "<": sympy.Lt, ">": sympy.Gt, "\\le": sympy.Le,
+                 "\\ge": sympy.Ge, "\\ne": sympy.Ne}.get(relation)
+        if build is None:
+            raise Refused(f"relation {relation} inside function arguments")
+        left, right = tokens[:cuts[0]], tokens[cuts[0] + 1:]
+        if not left or not right:
+            raise Refused("incomplete relation")
+        return build(self.sub(left), self.sub(right), evaluate=False)
+
+    def function(self, name: str) -> Any:
+        """`\\log x`, `\\exp(…)`, `\\sin^2 x`, `\\log_2 p`, `\\max(0, x)`."""
+        sympy = self.sympy
+        base = None
+        power = None
+        if name in ("max", "min") and self.at("_"):
+            # \max_{a'} Q(s, a'): an operator the notes do not define further
+            self.index += 1
+            over = self.group()
+            body = self.term()
+            return sympy.Function(f"{name}_{script_label(over)}")(body)
+        for _ in range(2):
+            if self.at("_") and base is None:
+                self.index += 1
+                base = self.sub(self.group())
+            elif self.at("^") and power is None:
+                self.index += 1
+                power = self.sub(self.group())
+        if name in ("max", "min"):
+            if not self.at("(", "["):
+                raise Refused("min/max over a set")
+            opener = self.next()
+            inner, _ = self.until_closer(opener.value, ")" if opener.value == "(" else "]")
+            arguments = [self.sub(part) for part in split_top(inner, {","})]
+            result = (sympy.Max if name == "max" else sympy.Min)(*arguments)
+        else:
+            opener_used = self.at("(", "[") or self.at("\\{")
+            if opener_used:
+                opener = self.next()
+                closer = {"(": ")", "[": "]", "\\{": "\\}"}[opener.value]
+                inner, _ = self.until_closer(opener.value, closer)
+                if any(t.kind == "op" and t.value == "," for t in top_level(inner)):
+                    raise Refused(f"\\{name} of several arguments")
+                argument = self.sub(inner)
+            else:
+                argument = self.run(function_argument=True)
+            if name == "lg":
+                raise Refused("\\lg (log base unclear)")
+            known = known_function(name)
+            if known is None:
+                raise Refused(f"unknown function {name}")
+            result = known(argument) if base is None or name not in ("log",) else \
+                sympy.log(argument, base)
+            if base is not None and name != "log":
+                raise Refused(f"subscript on \\{name}")
+            if power is None and opener_used and self.at("^"):
+                # `\\tanh(x)^2`: a power of the value, like `\\tanh^2(x)`
+                self.index += 1
+                power = self.sub(self.group())
+        if power is not None:
+            if power == -1 and name not in ("max", "min"):
+                raise Refused(f"\\{name}^{{-1}} (inverse or reciprocal?)")
+            result = result ** power
+        return self.postfix(result) if name in ("max", "min") else result

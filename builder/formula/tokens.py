@@ -1,0 +1,347 @@
+"""LaTeX → tokens: the tokenizer, the normalisation that drops presentation markup, and
+the helpers that look at token lists (groups, depth, top-level splits, script labels)."""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from builder.formula.vocabulary import BREAKS, GREEK, RELATIONS, word_set
+
+MAX_DEPTH = 40
+"""Groups nested deeper than this are refused (the parser recurses per level)."""
+
+
+class Refused(Exception):
+    """Raised inside the parser; becomes a side's `reason`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """One token of an equation's LaTeX."""
+
+    kind: str
+    """cmd, letter, num, op, text, word, space, rowsep, begin, end, dots, refuse."""
+    value: str
+    pos: int
+    """Where it starts in `plain_tex(tex)`."""
+    end: int
+
+
+UNICODE = {"∥": "\\|", "−": "-", "×": "\\times ", "·": "\\cdot ", "⋅": "\\cdot ",
+           "≤": "\\le ", "≥": "\\ge ", "≠": "\\ne ", "≈": "\\approx ", "∈": "\\in ",
+           "∑": "\\sum ", "π": "\\pi ", "…": "...", "\u3000": " ", "（": "(", "）": ")",
+           "\xa0": " "}
+
+TOKEN_PATTERN = re.compile(r"""
+  (?P<begin>\\begin\s*\{(?P<benv>[A-Za-z*]+)\})
+| (?P<end>\\end\s*\{(?P<eenv>[A-Za-z*]+)\})
+| (?P<rowsep>\\\\(?:\s*\[[^\]\n]*\])?)
+| (?P<cmd>\\(?:[A-Za-z]+\*?|.|\n))
+| (?P<dots>\.\.+)
+| (?P<num>\d+(?:\.\d+)?|\.\d+)
+| (?P<letter>[A-Za-z])
+| (?P<space>\s+)
+| (?P<op>[-+*/=<>()\[\]{}^_,;:!'|&.~?@"`$%#])
+| (?P<text>[^\x00-\x7f]+)
+""", re.VERBOSE)
+
+
+def plain_tex(tex: str) -> str:
+    """Unicode math written directly (`∥`, `×`, a full-width space) as LaTeX. Token
+    positions refer to this text; it has the same lines as the original."""
+    for char, replacement in UNICODE.items():
+        if char in tex:
+            tex = tex.replace(char, replacement)
+    return tex
+
+
+def tokenize(tex: str) -> list[Token]:
+    """Tokens of `plain_tex(tex)` (which the caller must slice, not `tex`)."""
+    tex = plain_tex(tex)
+    tokens: list[Token] = []
+    for match in TOKEN_PATTERN.finditer(tex):
+        kind = match.lastgroup or "op"
+        if kind in ("benv", "eenv"):
+            kind = "begin" if match.group("begin") else "end"
+        value = match.group(0)
+        if kind == "space":
+            continue
+        if kind == "begin":
+            value = match.group("benv")
+        elif kind == "end":
+            value = match.group("eenv")
+        elif kind == "cmd":
+            value = value.rstrip("*") if value[1:].rstrip("*").isalpha() else value
+        tokens.append(Token(kind, value, match.start(), match.end()))
+    return tokens
+
+
+DROP = word_set(r"""\large \Large \LARGE \small \normalsize \huge \Huge \tiny \footnotesize
+\scriptsize \displaystyle \textstyle \scriptstyle \scriptscriptstyle \left \right \middle \big
+\Big \bigg \Bigg \bigl \bigr \Bigl \Bigr \biggl \biggr \Biggl \Biggr \bigm \Bigm \nonumber
+\notag \limits \nolimits \, \; \: \! \> \  \allowbreak \strut""") | {"\\ ", "\\\n"}
+DROP_WITH_ARGUMENT = frozenset({"\\label", "\\tag", "\\vspace", "\\phantom", "\\color",
+                                 "\\hphantom", "\\vphantom"})
+SPACES = frozenset({"\\quad", "\\qquad", "\\hspace", "\\hskip", "\\enspace"})
+UNWRAP = frozenset({"\\boxed", "\\mathbf", "\\boldsymbol", "\\bm", "\\mathit", "\\pmb",
+                     "\\mathnormal", "\\underline", "\\bold"})
+WORD_COMMANDS = frozenset({"\\text", "\\mathrm", "\\operatorname", "\\textrm", "\\textbf",
+                    "\\textit", "\\texttt", "\\mathsf", "\\mathtt", "\\textsf", "\\mbox",
+                    "\\rm"})
+
+
+def read_tokens(tex: str) -> list[Token]:
+    """Tokens of an equation with presentation markup removed (positions refer to
+    `plain_tex(tex)`)."""
+    return list(_cached_tokens(tex))
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_tokens(tex: str) -> tuple[Token, ...]:
+    return tuple(_normalise(tokenize(tex), plain_tex(tex)))
+
+
+def group_end(tokens: Sequence[Token], start: int) -> int:
+    """Index of the `}` closing the `{` at `start` (or `start` for a lone token)."""
+    if start >= len(tokens) or tokens[start].value != "{" or tokens[start].kind != "op":
+        return start
+    depth = 0
+    for index in range(start, len(tokens)):
+        token = tokens[index]
+        if token.kind == "op" and token.value == "{":
+            depth += 1
+        elif token.kind == "op" and token.value == "}":
+            depth -= 1
+            if depth == 0:
+                return index
+    raise Refused("unbalanced braces")
+
+
+def _unwrapped(tokens: list[Token], opening: int, start: int) -> list[Token]:
+    """The tokens with the group at `opening` replaced by its content, which keeps the
+    source span of the command and braces (so a side's LaTeX is cut whole)."""
+    close = group_end(tokens, opening)
+    inner = tokens[opening + 1:close]
+    if inner:
+        first, last = inner[0], inner[-1]
+        inner[0] = Token(first.kind, first.value, start, first.end)
+        inner[-1] = Token(last.kind, last.value, inner[-1].pos, tokens[close].end)
+    return [*tokens[:opening], *inner, *tokens[close + 1:]]
+
+
+def _normalise(tokens: list[Token], tex: str) -> list[Token]:
+    """Drop what only changes how the formula looks (sizes, colours, spacing, boxes),
+    turn `\\text{…}`-like groups into one `word` token, and spacing into `space`."""
+    out: list[Token] = []
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        value = token.value
+        if token.kind == "cmd":
+            if value in DROP:
+                if value in ("\\left", "\\right", "\\middle") and index + 1 < len(tokens) \
+                        and tokens[index + 1].value == ".":
+                    index += 1  # \left. is an invisible delimiter
+                index += 1
+                continue
+            if value in DROP_WITH_ARGUMENT:
+                index = group_end(tokens, index + 1) + 1
+                continue
+            if value in SPACES:
+                if value in ("\\hspace", "\\hskip"):
+                    index = group_end(tokens, index + 1)
+                out.append(Token("space", "\\quad", token.pos, token.end))
+                index += 1
+                continue
+            if value in ("\\textcolor", "\\colorbox"):
+                index = group_end(tokens, index + 1) + 1
+                if index < len(tokens) and tokens[index].value == "{":
+                    tokens = _unwrapped(tokens, index, token.pos)
+                continue
+            if value in UNWRAP:
+                index += 1
+                if index < len(tokens) and tokens[index].value == "{":
+                    tokens = _unwrapped(tokens, index, token.pos)
+                continue
+            if value in ("\\underbrace", "\\overbrace"):
+                close = group_end(tokens, index + 1)
+                inner = tokens[index + 2:close] if close > index + 1 else tokens[index + 1:close + 1]
+                after = close + 1
+                if after < len(tokens) and tokens[after].value in ("_", "^"):
+                    after = group_end(tokens, after + 1) + 1
+                tokens = [*tokens[:index], *inner, *tokens[after:]]
+                continue
+            if value in WORD_COMMANDS:
+                close = group_end(tokens, index + 1)
+                if close == index + 1:  # \rm x or \text x: one token
+                    if close < len(tokens):
+                        out.append(Token("word", tokens[close].value, token.pos,
+                                          tokens[close].end))
+                    index = close + 1
+                    continue
+                words = tex[tokens[index + 1].end:tokens[close].pos]
+                out.append(Token("word", words, token.pos, tokens[close].end))
+                index = close + 1
+                continue
+            if value in ("\\dots", "\\cdots", "\\ldots", "\\vdots", "\\ddots", "\\dotsc",
+                         "\\dotsb"):
+                out.append(Token("dots", value, token.pos, token.end))
+                index += 1
+                continue
+            if value == "\\cancel":
+                out.append(Token("refuse", "struck-out term (\\cancel)", token.pos, token.end))
+                index += 1
+                continue
+        if token.kind == "op" and value == "~":
+            index += 1
+            continue
+        out.append(token)
+        index += 1
+    return out
+
+
+def unexpected(token: Token | None) -> str:
+    if token is None:
+        return "incomplete formula"
+    if token.kind == "cmd" and token.value in RELATIONS:
+        return f"relation {token.value} inside an expression"
+    if token.kind == "cmd":
+        return f"unexpected {token.value}"
+    return f"unexpected '{token.value}'"
+
+
+def script_label(tokens: Sequence[Token]) -> str:
+    """Subscript or superscript tokens as a Python-name part: `{in}` → `in`,
+    `{\\theta}` → `theta`, `{(in)}` → `in`, `{out,t}` → `out_t`, `{a'}` → `a_prime`,
+    `{(\\tilde{h})}` → `h_tilde`."""
+    parts: list[str] = []
+    decoration: str | None = None
+    for token in tokens:
+        if token.kind == "cmd" and token.value in ("\\hat", "\\tilde", "\\bar"):
+            decoration = token.value[1:]
+            continue
+        if token.kind in ("letter", "num"):
+            parts.append(token.value)
+        elif token.kind == "word":
+            parts.append(re.sub(r"\W+", "", token.value))
+        elif token.kind == "cmd" and token.value[1:] in GREEK:
+            parts.append(("_" if parts else "") + token.value[1:] + "_")
+        elif token.kind == "op" and token.value in ",_":
+            parts.append("_")
+        elif token.kind == "op" and token.value == "'":
+            parts.append("_prime")
+        elif token.kind == "op" and token.value in "(){}":
+            continue
+        elif token.kind == "op" and token.value in "+-":
+            parts.append({"+": "p", "-": "m"}[token.value])
+        elif token.kind == "cmd":
+            parts.append(f"_{token.value[1:]}_")  # r \\geq s → r_geq_s
+        else:
+            parts.append(re.sub(r"\W+", "", token.value))
+        if decoration is not None and token.kind != "op":
+            parts.append(f"_{decoration}")
+            decoration = None
+    text = "".join(parts)
+    return re.sub(r"_+", "_", text).strip("_")
+
+
+def top_level(tokens: Sequence[Token]) -> list[Token]:
+    """Tokens at bracket depth 0."""
+    out: list[Token] = []
+    depth = 0
+    for token in tokens:
+        if token.kind == "op" and token.value in "([{" or token.kind == "cmd" and token.value in ("\\{", "\\lfloor", "\\lceil"):
+            depth += 1
+        elif token.kind == "op" and token.value in ")]}" or token.kind == "cmd" and token.value in ("\\}", "\\rfloor", "\\rceil"):
+            depth -= 1
+        elif token.kind == "begin":
+            depth += 1
+        elif token.kind == "end":
+            depth -= 1
+        elif depth == 0:
+            out.append(token)
+    return out
+
+
+def split_top(tokens: Sequence[Token], separators: set[str], *, keep: bool = False
+               ) -> list[Any]:
+    """Split at depth-0 separators (`,` in `f(x, y)`); with `keep`, the separators are
+    kept between the parts as strings."""
+    parts: list[Any] = [[]]
+    depth = 0
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        if token.kind == "op" and token.value in "([{" or (
+                token.kind == "cmd" and token.value in ("\\{", "\\lfloor", "\\lceil")):
+            depth += 1
+        elif token.kind == "op" and token.value in ")]}" or (
+                token.kind == "cmd" and token.value in ("\\}", "\\rfloor", "\\rceil")):
+            depth -= 1
+        if depth == 0 and token.kind in ("op", "cmd") and token.value in separators:
+            if keep:
+                parts.append(token.value)
+            parts.append([])
+        else:
+            parts[-1].append(token)
+        index += 1
+    return parts
+
+
+def is_single_name(tokens: Sequence[Token]) -> bool:
+    """`x`, `\\mu`, `x_i`, `s'`, `\\hat{y}`, `x_{t-1}`: one name, no operator."""
+    if not tokens:
+        return False
+    first = tokens[0]
+    rest: Sequence[Token]
+    if first.kind == "letter" or (first.kind == "cmd" and first.value[1:] in GREEK) or \
+            first.kind == "word":
+        rest = tokens[1:]
+    elif first.kind == "cmd" and first.value in ("\\hat", "\\bar", "\\tilde", "\\vec"):
+        end = group_end(tokens, 1)
+        rest = tokens[end + 1:]
+    else:
+        return False
+    while rest and rest[0].value == "'":
+        rest = rest[1:]
+    if rest and rest[0].value in ("_", "^"):
+        end = group_end(rest, 1)
+        rest = rest[end + 1:]
+    while rest and rest[0].value == "'":
+        rest = rest[1:]
+    return not rest
+
+
+# --------------------------------------------------------------------------- evidence
+
+
+def is_relation(token: Token) -> bool:
+    return (token.kind == "op" and token.value in ("=", "<", ">")) or (
+        token.kind == "cmd" and token.value in RELATIONS)
+
+
+def is_break(token: Token) -> bool:
+    return (token.kind == "cmd" and token.value in BREAKS) or (
+        token.kind == "op" and token.value == ":")
+
+
+def depth_map(tokens: Sequence[Token]) -> list[int]:
+    depths: list[int] = []
+    depth = 0
+    for token in tokens:
+        opening = (token.kind == "op" and token.value in "([{") or (
+            token.kind == "cmd" and token.value in ("\\{", "\\lfloor", "\\lceil")) or \
+            token.kind == "begin"
+        closing = (token.kind == "op" and token.value in ")]}") or (
+            token.kind == "cmd" and token.value in ("\\}", "\\rfloor", "\\rceil")) or \
+            token.kind == "end"
+        if closing:
+            depth -= 1
+        depths.append(depth)
+        if opening:
+            depth += 1
+    return depths

@@ -1,0 +1,58 @@
+"""What the pdf stage is given for one sheet, and what it gives back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from builder.model import Diagnostic, SourceLoc
+
+
+@dataclass(frozen=True, slots=True)
+class OutlineEntry:
+    """One bookmark: a titled slide."""
+
+    title: str
+    level: int
+    """The heading level of the slide's title (1 for `#`); deeper entries nest under the
+    nearest shallower one before them."""
+    page: int
+    """0-based page (= slide) index."""
+
+
+@dataclass(frozen=True, slots=True)
+class PdfMetadata:
+    title: str | None = None
+    author: str | None = None
+    subject: str | None = None
+    """The front matter's `description`."""
+    lang: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PdfJob:
+    """Everything the pdf stage needs to know about one sheet."""
+
+    document: str
+    """A complete HTML page with one section per slide (render.py's `.document`)."""
+    output: Path
+    slide_locs: tuple[SourceLoc, ...]
+    """Each slide's first line, for the diagnostics."""
+    outline: tuple[OutlineEntry, ...] = ()
+    metadata: PdfMetadata = field(default_factory=PdfMetadata)
+    base_dir: Path | None = None
+    """Where the sheet is: relative URLs (images) in the document resolve against it."""
+    slides: tuple[str, ...] = ()
+    """The slides' HTML as it appears in `document` (render.py's `.slides`): lets a
+    rebuild print only the slides that changed. Optional."""
+
+
+@dataclass(frozen=True, slots=True)
+class PdfResult:
+    output: Path
+    pages: int
+    diagnostics: tuple[Diagnostic, ...]
+    printed: int = 0
+    """How many slides Chromium printed (the others came from the last build)."""
+
+

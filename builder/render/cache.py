@@ -1,0 +1,152 @@
+"""`sheets build`'s slide cache: each slide's HTML kept on disk between builds, keyed by
+everything that decides it, so that a rebuild renders (and typesets) only the slides
+that changed."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from builder.atomic import write_text_atomically
+from builder.marp.parse import Deck, Slide
+from builder.model import Diagnostic, SourceLoc
+from builder.render.headings import heading_slugs
+from builder.render.images import file_state
+from builder.render.state import Badge
+from builder.resources import package_digest
+
+_LIBRARIES = ("markdown_it", "pygments", "jinja2", "tinycss2", "mdit_py_plugins")
+
+
+@functools.cache
+def code_version() -> str:
+    """What decides the HTML besides the sheet: the package's own files (this code, the
+    parser's, the templates, themes and scripts: `package_digest`), MathJax's version
+    (typeset.py's) and the libraries' (by their installed files)."""
+    import importlib.util
+
+    from builder.render.typeset import code_version as math_version
+
+    digest = hashlib.blake2b(math_version().encode(), digest_size=16)
+    digest.update(package_digest().encode())
+    for library in _LIBRARIES:
+        with contextlib.suppress(ImportError, ValueError, AttributeError):
+            spec = importlib.util.find_spec(library)
+            if spec is not None and spec.origin:
+                digest.update(f"{spec.origin}\0{file_state(Path(spec.origin))}".encode())
+    return digest.hexdigest()
+
+
+# Slide fields that do not decide its HTML: the tokens come from `source` (and the
+# directives), and lines only move the warnings, which are kept relative to the slide.
+_NOT_SLIDE_LOOK = frozenset({"tokens", "header_tokens", "footer_tokens", "loc", "comments",
+                             "end_line", "notes"})
+_GLOBAL_KEYS = ("directives", "math", "page_total", "heading_divider")
+
+
+@dataclass(frozen=True, slots=True)
+class CachedSlide:
+    """A slide's rendering from the last build."""
+
+    html: str
+    warnings: tuple[tuple[int, str], ...]
+    """(line relative to the slide's first line, message)."""
+    has_math: bool
+
+    def diagnostics(self, slide: Slide) -> Iterable[Diagnostic]:
+        """Its warnings, at their lines in `slide` as it is now."""
+        for offset, message in self.warnings:
+            yield Diagnostic(SourceLoc(slide.loc.path, slide.loc.line + offset), message)
+
+
+class SlideCache:
+    """The slides of the last build of one sheet, by key: a JSON file per sheet under
+    `cache_dir`, rewritten (atomically) with just the current slides after each build,
+    so it does not grow with edits.
+
+    A slide's key covers its fields (source, directives, page…), the deck's global
+    directives, the theme (`look_key`: size and padding come from it), its badges, the
+    counts its heading ids continue from, the sheet's directory (images) and `code_version()`. Its HTML holds
+    the images it uses as `data:` URLs: their files' states are stored with it and
+    checked on use."""
+
+    def __init__(self, cache_dir: Path, deck: Deck, look_key: str,
+                 badges: Mapping[int, list[Badge]]) -> None:
+        self.path = self.file(cache_dir, deck)
+        self.deck = deck
+        self.badges = badges
+        common = repr((look_key, str(deck.path.absolute().parent),
+                       [slide.index for slide in deck.slides],
+                       *(getattr(deck, key) for key in _GLOBAL_KEYS)))
+        self.common = hashlib.blake2b(common.encode(), digest_size=16).hexdigest()
+        self.keys: dict[int, str] = {}
+        self.entries: dict[str, dict[str, Any]] = {}
+        self.changed = False
+
+    @staticmethod
+    def file(cache_dir: Path, deck: Deck) -> Path:
+        """Where the sheet's slides are kept."""
+        name = hashlib.blake2b(str(deck.path.absolute()).encode(), digest_size=16)
+        return cache_dir / f"slides-{name.hexdigest()}.json"
+
+    def lookup(self) -> list[CachedSlide | None]:
+        """Per slide: its cached rendering, or None."""
+        try:
+            stored = json.loads(self.path.read_text(encoding="utf-8"))
+            old: dict[str, dict[str, Any]] = stored["slides"] \
+                if stored.get("common") == self.common else {}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            old = {}
+        slugs: dict[str, int] = {str(slide.index + 1): 0 for slide in self.deck.slides}
+        hits: list[CachedSlide | None] = []
+        for slide in self.deck.slides:
+            taken = heading_slugs(slide)
+            key = hashlib.blake2b(repr((
+                self.common,
+                [(f.name, getattr(slide, f.name)) for f in dataclasses.fields(slide)
+                 if f.name not in _NOT_SLIDE_LOOK],
+                self.badges.get(slide.index, ()),
+                [slugs.get(slug) for slug in taken],
+            )).encode(), digest_size=20).hexdigest()
+            for slug in taken:
+                count = slugs.get(slug)
+                slugs[slug] = 0 if count is None else count + 1
+            self.keys[slide.index] = key
+            entry = old.get(key)
+            hit = None
+            if isinstance(entry, dict) and all(
+                    file_state(Path(path)) == state
+                    for path, state in entry.get("images", {}).items()):
+                with contextlib.suppress(KeyError, TypeError, ValueError):
+                    hit = CachedSlide(str(entry["html"]),
+                               tuple((int(line), str(message))
+                                     for line, message in entry["warnings"]),
+                               bool(entry["math"]))
+                    self.entries[key] = entry
+            self.changed = self.changed or hit is None
+            hits.append(hit)
+        self.changed = self.changed or len(old) != len(self.entries)
+        return hits
+
+    def add(self, slide: Slide, html_text: str, found: Sequence[Diagnostic],
+            images: Mapping[str, str], has_math: bool) -> None:
+        self.entries[self.keys[slide.index]] = {
+            "html": html_text, "math": has_math, "images": dict(images),
+            "warnings": [(d.loc.line - slide.loc.line, d.message) for d in found],
+        }
+
+    def save(self) -> None:
+        if not self.changed:
+            return
+        with contextlib.suppress(OSError):  # a read-only or full disk only costs speed
+            write_text_atomically(self.path, json.dumps(
+                {"common": self.common, "slides": self.entries}, ensure_ascii=False))
+
+

@@ -1,0 +1,200 @@
+"""The page around the slides: the document template, the CSS sheets adds to every theme,
+and the scripts a page inlines (viewer, auto-scaling, the diagram library).
+
+`RenderedDeck.document` is the whole page: the theme's `@page` size prints one slide per
+page, and builder/js/viewer.js shows one slide at a time on screen. The diagram library
+(mermaid, from node_modules) and the auto-scaling script (builder/js/fitting.js) are put
+in only when a slide needs them.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Sequence
+from importlib import resources
+from typing import TYPE_CHECKING
+
+from markdown_it.token import Token
+from markupsafe import Markup
+
+from builder.marp.parse import Deck
+from builder.model import BuildError
+from builder.resources import NODE_MODULES
+
+if TYPE_CHECKING:
+    import jinja2
+
+MERMAID_JS = NODE_MODULES / "mermaid" / "dist" / "mermaid.min.js"
+"""The diagram library a page with diagrams runs (the preview serves the same file)."""
+_JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
+
+
+@functools.cache
+def template(name: str) -> jinja2.Template:
+    """A page template (jinja2 is imported on first use: a build imports it while node
+    typesets, a rebuild of cached slides only for the page)."""
+    import jinja2
+
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("builder", "templates"),
+        autoescape=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    return environment.get_template(name)
+
+
+# What sheets adds to every page, whatever the theme: only the slides print (a script's
+# element beside them, such as the tooltip box mermaid adds after a flowchart, would
+# print a blank page), placeholders for missing images and backgrounds (badges and
+# Pygments' token colours come with the theme's CSS, below).
+SHEETS_CSS = """
+@media print { body > :not(div.marpit) { display: none !important; } }
+div.marpit > section .sheets-missing-image {
+  display: inline-block; box-sizing: border-box; min-width: 12em; min-height: 4em;
+  max-width: 100%; padding: .5em .8em; border: 2px dashed #c62828; background: #fff4f4;
+  color: #c62828; font: 12px/1.4 monospace; white-space: pre-wrap; word-break: break-all;
+  vertical-align: middle; }
+div.marpit > section > div[data-marpit-advanced-background-container] { all: initial;
+  position: absolute; top: 0; bottom: 0; left: 0; right: 0; z-index: -1; display: flex;
+  flex-direction: row; overflow: hidden; pointer-events: none; }
+div.marpit > section > div[data-marpit-advanced-background-direction="vertical"] {
+  flex-direction: column; }
+div.marpit > section > div[data-marpit-advanced-background-container] > figure {
+  all: initial; background-position: center; background-repeat: no-repeat;
+  background-size: cover; flex: auto; margin: 0; }
+div.marpit > section > div[data-marpit-advanced-background-container] > figure > figcaption {
+  position: absolute; border: 0; clip: rect(0, 0, 0, 0); height: 1px; margin: -1px;
+  overflow: hidden; padding: 0; white-space: nowrap; width: 1px; }
+/* A split: the slide's content keeps the theme's padding in what the picture leaves.
+   Left: a transparent border takes the picture's part and the picture is drawn in it
+   (clipped at the border box, not the padding box). Right: the same in the border would
+   count as content running off the page (pdf.py measures scrollWidth), so the theme's
+   right padding grows by the picture's width and the picture lies in it. */
+div.marpit > section[data-marpit-advanced-background-split] {
+  overflow: clip !important; overflow-clip-margin: border-box; }
+div.marpit > section[data-marpit-advanced-background-split="left"] {
+  border-left: var(--sheets-split-width) solid transparent !important; }
+div.marpit > section[data-marpit-advanced-background-split="right"] {
+  padding-right: calc(var(--sheets-split-width) + var(--sheets-padding-right, 0px))
+    !important; }
+div.marpit > section[data-marpit-advanced-background-split="right"] > :is(header, footer) {
+  right: calc(var(--sheets-split-width) + var(--sheets-padding-right, 0px)); }
+div.marpit > section[data-marpit-advanced-background-split="left"]
+  > div[data-marpit-advanced-background-container] {
+  left: calc(-1 * var(--sheets-split-width)); right: auto; width: var(--sheets-split-width); }
+div.marpit > section[data-marpit-advanced-background-split="right"]
+  > div[data-marpit-advanced-background-container] {
+  right: 0; left: auto; width: var(--sheets-split-width); }
+"""
+
+# Check badges for a theme that does not style them (the built-in theme does: its colours
+# are the ones shown, so these are left out rather than overridden).
+BADGE_CSS = """
+div.marpit > section .sheets-badge { display: inline-block; margin-left: .5em;
+  padding: 0 .45em; border-radius: .6em; font: bold 12px/1.6 sans-serif; color: #fff;
+  vertical-align: middle; cursor: help; background: #757575; }
+div.marpit > section .sheets-badge-pass { background: #2e7d32; }
+div.marpit > section .sheets-badge-fail { background: #c62828; }
+div.marpit > section .sheets-badge-error { background: #6a1b9a; }
+div.marpit > section .sheets-badge-stack { position: absolute; top: 4px; right: 4px;
+  z-index: 10; }
+@media print { div.marpit > section .sheets-badge,
+  div.marpit > section .sheets-badge-stack { display: none; } }
+"""
+
+
+@functools.cache
+def viewer_js() -> str:
+    """The viewer script, ready to inline."""
+    return no_end_tag((resources.files("builder") / "js" / "viewer.js").read_text(
+        encoding="utf-8"), "script")
+
+
+@functools.cache
+def fitting_js() -> str:
+    """The auto-scaling script (fitting headings, wide code and math), ready to inline."""
+    return no_end_tag((resources.files("builder") / "js" / "fitting.js").read_text(
+        encoding="utf-8"), "script")
+
+
+def has_fitting(fragment: str) -> bool:
+    """Whether a slide has something `fitting.js` scales: a fitting heading or code block
+    (marked as marp-core marks them), or display math (always scaled down to fit)."""
+    return "data-auto-scaling" in fragment or 'display="true"' in fragment
+
+
+@functools.cache
+def mermaid_js() -> str:
+    """The diagram library, ready to inline (3.5 MB: escaped once per process)."""
+    try:
+        return no_end_tag(MERMAID_JS.read_text(encoding="utf-8"), "script")
+    except OSError:
+        raise BuildError(None, f"mermaid is not installed ({MERMAID_JS} is missing): "
+                               "run `make` (or `npm ci`) in the sheets repository") from None
+
+
+def mermaid_url() -> str:
+    """The diagram library's file: URL (BuildError if it is not installed)."""
+    if not MERMAID_JS.is_file():
+        mermaid_js()  # says what is missing
+    return MERMAID_JS.as_uri()
+
+
+def no_end_tag(text: str, tag: str) -> str:
+    """Inlined CSS/JS must not close its element early."""
+    return re.sub(rf"</({tag})", r"<\\/\1", text, flags=re.IGNORECASE)
+
+
+def has_mermaid(fragment: str) -> bool:
+    return bool(re.search(r'<div class="[^"]*\bmermaid\b', fragment))
+
+
+def page_language(deck: Deck) -> str:
+    """The page language: the `lang` directive, else `ja` when the text is Japanese (so
+    that Noto CJK picks Japanese glyph forms), else `en`."""
+    if deck.lang:
+        return deck.lang
+    return "ja" if any(_JAPANESE.search(slide.source) for slide in deck.slides) else "en"
+
+
+def first_title(deck: Deck) -> str | None:
+    for slide in deck.slides:
+        for position, token in enumerate(slide.tokens[:-1]):
+            if token.type == "heading_open":
+                text = _plain_text(slide.tokens[position + 1].children or ())
+                if text:
+                    return text
+    return None
+
+
+def _plain_text(children: Sequence[Token]) -> str:
+    parts: list[str] = []
+    for child in children:
+        if child.type in ("text", "code_inline", "math_inline"):
+            parts.append(child.content)
+        elif child.type in ("softbreak", "hardbreak"):
+            parts.append(" ")
+        elif child.children:
+            parts.append(_plain_text(child.children))
+    return " ".join("".join(parts).split())
+
+
+def document(deck: Deck, head: str, fragments: Sequence[str], *, standalone: bool) -> str:
+    """The whole page: `head` (CSS) and the slides' `fragments`, with the scripts they
+    need. `standalone`: the diagram library is inlined, else linked by a file: URL (a
+    page printed here, see `render_deck`)."""
+    uses_mermaid = any(has_mermaid(fragment) for fragment in fragments)
+    return template("document.html.j2").render(
+        lang=page_language(deck),
+        title=deck.title or first_title(deck) or deck.path.stem,
+        author=deck.author,
+        description=deck.description,
+        head=Markup(no_end_tag(head, "style")),
+        slides=Markup("".join(fragments)),
+        mermaid_js=Markup(mermaid_js()) if uses_mermaid and standalone else None,
+        mermaid_url=mermaid_url() if uses_mermaid and not standalone else None,
+        fitting_js=Markup(fitting_js()) if any(map(has_fitting, fragments)) else None,
+        viewer_js=Markup(viewer_js()),
+    )
