@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from builder.atomic import write_text_atomically
-from builder.model import BuildError
+from builder.model import BuildError, CardResult
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -134,7 +134,7 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None) -> int:
     import os
 
     from builder.cards import annotation_warnings, find_cards
-    from builder.check import CardResult, CheckCache, check_cards, find_snippets_dir
+    from builder.check import CheckCache, check_cards, find_snippets_dir
     from builder.render import load_themes, render_deck
 
     themes = load_themes(args.theme_set)
@@ -256,7 +256,6 @@ def _check(args: argparse.Namespace) -> int:
 
     from builder.cards import annotation_warnings, find_cards
     from builder.check import (
-        CardResult,
         CheckCache,
         check_cards,
         find_snippets_dir,

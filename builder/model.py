@@ -86,3 +86,39 @@ class Card:
 
 
 Status = Literal["pass", "fail", "error", "unchecked"]
+CheckKind = Literal["derivation", "snippet"]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """One check of a card: a derivation step or a linked snippet."""
+
+    kind: CheckKind
+    status: Status
+    loc: SourceLoc
+    """For a step, the line of its right-hand side; for a snippet, the card's line (or
+    the line of an equation the snippet used that does not compile)."""
+    message: str
+    files_read: tuple[Path, ...] = ()
+    """Files besides the sheet that decided the result: for a snippet, its module and
+    every module of the snippets folder it imported (the check cache re-checks the card
+    when one of them changes)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CardResult:
+    """A card's verdict: the worst of its checks (error > fail > pass), or `unchecked`
+    with the reason when nothing could be checked."""
+
+    card: Card
+    status: Status
+    message: str
+    checks: tuple[CheckResult, ...]
+
+    @property
+    def loc(self) -> SourceLoc:
+        """Where to point a reader: the first check with the card's status, else the card."""
+        for check in self.checks:
+            if check.status == self.status and self.status in ("fail", "error"):
+                return check.loc
+        return self.card.loc

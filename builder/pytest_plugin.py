@@ -30,8 +30,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from builder.check import CardResult, CheckResult
-    from builder.model import Card
+    from builder.model import Card, CardResult, CheckResult
     from builder.runner.pool import SnippetOutcome, SnippetPool
 
 _POOL = pytest.StashKey["SnippetPool | None"]()
@@ -135,7 +134,7 @@ class _RecordingPool:
         self.outcomes: dict[str, SnippetOutcome] = {}
 
     def run(self, card: Card, target: str, snippets_dir: Path, timeout: float) -> CheckResult:
-        from builder.check import CheckResult
+        from builder.model import CheckResult
 
         outcome = self.pool.run_outcome(card, target, snippets_dir, timeout)
         self.outcomes[target] = outcome

@@ -183,7 +183,7 @@ def test_sums_and_products_are_proved_term_by_term_and_a_wrong_one_still_fails()
 
 def test_a_proof_form_sympy_cannot_make_is_skipped_not_the_others(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    import builder.check.core as check
+    import builder.check.compare
 
     i, n = sympy.symbols("i n", integer=True)
     total = sympy.Sum(sympy.Indexed("a", i), (i, 1, n))
@@ -193,7 +193,8 @@ def test_a_proof_form_sympy_cannot_make_is_skipped_not_the_others(
     def broken(expr: sympy.Expr, *, force_logs: bool) -> sympy.Expr:
         raise TypeError("sympy on odd input")
 
-    monkeypatch.setattr(check, "_split_sums", broken)
+    # Patched where `compare_sides` looks it up.
+    monkeypatch.setattr(builder.check.compare, "split_sums", broken)
     assert compare_sides(lhs, rhs, Domain()) == StepVerdict("pass", "proved")
 
 
@@ -251,6 +252,7 @@ def test_the_cache_follows_a_card_that_moved(tmp_path: Path) -> None:
     cache = CheckCache(tmp_path / "cache")
     card = _card(tmp_path / "s.md", 10)
     key = cache.key(card, None)
+    assert key is not None
     result = CardResult(card, "fail", "step 1: …",
                         (CheckResult("derivation", "fail", SourceLoc(card.loc.path, 12), "m"),))
     cache.put(key, result)
@@ -262,6 +264,49 @@ def test_the_cache_follows_a_card_that_moved(tmp_path: Path) -> None:
     assert cache.key(_card(tmp_path / "s.md", 10, "x = 2"), None) != key
     (tmp_path / "cache" / f"{key}.json").write_text("{broken")
     assert cache.get(key, card) is None
+
+
+def test_the_code_key_is_every_module_of_the_package_found_by_walking_it(
+        tmp_path: Path) -> None:
+    from builder.resources import files_digest
+
+    package = tmp_path / "builder"
+    _write(package / "__init__.py", "")
+    _write(package / "check" / "compare.py", "A = 1\n")
+    _write(package / "check" / "__pycache__" / "compare.cpython-312.pyc", "bytecode")
+    first = files_digest(package)
+    assert files_digest(package) == first
+    (package / "check" / "compare.py").rename(package / "check" / "comparing.py")
+    renamed = files_digest(package)
+    assert renamed != first  # a renamed module does not drop out of the key
+    _write(package / "check" / "cache.py", "")
+    added = files_digest(package)
+    assert added not in (first, renamed)
+    _write(package / "check" / "cache.py", "B = 2\n")
+    edited = files_digest(package)
+    assert edited != added
+    _write(package / "check" / "__pycache__" / "cache.cpython-312.pyc", "other")
+    assert files_digest(package) == edited  # bytecode is not the code
+
+
+def test_the_code_key_changes_with_python_sympy_and_numpy(tmp_path: Path) -> None:
+    from builder.check import code_key, library_versions
+    from builder.resources import PACKAGE, files_digest
+
+    versions = library_versions()
+    assert set(versions) == {"python", "sympy", "numpy"}
+    assert versions["sympy"] == sympy.__version__
+    key = code_key("digest", versions)
+    for name in versions:
+        assert code_key("digest", {**versions, name: "0.0"}) != key, name
+    assert code_key("other digest", versions) != key
+    # The cache takes both parts by default: the package's modules, walked, and the
+    # versions installed.
+    card = _card(tmp_path / "s.md", 10)
+    here = code_key(files_digest(PACKAGE), versions)
+    assert CheckCache(tmp_path).key(card, None) == CheckCache(tmp_path, code=here).key(card, None)
+    assert CheckCache(tmp_path, code="x").key(card, None) \
+        != CheckCache(tmp_path, code="y").key(card, None)
 
 
 # ---------------------------------------------------------------- the command
@@ -385,6 +430,38 @@ def test_every_failing_check_of_a_card_is_a_line_in_the_sheets_latex(tmp_path: P
     assert lines[1].startswith("notes.md:6: tanh: step 1: (a+b)^2 ≠ a^2 + b^2 at a=")
     assert lines[2].startswith("notes.md:3: tanh: nomodule.f: ")
     assert lines[3] == "0 passed, 0 failed, 1 error, 0 unchecked"
+
+
+def test_a_change_to_a_helper_module_a_snippet_imports_checks_the_card_again(
+        tmp_path: Path) -> None:
+    # Two snippet modules use one helper, which reads a constant from another module;
+    # the worker loads the helper once, for the first snippet.
+    _write(tmp_path / "snippets" / "constants.py", "FACTOR = 2\n")
+    _write(tmp_path / "snippets" / "helper.py",
+           "from constants import FACTOR\n\ndef expected(x):\n    return FACTOR * x\n")
+    for name in ("first", "second"):
+        _write(tmp_path / "snippets" / f"{name}.py",
+               "import helper\n\ndef check(card):\n"
+               "    assert card.eq(x=1.5) == helper.expected(1.5)\n")
+    _write(tmp_path / "sheets" / "s.md",
+           "# T\n\n## One\n<!-- check: first.check -->\n$$ y = 2x $$\n\n"
+           "## Two\n<!-- check: second.check -->\n$$ y = 2x $$\n")
+    env = {"SHEETS_CACHE_DIR": str(tmp_path / "cache")}
+
+    def statuses() -> list[str]:
+        run = _sheets("--json", "-", "sheets/s.md", cwd=tmp_path, env=env)
+        return [card["status"] for card in json.loads(run.stdout)["cards"]]
+
+    assert statuses() == ["pass", "pass"]
+    assert len(list((tmp_path / "cache" / "check").glob("*.json"))) == 2
+    assert statuses() == ["pass", "pass"]  # from the cache
+    _write(tmp_path / "snippets" / "constants.py", "FACTOR = 3\n")
+    assert statuses() == ["fail", "fail"]
+    _write(tmp_path / "snippets" / "constants.py", "FACTOR = 2\n")
+    _write(tmp_path / "snippets" / "helper.py", "def expected(x):\n    return x\n")
+    assert statuses() == ["fail", "fail"]
+    _write(tmp_path / "snippets" / "helper.py", "def expected(x):\n    return 2 * x\n")
+    assert statuses() == ["pass", "pass"]
 
 
 def test_an_equation_a_snippet_needs_that_does_not_compile_is_the_sheets_error(
@@ -597,27 +674,28 @@ def test_a_child_that_dies_or_raises_costs_its_card_not_the_run(
         monkeypatch: pytest.MonkeyPatch) -> None:
     import signal
 
-    import builder.check.core as check
+    import builder.check.plan
+    from builder.check import Step, check_cards, derivation_plan
 
     [(_, cards)] = _deck([FIXTURE])
-    serial = check.check_cards(cards, snippets_dir=None, timeout=60, processes=1)
+    serial = check_cards(cards, snippets_dir=None, timeout=60, processes=1)
     steps = [(index, item) for index, card in enumerate(cards)
              if card.nocheck is None
-             for item in check._derivation_plan(card) if isinstance(item, check._Step)]
+             for item in derivation_plan(card) if isinstance(item, Step)]
     killed, raising = steps[0], steps[-1]
     assert killed[0] != raising[0]
-    compare = check.compare_sides
 
     def fragile(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain, *, seed: int = 0
-                ) -> check.StepVerdict:
+                ) -> StepVerdict:
         if seed == killed[1].seed:
             os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer would
         if seed == raising[1].seed:
             raise RuntimeError("a bug in a step")
-        return compare(lhs, rhs, domain, seed=seed)
+        return compare_sides(lhs, rhs, domain, seed=seed)
 
-    monkeypatch.setattr(check, "compare_sides", fragile)
-    parallel = check.check_cards(cards, snippets_dir=None, timeout=60, processes=2)
+    # Patched where a step looks it up (`Step.verdict`), before the children fork.
+    monkeypatch.setattr(builder.check.plan, "compare_sides", fragile)
+    parallel = check_cards(cards, snippets_dir=None, timeout=60, processes=2)
     assert len(parallel) == len(cards)
     dead = parallel[killed[0]]
     assert dead.status == "error"
@@ -635,22 +713,23 @@ def test_a_child_that_dies_compiling_a_card_costs_that_card(
         monkeypatch: pytest.MonkeyPatch) -> None:
     import signal
 
-    import builder.check.core as check
+    import builder.check.parallel
+    from builder.check import Step, check_cards, derivation_plan
 
     [(_, cards)] = _deck([FIXTURE])
-    serial = check.check_cards(cards, snippets_dir=None, timeout=60, processes=1)
+    serial = check_cards(cards, snippets_dir=None, timeout=60, processes=1)
     victim = next(index for index, card in enumerate(cards)
                   if card.nocheck is None and card.equations and index > 0)
     parent = os.getpid()
-    plan = check._derivation_plan
 
-    def fragile(card: Card) -> list[check._Step | str]:
+    def fragile(card: Card) -> list[Step | str]:
         if card is cards[victim] and os.getpid() != parent:
             os.kill(os.getpid(), signal.SIGKILL)
-        return plan(card)
+        return derivation_plan(card)
 
-    monkeypatch.setattr(check, "_derivation_plan", fragile)
-    parallel = check.check_cards(cards, snippets_dir=None, timeout=60, processes=2)
+    # Patched where a child looks it up, before the children fork.
+    monkeypatch.setattr(builder.check.parallel, "derivation_plan", fragile)
+    parallel = check_cards(cards, snippets_dir=None, timeout=60, processes=2)
     dead = parallel[victim]
     assert (dead.status, dead.loc) == ("error", cards[victim].loc)
     assert dead.message == "not checked: the process checking this card ended (signal 9)"
@@ -660,7 +739,7 @@ def test_a_child_that_dies_compiling_a_card_costs_that_card(
 
 
 def test_few_cards_are_checked_without_forking(monkeypatch: pytest.MonkeyPatch) -> None:
-    import builder.check.core as check
+    from builder.check import PARALLEL_CARDS, check_cards
 
     [(_, cards)] = _deck([FIXTURE])
 
@@ -668,8 +747,8 @@ def test_few_cards_are_checked_without_forking(monkeypatch: pytest.MonkeyPatch) 
         raise AssertionError("forked for a few cards")
 
     monkeypatch.setattr(os, "fork", no_fork)
-    few = cards[:check.PARALLEL_CARDS - 1]
-    results = check.check_cards(few, snippets_dir=None, timeout=60, processes=2)
+    few = cards[:PARALLEL_CARDS - 1]
+    results = check_cards(few, snippets_dir=None, timeout=60, processes=2)
     assert [result.card for result in results] == few
     assert any(result.status == "fail" for result in results)
 

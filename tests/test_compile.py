@@ -23,7 +23,7 @@ from sympy.core.function import AppliedUndef
 import builder.formula as compiler
 from builder.cards import find_cards
 from builder.check import coverage_report
-from builder.check.core import _chains
+from builder.check import relation_chains as _chains
 from builder.marp import parse_file, parse_text
 from builder.model import Card, Equation, SourceLoc
 

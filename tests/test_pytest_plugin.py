@@ -17,7 +17,7 @@ import pytest
 # the modules a run imported when the run ends, and the YAML loader of builder.marp
 # does not survive being imported twice into one process.
 import builder.cards
-import builder.check.core
+import builder.check
 import builder.marp
 import builder.runner.pool  # noqa: F401
 

@@ -18,10 +18,9 @@ from marp_structure import body_lines, directive_lines, structure_lines
 from playwright.sync_api import Browser, sync_playwright
 from seeds import SEEDS
 
-from builder.check import CardResult
 from builder.live import PreviewServer, SheetPreview
 from builder.marp import parse_file, parse_text, scope_css, transform_css
-from builder.model import Card, SourceLoc
+from builder.model import Card, CardResult, SourceLoc
 from builder.pdf import build_pdfs, job_for_deck
 from builder.render import RenderedDeck, load_themes, render_deck
 

@@ -1,37 +1,34 @@
 """check: every card's claims verified: derivation steps and linked snippets.
 
-The stage's public names; the modules inside are its own business.
+The stage's public names; the modules inside are its own business:
+`domain` (what `assume:` says), `compare` (one claim, by numbers then proof), `plan`
+(a card's claims from its compiled equations), `parallel` (derivations in forked
+children), `cache` (results kept between runs), `run` (cards checked), `report` (what
+`sheets check` prints), `coverage` (`--coverage`).
 """
 
-from builder.check.core import (
-    COVERAGE_EXAMPLES,
-    PARALLEL_CARDS,
-    CardResult,
-    CheckCache,
-    CheckResult,
-    Coverage,
-    Domain,
-    StepVerdict,
-    assume_problems,
-    check_card,
-    check_cards,
-    compare_sides,
-    coverage,
-    coverage_report,
+from builder.check.cache import CheckCache, code_key, library_versions
+from builder.check.compare import StepVerdict, compare_sides, is_claim
+from builder.check.coverage import COVERAGE_EXAMPLES, Coverage, coverage, coverage_report
+from builder.check.domain import Domain, assume_problems, parse_domain
+from builder.check.parallel import PARALLEL_CARDS
+from builder.check.plan import Derivation, Step, derivation_plan, relation_chains
+from builder.check.report import (
     failing_checks,
-    find_snippets_dir,
     github_annotation,
     github_annotations,
-    is_claim,
-    parse_domain,
     report_lines,
     results_json,
     summary,
     summary_line,
 )
+from builder.check.run import SnippetRunner, check_card, check_cards, find_snippets_dir
+from builder.model import CardResult, CheckResult
 
 __all__ = ["COVERAGE_EXAMPLES", "PARALLEL_CARDS", "CardResult", "CheckCache", "CheckResult",
-           "Coverage", "Domain", "StepVerdict", "assume_problems", "check_card", "check_cards",
-           "compare_sides", "coverage", "coverage_report", "failing_checks",
+           "Coverage", "Derivation", "Domain", "SnippetRunner", "Step", "StepVerdict",
+           "assume_problems", "check_card", "check_cards", "code_key", "compare_sides",
+           "coverage", "coverage_report", "derivation_plan", "failing_checks",
            "find_snippets_dir", "github_annotation", "github_annotations", "is_claim",
-           "parse_domain", "report_lines", "results_json", "summary", "summary_line"]
+           "library_versions", "parse_domain", "relation_chains", "report_lines",
+           "results_json", "summary", "summary_line"]

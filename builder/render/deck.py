@@ -42,7 +42,7 @@ from builder.render.state import RenderState, badges
 from builder.render.theme import auto_scaling, look_key, theme_for, theme_look
 
 if TYPE_CHECKING:
-    from builder.check import CardResult
+    from builder.model import CardResult
 
 
 @dataclass(frozen=True, slots=True)

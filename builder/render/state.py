@@ -14,7 +14,7 @@ from builder.model import Diagnostic, SourceLoc
 from builder.render.equations import Math
 
 if TYPE_CHECKING:
-    from builder.check import CardResult
+    from builder.model import CardResult
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,10 +1,10 @@
-"""snippet_card: the `card` a linked snippet receives (SPEC.md §1, "The card a snippet
+"""The `card` a linked snippet receives (docs/format.md, "The card a snippet
 receives").
 
 Built in the worker process from the plain `Card` (which is what crosses the pipe); the
-equations are compiled there, on first use, by builder/compile.py, so a snippet that only
+equations are compiled there, on first use, by builder/formula/, so a snippet that only
 reads `card.code` does not wait for sympy, and an equation that does not compile is an
-error only for the snippet that asks for it (SPEC.md: "LaTeX that cannot be compiled
+error only for the snippet that asks for it (docs/format.md: "LaTeX that cannot be compiled
 leaves the card unchecked with the reason, unless a snippet needs it: then the card is
 error").
 """
@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, overload
 
+from builder.formula import Declarations, Formula, declarations_for, formula
 from builder.model import Card, Equation, SourceLoc
 
 __all__ = ["EquationError", "SnippetCard"]
@@ -35,23 +36,23 @@ class EquationError(Exception):
         return (type(self), (self.loc, self.reason))
 
 
-class _Equations(Sequence[Any]):
+class _Equations(Sequence[Formula]):
     """`card.eqs`: every display equation of the card, compiled when first indexed."""
 
     def __init__(self, card: Card) -> None:
         self._card = card
-        self._compiled: dict[int, Any] = {}
-        self._declarations: Any = None
+        self._compiled: dict[int, Formula] = {}
+        self._declarations: Declarations | None = None
 
     def __len__(self) -> int:
         return len(self._card.equations)
 
     @overload
-    def __getitem__(self, index: int) -> Any: ...
+    def __getitem__(self, index: int) -> Formula: ...
     @overload
-    def __getitem__(self, index: slice) -> Sequence[Any]: ...
+    def __getitem__(self, index: slice) -> Sequence[Formula]: ...
 
-    def __getitem__(self, index: int | slice) -> Any:
+    def __getitem__(self, index: int | slice) -> Formula | Sequence[Formula]:
         if isinstance(index, slice):
             return tuple(self[position] for position in range(len(self))[index])
         position = range(len(self))[index]  # IndexError as for a tuple
@@ -59,19 +60,17 @@ class _Equations(Sequence[Any]):
             self._compiled[position] = self._compile(self._card.equations[position])
         return self._compiled[position]
 
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self) -> Iterator[Formula]:
         return (self[position] for position in range(len(self)))
 
     def __repr__(self) -> str:
         return f"<{len(self)} equations of card {self._card.title!r}>"
 
-    def _compile(self, equation: Equation) -> Any:
-        import builder.formula as compiler
-
+    def _compile(self, equation: Equation) -> Formula:
         try:
             if self._declarations is None:
-                self._declarations = compiler.declarations_for(self._card)
-            return compiler.formula(equation, self._declarations)
+                self._declarations = declarations_for(self._card)
+            return formula(equation, self._declarations)
         except Exception as error:
             raise EquationError(equation.loc,
                                 f"the equation does not compile: {error}") from error
@@ -85,7 +84,7 @@ class SnippetCard:
 
     def __init__(self, card: Card) -> None:
         self._card = card
-        self.eqs: Sequence[Any] = _Equations(card)
+        self.eqs: Sequence[Formula] = _Equations(card)
         """Every display equation of the card, in order, each a `Formula`."""
 
     @property
@@ -108,7 +107,7 @@ class SnippetCard:
         return self._card.code
 
     @property
-    def eq(self) -> Any:
+    def eq(self) -> Formula:
         """The card's first display equation, compiled (a `Formula`)."""
         if not len(self.eqs):
             raise EquationError(self._card.loc, f"card {self._card.title!r} has no "

@@ -1,4 +1,4 @@
-"""worker: linked snippets run in worker processes (SPEC.md §1 "Snippets").
+"""Linked snippets run in worker processes (docs/format.md, "Snippets").
 
 A card's `<!-- check: module.function -->` calls `function(card)` from
 `snippets/module.py`. Snippets are user code that may loop, exit, crash or eat the
@@ -15,10 +15,12 @@ and a pipe of length-prefixed pickles is smaller than bending it.
 
 A call's life: the parent sends `(card, target, snippets_dir)`; the worker answers
 `started` (the timeout counts from here, so start-up and imports are not the snippet's
-time), runs the function and answers with a `SnippetOutcome`. Silence past the timeout:
-the parent asks the worker for its Python stack (SIGUSR1 → faulthandler, to say where it
-looped), then kills the process group and starts a replacement. End of the pipe: the
-worker died, and its exit status or signal says how.
+time), runs the function and answers with a `SnippetOutcome`, which names the files of
+the snippets folder the call read (builder/runner/imports.py: the check cache depends
+on them). Silence past the timeout: the parent asks the worker for its Python stack
+(SIGUSR1 → faulthandler, to say where it looped), then kills the process group and
+starts a replacement. End of the pipe: the worker died, and its exit status or signal
+says how.
 
 Inside a worker: RLIMIT_AS caps memory (a 50 GB allocation is a `MemoryError` at once,
 not a swapping machine), no core files, one BLAS thread, the worker dies with its parent
@@ -46,13 +48,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import IO, TYPE_CHECKING, Any, Self
+from typing import IO, Any, Self
 
-from builder.model import Card, SourceLoc, Status
+from builder.model import Card, CheckResult, SourceLoc, Status
 from builder.resources import PROJECT
-
-if TYPE_CHECKING:
-    from builder.check import CheckResult
+from builder.runner.imports import ImportRecorder
 
 __all__ = ["DEFAULT_MEMORY_LIMIT", "DEFAULT_TIMEOUT", "SnippetOutcome", "SnippetPool"]
 
@@ -87,6 +87,9 @@ class SnippetOutcome:
     line: int | None = None
     """The sheet's line the outcome is about when not the card's: an equation the
     snippet used that does not compile."""
+    files_read: tuple[Path, ...] = ()
+    """The files of the snippets folder the call read: the snippet's module and every
+    local module it imported (directly or not), absolute (`ImportRecorder`)."""
 
 
 # =========================================================================== parent side
@@ -248,13 +251,13 @@ class SnippetPool:
 
     def run(self, card: Card, target: str, snippets_dir: Path,
             timeout: float = DEFAULT_TIMEOUT) -> CheckResult:
-        """Run `target` (`module.function`) on `card`: the `CheckResult` of check.py,
-        at the card's line."""
-        from builder.check import CheckResult
-
+        """Run `target` (`module.function`) on `card`: a snippet `CheckResult` at the
+        card's line (or at the line of an equation the snippet used that does not
+        compile), with the files the call read."""
         outcome = self.run_outcome(card, target, snippets_dir, timeout)
         loc = SourceLoc(card.loc.path, outcome.line) if outcome.line else card.loc
-        return CheckResult("snippet", outcome.status, loc, outcome.message)
+        return CheckResult("snippet", outcome.status, loc, outcome.message,
+                           outcome.files_read)
 
     def run_outcome(self, card: Card, target: str, snippets_dir: Path,
                     timeout: float = DEFAULT_TIMEOUT) -> SnippetOutcome:
@@ -425,14 +428,26 @@ class _SnippetLoader:
     def __init__(self) -> None:
         self._versions: dict[Path, tuple[tuple[str, int, int], ...]] = {}
         self._modules: dict[Path, ModuleType] = {}
+        self.imports = ImportRecorder()
+        """Which files of the snippets folder each snippet module read."""
+        self.imports.install()
 
-    def function(self, snippets_dir: Path, target: str) -> Callable[[Any], object]:
+    @staticmethod
+    def module_path(snippets_dir: Path, target: str) -> Path | None:
+        """`snippets/pkg/mod.py` for `pkg.mod.function`; None for a malformed target."""
         module_name, _, function_name = target.rpartition(".")
         if not module_name or not function_name:
+            return None
+        return snippets_dir.joinpath(*module_name.split(".")).with_suffix(".py")
+
+    def function(self, snippets_dir: Path, target: str) -> Callable[[Any], object]:
+        path = self.module_path(snippets_dir, target)
+        if path is None:
             raise _LoadError(f"`check: {target}` should name module.function")
-        path = snippets_dir.joinpath(*module_name.split(".")).with_suffix(".py")
+        module_name, _, function_name = target.rpartition(".")
         if not path.is_file():
             raise _LoadError(f"no snippet file {_display_path(path)}")
+        self.imports.watch(snippets_dir)
         self._forget_if_changed(snippets_dir)
         module = self._modules.get(path)
         if module is None:
@@ -452,6 +467,7 @@ class _SnippetLoader:
         if self._versions.get(snippets_dir) == tuple(version):
             return
         self._versions[snippets_dir] = tuple(version)
+        self.imports.forget(snippets_dir)
         prefix = str(snippets_dir) + os.sep
         for path in [path for path in self._modules if str(path).startswith(prefix)]:
             del self._modules[path]
@@ -652,9 +668,7 @@ def serve(log: Path, memory_limit: int, parent: int) -> int:
     with contextlib.suppress(Exception):
         import numpy  # noqa: F401
     with contextlib.suppress(Exception):
-        import builder.runner.card
-    with contextlib.suppress(Exception):
-        import builder.formula  # noqa: F401
+        import builder.runner.card  # noqa: F401 - and with it the compiler
     loader = _SnippetLoader()
     home = os.getcwd()
     while True:
@@ -666,7 +680,11 @@ def serve(log: Path, memory_limit: int, parent: int) -> int:
         sys.stdout.flush()
         sys.stderr.flush()
         os.ftruncate(1, 0)
-        outcome = _run_snippet(loader, card, target, Path(snippets_dir))
+        module = loader.module_path(Path(snippets_dir), target)
+        with loader.imports.loading(module) if module else contextlib.nullcontext():
+            outcome = _run_snippet(loader, card, target, Path(snippets_dir))
+        if module is not None:
+            outcome = dataclasses.replace(outcome, files_read=loader.imports.files_read(module))
         with contextlib.suppress(OSError):
             os.chdir(home)  # a snippet that changed directory must not move the next one
         sys.stdout.flush()
@@ -696,7 +714,7 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     # Run the loop from the imported module, not from `__main__`, so that the
-    # SnippetOutcome objects it pickles are `builder.worker.SnippetOutcome` in the parent.
+    # SnippetOutcome objects it pickles are `builder.runner.pool.SnippetOutcome` in the parent.
     from builder.runner.pool import main as _main
 
     sys.exit(_main())

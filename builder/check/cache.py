@@ -1,0 +1,146 @@
+"""Card results kept on disk between runs (`.cache/check/`), keyed on everything that
+decides them, found by the code rather than listed by hand.
+
+A result depends on the card's content, on the code that checked it (every source file
+of the `builder` package, and the versions of Python, sympy and numpy), and, for a card
+with linked snippets, on the files those snippets read: the worker records which files
+of the snippets folder each snippet's import loaded (its module and the helpers it
+imported), and an entry is a hit only while each of them still has the digest it had
+(as Sphinx's `env.note_dependency` makes a document depend on the files it read). A part
+of the key that cannot be computed is a miss, never a silent hit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import importlib.util
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from builder.atomic import write_text_atomically
+from builder.model import Card, CardResult, CheckResult, SourceLoc
+from builder.resources import package_digest
+
+__all__ = ["CheckCache", "code_key", "file_digest", "library_versions"]
+
+LIBRARIES = ("sympy", "numpy")
+"""The libraries whose version can change a verdict (besides Python's)."""
+
+
+def library_versions() -> dict[str, str]:
+    """The versions of Python and of `LIBRARIES`, as installed (`not installed` for a
+    missing one), found without importing the libraries."""
+    return {"python": sys.version, **{name: _version(name) for name in LIBRARIES}}
+
+
+def _version(name: str) -> str:
+    """The installed version of the package `name`: read from the name of its
+    `name-version.dist-info` folder beside it when there is exactly one (a directory
+    listing, where importing importlib.metadata alone costs a warm check a sixth of its
+    time), else from importlib.metadata."""
+    with contextlib.suppress(ImportError, ValueError, OSError):
+        spec = importlib.util.find_spec(name)
+        if spec is None:
+            return "not installed"
+        for location in spec.submodule_search_locations or ():
+            found = list(Path(location).parent.glob(f"{name}-*.dist-info"))
+            if len(found) == 1:
+                return found[0].name[len(name) + 1:-len(".dist-info")]
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def code_key(code: str, versions: Mapping[str, str]) -> str:
+    """The code part of a cache key: `code` (a digest of the package's files, see
+    `builder.resources.files_digest`) and the libraries' `versions`."""
+    digest = hashlib.blake2b(digest_size=20)
+    digest.update(repr((code, sorted(versions.items()))).encode())
+    return digest.hexdigest()
+
+
+@functools.cache
+def _current_code_key() -> str | None:
+    """This process's `code_key`, computed once; None when a file of the package could
+    not be read (then nothing is cached)."""
+    try:
+        return code_key(package_digest(), library_versions())
+    except OSError:
+        return None
+
+
+def file_digest(path: Path) -> str:
+    """A digest of the file's content; OSError when it cannot be read."""
+    return hashlib.blake2b(path.read_bytes(), digest_size=20).hexdigest()
+
+
+class CheckCache:
+    """Card results on disk under `directory` (`.cache/check/`), one file per card.
+
+    The key (`key`) is the card's content (not its position: lines are stored relative
+    to the card, so an edit above it does not re-check it), the code key and the
+    snippets folder; the entry also holds the digest of every file the card's snippets
+    read, checked on each lookup (`get`). Written atomically; a damaged entry, or one
+    whose files changed or cannot be read, is a miss."""
+
+    def __init__(self, directory: Path, *, code: str | None = None) -> None:
+        """`code`: the code key (`code_key`); by default this process's."""
+        self.directory = directory
+        self._code = code if code is not None else _current_code_key()
+
+    def key(self, card: Card, snippets_dir: Path | None) -> str | None:
+        """The card's key; None when the code key could not be computed."""
+        if self._code is None:
+            return None
+        digest = hashlib.blake2b(digest_size=20)
+        origin = card.loc.line
+        what = (card.title, [(eq.tex, eq.loc.line - origin) for eq in card.equations],
+                card.checks, card.assume, card.nocheck, card.declarations, card.code,
+                self._code, str(snippets_dir))
+        digest.update(repr(what).encode())
+        return digest.hexdigest()
+
+    def get(self, key: str, card: Card) -> CardResult | None:
+        """The result stored under `key`, placed at the card's lines, if every file it
+        read is unchanged."""
+        try:
+            data = json.loads((self.directory / f"{key}.json").read_text(encoding="utf-8"))
+            for name, digest in data["files"].items():
+                if file_digest(Path(name)) != digest:
+                    return None
+            checks = tuple(
+                CheckResult(item["kind"], item["status"],
+                            SourceLoc(card.loc.path, card.loc.line + item["offset"]),
+                            item["message"], tuple(Path(name) for name in item["files"]))
+                for item in data["checks"])
+            return CardResult(card, data["status"], data["message"], checks)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+
+    def put(self, key: str, result: CardResult) -> None:
+        """Store `result`, with the digests of the files its checks read. Not stored: a
+        snippet's error (a timeout may be the machine's load, not the snippet: run it
+        again), and a snippet result that does not say which files it read."""
+        snippets = [check for check in result.checks if check.kind == "snippet"]
+        if any(check.status == "error" or not check.files_read for check in snippets):
+            return
+        try:
+            files = {str(path): file_digest(path)
+                     for check in snippets for path in check.files_read}
+        except OSError:
+            return  # changed or gone already: the next run checks the card again
+        data = {"status": result.status, "message": result.message, "files": files,
+                "checks": [{"kind": check.kind, "status": check.status,
+                            "offset": check.loc.line - result.card.loc.line,
+                            "message": check.message,
+                            "files": [str(path) for path in check.files_read]}
+                           for check in result.checks]}
+        with contextlib.suppress(OSError):  # a cache that cannot be written only costs time
+            write_text_atomically(self.directory / f"{key}.json", json.dumps(data))

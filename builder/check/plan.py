@@ -1,0 +1,146 @@
+"""A card's derivation plan: its equations compiled, each `=` between two compiled sides
+that claims something made a `Step` to compare, and the reasons why the rest cannot be
+checked, in the order the card gives them.
+
+Making the plan (compiling) and comparing its steps are separate so that both can be
+shared out among processes (builder/check/parallel.py); `finish` puts the verdicts back
+into the card's checks and reasons, as a serial check gives them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from builder.check.compare import StepVerdict, compare_sides, is_claim
+from builder.check.domain import Domain, parse_domain
+from builder.check.limits import OutOfTime, time_limit
+from builder.formula import CompiledEquation, Side, compile_equation, declarations_for
+from builder.model import Card, CheckResult, SourceLoc
+
+__all__ = ["Derivation", "Step", "derivation_checks", "derivation_plan", "finish",
+           "internal_error", "relation_chains"]
+
+_EQUALS = frozenset({"=", "==", "\\eq"})
+
+
+@dataclass(frozen=True, slots=True)
+class Derivation:
+    """What checking a card's derivation came to: a check per claim, and why the parts
+    that could not be checked were not (`line 12: integral not supported`), in order."""
+
+    checks: tuple[CheckResult, ...] = ()
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """A claim of a card still to be compared (`compare_sides`)."""
+
+    loc: SourceLoc
+    label: str
+    """`step 2`: the relation's place in its chain, counted from 1."""
+    left: Side
+    right: Side
+    domain: Domain
+    seed: int
+
+    def verdict(self) -> StepVerdict:
+        return compare_sides(self.left.expr, self.right.expr, self.domain, seed=self.seed)
+
+
+def relation_chains(compiled: CompiledEquation
+                    ) -> list[tuple[tuple[Side, ...], tuple[str, ...]]]:
+    """The compiled equation's relation chains as (sides, relations between them)."""
+    return [(chain.sides, chain.relations) for chain in compiled.chains]
+
+
+def _step_seed(card: Card, left: Side, right: Side) -> int:
+    digest = hashlib.blake2b(f"{card.title}\0{left.tex}\0{right.tex}".encode(),
+                             digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+def _as_written(left: Side, right: Side, verdict: StepVerdict) -> str:
+    """A failure in the sheet's own LaTeX, `\\frac{e^{-z}-e^z}{…} ≠ \\frac{…}{…} at z=0.7
+    (-0.604 vs 0.604)`: the reader finds it in the source, where sympy's reading
+    (`(-e^z + e^-z)/(e^z + e^-z)`) would have to be translated back. sympy's form only when
+    the LaTeX of a side is not known."""
+    left_tex, right_tex = " ".join(left.tex.split()), " ".join(right.tex.split())
+    if verdict.status != "fail" or not verdict.values or not left_tex or not right_tex:
+        return verdict.message
+    at = f" at {verdict.where}" if verdict.where else ""
+    return f"{left_tex} ≠ {right_tex}{at} ({verdict.values})"
+
+
+def derivation_plan(card: Card) -> list[Step | str]:
+    """The card's claims to compare and, in order among them, the reasons why parts
+    cannot be checked: compiling is done here, comparing is left (`finish`)."""
+    declarations = declarations_for(card)
+    domain = parse_domain(card.assume)
+    plan: list[Step | str] = []
+    for equation in card.equations:
+        try:
+            with time_limit(5.0):
+                compiled = compile_equation(equation, declarations)
+        except OutOfTime:
+            plan.append(f"line {equation.loc.line}: compiling took too long")
+            continue
+        step = 0
+        for sides, relations in relation_chains(compiled):
+            for left, relation, right in zip(sides, relations, sides[1:], strict=False):
+                step += 1
+                if relation.strip() not in _EQUALS:
+                    continue
+                if left.expr is None or right.expr is None:
+                    reason = left.reason if left.expr is None else right.reason
+                    plan.append(f"line {right.line}: {reason or 'not compiled'}")
+                    continue
+                kind = is_claim(left.expr, right.expr)
+                if kind is not None:
+                    continue
+                plan.append(Step(SourceLoc(equation.loc.path, right.line), f"step {step}",
+                                 left, right, domain, _step_seed(card, left, right)))
+        if compiled.reason and not compiled.chains:
+            plan.append(f"line {equation.loc.line}: {compiled.reason}")
+    return plan
+
+
+def finish(plan: Sequence[Step | str], verdicts: Sequence[StepVerdict | CheckResult]
+           ) -> Derivation:
+    """The derivation from a plan and the verdicts of its steps, in order; a
+    CheckResult in place of a verdict is taken as it is (a step whose process died)."""
+    checks: list[CheckResult] = []
+    reasons: list[str] = []
+    found = iter(verdicts)
+    for item in plan:
+        if isinstance(item, str):
+            reasons.append(item)
+            continue
+        verdict = next(found)
+        if isinstance(verdict, CheckResult):
+            checks.append(verdict)
+            continue
+        if verdict.status == "unchecked":
+            reasons.append(f"line {item.right.line}: {item.label}: {verdict.message}")
+        checks.append(CheckResult("derivation", verdict.status, item.loc,
+                                  f"{item.label}: {_as_written(item.left, item.right, verdict)}"))
+    return Derivation(tuple(checks), tuple(reasons))
+
+
+def derivation_checks(card: Card) -> Derivation:
+    """The card's derivation, checked here; our own bugs become a reason rather than a
+    crash (one card must not stop the others)."""
+    if not card.equations:
+        return Derivation()
+    try:
+        plan = derivation_plan(card)
+        return finish(plan, [item.verdict() for item in plan if isinstance(item, Step)])
+    except Exception as error:  # noqa: BLE001 - our bug, but one card must not stop the others
+        return Derivation(reasons=(internal_error(error),))
+
+
+def internal_error(error: Exception) -> str:
+    """A card's reason when checking it raised (our bug, said as such)."""
+    return f"internal error while checking: {type(error).__name__}: {error}"

@@ -1,0 +1,86 @@
+"""What `sheets check` prints: a line per failing check at the sheet's line, GitHub
+Actions annotations, the summary, and the `--json` document."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from builder.model import CardResult, SourceLoc, Status
+
+__all__ = ["STATUSES", "failing_checks", "github_annotation", "github_annotations",
+           "report_lines", "results_json", "summary", "summary_line"]
+
+STATUSES: tuple[Status, ...] = ("pass", "fail", "error", "unchecked")
+
+
+def failing_checks(result: CardResult) -> list[tuple[SourceLoc, str]]:
+    """(where, `title: message`) for each failing or erroring check of the card, in order
+    (a wrong step and a missing snippet module are both shown); the card's own location
+    and message when it failed without such a check."""
+    title = f"{result.card.title}: " if result.card.title else ""
+    found = [(check.loc, f"{title}{check.message}") for check in result.checks
+             if check.status in ("fail", "error")]
+    if not found and result.status in ("fail", "error"):
+        found = [(result.loc, f"{title}{result.message}")]
+    return found
+
+
+def report_lines(result: CardResult) -> list[str]:
+    """`path:line: title: message`, one per failing check (`failing_checks`)."""
+    return [f"{loc}: {text}" for loc, text in failing_checks(result)]
+
+
+def _escape(text: str, *, property_value: bool = False) -> str:
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    if property_value:
+        text = text.replace(":", "%3A").replace(",", "%2C")
+    return text
+
+
+def github_annotation(result: CardResult) -> str:
+    """A GitHub Actions workflow command that marks the line in the pull request."""
+    return _github(result.loc, result.card.title, result.message)
+
+
+def github_annotations(result: CardResult) -> list[str]:
+    """One `github_annotation` per failing check (`failing_checks`)."""
+    title = f"{result.card.title}: " if result.card.title else ""
+    return [_github(loc, result.card.title, text.removeprefix(title))
+            for loc, text in failing_checks(result)]
+
+
+def _github(loc: SourceLoc, title: str, message: str) -> str:
+    return (f"::error file={_escape(str(loc.path), property_value=True)},line={loc.line},"
+            f"title={_escape(title or 'formula', property_value=True)}::{_escape(message)}")
+
+
+def summary(results: Sequence[CardResult]) -> dict[str, int]:
+    counts: dict[str, int] = dict.fromkeys(STATUSES, 0)
+    for result in results:
+        counts[result.status] += 1
+    return counts
+
+
+def summary_line(results: Sequence[CardResult]) -> str:
+    counts = summary(results)
+    return (f"{counts['pass']} passed, {counts['fail']} failed, "
+            f"{counts['error']} error{'' if counts['error'] == 1 else 's'}, "
+            f"{counts['unchecked']} unchecked")
+
+
+def results_json(results: Sequence[CardResult]) -> dict[str, Any]:
+    """The `--json` document (docs/format.md)."""
+    return {
+        "cards": [{
+            "file": str(result.card.loc.path),
+            "line": result.card.loc.line,
+            "title": result.card.title,
+            "status": result.status,
+            "message": result.message,
+            "checks": [{"kind": check.kind, "status": check.status, "line": check.loc.line,
+                        "message": check.message} for check in result.checks],
+        } for result in results],
+        "summary": summary(results),
+    }
+

@@ -1,0 +1,125 @@
+"""Checking cards: each card's derivation (builder/check/plan.py, shared out among
+processes by builder/check/parallel.py) and its linked snippets (run in the worker
+pool, builder/runner/), through the cache when one is given; a card's verdict is the
+worst of its checks."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from builder.check.cache import CheckCache
+from builder.check.parallel import LOST, Derivers
+from builder.check.plan import Derivation, derivation_checks
+from builder.model import Card, CardResult, CheckResult
+
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+__all__ = ["SnippetRunner", "check_card", "check_cards", "find_snippets_dir"]
+
+_SEVERITY: dict[str, int] = {"unchecked": 0, "pass": 1, "fail": 2, "error": 3}
+
+
+class SnippetRunner(Protocol):
+    """What runs a card's linked snippet: `builder.runner.SnippetPool`, or a wrapper of
+    one (the pytest plugin keeps each outcome's traceback)."""
+
+    def run(self, card: Card, target: str, snippets_dir: Path, timeout: float
+            ) -> CheckResult: ...
+
+
+def find_snippets_dir(sheet: Path) -> Path | None:
+    """The nearest `snippets/` in the sheet's directory or an ancestor (docs/format.md), as
+    pytest finds `conftest.py`."""
+    folder = sheet.absolute().parent
+    for directory in (folder, *folder.parents):
+        if (directory / "snippets").is_dir():
+            return directory / "snippets"
+    return None
+
+
+def _card_result(card: Card, checks: Sequence[CheckResult], reasons: Sequence[str]
+                 ) -> CardResult:
+    decided = [check for check in checks if check.status != "unchecked"]
+    if not decided:
+        reason = reasons[0] if reasons else "nothing to check (definitions only)"
+        return CardResult(card, "unchecked", reason, tuple(checks))
+    worst = max(decided, key=lambda check: _SEVERITY[check.status])
+    message = worst.message if worst.status in ("fail", "error") else ""
+    return CardResult(card, worst.status, message, tuple(checks))
+
+
+def check_card(card: Card, *, snippets_dir: Path | None, timeout: float,
+               pool: SnippetRunner | None = None, derived: Derivation | None = None
+               ) -> CardResult:
+    """One card; `pool` is a started `SnippetPool` when the card links snippets;
+    `derived`: its derivation, when already worked out elsewhere."""
+    if card.nocheck is not None:
+        return CardResult(card, "unchecked", f"nocheck: {card.nocheck}" if card.nocheck
+                          else "nocheck", ())
+    derivation = derivation_checks(card) if derived is None else derived
+    checks = list(derivation.checks)
+    for target in card.checks:
+        checks.append(_run_snippet(card, target, snippets_dir, timeout, pool))
+    return _card_result(card, checks, derivation.reasons)
+
+
+def _run_snippet(card: Card, target: str, snippets_dir: Path | None, timeout: float,
+                 pool: SnippetRunner | None) -> CheckResult:
+    if snippets_dir is None:
+        return CheckResult("snippet", "error", card.loc,
+                           f"{target}: no snippets/ directory next to the sheet or above it")
+    if pool is None:
+        return CheckResult("snippet", "error", card.loc, f"{target}: no snippet worker")
+    return pool.run(card, target, snippets_dir, timeout)
+
+
+def check_cards(cards: Sequence[Card], *, snippets_dir: Path | None, timeout: float,
+                cache: CheckCache | None = None, processes: int | None = None
+                ) -> tuple[CardResult, ...]:
+    """Every card's result, in order. With a cache, unchanged cards are not re-checked.
+    The derivations of many cards are checked in `processes` forked children (default:
+    one per core; 1: serially here), with the same results as serially."""
+    results: list[CardResult | None] = []
+    keys: list[str | None] = []
+    for card in cards:
+        key = cache.key(card, snippets_dir) if cache is not None else None
+        keys.append(key)
+        results.append(cache.get(key, card) if cache is not None and key else None)
+    todo = [index for index, result in enumerate(results) if result is None]
+    if todo:
+        derive = [index for index in todo
+                  if cards[index].equations and cards[index].nocheck is None]
+        with Derivers(cards, derive, processes) as derivers:
+            pool_context: AbstractContextManager[SnippetRunner | None] = \
+                contextlib.nullcontext(None)
+            if any(cards[index].checks and cards[index].nocheck is None for index in todo) \
+                    and snippets_dir is not None:
+                from builder.runner.pool import SnippetPool
+
+                pool_context = SnippetPool()
+            # The snippets run here while the children work out the derivations.
+            with pool_context as pool:
+                snippet_results = {
+                    index: [_run_snippet(cards[index], target, snippets_dir, timeout, pool)
+                            for target in cards[index].checks]
+                    for index in todo if cards[index].nocheck is None and cards[index].checks}
+            derived = derivers.results()
+        for index in todo:
+            card = cards[index]
+            if card.nocheck is not None:
+                result = check_card(card, snippets_dir=snippets_dir, timeout=timeout)
+            else:
+                derivation = derived.get(index) or derivation_checks(card)
+                result = _card_result(card, [*derivation.checks,
+                                             *snippet_results.get(index, ())],
+                                      derivation.reasons)
+            results[index] = result
+            key = keys[index]
+            if cache is not None and key is not None and not any(
+                    LOST in check.message for check in result.checks):
+                cache.put(key, result)
+    return tuple(result for result in results if result is not None)
