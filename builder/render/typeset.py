@@ -153,13 +153,22 @@ def _too_long(key: tuple[str, bool]) -> Typeset | None:
     return Typeset(_error_html(tex, display, message), message)
 
 
+# An error box shows this many characters of the TeX at most, wrapped anywhere: a formula
+# MathJax failed on may be thousands of characters without a space, and its box must not
+# overflow the slide (a second warning about the same formula).
+_ERROR_SHOWN = 300
+
+
 def _error_html(tex: str, display: bool, message: str) -> str:
-    """The TeX as written, red-outlined, MathJax's message as its tooltip."""
+    """The TeX as written (its start, if long), red-outlined, MathJax's message as its
+    tooltip."""
+    if len(tex) > _ERROR_SHOWN:
+        tex = tex[:_ERROR_SHOWN] + " …"
     shown = html.escape(f"$${tex}$$" if display else f"${tex}$")
     attributes = ' display="true"' if display else ""
     return (f'<mjx-container class="MathJax" jax="CHTML"{attributes}>'
-            f'<mjx-merror class="sheets-math-error" title="{html.escape(message)}">{shown}'
-            "</mjx-merror></mjx-container>")
+            f'<mjx-merror class="sheets-math-error" style="overflow-wrap: anywhere;" '
+            f'title="{html.escape(message)}">{shown}</mjx-merror></mjx-container>')
 
 
 
