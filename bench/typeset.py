@@ -1,11 +1,14 @@
-"""Math typesetting speed (builder/typeset.py): node + MathJax start-up, the seed deck's
-formulas cold (a fresh cache: every formula through MathJax, one batch; in one node
+"""Math typesetting speed (builder/render/typeset.py): node + MathJax start-up, the seed
+deck's formulas cold (a fresh cache: every formula through MathJax, one batch; in one node
 process, and split over two), warm (from the in-memory and the on-disk cache: no node at
-all), and the stylesheet. Medians of RUNS runs, each with new node processes and an empty
-cache directory. Cold times depend on the machine's load (2 cores here)."""
+all), the stylesheet, and a formula MathJax fails on (300 nested fractions: its error,
+and node carries on). Medians of RUNS runs, each with new node processes and an empty
+cache directory. Cold times depend on the machine's load (2 cores here). The seeds are in
+$SHEETS_SEEDS, else ../shared/seeds."""
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import tempfile
@@ -22,7 +25,7 @@ from markdown_it.token import Token
 from builder.marp import parse_file
 from builder.render.typeset import Typesetter
 
-SEEDS = ROOT.parent / "shared" / "seeds"
+SEEDS = Path(os.environ.get("SHEETS_SEEDS", ROOT.parent / "shared" / "seeds"))
 DECK = SEEDS / "001_cc6ebc1a6c562421.txt"
 RUNS = 5
 T = TypeVar("T")
@@ -52,6 +55,9 @@ def main() -> int:
         return 1
     deck = formulas(DECK)
     everything = [item for seed in sorted(SEEDS.glob("*.txt")) for item in formulas(seed)]
+    deep = "1"
+    for _ in range(300):
+        deep = f"\\frac{{1}}{{{deep}}}"
     times: dict[str, list[float]] = {}
     css_size = 0
     for _ in range(RUNS):
@@ -63,6 +69,8 @@ def main() -> int:
                     timed(lambda t=typesetter: t.typeset(deck))[0])
                 times.setdefault("seed 001 again, same process (memory)", []).append(
                     timed(lambda t=typesetter: t.typeset(deck))[0])
+                times.setdefault("300 nested \\frac (an error), same process", []).append(
+                    timed(lambda t=typesetter: t.typeset([(deep, True), ("y", False)]))[0])
                 elapsed, css = timed(lambda t=typesetter: t.stylesheet())
                 times.setdefault("stylesheet, first (CSS from node)", []).append(elapsed)
                 css_size = len(css)

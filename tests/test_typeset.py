@@ -4,9 +4,11 @@ text, the cache, threads, and the result printed by the real Chromium."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -16,6 +18,7 @@ from markdown_it.token import Token
 from seeds import SEED_FILES
 
 import builder.render.typeset as typeset_module
+from builder.live import SheetPreview
 from builder.marp import parse_file
 from builder.model import BuildError
 from builder.pdf import Browser, find_chromium
@@ -271,6 +274,167 @@ def test_a_dead_node_is_replaced(tmp_path: Path) -> None:
         assert typesetter.node_started == 2
 
 
+def nested_fractions(depth: int) -> str:
+    tex = "1"
+    for _ in range(depth):
+        tex = f"\\frac{{1}}{{{tex}}}"
+    return tex
+
+
+def matrix(size: int) -> str:
+    rows = ("&".join(str(row * column) for column in range(size)) for row in range(size))
+    return "\\begin{pmatrix}" + "\\\\".join(rows) + "\\end{pmatrix}"
+
+
+# Hostile formulas, and what each gives: an error containing the text, or None (typeset).
+HOSTILE: list[tuple[str, str, str | None]] = [
+    ("300 nested \\frac", nested_fractions(300), "nested too deeply for MathJax"),
+    ("2,000 nested braces", "{" * 2000 + "x" + "}" * 2000, "nested too deeply for MathJax"),
+    ("700 nested \\sqrt", "\\sqrt{" * 700 + "x" + "}" * 700, "nested too deeply for MathJax"),
+    ("10,000 characters", ("a+" * 5000)[:10000], "formula too long to typeset (10,000 char"),
+    ("5,000 terms", "+".join(f"x_{{{i}}}" for i in range(5000)), "formula too long"),
+    ("100x100 matrix", matrix(100), "formula too long"),
+    ("30x30 matrix", matrix(30), None),
+    ("unbalanced open", "\\frac{1}{2", "Missing close brace"),
+    ("unbalanced close", "}x{", "Extra close brace or missing open brace"),
+    ("unknown macro", "\\nosuchmacro{x}", "Undefined control sequence \\nosuchmacro"),
+    ("\\def loop", "\\def\\a{\\a}\\a", "maximum macro substitution count exceeded"),
+    ("\\def doubling", "\\def\\a{\\a\\a}\\a", "maximum macro substitution count"),
+    ("\\def growing", "\\def\\a#1{\\a{#1#1}}\\a{x}", "internal buffer size exceeded"),
+    ("\\newcommand loop", "\\newcommand{\\b}{\\b}\\b", "maximum macro substitution"),
+]
+
+
+def test_hostile_formulas_are_their_own_errors(typesetter: Typesetter, tmp_path: Path) -> None:
+    """Each hostile formula is typeset or is its own error, in one batch over two node
+    processes, and every seed formula dealt after it comes out as it does alone."""
+    normal = list(dict.fromkeys(seed_math(SEEDS[0])))[:80]
+    expected = typesetter.typeset(normal)
+    batch: list[tuple[str, bool]] = []
+    for index, (_name, tex, _error) in enumerate(HOSTILE):
+        batch += [(tex, index % 2 == 0), *normal[index * 5:index * 5 + 5]]
+    batch += normal
+    with Typesetter(cache_dir=tmp_path, processes=2) as fresh:
+        results = dict(zip(batch, fresh.typeset(batch), strict=True))
+        assert fresh.node_started == 2  # neither died
+    for index, (name, tex, error) in enumerate(HOSTILE):
+        result = results[(tex, index % 2 == 0)]
+        if error is None:
+            assert result.error is None, name
+            assert "<mjx-merror" not in result.html, name
+        else:
+            assert result.error is not None and error in result.error, (name, result.error)
+            assert "<mjx-merror" in result.html, name
+    assert [results[item] for item in normal] == expected
+
+
+def test_a_formula_past_the_time_limit_is_stopped(tmp_path: Path) -> None:
+    """Node runs past the time limit on one formula (a sum of 2,500 terms takes it
+    seconds): it is stopped, that formula is the error, and a new node typesets the rest."""
+    slow = "a+" * 2500
+    with Typesetter(cache_dir=tmp_path, processes=1, time_limit=0.5) as typesetter:
+        before, stopped, after, last = typesetter.typeset(
+            [("x^2", False), (slow, True), ("\\frac{1}{2}", False), ("y", True)])
+        assert stopped.error == "MathJax took longer than 0.5 s on this formula and was stopped"
+        assert 'class="sheets-math-error"' in stopped.html
+        assert before.error is None and after.error is None and last.error is None
+        assert "mjx-mfrac" in after.html
+        assert typesetter.node_started == 2
+    # Not cached on disk: the next build (on a quieter machine, say) tries again.
+    with Typesetter(cache_dir=tmp_path, processes=1, time_limit=0.5) as again:
+        assert again.typeset([("x^2", False)])[0] == before
+        assert again.node_started == 0
+
+
+def test_a_formula_node_runs_out_of_memory_on(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a heap too small for one formula, node dies on it (V8 aborts): that formula
+    is the error, and a new node typesets the ones after it."""
+    monkeypatch.setattr(typeset_module, "_NODE_FLAGS", ("--no-opt", "--max-old-space-size=16"))
+    monkeypatch.setattr(typeset_module, "_snapshot", lambda node: None)  # other flags
+    with Typesetter(cache_dir=tmp_path, processes=1) as typesetter:
+        before, big, after = typesetter.typeset(
+            [("x^2", False), ("a+" * 2500, True), ("\\sqrt{2}", False)])
+        assert big.error == "MathJax ran out of memory on this formula"
+        assert before.error is None and after.error is None and "mjx-msqrt" in after.html
+        assert typesetter.node_started == 2
+
+
+SHEET_WITH_A_DEEP_FORMULA = """\
+---
+marp: true
+---
+
+# First
+
+$e^{i\\pi} + 1 = 0$ and $\\sqrt{2}$
+
+---
+
+# Deep
+
+$$
+{deep}
+$$
+
+---
+
+# Last
+
+$$
+\\int_0^1 x^2 \\, dx = \\frac{1}{3}
+$$
+"""
+
+
+def test_a_formula_mathjax_cannot_typeset_does_not_stop_the_build(tmp_path: Path) -> None:
+    """One error line at the formula's line, its box in its place (short enough not to
+    overflow the slide: no second warning), every other formula typeset."""
+    sheet = tmp_path / "sheet.md"
+    sheet.write_text(SHEET_WITH_A_DEEP_FORMULA.replace("{deep}", nested_fractions(300)),
+                     encoding="utf-8")
+    env = {**os.environ, "SHEETS_CACHE_DIR": str(tmp_path / "cache")}
+
+    def build(*options: str) -> tuple[int, list[str]]:
+        done = subprocess.run([sys.executable, "-m", "builder", "build", "sheet.md", "-o",
+                               "out", *options], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=120, check=False)
+        assert "Traceback" not in done.stderr
+        return done.returncode, [line for line in done.stderr.splitlines()
+                                 if not line.startswith("sheets build: wrote")]
+
+    deep = "sheet.md:13: math: nested too deeply for MathJax (Maximum call stack size exceeded)"
+    assert build("--to", "html") == (0, [deep])
+    page = (tmp_path / "out" / "sheet.html").read_text(encoding="utf-8")
+    assert page.count('class="sheets-math-error"') == 1
+    assert page.count("<mjx-container") == 4  # the other three typeset
+    assert "mjx-msqrt" in page and "mjx-mfrac" in page and "TEX-S2" in page  # display \int
+    assert build("--to", "html", "--strict") == (1, [deep])
+    assert build("--to", "pdf") == (0, [deep])
+    pdftotext = shutil.which("pdftotext")
+    assert pdftotext is not None
+    text = subprocess.run([pdftotext, str(tmp_path / "out" / "sheet.pdf"), "-"], check=True,
+                          capture_output=True, text=True).stdout
+    assert text.count("\f") == 3 and "First" in text and "Last" in text
+
+
+def test_the_preview_shows_it_in_its_place(tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    sheet = tmp_path / "sheet.md"
+    sheet.write_text(SHEET_WITH_A_DEEP_FORMULA.replace("{deep}", nested_fractions(300)),
+                     encoding="utf-8")
+    preview = SheetPreview(sheet)
+    try:
+        update = preview(sheet)
+    finally:
+        preview.close()
+    assert update.error is None
+    first, deep, last = update.slides
+    assert 'class="sheets-math-error"' in deep and "nested too deeply" in deep
+    assert "sheets-math-error" not in first + last and "mjx-mfrac" in last
+
+
 def test_formulas_are_scaled_to_the_themes_x_height(typesetter: Typesetter) -> None:
     # Noto Sans CJK JP's x-height over MathJax TeX's, as matchFontHeight would find in a page.
     (result,) = typesetter.typeset([("x", False)])
@@ -312,9 +476,11 @@ def test_node_from_the_snapshot_answers_as_typeset_cjs_does(snapshots: Path) -> 
 
     from_snapshot = replies("--snapshot-blob", str(snapshot))
     assert from_snapshot == replies(str(typeset_module._SCRIPT))
-    assert len(from_snapshot) == 2 and '"error":null' in from_snapshot[1]
-    assert len(json.loads(from_snapshot[1])["results"]) == len(items) > 400
-    assert "Missing close brace" in from_snapshot[1]
+    ready, css, *results = from_snapshot  # then one line per formula
+    assert json.loads(ready) == {"ready": True} and "mjx-c" in json.loads(css)["css"]
+    assert len(results) == len(items) > 400
+    assert json.loads(results[0])["error"] is None
+    assert json.loads(results[len(seeds)])["error"] == "Missing close brace"
 
 
 def test_a_damaged_snapshot_is_put_aside(snapshots: Path, tmp_path: Path,

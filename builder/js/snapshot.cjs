@@ -1,4 +1,4 @@
-// Builds a start-up snapshot of typeset.cjs for builder/typeset.py:
+// Builds a start-up snapshot of typeset.cjs for builder/render/typeset.py:
 //   node [flags] snapshot.cjs OUTPUT.blob
 // then `node [the same flags] --snapshot-blob OUTPUT.blob` starts with MathJax loaded and
 // warmed up (~0.15 s instead of ~0.45 s, and less to compile while typesetting).

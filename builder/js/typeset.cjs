@@ -1,9 +1,14 @@
-// MathJax for builder/typeset.py: TeX in, CHTML out, one JSON object per line.
+// MathJax for builder/render/typeset.py: TeX in, CHTML out, one JSON object per line.
 //
-// Requests on stdin (one per line):
-//   {"items": [[tex, display], ...]}  ->  {"results": [{"html": "...", "error": null | "..."}, ...]}
+// Once started, it writes {"ready": true}. Then requests on stdin (one per line):
+//   {"items": [[tex, display], ...]}  ->  one line per item, in order, each written as soon
+//                                         as it is done: {"html": "..." | null, "error": null | "..."}
 //   {"stylesheet": true}              ->  {"css": "..."}  (the CSS for every glyph and element)
-// A request that cannot be handled at all gets {"fatal": "..."}; the process keeps running.
+// A formula MathJax fails on (a TeX error, or an exception anywhere in its parser, output
+// or serializer: a stack overflow on deep nesting) is that item's error. One line per item
+// tells typeset.py which formula node was on if it dies (out of memory) or is stopped
+// (too slow): the first one not answered. A request that cannot be handled at all gets
+// {"fatal": "..."}; the process keeps running.
 //
 // CHTML (not SVG) so that the letters of a formula stay text: selectable in the HTML and
 // found by pdftotext in the PDF that Chromium prints from it. Each glyph is text inside
@@ -134,22 +139,33 @@ function typeset(source, display) {
   // not carry over to the next formula, nor to the next build in the preview.
   tex.parseOptions.tags.reset();
   for (const name of DEFINITIONS) tex.parseOptions.handlers.retrieve(name)?.map.clear();
-  let node;
   try {
-    node = doc.convert(source, {
+    const node = doc.convert(source, {
       display, em: 16, ex: 8, scale: SCALE, containerWidth: 80 * 16, family: INHERIT,
     });
+    return { html: withGlyphs(unpin(adaptor.outerHTML(node))), error: lastError };
   } catch (error) {
-    return { html: null, error: String(error && error.message || error) };
+    return { html: null, error: failure(error) };
   }
-  return { html: withGlyphs(unpin(adaptor.outerHTML(node))), error: lastError };
 }
 
-function handle(request) {
-  if (request.stylesheet) {
-    return { css: glyphCss().css };
+// MathJax's TeX errors come back through formatError; anything else it throws is a bug or
+// a limit of MathJax, which the formula's author can only work around: say which.
+function failure(error) {
+  if (error instanceof RangeError && /call stack/i.test(error.message)) {
+    return `nested too deeply for MathJax (${error.message})`;
   }
-  return { results: request.items.map(([source, display]) => typeset(source, Boolean(display))) };
+  const message = String(error && error.message || error);
+  return error instanceof Error && error.name !== 'Error'
+    ? `MathJax failed on this formula: ${error.name}: ${message}` : message;
+}
+
+function handle(request, reply) {
+  if (request.stylesheet) {
+    reply({ css: glyphCss().css });
+    return;
+  }
+  for (const [source, display] of request.items) reply(typeset(source, Boolean(display)));
 }
 
 // What the snapshot runs before it is taken: the stylesheet, and formulas of the common
@@ -179,22 +195,28 @@ const WARM_UP = [
 ];
 
 function warmUp() {
-  handle({ stylesheet: true });
-  handle({ items: WARM_UP });
+  const ignore = () => {};
+  handle({ stylesheet: true }, ignore);
+  handle({ items: WARM_UP }, ignore);
+}
+
+// On Linux a write to a pipe is synchronous: a line written is in the pipe before the next
+// formula starts, and stays there if node dies on that one.
+function write(reply) {
+  process.stdout.write(JSON.stringify(reply) + '\n');
 }
 
 function serve() {
   const { createInterface } = require('node:readline');
   const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
   lines.on('line', (line) => {
-    let reply;
     try {
-      reply = handle(JSON.parse(line));
+      handle(JSON.parse(line), write);
     } catch (error) {
-      reply = { fatal: String(error && error.stack || error) };
+      write({ fatal: String(error && error.stack || error) });
     }
-    process.stdout.write(JSON.stringify(reply) + '\n');
   });
+  write({ ready: true });
 }
 
 module.exports = { serve, warmUp };

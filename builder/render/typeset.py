@@ -15,6 +15,12 @@ never passed through MathJax in this process; so the CSS for every glyph is fetc
 (cached on disk too) and `stylesheet()` keeps the rules and fonts the given (or all so
 far) results use, with the fonts inlined as `data:` URLs: a single HTML file needs
 nothing beside it.
+
+A formula MathJax cannot typeset is that formula's error (`Typeset.error`), never the
+build's: its TeX errors, an exception it throws (a stack overflow on deep nesting), a
+formula too long to be worth trying (`MAX_LENGTH`), and one on which node runs past the
+time limit, out of memory (`--max-old-space-size`) or dies otherwise; node is then
+started anew for the formulas after it.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import html
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import subprocess
@@ -79,6 +86,21 @@ def _default_processes() -> int:
     return 2 if (os.cpu_count() or 1) >= 2 else 1
 
 
+MAX_LENGTH = 5000
+"""The longest formula (in characters) sent to MathJax; a longer one is an error at once.
+MathJax's time grows faster than the length (a sum of a few thousand terms takes it
+seconds), and a formula of a few hundred characters already fills a slide: the longest
+of the seeds has 687."""
+
+TIME_LIMIT = 10.0
+"""Seconds node may spend on one formula (the default of `Typesetter(time_limit=)`); past
+it, node is stopped and the formula is an error."""
+
+# Seconds a node process may take to start (from typeset.cjs without a snapshot on a busy
+# machine, a second or two).
+_START_LIMIT = 60.0
+
+
 # Stretchy delimiters draw from these fonts whatever their variant (MathJax's own rule).
 _STRETCHY_FONTS = ("MJXTEX-S1", "MJXTEX-S4", "MJXTEX-A")
 
@@ -102,7 +124,8 @@ class Typeset:
     html: str
     """An `<mjx-container>` element; on an error, the TeX itself, visibly marked."""
     error: str | None
-    """MathJax's TeX error (`Missing close brace`), or None."""
+    """Why the formula could not be typeset, or None: MathJax's TeX error (`Missing close
+    brace`), or another failure of MathJax on it (see the module's docstring)."""
 
 
 def _default_cache_dir() -> Path:
@@ -120,13 +143,32 @@ def code_version() -> str:
     return digest.hexdigest()
 
 
+def _too_long(key: tuple[str, bool]) -> Typeset | None:
+    """The error of a formula over `MAX_LENGTH` characters (None for any other)."""
+    tex, display = key
+    if len(tex) <= MAX_LENGTH:
+        return None
+    message = (f"formula too long to typeset ({len(tex):,} characters; MathJax is given "
+               f"formulas of up to {MAX_LENGTH:,})")
+    return Typeset(_error_html(tex, display, message), message)
+
+
+# An error box shows this many characters of the TeX at most, wrapped anywhere: a formula
+# MathJax failed on may be thousands of characters without a space, and its box must not
+# overflow the slide (a second warning about the same formula).
+_ERROR_SHOWN = 300
+
+
 def _error_html(tex: str, display: bool, message: str) -> str:
-    """The TeX as written, red-outlined, MathJax's message as its tooltip."""
+    """The TeX as written (its start, if long), red-outlined, MathJax's message as its
+    tooltip."""
+    if len(tex) > _ERROR_SHOWN:
+        tex = tex[:_ERROR_SHOWN] + " …"
     shown = html.escape(f"$${tex}$$" if display else f"${tex}$")
     attributes = ' display="true"' if display else ""
     return (f'<mjx-container class="MathJax" jax="CHTML"{attributes}>'
-            f'<mjx-merror class="sheets-math-error" title="{html.escape(message)}">{shown}'
-            "</mjx-merror></mjx-container>")
+            f'<mjx-merror class="sheets-math-error" style="overflow-wrap: anywhere;" '
+            f'title="{html.escape(message)}">{shown}</mjx-merror></mjx-container>')
 
 
 
@@ -135,8 +177,10 @@ def _error_html(tex: str, display: bool, message: str) -> str:
 # calls) its background compiles cost more than they win back. typeset.mjs on seed 001's
 # 232 formulas, 6 interleaved runs at load ~3: CPU 1.75 -> 1.29 s, wall 1.80 -> 1.49 s;
 # five batches in one process (the preview's long life) 6.12 -> 5.73 s. `--no-opt` is
-# the name Node 18 (Debian 12) and later all accept.
-_NODE_FLAGS = ("--no-opt",)
+# the name Node 18 (Debian 12) and later all accept. And the heap bounded: a formula that
+# needs more ends node (a whole deck takes ~100 MB), and is that formula's error.
+_MEMORY_LIMIT_MB = 512
+_NODE_FLAGS = ("--no-opt", f"--max-old-space-size={_MEMORY_LIMIT_MB}")
 
 
 _snapshots: dict[str, Path | None] = {}
@@ -221,6 +265,11 @@ class _SnapshotFailed(RuntimeError):
     """A node process started from a snapshot died of it before its first reply."""
 
 
+class _Died(RuntimeError):
+    """A node process died (or was stopped) while typesetting a formula: the message says
+    how, as that formula's error."""
+
+
 # How node ends on a snapshot it cannot use: it refuses one made by another node or with
 # other flags (exit code 14), and crashes on a damaged one.
 _SNAPSHOT_DEATHS = (14, -signal.SIGSEGV, -signal.SIGBUS, -signal.SIGABRT, -signal.SIGILL,
@@ -231,7 +280,8 @@ class _MathJax:
     """One node process running typeset.cjs (from its snapshot where there is one): a
     request line in, a reply line out."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, time_limit: float = TIME_LIMIT) -> None:
+        self.time_limit = time_limit
         node = shutil.which("node")
         if node is None:
             raise BuildError(None, "math needs Node.js (`node` is not on PATH): install it "
@@ -240,7 +290,8 @@ class _MathJax:
             raise BuildError(None, f"MathJax is not installed ({_MATHJAX} is missing): "
                                    f"run `make` (or `npm ci`) in {_ROOT}")
         self.snapshot = _snapshot(node)
-        self._answered = False
+        self._started = False
+        """Whether node said it is ready: a death after that is a formula's."""
         start = ["--snapshot-blob", str(self.snapshot)] if self.snapshot else [str(_SCRIPT)]
         # A file, not a pipe: node never blocks on a full stderr nobody reads.
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
@@ -248,6 +299,14 @@ class _MathJax:
                                          stdin=subprocess.PIPE,
                                          stdout=subprocess.PIPE, stderr=self._stderr,
                                          cwd=_ROOT)
+        # Replies read from the pipe itself, so that a wait for one can end (`_read_line`).
+        assert self._process.stdout is not None
+        self._stdout = self._process.stdout.fileno()
+        self._readable = select.poll()
+        self._readable.register(self._stdout, select.POLLIN)
+        self._pending = bytearray()
+        self._scanned = 0
+        self._timed_out = False
 
     @property
     def alive(self) -> bool:
@@ -261,21 +320,69 @@ class _MathJax:
             self._process.stdin.flush()
 
     def receive(self) -> dict[str, Any]:
-        assert self._process.stdout is not None
-        line = self._process.stdout.readline()
+        """The next reply. Raises `_Died` if node dies or runs past the time limit before
+        it comes (once started: a failure to start is RuntimeError, `_SnapshotFailed`
+        when the snapshot was to blame)."""
+        if not self._started:
+            line = self._read_line(_START_LIMIT)
+            if not line:
+                output = self._output()
+                if self.snapshot is not None and self._exit_code() in _SNAPSHOT_DEATHS:
+                    _discard_snapshot(self.snapshot)
+                    raise _SnapshotFailed(f"node died starting from {self.snapshot}: {output}")
+                raise RuntimeError(f"the MathJax process ({_SCRIPT.name}) did not start: "
+                                   f"{output or self._death()}")
+            self._started = True
+        line = self._read_line(self.time_limit)
         if not line:
-            self._stderr.seek(0)
-            output = self._stderr.read().decode(errors="replace")[-2000:].strip()
-            if self.snapshot is not None and not self._answered and \
-                    self._exit_code() in _SNAPSHOT_DEATHS:
-                _discard_snapshot(self.snapshot)
-                raise _SnapshotFailed(f"node died starting from {self.snapshot}: {output}")
-            raise RuntimeError(f"the MathJax process ({_SCRIPT.name}) died: {output}")
-        self._answered = True
+            raise _Died(self._death())
         reply: dict[str, Any] = json.loads(line)
         if "fatal" in reply:
             raise RuntimeError(f"{_SCRIPT.name} failed: {reply['fatal']}")
         return reply
+
+    def _read_line(self, limit: float) -> bytes:
+        """The next line node writes, or b"" if it ends first (stopped here after `limit`
+        seconds without one)."""
+        deadline = time.monotonic() + limit
+        while (end := self._pending.find(b"\n", self._scanned)) < 0:
+            self._scanned = len(self._pending)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not self._readable.poll(max(1, int(remaining * 1000))):
+                self._timed_out = True
+                self._process.kill()
+                return b""
+            chunk = os.read(self._stdout, 1 << 20)
+            if not chunk:
+                return b""
+            self._pending += chunk
+        line = bytes(self._pending[:end])
+        del self._pending[:end + 1]
+        self._scanned = 0
+        return line
+
+    def _output(self) -> str:
+        """The end of what node wrote to stderr."""
+        self._stderr.seek(0)
+        return self._stderr.read().decode(errors="replace")[-2000:].strip()
+
+    def _death(self) -> str:
+        """What became of node, as the error of the formula it was on."""
+        code = self._exit_code()
+        output = self._output()
+        if self._timed_out:
+            return (f"MathJax took longer than {self.time_limit:g} s on this formula "
+                    "and was stopped")
+        if "heap out of memory" in output:
+            return "MathJax ran out of memory on this formula"
+        if code is not None and code < 0:
+            cause = f"node was killed by signal {-code}"
+            with contextlib.suppress(ValueError):
+                cause = f"node was killed by {signal.Signals(-code).name}"
+        else:
+            last = output.splitlines()[-1] if output else ""
+            cause = f"node exited with code {code}" + (f": {last}" if last else "")
+        return f"typesetting this formula crashed MathJax ({cause})"
 
     def _exit_code(self) -> int | None:
         try:
@@ -305,44 +412,69 @@ class _MathJax:
 class _Deal:
     """A batch dealt out in chunks to node processes, each taking the next chunk when it
     has one left in flight (so node starts on it while the reply to the other travels to
-    Python and is written to the cache)."""
+    Python and is written to the cache). A process that dies on a formula makes that
+    formula's error and is replaced; the formulas it still had go back to the queue."""
 
     def __init__(self, keys: list[tuple[str, bool]],
-                 done: Callable[[tuple[str, bool], dict[str, Any]], Typeset]) -> None:
+                 done: Callable[[tuple[str, bool], dict[str, Any]], Typeset],
+                 start: Callable[[], _MathJax]) -> None:
         self.keys = keys
         self.results: list[Typeset | None] = [None] * len(keys)
         self.error: BaseException | None = None
+        self.started = 0
+        """Processes started in place of one that died."""
         self._done = done
+        self._start = start
         self._lock = threading.Lock()
-        self._next = 0
+        self._queue = collections.deque(range(len(keys)))
 
-    def _take(self) -> range | None:
+    def _take(self) -> list[int] | None:
         with self._lock:
-            if self.error is not None or self._next >= len(self.keys):
+            if self.error is not None or not self._queue:
                 return None
-            start = self._next
-            self._next = min(len(self.keys), start + _CHUNK)
-            return range(start, self._next)
+            return [self._queue.popleft() for _ in range(min(_CHUNK, len(self._queue)))]
 
-    def work(self, worker: _MathJax) -> None:
-        in_flight: collections.deque[range] = collections.deque()
+    def work(self, worker: _MathJax) -> _MathJax:
+        """Typeset chunks with `worker` until none is left; the process running at the end
+        (`worker`, or the one that replaced it)."""
+        in_flight: collections.deque[collections.deque[int]] = collections.deque()
         try:
             while True:
                 while len(in_flight) < 2 and (chunk := self._take()) is not None:
-                    worker.send({"items": self.keys[chunk.start:chunk.stop]})
-                    in_flight.append(chunk)
+                    worker.send({"items": [self.keys[index] for index in chunk]})
+                    in_flight.append(collections.deque(chunk))
                 if not in_flight:
-                    return
-                chunk = in_flight.popleft()
-                replies = worker.receive()["results"]
-                if len(replies) != len(chunk):
-                    raise RuntimeError(f"{_SCRIPT.name} answered {len(replies)} of "
-                                       f"{len(chunk)} formulas")
-                for index, reply in zip(chunk, replies, strict=True):
-                    self.results[index] = self._done(self.keys[index], reply)
+                    return worker
+                try:
+                    reply = worker.receive()
+                except _Died as death:
+                    worker = self._replace(worker, in_flight, str(death))
+                    continue
+                index = in_flight[0].popleft()
+                self.results[index] = self._done(self.keys[index], reply)
+                if not in_flight[0]:
+                    in_flight.popleft()
         except BaseException as error:  # noqa: BLE001 - raised by the dealer
             with self._lock:
                 self.error = self.error or error
+            return worker
+
+    def _replace(self, worker: _MathJax, in_flight: collections.deque[collections.deque[int]],
+                 message: str) -> _MathJax:
+        """Node died on the first formula it had not answered (it takes them in order):
+        that one's error is how; the rest go back to the front of the queue, for a new
+        process. The error is not cached on disk: the next build tries again."""
+        index = in_flight[0].popleft()
+        tex, display = self.keys[index]
+        self.results[index] = Typeset(_error_html(tex, display, message), message)
+        with self._lock:
+            self._queue.extendleft(reversed([index for chunk in in_flight for index in chunk]))
+        in_flight.clear()
+        worker.close()
+        replacement = self._start()
+        with self._lock:
+            self.started += 1
+        return replacement
 
 
 class Typesetter:
@@ -353,9 +485,12 @@ class Typesetter:
     is single-threaded; default 2 with 2 cores or more, else 1); a small one (the
     preview's edited slide) uses one."""
 
-    def __init__(self, *, cache_dir: Path | None = None, processes: int | None = None) -> None:
+    def __init__(self, *, cache_dir: Path | None = None, processes: int | None = None,
+                 time_limit: float = TIME_LIMIT) -> None:
         self.cache_dir = cache_dir if cache_dir is not None else _default_cache_dir()
         self.processes = max(1, processes if processes is not None else _default_processes())
+        self.time_limit = time_limit
+        """Seconds node may spend on one formula before it is stopped (the formula's error)."""
         self.node_calls = 0
         """Batches sent to node so far (a warm build sends none)."""
         self.node_started = 0
@@ -412,7 +547,8 @@ class Typesetter:
 
     def typeset(self, items: Sequence[tuple[str, bool]]) -> list[Typeset]:
         """Typeset (tex, display) pairs; results in the same order. All cache misses go
-        to node at once."""
+        to node at once. A formula that cannot be typeset is an error result, never an
+        exception (those are for node or MathJax missing, or node failing to start)."""
         with self._lock:
             found: dict[tuple[str, bool], Typeset] = {}
             missing: dict[tuple[str, bool], None] = {}
@@ -420,7 +556,7 @@ class Typesetter:
                 key = (tex, bool(display))
                 if key in found or key in missing:
                     continue
-                result = self._memory.get(key) or self._read_cache(key)
+                result = self._memory.get(key) or _too_long(key) or self._read_cache(key)
                 if result is None:
                     missing[key] = None
                 else:
@@ -456,16 +592,22 @@ class Typesetter:
             self._write_cache(key, result)
             return result
 
-        deal = _Deal(keys, done)
-        helpers = [threading.Thread(target=deal.work, args=(worker,), daemon=True,
-                                    name="sheets-mathjax") for worker in workers[1:]]
+        deal = _Deal(keys, done, lambda: _MathJax(time_limit=self.time_limit))
+
+        def work(slot: int) -> None:
+            workers[slot] = deal.work(workers[slot])
+
+        helpers = [threading.Thread(target=work, args=(slot,), daemon=True,
+                                    name="sheets-mathjax") for slot in range(1, len(workers))]
         for helper in helpers:
             helper.start()
         try:
-            deal.work(workers[0])
+            work(0)
         finally:
             for helper in helpers:
                 helper.join()
+            self._workers[:len(workers)] = workers  # with those that replaced the dead
+            self.node_started += deal.started
         if deal.error is not None:
             # One died or we were interrupted: the others' replies would be read as the
             # next batch's. Start afresh next time.
@@ -478,12 +620,12 @@ class Typesetter:
         for index, worker in enumerate(self._workers):
             if not worker.alive:
                 worker.close()
-                self._workers[index] = _MathJax()
+                self._workers[index] = _MathJax(time_limit=self.time_limit)
                 self.node_started += 1
         while len(self._workers) < count:
             if not self._workers:
                 atexit.register(self.close)
-            self._workers.append(_MathJax())
+            self._workers.append(_MathJax(time_limit=self.time_limit))
             self.node_started += 1
         return self._workers[:count]
 
