@@ -134,10 +134,10 @@ def test_a_math_error_is_a_warning_at_its_own_line(tmp_path: Path) -> None:
                      "more $\\alsobad$\n\n- $x$\n- ok $y$ \\\n  $\\z$\n", encoding="utf-8")
     rendered = render_deck(parse_file(sheet), themes=load_themes([]))
     assert [f"{d.loc.line}: {d.message}" for d in rendered.diagnostics] == [
-        "3: math: Undefined control sequence \\nosuchmacro",
-        "5: math: Missing close brace",
-        "6: math: Undefined control sequence \\alsobad",
-        "10: math: Undefined control sequence \\z",
+        "3: math error: Undefined control sequence \\nosuchmacro",
+        "5: math error: Missing close brace",
+        "6: math error: Undefined control sequence \\alsobad",
+        "10: math error: Undefined control sequence \\z",
     ]
     assert rendered.slides[0].count("sheets-math-error") == 4  # shown, not hidden
 
@@ -271,7 +271,7 @@ def test_the_disk_cache_renders_only_changed_slides_and_changes_nothing(
     same(cached, plain)
     assert done == [0, 1]
     assert 'id="intro"' in cached.slides[1]
-    assert any("math: Missing close brace" in str(d) and d.loc.line == 28
+    assert any("math error: Missing close brace" in str(d) and d.loc.line == 28
                for d in cached.diagnostics)
     cached, plain, done = build(edited)
     assert done == [] and cached.document == plain.document

@@ -403,7 +403,7 @@ def test_a_formula_mathjax_cannot_typeset_does_not_stop_the_build(tmp_path: Path
         return done.returncode, [line for line in done.stderr.splitlines()
                                  if not line.startswith("sheets build: wrote")]
 
-    deep = "sheet.md:13: math: nested too deeply for MathJax (Maximum call stack size exceeded)"
+    deep = "sheet.md:13: warning: math error: nested too deeply for MathJax (Maximum call stack size exceeded)"
     assert build("--to", "html") == (0, [deep])
     page = (tmp_path / "out" / "sheet.html").read_text(encoding="utf-8")
     assert page.count('class="sheets-math-error"') == 1

@@ -135,7 +135,7 @@ def render_deck(
             fragment = render_slide(slide, state)
             # In line order within the slide: its images' warnings, then its math's.
             found = [*state.diagnostics, *(
-                Diagnostic(tex_loc, f"math: {error}")
+                Diagnostic(tex_loc, f"math error: {error}")
                 for tex_loc, error in state.math_errors.get(slide.index, ()))]
             with_math = has_math(slide)
             if cache is not None:
