@@ -49,8 +49,8 @@ def split_rebuild(path: Path) -> Update:
         line = front[: front.index("broken")].count("\n") + 1
         return Update(error=f"{path}:{line}: front matter is broken")
     slides = tuple(
-        f'<section style="height:400px;overflow:hidden"><h2>slide {index}</h2><pre>{html.escape(part)}</pre>'
-        "</section>"
+        f'<section style="height:400px;overflow:hidden"><h2>slide {index}</h2>'
+        f"<pre>{html.escape(part)}</pre></section>"
         for index, part in enumerate(body.split("\n---\n"))
     )
 

@@ -160,7 +160,7 @@ class Derivers:
                         here = [item for item in derivation_plan(self.cards[index])
                                 if isinstance(item, Step)]
                     verdict = here[number].verdict()
-                except Exception as error:  # noqa: BLE001 - as in `derivation_checks`
+                except Exception as error:
                     verdict = internal_error(error)
             if isinstance(verdict, str):
                 return Derivation(reasons=(verdict,))
@@ -255,7 +255,7 @@ def _derive_in_child(cards: Sequence[Card], queue: int, out: int) -> None:
             send(index, "take", None)
             try:
                 plan = derivation_plan(cards[index])
-            except Exception as error:  # noqa: BLE001 - the card's reason, as serially
+            except Exception as error:
                 send(index, "failed", internal_error(error))
                 continue
             send(index, "plan", [_without_expressions(item) for item in plan])
@@ -263,7 +263,7 @@ def _derive_in_child(cards: Sequence[Card], queue: int, out: int) -> None:
                 send(index, number, "start")
                 try:
                     verdict: StepVerdict | str = step.verdict()
-                except Exception as error:  # noqa: BLE001 - the card's reason, as serially
+                except Exception as error:
                     verdict = internal_error(error)
                 send(index, number, verdict)
         code = 0

@@ -137,7 +137,7 @@ def derivation_checks(card: Card) -> Derivation:
     try:
         plan = derivation_plan(card)
         return finish(plan, [item.verdict() for item in plan if isinstance(item, Step)])
-    except Exception as error:  # noqa: BLE001 - our bug, but one card must not stop the others
+    except Exception as error:
         return Derivation(reasons=(internal_error(error),))
 
 

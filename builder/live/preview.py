@@ -16,6 +16,7 @@ re-checks only the cards that use it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import multiprocessing
 import re
@@ -109,10 +110,8 @@ def _checker_started(lifeline: Connection) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    try:
+    with contextlib.suppress(OSError):  # not allowed here: checks just compete as equals
         os.nice(10)
-    except OSError:  # not allowed here: checks just compete as equals
-        pass
     threading.Thread(target=_exit_with_parent, args=(lifeline,), name="lifeline",
                      daemon=True).start()
 

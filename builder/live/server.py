@@ -273,7 +273,7 @@ class PreviewServer(ThreadingHTTPServer):
         self.rebuilds += 1
         try:
             update = self.rebuild(self.sheet)
-        except Exception as error:  # noqa: BLE001 - a bug in a stage must not end the preview
+        except Exception as error:
             traceback.print_exc(file=sys.stderr)
             update = Update(error=f"internal error: {type(error).__name__}: {error}")
         self._watch(update.watch | {self.sheet})
@@ -306,7 +306,7 @@ class PreviewServer(ThreadingHTTPServer):
                 self._pending_checks = None
             try:
                 badges = run_checks()
-            except Exception:  # noqa: BLE001 - a failing checker leaves the badges as they were
+            except Exception:
                 if self._stopping:  # the checker was stopped with the server: no news
                     return
                 traceback.print_exc(file=sys.stderr)

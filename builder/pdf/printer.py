@@ -194,7 +194,7 @@ class PdfPrinter:
                     self._tabs.append(self._new_tab(isolated=True))
                 if diagrams and self._side is None:
                     self._side = self._new_tab()
-            except BaseException as error:  # noqa: BLE001 - handed to the main thread
+            except BaseException as error:
                 self._preparation_error = error
 
         self._preparing = threading.Thread(target=prepare, name="sheets-pdf-tab",
@@ -336,8 +336,7 @@ class PdfPrinter:
 
         A big page is printed in parts (`part_count`), each a page of consecutive
         slides loaded, laid out and printed by a renderer process of its own, all at the
-        same time: on two cores seed 001's 67 slides load and print in 1.9 s instead of
-        2.55 (medians of 6 builds at load ~2). When the page draws diagrams, a page with only their slides draws them
+        same time. When the page draws diagrams, a page with only their slides draws them
         meanwhile (the diagram library, 3.5 MB of script, is then parsed and run by
         another renderer while the others load without it) and the drawings are moved
         over once all have loaded. They are the same: drawn in the same slides, under

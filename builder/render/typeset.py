@@ -454,7 +454,7 @@ class _Deal:
                 self.results[index] = self._done(self.keys[index], reply)
                 if not in_flight[0]:
                     in_flight.popleft()
-        except BaseException as error:  # noqa: BLE001 - raised by the dealer
+        except BaseException as error:
             with self._lock:
                 self.error = self.error or error
             return worker

@@ -498,7 +498,7 @@ class _SnippetLoader:
         sys.modules[name] = module
         try:
             spec.loader.exec_module(module)
-        except BaseException as error:  # noqa: BLE001 - any failure of user code is the card's error
+        except BaseException as error:
             del sys.modules[name]
             where, trace = _user_traceback(error, snippets_dir)
             if isinstance(error, SyntaxError) and error.filename:
@@ -594,7 +594,7 @@ def _run_snippet(loader: _SnippetLoader, card: Card, target: str,
         used = f" (used by {where})" if where else ""
         return SnippetOutcome("error", f"{target}: {error.reason}{used}", where, trace,
                               line=error.loc.line if error.loc else None)
-    except BaseException as error:  # noqa: BLE001 - anything else a snippet raises is its error
+    except BaseException as error:
         where, trace = _user_traceback(error, snippets_dir)
         at = f" ({where})" if where else ""
         return SnippetOutcome("error", f"{target}: {_exception_line(error)}{at}", where, trace)
