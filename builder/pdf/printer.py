@@ -28,7 +28,13 @@ from typing import TYPE_CHECKING, Protocol, Self
 from builder.model import SourceLoc
 from builder.pdf.browser import Browser, BrowserError, Tab, find_chromium, sigterm_as_interrupt
 from builder.pdf.jobs import OutlineEntry, PdfJob, PdfMetadata, PdfResult
-from builder.pdf.measure import SlideMeasure, diagnostics, measure_script
+from builder.pdf.measure import (
+    MissingPages,
+    SlideMeasure,
+    check_pages,
+    diagnostics,
+    measure_script,
+)
 from builder.pdf.outline import finish
 from builder.pdf.pagecache import PageCache, Plan
 from builder.pdf.parts import (
@@ -255,7 +261,11 @@ class PdfPrinter:
         With a cache, only the slides that changed since the last build of this output
         are printed (from a page holding just those slides); the others are copied from
         the last build's PDF. `last`: no job follows, so Chromium is stopped as soon as
-        the page is printed and winds down while the file is written."""
+        the page is printed and winds down while the file is written.
+
+        A page that does not print one PDF page per slide is not written (the last
+        good PDF stays): the result then says which slide went wrong, as an error, and
+        `written` is False."""
 
         if self._browser is None or self._stopped:
             raise RuntimeError("PdfPrinter is used outside its `with` block or after "
@@ -280,6 +290,7 @@ class PdfPrinter:
                     if plan is not None:
                         plan.keys = keys.result()
                 with joined(parts) as pdf:
+                    check_pages(job, len(pdf.pages), slides)
                     pages = finish(pdf, job)
                 printed = len(slides)
             else:
@@ -288,6 +299,8 @@ class PdfPrinter:
             if plan is not None and self._cache is not None:
                 assert plan.keys is not None
                 self._cache.store(job, plan.keys, slides)
+        except MissingPages as error:  # nothing written, nothing cached
+            return PdfResult(job.output, error.pages, (error.diagnostic,), written=False)
         finally:
             if plan is not None:
                 plan.close()
@@ -316,12 +329,10 @@ class PdfPrinter:
             if plan.changed:
                 parts, printed = self._print(
                     plan.changed_document, job, [job.slides[index] for index in plan.changed])
-                if len(printed) != len(plan.changed):
-                    raise BrowserError(f"{job.output.name}: printed {len(printed)} slides "
-                                       f"of {len(plan.changed)}")
+                printed_pdf = stack.enter_context(joined(parts))
+                check_pages(job, len(printed_pdf.pages), printed, plan.changed)
                 for position, index in enumerate(plan.changed):
                     measured[index] = printed[position]
-                printed_pdf = stack.enter_context(joined(parts))
             slides = [slide for slide in measured if slide is not None]
             assert len(slides) == len(measured)
             reprinted = iter(range(len(plan.changed)))

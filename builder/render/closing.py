@@ -28,8 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import html5lib
-# The tokenizer is subclassed to watch end tags; html5lib exports it only from here.
-from html5lib._tokenizer import HTMLTokenizer
+from html5lib._tokenizer import HTMLTokenizer  # (watched below; not exported elsewhere)
 from html5lib.constants import tokenTypes
 
 _END_TAG = tokenTypes["EndTag"]
