@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -154,10 +155,12 @@ class MissingPages(Exception):
 
 
 def check_pages(job: PdfJob, pages: int, slides: Sequence[SlideMeasure],
-                indices: Sequence[int] | None = None) -> None:
+                indices: Sequence[int] | None = None, *,
+                page_height: float | None = None) -> None:
     """Raise `MissingPages` unless the printed page holds the slides it was given, each
     printed on one page: `pages` PDF pages and `slides` measured for the slides
-    `indices` of the sheet (all of them when None, as for a whole sheet printed).
+    `indices` of the sheet (all of them when None, as for a whole sheet printed), on
+    paper `page_height` tall (else as tall as most of the slides).
 
     A slide is missing when the page holds fewer sections than slides (HTML that left
     the slides' container: the render stage closes each slide's HTML so that none
@@ -169,11 +172,14 @@ def check_pages(job: PdfJob, pages: int, slides: Sequence[SlideMeasure],
     missing = next((index for position, index in enumerate(expected)
                     if position >= len(found)
                     or found[position] not in ("", str(index + 1))), None)
-    counts = f"{pages} pages printed for {len(expected)} slides"
+    counts = f"{pages} page{'s' * (pages != 1)} printed for {len(expected)} " \
+             f"slide{'s' * (len(expected) != 1)}"
     if missing is not None:
         what = f"slide {missing + 1} is missing from the PDF ({counts})"
     else:
-        page_height = slides[0].height if slides else 0
+        if page_height is None:
+            heights = Counter(slide.height for slide in slides)
+            page_height = heights.most_common(1)[0][0] if heights else 0
         split = next((index for slide, index in zip(slides, expected, strict=True)
                       if slide.height > page_height + OVERFLOW_TOLERANCE_PX), None)
         missing = split if split is not None else expected[0]

@@ -19,6 +19,7 @@ import base64
 import contextlib
 import json
 import threading
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -327,10 +328,16 @@ class PdfPrinter:
         with contextlib.ExitStack() as stack:
             printed_pdf = None
             if plan.changed:
+                # At the size of the slides kept: a changed slide of another size then
+                # prints on more pages than one, as it would in the whole page.
+                kept = [slide for slide in measured if slide is not None]
+                size = page_size_of(kept) if kept else None
                 parts, printed = self._print(
-                    plan.changed_document, job, [job.slides[index] for index in plan.changed])
+                    plan.changed_document, job, [job.slides[index] for index in plan.changed],
+                    page_size=size)
                 printed_pdf = stack.enter_context(joined(parts))
-                check_pages(job, len(printed_pdf.pages), printed, plan.changed)
+                check_pages(job, len(printed_pdf.pages), printed, plan.changed,
+                            page_height=size[1] if size else None)
                 for position, index in enumerate(plan.changed):
                     measured[index] = printed[position]
             slides = [slide for slide in measured if slide is not None]
@@ -354,12 +361,14 @@ class PdfPrinter:
 
     def _print(self, document: str, job: PdfJob, fragments: Sequence[str],
                loading: threading.Event | None = None,
+               page_size: tuple[float, float] | None = None,
                ) -> tuple[list[bytes | pikepdf.Pdf], list[SlideMeasure]]:
         """Load the page (whose slides are `fragments`, when known), wait until it is
         ready, measure its slides and print it: the PDFs of its parts, in order (those
         done while the last was printing already read, for `joined`), and the slides'
         measurements. `loading` is set once Chromium has all the pages to load (or on an
-        error before).
+        error before). `page_size`: the paper's (CSS pixels), else that of most of
+        the slides.
 
         A big page is printed in parts (`part_count`), each a page of consecutive
         slides loaded, laid out and printed by a renderer process of its own, all at the
@@ -411,7 +420,7 @@ class PdfPrinter:
                       for tab in tabs for slide in tab.evaluate(measure)["slides"]]
             if not slides:
                 raise BrowserError(f"{job.output.name}: the document has no slides to print")
-            width, height = slides[0].width, slides[0].height
+            width, height = page_size or page_size_of(slides)
             commands = [_start_print(tab, width, height) for tab in tabs]
             for tab, command in zip(tabs, commands, strict=True):
                 data = _printed(tab, command)
@@ -487,6 +496,13 @@ def build_pdfs(jobs: Sequence[PdfJob], *, chromium: Path | None = None,
             printer = stack.enter_context(PdfPrinter(chromium=chromium, cache_dir=cache_dir))
         for index, job in enumerate(jobs):
             yield printer.build(job, last=index == len(jobs) - 1)
+
+
+def page_size_of(slides: Sequence[SlideMeasure]) -> tuple[float, float]:
+    """The size most of the (one or more) slides have, the theme's (the first slide's
+    on a tie): the paper's, so that a slide of another size shows as pages not one per
+    slide."""
+    return Counter((slide.width, slide.height) for slide in slides).most_common(1)[0][0]
 
 
 def _start_print(tab: Tab, width: float, height: float) -> int:
