@@ -12,8 +12,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from builder.cards.sections import find_cards
-from builder.marp.parse import parse_text
+from builder.cards import find_cards
+from builder.marp import parse_text
 
 SEEDS = ROOT.parent / "shared" / "seeds"
 RUNS = 30

@@ -98,9 +98,9 @@ def misbehaving(snippets: Path) -> None:
 
 
 def check_with_warm_pool(sheets: list[Path]) -> None:
-    from builder.cards.sections import find_cards
+    from builder.cards import find_cards
     from builder.check import check_card, find_snippets_dir
-    from builder.marp.parse import parse_file
+    from builder.marp import parse_file
 
     with SnippetPool() as pool:
         pool.run(_card(), "probe.passes", PROBE, 30)  # warm

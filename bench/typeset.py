@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 
 from markdown_it.token import Token
 
-from builder.marp.parse import parse_file
+from builder.marp import parse_file
 from builder.render.typeset import Typesetter
 
 SEEDS = ROOT.parent / "shared" / "seeds"

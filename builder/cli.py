@@ -21,7 +21,7 @@ from builder.model import BuildError
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
-    from builder.marp.parse import Deck
+    from builder.marp import Deck
     from builder.model import Diagnostic
     from builder.pdf import PdfPrinter
     from builder.render import RenderedDeck
@@ -134,7 +134,7 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None) -> int:
     anything is written: a bad sheet (exit 2) leaves all outputs as they were."""
     import os
 
-    from builder.cards.sections import annotation_warnings, find_cards
+    from builder.cards import annotation_warnings, find_cards
     from builder.check import CardResult, CheckCache, check_cards, find_snippets_dir
     from builder.render import load_themes, render_deck
 
@@ -263,7 +263,7 @@ def _check(args: argparse.Namespace) -> int:
     import json
     import os
 
-    from builder.cards.sections import annotation_warnings, find_cards
+    from builder.cards import annotation_warnings, find_cards
     from builder.check import (
         CardResult,
         CheckCache,
@@ -359,7 +359,7 @@ SHEET_SUFFIXES = (".md", ".txt")
 def _read_sheet(path: Path) -> Deck:
     """The parsed sheet at `path`; a file that is not a sheet (docs/format.md: `.md` or
     `.txt`) is bad input, not an empty sheet with nothing to check."""
-    from builder.marp.parse import parse_file
+    from builder.marp import parse_file
 
     if path.suffix.lower() not in SHEET_SUFFIXES and not path.is_dir():
         raise BuildError(None, f"{path}: not a sheet (a sheet is a .md or .txt file)")

@@ -89,8 +89,8 @@ class SheetFile(pytest.File):
     """A sheet: one item per checked card."""
 
     def collect(self) -> Iterator[pytest.Item]:
-        from builder.cards.sections import find_cards
-        from builder.marp.parse import parse_file
+        from builder.cards import find_cards
+        from builder.marp import parse_file
 
         shown = _display_path(self.path, self.config)
         # Cards carry the path they were parsed from; parse by the short name when it

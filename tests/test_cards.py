@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from seeds import SEED_FILES, SEEDS
 
-from builder.cards.sections import find_cards
-from builder.marp.parse import parse_file
+from builder.cards import annotation_warnings, find_cards
+from builder.marp import parse_file
 
 pytestmark = pytest.mark.skipif(not SEED_FILES, reason="seed notes not present")
 
@@ -103,34 +103,32 @@ def test_notes_without_headings_give_one_untitled_card() -> None:
 
 
 def test_annotations_that_check_nothing_are_warnings_at_their_line(tmp_path: Path) -> None:
-    """An `assume:` part that cannot be read, or a misspelled key, used to be dropped
-    without a word (the card then checked on the default domain, or not at all)."""
-    from builder.cards.sections import annotation_warnings, find_cards
-
+    """A misspelled key, an annotation in a section without display math, an empty
+    `assume:`: each used to be dropped without a word. Whether an `assume:`'s conditions
+    can be read (`x => 0`, `banana`) is the check stage's to say, not this one's."""
     sheet = tmp_path / "notes.md"
     sheet.write_text(
         "# Notes\n\n"
-        "## One\n<!-- assume: x => 0 -->\n$$ \\sqrt{x^2} = |x| $$\n\n"           # 4
-        "## Two\n<!-- assume: banana -->\n$$ a = b $$\n\n"                         # 8
-        "## Three\n<!-- assume: 0 < p < 1, x > , banana -->\n$$ a = b $$\n\n"      # 12
-        "## Four\n<!-- chek: mem.false -->\n$$ a = b $$\n\n"                       # 16
-        "## Five\n<!-- _class: lead -->\n<!-- note: fine -->\n"                    # 20, 21
-        "<!-- assume: 0 < p < 1, x \\ge 0, n \\in \\mathbb{N}, c < r, x \\ne 0, "    # 22
+        "## One\n<!-- assume: x => 0 -->\n$$ \\sqrt{x^2} = |x| $$\n\n"         # 4
+        "## Two\n<!-- assume: banana -->\n$$ a = b $$\n\n"                       # 8
+        "## Three\n<!-- assume: 0 < p < 1, x > , banana -->\n$$ a = b $$\n\n"    # 12
+        "## Four\n<!-- chek: mem.false -->\n$$ a = b $$\n\n"                     # 16
+        "## Five\n<!-- _class: lead -->\n<!-- note: fine -->\n"                  # 20, 21
+        "<!-- assume: 0 < p < 1, x \\ge 0, n \\in \\mathbb{N}, c < r, x \\ne 0, "  # 22
         "f(a, b) > 0 -->\n"
-        "<!-- nochek: why -->\n$$ a = b $$\n",                                     # 23
+        "<!-- nochek: why -->\n$$ a = b $$\n\n"                                   # 23
+        "## Six\n<!-- check: mem.nothing -->\nNo math here.\n\n"                 # 27
+        "## Seven\n<!-- assume: -->\n$$ a = b $$\n",                             # 31
         encoding="utf-8")
     deck = parse_file(sheet)
     warnings = [(w.loc.line, w.message) for w in annotation_warnings(deck)]
-    lines = [line for line, _ in warnings]
-    assert lines == [4, 8, 12, 12, 16, 23], warnings
-    assert "`x => 0`: not a bound (write >= or <=)" in warnings[0][1]
-    assert "`banana`: a name without a condition" in warnings[1][1]
-    assert "`x >`: not a bound" in warnings[2][1]
-    assert "`banana`" in warnings[3][1]
-    assert warnings[4][1].endswith("did you mean `check:`?")
-    assert "`nochek:`" in warnings[5][1] and "`nocheck:`" in warnings[5][1]
+    assert [line for line, _ in warnings] == [16, 23, 27, 31], warnings
+    assert warnings[0][1].endswith("did you mean `check:`?")
+    assert "`nochek:`" in warnings[1][1] and "`nocheck:`" in warnings[1][1]
+    assert warnings[2][1] == "`check:` is in no card: section 'Six' of slide 1 has no display math"
+    assert warnings[3][1] == "`assume:` is empty"
     assert all(str(w).startswith(f"{sheet}:") and ": warning: " in str(w)
                for w in annotation_warnings(deck))
-    # The readable part of a partly bad `assume:` still counts.
+    # Every part of an `assume:` reaches the card, readable or not, for the checker.
     three = next(card for card in find_cards(deck) if card.title == "Three")
-    assert "0 < p < 1" in three.assume
+    assert three.assume == ("0 < p < 1", "x >", "banana")

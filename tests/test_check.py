@@ -552,9 +552,9 @@ def test_snippets_are_found_like_conftest_and_their_failures_fail_the_card(
 
 def _deck(paths: list[Path]) -> list[tuple[Path | None, list[Card]]]:
     """The cards of `paths`, grouped by their snippets/ as `sheets check` groups them."""
-    from builder.cards.sections import find_cards
+    from builder.cards import find_cards
     from builder.check import find_snippets_dir
-    from builder.marp.parse import parse_file
+    from builder.marp import parse_file
 
     groups: dict[Path | None, list[Card]] = {}
     for path in paths:

@@ -4,8 +4,12 @@ refused quickly rather than crash or hang."""
 
 from __future__ import annotations
 
+import json
+import os
 import random
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +21,10 @@ from seeds import SEEDS
 from sympy.core.function import AppliedUndef
 
 import builder.formula as compiler
-from builder.cards.sections import find_cards
+from builder.cards import find_cards
 from builder.check import coverage_report
 from builder.check.core import _chains
-from builder.marp.parse import parse_file, parse_text
+from builder.marp import parse_file, parse_text
 from builder.model import Card, Equation, SourceLoc
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -143,6 +147,66 @@ def test_let_declarations_in_a_sheet() -> None:
     bad = compiler.declarations_for(Card("t", (), (), (), None, ("f functoin",), (),
                                          SourceLoc(SHEET, 1), 0))
     assert bad.problems == ("f functoin",)
+
+
+
+def _card_reads(*texes: str) -> str:
+    """How the card of these equations reads its first one's right side (`!reason` when
+    refused): the other equations are the context that decides `h(…)`."""
+    equations = tuple(Equation(tex, SourceLoc(SHEET, number + 1))
+                      for number, tex in enumerate(texes))
+    card = Card("t", equations, (), (), None, (), (), SourceLoc(SHEET, 1), 0)
+    (chain,) = compiler.compile_equation(equations[0],
+                                         compiler.declarations_for(card)).chains
+    side = chain.sides[-1]
+    return str(side.expr) if side.expr is not None else f"!{side.reason}"
+
+
+_UNDECIDED = "!f(…): function or product? declare it (let: f function)"
+
+
+@pytest.mark.parametrize(("texes", "reading"), [
+    # h is as often a size as a function: a bare use anywhere in the card decides
+    (("y = h(x + 1)", "h = 2"), "h*(x + 1)"),
+    (("y = h(x + 1)",), "h(x + 1)"),
+    # applied to a name and used bare: the card says both, so it is refused
+    (("y = h(x + 1)", "z = h(x)", "h = 2"), _UNDECIDED),
+    # f and g are functions unless the same equation uses them bare
+    (("y = g(x + 1)", "g = 9.8"), _UNDECIDED),
+    (("y = f(x + 1) + f",), "f*(x + 1) + f"),
+    (("y = g(x + 1)",), "g(x + 1)"),
+    # the sigmoid stays the sigmoid, whatever else the card does with sigma
+    ((r"y = \sigma(z + 1)", r"x = \mu + \sigma"), "1/(1 + exp(-(z + 1)))"),
+])
+def test_a_bare_use_in_the_card_decides_function_or_product(texes: tuple[str, ...],
+                                                            reading: str) -> None:
+    assert _card_reads(*texes) == reading
+
+
+def test_the_lstm_card_and_a_unicode_card_pass_sheets_check(tmp_path: Path) -> None:
+    cards = {"LSTM parameters": r"N = 4\left(h(h + d) + h\right) = 4h^2 + 4hd + 4h",
+             "LSTM parameters, short": "N = 4h(h+d) = 4h^2 + 4hd",
+             "LSTM parameters, wrong": r"N = 4\left(h(h + d) + h\right) = 4h^2 + 4hd",
+             "alpha": "y = (α+1)^2 = α^2+2α+1",
+             "alpha, wrong": "y = (α+1)^2 = α^2+α+1",
+             "h alone": "y = h(x)",
+             "Japanese": r"y = \text{日本語} + 1"}
+    sheet = tmp_path / "sheet.md"
+    sheet.write_text("---\nmarp: true\nmath: mathjax\n---\n\n# Issue 15\n\n" + "".join(
+        f"## {title}\n$${tex}$$\n\n" for title, tex in cards.items()), encoding="utf-8")
+    environment = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+                   "SHEETS_CACHE_DIR": str(tmp_path / "cache")}
+    environment.pop("GITHUB_ACTIONS", None)
+    run = subprocess.run([sys.executable, "-m", "builder", "check", str(sheet), "--json", "-"],
+                         cwd=tmp_path, check=False, capture_output=True, text=True,
+                         env=environment, timeout=120)
+    found = {card["title"]: card for card in json.loads(run.stdout)["cards"]}
+    assert {title: card["status"] for title, card in found.items()} == {
+        "LSTM parameters": "pass", "LSTM parameters, short": "pass",
+        "LSTM parameters, wrong": "fail", "alpha": "pass", "alpha, wrong": "fail",
+        "h alone": "unchecked", "Japanese": "unchecked"}, run.stderr
+    (failure,) = found["alpha, wrong"]["checks"]
+    assert "(α+1)^2 ≠ α^2+α+1 at alpha=" in failure["message"]  # quotes the note
 
 
 # ---------------------------------------------------------------- formulas (card.eq)

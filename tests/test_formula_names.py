@@ -29,6 +29,11 @@ NAMES = [
     ("\\theta_t", "theta_t"),
     ("x'", "x_prime"),
     ("h'", "h_prime"),
+    ("α", "alpha"),  # Greek letters typed as Unicode are their commands
+    ("σ", "sigma"),
+    ("Δx", "Delta_x"),
+    ("θ_t", "theta_t"),
+    ("ϵ", "epsilon"),
 ]
 
 
@@ -78,6 +83,7 @@ def test_let_names_the_equations_symbols() -> None:
     ("\\Delta x > 0", "\\sqrt{(\\Delta x)^2} = \\Delta x"),
     ("\\hat{y} > 0", "\\sqrt{\\hat{y}^2} = \\hat{y}"),
     ("\\hat y > 0", "\\sqrt{\\hat{y}^2} = \\hat y"),
+    ("α > 0", "\\sqrt{\\alpha^2} = α"),
 ])
 def test_an_assumption_in_latex_takes_effect(tmp_path: Path, assumption: str,
                                              equation: str) -> None:

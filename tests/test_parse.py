@@ -13,8 +13,8 @@ from markdown_it.token import Token
 from marp_structure import normalize_body
 from seeds import SEED_DECK, SEED_FILES, SEEDS
 
-from builder.cards.sections import find_cards
-from builder.marp.parse import Slide, markdown, parse_file, parse_text
+from builder.cards import find_cards
+from builder.marp import Slide, markdown, parse_file, parse_text
 from builder.model import BuildError
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -273,3 +273,64 @@ def test_dollar_signs_that_are_not_a_forgotten_closing_dollar_dollar_give_no_war
     assert deck.diagnostics == ()
     assert [token.type for token in deck.slides[0].tokens if token.type in (
         "math_block", "fence")] == ["fence", "math_block", "math_block", "math_block"]
+
+
+# --------------------------------------------------------------------------- plain data
+
+
+def _slides(text: str) -> tuple[Slide, ...]:
+    return parse_text(text, Path("s.md")).slides
+
+
+def test_headings_are_plain_text_with_math_kept_as_tex() -> None:
+    slide, = _slides(
+        "# Softmax $\\sigma(z)_i$ of *all* `z`\n\n"
+        "## A <small>small</small> **bold** ![an *icon* w:20px](i.png) word\n\n"
+        "Setext\nover two lines\n---------------\n\n"
+        "- #### In a list\n")
+    assert [(h.level, h.loc.line) for h in slide.headings] == [(1, 1), (2, 3), (2, 5), (4, 9)]
+    assert [h.text for h in slide.headings] == [
+        "Softmax $\\sigma(z)_i$ of all z", "A small bold an icon word",
+        "Setext over two lines", "In a list"]
+    assert slide.headings[0].plain == "Softmax \\sigma(z)_i of all z"
+    assert slide.title == slide.headings[0]
+    untitled, = _slides("Just text, $x$.\n")
+    assert untitled.headings == () and untitled.title is None
+
+
+def test_the_title_is_the_first_heading_of_its_own_slide() -> None:
+    first, second = _slides("Intro\n\n---\n\n### Deep\n\n# Top\n")
+    assert first.title is None
+    assert second.title is not None
+    assert (second.title.level, second.title.text, second.title.loc.line) == (3, "Deep", 5)
+
+
+def test_diagrams_from_a_mermaid_fence_or_raw_html() -> None:
+    fence, raw, inline, others = _slides(
+        "```mermaid\ngraph TD; A-->B\n```\n\n---\n\n"
+        '<div class="mermaid">\ngantt\n    title A Gantt Diagram\n</div>\n\n---\n\n'
+        'A <div class="diagram mermaid">graph LR; A-->B</div>\n\n---\n\n'
+        "```text\nmermaid\n```\n\nmermaid is a library `<div class=\"mermaid\">`\n\n"
+        "<script>mermaid.run()</script>\n\n<p class=\"mermaids\">no</p>\n")
+    assert (fence.has_diagram, raw.has_diagram, inline.has_diagram) == (True, True, True)
+    assert not others.has_diagram
+    assert [(block.language, block.text, block.loc.line) for block in fence.code_blocks] \
+        == [("mermaid", "graph TD; A-->B\n", 1)]
+
+
+@needs_seeds
+def test_the_seed_decks_diagram_is_on_its_test_slide() -> None:
+    deck = parse_file(SEED_DECK)
+    with_diagrams = [slide for slide in deck.slides if slide.has_diagram]
+    assert len(with_diagrams) == 1
+    assert with_diagrams[0].title is not None and with_diagrams[0].title.text == "テスト"
+
+
+def test_equations_code_and_images_with_their_lines() -> None:
+    slide, = _slides(
+        "# Card\n\n$$\na = b\n$$\n\n```python\nprint(1)\n```\n\n"
+        "![w:10px](one.png) ![bg](back.png)\n\n- $$ c = d $$\n")
+    assert [(eq.tex, eq.loc.line) for eq in slide.equations] == [("\na = b\n", 3), (" c = d ", 13)]
+    assert [(block.language, block.loc.line) for block in slide.code_blocks] == [("python", 7)]
+    assert slide.images == ("one.png",)
+    assert [background.src for background in slide.backgrounds] == ["back.png"]

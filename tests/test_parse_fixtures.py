@@ -25,8 +25,8 @@ import pytest
 from fixture_file import FixtureCase, fixture_params
 from markdown_it.token import Token
 
-from builder.cards.sections import annotation_warnings, find_cards
-from builder.marp.parse import Deck, Slide, parse_text
+from builder.cards import annotation_warnings, find_cards
+from builder.marp import Deck, Slide, parse_text
 from builder.model import BuildError
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -21,7 +21,7 @@ from raw_html_cases import CASES, case_params, three_slides
 from seeds import SEED_DECK
 
 from builder.live import PreviewServer, SheetPreview
-from builder.marp.parse import parse_file
+from builder.marp import parse_file
 
 SEED = SEED_DECK
 CHROMIUM_ARGS = [

@@ -14,11 +14,11 @@ from xml.etree import ElementTree
 import pytest
 
 # Imported here so that pytester's in-process runs find them already loaded: it removes
-# the modules a run imported when the run ends, and the YAML loader of builder.marp.parse
+# the modules a run imported when the run ends, and the YAML loader of builder.marp
 # does not survive being imported twice into one process.
-import builder.cards.sections
+import builder.cards
 import builder.check.core
-import builder.marp.parse
+import builder.marp
 import builder.runner.pool  # noqa: F401
 
 pytest_plugins = ["pytester"]

@@ -20,8 +20,7 @@ import pikepdf
 import pytest
 from raw_html_cases import CASES, HEADINGS, WARNINGS, case_params, three_slides
 
-from builder.marp.markdown import HTML_ALLOWLIST
-from builder.marp.parse import parse_text
+from builder.marp import HTML_ALLOWLIST, parse_text
 from builder.pdf import PdfPrinter, job_for_deck
 from builder.render import ThemeSet, close_fragment, load_themes, render_deck
 

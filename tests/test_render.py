@@ -20,8 +20,7 @@ from seeds import SEEDS
 
 from builder.check import CardResult
 from builder.live import PreviewServer, SheetPreview
-from builder.marp.parse import parse_file, parse_text
-from builder.marp.themes import scope_css, transform_css
+from builder.marp import parse_file, parse_text, scope_css, transform_css
 from builder.model import Card, SourceLoc
 from builder.pdf import build_pdfs, job_for_deck
 from builder.render import RenderedDeck, load_themes, render_deck

@@ -17,7 +17,7 @@ import pikepdf
 import pytest
 from seeds import SEED_DECK
 
-from builder.marp.parse import parse_file
+from builder.marp import parse_file
 from builder.pdf import Browser, Tab, find_chromium
 from builder.render import load_themes, render_deck
 

@@ -16,7 +16,7 @@ from markdown_it.token import Token
 from seeds import SEED_FILES
 
 import builder.render.typeset as typeset_module
-from builder.marp.parse import parse_file
+from builder.marp import parse_file
 from builder.model import BuildError
 from builder.pdf import Browser, find_chromium
 from builder.render.typeset import Typeset, Typesetter

@@ -59,8 +59,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_one_flipped_sign_fails_sheets_check_and_pytest_at_its_line(project: Path) -> None:
-    from builder.cards.sections import find_cards
-    from builder.marp.parse import parse_file
+    from builder.cards import find_cards
+    from builder.marp import parse_file
 
     status, shipped, _ = check_json(project)
     passing = {(card["file"], card["line"]) for card in shipped["cards"]

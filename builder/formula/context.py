@@ -57,4 +57,7 @@ class ParseContext:
     matrices: bool = False
     """An equation of matrices: every name is non-commutative (its products keep their
     order; which names are scalars the notes do not say)."""
+    bare: frozenset[str] = frozenset()
+    """Names this equation itself uses as values (`h` of `4h(h + d)`), which makes even
+    `f`, `g` applied to an expression a product here."""
     uses: list[NameUse] = field(default_factory=list)

@@ -36,6 +36,7 @@ from builder.formula.tokens import (
     group_end,
     plain_tex,
     read_tokens,
+    source_text,
 )
 from builder.model import Equation
 
@@ -129,11 +130,12 @@ def _compile_cached(tex: str, declarations: Declarations) -> _Compiled:
     # Unevaluated: sympy's constructors otherwise simplify as they build (most of the
     # compile time), and a side should read as written (`x^2 + x - x - 1`).
     with sympy.evaluate(False):
-        return _compile_chains(plain_tex(tex), tokens, raw_chains, declarations)
+        return _compile_chains(tex, tokens, raw_chains, declarations)
 
 
 def _compile_chains(tex: str, tokens: list[Token], raw_chains: list[RawChain],
                     declarations: Declarations) -> _Compiled:
+    plain = plain_tex(tex)  # what token positions refer to
     steps = step_letters(tokens) | declarations.steps
     matrices = is_matrix_equation(tokens, declarations)
     labels = any(token.value == "^" and index + 3 < len(tokens) and
@@ -143,7 +145,9 @@ def _compile_chains(tex: str, tokens: list[Token], raw_chains: list[RawChain],
                  for index, token in enumerate(tokens))
     # Pass 1: which bases are indexed (a compound subscript `m_{t+1}`, or a summation
     # index `x_i` anywhere in the equation) and each chain's free index (`y_k = …a_k…`).
-    context = ParseContext(declarations, steps=steps, matrices=matrices, labels=labels)
+    bare = name_evidence(tex).plain
+    context = ParseContext(declarations, steps=steps, matrices=matrices, labels=labels,
+                           bare=bare)
     heads: list[str | None] = []
     chain_letters: list[set[str]] = []
     first: dict[int, _FirstParse] = {}
@@ -168,18 +172,19 @@ def _compile_chains(tex: str, tokens: list[Token], raw_chains: list[RawChain],
     for chain, head, letters in zip(raw_chains, heads, chain_letters, strict=True):
         free = frozenset({head}) if head is not None and head in letters else frozenset()
         chain_context = ParseContext(declarations, indexed_bases=indexed, free_index=free,
-                                     steps=steps, matrices=matrices, labels=labels)
+                                     steps=steps, matrices=matrices, labels=labels,
+                                     bare=bare)
         if free:
             # the free index's bases are arrays too (`y_k`, `a_k`)
             bases = set(indexed)
             probe = ParseContext(declarations, free_index=free, steps=steps,
-                                 matrices=matrices, labels=labels)
+                                 matrices=matrices, labels=labels, bare=bare)
             for side in chain.sides:
                 _try_parse(side, probe)
             bases |= {use.base for use in probe.uses if use.all_indices}
             chain_context = ParseContext(declarations, indexed_bases=frozenset(bases),
                                          free_index=free, steps=steps, matrices=matrices,
-                                         labels=labels)
+                                         labels=labels, bare=bare)
         sides: list[_RelativeSide] = []
         for side in chain.sides:
             reading = first[id(side)]
@@ -189,8 +194,8 @@ def _compile_chains(tex: str, tokens: list[Token], raw_chains: list[RawChain],
             if free or any((use.base in indexed) != (use.compound or use.all_indices)
                            for use in reading.uses if use.subscripted):
                 expr, reason = _try_parse(side, chain_context)
-            side_tex = tex[side[0].pos:side[-1].end].strip() if side else ""
-            offset = tex[:side[0].pos].count("\n") if side else 0
+            side_tex = source_text(tex, side[0].pos, side[-1].end).strip() if side else ""
+            offset = plain[:side[0].pos].count("\n") if side else 0
             sides.append(_RelativeSide(side_tex, offset, expr, reason))
         compiled.append(_RelativeChain(tuple(sides), tuple(chain.relations)))
     return _Compiled(tuple(compiled))

@@ -1,6 +1,6 @@
 """LaTeX → Python names: the one rule by which a symbol in the notes is named in Python.
 
-`\\sigma` → `sigma`, `H_{in}` → `H_in`, `\\hat{y}` and `\\hat y` → `y_hat`, `\\Delta x` →
+`\\sigma` and `σ` → `sigma`, `H_{in}` → `H_in`, `\\hat{y}` and `\\hat y` → `y_hat`, `\\Delta x` →
 `Delta_x`, `x'` → `x_prime`, `\\mathrm{TP}` → `TP`. The name is what the compiler gives
 the symbol inside an equation, because it is found the same way: the fragment is read
 by the equation parser. `assume:`, `let:` and messages name symbols with it, so that a
@@ -23,7 +23,7 @@ def python_name(tex: str) -> str:
     `\\pi`) comes back stripped and unchanged, which is not a Python identifier: callers
     tell names from the rest with `str.isidentifier`."""
     text = tex.strip()
-    if text.isidentifier():
+    if text.isidentifier() and text.isascii():  # `α` is an identifier too, but `alpha`
         return text
     import sympy
 

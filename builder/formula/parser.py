@@ -135,7 +135,7 @@ class Parser(NameReader, CalculusReader, OperatorReader):
         if kind == "dots":
             raise Refused("ellipsis (…)")
         if kind == "text":
-            raise Refused("text in formula")
+            raise Refused(f"text in formula ({value})")
         if kind == "begin":
             return self.postfix(self.environment(value))
         if kind == "num":
@@ -185,9 +185,15 @@ class Parser(NameReader, CalculusReader, OperatorReader):
         return self.fraction()
 
     def square_root(self, token: Token) -> Any:
+        """`\\sqrt{x}`, `\\sqrt[3]{x}`; `\\surd` (`√` typed) reads the same and also takes
+        a parenthesised radicand whole, as `√(x + 1)` is read in plain text."""
         self.index += 1
         degree = None
-        if self.at("["):
+        if token.value == "\\surd" and self.at("("):
+            self.index += 1
+            inner, _ = self.until_closer("(", ")")
+            return self.postfix(self.sympy.sqrt(self.sub(inner)))
+        if token.value == "\\sqrt" and self.at("["):
             self.index += 1
             inner, _ = self.until_closer("[", "]")
             degree = self.sub(inner)
@@ -257,7 +263,7 @@ _COMMANDS: Mapping[str, _Handler] = {
     **dict.fromkeys((f"\\{name}" for name in GREEK), Parser.name_command),
     **dict.fromkeys(_DECORATIONS, Parser.name_command),
     **dict.fromkeys(FUNCTION_COMMANDS, Parser.function_command),
-    "\\sqrt": Parser.square_root,
+    "\\sqrt": Parser.square_root, "\\surd": Parser.square_root,
     "\\sum": Parser.sum_or_product, "\\prod": Parser.sum_or_product,
     "\\Sigma": Parser.capital_sigma,
     "\\det": Parser.determinant,

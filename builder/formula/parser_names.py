@@ -24,6 +24,7 @@ from builder.formula.vocabulary import (
     GREEK,
     PROSE,
     RELATIONS,
+    SIZE_NAMES,
     TRANSPOSE,
     WORD_FUNCTIONS,
     WORD_NAMES,
@@ -251,8 +252,10 @@ class NameReader(Reader):
         elif multi or relation or single:
             decision = True
         else:
-            applied = key in declarations.applied or base in CONVENTIONAL_FUNCTIONS
             plain = key in declarations.plain
+            quantity = key in self.context.bare or (base in SIZE_NAMES and plain)
+            applied = key in declarations.applied or (
+                base in CONVENTIONAL_FUNCTIONS and not quantity)
             if applied and not plain:
                 decision = True
             elif plain and not applied:

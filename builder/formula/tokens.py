@@ -31,10 +31,27 @@ class Token:
     end: int
 
 
+GREEK_UNICODE = {
+    **dict(zip("αβγδεζηθικλμνξπρστυφχψω", ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda", "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "upsilon", "phi", "chi", "psi", "omega"],
+               strict=True)),
+    **dict(zip("ΓΔΘΛΞΠΣΥΦΨΩ", ["Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Upsilon", "Phi", "Psi", "Omega"], strict=True)),
+    "ϵ": "epsilon", "ϑ": "vartheta", "ϕ": "phi", "µ": "mu"}
+"""Greek letters typed as Unicode → the LaTeX command's name. The letter a keyboard gives
+(`ε`, `φ`, U+03B5 and U+03C6) names what `\\epsilon` and `\\phi` name, as do their symbol
+forms (`ϵ`, `ϕ`), so a card may mix the spellings; `µ` (the micro sign) is `\\mu`. `Σ` is
+the letter `\\Sigma`, not `∑`."""
+
 UNICODE = {"∥": "\\|", "−": "-", "×": "\\times ", "·": "\\cdot ", "⋅": "\\cdot ",
            "≤": "\\le ", "≥": "\\ge ", "≠": "\\ne ", "≈": "\\approx ", "∈": "\\in ",
-           "∑": "\\sum ", "π": "\\pi ", "…": "...", "\u3000": " ", "（": "(", "）": ")",
-           "\xa0": " "}
+           "∉": "\\notin ", "∝": "\\propto ", "≡": "\\equiv ", "→": "\\to ",
+           "⇒": "\\Rightarrow ", "∑": "\\sum ", "∏": "\\prod ", "∫": "\\int ",
+           "∂": "\\partial ", "∇": "\\nabla ", "√": "\\surd ", "∞": "\\infty ",
+           "±": "\\pm ", "∓": "\\mp ", "⊤": "\\top ", "…": "...", "⋯": "\\cdots ",
+           "\u3000": " ", "（": "(", "）": ")", "\xa0": " ",
+           **{letter: f"\\{name} " for letter, name in GREEK_UNICODE.items()}}
+"""Unicode math written directly → the LaTeX it stands for (trailing spaces end a command:
+`αx` is `\\alpha x`). `√` is `\\surd`, which reads as `\\sqrt` and also takes `√(x + 1)`
+whole."""
 
 TOKEN_PATTERN = re.compile(r"""
   (?P<begin>\\begin\s*\{(?P<benv>[A-Za-z*]+)\})
@@ -50,13 +67,31 @@ TOKEN_PATTERN = re.compile(r"""
 """, re.VERBOSE)
 
 
+_UNICODE_TABLE = str.maketrans(UNICODE)
+
+
 def plain_tex(tex: str) -> str:
-    """Unicode math written directly (`∥`, `×`, a full-width space) as LaTeX. Token
+    """Unicode math written directly (`∥`, `×`, `α`, a full-width space) as LaTeX. Token
     positions refer to this text; it has the same lines as the original."""
-    for char, replacement in UNICODE.items():
-        if char in tex:
-            tex = tex.replace(char, replacement)
-    return tex
+    return tex if tex.isascii() else tex.translate(_UNICODE_TABLE)
+
+
+def source_text(tex: str, start: int, end: int) -> str:
+    """What `tex` wrote where `plain_tex(tex)[start:end]` is (`α` for `\\alpha `), so that
+    a message quotes the note."""
+    if tex.isascii():
+        return tex[start:end]
+    origin = _origins(tex)
+    return tex[origin[start]:origin[end - 1] + 1] if end > start else ""
+
+
+@functools.lru_cache(maxsize=256)
+def _origins(tex: str) -> tuple[int, ...]:
+    """For each character of `plain_tex(tex)`, the index in `tex` it came from."""
+    origin: list[int] = []
+    for index, char in enumerate(tex):
+        origin.extend([index] * len(UNICODE.get(char, char)))
+    return tuple(origin)
 
 
 def tokenize(tex: str) -> list[Token]:

@@ -24,8 +24,13 @@ PROSE = frozenset({"if", "where", "otherwise", "for", "and", "or", "with", "when
                     "such that", "for all", "else", "then"})
 
 CONVENTIONAL_FUNCTIONS = frozenset({"f", "g", "h", "sigma"})
-"""Names read as functions when applied to an expression (`g(Wx + b)`) unless the card
-uses them as values too."""
+"""Names read as functions when applied to an expression (`g(Wx + b)`) unless the same
+equation uses them as values (`4h(h + d)`: a product); used as values only elsewhere in
+the card, the side is refused (which one?), except for `SIZE_NAMES`."""
+
+SIZE_NAMES = frozenset({"h"})
+"""Conventional function names as often a quantity (a hidden size, a step): a bare use
+anywhere in the card makes `h(…)` a product, as `1 - p` does for `p(1 - p)`."""
 
 RELATIONS = {"=": "=", "\\approx": "\\approx", "\\simeq": "\\approx", "\\le": "\\le",
               "\\leq": "\\le", "\\ge": "\\ge", "\\geq": "\\ge", "<": "<", ">": ">",

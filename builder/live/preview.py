@@ -60,9 +60,11 @@ def _fingerprint(paths: Iterable[Path]) -> str:
 
 
 # What does not change how a slide looks: where things are in the file (lines shift with
-# every edit above them), and tokens, which are parsed from `source`, `header`, `footer`.
+# every edit above them), and tokens and what is read from them, which are parsed from
+# `source`, `header`, `footer`.
 _NOT_SLIDE_LOOK = frozenset({"tokens", "header_tokens", "footer_tokens", "loc", "comments",
-                             "end_line"})
+                             "end_line", "headings", "equations", "code_blocks", "images",
+                             "has_diagram"})
 _NOT_DECK_STYLE = frozenset({"slides", "diagnostics", "directive_locs"})
 
 
@@ -230,7 +232,7 @@ class SheetPreview:
         return frozenset(paths)
 
     def __call__(self, path: Path) -> Update:
-        from builder.marp.parse import parse_file
+        from builder.marp import parse_file
         from builder.render import MERMAID_JS, PageMath, load_themes, render_deck
 
         try:
@@ -285,12 +287,7 @@ class SheetPreview:
         for slide in deck.slides:
             sources = [background.src for background in getattr(slide, "backgrounds", ())
                        if getattr(background, "src", None)]
-            stack = list(slide.tokens)
-            while stack:
-                token = stack.pop()
-                if token.type == "image" and token.attrs.get("src"):
-                    sources.append(str(token.attrs["src"]))
-                stack.extend(token.children or ())
+            sources.extend(slide.images)
             for source in sources:
                 if "://" not in source and not source.startswith(("data:", "/")):
                     images.add(base / unquote(source.split("#")[0].split("?")[0]))
@@ -308,7 +305,7 @@ class SheetPreview:
         return repr(what) + _fingerprint(snippet_files)
 
     def _check(self, deck: Any) -> tuple[Badge, ...]:
-        from builder.cards.sections import find_cards
+        from builder.cards import find_cards
 
         cards = find_cards(deck)
         keys = [self._card_key(card) for card in cards]

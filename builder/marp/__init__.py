@@ -1,1 +1,48 @@
-"""marp: the Marp dialect of Markdown read into slides (markdown-it set-up, directives, themes)."""
+"""marp: the Marp dialect of Markdown read into slides (markdown-it set-up, directives,
+themes). The stage's public API: `parse_file` / `parse_text` give a `Deck` of `Slide`s
+whose content later stages read as plain data (`Heading`, `CodeBlock`, ...); the
+renderer alone reads `Slide.tokens`, with `markdown()`'s options; themes are loaded
+and their CSS transformed here."""
+
+from builder.marp.content import heading_text
+from builder.marp.deck import Background, CodeBlock, Comment, Deck, Heading, Slide
+from builder.marp.directives import ANNOTATIONS, GLOBAL_DIRECTIVES, LOCAL_DIRECTIVES
+from builder.marp.markdown import markdown
+from builder.marp.parse import parse_file, parse_text
+from builder.marp.raw_html import HTML_ALLOWLIST, sanitize_html
+from builder.marp.themes import (
+    CONTAINER,
+    Theme,
+    ThemeSet,
+    load_themes,
+    pack_css,
+    scope_css,
+    section_padding_right,
+    transform_css,
+)
+
+__all__ = [
+    "ANNOTATIONS",
+    "CONTAINER",
+    "GLOBAL_DIRECTIVES",
+    "HTML_ALLOWLIST",
+    "LOCAL_DIRECTIVES",
+    "Background",
+    "CodeBlock",
+    "Comment",
+    "Deck",
+    "Heading",
+    "Slide",
+    "Theme",
+    "ThemeSet",
+    "heading_text",
+    "load_themes",
+    "markdown",
+    "pack_css",
+    "parse_file",
+    "parse_text",
+    "sanitize_html",
+    "scope_css",
+    "section_padding_right",
+    "transform_css",
+]

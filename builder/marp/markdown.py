@@ -1,15 +1,12 @@
 """Marp's Markdown: markdown-it configured as Marp CLI's, with marpit's and marp-core's own
-rules ported as markdown-it-py plugins (HTML comments, `<style>`, math), and Marp CLI's
-default filter for raw HTML. `builder.marp.parse` turns the tokens into slides.
+rules ported as markdown-it-py plugins (HTML comments, `<style>`, math).
+`builder.marp.parse` turns the tokens into slides.
 """
 
 from __future__ import annotations
 
-import html
 import re
 import threading
-from collections.abc import Mapping
-from types import MappingProxyType
 
 from linkify_it import LinkifyIt  # type: ignore[import-untyped]
 from markdown_it import MarkdownIt
@@ -18,13 +15,11 @@ from markdown_it.rules_inline import StateInline
 from mdit_py_plugins.front_matter import front_matter_plugin
 
 __all__ = [
-    "HTML_ALLOWLIST",
     "cannot_be_latex",
     "comment_plugin",
     "is_one_line_equation",
     "markdown",
     "math_plugin",
-    "sanitize_html",
     "style_plugin",
 ]
 
@@ -249,7 +244,7 @@ def _math_block(state: StateBlock, start: int, end: int, silent: bool) -> bool:
     """marp-core's `parseMathBlock`: `$$` at a line start up to a line ending in `$$`.
     `meta["closed"]` says whether a closing `$$` was found; `meta["suspect"]`, whether
     it runs over a line that `cannot_be_latex` or starts with `$$`, or ends at a one-line
-    `$$…$$`: either may mean a missing closing `$$` (see `builder.marp.parse`)."""
+    `$$…$$`: either may mean a missing closing `$$` (see `builder.marp.display_math`)."""
     src = state.src
     pos = state.bMarks[start] + state.tShift[start]
     line_end = state.eMarks[start]
@@ -297,107 +292,3 @@ def _math_block(state: StateBlock, start: int, end: int, silent: bool) -> bool:
     token.meta = {"tex": src[opening + 2:closing] if found else src[opening + 2:line_end],
                   "closed": found, "suspect": suspect}
     return True
-
-
-# --------------------------------------------------------------------------- raw HTML
-
-_GLOBAL_ATTRS = frozenset({"class", "dir", "lang", "title"})
-_TABLE_ATTRS = frozenset({"align", "valign"})
-# marp-core `html/allowlist.ts` (Marp CLI's default without `--html`): tag → attributes.
-HTML_ALLOWLIST: Mapping[str, frozenset[str]] = MappingProxyType({
-    **dict.fromkeys((
-        "abbr", "address", "article", "aside", "b", "bdi", "bdo", "big", "br", "caption",
-        "center", "cite", "code", "dd", "div", "dl", "dt", "em", "figcaption", "figure",
-        "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "kbd", "mark", "nav", "p",
-        "picture", "pre", "rp", "rt", "ruby", "s", "section", "small", "span", "sub",
-        "summary", "sup", "strong", "strike", "u", "ul", "wbr",
-    ), _GLOBAL_ATTRS),
-    "a": _GLOBAL_ATTRS | {"href", "name", "rel", "target"},
-    "audio": _GLOBAL_ATTRS | {"autoplay", "controls", "loop", "muted", "preload", "src"},
-    "blockquote": _GLOBAL_ATTRS | {"cite"},
-    "col": _GLOBAL_ATTRS | _TABLE_ATTRS | {"span", "width"},
-    "colgroup": _GLOBAL_ATTRS | _TABLE_ATTRS | {"span", "width"},
-    "del": _GLOBAL_ATTRS | {"cite", "datetime"},
-    "details": _GLOBAL_ATTRS | {"open"},
-    "img": _GLOBAL_ATTRS | {"align", "alt", "decoding", "height", "loading", "src", "srcset",
-                            "title", "width"},
-    "ins": _GLOBAL_ATTRS | {"cite", "datetime"},
-    "li": _GLOBAL_ATTRS | {"type", "value"},
-    "ol": _GLOBAL_ATTRS | {"reversed", "start", "type"},
-    "q": _GLOBAL_ATTRS | {"cite"},
-    "source": frozenset({"height", "media", "sizes", "src", "srcset", "type", "width"}),
-    "table": _GLOBAL_ATTRS | _TABLE_ATTRS | {"width", "border"},
-    "tbody": _GLOBAL_ATTRS | _TABLE_ATTRS,
-    "td": _GLOBAL_ATTRS | _TABLE_ATTRS | {"width", "rowspan", "colspan"},
-    "tfoot": _GLOBAL_ATTRS | _TABLE_ATTRS,
-    "th": _GLOBAL_ATTRS | _TABLE_ATTRS | {"width", "rowspan", "colspan"},
-    "thead": _GLOBAL_ATTRS | _TABLE_ATTRS,
-    "time": _GLOBAL_ATTRS | {"datetime"},
-    "tr": _GLOBAL_ATTRS | _TABLE_ATTRS | {"rowspan"},
-    "video": _GLOBAL_ATTRS | {"autoplay", "controls", "loop", "muted", "playsinline", "poster",
-                              "preload", "src", "height", "width"},
-})
-_VOID_ELEMENTS = frozenset({"br", "col", "hr", "img", "source", "wbr"})
-_WEB_URL_ATTRS = frozenset({"href", "cite"})
-_IMAGE_URL_ATTRS = frozenset({"src", "poster", "srcset"})
-_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)((?:[^>\"']|\"[^\"]*\"|'[^']*')*)>")
-_HTML_COMMENT = re.compile(r"<!--[\s\S]*?-->")
-_ATTR = re.compile(r"([^\s\"'>/=]+)(?:\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s>]+)))?")
-
-
-def _safe_url(value: str, schemes: tuple[str, ...]) -> str:
-    if ":" not in value:
-        return value
-    trimmed = value.strip().lower()
-    scheme = trimmed.split(":", 1)[0]
-    if any(scheme == allowed or (":" in allowed and trimmed.startswith(allowed))
-           for allowed in schemes):
-        return value
-    return ""
-
-
-def _attribute_value(tag: str, name: str, value: str) -> str:
-    value = html.unescape(value)
-    if name == "dir":
-        value = value.lower() if value.lower() in ("rtl", "ltr", "auto") else ""
-    elif name in _WEB_URL_ATTRS or (name == "src" and tag in ("audio", "video")):
-        value = _safe_url(value, ("http", "https"))
-    elif name in _IMAGE_URL_ATTRS:
-        parts = value.split(",") if name == "srcset" else [value]
-        if not all(_safe_url(part, ("http", "https", "data:image/")) for part in parts):
-            value = ""
-    return value.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;") \
-        .replace(">", "&gt;")
-
-
-def sanitize_html(source: str) -> str:
-    """Raw HTML as Marp CLI outputs it by default (marp-core `html.ts`, js-xss with the
-    allowlist): allowed tags keep their allowed attributes, other tags are escaped (so
-    they show as text), comments are dropped."""
-    source = _HTML_COMMENT.sub("", source)
-    pieces: list[str] = []
-    last = 0
-    for match in _TAG.finditer(source):
-        pieces.append(source[last:match.start()].replace("<", "&lt;").replace(">", "&gt;"))
-        last = match.end()
-        closing, tag, attributes = match.group(1), match.group(2).lower(), match.group(3)
-        allowed = HTML_ALLOWLIST.get(tag)
-        if allowed is None:
-            pieces.append(match.group(0).replace("<", "&lt;").replace(">", "&gt;"))
-            continue
-        if closing:
-            pieces.append(f"</{tag}>")
-            continue
-        kept = []
-        for attribute in _ATTR.finditer(attributes):
-            name = attribute.group(1).lower()
-            if name not in allowed:
-                continue
-            value = next((group for group in attribute.groups()[1:] if group is not None), None)
-            safe = _attribute_value(tag, name, value) if value is not None else ""
-            kept.append(f'{name}="{safe}"' if safe else name)  # js-xss drops an empty value
-        # markdown-it's commonmark preset sets xhtmlOut: Marp then closes void elements.
-        self_closing = " /" if tag in _VOID_ELEMENTS else ""
-        pieces.append(f"<{tag}{' ' if kept else ''}{' '.join(kept)}{self_closing}>")
-    pieces.append(source[last:].replace("<", "&lt;").replace(">", "&gt;"))
-    return "".join(pieces)

@@ -44,6 +44,8 @@ __all__ = [
     "load_themes",
     "pack_css",
     "scope_css",
+    "section_padding_right",
+    "transform_css",
 ]
 
 CONTAINER = "div.marpit"

@@ -49,31 +49,15 @@ from builder.pdf.parts import (
 
 if TYPE_CHECKING:  # pikepdf is imported where it is used: Chromium starts before it loads
     import pikepdf
-    from markdown_it.token import Token
+
+    from builder.marp import Heading
 
 
-def slide_title(tokens: Sequence[Token]) -> tuple[int, str] | None:
-    """A slide's title: its first heading, as (level, plain text); None when it has none."""
-    for position, token in enumerate(tokens):
-        if token.type != "heading_open":
-            continue
-        inline = tokens[position + 1] if position + 1 < len(tokens) else None
-        text = _plain_text(inline.children or []) if inline is not None else ""
-        return int(token.tag[1:]), text.strip()
-    return None
-
-
-def _plain_text(tokens: Sequence[Token]) -> str:
-    """What a bookmark can show of inline Markdown: text, code and the LaTeX of math."""
-    parts = []
-    for token in tokens:
-        if token.type in ("text", "code_inline", "math_inline", "html_inline"):
-            parts.append(token.content if token.type != "html_inline" else "")
-        elif token.type in ("softbreak", "hardbreak"):
-            parts.append(" ")
-        elif token.children:
-            parts.append(_plain_text(token.children))
-    return " ".join("".join(parts).split())
+def slide_title(slide: SlideSource) -> tuple[int, str] | None:
+    """A slide's title for its bookmark: its first heading, as (level, text with the TeX
+    of math bare, since a bookmark shows no math); None when it has none."""
+    title = slide.title
+    return None if title is None else (title.level, title.plain)
 
 
 def outline_entries(titles: Iterable[tuple[int, str] | None]) -> tuple[OutlineEntry, ...]:
@@ -91,7 +75,9 @@ class SlideSource(Protocol):
     @property
     def loc(self) -> SourceLoc: ...
     @property
-    def tokens(self) -> Sequence[Token]: ...
+    def title(self) -> Heading | None: ...
+    @property
+    def has_diagram(self) -> bool: ...
 
 
 class DeckSource(Protocol):
@@ -116,7 +102,7 @@ def job_for_deck(deck: DeckSource, document: str, output: Path,
     """The PDF job for a parsed deck and its rendered HTML page (and, for rebuilds that
     print only what changed, its slides' HTML). Without a `title` directive the title is
     the first slide title, as Marp CLI does."""
-    outline = outline_entries(slide_title(slide.tokens) for slide in deck.slides)
+    outline = outline_entries(slide_title(slide) for slide in deck.slides)
     title = deck.title or (outline[0].title if outline else None)
     return PdfJob(
         document=document,
@@ -195,9 +181,7 @@ class PdfPrinter:
         # of Markdown, 539 KB of slides.
         parts = part_count(len(deck.slides), markdown * 10)
         if parts > 1:
-            tokens = (token for slide in deck.slides for token in slide.tokens)
-            diagrams = any(token.type in ("fence", "html_block") and "mermaid" in (
-                token.info if token.type == "fence" else token.content) for token in tokens)
+            diagrams = any(slide.has_diagram for slide in deck.slides)
             self._prepare(parts=parts, diagrams=diagrams)
 
     def _prepare(self, *, parts: int, diagrams: bool) -> None:

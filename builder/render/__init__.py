@@ -16,7 +16,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from builder.marp.themes import ThemeSet, load_themes
+    from builder.marp import ThemeSet, load_themes
     from builder.render.closing import ClosedFragment, close_fragment
     from builder.render.deck import RenderedDeck, render_deck
     from builder.render.equations import PageMath

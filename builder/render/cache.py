@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from builder.atomic import write_text_atomically
-from builder.marp.parse import Deck, Slide
+from builder.marp import Deck, Slide
 from builder.model import Diagnostic, SourceLoc
 from builder.render.headings import heading_slugs
 from builder.render.images import file_state
@@ -45,10 +45,12 @@ def code_version() -> str:
     return digest.hexdigest()
 
 
-# Slide fields that do not decide its HTML: the tokens come from `source` (and the
-# directives), and lines only move the warnings, which are kept relative to the slide.
+# Slide fields that do not decide its HTML: the tokens and what is read from them come
+# from `source` (and the directives), and lines only move the warnings, which are kept
+# relative to the slide.
 _NOT_SLIDE_LOOK = frozenset({"tokens", "header_tokens", "footer_tokens", "loc", "comments",
-                             "end_line", "notes"})
+                             "end_line", "notes", "headings", "equations", "code_blocks",
+                             "images", "has_diagram"})
 _GLOBAL_KEYS = ("directives", "math", "page_total", "heading_divider")
 
 

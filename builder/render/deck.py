@@ -23,8 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from builder.marp.parse import Deck
-from builder.marp.themes import ThemeSet
+from builder.marp import Deck, ThemeSet
 from builder.model import Diagnostic, SourceLoc
 from builder.render import page
 from builder.render.cache import SlideCache

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from markdown_it.token import Token
 
-from builder.marp.parse import Slide
+from builder.marp import Slide
 
 
 @dataclass(slots=True)

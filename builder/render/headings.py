@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 from markdown_it.token import Token
 
-from builder.marp.parse import Slide
+from builder.marp import Slide
 
 
 def slug_text(children: Sequence[Token]) -> str:

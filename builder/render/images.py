@@ -12,7 +12,7 @@ from urllib.parse import unquote, urlsplit
 
 from markdown_it.utils import EnvType
 
-from builder.marp.parse import Slide
+from builder.marp import Slide
 from builder.model import Diagnostic, SourceLoc
 from builder.render.state import RenderState
 

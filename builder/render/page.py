@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from markdown_it.token import Token
 from markupsafe import Markup
 
-from builder.marp.parse import Deck
+from builder.marp import Deck
 from builder.model import BuildError
 from builder.resources import NODE_MODULES
 

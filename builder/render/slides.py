@@ -34,9 +34,7 @@ from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 from markupsafe import Markup
 
-from builder.marp.markdown import markdown
-from builder.marp.parse import Slide
-from builder.marp.themes import scope_css
+from builder.marp import Slide, markdown, scope_css
 from builder.model import Diagnostic, SourceLoc
 from builder.render.closing import close_fragment
 from builder.render.code import fence_language, highlight

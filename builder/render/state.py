@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from builder.marp.parse import Deck
+from builder.marp import Deck
 from builder.model import Diagnostic, SourceLoc
 from builder.render.equations import Math
 

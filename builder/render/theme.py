@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from builder.atomic import write_text_atomically
-from builder.marp.parse import Deck
-from builder.marp.themes import Theme, ThemeSet, pack_css, section_padding_right
+from builder.marp import Deck, Theme, ThemeSet, pack_css, section_padding_right
 from builder.model import BuildError, Diagnostic, SourceLoc
 from builder.render.cache import code_version
 from builder.render.code import code_css
