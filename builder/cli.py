@@ -129,7 +129,8 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None) -> int:
     stderr as `path:line: message` (the parser's, annotations that reach no card, missing
     images, math errors, overflowing slides); with `--strict` the cards are checked too
     (failures printed like `sheets check` does, verdicts drawn as badges in the HTML) and
-    any warning or failed card makes the exit status 1. Every sheet is parsed before
+    any warning or failed card makes the exit status 1. A PDF whose pages are not one per
+    slide is an error (exit 1) and is not written. Every sheet is parsed before
     anything is written: a bad sheet (exit 2) leaves all outputs as they were."""
     import os
 
@@ -191,8 +192,9 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None) -> int:
                 print(f"sheets build: wrote {output}", flush=True)
         else:
             assert printer is not None
-            _print_sheets(printer, decks, list(outputs), render, say,
-                          in_threads=not args.strict)
+            if _print_sheets(printer, decks, list(outputs), render, say,
+                             in_threads=not args.strict):
+                return EXIT_PROBLEMS
     except OSError as error:
         where = f"{error.filename}: " if error.filename else ""
         print(f"sheets build: cannot write: {where}{error.strerror or error}", file=sys.stderr)
@@ -202,12 +204,14 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None) -> int:
 
 def _print_sheets(printer: PdfPrinter, decks: Sequence[Deck], outputs: Sequence[Path],
                   render: Callable[[Deck], tuple[RenderedDeck, _Report]],
-                  say: Callable[[_Report], None], *, in_threads: bool) -> None:
+                  say: Callable[[_Report], None], *, in_threads: bool) -> int:
     """Print each deck to its output with one browser, in order. `in_threads`: the next
     sheet is rendered in a thread while Chromium prints one (the main thread only waits
     for it then): building the 8 sheets of sheets/ from an empty cache takes 4.3-4.6 s
     instead of 5.8-5.9. Not under --strict (the checker forks, which it does only with
-    no other thread running). Each sheet's warnings are printed before its PDF is."""
+    no other thread running). Each sheet's warnings are printed before its PDF is.
+    Returns how many PDFs were not written (their pages were not one per slide: an
+    error in the report, and the last good PDF kept)."""
     from concurrent.futures import Future, ThreadPoolExecutor
 
     from builder.pdf import PdfJob, job_for_deck
@@ -232,6 +236,7 @@ def _print_sheets(printer: PdfPrinter, decks: Sequence[Deck], outputs: Sequence[
         if decks:  # (the printer is told only while it prints nothing: it is not shared)
             printer.expect(decks[0], outputs[0])
         coming = start(0) if decks else None
+        unwritten = 0
         for index in range(len(decks)):
             assert coming is not None
             current, report = coming.result()
@@ -240,8 +245,12 @@ def _print_sheets(printer: PdfPrinter, decks: Sequence[Deck], outputs: Sequence[
             result = printer.build(current, last=last)
             report.diagnostics.extend(result.diagnostics)
             say(report)  # before the 'wrote' line, all of the sheet's in line order
+            if not result.written:
+                unwritten += 1
+                continue
             pages = "1 page" if result.pages == 1 else f"{result.pages} pages"
             print(f"sheets build: wrote {result.output} ({pages})", flush=True)
+        return unwritten
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -552,6 +552,24 @@ def test_ctrl_c_as_the_key_thread_starts_does_not_hang_the_build(
         assert not thread.is_alive(), f"{thread.name} still waits"
 
 
+def test_a_page_that_loses_slides_is_an_error_at_the_first_missing_one(tmp_path: Path) -> None:
+    # A page not made by render (which closes each slide's HTML): slide 2's stray
+    # </div> closes div.marpit, and slide 3 falls outside it, where nothing prints.
+    document = deck_page("<h1>One</h1>", "<h1>Two</h1></div>", "<h1>Three</h1>")
+    for number in (1, 2, 3):  # ids as render gives them
+        document = document.replace("<section>", f"<section id='{number}'>", 1)
+    out = tmp_path / "deck.pdf"
+    out.write_bytes(b"the last good PDF")
+    with PdfPrinter() as printer:
+        result = printer.build(job_for(document, out, 3), last=True)
+    assert not result.written
+    (error,) = result.diagnostics
+    assert error.severity == "error" and error.loc == SourceLoc(tmp_path / "sheet.md", 21)
+    assert error.message.startswith("slide 3 is missing from the PDF (")
+    assert out.read_bytes() == b"the last good PDF"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["deck.pdf"]
+
+
 def _first(destination: object) -> pikepdf.Page:
     """The page an outline item's explicit destination (`[page /XYZ …]`) points at."""
     assert isinstance(destination, pikepdf.Array)

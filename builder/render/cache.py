@@ -22,7 +22,8 @@ from builder.render.images import file_state
 from builder.render.state import Badge
 from builder.resources import package_digest
 
-_LIBRARIES = ("markdown_it", "pygments", "jinja2", "tinycss2", "mdit_py_plugins")
+_LIBRARIES = ("markdown_it", "pygments", "jinja2", "tinycss2", "mdit_py_plugins",
+              "html5lib")
 
 
 @functools.cache
