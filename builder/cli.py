@@ -21,8 +21,9 @@ from builder.model import BuildError, CardResult
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
+    from builder.check import CheckCache
     from builder.marp import Deck
-    from builder.model import Diagnostic
+    from builder.model import Card, Diagnostic
     from builder.pdf import PdfPrinter
     from builder.render import RenderedDeck
 
@@ -164,7 +165,9 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None) -> int:
         results = check(deck) if args.strict else None
         rendered = render_deck(deck, themes=themes, results=results,
                                cache_dir=cache_dir / "render", standalone=args.to == "html")
-        report = _Report([*deck.diagnostics, *annotation_warnings(deck),
+        declared = (_declared(find_cards(deck), CheckCache(cache_dir / "check"))
+                    if args.strict else [])
+        report = _Report([*deck.diagnostics, *annotation_warnings(deck), *declared,
                           *rendered.diagnostics])
         if results:
             from builder.check import report_lines
@@ -273,13 +276,13 @@ def _check(args: argparse.Namespace) -> int:
         results_json,
         summary_line,
     )
-    from builder.model import Card
 
     sheets: list[Path] = list(args.sheets) or sorted(Path("sheets").glob("*.md"))
     if not sheets:
         raise BuildError(None, "sheets check: no sheets given and none in sheets/*.md")
     if args.snippets is not None and not args.snippets.is_dir():
         raise BuildError(None, f"--snippets {args.snippets}: not a directory")
+    cache = CheckCache(Path(os.environ.get("SHEETS_CACHE_DIR") or ".cache") / "check")
     cards_by_snippets: dict[Path | None, list[Card]] = {}
     order: list[Card] = []
     notes: list[str] = []  # each sheet's warnings, in line order
@@ -291,14 +294,13 @@ def _check(args: argparse.Namespace) -> int:
             errors.append((sheet, error))
             print(error, file=sys.stderr)
             continue
+        found = find_cards(deck)
         # The parser's warnings too: an unclosed `$$` changes which math the cards hold.
         notes.extend(str(warning) for warning in _in_line_order(
-            (*deck.diagnostics, *annotation_warnings(deck))))
-        found = find_cards(deck)
+            (*deck.diagnostics, *annotation_warnings(deck), *_declared(found, cache))))
         snippets_dir = args.snippets if args.snippets is not None else find_snippets_dir(sheet)
         cards_by_snippets.setdefault(snippets_dir, []).extend(found)
         order.extend(found)
-    cache = CheckCache(Path(os.environ.get("SHEETS_CACHE_DIR") or ".cache") / "check")
     by_card: dict[int, CardResult] = {}
     for snippets_dir, cards in cards_by_snippets.items():
         for card, result in zip(cards, check_cards(cards, snippets_dir=snippets_dir,
@@ -363,6 +365,15 @@ def _read_sheet(path: Path) -> Deck:
     if path.suffix.lower() not in SHEET_SUFFIXES and not path.is_dir():
         raise BuildError(None, f"{path}: not a sheet (a sheet is a .md or .txt file)")
     return parse_file(path)
+
+
+def _declared(cards: Iterable[Card], cache: CheckCache) -> list[Diagnostic]:
+    """The check stage's warnings about what cards declare (`assume:`, `let:`), through
+    the check cache; only cards that declare something are looked at."""
+    from builder.check import declaration_warnings
+
+    return [warning for card in cards if card.assume or card.declarations
+            for warning in cache.diagnostics(card, declaration_warnings)]
 
 
 def _in_line_order(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:

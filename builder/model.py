@@ -83,6 +83,9 @@ class Card:
     """The heading's line (or the first equation's, for an untitled card)."""
     slide: int
     """0-based index of the slide the card is on."""
+    annotation_lines: tuple[tuple[str, int], ...] = ()
+    """`(key, line)` of each annotation in the card's comments, in order (`("assume", 12)`):
+    where a warning about one points."""
 
 
 Status = Literal["pass", "fail", "error", "unchecked"]

@@ -13,6 +13,7 @@ and its cache), `numeric` (`formula`, `numeric_function`).
 from builder.formula.context import Declarations
 from builder.formula.declarations import declarations_for
 from builder.formula.equations import MAX_CHARACTERS, compile_equation
+from builder.formula.evidence import NameEvidence, name_evidence
 from builder.formula.names import python_name
 from builder.formula.numeric import (
     Formula,
@@ -25,5 +26,6 @@ from builder.formula.results import Chain, CompiledEquation, Side
 from builder.formula.tokens import Refused
 
 __all__ = ["MAX_CHARACTERS", "Chain", "CompiledEquation", "Declarations", "Formula",
-           "NotNumeric", "NumericFunction", "Refused", "Side", "compile_equation",
-           "declarations_for", "formula", "numeric_function", "python_name"]
+           "NameEvidence", "NotNumeric", "NumericFunction", "Refused", "Side",
+           "compile_equation", "declarations_for", "formula", "name_evidence",
+           "numeric_function", "python_name"]
