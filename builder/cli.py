@@ -1,4 +1,4 @@
-"""The `sheets` command line (SPEC.md §2): build, check, preview.
+"""The `sheets` command line (docs/format.md §2): build, check, preview.
 
 Exit codes: 0 success; 1 built or checked with problems (failed cards, or warnings under
 `--strict`); 2 bad input (the message names file and line). The CLI only calls stages;

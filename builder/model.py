@@ -64,7 +64,7 @@ class Equation:
 
 @dataclass(frozen=True, slots=True)
 class Card:
-    """The innermost heading section that holds display math (SPEC.md §1)."""
+    """The innermost heading section that holds display math (docs/format.md §1)."""
 
     title: str
     """The heading's text; empty for math before any heading on a slide."""

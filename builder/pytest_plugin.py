@@ -1,4 +1,4 @@
-"""pytest_plugin: `pytest sheets/` checks the sheets' cards (SPEC.md §2, "pytest").
+"""pytest_plugin: `pytest sheets/` checks the sheets' cards (docs/format.md §2, "pytest").
 
 Registered through the `pytest11` entry point, so installing `sheets` is enough. Each
 checked card of a collected sheet is one test item, `sheets/nn.md::Card title`; it runs

@@ -498,7 +498,7 @@ def test_coverage_lists_where_each_reason_happened(tmp_path: Path) -> None:
     (entry,) = document["coverage"]["reasons"]
     assert entry["count"] == 4
     assert entry["locations"] == [{"file": "notes.md", "line": line} for line in (4, 6, 8, 10)]
-    # Without --coverage the document is SPEC.md §2's, unchanged.
+    # Without --coverage the document is docs/format.md §2's, unchanged.
     run = _sheets("--json", "-", "notes.md", cwd=tmp_path, env=env)
     assert set(json.loads(run.stdout)) == {"cards", "summary"}
 

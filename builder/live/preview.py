@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import multiprocessing
-import re
 import signal
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
+from builder.check import find_snippets_dir
 from builder.live.server import Badge, Update
 from builder.model import BuildError, Card
 
@@ -74,22 +74,6 @@ def _fields_key(value: Any, skip: frozenset[str]) -> str:
     # the plain values is what decides the rendering.
     return repr(tuple((f.name, getattr(value, f.name)) for f in fields(value)
                       if f.name not in skip))
-
-
-_DIAGRAM = re.compile(r'<div class="[^"]*\bmermaid\b')
-
-
-def _has_diagram(slide_html: str) -> bool:
-    """A mermaid block (rendered from a fence, or written as HTML as in the seed deck)."""
-    return "mermaid" in slide_html and _DIAGRAM.search(slide_html) is not None
-
-
-def find_snippets_dir(sheet: Path) -> Path | None:
-    """The nearest `snippets/` in the sheet's directory or an ancestor (SPEC.md §1)."""
-    for directory in (sheet.absolute().parent, *sheet.absolute().parent.parents):
-        if (directory / "snippets").is_dir():
-            return directory / "snippets"
-    return None
 
 
 def _check_cards(cards: Sequence[Card], snippets_dir: Path | None, timeout: float) -> Any:
@@ -275,7 +259,7 @@ class SheetPreview:
             watch=self._watch(self._images(deck)),
             # The same diagram library `sheets build` inlines (3.5 MB: only when needed);
             # the page runs it on each patched slide that has a diagram.
-            scripts=(MERMAID_JS,) if any(map(_has_diagram, ordered)) else (),
+            scripts=(MERMAID_JS,) if any(slide.has_diagram for slide in deck.slides) else (),
             checks=lambda: self._check(deck),
         )
 

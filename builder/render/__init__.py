@@ -4,7 +4,8 @@ The stage's public API: `render_deck` → `RenderedDeck`; `load_themes` → `The
 themes a deck may name); `PageMath`, for a caller that builds one page from several
 renders (the preview); `MERMAID_JS`, the diagram library a page with diagrams runs;
 `close_fragment` → `ClosedFragment`, the step that makes a slide's HTML end inside its
-own `<section>` (render_deck applies it to each slide's body, header and footer).
+own `<section>` (render_deck applies it to each slide's body, header and footer);
+`has_mermaid`, whether a rendered slide has a diagram.
 
 The names are imported on first use (PEP 562): importing `builder.render.typeset` to
 start MathJax early must not wait for markdown-it and the rest of the stage.
@@ -19,16 +20,18 @@ if TYPE_CHECKING:
     from builder.marp import ThemeSet, load_themes
     from builder.render.closing import ClosedFragment, close_fragment
     from builder.render.deck import RenderedDeck, render_deck
+    from builder.render.diagrams import has_mermaid
     from builder.render.equations import PageMath
     from builder.render.page import MERMAID_JS
 
 __all__ = ["MERMAID_JS", "ClosedFragment", "PageMath", "RenderedDeck", "ThemeSet",
-           "close_fragment", "load_themes", "render_deck"]
+           "close_fragment", "has_mermaid", "load_themes", "render_deck"]
 
 _WHERE = {
     "ClosedFragment": "builder.render.closing",
     "close_fragment": "builder.render.closing",
     "MERMAID_JS": "builder.render.page",
+    "has_mermaid": "builder.render.diagrams",
     "PageMath": "builder.render.equations",
     "RenderedDeck": "builder.render.deck",
     "render_deck": "builder.render.deck",

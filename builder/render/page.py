@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from importlib import resources
 from typing import TYPE_CHECKING
 
-from markdown_it.token import Token
 from markupsafe import Markup
 
 from builder.marp import Deck
 from builder.model import BuildError
+from builder.render.diagrams import has_mermaid
 from builder.resources import NODE_MODULES
 
 if TYPE_CHECKING:
@@ -147,10 +147,6 @@ def no_end_tag(text: str, tag: str) -> str:
     return re.sub(rf"</({tag})", r"<\\/\1", text, flags=re.IGNORECASE)
 
 
-def has_mermaid(fragment: str) -> bool:
-    return bool(re.search(r'<div class="[^"]*\bmermaid\b', fragment))
-
-
 def page_language(deck: Deck) -> str:
     """The page language: the `lang` directive, else `ja` when the text is Japanese (so
     that Noto CJK picks Japanese glyph forms), else `en`."""
@@ -160,25 +156,10 @@ def page_language(deck: Deck) -> str:
 
 
 def first_title(deck: Deck) -> str | None:
-    for slide in deck.slides:
-        for position, token in enumerate(slide.tokens[:-1]):
-            if token.type == "heading_open":
-                text = _plain_text(slide.tokens[position + 1].children or ())
-                if text:
-                    return text
-    return None
-
-
-def _plain_text(children: Sequence[Token]) -> str:
-    parts: list[str] = []
-    for child in children:
-        if child.type in ("text", "code_inline", "math_inline"):
-            parts.append(child.content)
-        elif child.type in ("softbreak", "hardbreak"):
-            parts.append(" ")
-        elif child.children:
-            parts.append(_plain_text(child.children))
-    return " ".join("".join(parts).split())
+    """The text of the deck's first heading (the page's title when the front matter has
+    none), as the parser reads headings (`Heading.plain`)."""
+    return next((heading.plain for slide in deck.slides for heading in slide.headings
+                 if heading.plain), None)
 
 
 def document(deck: Deck, head: str, fragments: Sequence[str], *, standalone: bool) -> str:
