@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pikepdf
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -172,3 +173,18 @@ def test_many_cards_and_a_big_sheet_are_checked_and_built(tmp_path: Path) -> Non
     built = _sheets("build", "big.md", "--to", "html", "-o", "out", cwd=tmp_path)
     assert built.returncode == 0, built.stderr
     assert (tmp_path / "out" / "big.html").read_text(encoding="utf-8").count("<section") == 600
+
+
+def test_two_builds_of_one_sheet_at_once_both_finish_with_a_whole_pdf(tmp_path: Path) -> None:
+    (tmp_path / "s.md").write_text(_card(1) + "\n---\n\n## Two\n\n$$a^2 = a a$$\n",
+                                   encoding="utf-8")
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "SHEETS_CACHE_DIR": str(tmp_path)}
+    runs = [subprocess.Popen([sys.executable, "-m", "builder", "build", "s.md", "-o", "out"],
+                             cwd=tmp_path, env=environment, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [run.communicate(timeout=300) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], results
+    assert all(out == "sheets build: wrote out/s.pdf (2 pages)\n" for out, _ in results)
+    with pikepdf.open(tmp_path / "out" / "s.pdf") as pdf:
+        assert len(pdf.pages) == 2
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["s.pdf"]
