@@ -201,7 +201,8 @@ function typeset(source, display) {
   }
 }
 
-// A link the filter removed: the formula stays, as text, and the author hears why.
+// A link the filter removed is the formula's error: shown as its TeX (plain text, no
+// link) and a warning at its line.
 function unsafeLinks(urls) {
   if (!urls.length) return null;
   const shown = urls.map((url) => JSON.stringify(url)).join(', ');

@@ -2,7 +2,9 @@
 
 The stage's public API: `render_deck` → `RenderedDeck`; `load_themes` → `ThemeSet` (the
 themes a deck may name); `PageMath`, for a caller that builds one page from several
-renders (the preview); `MERMAID_JS`, the diagram library a page with diagrams runs.
+renders (the preview); `MERMAID_JS`, the diagram library a page with diagrams runs;
+`content_security_policy`, what a page of slides may load and run (the HTML file's meta,
+the preview's header).
 
 The names are imported on first use (PEP 562): importing `builder.render.typeset` to
 start MathJax early must not wait for markdown-it and the rest of the stage.
@@ -17,14 +19,15 @@ if TYPE_CHECKING:
     from builder.marp import ThemeSet, load_themes
     from builder.render.deck import RenderedDeck, render_deck
     from builder.render.equations import PageMath
-    from builder.render.page import MERMAID_JS
+    from builder.render.page import MERMAID_JS, content_security_policy
 
-__all__ = ["MERMAID_JS", "PageMath", "RenderedDeck", "ThemeSet", "load_themes",
-           "render_deck"]
+__all__ = ["MERMAID_JS", "PageMath", "RenderedDeck", "ThemeSet", "content_security_policy",
+           "load_themes", "render_deck"]
 
 _WHERE = {
     "MERMAID_JS": "builder.render.page",
     "PageMath": "builder.render.equations",
+    "content_security_policy": "builder.render.page",
     "RenderedDeck": "builder.render.deck",
     "render_deck": "builder.render.deck",
     "ThemeSet": "builder.marp.themes",
