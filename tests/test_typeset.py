@@ -353,7 +353,8 @@ def test_a_formula_node_runs_out_of_memory_on(tmp_path: Path,
     is the error, and a new node typesets the ones after it."""
     monkeypatch.setattr(typeset_module, "_NODE_FLAGS", ("--no-opt", "--max-old-space-size=16"))
     monkeypatch.setattr(typeset_module, "_snapshot", lambda node: None)  # other flags
-    with Typesetter(cache_dir=tmp_path, processes=1) as typesetter:
+    # A generous time limit: on a busy machine a small heap is slow to run out.
+    with Typesetter(cache_dir=tmp_path, processes=1, time_limit=300) as typesetter:
         before, big, after = typesetter.typeset(
             [("x^2", False), ("a+" * 2500, True), ("\\sqrt{2}", False)])
         assert big.error == "MathJax ran out of memory on this formula"

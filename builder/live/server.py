@@ -59,6 +59,8 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 
+from builder.render import content_security_policy
+
 BadgeStatus = Literal["pass", "fail", "error", "unchecked"]
 
 
@@ -445,6 +447,12 @@ body { margin: 0; background: #777; }
 """
 
 
+# Scripts come from the server alone (the preview's script, the diagram library): no
+# inline script, no event handler, no eval, whatever a sheet slips into a slide.
+PREVIEW_CSP = content_security_policy(["'self'"])
+"""The Content-Security-Policy header of every preview response."""
+
+
 def _page(title: str) -> bytes:
     from html import escape
 
@@ -516,6 +524,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
+        self.send_header("Content-Security-Policy", PREVIEW_CSP)
         self.end_headers()
         self.wfile.write(body)
 
@@ -568,6 +577,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-store")
+        self.send_header("Content-Security-Policy", PREVIEW_CSP)
         self.end_headers()
         server = self.server
         sent: _State | None = None

@@ -5,7 +5,8 @@ themes a deck may name); `PageMath`, for a caller that builds one page from seve
 renders (the preview); `MERMAID_JS`, the diagram library a page with diagrams runs;
 `close_fragment` → `ClosedFragment`, the step that makes a slide's HTML end inside its
 own `<section>` (render_deck applies it to each slide's body, header and footer);
-`has_mermaid`, whether a rendered slide has a diagram.
+`has_mermaid`, whether a rendered slide has a diagram; `content_security_policy`, what a
+page of slides may load and run (the HTML file's meta, the preview's header).
 
 The names are imported on first use (PEP 562): importing `builder.render.typeset` to
 start MathJax early must not wait for markdown-it and the rest of the stage.
@@ -22,10 +23,11 @@ if TYPE_CHECKING:
     from builder.render.deck import RenderedDeck, render_deck
     from builder.render.diagrams import has_mermaid
     from builder.render.equations import PageMath
-    from builder.render.page import MERMAID_JS
+    from builder.render.page import MERMAID_JS, content_security_policy
 
 __all__ = ["MERMAID_JS", "ClosedFragment", "PageMath", "RenderedDeck", "ThemeSet",
-           "close_fragment", "has_mermaid", "load_themes", "render_deck"]
+           "close_fragment", "content_security_policy", "has_mermaid", "load_themes",
+           "render_deck"]
 
 _WHERE = {
     "ClosedFragment": "builder.render.closing",
@@ -33,6 +35,7 @@ _WHERE = {
     "MERMAID_JS": "builder.render.page",
     "has_mermaid": "builder.render.diagrams",
     "PageMath": "builder.render.equations",
+    "content_security_policy": "builder.render.page",
     "RenderedDeck": "builder.render.deck",
     "render_deck": "builder.render.deck",
     "ThemeSet": "builder.marp.themes",

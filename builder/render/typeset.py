@@ -125,7 +125,9 @@ class Typeset:
     """An `<mjx-container>` element; on an error, the TeX itself, visibly marked."""
     error: str | None
     """Why the formula could not be typeset, or None: MathJax's TeX error (`Missing close
-    brace`), or another failure of MathJax on it (see the module's docstring)."""
+    brace`), a link it may not have (`\\href{javascript:…}`: only http:, https:, mailto:
+    and relative links are kept), or another failure of MathJax on it (see the module's
+    docstring)."""
 
 
 def _default_cache_dir() -> Path:
