@@ -52,7 +52,8 @@ def _parser() -> argparse.ArgumentParser:
         "check", help="check every formula card",
         description="Check every formula card: each `=` step of a display equation at "
         "random points and with sympy, and the snippets linked by <!-- check: -->. "
-        "Prints one `path:line: title: message` line per failing check, then a summary.")
+        "Prints one `path:line: title: message` line per failing check, one line per card "
+        "that passed with some steps not checked, then a summary.")
     check.add_argument("sheets", nargs="*", type=Path, metavar="SHEET",
                        help="Markdown sheets to check (default: sheets/*.md)")
     check.add_argument("--json", dest="json_out", metavar="FILE|-",
@@ -67,7 +68,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="report how many display equations compiled, and why not, "
                        "with the first 3 places per reason (with --json: a 'coverage' key)")
     check.add_argument("-v", "--verbose", action="store_true",
-                       help="with --coverage, list every place, not the first 3")
+                       help="list each step not checked under its card's line; with "
+                       "--coverage, every place, not the first 3")
 
     preview = commands.add_parser("preview", help="live-reload preview in the browser")
     preview.add_argument("sheet", type=Path, metavar="SHEET")
@@ -126,8 +128,8 @@ def _build(args: argparse.Namespace) -> int:
 
 def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None) -> int:
     """Write `DIR/<stem>.html` or `DIR/<stem>.pdf` per sheet (atomically). Warnings go to
-    stderr as `path:line: message` (the parser's, annotations that reach no card, missing
-    images, math errors, overflowing slides); with `--strict` the cards are checked too
+    stderr as `path:line: message` (the parser's, annotations that reach no card,
+    unbalanced delimiters, missing images, math errors, overflowing slides); with `--strict` the cards are checked too
     (failures printed like `sheets check` does, verdicts drawn as badges in the HTML) and
     any warning or failed card makes the exit status 1. Every sheet is parsed before
     anything is written: a bad sheet (exit 2) leaves all outputs as they were."""
@@ -135,6 +137,7 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None) -> int:
 
     from builder.cards import annotation_warnings, find_cards
     from builder.check import CheckCache, check_cards, find_snippets_dir
+    from builder.formula import delimiter_warnings
     from builder.render import load_themes, render_deck
 
     themes = load_themes(args.theme_set)
@@ -164,7 +167,7 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None) -> int:
         rendered = render_deck(deck, themes=themes, results=results,
                                cache_dir=cache_dir / "render", standalone=args.to == "html")
         report = _Report([*deck.diagnostics, *annotation_warnings(deck),
-                          *rendered.diagnostics])
+                          *delimiter_warnings(find_cards(deck)), *rendered.diagnostics])
         if results:
             from builder.check import report_lines
 
@@ -260,10 +263,12 @@ def _check(args: argparse.Namespace) -> int:
         check_cards,
         find_snippets_dir,
         github_annotations,
+        in_part_lines,
         report_lines,
         results_json,
         summary_line,
     )
+    from builder.formula import delimiter_warnings
     from builder.model import Card
 
     sheets: list[Path] = list(args.sheets) or sorted(Path("sheets").glob("*.md"))
@@ -282,10 +287,10 @@ def _check(args: argparse.Namespace) -> int:
             errors.append((sheet, error))
             print(error, file=sys.stderr)
             continue
+        found = find_cards(deck)
         # The parser's warnings too: an unclosed `$$` changes which math the cards hold.
         notes.extend(str(warning) for warning in _in_line_order(
-            (*deck.diagnostics, *annotation_warnings(deck))))
-        found = find_cards(deck)
+            (*deck.diagnostics, *annotation_warnings(deck), *delimiter_warnings(found))))
         snippets_dir = args.snippets if args.snippets is not None else find_snippets_dir(sheet)
         cards_by_snippets.setdefault(snippets_dir, []).extend(found)
         order.extend(found)
@@ -310,6 +315,8 @@ def _check(args: argparse.Namespace) -> int:
             if github:
                 for annotation in github_annotations(result):
                     print(annotation, file=report)
+        for line in in_part_lines(result, verbose=args.verbose):  # a pass, not whole
+            print(line, file=report)
     summary = summary_line(results)
     if errors:
         summary += f"; {len(errors)} {'sheet' if len(errors) == 1 else 'sheets'} not read"
