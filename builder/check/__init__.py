@@ -14,6 +14,8 @@ from builder.check.domain import Domain, assume_problems, parse_domain
 from builder.check.parallel import PARALLEL_CARDS
 from builder.check.plan import Derivation, Skipped, Step, derivation_plan, relation_chains
 from builder.check.report import (
+    badge_label,
+    badge_message,
     failing_checks,
     github_annotation,
     github_annotations,
@@ -30,7 +32,7 @@ from builder.model import CardResult, CheckResult
 
 __all__ = ["COVERAGE_EXAMPLES", "PARALLEL_CARDS", "CardResult", "CheckCache", "CheckResult",
            "Coverage", "Derivation", "Domain", "Skipped", "SnippetRunner", "Step",
-           "StepVerdict", "assume_problems", "check_card", "check_cards", "code_key",
+           "StepVerdict", "assume_problems", "badge_label", "badge_message", "check_card", "check_cards", "code_key",
            "compare_sides", "coverage", "coverage_report", "derivation_plan",
            "failing_checks", "find_snippets_dir", "github_annotation", "github_annotations",
            "how_much_checked", "in_part_lines", "is_claim", "library_versions",

@@ -9,7 +9,7 @@ from typing import Any
 
 from builder.model import CardResult, SourceLoc, Status
 
-__all__ = ["STATUSES", "failing_checks", "github_annotation", "github_annotations",
+__all__ = ["STATUSES", "badge_label", "badge_message", "failing_checks", "github_annotation", "github_annotations",
            "how_much_checked", "in_part_lines", "report_lines", "results_json", "summary",
            "summary_line", "unchecked_steps"]
 
@@ -60,6 +60,21 @@ def in_part_lines(result: CardResult, *, verbose: bool = False) -> list[str]:
     if verbose:
         lines.extend(f"  {loc}: {why}" for loc, why in unchecked_steps(result))
     return lines
+
+
+def badge_label(result: CardResult) -> str:
+    """What the card's badge reads (build --strict, preview): its status, or `pass 2/5`
+    for a pass in part."""
+    return f"pass {result.checked}/{result.steps}" if result.in_part else result.status
+
+
+def badge_message(result: CardResult) -> str:
+    """What the card's badge says on hover: the card's message, or for a pass in part how
+    much was checked and each step not checked, `line 63: step 1: why`."""
+    if not result.in_part:
+        return result.message or ""
+    return "\n".join([how_much_checked(result), *(f"line {loc.line}: {why}"
+                                                  for loc, why in unchecked_steps(result))])
 
 
 def _escape(text: str, *, property_value: bool = False) -> str:
