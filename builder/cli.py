@@ -53,7 +53,8 @@ def _parser() -> argparse.ArgumentParser:
         "check", help="check every formula card",
         description="Check every formula card: each `=` step of a display equation at "
         "random points and with sympy, and the snippets linked by <!-- check: -->. "
-        "Prints one `path:line: title: message` line per failing check, then a summary.")
+        "Prints one `path:line: title: message` line per failing check, one line per card "
+        "that passed with some steps not checked, then a summary.")
     check.add_argument("sheets", nargs="*", type=Path, metavar="SHEET",
                        help="Markdown sheets to check (default: sheets/*.md)")
     check.add_argument("--json", dest="json_out", metavar="FILE|-",
@@ -68,7 +69,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="report how many display equations compiled, and why not, "
                        "with the first 3 places per reason (with --json: a 'coverage' key)")
     check.add_argument("-v", "--verbose", action="store_true",
-                       help="with --coverage, list every place, not the first 3")
+                       help="list each step not checked under its card's line; with "
+                       "--coverage, every place, not the first 3")
 
     preview = commands.add_parser("preview", help="live-reload preview in the browser")
     preview.add_argument("sheet", type=Path, metavar="SHEET")
@@ -127,16 +129,17 @@ def _build(args: argparse.Namespace) -> int:
 
 def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None) -> int:
     """Write `DIR/<stem>.html` or `DIR/<stem>.pdf` per sheet (atomically). Warnings go to
-    stderr as `path:line: message` (the parser's, annotations that reach no card, missing
-    images, math errors, overflowing slides); with `--strict` the cards are checked too
-    (failures printed like `sheets check` does, verdicts drawn as badges in the HTML) and
-    any warning or failed card makes the exit status 1. A PDF whose pages are not one per
-    slide is an error (exit 1) and is not written. Every sheet is parsed before
+    stderr as `path:line: message` (the parser's, annotations that reach no card,
+    unbalanced delimiters, missing images, math errors, overflowing slides); with
+    `--strict` the cards are checked too (failures printed like `sheets check` does, verdicts drawn
+    as badges in the HTML) and any warning or failed card makes the exit status 1. A PDF whose pages
+    are not one per slide is an error (exit 1) and is not written. Every sheet is parsed before
     anything is written: a bad sheet (exit 2) leaves all outputs as they were."""
     import os
 
     from builder.cards import annotation_warnings, find_cards
     from builder.check import CheckCache, check_cards, find_snippets_dir
+    from builder.formula import delimiter_warnings
     from builder.render import load_themes, render_deck
 
     themes = load_themes(args.theme_set)
@@ -165,10 +168,10 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None) -> int:
         results = check(deck) if args.strict else None
         rendered = render_deck(deck, themes=themes, results=results,
                                cache_dir=cache_dir / "render", standalone=args.to == "html")
-        declared = (_declared(find_cards(deck), CheckCache(cache_dir / "check"))
-                    if args.strict else [])
+        cards = find_cards(deck)
+        declared = _declared(cards, CheckCache(cache_dir / "check")) if args.strict else []
         report = _Report([*deck.diagnostics, *annotation_warnings(deck), *declared,
-                          *rendered.diagnostics])
+                          *delimiter_warnings(cards), *rendered.diagnostics])
         if results:
             from builder.check import report_lines
 
@@ -272,10 +275,12 @@ def _check(args: argparse.Namespace) -> int:
         check_cards,
         find_snippets_dir,
         github_annotations,
+        in_part_lines,
         report_lines,
         results_json,
         summary_line,
     )
+    from builder.formula import delimiter_warnings
 
     sheets: list[Path] = list(args.sheets) or sorted(Path("sheets").glob("*.md"))
     if not sheets:
@@ -297,7 +302,8 @@ def _check(args: argparse.Namespace) -> int:
         found = find_cards(deck)
         # The parser's warnings too: an unclosed `$$` changes which math the cards hold.
         notes.extend(str(warning) for warning in _in_line_order(
-            (*deck.diagnostics, *annotation_warnings(deck), *_declared(found, cache))))
+            (*deck.diagnostics, *annotation_warnings(deck), *_declared(found, cache),
+             *delimiter_warnings(found))))
         snippets_dir = args.snippets if args.snippets is not None else find_snippets_dir(sheet)
         cards_by_snippets.setdefault(snippets_dir, []).extend(found)
         order.extend(found)
@@ -321,6 +327,8 @@ def _check(args: argparse.Namespace) -> int:
             if github:
                 for annotation in github_annotations(result):
                     print(annotation, file=report)
+        for line in in_part_lines(result, verbose=args.verbose):  # a pass, not whole
+            print(line, file=report)
     summary = summary_line(results)
     if errors:
         summary += f"; {len(errors)} {'sheet' if len(errors) == 1 else 'sheets'} not read"

@@ -47,7 +47,7 @@ def test_line_endings_a_bom_and_tabs_keep_verdicts_and_lines(
     (tmp_path / "wrong.md").write_bytes(encode(_card(2)))
     good = _sheets("check", "good.md", cwd=tmp_path)
     assert (good.returncode, good.stdout.splitlines()[-1]) == \
-        (0, "1 passed, 0 failed, 0 errors, 0 unchecked")
+        (0, "1 passed (0 in part), 0 failed, 0 errors, 0 unchecked")
     wrong = _sheets("check", "wrong.md", cwd=tmp_path)
     assert wrong.returncode == 1
     assert wrong.stdout.startswith("wrong.md:8: Card: step 2: "), wrong.stdout
@@ -83,7 +83,7 @@ def test_a_bad_sheet_among_several_does_not_stop_the_others(tmp_path: Path) -> N
     assert run.stderr.startswith("bad.md:2: malformed front matter")
     assert run.stdout.startswith("wrong.md:8: Card: step 2: ")
     assert run.stdout.splitlines()[-1] == \
-        "1 passed, 1 failed, 0 errors, 0 unchecked; 1 sheet not read"
+        "1 passed (0 in part), 1 failed, 0 errors, 0 unchecked; 1 sheet not read"
 
 
 def test_json_on_stdout_reports_input_errors_as_a_document(tmp_path: Path) -> None:
@@ -162,7 +162,7 @@ def test_many_cards_and_a_big_sheet_are_checked_and_built(tmp_path: Path) -> Non
     (tmp_path / "many.md").write_text("---\nmarp: true\n---\n\n" + cards, encoding="utf-8")
     run = _sheets("check", "many.md", cwd=tmp_path)
     assert run.returncode == 1
-    assert run.stdout.splitlines()[-1] == "4999 passed, 1 failed, 0 errors, 0 unchecked"
+    assert run.stdout.splitlines()[-1] == "4999 passed (0 in part), 1 failed, 0 errors, 0 unchecked"
     assert run.stdout.startswith(f"many.md:{4 + 6 * 4321 + 4}: Card 4321: ")
     prose = "Prose that fills a line of a note, with $x^2$ inline. " * 4 + "\n"
     text = "".join((f"## Part {index}\n\n" if index % 50 == 0 else "") + prose

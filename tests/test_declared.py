@@ -51,7 +51,7 @@ def test_unusable_assumptions_and_declarations_are_warned_at_their_lines(
         "Delta_x); ignored",
     ], run.stdout
     # The first card's assumption took effect; the second card's did not, so it fails.
-    assert run.stdout.splitlines()[-1] == "2 passed, 1 failed, 0 errors, 0 unchecked"
+    assert run.stdout.splitlines()[-1] == "2 passed (0 in part), 1 failed, 0 errors, 0 unchecked"
     assert "s.md:12: Typo: step 1: " in run.stdout
 
 

@@ -14,15 +14,20 @@ from builder.check.coverage import COVERAGE_EXAMPLES, Coverage, coverage, covera
 from builder.check.declared import declaration_warnings
 from builder.check.domain import Domain, assume_problems, parse_domain
 from builder.check.parallel import PARALLEL_CARDS
-from builder.check.plan import Derivation, Step, derivation_plan, relation_chains
+from builder.check.plan import Derivation, Skipped, Step, derivation_plan, relation_chains
 from builder.check.report import (
+    badge_label,
+    badge_message,
     failing_checks,
     github_annotation,
     github_annotations,
+    how_much_checked,
+    in_part_lines,
     report_lines,
     results_json,
     summary,
     summary_line,
+    unchecked_steps,
 )
 from builder.check.run import SnippetRunner, check_card, check_cards, find_snippets_dir
 from builder.model import CardResult, CheckResult
@@ -36,10 +41,13 @@ __all__ = [
     "Coverage",
     "Derivation",
     "Domain",
+    "Skipped",
     "SnippetRunner",
     "Step",
     "StepVerdict",
     "assume_problems",
+    "badge_label",
+    "badge_message",
     "check_card",
     "check_cards",
     "code_key",
@@ -52,6 +60,8 @@ __all__ = [
     "find_snippets_dir",
     "github_annotation",
     "github_annotations",
+    "how_much_checked",
+    "in_part_lines",
     "is_claim",
     "library_versions",
     "parse_domain",
@@ -60,4 +70,5 @@ __all__ = [
     "results_json",
     "summary",
     "summary_line",
+    "unchecked_steps",
 ]

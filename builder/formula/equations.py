@@ -27,7 +27,7 @@ from builder.formula.evidence import (
     step_letters,
 )
 from builder.formula.parser import Parser
-from builder.formula.results import Chain, CompiledEquation, Side
+from builder.formula.results import TEXT_ONLY, Chain, CompiledEquation, Side
 from builder.formula.tokens import (
     MAX_DEPTH,
     Refused,
@@ -124,7 +124,7 @@ def _compile_cached(tex: str, declarations: Declarations) -> _Compiled:
     except RecursionError:
         return _Compiled((), "nested too deeply")
     if not raw_chains:
-        return _Compiled((), "no formula (text only)")
+        return _Compiled((), TEXT_ONLY)
     import sympy
 
     # Unevaluated: sympy's constructors otherwise simplify as they build (most of the

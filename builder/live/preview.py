@@ -305,8 +305,11 @@ class SheetPreview:
             # Forget cards that are gone, so edits do not pile up results.
             self._results = {key: self._results[key] for key in keys if key in self._results}
             results = [self._results.get(key) for key in keys]
+        from builder.check import badge_label, badge_message
+
         return tuple(
             Badge(slide=card.slide, title=card.title, line=card.loc.line,
-                  status=result.status, message=result.message or "")
+                  status=result.status, message=badge_message(result),
+                  label=badge_label(result))
             for card, result in zip(cards, results, strict=True) if result is not None
         )

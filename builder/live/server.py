@@ -90,6 +90,8 @@ class Badge:
     status: BadgeStatus
     message: str
     """Shown on hover; empty for a pass."""
+    label: str = ""
+    """What the badge reads when not its status (`pass 2/5`: a pass in part)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -486,7 +488,7 @@ def _delta(sent: _State | None, now: _State) -> dict[str, Any]:
     if sent is None or sent.badges != now.badges:
         message["badges"] = [
             {"slide": b.slide, "title": b.title, "line": b.line, "status": b.status,
-             "message": b.message}
+             "message": b.message, "label": b.label or b.status}
             for b in now.badges
         ]
     return message
