@@ -72,9 +72,8 @@ def find_chromium(environ: Mapping[str, str] | None = None) -> Path:
     browser (`chromium`).
 
     The headless shell is the same Chromium built for automation only (no browser UI;
-    Puppeteer's `headless: 'shell'`): on seed 001 it prints the same pages
-    (pixel-identical at 40 dpi but for anti-aliasing) with about half the CPU time of the
-    full browser in headless mode (12.2 → 6.9 CPU-s, wall 8.6 → 5.6 s), so it comes
+    Puppeteer's `headless: 'shell'`): it prints the same pages with much less CPU time
+    than the full browser in headless mode (bench/pdf.py measures both), so it comes
     first when both are installed."""
     env = os.environ if environ is None else environ
     configured = env.get("CHROME_PATH")
@@ -281,7 +280,7 @@ class Browser:
         `Tab.close()` it.
 
         Returns once the page exists; its set-up is sent but not waited for (its new
-        renderer takes ~0.07 s to start): the tab's next use takes the replies first, so
+        renderer takes a while to start): the tab's next use takes the replies first, so
         pages opened one after the other start their renderers side by side."""
         target = context = None
         if blank:
