@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from builder.check.domain import POSITIVE_INTERVAL, Domain, sample
+from builder.check.doubt import doubt
 from builder.check.limits import OutOfTime, time_limit
 from builder.formula import NotNumeric, NumericFunction, numeric_function
 from builder.model import Status
@@ -307,7 +308,20 @@ def compare_sides(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain, *,
     if verdict.status == "pass" and _proved_equal(lhs, rhs, domain, seconds=_CONFIRM_SECONDS,
                                                   kind="confirm"):
         return StepVerdict("pass", "proved")
+    if verdict.status == "fail":
+        reason = doubt(lhs, rhs, domain, lambda a, b: _agree(a, b, domain, seed))
+        if reason:
+            return StepVerdict("unchecked", reason)
     return verdict
+
+
+def _agree(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain, seed: int) -> bool:
+    """Do two rewritten sides (`doubt`) agree at random points?"""
+    try:
+        with time_limit(_NUMERIC_SECONDS):
+            return _compare_numerically(lhs, rhs, domain, seed).status == "pass"
+    except Exception:  # a rewrite that cannot be evaluated explains nothing
+        return False
 
 
 _NO_POINT = "cannot evaluate the sides at points of the domain"
