@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from builder.check.domain import POSITIVE_INTERVAL, Domain, sample
-from builder.check.doubt import doubt
 from builder.check.limits import OutOfTime, time_limit
 from builder.formula import NotNumeric, NumericFunction, numeric_function
 from builder.model import Status
@@ -309,6 +308,8 @@ def compare_sides(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain, *,
                                                   kind="confirm"):
         return StepVerdict("pass", "proved")
     if verdict.status == "fail":
+        from builder.check.doubt import doubt  # sympy: a warm check loads none of it
+
         reason = doubt(lhs, rhs, domain, lambda a, b: _agree(a, b, domain, seed))
         if reason:
             return StepVerdict("unchecked", reason)
