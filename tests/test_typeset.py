@@ -163,7 +163,10 @@ def test_the_cache_dir_follows_sheets_cache_dir(tmp_path: Path,
     monkeypatch.setenv("SHEETS_CACHE_DIR", str(tmp_path / "c"))
     assert Typesetter().cache_dir == tmp_path / "c" / "math"
     monkeypatch.delenv("SHEETS_CACHE_DIR")
-    assert Typesetter().cache_dir == Path(".cache") / "math"
+    (tmp_path / "notes" / "sheets").mkdir(parents=True)
+    (tmp_path / "notes" / ".git").mkdir()
+    monkeypatch.chdir(tmp_path / "notes" / "sheets")  # the repository's root, not the cwd
+    assert Typesetter().cache_dir == tmp_path.resolve() / "notes" / ".cache" / "math"
 
 
 def test_threads_share_one_typesetter(typesetter: Typesetter, tmp_path: Path) -> None:

@@ -8,8 +8,8 @@ selected and searched in the HTML, and `pdftotext` finds them in the printed PDF
 
 Each formula stands alone: what one defines (`\\newcommand`, `\\DeclareMathOperator`,
 labels) is gone in the next, so a result depends on its TeX only and can be cached by it
-per (tex, display, MathJax version, typeset code) on disk under
-`.cache/math/` (`$SHEETS_CACHE_DIR/math/`) and in memory, so a rebuild with unchanged
+per (tex, display, MathJax version, typeset code) on disk under `math/` in the cache
+folder (`builder.resources.cache_location`) and in memory, so a rebuild with unchanged
 math never starts node. CHTML's CSS depends on which glyphs were used, and cached results
 never passed through MathJax in this process; so the CSS for every glyph is fetched once
 (cached on disk too) and `stylesheet()` keeps the rules and fonts the given (or all so
@@ -50,7 +50,7 @@ from typing import Any, Self
 
 from builder.atomic import write_text_atomically
 from builder.model import BuildError
-from builder.resources import JS, PROJECT
+from builder.resources import JS, PROJECT, cache_location
 
 _ROOT = PROJECT
 _SCRIPT = JS / "typeset.cjs"
@@ -131,7 +131,7 @@ class Typeset:
 
 
 def _default_cache_dir() -> Path:
-    return Path(os.environ.get("SHEETS_CACHE_DIR") or ".cache") / "math"
+    return cache_location().path / "math"
 
 
 @functools.cache
@@ -774,10 +774,12 @@ _shared: Typesetter | None = None
 _shared_lock = threading.Lock()
 
 
-def shared_typesetter() -> Typesetter:
-    """The process-wide typesetter (one node process for every build in this process)."""
+def shared_typesetter(*, cache_dir: Path | None = None) -> Typesetter:
+    """The process-wide typesetter (one node process for every build in this process).
+    `cache_dir` counts only in the call that makes it (`sheets build` makes it first, with
+    the cache folder of the sheets it builds); else `math/` in `cache_location()`."""
     global _shared
     with _shared_lock:
         if _shared is None:
-            _shared = Typesetter()
+            _shared = Typesetter(cache_dir=cache_dir)
         return _shared
