@@ -135,4 +135,5 @@ def _cjk_fonts(env: Mapping[str, str]) -> Finding:
 def _caches(env: Mapping[str, str], start: Path | None) -> list[Finding]:
     location = cache_location(start, env)
     return [Finding("cache", f"{location.path} ({location.why})"),
-            Finding("snapshot cache", f"{user_cache_dir(env)} (node's start-up snapshot)")]
+            Finding("snapshot cache",
+                    f"{user_cache_dir(env) / 'snapshots'} (node's start-up snapshot)")]
