@@ -49,11 +49,17 @@ from builder.marp.slides import build_slides, mark_fitting_headings, split_slide
 from builder.marp.source import SheetSource
 from builder.model import BuildError, Diagnostic, SourceLoc
 
-__all__ = ["assemble_deck", "check_unclosed", "divided_levels", "parse_file", "parse_text"]
+__all__ = ["assemble_deck", "check_unclosed", "divided_levels", "parse_file", "parse_text",
+           "read_sheet"]
 
 
 def parse_file(path: Path) -> Deck:
-    """Read and parse a sheet (UTF-8, a BOM allowed). A file that cannot be read is a
+    """Read and parse a sheet (UTF-8, a BOM allowed)."""
+    return parse_text(read_sheet(path), path)
+
+
+def read_sheet(path: Path) -> str:
+    """A sheet's text (UTF-8, a BOM allowed). A file that cannot be read is a
     `BuildError` too (no traceback for a typo in a path)."""
     try:
         data = path.read_bytes()
@@ -64,12 +70,11 @@ def parse_file(path: Path) -> Deck:
     except OSError as error:
         raise BuildError(None, f"{path}: cannot read: {error.strerror}") from None
     try:
-        text = data.decode("utf-8-sig")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         line = data.count(b"\n", 0, error.start) + 1
         raise BuildError(SourceLoc(path, line),
                          f"not UTF-8 text (byte 0x{data[error.start]:02x})") from None
-    return parse_text(text, path)
 
 
 def parse_text(text: str, path: Path) -> Deck:
