@@ -110,8 +110,10 @@ def reparse(previous: Deck | None, text: str, path: Path | None = None) -> Deck:
             raise ValueError("reparse needs a path without a previous deck")
         path = previous.path
     source = SheetSource(text, path)
-    with _states_lock:
-        kept = _states.get(id(previous)) if previous is not None else None
+    with _states_lock:  # the least recently used deck is forgotten first
+        kept = _states.pop(id(previous), None) if previous is not None else None
+        if kept is not None:
+            _states[id(previous)] = kept
     state: _State | None = None
     try:
         if kept is not None and kept[0] is previous and previous.path == path:
