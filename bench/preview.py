@@ -9,7 +9,9 @@ before the file is written and stops when the page's DOM holds the new word:
 - `marp -w` rewrites the HTML and its page reloads itself: a script run at the start of
   every load notes the time at DOMContentLoaded if the new word is there.
 
-Usage: .venv/bin/python bench/preview.py [--runs N] [--only sheets|marp]
+`--deck FILE` measures another deck; `--big` the 440-slide deck of bench/bigdeck.py.
+
+Usage: .venv/bin/python bench/preview.py [--runs N] [--only sheets|marp] [--deck FILE|--big]
 Prints p50/p95 (ms) for each, side by side. Targets for sheets: p50 < 100, p95 < 250.
 """
 
@@ -173,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--only", choices=("sheets", "marp"))
+    parser.add_argument("--deck", type=Path, default=SEED, help="the deck to edit")
+    parser.add_argument("--big", action="store_true",
+                        help="the 440-slide deck of bench/bigdeck.py")
     args = parser.parse_args(argv)
 
     results: dict[str, list[float]] = {}
@@ -192,7 +197,13 @@ def main(argv: list[str] | None = None) -> int:
         for name, bench in benches.items():
             workdir = Path(temporary) / name.split()[0]
             workdir.mkdir()
-            shutil.copyfile(SEED, workdir / "deck.md")  # copyfile: not the seed's read-only mode
+            if args.big:
+                sys.path.insert(0, str(ROOT / "bench"))
+                from bigdeck import big_deck_text
+
+                (workdir / "deck.md").write_text(big_deck_text(), encoding="utf-8")
+            else:  # copyfile: not the seed's read-only mode
+                shutil.copyfile(args.deck, workdir / "deck.md")
             if THEME.exists():
                 shutil.copyfile(THEME, workdir / THEME.name)
             page = browser.new_page(viewport={"width": 1000, "height": 1400})
@@ -203,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
                 page.close()
         browser.close()
 
-    print(f"save → new word in the DOM, seed deck 001, {args.runs} edits (ms)")
+    deck = "the big deck" if args.big else args.deck.name
+    print(f"save → new word in the DOM, {deck}, {args.runs} edits (ms)")
     print(f"{'':16}{'p50':>8}{'p95':>8}{'min':>8}{'max':>8}")
     for name, latencies in results.items():
         print(f"{name:16}{percentile(latencies, 0.5):8.0f}{percentile(latencies, 0.95):8.0f}"

@@ -1,10 +1,11 @@
 """The builder's side of `sheets preview`: the `rebuild(path) -> Update` the server calls.
 
 The server (builder/serve.py) knows nothing of stages; this glue calls them. Every call
-re-parses the whole sheet (cheap), but renders only the slides whose rendering inputs
-changed since the last call: a cache maps each slide's key (its Markdown source, its
-resolved directives, its position) to its HTML, and is emptied when anything deck-wide
-changes (front matter, global style, theme files), since that may restyle every slide.
+parses the sheet again where it changed since the last call (`builder.marp.reparse`),
+and renders only the slides whose rendering inputs changed since the last call: a cache
+maps each slide's key (its Markdown source, its resolved directives, its position) to
+its HTML, and is emptied when anything deck-wide changes (front matter, global style,
+theme files), since that may restyle every slide.
 Math inside unchanged slides is therefore never typeset again.
 
 Checks run later, in the server's checks thread (`Update.checks`), so they never delay
@@ -36,6 +37,7 @@ from builder.live.server import Badge, Update
 from builder.model import BuildError, Card
 
 if TYPE_CHECKING:
+    from builder.marp import Deck
     from builder.render import PageMath
 
 
@@ -197,6 +199,8 @@ class SheetPreview:
         self.snippets_dir = snippets_dir or find_snippets_dir(sheet)
         self.timeout = timeout
         self._rendered: _Rendered | None = None
+        self._deck: Deck | None = None
+        """The last deck parsed: the next save is parsed again only where it changed."""
         self._results: dict[str, Any] = {}  # card key -> CardResult
         self._results_lock = threading.Lock()  # the checks thread and the build loop
         self._checker = _CheckProcess()
@@ -215,11 +219,13 @@ class SheetPreview:
         return frozenset(paths)
 
     def __call__(self, path: Path) -> Update:
-        from builder.marp import parse_file
+        from builder.marp import read_sheet, reparse
         from builder.render import MERMAID_JS, PageMath, load_themes, render_deck
 
         try:
-            deck = parse_file(path)
+            previous = self._deck if self._deck is not None and self._deck.path == path \
+                else None
+            deck = self._deck = reparse(previous, read_sheet(path), path)
             themes = load_themes(self.theme_set)
         except BuildError as error:
             return Update(error=str(error), watch=self._watch())

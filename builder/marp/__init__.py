@@ -7,8 +7,9 @@ and their CSS transformed here."""
 from builder.marp.content import heading_text
 from builder.marp.deck import Background, CodeBlock, Comment, Deck, Heading, Slide
 from builder.marp.directives import ANNOTATIONS, GLOBAL_DIRECTIVES, LOCAL_DIRECTIVES
+from builder.marp.incremental import reparse
 from builder.marp.markdown import markdown
-from builder.marp.parse import parse_file, parse_text
+from builder.marp.parse import parse_file, parse_text, read_sheet
 from builder.marp.raw_html import HTML_ALLOWLIST, sanitize_html
 from builder.marp.themes import (
     CONTAINER,
@@ -41,6 +42,8 @@ __all__ = [
     "pack_css",
     "parse_file",
     "parse_text",
+    "read_sheet",
+    "reparse",
     "sanitize_html",
     "scope_css",
     "section_padding_right",

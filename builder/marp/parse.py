@@ -34,26 +34,32 @@ slide), `images` (image keywords, backgrounds), `content` (plain data of a slide
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from markdown_it.token import Token
 
-from builder.marp.deck import Deck
+from builder.marp.deck import Deck, Slide
 from builder.marp.directives import find_comments, global_directives, read_front_matter
 from builder.marp.display_math import check_display_math
 from builder.marp.markdown import markdown
 from builder.marp.slides import build_slides, mark_fitting_headings, split_slides
 from builder.marp.source import SheetSource
-from builder.model import BuildError, SourceLoc
+from builder.model import BuildError, Diagnostic, SourceLoc
 
-__all__ = ["parse_file", "parse_text"]
+__all__ = ["assemble_deck", "check_unclosed", "divided_levels", "parse_file", "parse_text",
+           "read_sheet"]
 
 
 def parse_file(path: Path) -> Deck:
-    """Read and parse a sheet (UTF-8, a BOM allowed). A file that cannot be read is a
+    """Read and parse a sheet (UTF-8, a BOM allowed)."""
+    return parse_text(read_sheet(path), path)
+
+
+def read_sheet(path: Path) -> str:
+    """A sheet's text (UTF-8, a BOM allowed). A file that cannot be read is a
     `BuildError` too (no traceback for a typo in a path)."""
     try:
         data = path.read_bytes()
@@ -64,12 +70,11 @@ def parse_file(path: Path) -> Deck:
     except OSError as error:
         raise BuildError(None, f"{path}: cannot read: {error.strerror}") from None
     try:
-        text = data.decode("utf-8-sig")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         line = data.count(b"\n", 0, error.start) + 1
         raise BuildError(SourceLoc(path, line),
                          f"not UTF-8 text (byte 0x{data[error.start]:02x})") from None
-    return parse_text(text, path)
 
 
 def parse_text(text: str, path: Path) -> Deck:
@@ -81,14 +86,23 @@ def parse_text(text: str, path: Path) -> Deck:
     mark_fitting_headings(tokens)
     comments = find_comments(tokens)
     check_display_math(source, tokens)
-    _check_unclosed(source, tokens)
+    check_unclosed(source, tokens)
     globals_, global_locs = global_directives(source, front_matter, comments)
-    levels = _divided_levels(globals_.get("headingDivider", False))
+    levels = divided_levels(globals_.get("headingDivider", False))
     slides = build_slides(source, split_slides(tokens, levels), front_matter, comments)
+    styles = [token.content for token in tokens if token.type == "marp_style"
+              and not token.meta.get("scoped") and token.content]
+    return assemble_deck(path, slides, globals_, global_locs, styles,
+                         sorted(source.diagnostics, key=lambda d: d.loc.line))
+
+
+def assemble_deck(path: Path, slides: tuple[Slide, ...], globals_: Mapping[str, Any],
+                  global_locs: Mapping[str, SourceLoc], styles: Sequence[str],
+                  diagnostics: Sequence[Diagnostic]) -> Deck:
+    """The `Deck` of parsed slides, the global directives in force, the unscoped
+    `<style>`s in order and the warnings (sorted)."""
     global_css = [globals_["style"]] if globals_.get("style") else []
-    for token in tokens:
-        if token.type == "marp_style" and not token.meta.get("scoped") and token.content:
-            global_css.append(token.content)
+    global_css.extend(styles)
     return Deck(
         path=path,
         slides=slides,
@@ -103,12 +117,12 @@ def parse_text(text: str, path: Path) -> Deck:
         url=globals_.get("url"),
         image=globals_.get("image"),
         lang=globals_.get("lang"),
-        heading_divider=levels,
+        heading_divider=divided_levels(globals_.get("headingDivider", False)),
         global_css="\n\n".join(global_css),
         page_total=slides[-1].page if slides else 0,
         directives=MappingProxyType(dict(globals_)),
-        directive_locs=MappingProxyType(global_locs),
-        diagnostics=tuple(sorted(source.diagnostics, key=lambda d: d.loc.line)),
+        directive_locs=MappingProxyType(dict(global_locs)),
+        diagnostics=tuple(diagnostics),
     )
 
 
@@ -118,7 +132,7 @@ _UNCLOSED = {
 }
 
 
-def _check_unclosed(source: SheetSource, tokens: Sequence[Token]) -> None:
+def check_unclosed(source: SheetSource, tokens: Sequence[Token]) -> None:
     """An unclosed comment or `<style>`: Marp lets it run to the end of the sheet, hiding
     or mangling everything after it: unusable. Inside a list it only runs to the list's
     end: a warning."""
@@ -130,7 +144,7 @@ def _check_unclosed(source: SheetSource, tokens: Sequence[Token]) -> None:
                                       f"{token.map[1]}, where its list ends)")
 
 
-def _divided_levels(divider: Any) -> tuple[int, ...]:
+def divided_levels(divider: Any) -> tuple[int, ...]:
     """The heading levels that start a slide, from the resolved `headingDivider`."""
     if isinstance(divider, int) and not isinstance(divider, bool):
         return tuple(range(1, divider + 1))

@@ -27,7 +27,8 @@ from builder.marp.markdown import markdown
 from builder.marp.raw_html import sanitize_html
 from builder.marp.source import SheetSource
 
-__all__ = ["RawSlide", "build_slides", "mark_fitting_headings", "split_slides"]
+__all__ = ["RawSlide", "build_slide_run", "build_slides", "mark_fitting_headings",
+           "split_slides"]
 
 
 @dataclass(slots=True)
@@ -39,15 +40,16 @@ class RawSlide:
     tokens: list[Token]
 
 
-def split_slides(tokens: Sequence[Token], levels: tuple[int, ...]) -> list[RawSlide]:
+def split_slides(tokens: Sequence[Token], levels: tuple[int, ...], *, first_line: int = 0,
+                 after_break: bool = False) -> list[RawSlide]:
     """marpit `heading_divider.js` + `slide.js`: cut the token stream into slides at
-    top-level `hr`s and before headings of the `levels` (`headingDivider`)."""
+    top-level `hr`s and before headings of the `levels` (`headingDivider`). `tokens` may
+    be the part of a sheet after a top-level `hr` (`after_break`, from `first_line`)."""
     heading_tags = {f"h{level}" for level in levels}
-    first_line = 0
     if tokens and tokens[0].type == "front_matter" and tokens[0].map:
         first_line = tokens[0].map[1]
     slides = [RawSlide(first_line, [])]
-    seen_visible = False
+    seen_visible = after_break
     for token in tokens:
         if token.type == "hr" and token.level == 0:
             assert token.map is not None
@@ -70,17 +72,28 @@ def build_slides(source: SheetSource, raw_slides: Sequence[RawSlide],
                  front_matter: FrontMatter | None,
                  comments: Sequence[CommentToken]) -> tuple[Slide, ...]:
     """marpit `marpit_directives_parse` / `apply`, then each slide's own content."""
-    found = {id(comment.token): comment for comment in comments}
     local: dict[str, str] = {}
     spot: dict[str, str] = {}
     if front_matter is not None:
         first = front_matter.line + 1
         apply_local_directives(source, front_matter.fields, local, spot, first,
                                first + len(source.lines))
+    slides, _ = build_slide_run(source, raw_slides, comments, local=local, spot=spot,
+                                page=0, index=0, end=len(source.lines))
+    return tuple(slides)
+
+
+def build_slide_run(source: SheetSource, raw_slides: Sequence[RawSlide],
+                    comments: Sequence[CommentToken], *, local: dict[str, str],
+                    spot: dict[str, str], page: int, index: int,
+                    end: int) -> tuple[list[Slide], int]:
+    """`build_slides` for a run of slides that ends at line `end` (0-based, exclusive),
+    with the local directives, spot ones and page number in force before it; `local` is
+    updated to those in force after it. Returns the slides and the last page number."""
+    found = {id(comment.token): comment for comment in comments}
     header_cache: dict[str, tuple[Token, ...]] = {}
     slides: list[Slide] = []
-    page = 0
-    for index, raw in enumerate(raw_slides):
+    for number, raw in enumerate(raw_slides):
         slide_comments = tuple(_comment(source, token, found.get(id(token)), raw, local, spot)
                                for token in _walk(raw.tokens) if token.type == "marp_comment")
         directives = {**local, **spot}
@@ -91,11 +104,11 @@ def build_slides(source: SheetSource, raw_slides: Sequence[RawSlide],
         shown = paginate_value in ("true", "hold")
         if shown and page <= 0:
             page = 1
-        end_line = raw_slides[index + 1].start_line if index + 1 < len(raw_slides) \
-            else len(source.lines)
-        slides.append(_slide(source, index, raw, end_line, directives, page, shown,
+        end_line = raw_slides[number + 1].start_line if number + 1 < len(raw_slides) \
+            else end
+        slides.append(_slide(source, index + number, raw, end_line, directives, page, shown,
                              slide_comments, header_cache))
-    return tuple(slides)
+    return slides, page
 
 
 def _comment(source: SheetSource, token: Token, found: CommentToken | None, raw: RawSlide,

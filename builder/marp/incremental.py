@@ -1,0 +1,415 @@
+"""Incremental parse: a sheet edited in one place is parsed again in that place only.
+
+A top-level `hr` (`---`) leaves markdown-it at the top level with nothing open, so what
+follows it parses the same whatever came before: the sheet is cut into *chunks*, each
+ending with such a break (the last one at the end of the sheet), and each chunk keeps
+what was made of it (its slides, warnings, global directives, unscoped `<style>`s) and
+the local directives and page number in force before and after it.
+
+`reparse(previous, text)` compares `text` with the text `previous` was parsed from (line
+by line, from both ends), parses the lines from the start of the first chunk the edit
+touches to the end of the last one, and keeps the chunks before as they are and those
+after with their lines, slide indices and page numbers moved. The reparsed part must end
+with a top-level break where the old chunk did (else everything after it is parsed
+again), and a chunk after it whose inherited local directives differ is parsed again.
+Global directives, `headingDivider` and the deck's fields are assembled from the chunks.
+
+What one chunk cannot decide alone parses the whole sheet (`parse_text`): link reference
+definitions (they hold for the whole sheet), display math that is not closed and
+unclosed comments or `<style>`s (they may run to the end of the sheet), and a change of
+`headingDivider`. Display math that may be misread is checked across the whole sheet's
+lines, as `parse_text` does. The result always equals `parse_text(text, path)`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from markdown_it.token import Token
+
+from builder.marp.deck import Deck, Heading, Slide
+from builder.marp.directives import (
+    CommentToken,
+    FrontMatter,
+    apply_local_directives,
+    find_comments,
+    global_directives,
+    read_front_matter,
+)
+from builder.marp.display_math import check_display_math
+from builder.marp.markdown import markdown
+from builder.marp.parse import assemble_deck, divided_levels, parse_text
+from builder.marp.slides import build_slide_run, mark_fitting_headings, split_slides
+from builder.marp.source import SheetSource
+from builder.model import Diagnostic, Equation, SourceLoc
+
+__all__ = ["reparse"]
+
+# The order of `parse_text`'s steps, which decides the order of warnings on one line.
+_FRONT_MATTER, _DISPLAY_MATH, _GLOBAL, _SLIDES = 0, 1, 3, 4
+
+
+@dataclass(slots=True)
+class _Chunk:
+    """The lines `start`..`end` (0-based, end exclusive) and what was made of them."""
+
+    start: int
+    end: int
+    tokens: list[Token]
+    """Its markdown-it tokens while it is being parsed; emptied once its slides are made."""
+    comments: list[CommentToken]
+    """Its comments, the same while it is being parsed."""
+    front_matter: FrontMatter | None
+    globals_: dict[str, Any]
+    global_locs: dict[str, SourceLoc]
+    styles: list[str]
+    diagnostics: list[tuple[int, Diagnostic]]
+    """Its warnings, each with the step of `parse_text` that gives it."""
+    local_in: dict[str, str]
+    page_in: int
+    index_in: int
+    local_out: dict[str, str]
+    page_out: int
+    slides: tuple[Slide, ...] = ()
+    suspect_math: bool = False
+    """Whether it has display math that may be misread (`check_display_math`)."""
+    body_start: int = 0
+    """The line after the front matter (in the first chunk)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _State:
+    """What `reparse` keeps of a deck it made."""
+
+    lines: tuple[str, ...]
+    chunks: tuple[_Chunk, ...]
+    levels: tuple[int, ...]
+
+
+# Decks made by `reparse`, by id, with the deck itself (so that the id stays its own).
+_states: dict[int, tuple[Deck, _State]] = {}
+_states_lock = threading.Lock()
+_KEPT = 4
+
+
+class _WholeSheet(Exception):
+    """The edit cannot be parsed on its own: parse the whole sheet."""
+
+
+def reparse(previous: Deck | None, text: str, path: Path | None = None) -> Deck:
+    """The deck of `text`, equal to `parse_text(text, path)`, parsing again only the
+    part that changed since `previous` (a deck this function or `parse_text` made of the
+    same sheet; None: parse it all). `path` defaults to `previous.path`. Raises
+    `BuildError` as `parse_text` does."""
+    if path is None:
+        if previous is None:
+            raise ValueError("reparse needs a path without a previous deck")
+        path = previous.path
+    source = SheetSource(text, path)
+    with _states_lock:  # the least recently used deck is forgotten first
+        kept = _states.pop(id(previous), None) if previous is not None else None
+        if kept is not None:
+            _states[id(previous)] = kept
+    state: _State | None = None
+    try:
+        if kept is not None and kept[0] is previous and previous.path == path:
+            if kept[1].lines == tuple(source.lines):
+                return previous
+            state = _incremental(source, kept[1])
+        else:
+            state = _whole(source)
+    except _WholeSheet:
+        state = None
+    if state is None:
+        return parse_text(text, path)
+    deck = _assemble(source, state)
+    _remember(deck, state)
+    return deck
+
+
+def _remember(deck: Deck, state: _State) -> None:
+    with _states_lock:
+        while len(_states) >= _KEPT:
+            del _states[next(iter(_states))]
+        _states[id(deck)] = (deck, state)
+
+
+# --------------------------------------------------------------------------- chunks
+
+def _tokenize(source: SheetSource, start: int, end: int) -> list[Token]:
+    """The tokens of lines `start`..`end`, as the whole sheet's parse gives them when
+    `start` follows a top-level break (or is 0)."""
+    lines = source.lines[start:end]
+    if start == 0:
+        text = "\n".join(lines)
+        shift = 0
+    else:  # a blank line first: a `---` on the first line is no front matter
+        text = "\n" + "\n".join(lines)
+        shift = start - 1
+    env: dict[str, Any] = {}
+    tokens = markdown().parse(text, env)
+    if env.get("references"):
+        raise _WholeSheet
+    if shift:
+        for token in tokens:
+            if token.map:
+                token.map = [token.map[0] + shift, token.map[1] + shift]
+    return tokens
+
+
+def _cut(tokens: list[Token], start: int, end: int, *, to_end: bool) -> list[_Chunk]:
+    """The chunks of the tokens of lines `start`..`end`: each ends after a top-level
+    break. Unless the lines run `to_end` of the sheet, the last one must end at `end`."""
+    chunks: list[_Chunk] = []
+    first = start
+    pieces: list[Token] = []
+    for token in tokens:
+        pieces.append(token)
+        if token.type == "hr" and token.level == 0:
+            assert token.map is not None
+            chunks.append(_new_chunk(first, token.map[1], pieces))
+            first, pieces = token.map[1], []
+    if to_end:
+        chunks.append(_new_chunk(first, end, pieces))
+    elif pieces or first != end:
+        raise _WholeSheet  # the edit carried a block over the old break
+    return chunks
+
+
+def _new_chunk(start: int, end: int, tokens: list[Token]) -> _Chunk:
+    return _Chunk(start, end, tokens, [], None, {}, {}, [], [], {}, 0, 0, {}, 0)
+
+
+def _read(source: SheetSource, chunk: _Chunk) -> None:
+    """What a chunk says for the whole sheet: front matter, global directives, styles."""
+    tokens = chunk.tokens
+    mark = len(source.diagnostics)
+    if chunk.start == 0:
+        chunk.front_matter = read_front_matter(source, tokens)
+    chunk.diagnostics = [(_FRONT_MATTER, d) for d in source.diagnostics[mark:]]
+    mark_fitting_headings(tokens)
+    for token in tokens:
+        if token.type == "math_block" and not token.meta["closed"]:
+            raise _WholeSheet
+        if token.type == "math_block" and token.meta["suspect"]:
+            chunk.suspect_math = True
+        if token.type == "front_matter" and token.map:
+            chunk.body_start = token.map[1]
+        if token.type in ("marp_comment", "marp_style") \
+                and not token.meta.get("closed", True):
+            raise _WholeSheet
+    comments = find_comments(tokens)
+    mark = len(source.diagnostics)
+    chunk.globals_, chunk.global_locs = global_directives(source, chunk.front_matter, comments)
+    chunk.diagnostics += [(_GLOBAL, d) for d in source.diagnostics[mark:]]
+    chunk.styles = [token.content for token in tokens if token.type == "marp_style"
+                    and not token.meta.get("scoped") and token.content]
+    chunk.comments = comments
+
+
+def _build(source: SheetSource, chunk: _Chunk, levels: tuple[int, ...],
+           local: dict[str, str], page: int, index: int) -> None:
+    """A chunk's slides, with the local directives, page and index in force before it."""
+    comments, chunk.comments = chunk.comments, []
+    tokens = chunk.tokens
+    if tokens and tokens[-1].type == "hr" and tokens[-1].level == 0:
+        tokens = tokens[:-1]
+    chunk.local_in, chunk.page_in, chunk.index_in = dict(local), page, index
+    mark = len(source.diagnostics)
+    local = dict(local)
+    spot: dict[str, str] = {}
+    if chunk.front_matter is not None:
+        first = chunk.front_matter.line + 1
+        apply_local_directives(source, chunk.front_matter.fields, local, spot, first,
+                               first + len(source.lines))
+    raw = split_slides(tokens, levels, first_line=chunk.start, after_break=chunk.start > 0)
+    slides, page = build_slide_run(source, raw, comments, local=local, spot=spot, page=page,
+                                   index=index, end=chunk.end)
+    chunk.diagnostics += [(_SLIDES, d) for d in source.diagnostics[mark:]]
+    chunk.slides = tuple(slides)
+    chunk.local_out, chunk.page_out = local, page
+    chunk.tokens = []
+
+
+def _levels(chunks: Sequence[_Chunk]) -> tuple[int, ...]:
+    values: dict[str, Any] = {}
+    for chunk in chunks:
+        values.update(chunk.globals_)
+    return divided_levels(values.get("headingDivider", False))
+
+
+def _whole(source: SheetSource) -> _State:
+    end = len(source.lines)
+    chunks = _cut(_tokenize(source, 0, end), 0, end, to_end=True)
+    for chunk in chunks:
+        _read(source, chunk)
+    levels = _levels(chunks)
+    local: dict[str, str] = {}
+    page = index = 0
+    for chunk in chunks:
+        _build(source, chunk, levels, local, page, index)
+        local, page, index = chunk.local_out, chunk.page_out, index + len(chunk.slides)
+    return _State(tuple(source.lines), tuple(chunks), levels)
+
+
+def _incremental(source: SheetSource, old: _State) -> _State:
+    new_lines = source.lines
+    old_lines = old.lines
+    limit = min(len(old_lines), len(new_lines))
+    prefix = 0
+    while prefix < limit and old_lines[prefix] == new_lines[prefix]:
+        prefix += 1
+    suffix = 0
+    while suffix < limit - prefix and old_lines[-1 - suffix] == new_lines[-1 - suffix]:
+        suffix += 1
+    delta = len(new_lines) - len(old_lines)
+    chunks = old.chunks
+    # The first chunk the edit touches (an edit on a chunk's first line touches it),
+    # and the last: the first whose end is at or past the old lines that changed.
+    first = max((number for number, chunk in enumerate(chunks) if chunk.start <= prefix),
+                default=0)
+    last = next((number for number, chunk in enumerate(chunks)
+                 if number >= first and chunk.end >= len(old_lines) - suffix),
+                len(chunks) - 1)
+    start = chunks[first].start
+    end = chunks[last].end + delta
+    if start == 0 and end == 0:  # the first chunk was deleted: the next one is first
+        last += 1
+        end = chunks[last].end + delta if last < len(chunks) else len(new_lines)
+    to_end = last >= len(chunks) - 1 or end >= len(new_lines)
+    if to_end:
+        last, end = len(chunks) - 1, len(new_lines)
+    try:
+        fresh = _cut(_tokenize(source, start, end), start, end, to_end=to_end) \
+            if end > start else []
+    except _WholeSheet:
+        if to_end:
+            raise
+        last, end = len(chunks) - 1, len(new_lines)
+        fresh = _cut(_tokenize(source, start, end), start, end, to_end=True)
+    for chunk in fresh:
+        _read(source, chunk)
+    after = list(chunks[last + 1:])
+    levels = _levels([*chunks[:first], *fresh, *after])
+    if levels != old.levels:
+        raise _WholeSheet
+    before = chunks[:first]
+    if before:
+        local, page = before[-1].local_out, before[-1].page_out
+        index = before[-1].index_in + len(before[-1].slides)
+    else:
+        local, page, index = {}, 0, 0
+    for chunk in fresh:
+        _build(source, chunk, levels, local, page, index)
+        local, page, index = chunk.local_out, chunk.page_out, index + len(chunk.slides)
+    moved: list[_Chunk] = []
+    for number, chunk in enumerate(after):
+        if chunk.local_in != local or not _pages_follow(chunk.page_in, page):
+            # Inherits other local directives: parse it (and what follows) again.
+            rest_start = chunk.start + delta
+            again = _cut(_tokenize(source, rest_start, chunk.end + delta), rest_start,
+                         chunk.end + delta, to_end=number == len(after) - 1)
+            for redo in again:
+                _read(source, redo)
+                _build(source, redo, levels, local, page, index)
+                local, page, index = redo.local_out, redo.page_out, index + len(redo.slides)
+            moved.extend(again)
+            continue
+        shifted = _shift(chunk, delta, index - chunk.index_in, page - chunk.page_in)
+        moved.append(shifted)
+        local, page, index = shifted.local_out, shifted.page_out, index + len(shifted.slides)
+    return _State(tuple(new_lines), (*before, *fresh, *moved), levels)
+
+
+def _pages_follow(old: int, new: int) -> bool:
+    """Whether the page numbers of a chunk move by `new - old` when its slides follow
+    page `new` rather than `old` (they do unless a page was 0: then the first shown
+    page is 1 rather than one more)."""
+    return old == new or (old >= 1 and new >= 1)
+
+
+# --------------------------------------------------------------------------- moving
+
+def _shift(chunk: _Chunk, lines: int, indices: int, pages: int) -> _Chunk:
+    if not (lines or indices or pages):
+        return chunk
+    return replace(
+        chunk, start=chunk.start + lines, end=chunk.end + lines,
+        global_locs={key: _loc(loc, lines) for key, loc in chunk.global_locs.items()},
+        diagnostics=[(step, Diagnostic(_loc(d.loc, lines), d.message, d.severity))
+                     for step, d in chunk.diagnostics],
+        page_in=chunk.page_in + pages, index_in=chunk.index_in + indices,
+        page_out=chunk.page_out + pages,
+        slides=tuple(_shift_slide(slide, lines, indices, pages) for slide in chunk.slides))
+
+
+def _loc(loc: SourceLoc, lines: int) -> SourceLoc:
+    return SourceLoc(loc.path, loc.line + lines) if lines else loc
+
+
+def _shift_slide(slide: Slide, lines: int, indices: int, pages: int) -> Slide:
+    if not lines:
+        return replace(slide, index=slide.index + indices, page=slide.page + pages)
+    return replace(
+        slide,
+        index=slide.index + indices,
+        page=slide.page + pages,
+        loc=_loc(slide.loc, lines),
+        tokens=tuple(_shift_token(token, lines) for token in slide.tokens),
+        comments=tuple(replace(c, loc=_loc(c.loc, lines)) for c in slide.comments),
+        backgrounds=tuple(replace(b, loc=_loc(b.loc, lines)) for b in slide.backgrounds),
+        end_line=slide.end_line + lines,
+        headings=tuple(Heading(h.level, h.text, h.plain, _loc(h.loc, lines))
+                       for h in slide.headings),
+        equations=tuple(Equation(e.tex, _loc(e.loc, lines)) for e in slide.equations),
+        code_blocks=tuple(replace(c, loc=_loc(c.loc, lines)) for c in slide.code_blocks),
+    )
+
+
+def _shift_token(token: Token, lines: int) -> Token:
+    """`token` `lines` further down: a copy when it holds a line (the deck it came from
+    keeps its own), else the token itself (tokens are not changed once parsed)."""
+    children = token.children
+    if children and any(child.map is not None or child.type == "image"
+                        for child in children):
+        children = [_shift_token(child, lines) for child in children]
+    elif token.map is None and token.type != "image":
+        return token
+    copy = Token(token.type, token.tag, token.nesting, token.attrs, token.map, token.level,
+                 children, token.content, token.markup, token.info, token.meta,
+                 token.block, token.hidden)
+    if token.map is not None:
+        copy.map = [token.map[0] + lines, token.map[1] + lines]
+    if token.type == "image" and "line" in token.meta:
+        copy.meta = {**token.meta, "line": token.meta["line"] + lines}
+    return copy
+
+
+def _assemble(source: SheetSource, state: _State) -> Deck:
+    globals_: dict[str, Any] = {}
+    locs: dict[str, SourceLoc] = {}
+    styles: list[str] = []
+    diagnostics: list[tuple[int, Diagnostic]] = []
+    slides: list[Slide] = []
+    for chunk in state.chunks:
+        globals_.update(chunk.globals_)
+        locs.update(chunk.global_locs)
+        styles.extend(chunk.styles)
+        diagnostics.extend(chunk.diagnostics)
+        slides.extend(chunk.slides)
+    if any(chunk.suspect_math for chunk in state.chunks):
+        # Where a closing `$$` was meant is a question of the whole sheet's lines.
+        start = Token("front_matter", "", 0)
+        start.map = [0, state.chunks[0].body_start]
+        blocks = [token for chunk in state.chunks for slide in chunk.slides
+                  for token in slide.tokens if token.type == "math_block"]
+        mark = len(source.diagnostics)
+        check_display_math(source, [start, *blocks])
+        diagnostics.extend((_DISPLAY_MATH, d) for d in source.diagnostics[mark:])
+    diagnostics.sort(key=lambda item: (item[1].loc.line, item[0]))
+    return assemble_deck(source.path, tuple(slides), globals_, locs, styles,
+                         [d for _, d in diagnostics])

@@ -1,0 +1,128 @@
+"""reparse: a sheet edited anywhere, in any way, parses to the deck a whole parse gives.
+
+Random edits (characters and lines inserted and deleted, slide breaks added and
+removed, directives and front matter changed) to seed 001, to sheets/ and to sheets/
+joined into one multi-slide sheet; after each, `reparse` from the last deck must equal
+`parse_text` of the edited text (or raise the same `BuildError`)."""
+
+from __future__ import annotations
+
+import random
+import re
+from pathlib import Path
+
+import pytest
+from seeds import SEED_DECK
+
+from builder.marp import Deck, parse_text, reparse
+from builder.model import BuildError
+
+ROOT = Path(__file__).resolve().parent.parent
+SHEETS = sorted((ROOT / "sheets").glob("*.md"))
+
+_SNIPPETS = [
+    "x", " ", "\n", "\n\n", "-", "---", "\n---\n", "\n---\n\n", "#", "\n## Title\n", "$$",
+    "\n$$\na+b\n$$\n", "`", "\n```\n", "<!--", "-->", "<!-- note -->", "\n- item\n", "> ",
+    "|a|b|\n|-|-|\n", "![bg](a.png)", "<style>b{}</style>", "*", "\\", "[x]", "<div>",
+]
+_DIRECTIVES = [
+    "<!-- paginate: true -->", "<!-- paginate: skip -->", "<!-- _paginate: hold -->",
+    "<!-- header: Head -->", "<!-- _footer: foot -->", "<!-- class: lead -->",
+    "<!-- headingDivider: 2 -->", "<!-- theme: gaia -->", "<!-- backgroundColor: red -->",
+    "<!-- _class: title -->", "<!-- style: 'b { color: red }' -->", "<!-- paginate: nope -->",
+]
+_FRONT_MATTER_LINES = ["paginate: false", "headingDivider: 3", "footer: F", "theme: x",
+                       "header: 'H'", "unknown: 1", "math: katex"]
+
+
+def _edit(rng: random.Random, text: str) -> str:
+    kind = rng.randrange(8)
+    at = rng.randrange(len(text) + 1)
+    if kind == 0:  # characters in
+        return text[:at] + rng.choice(_SNIPPETS) + text[at:]
+    if kind == 1:  # characters out
+        return text[:at] + text[at + rng.randrange(1, 40):]
+    lines = text.split("\n")
+    line = rng.randrange(len(lines) + 1)
+    if kind == 2:  # a line in
+        lines.insert(line, rng.choice(["", "text", "---", "# H", "## H", "- a", "$$"]))
+    elif kind == 3:  # lines out
+        del lines[line:line + rng.randrange(1, 4)]
+    elif kind == 4:  # a slide break out
+        breaks = [number for number, value in enumerate(lines) if value == "---"]
+        if breaks:
+            del lines[rng.choice(breaks)]
+    elif kind == 5:  # a directive
+        lines.insert(line, rng.choice(_DIRECTIVES))
+    elif kind == 6 and lines and lines[0] == "---":  # the front matter
+        end = next((n for n in range(1, len(lines)) if lines[n] == "---"), 1)
+        lines.insert(rng.randrange(1, end + 1), rng.choice(_FRONT_MATTER_LINES))
+    else:  # a line changed in place
+        if lines and line < len(lines):
+            lines[line] = lines[line] + rng.choice(_SNIPPETS).replace("\n", "")
+    return "\n".join(lines)
+
+
+def _same_as_whole_parse(previous: Deck, text: str, path: Path) -> Deck:
+    try:
+        expected = parse_text(text, path)
+    except BuildError as error:
+        with pytest.raises(BuildError) as raised:
+            reparse(previous, text)
+        assert str(raised.value) == str(error)
+        return previous
+    deck = reparse(previous, text)
+    if deck != expected:  # say which slide differs, and where
+        for mine, theirs in zip(deck.slides, expected.slides, strict=False):
+            assert mine == theirs, f"slide {theirs.index}"
+        assert deck.diagnostics == expected.diagnostics
+    assert deck == expected
+    return deck
+
+
+def _random_edits(text: str, path: Path, seed: int, edits: int) -> None:
+    rng = random.Random(seed)
+    deck = reparse(None, text, path)
+    assert deck == parse_text(text, path)
+    for _ in range(edits):
+        edited = _edit(rng, text)
+        deck_after = _same_as_whole_parse(deck, edited, path)
+        if deck_after is not deck:
+            text, deck = edited, deck_after
+
+
+def _joined_sheets() -> str:
+    parts = [SHEETS[0].read_text(encoding="utf-8")]
+    for sheet in SHEETS[1:]:
+        body = re.sub(r"\A---\n.*?\n---\n", "", sheet.read_text(encoding="utf-8"),
+                      count=1, flags=re.DOTALL)
+        parts.append("---\n\n" + body)
+    return "\n".join(parts)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_random_edits_to_the_joined_sheets(seed: int) -> None:
+    _random_edits(_joined_sheets(), ROOT / "joined.md", seed, 25)
+
+
+@pytest.mark.parametrize("sheet", SHEETS, ids=lambda path: path.stem)
+def test_random_edits_to_each_sheet(sheet: Path) -> None:
+    _random_edits(sheet.read_text(encoding="utf-8"), sheet, 7, 8)
+
+
+@pytest.mark.skipif(not SEED_DECK.exists(), reason="seed notes not present")
+def test_random_edits_to_the_seed_deck() -> None:
+    _random_edits(SEED_DECK.read_text(encoding="utf-8"), SEED_DECK, 1, 6)
+
+
+def test_an_unchanged_text_gives_the_same_deck() -> None:
+    text = _joined_sheets()
+    deck = reparse(None, text, ROOT / "joined.md")
+    assert reparse(deck, text) is deck
+
+
+def test_a_deck_from_parse_text_is_a_start_too() -> None:
+    text = _joined_sheets()
+    deck = parse_text(text, ROOT / "joined.md")
+    edited = text.replace("## ", "## edited ", 1)
+    assert reparse(deck, edited) == parse_text(edited, ROOT / "joined.md")
