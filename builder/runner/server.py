@@ -1,0 +1,183 @@
+"""A snippet worker: a fork server, started by the pool as `python -m
+builder.runner.server LOG MEMORY_LIMIT PARENT_PID`.
+
+It imports numpy, sympy and the formula compiler (and compiles a formula of its own, so
+that the lazily imported parts are loaded too), then never runs user code: each call
+is run by a child forked from it (builder/runner/child.py), which starts warm, as a
+copy that shares the server's memory until it writes to it, and takes whatever the
+snippet changed with it when it exits. One child is forked ahead, while the pool is busy
+elsewhere, and waits for its call; the next is forked as soon as that call is answered.
+
+The server reads a call from stdin, empties the log, hands the call to the waiting
+child and answers `Started(pid)`; then it relays the child's outcome as it came, or
+says `ChildDied(status)` when the child ended without one (a crash, os._exit): the
+server lives on, and the pool only reads the child's last words in the log. Timeouts
+are the pool's: it asks the child for its stack (SIGUSR1, faulthandler, inherited from
+here) and kills the server's process group, children and what they started included.
+
+The server and its children are one process group, the leader of its own session (so
+one `killpg` takes everything, and a Ctrl-C in the terminal reaches only the pool's
+process); no core files, one BLAS thread (set by the pool), the server dies with the
+pool's process (PR_SET_PDEATHSIG) and each child with its server; what snippets print
+goes to the log, never to the protocol pipes, which children close.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import signal
+import sys
+from pathlib import Path
+
+from builder.runner.child import child_life
+from builder.runner.protocol import ChildDied, Started, pack, read_frame, write_frame
+
+__all__ = ["main", "serve"]
+
+
+class _Child:
+    """A forked child waiting for its call, seen from the server."""
+
+    def __init__(self, log: Path, memory_limit: int, server_fds: tuple[int, ...]) -> None:
+        request_read, request_write = os.pipe()
+        outcome_read, outcome_write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns
+            for fd in (request_write, outcome_read, *server_fds):
+                os.close(fd)
+            child_life(request_read, outcome_write, log=log, memory_limit=memory_limit,
+                       server=os.getppid())
+        os.close(request_read)
+        os.close(outcome_write)
+        self.pid = pid
+        self._request = request_write
+        self._outcome = outcome_read
+        self._status: int | None = None
+
+    def start(self, request: bytes) -> None:
+        """Hand over the call (a frame as the pool sent it)."""
+        with contextlib.suppress(BrokenPipeError):  # it died already: `outcome` says
+            write_frame(self._request, request)
+        os.close(self._request)
+
+    def outcome(self) -> bytes:
+        """The child's outcome frame; `ChildDied` when it ended without one."""
+        try:
+            frame = read_frame(self._outcome)
+        finally:
+            os.close(self._outcome)
+        return frame if frame is not None else pack(ChildDied(self.reap()))
+
+    def reap(self) -> int:
+        """Wait for the child to end: its exit status, or minus its signal's number."""
+        if self._status is None:
+            _, status = os.waitpid(self.pid, 0)
+            self._status = os.waitstatus_to_exitcode(status)
+        return self._status
+
+    def stop(self) -> None:
+        """End a child that was never given a call."""
+        with contextlib.suppress(OSError):
+            os.close(self._request)
+        with contextlib.suppress(OSError):
+            os.close(self._outcome)
+        with contextlib.suppress(OSError):
+            os.kill(self.pid, signal.SIGKILL)
+        self.reap()
+
+
+def _protocol_pipes(log: Path) -> tuple[int, int]:
+    """Private copies of stdin and stdout for the protocol; fds 1 and 2 then write to
+    the log, so that prints (the children's, and any program they start) never corrupt
+    the pipe, and fd 0 reads nothing."""
+    requests, answers = os.dup(0), os.dup(1)
+    log_fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    os.close(null)
+    os.close(log_fd)
+    return requests, answers
+
+
+def _die_with_parent(parent: int) -> None:
+    """Linux: the kernel kills this server when the pool's process dies, even by
+    SIGKILL, so an infinite loop never outlives `sheets check`."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(0)
+
+
+def _warm_up() -> None:
+    """Import what snippets use, so that no child pays for it: numpy (and its testing
+    helpers), sympy, and the compiler's lazily loaded parts, by compiling and
+    evaluating a formula. Our code only: nothing here comes from the snippets folder."""
+    with contextlib.suppress(Exception):
+        import numpy
+        import numpy.testing
+    with contextlib.suppress(Exception):
+        import sympy  # noqa: F401
+    with contextlib.suppress(Exception):
+        from builder.model import Card, Equation, SourceLoc
+        from builder.runner.card import SnippetCard
+
+        here = SourceLoc(Path("warm-up.md"), 1)
+        equation = Equation(r"y = \frac{e^{a_k}}{\sum_i e^{b_i}} + \sqrt{x} \log(x)", here)
+        card = Card("warm-up", (equation,), (), (), None, (), (), here, 0)
+        SnippetCard(card).eq(a_k=1.0, b=numpy.ones(2), x=2.0)
+
+
+def serve(log: Path, memory_limit: int, parent: int) -> int:
+    """The server's loop: read a call, hand it to the waiting child, answer `Started`,
+    relay the outcome, fork the next child."""
+    import faulthandler
+    import resource
+
+    requests, answers = _protocol_pipes(log)
+    faulthandler.enable(file=sys.stderr, all_threads=False)
+    faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=False)
+    _die_with_parent(parent)
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    _warm_up()
+    # What is loaded now stays out of the collector's sight: a child's collections then
+    # do not touch (and so copy) the server's objects.
+    gc.collect()
+    gc.freeze()
+    waiting = _Child(log, memory_limit, (requests, answers))
+    while True:
+        request = read_frame(requests)
+        if request is None:
+            waiting.stop()
+            return 0
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        os.ftruncate(1, 0)
+        running = waiting
+        running.start(request)
+        write_frame(answers, pack(Started(running.pid)))
+        write_frame(answers, running.outcome())
+        waiting = _Child(log, memory_limit, (requests, answers))
+        running.reap()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m builder.runner.server LOG MEMORY_LIMIT PARENT_PID` (started by
+    SnippetPool)."""
+    args = sys.argv[1:] if argv is None else argv
+    return serve(Path(args[0]), int(args[1]), int(args[2]))
+
+
+if __name__ == "__main__":
+    # No interpreter teardown (numpy's and sympy's modules, seconds of nothing on a
+    # loaded machine): the log is all there is to flush.
+    code = main()
+    sys.stderr.flush()
+    os._exit(code)
