@@ -116,23 +116,35 @@ def _die_with_parent(parent: int) -> None:
         os._exit(0)
 
 
+_WARM_UP: tuple[tuple[str, dict[str, list[float] | float]], ...] = (
+    (r"y_k = \frac{e^{a_k}}{\sum_i e^{a_i}}", {"a": [0.25, 0.75]}),
+    (r"D = \sum_i p_i \log \frac{p_i}{q_i} + \sqrt{x} \max(x, 1) \tanh(x)",
+     {"p": [0.25, 0.75], "q": [0.75, 0.25], "x": 2.0}))
+"""Formulas of the common shapes (indexed names under a sum, fractions, the usual
+functions): compiling them loads the parts of the compiler and sympy imported on
+first use."""
+
+
 def _warm_up() -> None:
-    """Import what snippets use, so that no child pays for it: numpy (and its testing
-    helpers), sympy, and the compiler's lazily loaded parts, by compiling and
-    evaluating a formula. Our code only: nothing here comes from the snippets folder."""
+    """Import what snippets use, so that no child pays for it: numpy (its testing
+    helpers, its random generators), sympy, and the compiler's lazily loaded parts, by
+    compiling and evaluating `_WARM_UP`. Our code only: nothing here comes from the
+    snippets folder."""
     with contextlib.suppress(Exception):
         import numpy
+        import numpy.random
         import numpy.testing
     with contextlib.suppress(Exception):
         import sympy  # noqa: F401
-    with contextlib.suppress(Exception):
-        from builder.model import Card, Equation, SourceLoc
-        from builder.runner.card import SnippetCard
+    from builder.model import Card, Equation, SourceLoc
+    from builder.runner.card import SnippetCard
 
-        here = SourceLoc(Path("warm-up.md"), 1)
-        equation = Equation(r"y = \frac{e^{a_k}}{\sum_i e^{b_i}} + \sqrt{x} \log(x)", here)
-        card = Card("warm-up", (equation,), (), (), None, (), (), here, 0)
-        SnippetCard(card).eq(a_k=1.0, b=numpy.ones(2), x=2.0)
+    here = SourceLoc(Path("warm-up.md"), 1)
+    for tex, values in _WARM_UP:
+        with contextlib.suppress(Exception):
+            card = Card("warm-up", (Equation(tex, here),), (), (), None, (), (), here, 0)
+            SnippetCard(card).eq(**{name: numpy.asarray(value)
+                                    for name, value in values.items()})
 
 
 def serve(log: Path, memory_limit: int, parent: int) -> int:
