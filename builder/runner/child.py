@@ -18,10 +18,10 @@ import os
 import sys
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-from builder.model import Card
 from builder.runner.card import EquationError, SnippetCard
 from builder.runner.protocol import (
     OUTPUT_LIMIT,
@@ -29,32 +29,40 @@ from builder.runner.protocol import (
     display_path,
     one_line,
     pack,
-    read_frame,
-    unpack,
     write_frame,
 )
 
-__all__ = ["child_life", "run_call"]
+__all__ = ["Call", "child_life", "run_call"]
 
 _HOME = os.getcwd()
 """The fork server's working directory (it never changes it): paths in messages are
 relative to it, whatever directory the snippet moved to."""
 
 
-def child_life(request: int, outcome: int, *, log: Path, memory_limit: int,
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One snippet call, as the server prepared it for its child."""
+
+    card: SnippetCard
+    """The card, its equations compiled by the server."""
+    target: str
+    """`module.function`."""
+    snippets_dir: Path
+    """Absolute."""
+
+
+def child_life(call: Call, outcome: int, *, log: Path, memory_limit: int,
                server: int) -> NoReturn:
-    """A forked child's whole life: wait for its call on `request`, run it, write the
-    outcome to `outcome` (with the tail of `log`, which its prints went to), and leave with os._exit (never back into the server's loop,
-    nor through the `finally` blocks and atexit handlers the copy inherited)."""
+    """A forked child's whole life: run `call`, write its outcome to `outcome` (with the
+    tail of `log`, which its prints went to), and leave with os._exit (never back into
+    the server's loop, nor through the `finally` blocks and atexit handlers the copy
+    inherited)."""
     code = 70
     try:
+        server_last = _last_module()
         _prepare(memory_limit, server)
-        frame = read_frame(request)
-        if frame is not None:
-            call: Any = unpack(frame)
-            card, target, snippets_dir = call
-            result = run_call(card, target, Path(snippets_dir), log)
-            write_frame(outcome, pack(result))
+        result = run_call(call, log, server_last)
+        write_frame(outcome, pack(result))
         code = 0
     except BaseException:  # noqa: BLE001 - our bug: said in the log, seen as a death
         with contextlib.suppress(BaseException):
@@ -84,41 +92,73 @@ def _die_with(server: int) -> None:
     """Linux: the kernel kills this child when its server dies, even by SIGKILL."""
     import signal
 
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
+    if _LIBC is not None:
         pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+        with contextlib.suppress(Exception):
+            _LIBC.prctl(pr_set_pdeathsig, signal.SIGKILL)
     if os.getppid() != server:  # the server died before the line above
         os._exit(0)
 
 
-def run_call(card: Card, target: str, snippets_dir: Path, log: Path) -> SnippetOutcome:
-    """`target` (`module.function`) called on `card`: its outcome, with the files of the
-    snippets folder it read and the tail of what it printed (stdout and stderr are the
-    server's `log`, emptied before each call)."""
+def _libc() -> Any:
+    """The C library, loaded once in the server (for `prctl`); None where there is
+    none to load."""
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True)
+    except (ImportError, OSError):
+        return None
+
+
+_LIBC = _libc()
+
+
+def run_call(call: Call, log: Path, server_last: tuple[str, object] | None = None
+             ) -> SnippetOutcome:
+    """The call's outcome, with the files of the snippets folder it read and the tail of
+    what it printed (stdout and stderr are the server's `log`, emptied before each
+    call). `server_last`: see `_files_read`."""
+    snippets_dir, target = call.snippets_dir, call.target
     module = _module_path(snippets_dir, target)
-    result = _run_snippet(card, target, snippets_dir)
+    result = _run_snippet(call.card, target, snippets_dir)
     for stream in (sys.__stdout__, sys.__stderr__, sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()  # type: ignore[union-attr]
-    files = _files_read(snippets_dir, module) if module is not None else ()
+    files = _files_read(snippets_dir, module, server_last) if module is not None else ()
     return SnippetOutcome(result.status, result.message, result.where, result.traceback,
                           _read_tail(log), result.line, files)
 
 
-def _files_read(snippets_dir: Path, module: Path) -> tuple[Path, ...]:
-    """The snippet's module and every module of the snippets folder loaded now, sorted:
-    the child started without any of them, so these are the files this call read (its
-    imports, direct or not, at import time or inside a function)."""
+def _files_read(snippets_dir: Path, module: Path, server_last: tuple[str, object] | None
+                ) -> tuple[Path, ...]:
+    """The snippet's module and every module of the snippets folder loaded since the
+    child started, sorted: it started without any of them, so these are the files this
+    call read (its imports, direct or not, at import time or inside a function).
+
+    `sys.modules` keeps the order modules were added in, so the new ones are those after
+    `server_last`, the server's last entry (name, module): read from the end, a handful
+    of entries rather than all of them (each entry read is a page copied from the
+    server). If that entry was removed or replaced, every entry is read."""
     prefix = str(snippets_dir) + os.sep
     found = {str(module)}
-    for loaded in list(sys.modules.values()):
-        name = getattr(loaded, "__file__", None)
-        if isinstance(name, str) and name.startswith(prefix):
-            found.add(name)
+    for name in reversed(list(sys.modules) if server_last is None else sys.modules):
+        loaded = sys.modules.get(name)
+        if server_last is not None and name == server_last[0] and loaded is server_last[1]:
+            break
+        file = getattr(loaded, "__file__", None)
+        if isinstance(file, str) and file.startswith(prefix):
+            found.add(file)
     return tuple(sorted(Path(name) for name in found))
+
+
+def _last_module() -> tuple[str, object] | None:
+    """The last entry of `sys.modules` (the server's, in a child that has not run
+    anything yet)."""
+    with contextlib.suppress(StopIteration):
+        name = next(reversed(sys.modules))
+        return name, sys.modules[name]
+    return None
 
 
 def _read_tail(log: Path) -> str:
@@ -238,13 +278,13 @@ def _failure_text(error: AssertionError, snippets_dir: Path) -> str:
     return "AssertionError"
 
 
-def _run_snippet(card: Card, target: str, snippets_dir: Path) -> SnippetOutcome:
+def _run_snippet(card: SnippetCard, target: str, snippets_dir: Path) -> SnippetOutcome:
     try:
         function = _load(snippets_dir, target)
     except _LoadError as error:
         return SnippetOutcome("error", f"{target}: {error.message}", None, error.traceback_text)
     try:
-        returned = function(SnippetCard(card))
+        returned = function(card)
     except AssertionError as error:
         where, trace = _user_traceback(error, snippets_dir)
         at = f" ({where})" if where else ""

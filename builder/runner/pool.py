@@ -19,8 +19,9 @@ must report *how* a call died (exit status, signal, faulthandler's traceback).
 (builder/runner/protocol.py) is smaller than bending it.
 
 A call's life: the pool sends `(card, target, snippets_dir)`; the worker answers
-`Started(pid)` (the timeout counts from here, so start-up is not the snippet's time),
-then the child's `SnippetOutcome`, which names the files of the snippets folder the
+`Started` (the timeout counts from here, so start-up is not the snippet's time), then
+`Forked(pid)` once the card's equations are compiled and the call's child runs, then
+the child's `SnippetOutcome`, which names the files of the snippets folder the
 call read (the check cache depends on them), or `ChildDied(status)`: the exit status or
 signal says how, the log (the child's stderr, faulthandler's traceback) says where.
 Silence past the timeout: the pool asks the child for its Python stack (SIGUSR1 →
@@ -48,6 +49,7 @@ from builder.resources import PROJECT
 from builder.runner.protocol import (
     OUTPUT_LIMIT,
     ChildDied,
+    Forked,
     FrameReader,
     SnippetOutcome,
     Started,
@@ -161,15 +163,32 @@ class _Worker:
         self.stop()
         self.process.wait()
         deadline = time.monotonic() + _STOP_SECONDS
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            while time.monotonic() < deadline:  # a group of unreaped zombies: the bound
-                os.killpg(self.pid, 0)
-                time.sleep(0.002)
+        while _group_alive(self.pid) and time.monotonic() < deadline:
+            time.sleep(0.002)
         with contextlib.suppress(OSError):
             assert self.process.stdout is not None
             self.process.stdout.close()
         with contextlib.suppress(OSError):
             self.log.unlink()
+
+
+def _group_alive(group: int) -> bool:
+    """Whether a process of `group` is still running (not a zombie: those are gone for
+    good, waiting for whoever reaps them)."""
+    try:
+        os.killpg(group, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    try:
+        for stat_file in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError):
+                stat = stat_file.read_text()
+                fields = stat[stat.rindex(")") + 2:].split()
+                if int(fields[2]) == group and fields[0] != "Z":
+                    return True
+    except OSError:
+        return True  # no /proc: the group exists, so something of it may run
+    return False
 
 
 _POOLS: weakref.WeakSet[SnippetPool] = weakref.WeakSet()
@@ -282,15 +301,18 @@ class SnippetPool:
     def _call(self, worker: _Worker, card: Card, target: str, snippets_dir: Path,
               timeout: float) -> tuple[SnippetOutcome, bool]:
         """(outcome, whether the worker can be reused)."""
-        started: object = None
+        child: int | None = None
         try:
             worker.send((card, target, str(Path(snippets_dir).absolute())))
             started = worker.receive(time.monotonic() + _STARTUP_SECONDS)
             if not isinstance(started, Started):
                 return self._died(worker, target, snippets_dir, starting=True), False
-            answer = worker.receive(time.monotonic() + timeout)
+            deadline = time.monotonic() + timeout
+            answer = worker.receive(deadline)
+            if isinstance(answer, Forked):
+                child = answer.pid
+                answer = worker.receive(deadline)
         except TimeoutError:
-            child = started.pid if isinstance(started, Started) else None
             return self._timed_out(worker, child, target, snippets_dir, timeout), False
         except BrokenPipeError:
             return self._died(worker, target, snippets_dir, starting=True), False

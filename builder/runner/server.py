@@ -1,19 +1,20 @@
 """A snippet worker: a fork server, started by the pool as `python -m
 builder.runner.server LOG MEMORY_LIMIT PARENT_PID`.
 
-It imports numpy, sympy and the formula compiler (and compiles a formula of its own, so
+It imports numpy, sympy and the formula compiler (and compiles formulas of its own, so
 that the lazily imported parts are loaded too), then never runs user code: each call
 is run by a child forked from it (builder/runner/child.py), which starts warm, as a
 copy that shares the server's memory until it writes to it, and takes whatever the
-snippet changed with it when it exits. One child is forked ahead, while the pool is busy
-elsewhere, and waits for its call; the next is forked as soon as that call is answered.
+snippet changed with it when it exits.
 
-The server reads a call from stdin, empties the log, hands the call to the waiting
-child and answers `Started(pid)`; then it relays the child's outcome as it came, or
-says `ChildDied(status)` when the child ended without one (a crash, os._exit): the
-server lives on, and the pool only reads the child's last words in the log. Timeouts
-are the pool's: it asks the child for its stack (SIGUSR1, faulthandler, inherited from
-here) and kills the server's process group, children and what they started included.
+The server reads a call from stdin and answers `Started`; it compiles the card's
+equations (our compiler on the sheet's LaTeX: its caches stay warm from card to card,
+and the child only evaluates), empties the log, forks the call's child and answers
+`Forked(pid)`; then it relays the child's outcome as it came, or says
+`ChildDied(status)` when the child ended without one (a crash, os._exit): the server
+lives on, and the pool reads the child's last words in the log. Timeouts are the
+pool's: it asks the child for its stack (SIGUSR1, faulthandler, inherited from here)
+and kills the server's process group, children and what they started included.
 
 The server and its children are one process group, the leader of its own session (so
 one `killpg` takes everything, and a Ctrl-C in the terminal reaches only the pool's
@@ -30,37 +31,40 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import cast
 
-from builder.runner.child import child_life
-from builder.runner.protocol import ChildDied, Started, pack, read_frame, write_frame
+from builder.model import Card
+from builder.runner.card import compiled_card
+from builder.runner.child import Call, child_life
+from builder.runner.protocol import (
+    ChildDied,
+    Forked,
+    Started,
+    pack,
+    read_frame,
+    unpack,
+    write_frame,
+)
 
 __all__ = ["main", "serve"]
 
 
 class _Child:
-    """A forked child waiting for its call, seen from the server."""
+    """The child forked for one call, seen from the server."""
 
-    def __init__(self, log: Path, memory_limit: int, server_fds: tuple[int, ...]) -> None:
-        request_read, request_write = os.pipe()
+    def __init__(self, call: Call, *, log: Path, memory_limit: int,
+                 server_fds: tuple[int, ...]) -> None:
         outcome_read, outcome_write = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: never returns
-            for fd in (request_write, outcome_read, *server_fds):
+            for fd in (outcome_read, *server_fds):
                 os.close(fd)
-            child_life(request_read, outcome_write, log=log, memory_limit=memory_limit,
+            child_life(call, outcome_write, log=log, memory_limit=memory_limit,
                        server=os.getppid())
-        os.close(request_read)
         os.close(outcome_write)
         self.pid = pid
-        self._request = request_write
         self._outcome = outcome_read
         self._status: int | None = None
-
-    def start(self, request: bytes) -> None:
-        """Hand over the call (a frame as the pool sent it)."""
-        with contextlib.suppress(BrokenPipeError):  # it died already: `outcome` says
-            write_frame(self._request, request)
-        os.close(self._request)
 
     def outcome(self) -> bytes:
         """The child's outcome frame; `ChildDied` when it ended without one."""
@@ -76,16 +80,6 @@ class _Child:
             _, status = os.waitpid(self.pid, 0)
             self._status = os.waitstatus_to_exitcode(status)
         return self._status
-
-    def stop(self) -> None:
-        """End a child that was never given a call."""
-        with contextlib.suppress(OSError):
-            os.close(self._request)
-        with contextlib.suppress(OSError):
-            os.close(self._outcome)
-        with contextlib.suppress(OSError):
-            os.kill(self.pid, signal.SIGKILL)
-        self.reap()
 
 
 def _protocol_pipes(log: Path) -> tuple[int, int]:
@@ -148,8 +142,8 @@ def _warm_up() -> None:
 
 
 def serve(log: Path, memory_limit: int, parent: int) -> int:
-    """The server's loop: read a call, hand it to the waiting child, answer `Started`,
-    relay the outcome, fork the next child."""
+    """The server's loop: read a call, answer `Started`, compile the card's equations,
+    fork the call's child, answer `Forked`, relay the outcome."""
     import faulthandler
     import resource
 
@@ -159,25 +153,30 @@ def serve(log: Path, memory_limit: int, parent: int) -> int:
     _die_with_parent(parent)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     _warm_up()
-    # What is loaded now stays out of the collector's sight: a child's collections then
-    # do not touch (and so copy) the server's objects.
     gc.collect()
-    gc.freeze()
-    waiting = _Child(log, memory_limit, (requests, answers))
+    previous: _Child | None = None
     while True:
         request = read_frame(requests)
         if request is None:
-            waiting.stop()
+            if previous is not None:
+                previous.reap()
             return 0
+        write_frame(answers, pack(Started()))
+        card, target, snippets_dir = cast(tuple[Card, str, str], unpack(request))
+        call = Call(compiled_card(card), target, Path(snippets_dir))
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
         os.ftruncate(1, 0)
-        running = waiting
-        running.start(request)
-        write_frame(answers, pack(Started(running.pid)))
-        write_frame(answers, running.outcome())
-        waiting = _Child(log, memory_limit, (requests, answers))
-        running.reap()
+        # What is loaded now stays out of the collector's sight: a child's collections
+        # then do not touch (and so copy) the server's objects.
+        gc.freeze()
+        if previous is not None:
+            previous.reap()  # ended long ago, most likely: not while the pool waited
+        child = _Child(call, log=log, memory_limit=memory_limit,
+                       server_fds=(requests, answers))
+        write_frame(answers, pack(Forked(child.pid)))
+        write_frame(answers, child.outcome())
+        previous = child
 
 
 def main(argv: list[str] | None = None) -> int:
