@@ -54,7 +54,7 @@ preview: $(BIN)/sheets node_modules/.snapshot
 	$(BIN)/sheets preview $(SHEET)
 
 # pytest exits 5 when it collected nothing; make treats that as the failure it is.
-test: $(BIN)/sheets node_modules/.snapshot bench/node_modules/.installed test-deps
+test: lint node_modules/.snapshot bench/node_modules/.installed test-deps
 	$(BIN)/python -m pytest tests
 # ...and the sheets' own cards (builder/pytest_plugin.py): a wrong formula fails CI at its line.
 	$(if $(SHEETS_SRC),$(BIN)/python -m pytest sheets/)
@@ -62,9 +62,12 @@ test: $(BIN)/sheets node_modules/.snapshot bench/node_modules/.installed test-de
 bench: $(BIN)/sheets node_modules/.snapshot bench/node_modules/.installed system-deps
 	$(BIN)/python bench/run.py
 
+# Part of `make test`: ruff (the rules in pyproject.toml), mypy --strict on the code and
+# its tests, and the stages' layering (import-linter's contract in pyproject.toml).
 lint: $(BIN)/sheets
-	$(BIN)/ruff check builder tests
-	$(BIN)/mypy builder
+	$(BIN)/ruff check builder tests bench scripts
+	$(BIN)/mypy builder tests
+	$(BIN)/lint-imports --no-cache
 
 clean:
 	rm -rf $(OUT) .cache

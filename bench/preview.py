@@ -82,7 +82,8 @@ def read_until(child: subprocess.Popen[str], pattern: str) -> re.Match[str]:
     raise RuntimeError(f"{child.args!r} ended before printing {pattern!r}:\n{''.join(seen)}")
 
 
-def measure(page: Page, sheet: Path, runs: int, seen_at: Callable[[Page, str], float]) -> list[float]:
+def measure(page: Page, sheet: Path, runs: int,
+            seen_at: Callable[[Page, str], float]) -> list[float]:
     text = sheet.read_text(encoding="utf-8")
     line = target_line(text)
     latencies = []

@@ -22,7 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     failed = []
     for script in scripts:
         print(f"== bench/{script.name}", flush=True)
-        if subprocess.run([sys.executable, str(script)], check=False, cwd=HERE.parent).returncode != 0:
+        run = subprocess.run([sys.executable, str(script)], check=False, cwd=HERE.parent)
+        if run.returncode != 0:
             failed.append(script.name)
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)

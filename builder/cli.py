@@ -1,4 +1,4 @@
-"""The `sheets` command line (SPEC.md §2): build, check, preview.
+"""The `sheets` command line (docs/format.md §2): build, check, preview.
 
 Exit codes: 0 success; 1 built or checked with problems (failed cards, or warnings under
 `--strict`); 2 bad input (the message names file and line). The CLI only calls stages;
@@ -21,8 +21,9 @@ from builder.model import BuildError, CardResult
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
+    from builder.check import CheckCache
     from builder.marp import Deck
-    from builder.model import Diagnostic
+    from builder.model import Card, Diagnostic
     from builder.pdf import PdfPrinter
     from builder.render import RenderedDeck
 
@@ -52,7 +53,8 @@ def _parser() -> argparse.ArgumentParser:
         "check", help="check every formula card",
         description="Check every formula card: each `=` step of a display equation at "
         "random points and with sympy, and the snippets linked by <!-- check: -->. "
-        "Prints one `path:line: title: message` line per failing check, then a summary.")
+        "Prints one `path:line: title: message` line per failing check, one line per card "
+        "that passed with some steps not checked, then a summary.")
     check.add_argument("sheets", nargs="*", type=Path, metavar="SHEET",
                        help="Markdown sheets to check (default: sheets/*.md)")
     check.add_argument("--json", dest="json_out", metavar="FILE|-",
@@ -67,7 +69,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="report how many display equations compiled, and why not, "
                        "with the first 3 places per reason (with --json: a 'coverage' key)")
     check.add_argument("-v", "--verbose", action="store_true",
-                       help="with --coverage, list every place, not the first 3")
+                       help="list each step not checked under its card's line; with "
+                       "--coverage, every place, not the first 3")
 
     preview = commands.add_parser("preview", help="live-reload preview in the browser")
     preview.add_argument("sheet", type=Path, metavar="SHEET")
@@ -126,15 +129,17 @@ def _build(args: argparse.Namespace) -> int:
 
 def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None) -> int:
     """Write `DIR/<stem>.html` or `DIR/<stem>.pdf` per sheet (atomically). Warnings go to
-    stderr as `path:line: message` (the parser's, annotations that reach no card, missing
-    images, math errors, overflowing slides); with `--strict` the cards are checked too
-    (failures printed like `sheets check` does, verdicts drawn as badges in the HTML) and
-    any warning or failed card makes the exit status 1. Every sheet is parsed before
+    stderr as `path:line: message` (the parser's, annotations that reach no card,
+    unbalanced delimiters, missing images, math errors, overflowing slides); with
+    `--strict` the cards are checked too (failures printed like `sheets check` does, verdicts drawn
+    as badges in the HTML) and any warning or failed card makes the exit status 1. A PDF whose pages
+    are not one per slide is an error (exit 1) and is not written. Every sheet is parsed before
     anything is written: a bad sheet (exit 2) leaves all outputs as they were."""
     import os
 
     from builder.cards import annotation_warnings, find_cards
     from builder.check import CheckCache, check_cards, find_snippets_dir
+    from builder.formula import delimiter_warnings
     from builder.render import load_themes, render_deck
 
     themes = load_themes(args.theme_set)
@@ -163,8 +168,10 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None) -> int:
         results = check(deck) if args.strict else None
         rendered = render_deck(deck, themes=themes, results=results,
                                cache_dir=cache_dir / "render", standalone=args.to == "html")
-        report = _Report([*deck.diagnostics, *annotation_warnings(deck),
-                          *rendered.diagnostics])
+        cards = find_cards(deck)
+        declared = _declared(cards, CheckCache(cache_dir / "check")) if args.strict else []
+        report = _Report([*deck.diagnostics, *annotation_warnings(deck), *declared,
+                          *delimiter_warnings(cards), *rendered.diagnostics])
         if results:
             from builder.check import report_lines
 
@@ -191,8 +198,9 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None) -> int:
                 print(f"sheets build: wrote {output}", flush=True)
         else:
             assert printer is not None
-            _print_sheets(printer, decks, list(outputs), render, say,
-                          in_threads=not args.strict)
+            if _print_sheets(printer, decks, list(outputs), render, say,
+                             in_threads=not args.strict):
+                return EXIT_PROBLEMS
     except OSError as error:
         where = f"{error.filename}: " if error.filename else ""
         print(f"sheets build: cannot write: {where}{error.strerror or error}", file=sys.stderr)
@@ -202,12 +210,14 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None) -> int:
 
 def _print_sheets(printer: PdfPrinter, decks: Sequence[Deck], outputs: Sequence[Path],
                   render: Callable[[Deck], tuple[RenderedDeck, _Report]],
-                  say: Callable[[_Report], None], *, in_threads: bool) -> None:
+                  say: Callable[[_Report], None], *, in_threads: bool) -> int:
     """Print each deck to its output with one browser, in order. `in_threads`: the next
     sheet is rendered in a thread while Chromium prints one (the main thread only waits
     for it then): building the 8 sheets of sheets/ from an empty cache takes 4.3-4.6 s
     instead of 5.8-5.9. Not under --strict (the checker forks, which it does only with
-    no other thread running). Each sheet's warnings are printed before its PDF is."""
+    no other thread running). Each sheet's warnings are printed before its PDF is.
+    Returns how many PDFs were not written (their pages were not one per slide: an
+    error in the report, and the last good PDF kept)."""
     from concurrent.futures import Future, ThreadPoolExecutor
 
     from builder.pdf import PdfJob, job_for_deck
@@ -232,6 +242,7 @@ def _print_sheets(printer: PdfPrinter, decks: Sequence[Deck], outputs: Sequence[
         if decks:  # (the printer is told only while it prints nothing: it is not shared)
             printer.expect(decks[0], outputs[0])
         coming = start(0) if decks else None
+        unwritten = 0
         for index in range(len(decks)):
             assert coming is not None
             current, report = coming.result()
@@ -240,8 +251,12 @@ def _print_sheets(printer: PdfPrinter, decks: Sequence[Deck], outputs: Sequence[
             result = printer.build(current, last=last)
             report.diagnostics.extend(result.diagnostics)
             say(report)  # before the 'wrote' line, all of the sheet's in line order
+            if not result.written:
+                unwritten += 1
+                continue
             pages = "1 page" if result.pages == 1 else f"{result.pages} pages"
             print(f"sheets build: wrote {result.output} ({pages})", flush=True)
+        return unwritten
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -260,17 +275,19 @@ def _check(args: argparse.Namespace) -> int:
         check_cards,
         find_snippets_dir,
         github_annotations,
+        in_part_lines,
         report_lines,
         results_json,
         summary_line,
     )
-    from builder.model import Card
+    from builder.formula import delimiter_warnings
 
     sheets: list[Path] = list(args.sheets) or sorted(Path("sheets").glob("*.md"))
     if not sheets:
         raise BuildError(None, "sheets check: no sheets given and none in sheets/*.md")
     if args.snippets is not None and not args.snippets.is_dir():
         raise BuildError(None, f"--snippets {args.snippets}: not a directory")
+    cache = CheckCache(Path(os.environ.get("SHEETS_CACHE_DIR") or ".cache") / "check")
     cards_by_snippets: dict[Path | None, list[Card]] = {}
     order: list[Card] = []
     notes: list[str] = []  # each sheet's warnings, in line order
@@ -282,14 +299,14 @@ def _check(args: argparse.Namespace) -> int:
             errors.append((sheet, error))
             print(error, file=sys.stderr)
             continue
+        found = find_cards(deck)
         # The parser's warnings too: an unclosed `$$` changes which math the cards hold.
         notes.extend(str(warning) for warning in _in_line_order(
-            (*deck.diagnostics, *annotation_warnings(deck))))
-        found = find_cards(deck)
+            (*deck.diagnostics, *annotation_warnings(deck), *_declared(found, cache),
+             *delimiter_warnings(found))))
         snippets_dir = args.snippets if args.snippets is not None else find_snippets_dir(sheet)
         cards_by_snippets.setdefault(snippets_dir, []).extend(found)
         order.extend(found)
-    cache = CheckCache(Path(os.environ.get("SHEETS_CACHE_DIR") or ".cache") / "check")
     by_card: dict[int, CardResult] = {}
     for snippets_dir, cards in cards_by_snippets.items():
         for card, result in zip(cards, check_cards(cards, snippets_dir=snippets_dir,
@@ -310,6 +327,8 @@ def _check(args: argparse.Namespace) -> int:
             if github:
                 for annotation in github_annotations(result):
                     print(annotation, file=report)
+        for line in in_part_lines(result, verbose=args.verbose):  # a pass, not whole
+            print(line, file=report)
     summary = summary_line(results)
     if errors:
         summary += f"; {len(errors)} {'sheet' if len(errors) == 1 else 'sheets'} not read"
@@ -354,6 +373,15 @@ def _read_sheet(path: Path) -> Deck:
     if path.suffix.lower() not in SHEET_SUFFIXES and not path.is_dir():
         raise BuildError(None, f"{path}: not a sheet (a sheet is a .md or .txt file)")
     return parse_file(path)
+
+
+def _declared(cards: Iterable[Card], cache: CheckCache) -> list[Diagnostic]:
+    """The check stage's warnings about what cards declare (`assume:`, `let:`), through
+    the check cache; only cards that declare something are looked at."""
+    from builder.check import declaration_warnings
+
+    return [warning for card in cards if card.assume or card.declarations
+            for warning in cache.diagnostics(card, declaration_warnings)]
 
 
 def _in_line_order(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:

@@ -64,7 +64,7 @@ class Equation:
 
 @dataclass(frozen=True, slots=True)
 class Card:
-    """The innermost heading section that holds display math (SPEC.md §1)."""
+    """The innermost heading section that holds display math (docs/format.md §1)."""
 
     title: str
     """The heading's text; empty for math before any heading on a slide."""
@@ -83,6 +83,9 @@ class Card:
     """The heading's line (or the first equation's, for an untitled card)."""
     slide: int
     """0-based index of the slide the card is on."""
+    annotation_lines: tuple[tuple[str, int], ...] = ()
+    """`(key, line)` of each annotation in the card's comments, in order (`("assume", 12)`):
+    where a warning about one points."""
 
 
 Status = Literal["pass", "fail", "error", "unchecked"]
@@ -108,12 +111,30 @@ class CheckResult:
 @dataclass(frozen=True, slots=True)
 class CardResult:
     """A card's verdict: the worst of its checks (error > fail > pass), or `unchecked`
-    with the reason when nothing could be checked."""
+    with the reason when nothing could be checked. `checks` lists every step, those not
+    checked as `unchecked` with why, so that the verdict says how much it covers."""
 
     card: Card
     status: Status
     message: str
     checks: tuple[CheckResult, ...]
+
+    @property
+    def steps(self) -> int:
+        """How many checks the card has: every `=` of its derivations (those that could not
+        be checked too) and every linked snippet."""
+        return len(self.checks)
+
+    @property
+    def checked(self) -> int:
+        """How many of its checks came to a verdict (pass, fail or error)."""
+        return sum(check.status != "unchecked" for check in self.checks)
+
+    @property
+    def in_part(self) -> bool:
+        """A pass that leaves some of the card's checks unchecked: `pass (2 of 5 steps;
+        3 not checked)`, not a card verified whole."""
+        return self.status == "pass" and self.checked < self.steps
 
     @property
     def loc(self) -> SourceLoc:

@@ -1,11 +1,14 @@
-"""pytest_plugin: `pytest sheets/` checks the sheets' cards (SPEC.md §2, "pytest").
+"""pytest_plugin: `pytest sheets/` checks the sheets' cards (docs/format.md §2, "pytest").
 
 Registered through the `pytest11` entry point, so installing `sheets` is enough. Each
 checked card of a collected sheet is one test item, `sheets/nn.md::Card title`; it runs
 the card's derivation chains and linked snippets (builder/check.py, snippets in the
 builder/worker.py pool), and a failure is reported at the sheet's `path:line` with the
 snippet's traceback trimmed to the user's code. A card that cannot be checked (its LaTeX
-does not compile) is skipped with the reason; a `nocheck:` card is not collected.
+does not compile) is skipped with the reason; a `nocheck:` card is not collected. A card
+that passes with some of its steps not checked passes, and the terminal summary lists it
+with how much was checked (with `-v`, each step not checked and why), as pytest lists
+skips.
 
 Which Markdown files are sheets: pytest sees every `.md` under the paths it walks, and a
 project's own test fixtures or README are not sheets. So a `.md` is collected only when
@@ -34,6 +37,9 @@ if TYPE_CHECKING:
     from builder.runner.pool import SnippetOutcome, SnippetPool
 
 _POOL = pytest.StashKey["SnippetPool | None"]()
+_IN_PART = pytest.StashKey[list[tuple[str, list[str]]]]()
+"""The cards that passed in part: `path:line: title: 2 of 5 steps; 3 not checked`, and
+each step not checked (`path:line: step 1: why`)."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -159,10 +165,22 @@ class CardItem(pytest.Item):
         result = check_card(self.card, snippets_dir=snippets_dir,
                             timeout=self.config.getoption("sheets_timeout"), pool=recorder)
         if result.status == "pass":
+            if result.in_part:
+                self._note_in_part(result)
             return
         if result.status == "unchecked":
             pytest.skip(f"unchecked: {result.message}")
         raise CardFailed(result, recorder.outcomes if recorder else {})
+
+    def _note_in_part(self, result: CardResult) -> None:
+        """Keep the pass in part for the terminal summary (`pytest_terminal_summary`)."""
+        from builder.check import how_much_checked, unchecked_steps
+
+        shown = _display_path(self.path, self.config)
+        title = f"{self.card.title}: " if self.card.title else ""
+        steps = [f"{shown}:{loc.line}: {why}" for loc, why in unchecked_steps(result)]
+        self.config.stash.setdefault(_IN_PART, []).append(
+            (f"{shown}:{self.card.loc.line}: {title}{how_much_checked(result)}", steps))
 
     def repr_failure(
             self, excinfo: pytest.ExceptionInfo[BaseException],
@@ -198,6 +216,22 @@ def _session_pool(config: pytest.Config) -> SnippetPool:
         pool = SnippetPool()
         config.stash[_POOL] = pool
     return pool
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int,
+                            config: pytest.Config) -> None:
+    """The cards that passed with some steps not checked, as pytest lists skips: a pass
+    that covers part of a card must not read as one that covers all of it."""
+    found = config.stash.get(_IN_PART, [])
+    if not found:
+        return
+    terminalreporter.write_sep("=", f"{len(found)} sheet card{'' if len(found) == 1 else 's'}"
+                                    f" passed in part")
+    for line, steps in found:
+        terminalreporter.write_line(f"PASSED IN PART {line}")
+        if config.get_verbosity() > 0:
+            for step in steps:
+                terminalreporter.write_line(f"  {step}")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

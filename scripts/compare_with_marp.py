@@ -35,8 +35,8 @@ from fixture_file import read_fixture_file
 from marp_structure import body_lines, directive_lines, normalize_body, structure_lines
 from test_parse import render_for_comparison, structure_line
 
-from builder.model import BuildError
 from builder.marp.parse import parse_file
+from builder.model import BuildError
 
 
 def marp_html(sheets: list[Path], marp_dir: Path, work: Path) -> dict[Path, str]:

@@ -1,4 +1,4 @@
-"""`sheets build` through the real command line (SPEC.md §2): HTML with Marp CLI's slides,
+"""`sheets build` through the real command line (docs/format.md §2): HTML with Marp CLI's slides,
 the seed deck as 67 A4 PDF pages, warnings at `path:line`, `--strict`, bad input."""
 
 from __future__ import annotations

@@ -94,7 +94,7 @@ def test_seed_deck_cards() -> None:
 
 
 def test_notes_without_headings_give_one_untitled_card() -> None:
-    """Seeds 002-004 are plain notes without headings: one slide, so (SPEC.md §1) one
+    """Seeds 002-004 are plain notes without headings: one slide, so (docs/format.md §1) one
     untitled card at the first equation."""
     for name in ("002", "003", "004"):
         seed = next(path for path in SEED_FILES if path.name.startswith(name))

@@ -366,8 +366,8 @@ def test_the_derivation_sheet_every_mistake_fails_at_its_line(tmp_path: Path) ->
             assert f"{FIXTURE}:{fail_line}: {by_line[line]['title']}: step" in run.stderr
     counts = document["summary"]
     assert run.stderr.strip().splitlines()[-1] == (
-        f"{counts['pass']} passed, {counts['fail']} failed, {counts['error']} errors, "
-        f"{counts['unchecked']} unchecked")
+        f"{counts['pass']} passed ({document['in_part']} in part), {counts['fail']} failed, "
+        f"{counts['error']} errors, {counts['unchecked']} unchecked")
 
 
 def _write(path: Path, text: str) -> Path:
@@ -397,7 +397,7 @@ def test_exit_codes_and_the_default_sheets(tmp_path: Path) -> None:
     _write(tmp_path / "sheets" / "good.md", GOOD)
     run = _sheets(cwd=tmp_path)
     assert run.returncode == 0, run.stderr
-    assert run.stdout.strip() == "1 passed, 0 failed, 0 errors, 1 unchecked"
+    assert run.stdout.strip() == "1 passed (0 in part), 0 failed, 0 errors, 1 unchecked"
 
     _write(tmp_path / "sheets" / "bad.md", BAD)
     run = _sheets(cwd=tmp_path)
@@ -405,7 +405,7 @@ def test_exit_codes_and_the_default_sheets(tmp_path: Path) -> None:
     assert run.stdout.splitlines() == [
         "sheets/bad.md:12: Wrong square: step 1: (a+b)^2 ≠ a^2 + b^2 at "
         + run.stdout.split(" at ", 1)[1].splitlines()[0],
-        "2 passed, 1 failed, 0 errors, 2 unchecked",
+        "2 passed (0 in part), 1 failed, 0 errors, 2 unchecked",
     ]
     assert _sheets(str(tmp_path / "missing.md"), cwd=tmp_path).returncode == 2
     assert _sheets(cwd=tmp_path / "sheets").returncode == 2  # no sheets/*.md there
@@ -429,7 +429,7 @@ def test_every_failing_check_of_a_card_is_a_line_in_the_sheets_latex(tmp_path: P
                                                  abs=1e-3)
     assert lines[1].startswith("notes.md:6: tanh: step 1: (a+b)^2 ≠ a^2 + b^2 at a=")
     assert lines[2].startswith("notes.md:3: tanh: nomodule.f: ")
-    assert lines[3] == "0 passed, 0 failed, 1 error, 0 unchecked"
+    assert lines[3] == "0 passed (0 in part), 0 failed, 1 error, 0 unchecked"
 
 
 def test_a_change_to_a_helper_module_a_snippet_imports_checks_the_card_again(
@@ -493,14 +493,14 @@ def test_coverage_lists_where_each_reason_happened(tmp_path: Path) -> None:
     assert run.stdout.splitlines()[-1].strip() == "notes.md:10"
     run = _sheets("--coverage", "--json", "-", "notes.md", cwd=tmp_path, env=env)
     document = json.loads(run.stdout)
-    assert set(document) == {"cards", "summary", "coverage"}
+    assert set(document) == {"cards", "summary", "in_part", "coverage"}
     assert document["coverage"]["total"] == 5 and document["coverage"]["compiled"] == 1
     (entry,) = document["coverage"]["reasons"]
     assert entry["count"] == 4
     assert entry["locations"] == [{"file": "notes.md", "line": line} for line in (4, 6, 8, 10)]
-    # Without --coverage the document is SPEC.md §2's, unchanged.
+    # Without --coverage the document is docs/format.md §2's, unchanged.
     run = _sheets("--json", "-", "notes.md", cwd=tmp_path, env=env)
-    assert set(json.loads(run.stdout)) == {"cards", "summary"}
+    assert set(json.loads(run.stdout)) == {"cards", "summary", "in_part"}
 
 
 def test_check_help_describes_its_arguments(tmp_path: Path) -> None:
@@ -510,7 +510,8 @@ def test_check_help_describes_its_arguments(tmp_path: Path) -> None:
     for words in ("SHEET Markdown sheets to check (default: sheets/*.md)",
                   "--json FILE|- also write every card's result as JSON",
                   "--snippets DIR the snippets directory",
-                  "-v, --verbose with --coverage, list every place"):
+                  "-v, --verbose list each step not checked under its card's line",
+                  "with --coverage, every place"):
         assert words in text, text
 
 
@@ -519,13 +520,14 @@ def test_json_shape_to_a_file(tmp_path: Path) -> None:
     run = _sheets(str(sheet), "--json", str(tmp_path / "out" / "r.json"), cwd=tmp_path)
     assert run.returncode == 1
     document = json.loads((tmp_path / "out" / "r.json").read_text())
-    assert set(document) == {"cards", "summary"}
+    assert set(document) == {"cards", "summary", "in_part"}
     assert document["summary"] == {"pass": 1, "fail": 1, "error": 0, "unchecked": 1}
     cards = document["cards"]
     assert [(c["line"], c["title"], c["status"]) for c in cards] == [
         (3, "Square", "pass"), (6, "Skipped", "unchecked"), (10, "Wrong square", "fail")]
     for card in cards:
-        assert set(card) == {"file", "line", "title", "status", "message", "checks"}
+        assert set(card) == {"file", "line", "title", "status", "message", "checked", "steps",
+                             "checks"}
         assert card["file"] == str(sheet)
         for check in card["checks"]:
             assert set(check) == {"kind", "status", "line", "message"}
@@ -714,7 +716,7 @@ def test_a_child_that_dies_compiling_a_card_costs_that_card(
     import signal
 
     import builder.check.parallel
-    from builder.check import Step, check_cards, derivation_plan
+    from builder.check import Skipped, Step, check_cards, derivation_plan
 
     [(_, cards)] = _deck([FIXTURE])
     serial = check_cards(cards, snippets_dir=None, timeout=60, processes=1)
@@ -722,7 +724,7 @@ def test_a_child_that_dies_compiling_a_card_costs_that_card(
                   if card.nocheck is None and card.equations and index > 0)
     parent = os.getpid()
 
-    def fragile(card: Card) -> list[Step | str]:
+    def fragile(card: Card) -> list[Step | Skipped]:
         if card is cards[victim] and os.getpid() != parent:
             os.kill(os.getpid(), signal.SIGKILL)
         return derivation_plan(card)
@@ -761,4 +763,4 @@ def test_check_prints_the_parsers_warnings_before_the_summary(tmp_path: Path) ->
     assert run.returncode == 0, run.stderr  # a warning, not a failed card
     first, summary = run.stdout.splitlines()
     assert first.startswith(f"{sheet}:7: ") and "never closed" in first
-    assert summary == "0 passed, 0 failed, 0 errors, 1 unchecked"
+    assert summary == "0 passed (0 in part), 0 failed, 0 errors, 1 unchecked"

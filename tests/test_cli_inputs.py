@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pikepdf
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,7 +47,7 @@ def test_line_endings_a_bom_and_tabs_keep_verdicts_and_lines(
     (tmp_path / "wrong.md").write_bytes(encode(_card(2)))
     good = _sheets("check", "good.md", cwd=tmp_path)
     assert (good.returncode, good.stdout.splitlines()[-1]) == \
-        (0, "1 passed, 0 failed, 0 errors, 0 unchecked")
+        (0, "1 passed (0 in part), 0 failed, 0 errors, 0 unchecked")
     wrong = _sheets("check", "wrong.md", cwd=tmp_path)
     assert wrong.returncode == 1
     assert wrong.stdout.startswith("wrong.md:8: Card: step 2: "), wrong.stdout
@@ -82,7 +83,7 @@ def test_a_bad_sheet_among_several_does_not_stop_the_others(tmp_path: Path) -> N
     assert run.stderr.startswith("bad.md:2: malformed front matter")
     assert run.stdout.startswith("wrong.md:8: Card: step 2: ")
     assert run.stdout.splitlines()[-1] == \
-        "1 passed, 1 failed, 0 errors, 0 unchecked; 1 sheet not read"
+        "1 passed (0 in part), 1 failed, 0 errors, 0 unchecked; 1 sheet not read"
 
 
 def test_json_on_stdout_reports_input_errors_as_a_document(tmp_path: Path) -> None:
@@ -161,7 +162,7 @@ def test_many_cards_and_a_big_sheet_are_checked_and_built(tmp_path: Path) -> Non
     (tmp_path / "many.md").write_text("---\nmarp: true\n---\n\n" + cards, encoding="utf-8")
     run = _sheets("check", "many.md", cwd=tmp_path)
     assert run.returncode == 1
-    assert run.stdout.splitlines()[-1] == "4999 passed, 1 failed, 0 errors, 0 unchecked"
+    assert run.stdout.splitlines()[-1] == "4999 passed (0 in part), 1 failed, 0 errors, 0 unchecked"
     assert run.stdout.startswith(f"many.md:{4 + 6 * 4321 + 4}: Card 4321: ")
     prose = "Prose that fills a line of a note, with $x^2$ inline. " * 4 + "\n"
     text = "".join((f"## Part {index}\n\n" if index % 50 == 0 else "") + prose
@@ -172,3 +173,18 @@ def test_many_cards_and_a_big_sheet_are_checked_and_built(tmp_path: Path) -> Non
     built = _sheets("build", "big.md", "--to", "html", "-o", "out", cwd=tmp_path)
     assert built.returncode == 0, built.stderr
     assert (tmp_path / "out" / "big.html").read_text(encoding="utf-8").count("<section") == 600
+
+
+def test_two_builds_of_one_sheet_at_once_both_finish_with_a_whole_pdf(tmp_path: Path) -> None:
+    (tmp_path / "s.md").write_text(_card(1) + "\n---\n\n## Two\n\n$$a^2 = a a$$\n",
+                                   encoding="utf-8")
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "SHEETS_CACHE_DIR": str(tmp_path)}
+    runs = [subprocess.Popen([sys.executable, "-m", "builder", "build", "s.md", "-o", "out"],
+                             cwd=tmp_path, env=environment, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [run.communicate(timeout=300) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], results
+    assert all(out == "sheets build: wrote out/s.pdf (2 pages)\n" for out, _ in results)
+    with pikepdf.open(tmp_path / "out" / "s.pdf") as pdf:
+        assert len(pdf.pages) == 2
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["s.pdf"]

@@ -142,6 +142,7 @@ def test_let_declarations_in_a_sheet() -> None:
     (chain,) = compiler.compile_equation(card.equations[0], declarations).chains
     left, right = (side.expr for side in chain.sides)
     assert isinstance(left, AppliedUndef)
+    assert right is not None
     assert right.args == (sympy.Symbol("X", commutative=False),
                           sympy.Symbol("W", commutative=False))
     bad = compiler.declarations_for(Card("t", (), (), (), None, ("f functoin",), (),
@@ -346,7 +347,9 @@ def test_numeric_function_agrees_with_sympy_and_unrolls_sums() -> None:
 
 def test_numeric_function_skips_points_outside_the_meaning_and_refuses_the_unknown() -> None:
     x, y = sympy.symbols("x y")
-    unused = {}.__getitem__
+    def unused(key: str, label: str) -> float:
+        raise AssertionError(f"no array is read here ({label}[{key}])")
+
     assert compiler.numeric_function(sympy.log(x))({"x": -0.5}, unused) is None
     assert compiler.numeric_function(sympy.sqrt(x) * y)({"x": -0.5, "y": 1.0}, unused) is None
     assert compiler.numeric_function(1 / x)({"x": 0.0}, unused) is None

@@ -181,7 +181,8 @@ def test_the_last_card_passes_in_the_preview_after_an_edit(notes: Path) -> None:
             ("Nothing leaked", "pass")]
         # The edit: the leaking cards come first, and the probe is checked again after
         # them (its title changed), in the same check.
-        sheet.write_text(leaking_cards() + PROBE_CARD.replace("## Nothing leaked", "## Nothing leaked at all"))
+        retitled = PROBE_CARD.replace("## Nothing leaked", "## Nothing leaked at all")
+        sheet.write_text(leaking_cards() + retitled)
         update = rebuild(sheet)
         assert update.checks is not None
         badges = {badge.title: badge for badge in update.checks()}

@@ -1,5 +1,5 @@
 """Bad sheets through the real command line: `path:line: message` on stderr, exit 2, no
-traceback (SPEC.md §2, STYLE.md §3). `sheets check` parses first, so it shows what any
+traceback (docs/format.md §2, STYLE.md §3). `sheets check` parses first, so it shows what any
 command that parses a sheet does."""
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def test_missing_and_undecodable_sheets(tmp_path: Path) -> None:
 def test_a_forgotten_closing_dollar_dollar_is_a_warning_at_its_line(tmp_path: Path) -> None:
     """Marp CLI builds such a sheet (the text below is math), so `sheets build` does too,
     warning at the `$$` that lacks its closing `$$` (not at the last `$$` of the sheet,
-    where Marp's pairing runs out); a problem for `--strict` (SPEC.md §2)."""
+    where Marp's pairing runs out); a problem for `--strict` (docs/format.md §2)."""
     sheet = tmp_path / "act.md"
     sheet.write_text("# A\n\n$$\nx = 1\n\ntext\n\n$$\ny = 2\n$$\n", encoding="utf-8")
     warning = (f"{sheet}:3: warning: display math `$$` opened here is never closed "

@@ -426,6 +426,7 @@ def test_a_big_page_printed_in_parts_is_one_pdf_in_order(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Three parts, each in its own renderer (forced: the deck is small): the pages come
     back in order, each diagram drawn on its own page, the outline on the right pages."""
+    import builder.pdf.parts as parts_module
     import builder.pdf.printer as pdf_module
     from builder import cli
 
@@ -438,7 +439,7 @@ def test_a_big_page_printed_in_parts_is_one_pdf_in_order(
     sheet = tmp_path / "parted.md"
     sheet.write_text(PARTED.format(slides="\n\n---\n\n".join(slides)), encoding="utf-8")
     seen: list[int] = []
-    pages_of = pdf_module.pages_to_print
+    pages_of = parts_module.pages_to_print
 
     def three_parts(document: str, fragments: list[str], parts: int) -> object:
         pages = pages_of(document, fragments, 3)
@@ -463,7 +464,7 @@ def test_a_big_page_printed_in_parts_is_one_pdf_in_order(
         nodes = {word for word in words if word.startswith("Node")}
         assert nodes == ({f"Node{number}a", f"Node{number}b"} if number in (2, 6) else set())
     with pikepdf.open(output) as pdf, pdf.open_outline() as outline:
-        assert [(item.title, pdf.pages.index(item.destination[0]))
+        assert [(item.title, pdf.pages.index(_first(item.destination)))
                 for item in outline.root] == [(f"Title {n}", n - 1) for n in range(1, 8)]
 
 
@@ -471,6 +472,7 @@ def test_a_part_the_drawn_diagrams_do_not_fit_draws_its_own(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """When the diagrams drawn aside cannot be put into a part (raw HTML the split
     misread), that part is loaded again with the diagram library and draws them itself."""
+    import builder.pdf.parts as parts_module
     import builder.pdf.printer as pdf_module
     from builder import cli
 
@@ -479,7 +481,7 @@ def test_a_part_the_drawn_diagrams_do_not_fit_draws_its_own(
         if number in (1, 4) else "") for number in range(1, 5)]
     sheet = tmp_path / "own.md"
     sheet.write_text(PARTED.format(slides="\n\n---\n\n".join(slides)), encoding="utf-8")
-    pages_of = pdf_module.pages_to_print
+    pages_of = parts_module.pages_to_print
     monkeypatch.setattr(pdf_module, "pages_to_print",
                         lambda document, fragments, parts: pages_of(document, fragments, 2))
     monkeypatch.setattr(pdf_module, "_PUT_DIAGRAMS", "((drawn) => false)")
@@ -502,7 +504,7 @@ def _build_that_must_not_hang(tmp_path: Path) -> BaseException | None:
         with PdfPrinter(cache_dir=tmp_path / "cache") as printer:
             try:
                 printer.build(job)
-            except BaseException as error:  # noqa: BLE001 - the caller asserts on it
+            except BaseException as error:
                 raised.append(error)
 
     worker = threading.Thread(target=build, daemon=True)
@@ -548,3 +550,27 @@ def test_ctrl_c_as_the_key_thread_starts_does_not_hang_the_build(
     for thread in set(threading.enumerate()) - before:  # the key thread ends too
         thread.join(timeout=10)
         assert not thread.is_alive(), f"{thread.name} still waits"
+
+
+def test_a_page_that_loses_slides_is_an_error_at_the_first_missing_one(tmp_path: Path) -> None:
+    # A page not made by render (which closes each slide's HTML): slide 2's stray
+    # </div> closes div.marpit, and slide 3 falls outside it, where nothing prints.
+    document = deck_page("<h1>One</h1>", "<h1>Two</h1></div>", "<h1>Three</h1>")
+    for number in (1, 2, 3):  # ids as render gives them
+        document = document.replace("<section>", f"<section id='{number}'>", 1)
+    out = tmp_path / "deck.pdf"
+    out.write_bytes(b"the last good PDF")
+    with PdfPrinter() as printer:
+        result = printer.build(job_for(document, out, 3), last=True)
+    assert not result.written
+    (error,) = result.diagnostics
+    assert error.severity == "error" and error.loc == SourceLoc(tmp_path / "sheet.md", 21)
+    assert error.message.startswith("slide 3 is missing from the PDF (")
+    assert out.read_bytes() == b"the last good PDF"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["deck.pdf"]
+
+
+def _first(destination: object) -> pikepdf.Page:
+    """The page an outline item's explicit destination (`[page /XYZ …]`) points at."""
+    assert isinstance(destination, pikepdf.Array)
+    return pikepdf.Page(destination[0])

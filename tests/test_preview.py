@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
+from raw_html_cases import CASES, case_params, three_slides
 from seeds import SEED_DECK
 
 from builder.live import PreviewServer, SheetPreview
@@ -325,3 +326,28 @@ def test_a_thousand_saves_in_two_seconds_end_on_the_last_one(
     assert server.rebuilds < 500
     assert server.serving
     assert len(rebuild._rendered.slides) <= len(parse_file(sheet).slides)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("name", case_params())
+def test_raw_html_in_one_slide_leaves_each_slide_one_section_of_the_page(
+        browser: Browser, tmp_path: Path, name: str) -> None:
+    """Issue 23's three-slide decks (tests/test_raw_html.py) in the preview's page."""
+    sheet = tmp_path / f"{name}.md"
+    sheet.write_text(three_slides(CASES[name]), encoding="utf-8")
+    rebuild = SheetPreview(sheet)
+    server = PreviewServer(sheet, rebuild, port=0)
+    server.start()
+    threading.Thread(target=server.run_build_loop, daemon=True).start()
+    view = browser.new_page()
+    try:
+        view.goto(server.url)
+        view.wait_for_function("() => window.sheetsPreview && sheetsPreview.version > 0",
+                               timeout=WAIT_MS)
+        headings = view.evaluate("""() => [...document.querySelectorAll(
+            '#sheets-slides > *')].map((slide) => slide.tagName + ' ' +
+            [...slide.querySelectorAll('h1')].map((h) => h.textContent).join(','))""")
+        assert headings == ["SECTION One", "SECTION Two", "SECTION Three"]
+    finally:
+        view.close()
+        server.shutdown()
+        rebuild.close()

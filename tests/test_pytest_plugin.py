@@ -162,6 +162,27 @@ def test_a_card_that_cannot_be_checked_is_skipped_with_the_reason(
     result.stdout.fnmatch_lines(["SKIPPED*unchecked: *"])
 
 
+def test_a_card_that_passes_in_part_passes_and_the_summary_lists_it(
+        pytester: pytest.Pytester) -> None:
+    # Step 1 substitutes what p(y|x)p(x) is (not checked); step 2 is proved.
+    (pytester.path / "sheets").mkdir()
+    (pytester.path / "sheets" / "part.md").write_text(
+        "## Whole\n\n$$(a+b)^2 = a^2 + 2ab + b^2$$\n\n"
+        "## Part\n\n$$\\begin{aligned}\nu + v &= \\frac{w}{2} + \\frac{w}{2} \\\\\n"
+        "&= w\n\\end{aligned}$$\n")
+    result = pytester.runpytest("sheets/", "-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines([
+        "*= 1 sheet card passed in part =*",
+        "PASSED IN PART sheets/part.md:5: Part: 1 of 2 steps; 1 not checked",
+        "  sheets/part.md:8: step 1: substitution, not checked",
+    ])
+    assert "Whole" not in result.stdout.str().split("passed in part", 1)[1]
+    quiet = pytester.runpytest_subprocess("sheets/")  # (in process, sympy is imported anew)
+    quiet.stdout.fnmatch_lines(["PASSED IN PART sheets/part.md:5: Part: *"])
+    quiet.stdout.no_fnmatch_line("*step 1: substitution*")
+
+
 def test_a_sheet_that_does_not_parse_is_a_collection_error_without_traceback(
         pytester: pytest.Pytester) -> None:
     (pytester.path / "sheets").mkdir()

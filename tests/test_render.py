@@ -82,7 +82,8 @@ def test_theme_css_transformation(case: FixtureCase) -> None:
 # Themes the render fixtures can name besides the built-in ones: marp-core auto-scaling
 # turned on (`@auto-scaling`) in full, for code only, and through an import; and off
 # (`unscaled`: portrait_A4_note without its `@auto-scaling fittingHeader`).
-_A4_NOTE = (FIXTURES.parent.parent / "builder" / "themes" / "portrait_A4_note.css").read_text(encoding="utf-8")
+_A4_NOTE = (FIXTURES.parent.parent / "builder" / "themes" / "portrait_A4_note.css").read_text(
+    encoding="utf-8")
 assert "/* @auto-scaling fittingHeader */\n" in _A4_NOTE
 FIXTURE_THEMES = {
     "unscaled": _A4_NOTE.replace("/* @theme portrait_A4_note */", "/* @theme unscaled */")

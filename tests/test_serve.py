@@ -49,8 +49,8 @@ def split_rebuild(path: Path) -> Update:
         line = front[: front.index("broken")].count("\n") + 1
         return Update(error=f"{path}:{line}: front matter is broken")
     slides = tuple(
-        f'<section style="height:400px;overflow:hidden"><h2>slide {index}</h2><pre>{html.escape(part)}</pre>'
-        "</section>"
+        f'<section style="height:400px;overflow:hidden"><h2>slide {index}</h2>'
+        f"<pre>{html.escape(part)}</pre></section>"
         for index, part in enumerate(body.split("\n---\n"))
     )
 
@@ -225,7 +225,7 @@ def test_a_bug_in_rebuild_is_shown_and_the_server_keeps_running(
     page = browser.new_page()
     try:
         page.goto(server.url)
-        page.wait_for_function("window.sheetsPreview && sheetsPreview.slides.length === 40",
+        page.wait_for_function("() => window.sheetsPreview && sheetsPreview.slides.length === 40",
                                timeout=WAIT_MS)
         replace_in(sheet, "text of slide 0", "crash")
         page.wait_for_function("() => !document.getElementById('sheets-overlay').hidden",
@@ -360,7 +360,7 @@ def test_the_page_asks_for_no_favicon(browser: Browser, sheet: Path) -> None:
     page.on("request", lambda request: requested.append(request.url))
     try:
         page.goto(server.url)
-        page.wait_for_function("window.sheetsPreview && sheetsPreview.slides.length === 40",
+        page.wait_for_function("() => window.sheetsPreview && sheetsPreview.slides.length === 40",
                                timeout=WAIT_MS)
         assert requested, "the page's own requests were not seen"
         assert not [url for url in requested if "favicon" in url], requested
@@ -391,7 +391,7 @@ def test_update_scripts_are_loaded_once_and_no_other_file_by_their_path(
     page = browser.new_page()
     try:
         page.goto(server.url)
-        page.wait_for_function("window.counterLoads === 1", timeout=WAIT_MS)
+        page.wait_for_function("() => window.counterLoads === 1", timeout=WAIT_MS)
         version = page.evaluate("sheetsPreview.version")
         replace_in(sheet, "text of slide 3", "edited slide 3")
         page.wait_for_function("v => sheetsPreview.version > v", arg=version, timeout=WAIT_MS)

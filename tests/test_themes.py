@@ -78,7 +78,8 @@ def deck(spec: ThemeSpec, *sections: str) -> str:
     )
 
 
-TITLE = "<section id='1' class='title'><h1>E資格範囲数式まとめ</h1><footer>まとめ</footer></section>"
+TITLE = ("<section id='1' class='title'><h1>E資格範囲数式まとめ</h1>"
+         "<footer>まとめ</footer></section>")
 CONTENT = (
     "<section id='2' data-marpit-pagination='2' data-marpit-pagination-total='3'>"
     "<header>線形代数</header>"
@@ -173,7 +174,7 @@ def test_content_flows_from_the_top(pages: dict[str, Any], spec: ThemeSpec) -> N
 @pytest.mark.parametrize("spec", SPECS, ids=lambda spec: spec.name)
 def test_header_and_footer_sit_in_the_padding(pages: dict[str, Any], spec: ThemeSpec) -> None:
     content = pages[spec.name][0][1]
-    assert 0 <= content["header"]["top"] and content["header"]["bottom"] <= content["first"]["top"]
+    assert content["header"]["top"] >= 0 and content["header"]["bottom"] <= content["first"]["top"]
     assert content["footer"]["top"] >= spec.height_px - content["paddingBottom"]
     assert content["footer"]["bottom"] <= spec.height_px
 

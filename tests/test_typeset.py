@@ -108,7 +108,8 @@ def test_each_formula_stands_alone(typesetter: Typesetter) -> None:
     # A result depends on its TeX only (it is cached by it): definitions and labels of
     # one formula do not leak into the next (a label twice would be an error).
     defining, using, declared, again = typesetter.typeset([
-        ("\\newcommand{\\R}{\\mathbb{R}} \\DeclareMathOperator{\\sgn}{sgn} \\sgn x \\in \\R", False),
+        ("\\newcommand{\\R}{\\mathbb{R}} \\DeclareMathOperator{\\sgn}{sgn} "
+         "\\sgn x \\in \\R", False),
         ("\\R^n", False), ("\\sgn x", False),
         ("\\begin{align} a &= b \\label{one} \\end{align}", True)])
     assert defining.error is None
@@ -232,7 +233,7 @@ def test_missing_mathjax_is_a_build_error(tmp_path: Path, monkeypatch: pytest.Mo
 
 def test_chromium_draws_it_and_pdftotext_reads_it(typesetter: Typesetter,
                                                   tmp_path: Path) -> None:
-    items = seed_math(SEEDS[1])[:40] + [("\\text{状態価値関数} = \\rho_1", True)]
+    items = [*seed_math(SEEDS[1])[:40], ("\\text{状態価値関数} = \\rho_1", True)]
     results = typesetter.typeset(items)
     body = "".join(f"<div>{result.html}</div>" if display else f"<p>{result.html}</p>"
                    for (_tex, display), result in zip(items, results, strict=True))
@@ -352,7 +353,8 @@ def test_a_formula_node_runs_out_of_memory_on(tmp_path: Path,
     is the error, and a new node typesets the ones after it."""
     monkeypatch.setattr(typeset_module, "_NODE_FLAGS", ("--no-opt", "--max-old-space-size=16"))
     monkeypatch.setattr(typeset_module, "_snapshot", lambda node: None)  # other flags
-    with Typesetter(cache_dir=tmp_path, processes=1) as typesetter:
+    # A generous time limit: on a busy machine a small heap is slow to run out.
+    with Typesetter(cache_dir=tmp_path, processes=1, time_limit=300) as typesetter:
         before, big, after = typesetter.typeset(
             [("x^2", False), ("a+" * 2500, True), ("\\sqrt{2}", False)])
         assert big.error == "MathJax ran out of memory on this formula"
@@ -403,7 +405,8 @@ def test_a_formula_mathjax_cannot_typeset_does_not_stop_the_build(tmp_path: Path
         return done.returncode, [line for line in done.stderr.splitlines()
                                  if not line.startswith("sheets build: wrote")]
 
-    deep = "sheet.md:13: warning: math error: nested too deeply for MathJax (Maximum call stack size exceeded)"
+    deep = ("sheet.md:13: warning: math error: nested too deeply for MathJax "
+            "(Maximum call stack size exceeded)")
     assert build("--to", "html") == (0, [deep])
     page = (tmp_path / "out" / "sheet.html").read_text(encoding="utf-8")
     assert page.count('class="sheets-math-error"') == 1

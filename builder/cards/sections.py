@@ -79,6 +79,8 @@ def _slide_cards(slide: Slide) -> list[Card]:
             code=tuple(section.code),
             loc=section.loc or section.equations[0].loc,
             slide=slide.index,
+            annotation_lines=tuple((key, comment.loc.line) for comment in section.comments
+                                   for key, _ in annotation_entries(comment.text)),
         ))
     return cards
 

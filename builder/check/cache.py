@@ -18,11 +18,11 @@ import hashlib
 import importlib.util
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from builder.atomic import write_text_atomically
-from builder.model import Card, CardResult, CheckResult, SourceLoc
+from builder.model import Card, CardResult, CheckResult, Diagnostic, SourceLoc
 from builder.resources import package_digest
 
 __all__ = ["CheckCache", "code_key", "file_digest", "library_versions"]
@@ -144,3 +144,26 @@ class CheckCache:
                            for check in result.checks]}
         with contextlib.suppress(OSError):  # a cache that cannot be written only costs time
             write_text_atomically(self.directory / f"{key}.json", json.dumps(data))
+
+    def diagnostics(self, card: Card, compute: Callable[[Card], tuple[Diagnostic, ...]]
+                    ) -> tuple[Diagnostic, ...]:
+        """`compute(card)`: what the checker says of a card besides its verdict (its
+        `assume:` and `let:` warnings), kept under the card's key with lines relative to
+        the card, so that a warm run need not compile the card to say it again."""
+        key = self.key(card, None)
+        if key is None:
+            return compute(card)
+        path = self.directory / f"{key}-diagnostics.json"
+        origin = card.loc.line
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return tuple(Diagnostic(SourceLoc(card.loc.path, origin + item["offset"]),
+                                    item["message"], item["severity"]) for item in data)
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        found = compute(card)
+        with contextlib.suppress(OSError):
+            write_text_atomically(path, json.dumps(
+                [{"offset": d.loc.line - origin, "message": d.message,
+                  "severity": d.severity} for d in found], ensure_ascii=False))
+        return found

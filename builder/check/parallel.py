@@ -16,7 +16,14 @@ from dataclasses import replace
 from typing import Any, Self
 
 from builder.check.compare import StepVerdict
-from builder.check.plan import Derivation, Step, derivation_plan, finish, internal_error
+from builder.check.plan import (
+    Derivation,
+    Skipped,
+    Step,
+    derivation_plan,
+    finish,
+    internal_error,
+)
 from builder.model import Card, CheckResult
 
 __all__ = ["LOST", "PARALLEL_CARDS", "Derivers"]
@@ -113,7 +120,7 @@ class Derivers:
         if not self.children:
             return {}
         taken: set[int] = set()
-        plans: dict[int, list[Step | str]] = {}
+        plans: dict[int, list[Step | Skipped]] = {}
         failed: dict[int, str] = {}  # card → why compiling it or a step raised
         verdicts: dict[tuple[int, int], StepVerdict | str] = {}
         started: set[tuple[int, int]] = set()
@@ -142,7 +149,7 @@ class Derivers:
                                                       f"{LOST} ({ending})"),))
         return done
 
-    def _finish_card(self, index: int, plan: list[Step | str],
+    def _finish_card(self, index: int, plan: list[Step | Skipped],
                      verdicts: Mapping[tuple[int, int], StepVerdict | str],
                      started: set[tuple[int, int]], ending: str
                      ) -> Derivation:
@@ -160,7 +167,7 @@ class Derivers:
                         here = [item for item in derivation_plan(self.cards[index])
                                 if isinstance(item, Step)]
                     verdict = here[number].verdict()
-                except Exception as error:  # noqa: BLE001 - as in `derivation_checks`
+                except Exception as error:
                     verdict = internal_error(error)
             if isinstance(verdict, str):
                 return Derivation(reasons=(verdict,))
@@ -222,10 +229,10 @@ def _widen(pipe: int) -> None:
         fcntl.fcntl(pipe, fcntl.F_SETPIPE_SZ, 1 << 20)
 
 
-def _without_expressions(item: Step | str) -> Step | str:
+def _without_expressions(item: Step | Skipped) -> Step | Skipped:
     """A plan item as a child sends it: sympy's expressions (which may hold classes made
     at run time, and do not pickle) are left out; the parent reports from the LaTeX."""
-    if isinstance(item, str):
+    if isinstance(item, Skipped):
         return item
     return replace(item, left=replace(item.left, expr=None),
                    right=replace(item.right, expr=None))
@@ -255,7 +262,7 @@ def _derive_in_child(cards: Sequence[Card], queue: int, out: int) -> None:
             send(index, "take", None)
             try:
                 plan = derivation_plan(cards[index])
-            except Exception as error:  # noqa: BLE001 - the card's reason, as serially
+            except Exception as error:
                 send(index, "failed", internal_error(error))
                 continue
             send(index, "plan", [_without_expressions(item) for item in plan])
@@ -263,7 +270,7 @@ def _derive_in_child(cards: Sequence[Card], queue: int, out: int) -> None:
                 send(index, number, "start")
                 try:
                     verdict: StepVerdict | str = step.verdict()
-                except Exception as error:  # noqa: BLE001 - the card's reason, as serially
+                except Exception as error:
                     verdict = internal_error(error)
                 send(index, number, verdict)
         code = 0

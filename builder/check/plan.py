@@ -1,10 +1,12 @@
 """A card's derivation plan: its equations compiled, each `=` between two compiled sides
-that claims something made a `Step` to compare, and the reasons why the rest cannot be
-checked, in the order the card gives them.
+that claims something made a `Step` to compare, and the rest `Skipped` with the reason
+why it cannot be checked, in the order the card gives them.
 
 Making the plan (compiling) and comparing its steps are separate so that both can be
 shared out among processes (builder/check/parallel.py); `finish` puts the verdicts back
-into the card's checks and reasons, as a serial check gives them.
+into the card's checks and reasons, as a serial check gives them. Every `=` of the card
+but a definition is one of its checks, the skipped ones `unchecked`, so that a verdict
+says how much of the card it covers (`CardResult.checked` of `CardResult.steps`).
 """
 
 from __future__ import annotations
@@ -16,10 +18,17 @@ from dataclasses import dataclass
 from builder.check.compare import StepVerdict, compare_sides, is_claim
 from builder.check.domain import Domain, parse_domain
 from builder.check.limits import OutOfTime, time_limit
-from builder.formula import CompiledEquation, Side, compile_equation, declarations_for
+from builder.formula import (
+    TEXT_ONLY,
+    CompiledEquation,
+    Side,
+    compile_equation,
+    declarations_for,
+    delimiter_problems,
+)
 from builder.model import Card, CheckResult, SourceLoc
 
-__all__ = ["Derivation", "Step", "derivation_checks", "derivation_plan", "finish",
+__all__ = ["Derivation", "Skipped", "Step", "derivation_checks", "derivation_plan", "finish",
            "internal_error", "relation_chains"]
 
 _EQUALS = frozenset({"=", "==", "\\eq"})
@@ -50,6 +59,23 @@ class Step:
         return compare_sides(self.left.expr, self.right.expr, self.domain, seed=self.seed)
 
 
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A part of a card's derivation that is not compared: a substitution (the card does
+    not say what makes its sides equal), an `=` with a side that did not compile or on a
+    row whose delimiters do not balance, or a whole equation that did not compile. A
+    definition is no part of it: it names a quantity, and there is nothing to check."""
+
+    loc: SourceLoc
+    message: str
+    """The unchecked check's message: `step 1: unexpected ']'`."""
+    reason: str | None = None
+    """The card's reason (`line 63: unexpected ']'`), which an `unchecked` card reports;
+    None for a substitution (nothing in it went wrong)."""
+    step: bool = True
+    """False for an equation of words only: there was no step to check."""
+
+
 def relation_chains(compiled: CompiledEquation
                     ) -> list[tuple[tuple[Side, ...], tuple[str, ...]]]:
     """The compiled equation's relation chains as (sides, relations between them)."""
@@ -74,49 +100,73 @@ def _as_written(left: Side, right: Side, verdict: StepVerdict) -> str:
     return f"{left_tex} ≠ {right_tex}{at} ({verdict.values})"
 
 
-def derivation_plan(card: Card) -> list[Step | str]:
-    """The card's claims to compare and, in order among them, the reasons why parts
-    cannot be checked: compiling is done here, comparing is left (`finish`)."""
+def derivation_plan(card: Card) -> list[Step | Skipped]:
+    """The card's claims to compare and, in order among them, the parts that cannot be
+    checked (`Skipped`; definitions are left out): compiling is done here, comparing is
+    left (`finish`). A step with a side on a row whose delimiters do not balance
+    (`delimiter_problems`) is not compared: the row may not say what was meant."""
     declarations = declarations_for(card)
     domain = parse_domain(card.assume)
-    plan: list[Step | str] = []
+    plan: list[Step | Skipped] = []
     for equation in card.equations:
         try:
             with time_limit(5.0):
                 compiled = compile_equation(equation, declarations)
         except OutOfTime:
-            plan.append(f"line {equation.loc.line}: compiling took too long")
+            plan.append(_whole(equation.loc, "compiling took too long"))
             continue
+        malformed = {problem.loc.line: problem.message.split(" (", 1)[0]
+                     for problem in delimiter_problems(equation)}
         step = 0
         for sides, relations in relation_chains(compiled):
             for left, relation, right in zip(sides, relations, sides[1:], strict=False):
                 step += 1
                 if relation.strip() not in _EQUALS:
                     continue
-                if left.expr is None or right.expr is None:
-                    reason = left.reason if left.expr is None else right.reason
-                    plan.append(f"line {right.line}: {reason or 'not compiled'}")
+                loc = SourceLoc(equation.loc.path, right.line)
+                label = f"step {step}"
+                problem = malformed.get(left.line) or malformed.get(right.line)
+                if problem is not None or left.expr is None or right.expr is None:
+                    reason = problem or (left.reason if left.expr is None else right.reason)
+                    why = reason or "not compiled"
+                    plan.append(Skipped(loc, f"{label}: {why}", f"line {right.line}: {why}"))
                     continue
                 kind = is_claim(left.expr, right.expr)
-                if kind is not None:
+                if kind == "definition":  # names a quantity: nothing in it to check
                     continue
-                plan.append(Step(SourceLoc(equation.loc.path, right.line), f"step {step}",
-                                 left, right, domain, _step_seed(card, left, right)))
+                if kind is not None:  # a claim through what the card does not say
+                    plan.append(Skipped(loc, f"{label}: {kind}, not checked"))
+                    continue
+                plan.append(Step(loc, label, left, right, domain,
+                                 _step_seed(card, left, right)))
         if compiled.reason and not compiled.chains:
-            plan.append(f"line {equation.loc.line}: {compiled.reason}")
+            if compiled.reason == TEXT_ONLY:  # words only: no step in it
+                plan.append(Skipped(equation.loc, "", f"line {equation.loc.line}: "
+                                                      f"{compiled.reason}", step=False))
+            else:
+                plan.append(_whole(equation.loc, compiled.reason))
     return plan
 
 
-def finish(plan: Sequence[Step | str], verdicts: Sequence[StepVerdict | CheckResult]
+def _whole(loc: SourceLoc, why: str) -> Skipped:
+    """An equation none of whose steps could be told apart: one step, not checked."""
+    return Skipped(loc, f"equation: {why}", f"line {loc.line}: {why}")
+
+
+def finish(plan: Sequence[Step | Skipped], verdicts: Sequence[StepVerdict | CheckResult]
            ) -> Derivation:
     """The derivation from a plan and the verdicts of its steps, in order; a
-    CheckResult in place of a verdict is taken as it is (a step whose process died)."""
+    CheckResult in place of a verdict is taken as it is (a step whose process died).
+    Each skipped step is an `unchecked` check, so that a card's checks list every step."""
     checks: list[CheckResult] = []
     reasons: list[str] = []
     found = iter(verdicts)
     for item in plan:
-        if isinstance(item, str):
-            reasons.append(item)
+        if isinstance(item, Skipped):
+            if item.reason is not None:
+                reasons.append(item.reason)
+            if item.step:
+                checks.append(CheckResult("derivation", "unchecked", item.loc, item.message))
             continue
         verdict = next(found)
         if isinstance(verdict, CheckResult):
@@ -137,7 +187,7 @@ def derivation_checks(card: Card) -> Derivation:
     try:
         plan = derivation_plan(card)
         return finish(plan, [item.verdict() for item in plan if isinstance(item, Step)])
-    except Exception as error:  # noqa: BLE001 - our bug, but one card must not stop the others
+    except Exception as error:
         return Derivation(reasons=(internal_error(error),))
 
 

@@ -1,5 +1,6 @@
-"""What `sheets check` prints: a line per failing check at the sheet's line, GitHub
-Actions annotations, the summary, and the `--json` document."""
+"""What `sheets check` prints: a line per failing check at the sheet's line, a line per
+card that passed in part (with `-v`, each step it did not check under it), GitHub Actions
+annotations, the summary, and the `--json` document."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from typing import Any
 
 from builder.model import CardResult, SourceLoc, Status
 
-__all__ = ["STATUSES", "failing_checks", "github_annotation", "github_annotations",
-           "report_lines", "results_json", "summary", "summary_line"]
+__all__ = ["STATUSES", "badge_label", "badge_message", "failing_checks", "github_annotation",
+           "github_annotations", "how_much_checked", "in_part_lines", "report_lines",
+           "results_json", "summary", "summary_line", "unchecked_steps"]
 
 STATUSES: tuple[Status, ...] = ("pass", "fail", "error", "unchecked")
 
@@ -29,6 +31,50 @@ def failing_checks(result: CardResult) -> list[tuple[SourceLoc, str]]:
 def report_lines(result: CardResult) -> list[str]:
     """`path:line: title: message`, one per failing check (`failing_checks`)."""
     return [f"{loc}: {text}" for loc, text in failing_checks(result)]
+
+
+def how_much_checked(result: CardResult) -> str:
+    """How much of the card its verdict covers, `2 of 5 steps; 3 not checked`, or `` when
+    it covers every step."""
+    if result.checked == result.steps:
+        return ""
+    missing = result.steps - result.checked
+    steps = "step" if result.steps == 1 else "steps"
+    return f"{result.checked} of {result.steps} {steps}; {missing} not checked"
+
+
+def unchecked_steps(result: CardResult) -> list[tuple[SourceLoc, str]]:
+    """(where, why) for each check of the card that was not checked, in order."""
+    return [(check.loc, check.message) for check in result.checks
+            if check.status == "unchecked"]
+
+
+def in_part_lines(result: CardResult, *, verbose: bool = False) -> list[str]:
+    """For a pass in part (`CardResult.in_part`): `path:line: title: pass (2 of 5 steps;
+    3 not checked)`, and with `verbose` each unchecked step under it, indented, as
+    `path:line: step 1: why`. Nothing for another card."""
+    if not result.in_part:
+        return []
+    title = f"{result.card.title}: " if result.card.title else ""
+    lines = [f"{result.card.loc}: {title}pass ({how_much_checked(result)})"]
+    if verbose:
+        lines.extend(f"  {loc}: {why}" for loc, why in unchecked_steps(result))
+    return lines
+
+
+def badge_label(result: CardResult) -> str:
+    """What the card's badge reads (build --strict, preview): its status, or `pass 2/5`
+    for a pass in part."""
+    return f"pass {result.checked}/{result.steps}" if result.in_part else result.status
+
+
+def badge_message(result: CardResult) -> str:
+    """What the card's badge says on hover: the card's message, or for a pass in part how
+    much was checked and each step not checked, `line 63: step 1: why`."""
+    if not result.in_part:
+        return result.message or ""
+    return "\n".join([how_much_checked(result), *(f"line {loc.line}: {why}"
+                                                  for loc, why in unchecked_steps(result))])
 
 
 def _escape(text: str, *, property_value: bool = False) -> str:
@@ -56,6 +102,7 @@ def _github(loc: SourceLoc, title: str, message: str) -> str:
 
 
 def summary(results: Sequence[CardResult]) -> dict[str, int]:
+    """How many cards have each status."""
     counts: dict[str, int] = dict.fromkeys(STATUSES, 0)
     for result in results:
         counts[result.status] += 1
@@ -63,14 +110,18 @@ def summary(results: Sequence[CardResult]) -> dict[str, int]:
 
 
 def summary_line(results: Sequence[CardResult]) -> str:
+    """`75 passed (4 in part), 0 failed, 0 errors, 3 unchecked`: `in part`, the passes
+    that left some of their steps unchecked."""
     counts = summary(results)
-    return (f"{counts['pass']} passed, {counts['fail']} failed, "
+    in_part = sum(result.in_part for result in results)
+    return (f"{counts['pass']} passed ({in_part} in part), {counts['fail']} failed, "
             f"{counts['error']} error{'' if counts['error'] == 1 else 's'}, "
             f"{counts['unchecked']} unchecked")
 
 
 def results_json(results: Sequence[CardResult]) -> dict[str, Any]:
-    """The `--json` document (docs/format.md)."""
+    """The `--json` document (docs/format.md): each card with its status, how many of
+    its steps were checked, and every step (those not checked too)."""
     return {
         "cards": [{
             "file": str(result.card.loc.path),
@@ -78,9 +129,12 @@ def results_json(results: Sequence[CardResult]) -> dict[str, Any]:
             "title": result.card.title,
             "status": result.status,
             "message": result.message,
+            "checked": result.checked,
+            "steps": result.steps,
             "checks": [{"kind": check.kind, "status": check.status, "line": check.loc.line,
                         "message": check.message} for check in result.checks],
         } for result in results],
         "summary": summary(results),
+        "in_part": sum(result.in_part for result in results),
     }
 

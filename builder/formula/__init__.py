@@ -6,13 +6,16 @@ The stage's public names; the modules inside are its own business. Bottom to top
 `functions` (sympy functions sympy lacks), `reader` < `parser_names`, `parser_calculus`,
 `parser_operators` < `parser` (the parser, one class by concern), `names` (LaTeX →
 Python names), `evidence` (what tokens show about names), `declarations` (a card's
-`let:`), `chains` (rows, statements, relation chains), `equations` (`compile_equation`
-and its cache), `numeric` (`formula`, `numeric_function`).
+`let:`), `delimiters` (unbalanced delimiters, warned), `chains` (rows, statements,
+relation chains), `equations` (`compile_equation` and its cache), `numeric` (`formula`,
+`numeric_function`).
 """
 
 from builder.formula.context import Declarations
 from builder.formula.declarations import declarations_for
+from builder.formula.delimiters import delimiter_problems, delimiter_warnings
 from builder.formula.equations import MAX_CHARACTERS, compile_equation
+from builder.formula.evidence import NameEvidence, name_evidence
 from builder.formula.names import python_name
 from builder.formula.numeric import (
     Formula,
@@ -21,9 +24,27 @@ from builder.formula.numeric import (
     formula,
     numeric_function,
 )
-from builder.formula.results import Chain, CompiledEquation, Side
+from builder.formula.results import TEXT_ONLY, Chain, CompiledEquation, Side
 from builder.formula.tokens import Refused
 
-__all__ = ["MAX_CHARACTERS", "Chain", "CompiledEquation", "Declarations", "Formula",
-           "NotNumeric", "NumericFunction", "Refused", "Side", "compile_equation",
-           "declarations_for", "formula", "numeric_function", "python_name"]
+__all__ = [
+    "MAX_CHARACTERS",
+    "TEXT_ONLY",
+    "Chain",
+    "CompiledEquation",
+    "Declarations",
+    "Formula",
+    "NameEvidence",
+    "NotNumeric",
+    "NumericFunction",
+    "Refused",
+    "Side",
+    "compile_equation",
+    "declarations_for",
+    "delimiter_problems",
+    "delimiter_warnings",
+    "formula",
+    "name_evidence",
+    "numeric_function",
+    "python_name",
+]

@@ -27,7 +27,7 @@ from builder.formula.evidence import (
     step_letters,
 )
 from builder.formula.parser import Parser
-from builder.formula.results import Chain, CompiledEquation, Side
+from builder.formula.results import TEXT_ONLY, Chain, CompiledEquation, Side
 from builder.formula.tokens import (
     MAX_DEPTH,
     Refused,
@@ -124,7 +124,7 @@ def _compile_cached(tex: str, declarations: Declarations) -> _Compiled:
     except RecursionError:
         return _Compiled((), "nested too deeply")
     if not raw_chains:
-        return _Compiled((), "no formula (text only)")
+        return _Compiled((), TEXT_ONLY)
     import sympy
 
     # Unevaluated: sympy's constructors otherwise simplify as they build (most of the
@@ -213,7 +213,7 @@ def _try_parse(tokens: list[Token], context: ParseContext) -> tuple[Any, str | N
     except (TypeError, ValueError, ZeroDivisionError, AttributeError) as error:
         # sympy refusing a construction (a Sum over a non-symbol, …)
         return None, f"cannot build: {type(error).__name__}"
-    except Exception as error:  # noqa: BLE001 - our bug; one side must not stop the sheet
+    except Exception as error:
         return None, f"internal error: {type(error).__name__}: {error}"
 
 

@@ -304,9 +304,9 @@ class _NumpyEvaluator:
         if isinstance(expr, AppliedUndef) and str(expr.func) == "sigma" and len(expr.args) == 1:
             return 1 / (1 + np.exp(-_numeric(self.value(expr.args[0]))))
         if isinstance(expr, AppliedUndef):
-            raise ValueError(f"{expr.func}(…) is not defined in this equation")  # noqa: TRY004
+            raise ValueError(f"{expr.func}(…) is not defined in this equation")
         if isinstance(expr, sympy.Derivative):
-            raise ValueError("a derivative of an unknown quantity has no value")  # noqa: TRY004
+            raise ValueError("a derivative of an unknown quantity has no value")
         raise ValueError(f"cannot evaluate {type(expr).__name__}")
 
 
@@ -376,7 +376,7 @@ def _numeric_function_cached(expr: Any) -> NumericFunction:
         try:
             expr = expr.replace(lambda node: isinstance(node, sympy.Derivative),
                                 lambda node: node.doit())
-        except Exception as error:  # noqa: BLE001 - sympy's many kinds; then sympy's path
+        except Exception as error:
             raise NotNumeric(f"derivative: {error}") from None
     return NumericFunction(expr, _numeric_builder(expr))
 

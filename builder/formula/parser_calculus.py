@@ -54,10 +54,8 @@ class CalculusReader(Reader):
         variables = self.derivative_variables(denominator)
         if sum(count for _, count in variables) != order:
             raise Refused("derivative orders do not match")
-        if rest:
-            operand = self.sub(rest)
-        else:
-            operand = self.operand()  # the operator form applies to the rest of the term
+        # the operator form (no `rest`) applies to the rest of the term
+        operand = self.sub(rest) if rest else self.operand()
         return sympy.Derivative(operand, *variables)
 
     def gradient(self, token: Token) -> Any:
@@ -164,10 +162,7 @@ class CalculusReader(Reader):
         variable_name = variable_tokens[0].value.lstrip("\\") + (
             "_prime" if len(variable_tokens) == 2 else "")
         variable = sympy.Symbol(variable_name)
-        if equals:
-            low = self.sub(lower[equals[0] + 1:])
-        else:
-            low = sympy.Integer(1)
+        low = self.sub(lower[equals[0] + 1:]) if equals else sympy.Integer(1)
         if upper is not None:
             high = self.sub(upper)
         elif equals:
@@ -230,10 +225,10 @@ class CalculusReader(Reader):
         position = start
         while position < len(self.tokens):
             token = self.tokens[position]
-            if token.kind == "op" and token.value in "([{" or (
+            if (token.kind == "op" and token.value in "([{") or (
                     token.kind == "cmd" and token.value in ("\\{", "\\left")):
                 depth += 1
-            elif token.kind == "op" and token.value in ")]}" or (
+            elif (token.kind == "op" and token.value in ")]}") or (
                     token.kind == "cmd" and token.value == "\\}"):
                 depth -= 1
                 if depth < 0:

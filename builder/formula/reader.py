@@ -101,9 +101,11 @@ class Reader:
         start = self.index
         while self.index < len(self.tokens):
             token = self.tokens[self.index]
-            if token.kind == "op" and token.value in "([" or token.kind == "cmd" and token.value == "\\{":
+            if ((token.kind == "op" and token.value in "([")
+                    or (token.kind == "cmd" and token.value == "\\{")):
                 depth += 1
-            elif token.kind == "op" and token.value in ")]" or token.kind == "cmd" and token.value == "\\}":
+            elif ((token.kind == "op" and token.value in ")]")
+                  or (token.kind == "cmd" and token.value == "\\}")):
                 depth -= 1
             elif token.kind == "op" and token.value == "{":
                 self.index = group_end(self.tokens, self.index)

@@ -12,6 +12,11 @@ if TYPE_CHECKING:
     import sympy
 
 
+TEXT_ONLY = "no formula (text only)"
+"""`CompiledEquation.reason` of an equation that holds words and no formula: nothing in it
+to check (not a step the checker skipped)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Side:
     """One side of a relation chain."""

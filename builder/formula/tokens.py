@@ -32,9 +32,13 @@ class Token:
 
 
 GREEK_UNICODE = {
-    **dict(zip("αβγδεζηθικλμνξπρστυφχψω", ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda", "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "upsilon", "phi", "chi", "psi", "omega"],
-               strict=True)),
-    **dict(zip("ΓΔΘΛΞΠΣΥΦΨΩ", ["Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Upsilon", "Phi", "Psi", "Omega"], strict=True)),
+    **dict(zip("αβγδεζηθικλμνξπρστυφχψω",
+               ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota",
+                "kappa", "lambda", "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "upsilon",
+                "phi", "chi", "psi", "omega"], strict=True)),
+    **dict(zip("ΓΔΘΛΞΠΣΥΦΨΩ",
+               ["Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Upsilon", "Phi",
+                "Psi", "Omega"], strict=True)),
     "ϵ": "epsilon", "ϑ": "vartheta", "ϕ": "phi", "µ": "mu"}
 """Greek letters typed as Unicode → the LaTeX command's name. The letter a keyboard gives
 (`ε`, `φ`, U+03B5 and U+03C6) names what `\\epsilon` and `\\phi` name, as do their symbol
@@ -204,7 +208,8 @@ def _normalise(tokens: list[Token], tex: str) -> list[Token]:
                 continue
             if value in ("\\underbrace", "\\overbrace"):
                 close = group_end(tokens, index + 1)
-                inner = tokens[index + 2:close] if close > index + 1 else tokens[index + 1:close + 1]
+                inner = (tokens[index + 2:close] if close > index + 1
+                         else tokens[index + 1:close + 1])
                 after = close + 1
                 if after < len(tokens) and tokens[after].value in ("_", "^"):
                     after = group_end(tokens, after + 1) + 1
@@ -289,9 +294,11 @@ def top_level(tokens: Sequence[Token]) -> list[Token]:
     out: list[Token] = []
     depth = 0
     for token in tokens:
-        if token.kind == "op" and token.value in "([{" or token.kind == "cmd" and token.value in ("\\{", "\\lfloor", "\\lceil"):
+        if ((token.kind == "op" and token.value in "([{")
+                or (token.kind == "cmd" and token.value in ("\\{", "\\lfloor", "\\lceil"))):
             depth += 1
-        elif token.kind == "op" and token.value in ")]}" or token.kind == "cmd" and token.value in ("\\}", "\\rfloor", "\\rceil"):
+        elif ((token.kind == "op" and token.value in ")]}")
+              or (token.kind == "cmd" and token.value in ("\\}", "\\rfloor", "\\rceil"))):
             depth -= 1
         elif token.kind == "begin":
             depth += 1
@@ -311,10 +318,10 @@ def split_top(tokens: Sequence[Token], separators: set[str], *, keep: bool = Fal
     index = 0
     while index < len(tokens):
         token = tokens[index]
-        if token.kind == "op" and token.value in "([{" or (
+        if (token.kind == "op" and token.value in "([{") or (
                 token.kind == "cmd" and token.value in ("\\{", "\\lfloor", "\\lceil")):
             depth += 1
-        elif token.kind == "op" and token.value in ")]}" or (
+        elif (token.kind == "op" and token.value in ")]}") or (
                 token.kind == "cmd" and token.value in ("\\}", "\\rfloor", "\\rceil")):
             depth -= 1
         if depth == 0 and token.kind in ("op", "cmd") and token.value in separators:

@@ -120,7 +120,7 @@
       mark.className = `sheets-badge sheets-badge-${badge.status}`;
       mark.dataset.status = badge.status;
       mark.dataset.line = String(badge.line);
-      mark.textContent = badge.status;
+      mark.textContent = badge.label || badge.status;
       mark.title = `line ${badge.line}: ${badge.status}` +
         (badge.message ? `\n${badge.message}` : "");
       const heading = badge.title ? headingFor(section, badge.title) : null;

@@ -25,8 +25,11 @@ const { mathjax } = require('mathjax-full/js/mathjax.js');
 const { TeX } = require('mathjax-full/js/input/tex.js');
 const { CHTML } = require('mathjax-full/js/output/chtml.js');
 const { liteAdaptor } = require('mathjax-full/js/adaptors/liteAdaptor.js');
+const { LiteParser } = require('mathjax-full/js/adaptors/lite/Parser.js');
 const { RegisterHTMLHandler } = require('mathjax-full/js/handlers/html.js');
 const { AllPackages } = require('mathjax-full/js/input/tex/AllPackages.js');
+const { SafeHandler } = require('mathjax-full/js/ui/safe/SafeHandler.js');
+const { Safe } = require('mathjax-full/js/ui/safe/safe.js');
 
 // The placeholders typeset.py replaces: the font directory (fonts become data: URLs there)
 // and the family of text inside \text{} (removed, so it inherits the page's font).
@@ -42,9 +45,51 @@ const PACKAGES = AllPackages.filter((name) => !LEFT_OUT.has(name));
 // Where the newcommand and ams packages keep what a formula defines.
 const DEFINITIONS = ['new-Command', 'new-Environment', 'new-Delimiter', 'ams-declare-ops'];
 
+// A sheet's reader must not run its author's script: a link in a formula (\href) keeps
+// only the protocols below, or none (a relative link). MathJax's `safe` extension does
+// the filtering; its own test reads the protocol with /^\s*([a-z]+):/, which passes
+// `java\tscript:` as relative (a browser drops the tab), so the URL is read here as a
+// browser reads it. Class, id and style filtering stay off: they cannot run script, and
+// the Content-Security-Policy of the page keeps styles from fetching anything.
+const SAFE_PROTOCOLS = new Set(['http', 'https', 'mailto']);
+const URL_SCHEME = /^([a-z][a-z0-9+.-]*):/i;
+
+function linkProtocol(url) {  // the scheme a browser sees, or '' for a relative URL
+  // eslint-disable-next-line no-control-regex
+  const normalized = url.replace(/[\t\n\r]/g, '').replace(/^[\u0000-\u0020]+/, '');
+  const match = normalized.match(URL_SCHEME);
+  return match ? match[1].toLowerCase() : '';
+}
+
+let rejectedLinks = [];
+
+class SheetsSafe extends Safe {
+  constructor(document, options) {
+    super(document, options);
+    this.filterMethods.filterURL = (safe, url) => {
+      const protocol = linkProtocol(url);
+      if (!protocol || SAFE_PROTOCOLS.has(protocol)) return url;
+      rejectedLinks.push(url);
+      return null;
+    };
+  }
+}
+
+// The lite adaptor writes `href` and `style` values as they are (its CDATA_ATTR) and
+// escapes only `"` elsewhere: `\href{x" onclick="…}` would add an attribute, and
+// `\href{javascript&colon;…}` becomes `javascript:` once the browser decodes it. Every
+// attribute value is escaped here, `&` and `"`, so the page sees the string MathJax has.
+class EscapingParser extends LiteParser {
+  protectAttribute(text) {
+    return String(text).replaceAll('&', '&amp;').replaceAll('"', '&quot;');
+  }
+}
+EscapingParser.CDATA_ATTR = {};
+
 let lastError = null;
 const adaptor = liteAdaptor();
-RegisterHTMLHandler(adaptor);
+adaptor.parser = new EscapingParser();
+SafeHandler(RegisterHTMLHandler(adaptor));
 const tex = new TeX({
   packages: PACKAGES,
   formatError(jax, error) {
@@ -53,7 +98,12 @@ const tex = new TeX({
   },
 });
 const chtml = new CHTML({ fontURL: FONT_URL, mtextInheritFont: true, adaptiveCSS: false });
-const doc = mathjax.document('', { InputJax: tex, OutputJax: chtml });
+const doc = mathjax.document('', {
+  InputJax: tex,
+  OutputJax: chtml,
+  SafeClass: SheetsSafe,
+  safeOptions: { allow: { URLs: 'safe', classes: 'all', cssIDs: 'all', styles: 'all' } },
+});
 
 // In a browser MathJax scales formulas so that their x-height matches the text around them
 // (matchFontHeight), and Marp's SVG math, sized in ex, does the same. Here there is no page
@@ -134,6 +184,7 @@ function withGlyphs(html) {
 
 function typeset(source, display) {
   lastError = null;
+  rejectedLinks = [];
   // Each formula stands alone, so that its result depends on nothing but its TeX (the
   // cache's key): definitions (\newcommand, \def, \DeclareMathOperator…) and labels do
   // not carry over to the next formula, nor to the next build in the preview.
@@ -143,10 +194,20 @@ function typeset(source, display) {
     const node = doc.convert(source, {
       display, em: 16, ex: 8, scale: SCALE, containerWidth: 80 * 16, family: INHERIT,
     });
-    return { html: withGlyphs(unpin(adaptor.outerHTML(node))), error: lastError };
+    const html = withGlyphs(unpin(adaptor.outerHTML(node)));
+    return { html, error: lastError ?? unsafeLinks(rejectedLinks) };
   } catch (error) {
     return { html: null, error: failure(error) };
   }
+}
+
+// A link the filter removed is the formula's error: shown as its TeX (plain text, no
+// link) and a warning at its line.
+function unsafeLinks(urls) {
+  if (!urls.length) return null;
+  const shown = urls.map((url) => JSON.stringify(url)).join(', ');
+  return `link removed from the formula: ${shown} (only http:, https:, mailto: and `
+    + 'relative links are kept)';
 }
 
 // MathJax's TeX errors come back through formatError; anything else it throws is a bug or

@@ -16,9 +16,9 @@ re-checks only the cards that use it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import multiprocessing
-import re
 import signal
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
+from builder.check import find_snippets_dir
 from builder.live.server import Badge, Update
 from builder.model import BuildError, Card
 
@@ -75,22 +76,6 @@ def _fields_key(value: Any, skip: frozenset[str]) -> str:
                       if f.name not in skip))
 
 
-_DIAGRAM = re.compile(r'<div class="[^"]*\bmermaid\b')
-
-
-def _has_diagram(slide_html: str) -> bool:
-    """A mermaid block (rendered from a fence, or written as HTML as in the seed deck)."""
-    return "mermaid" in slide_html and _DIAGRAM.search(slide_html) is not None
-
-
-def find_snippets_dir(sheet: Path) -> Path | None:
-    """The nearest `snippets/` in the sheet's directory or an ancestor (SPEC.md §1)."""
-    for directory in (sheet.absolute().parent, *sheet.absolute().parent.parents):
-        if (directory / "snippets").is_dir():
-            return directory / "snippets"
-    return None
-
-
 def _check_cards(cards: Sequence[Card], snippets_dir: Path | None, timeout: float) -> Any:
     from builder.check import check_cards
 
@@ -109,10 +94,8 @@ def _checker_started(lifeline: Connection) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    try:
+    with contextlib.suppress(OSError):  # not allowed here: checks just compete as equals
         os.nice(10)
-    except OSError:  # not allowed here: checks just compete as equals
-        pass
     threading.Thread(target=_exit_with_parent, args=(lifeline,), name="lifeline",
                      daemon=True).start()
 
@@ -276,7 +259,7 @@ class SheetPreview:
             watch=self._watch(self._images(deck)),
             # The same diagram library `sheets build` inlines (3.5 MB: only when needed);
             # the page runs it on each patched slide that has a diagram.
-            scripts=(MERMAID_JS,) if any(map(_has_diagram, ordered)) else (),
+            scripts=(MERMAID_JS,) if any(slide.has_diagram for slide in deck.slides) else (),
             checks=lambda: self._check(deck),
         )
 
@@ -322,8 +305,11 @@ class SheetPreview:
             # Forget cards that are gone, so edits do not pile up results.
             self._results = {key: self._results[key] for key in keys if key in self._results}
             results = [self._results.get(key) for key in keys]
+        from builder.check import badge_label, badge_message
+
         return tuple(
             Badge(slide=card.slide, title=card.title, line=card.loc.line,
-                  status=result.status, message=result.message or "")
+                  status=result.status, message=badge_message(result),
+                  label=badge_label(result))
             for card, result in zip(cards, results, strict=True) if result is not None
         )

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from markdown_it.token import Token
 
+from builder.marp.raw_html import unsafe_css_value
 from builder.marp.source import SheetSource
 from builder.model import BuildError, SourceLoc
 
@@ -24,6 +25,7 @@ __all__ = [
     "GLOBAL_DIRECTIVES",
     "LOCAL_DIRECTIVES",
     "MAGIC_COMMENTS",
+    "STYLE_DIRECTIVES",
     "CommentToken",
     "FrontMatter",
     "apply_local_directives",
@@ -44,6 +46,11 @@ _MARPIT_GLOBALS = frozenset({"headingDivider", "style", "theme", "lang"})
 LOCAL_DIRECTIVES = frozenset({
     "backgroundColor", "backgroundImage", "backgroundPosition", "backgroundRepeat",
     "backgroundSize", "class", "color", "footer", "header", "paginate",
+})
+# The local directives that become one declaration of the slide's `style` attribute.
+STYLE_DIRECTIVES = frozenset({
+    "backgroundColor", "backgroundImage", "backgroundPosition", "backgroundRepeat",
+    "backgroundSize", "color",
 })
 # The keys of our own annotation comments (`<!-- check: probability.softmax -->`), read
 # by `builder.cards`: never reported here as unknown directives.
@@ -337,6 +344,10 @@ def apply_local_directives(source: SheetSource, fields: Mapping[str, Any],
         if value is None:
             source.warn(source.key_line(first, end, key),
                         f"directive {key!r} ignored: unusable value {raw!r}")
+            continue
+        if name in STYLE_DIRECTIVES and (problem := unsafe_css_value(value)) is not None:
+            source.warn(source.key_line(first, end, key),
+                        f"directive {key!r} ignored: {problem}")
             continue
         target[name] = value
     return recognized

@@ -10,7 +10,7 @@ import threading
 
 from linkify_it import LinkifyIt  # type: ignore[import-untyped]
 from markdown_it import MarkdownIt
-from markdown_it.rules_block import StateBlock
+from markdown_it.rules_block import StateBlock, html_block
 from markdown_it.rules_inline import StateInline
 from mdit_py_plugins.front_matter import front_matter_plugin
 
@@ -46,6 +46,7 @@ def _new_markdown() -> MarkdownIt:
     md.use(front_matter_plugin)
     md.use(comment_plugin)
     md.use(style_plugin)
+    md.use(raw_text_plugin)
     md.use(math_plugin)
     return md
 
@@ -55,6 +56,14 @@ def comment_plugin(md: MarkdownIt) -> None:
     inline), whatever the `html` option, with the stripped body in `content`."""
     md.block.ruler.before("html_block", "marp_comment", _comment_block)
     md.inline.ruler.before("html_inline", "marp_inline_comment", _comment_inline)
+
+
+def raw_text_plugin(md: MarkdownIt) -> None:
+    """A `<pre>`, `<script>` or `<textarea>` block that is never closed ends at the next
+    slide break instead of running to the end of the sheet: CommonMark reads such a block
+    up to its closing tag, so one left open swallowed every slide after it (Marp CLI
+    prints one page). One closed further on is read as CommonMark says, across breaks."""
+    md.block.ruler.before("html_block", "marp_raw_text", _raw_text_block)
 
 
 def style_plugin(md: MarkdownIt) -> None:
@@ -109,6 +118,26 @@ def _html_like_block(state: StateBlock, start: int, end: int, silent: bool,
             if closing.search(line):
                 break
     return next_line
+
+
+_RAW_TEXT_OPEN = re.compile(r"^<(pre|script|textarea)(?=\s|>|$)", re.IGNORECASE)
+_SLIDE_BREAK = re.compile(r"^ {0,3}([-*_])(?: *\1){2,} *$")
+
+
+def _raw_text_block(state: StateBlock, start: int, end: int, silent: bool) -> bool:
+    if state.sCount[start] - state.blkIndent >= 4:
+        return False
+    line = state.src[state.bMarks[start] + state.tShift[start]:state.eMarks[start]]
+    opening = _RAW_TEXT_OPEN.match(line)
+    if opening is None:
+        return False
+    closing = f"</{opening.group(1).lower()}>"
+    if closing in state.src[state.bMarks[start]:].lower():
+        return False  # closed somewhere: CommonMark's html_block reads it as written
+    cut = next((number for number in range(start + 1, end)
+                if _SLIDE_BREAK.match(state.src[state.bMarks[number]:state.eMarks[number]])),
+               end)
+    return bool(html_block(state, start, cut, silent))
 
 
 _COMMENT_OPEN = re.compile(r"^<!--")

@@ -8,7 +8,7 @@ import re
 from collections.abc import Mapping
 from types import MappingProxyType
 
-__all__ = ["HTML_ALLOWLIST", "sanitize_html"]
+__all__ = ["HTML_ALLOWLIST", "sanitize_html", "unsafe_css_value"]
 
 _GLOBAL_ATTRS = frozenset({"class", "dir", "lang", "title"})
 _TABLE_ATTRS = frozenset({"align", "valign"})
@@ -110,3 +110,25 @@ def sanitize_html(source: str) -> str:
         pieces.append(f"<{tag}{' ' if kept else ''}{' '.join(kept)}{self_closing}>")
     pieces.append(source[last:].replace("<", "&lt;").replace(">", "&gt;"))
     return "".join(pieces)
+
+
+# What could end a CSS declaration (and start others: `red; background: url(…)`), or hide
+# a word from this check (CSS escapes, comments).
+_CSS_BREAK = re.compile(r"[;{}\\<>]|/\*")
+_CSS_URL = re.compile(r"""url\(\s*(["']?)([^"')]*)\1\s*\)""", re.IGNORECASE)
+
+
+def unsafe_css_value(value: str) -> str | None:
+    """Why a directive's value cannot be one declaration of the slide's `style` (`color`,
+    `backgroundImage`, …), or None when it can: it must not end the declaration, nor
+    load anything but what `<img>` may (http:, https:, `data:image/`, a relative path),
+    nor call IE's `expression()`."""
+    if _CSS_BREAK.search(value):
+        return "a CSS value cannot hold ';', '{', '}', '<', '>', '\\' or a comment"
+    if "expression(" in value.lower():
+        return "expression() is not CSS"
+    urls = _CSS_URL.findall(value)
+    if value.lower().count("url(") != len(urls) or not all(
+            _safe_url(url, ("http", "https", "data:image/")) for _, url in urls):
+        return "only http:, https:, data:image/ and relative URLs are kept"
+    return None

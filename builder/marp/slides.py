@@ -136,7 +136,11 @@ def _slide(source: SheetSource, index: int, raw: RawSlide, end_line: int,
         if not value:
             return ()
         if value not in header_cache:
-            header_cache[value] = tuple(markdown().parseInline(value, {}))
+            tokens = markdown().parseInline(value, {})
+            for token in _walk(tokens):
+                if token.type == "html_inline":  # as in the body: Marp's allowlist
+                    _sanitize(token)
+            header_cache[value] = tuple(tokens)
         return header_cache[value]
 
     header, footer = directives.get("header") or None, directives.get("footer") or None

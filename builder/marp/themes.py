@@ -159,8 +159,8 @@ class ThemeSet:
         found = [theme]
         for name in _import_names(theme.css):
             imported = self.themes.get(name)
-            if imported is not None and imported.name not in seen + (theme.name,):
-                found.extend(self._with_imports(imported, seen + (theme.name,)))
+            if imported is not None and imported.name not in (*seen, theme.name):
+                found.extend(self._with_imports(imported, (*seen, theme.name)))
         return found
 
     def flat_css(self, theme: Theme) -> str:

@@ -148,7 +148,7 @@ class Browser:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 pass_fds=(3, 4),
-                preexec_fn=move_pipes_to_3_and_4,  # noqa: PLW1509 (we start no threads)
+                preexec_fn=move_pipes_to_3_and_4,
                 # Its own session: Ctrl-C in the terminal reaches only us, and we stop
                 # Chromium in order; killpg then reaches every helper it forked.
                 start_new_session=True,
@@ -325,18 +325,14 @@ class Browser:
     def close_target(self, target: str) -> None:
         """Close a page, unless Chromium is gone already."""
         if self._process is not None and self._process.poll() is None:
-            try:
+            with contextlib.suppress(BrowserError):
                 self.call("Target.closeTarget", {"targetId": target}, timeout=5)
-            except BrowserError:
-                pass
 
     def dispose_context(self, context: str | None) -> None:
         if context is not None and self._process is not None and self._process.poll() is None:
-            try:
+            with contextlib.suppress(BrowserError):
                 self.call("Target.disposeBrowserContext", {"browserContextId": context},
                           timeout=5)
-            except BrowserError:
-                pass
 
     # -- shutting down ------------------------------------------------------------------
 
@@ -372,10 +368,8 @@ class Browser:
             # No polite Browser.close first: it only saves a profile we delete, and
             # costs a third of a second more. Helpers (zygote, renderers) share the
             # session: take down the whole group, even when the browser is already gone.
-            try:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
             process.wait()
             reap_group(process.pid)
             _wait_until_group_is_gone(process.pid)

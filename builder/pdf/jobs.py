@@ -54,5 +54,8 @@ class PdfResult:
     diagnostics: tuple[Diagnostic, ...]
     printed: int = 0
     """How many slides Chromium printed (the others came from the last build)."""
+    written: bool = True
+    """Whether `output` was written. It is not when the pages printed are not one per
+    slide (an error in `diagnostics`): the last good PDF is kept."""
 
 

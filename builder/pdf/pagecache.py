@@ -141,7 +141,7 @@ def _file_states(html: str, job: PdfJob) -> str:
     states = []
     for match in (match for pattern in _URLS for match in pattern.finditer(html)):
         url = match.group(1).strip()
-        if not url or ":" in url.split("/", 1)[0] and not url.startswith("file:"):
+        if not url or (":" in url.split("/", 1)[0] and not url.startswith("file:")):
             continue  # data:, http:, about: … (and nothing to resolve against)
         if url.startswith("file:"):
             path = Path(unquote(urlsplit(url).path))

@@ -12,12 +12,12 @@ import contextlib
 import io
 import json
 import os
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from builder.render import has_mermaid
 from builder.resources import NODE_MODULES
 
 if TYPE_CHECKING:  # pikepdf is imported where it is used: Chromium starts before it loads
@@ -26,7 +26,6 @@ if TYPE_CHECKING:  # pikepdf is imported where it is used: Chromium starts befor
 
 # A slide with a diagram (render.py draws ```mermaid blocks as these), and the page's
 # scripts that draw them.
-_DIAGRAM = re.compile(r'<div class="[^"]*\bmermaid\b')
 
 
 # The diagrams' page draws them with mermaid's ES module build, beside the library that
@@ -52,7 +51,7 @@ def page_of(prefix: str, fragments: Sequence[str], suffix: str) -> str:
     """A page with only some of the slides. When none of them has a diagram, the
     diagram library is left out: parsing its 3.5 MB of script is most of the time
     Chromium spends loading a page of one or two slides."""
-    if not any(_DIAGRAM.search(fragment) for fragment in fragments):
+    if not any(map(has_mermaid, fragments)):
         prefix, suffix = _without_diagram_scripts(prefix), _without_diagram_scripts(suffix)
     return prefix + "".join(fragments) + suffix
 
@@ -140,7 +139,7 @@ def pages_to_print(document: str, fragments: Sequence[str], parts: int) -> Print
         return PrintPages((document,))
     prefix, suffix = split
     groups = balanced(fragments, parts if splittable(prefix, fragments) else 1)
-    with_diagrams = [fragment for fragment in fragments if _DIAGRAM.search(fragment)]
+    with_diagrams = [fragment for fragment in fragments if has_mermaid(fragment)]
     plain_prefix, plain_suffix = _without_diagram_scripts(prefix), _without_diagram_scripts(suffix)
     plain = tuple(plain_prefix + "".join(group) + plain_suffix for group in groups)
     if (plain_prefix, plain_suffix) == (prefix, suffix):

@@ -19,6 +19,7 @@ import base64
 import contextlib
 import json
 import threading
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -28,7 +29,13 @@ from typing import TYPE_CHECKING, Protocol, Self
 from builder.model import SourceLoc
 from builder.pdf.browser import Browser, BrowserError, Tab, find_chromium, sigterm_as_interrupt
 from builder.pdf.jobs import OutlineEntry, PdfJob, PdfMetadata, PdfResult
-from builder.pdf.measure import SlideMeasure, diagnostics, measure_script
+from builder.pdf.measure import (
+    MissingPages,
+    SlideMeasure,
+    check_pages,
+    diagnostics,
+    measure_script,
+)
 from builder.pdf.outline import finish
 from builder.pdf.pagecache import PageCache, Plan
 from builder.pdf.parts import (
@@ -194,7 +201,7 @@ class PdfPrinter:
                     self._tabs.append(self._new_tab(isolated=True))
                 if diagrams and self._side is None:
                     self._side = self._new_tab()
-            except BaseException as error:  # noqa: BLE001 - handed to the main thread
+            except BaseException as error:
                 self._preparation_error = error
 
         self._preparing = threading.Thread(target=prepare, name="sheets-pdf-tab",
@@ -239,7 +246,11 @@ class PdfPrinter:
         With a cache, only the slides that changed since the last build of this output
         are printed (from a page holding just those slides); the others are copied from
         the last build's PDF. `last`: no job follows, so Chromium is stopped as soon as
-        the page is printed and winds down while the file is written."""
+        the page is printed and winds down while the file is written.
+
+        A page that does not print one PDF page per slide is not written (the last
+        good PDF stays): the result then says which slide went wrong, as an error, and
+        `written` is False."""
 
         if self._browser is None or self._stopped:
             raise RuntimeError("PdfPrinter is used outside its `with` block or after "
@@ -264,6 +275,7 @@ class PdfPrinter:
                     if plan is not None:
                         plan.keys = keys.result()
                 with joined(parts) as pdf:
+                    check_pages(job, len(pdf.pages), slides)
                     pages = finish(pdf, job)
                 printed = len(slides)
             else:
@@ -272,6 +284,8 @@ class PdfPrinter:
             if plan is not None and self._cache is not None:
                 assert plan.keys is not None
                 self._cache.store(job, plan.keys, slides)
+        except MissingPages as error:  # nothing written, nothing cached
+            return PdfResult(job.output, error.pages, (error.diagnostic,), written=False)
         finally:
             if plan is not None:
                 plan.close()
@@ -298,14 +312,18 @@ class PdfPrinter:
         with contextlib.ExitStack() as stack:
             printed_pdf = None
             if plan.changed:
+                # At the size of the slides kept: a changed slide of another size then
+                # prints on more pages than one, as it would in the whole page.
+                kept = [slide for slide in measured if slide is not None]
+                size = page_size_of(kept) if kept else None
                 parts, printed = self._print(
-                    plan.changed_document, job, [job.slides[index] for index in plan.changed])
-                if len(printed) != len(plan.changed):
-                    raise BrowserError(f"{job.output.name}: printed {len(printed)} slides "
-                                       f"of {len(plan.changed)}")
+                    plan.changed_document, job, [job.slides[index] for index in plan.changed],
+                    page_size=size)
+                printed_pdf = stack.enter_context(joined(parts))
+                check_pages(job, len(printed_pdf.pages), printed, plan.changed,
+                            page_height=size[1] if size else None)
                 for position, index in enumerate(plan.changed):
                     measured[index] = printed[position]
-                printed_pdf = stack.enter_context(joined(parts))
             slides = [slide for slide in measured if slide is not None]
             assert len(slides) == len(measured)
             reprinted = iter(range(len(plan.changed)))
@@ -327,17 +345,18 @@ class PdfPrinter:
 
     def _print(self, document: str, job: PdfJob, fragments: Sequence[str],
                loading: threading.Event | None = None,
+               page_size: tuple[float, float] | None = None,
                ) -> tuple[list[bytes | pikepdf.Pdf], list[SlideMeasure]]:
         """Load the page (whose slides are `fragments`, when known), wait until it is
         ready, measure its slides and print it: the PDFs of its parts, in order (those
         done while the last was printing already read, for `joined`), and the slides'
         measurements. `loading` is set once Chromium has all the pages to load (or on an
-        error before).
+        error before). `page_size`: the paper's (CSS pixels), else that of most of
+        the slides.
 
         A big page is printed in parts (`part_count`), each a page of consecutive
         slides loaded, laid out and printed by a renderer process of its own, all at the
-        same time: on two cores seed 001's 67 slides load and print in 1.9 s instead of
-        2.55 (medians of 6 builds at load ~2). When the page draws diagrams, a page with only their slides draws them
+        same time. When the page draws diagrams, a page with only their slides draws them
         meanwhile (the diagram library, 3.5 MB of script, is then parsed and run by
         another renderer while the others load without it) and the drawings are moved
         over once all have loaded. They are the same: drawn in the same slides, under
@@ -384,7 +403,7 @@ class PdfPrinter:
                       for tab in tabs for slide in tab.evaluate(measure)["slides"]]
             if not slides:
                 raise BrowserError(f"{job.output.name}: the document has no slides to print")
-            width, height = slides[0].width, slides[0].height
+            width, height = page_size or page_size_of(slides)
             commands = [_start_print(tab, width, height) for tab in tabs]
             for tab, command in zip(tabs, commands, strict=True):
                 data = _printed(tab, command)
@@ -460,6 +479,13 @@ def build_pdfs(jobs: Sequence[PdfJob], *, chromium: Path | None = None,
             printer = stack.enter_context(PdfPrinter(chromium=chromium, cache_dir=cache_dir))
         for index, job in enumerate(jobs):
             yield printer.build(job, last=index == len(jobs) - 1)
+
+
+def page_size_of(slides: Sequence[SlideMeasure]) -> tuple[float, float]:
+    """The size most of the (one or more) slides have, the theme's (the first slide's
+    on a tie): the paper's, so that a slide of another size shows as pages not one per
+    slide."""
+    return Counter((slide.width, slide.height) for slide in slides).most_common(1)[0][0]
 
 
 def _start_print(tab: Tab, width: float, height: float) -> int:

@@ -22,7 +22,8 @@ from builder.render.images import file_state
 from builder.render.state import Badge
 from builder.resources import package_digest
 
-_LIBRARIES = ("markdown_it", "pygments", "jinja2", "tinycss2", "mdit_py_plugins")
+_LIBRARIES = ("markdown_it", "pygments", "jinja2", "tinycss2", "mdit_py_plugins",
+              "html5lib")
 
 
 @functools.cache
@@ -75,9 +76,9 @@ class SlideCache:
 
     A slide's key covers its fields (source, directives, page…), the deck's global
     directives, the theme (`look_key`: size and padding come from it), its badges, the
-    counts its heading ids continue from, the sheet's directory (images) and `code_version()`. Its HTML holds
-    the images it uses as `data:` URLs: their files' states are stored with it and
-    checked on use."""
+    counts its heading ids continue from, the sheet's directory (images) and
+    `code_version()`. Its HTML holds the images it uses as `data:` URLs: their files'
+    states are stored with it and checked on use."""
 
     def __init__(self, cache_dir: Path, deck: Deck, look_key: str,
                  badges: Mapping[int, list[Badge]]) -> None:

@@ -59,7 +59,7 @@ class Typesetting:
     def _run(self, slides: Sequence[Slide]) -> None:
         try:
             self._math = typeset_all(slides)
-        except BaseException as error:  # noqa: BLE001 - re-raised in the caller's thread
+        except BaseException as error:
             self._error = error
 
     def result(self) -> dict[tuple[str, bool], Math]:

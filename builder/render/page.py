@@ -9,17 +9,19 @@ in only when a slide needs them.
 
 from __future__ import annotations
 
+import base64
 import functools
+import hashlib
 import re
 from collections.abc import Sequence
 from importlib import resources
 from typing import TYPE_CHECKING
 
-from markdown_it.token import Token
 from markupsafe import Markup
 
 from builder.marp import Deck
 from builder.model import BuildError
+from builder.render.diagrams import has_mermaid
 from builder.resources import NODE_MODULES
 
 if TYPE_CHECKING:
@@ -105,6 +107,51 @@ div.marpit > section .sheets-badge-stack { position: absolute; top: 4px; right: 
 """
 
 
+# The page's own inline scripts beside the viewer, auto-scaling and diagram library.
+FONTS_JS = """
+// Every font the styles declare (MathJax's, inlined as data: URLs) loads now, while the
+// slides are parsed, instead of once a layout finds a glyph that needs it: the page is
+// then laid out once with its fonts, not laid out again as each arrives.
+for (const face of document.fonts) face.load().catch(() => {});
+"""
+# Mermaid's own default, `securityLevel: "strict"`, is what the diagrams run under (its
+# labels are sanitized, `click` cannot call script); a diagram's `%%{init}%%` cannot
+# change it (mermaid's `secure` keys).
+DIAGRAMS_JS = """
+mermaid.initialize({ startOnLoad: false });
+// pdf.py (and viewer.js) wait for this before measuring or hiding slides.
+window.sheetsReady = mermaid.run({ querySelector: "div.marpit .mermaid" }).catch(
+  (error) => console.error("mermaid:", error));
+"""
+
+
+def content_security_policy(script_sources: Sequence[str]) -> str:
+    """The Content-Security-Policy of a page of slides: scripts from `script_sources`
+    only (the hashes of the page's own scripts, or `'self'` for the preview), so that
+    markup a sheet slips past the sanitizer cannot run script (no inline event handler,
+    no `javascript:` URL, no eval); images and fonts from the page itself and `data:`
+    (where local images and MathJax's fonts are), nothing fetched from elsewhere.
+    Styles may be inline (`'unsafe-inline'`): Marp writes directives as `style`
+    attributes, themes and scoped styles are `<style>` elements, MathJax sizes its boxes
+    with `style`; a style cannot run script, and the image and font rules keep it from
+    fetching anything."""
+    return ("default-src 'none'; "
+            f"script-src {' '.join(script_sources)}; "
+            "style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; "
+            "connect-src 'self'; base-uri 'none'; form-action 'none'")
+
+
+def script_hash(script: str) -> str:
+    """A CSP source that allows the inline script whose text is `script`."""
+    digest = hashlib.sha256(script.encode("utf-8")).digest()
+    return f"'sha256-{base64.b64encode(digest).decode('ascii')}'"
+
+
+@functools.cache
+def _mermaid_hash() -> str:
+    return script_hash(mermaid_js())
+
+
 @functools.cache
 def viewer_js() -> str:
     """The viewer script, ready to inline."""
@@ -147,10 +194,6 @@ def no_end_tag(text: str, tag: str) -> str:
     return re.sub(rf"</({tag})", r"<\\/\1", text, flags=re.IGNORECASE)
 
 
-def has_mermaid(fragment: str) -> bool:
-    return bool(re.search(r'<div class="[^"]*\bmermaid\b', fragment))
-
-
 def page_language(deck: Deck) -> str:
     """The page language: the `lang` directive, else `ja` when the text is Japanese (so
     that Noto CJK picks Japanese glyph forms), else `en`."""
@@ -160,25 +203,10 @@ def page_language(deck: Deck) -> str:
 
 
 def first_title(deck: Deck) -> str | None:
-    for slide in deck.slides:
-        for position, token in enumerate(slide.tokens[:-1]):
-            if token.type == "heading_open":
-                text = _plain_text(slide.tokens[position + 1].children or ())
-                if text:
-                    return text
-    return None
-
-
-def _plain_text(children: Sequence[Token]) -> str:
-    parts: list[str] = []
-    for child in children:
-        if child.type in ("text", "code_inline", "math_inline"):
-            parts.append(child.content)
-        elif child.type in ("softbreak", "hardbreak"):
-            parts.append(" ")
-        elif child.children:
-            parts.append(_plain_text(child.children))
-    return " ".join("".join(parts).split())
+    """The text of the deck's first heading (the page's title when the front matter has
+    none), as the parser reads headings (`Heading.plain`)."""
+    return next((heading.plain for slide in deck.slides for heading in slide.headings
+                 if heading.plain), None)
 
 
 def document(deck: Deck, head: str, fragments: Sequence[str], *, standalone: bool) -> str:
@@ -186,7 +214,21 @@ def document(deck: Deck, head: str, fragments: Sequence[str], *, standalone: boo
     need. `standalone`: the diagram library is inlined, else linked by a file: URL (a
     page printed here, see `render_deck`)."""
     uses_mermaid = any(has_mermaid(fragment) for fragment in fragments)
+    uses_fitting = any(map(has_fitting, fragments))
+    # The reader's file says which scripts may run; the page printed here (its diagram
+    # scripts replaced by builder/pdf's) has none.
+    csp = None
+    if standalone:
+        hashes = [script_hash(FONTS_JS), script_hash(viewer_js())]
+        if uses_mermaid:
+            hashes += [_mermaid_hash(), script_hash(DIAGRAMS_JS)]
+        if uses_fitting:
+            hashes.append(script_hash(fitting_js()))
+        csp = content_security_policy(hashes)
     return template("document.html.j2").render(
+        csp=csp,
+        fonts_js=Markup(FONTS_JS),
+        diagrams_js=Markup(DIAGRAMS_JS),
         lang=page_language(deck),
         title=deck.title or first_title(deck) or deck.path.stem,
         author=deck.author,
@@ -195,6 +237,6 @@ def document(deck: Deck, head: str, fragments: Sequence[str], *, standalone: boo
         slides=Markup("".join(fragments)),
         mermaid_js=Markup(mermaid_js()) if uses_mermaid and standalone else None,
         mermaid_url=mermaid_url() if uses_mermaid and not standalone else None,
-        fitting_js=Markup(fitting_js()) if any(map(has_fitting, fragments)) else None,
+        fitting_js=Markup(fitting_js()) if uses_fitting else None,
         viewer_js=Markup(viewer_js()),
     )

@@ -35,7 +35,8 @@ from markdown_it.utils import EnvType, OptionsDict
 from markupsafe import Markup
 
 from builder.marp import Slide, markdown, scope_css
-from builder.model import SourceLoc
+from builder.model import Diagnostic, SourceLoc
+from builder.render.closing import close_fragment
 from builder.render.code import fence_language, highlight
 from builder.render.headings import slug, slug_text
 from builder.render.images import image_url, inline_css_urls, inline_html_images
@@ -59,6 +60,13 @@ def render_slide(slide: Slide, state: RenderState) -> str:
         if slide.header_tokens else None
     footer = _RENDERER.render(list(slide.footer_tokens), options, env) \
         if slide.footer_tokens else None
+    # Raw HTML must not reach outside the slide (builder/render/closing.py).
+    if _has_raw_html(slide.tokens):
+        body = _closed(body, "this slide", slide, state)
+    if header is not None and _has_raw_html(slide.header_tokens):
+        header = _closed(header, "this slide's header", slide, state)
+    if footer is not None and _has_raw_html(slide.footer_tokens):
+        footer = _closed(footer, "this slide's footer", slide, state)
     scoped_css = ""
     attributes = _section_attributes(slide, state)
     if slide.scoped_css:
@@ -74,6 +82,26 @@ def render_slide(slide: Slide, state: RenderState) -> str:
         background=Markup(_background_layer(slide, state)),
         scoped_css=Markup(scoped_css),
     )
+
+
+def _has_raw_html(tokens: Sequence[Token]) -> bool:
+    """Whether markdown-it's tokens hold raw HTML (what markdown itself writes is
+    balanced by construction)."""
+    return any(token.type in ("html_block", "html_inline")
+               or (token.children and _has_raw_html(token.children)) for token in tokens)
+
+
+def _closed(markup: str, where: str, slide: Slide, state: RenderState) -> str:
+    """`markup` closed (`close_fragment`), with a warning at the slide's line for each
+    tag dropped or closed, so that the author can tidy the source."""
+    result = close_fragment(markup)
+    for name in result.dropped:
+        state.diagnostics.append(Diagnostic(
+            slide.loc, f"</{name}> closes nothing in {where}; ignored"))
+    for name in result.closed:
+        state.diagnostics.append(Diagnostic(
+            slide.loc, f"<{name}> is never closed in {where}; closed at its end"))
+    return result.html
 
 
 def _kebab(name: str) -> str:

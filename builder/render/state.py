@@ -26,6 +26,8 @@ class Badge:
     message: str
     line: int
     title: str
+    label: str = ""
+    """What it reads, when not its status (`pass 2/5`: a pass in part)."""
 
 
 def badges(results: Mapping[int, CardResult] | Iterable[CardResult] | None,
@@ -33,12 +35,15 @@ def badges(results: Mapping[int, CardResult] | Iterable[CardResult] | None,
     """The badges to draw, by slide index."""
     if results is None:
         return {}
+    from builder.check import badge_label, badge_message  # (only when there are results)
+
     values = results.values() if isinstance(results, Mapping) else results
     by_slide: dict[int, list[Badge]] = {}
     for result in values:
         card = result.card
         by_slide.setdefault(card.slide, []).append(
-            Badge(result.status, result.message or "", card.loc.line, card.title))
+            Badge(result.status, badge_message(result), card.loc.line, card.title,
+                  badge_label(result)))
     return by_slide
 
 
@@ -48,7 +53,7 @@ def badge_html(badge: Badge) -> str:
                                                        else "")
     return (f'<span class="sheets-badge sheets-badge-{badge.status}" '
             f'data-status="{badge.status}" data-line="{badge.line}" '
-            f'title="{html.escape(tooltip)}">{badge.status}</span>')
+            f'title="{html.escape(tooltip)}">{html.escape(badge.label or badge.status)}</span>')
 
 
 @dataclass(slots=True)

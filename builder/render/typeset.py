@@ -125,7 +125,9 @@ class Typeset:
     """An `<mjx-container>` element; on an error, the TeX itself, visibly marked."""
     error: str | None
     """Why the formula could not be typeset, or None: MathJax's TeX error (`Missing close
-    brace`), or another failure of MathJax on it (see the module's docstring)."""
+    brace`), a link it may not have (`\\href{javascript:…}`: only http:, https:, mailto:
+    and relative links are kept), or another failure of MathJax on it (see the module's
+    docstring)."""
 
 
 def _default_cache_dir() -> Path:
@@ -454,7 +456,7 @@ class _Deal:
                 self.results[index] = self._done(self.keys[index], reply)
                 if not in_flight[0]:
                     in_flight.popleft()
-        except BaseException as error:  # noqa: BLE001 - raised by the dealer
+        except BaseException as error:
             with self._lock:
                 self.error = self.error or error
             return worker

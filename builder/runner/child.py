@@ -64,7 +64,7 @@ def child_life(call: Call, outcome: int, *, log: Path, memory_limit: int,
         result = run_call(call, log, server_last)
         write_frame(outcome, pack(result))
         code = 0
-    except BaseException:  # noqa: BLE001 - our bug: said in the log, seen as a death
+    except BaseException:  # our bug: said in the log, seen as a death
         with contextlib.suppress(BaseException):
             traceback.print_exc()
             sys.stderr.flush()
@@ -214,7 +214,7 @@ def _load(snippets_dir: Path, target: str) -> Callable[[Any], object]:
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    except BaseException as error:  # noqa: BLE001 - any failure of user code is the card's error
+    except BaseException as error:  # any failure of user code is the card's error
         where, trace = _user_traceback(error, snippets_dir)
         if isinstance(error, SyntaxError) and error.filename:
             where = f"{_shown(Path(error.filename))}:{error.lineno}"
@@ -308,7 +308,7 @@ def _run_snippet(card: SnippetCard, target: str, snippets_dir: Path) -> SnippetO
         used = f" (used by {where})" if where else ""
         return SnippetOutcome("error", f"{target}: {error.reason}{used}", where, trace,
                               line=error.loc.line if error.loc else None)
-    except BaseException as error:  # noqa: BLE001 - anything else a snippet raises is its error
+    except BaseException as error:  # anything else a snippet raises is its error
         where, trace = _user_traceback(error, snippets_dir)
         at = f" ({where})" if where else ""
         return SnippetOutcome("error", f"{target}: {_exception_line(error)}{at}", where, trace)

@@ -63,8 +63,9 @@ __all__ = ["DEFAULT_MEMORY_LIMIT", "DEFAULT_TIMEOUT", "SnippetOutcome", "Snippet
 DEFAULT_TIMEOUT = 10.0
 """Seconds a snippet may run (`sheets check --timeout`)."""
 DEFAULT_MEMORY_LIMIT = 4 << 30
-"""Address space of each snippet call's process, in bytes: ample for numpy work on a formula, small enough
-that a runaway allocation fails in the worker instead of swapping the machine."""
+"""Address space of each snippet call's process, in bytes: ample for numpy work on a
+formula, small enough that a runaway allocation fails in the call's process instead of
+swapping the machine."""
 _STARTUP_SECONDS = 60.0
 """How long a new worker may take to import numpy, sympy and the compiler before
 answering (a loaded CI machine can be slow; this is not the snippet's time)."""
@@ -146,8 +147,8 @@ class _Worker:
         return None
 
     def stop(self) -> None:
-        """Ask the worker to end (the end of its pipe): it kills and reaps the child
-        waiting for a call, then exits; `kill` then takes what is left."""
+        """Ask the worker to end (the end of its pipe): it reaps its last child and
+        exits; `kill` then takes what is left."""
         with contextlib.suppress(OSError):
             self._to_worker.close()
 
