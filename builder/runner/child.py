@@ -51,18 +51,19 @@ class Call:
     """Absolute."""
 
 
-def child_life(call: Call, outcome: int, *, log: Path, memory_limit: int,
+def child_life(call: Call, answers: int, done: int, *, log: Path, memory_limit: int,
                server: int) -> NoReturn:
-    """A forked child's whole life: run `call`, write its outcome to `outcome` (with the
-    tail of `log`, which its prints went to), and leave with os._exit (never back into
-    the server's loop, nor through the `finally` blocks and atexit handlers the copy
-    inherited)."""
+    """A forked child's whole life: run `call`, write its outcome to the pool on
+    `answers` (with the tail of `log`, which its prints went to), say so to the server
+    on `done`, and leave with os._exit (never back into the server's loop, nor through
+    the `finally` blocks and atexit handlers the copy inherited)."""
     code = 70
     try:
         server_last = _last_module()
         _prepare(memory_limit, server)
         result = run_call(call, log, server_last)
-        write_frame(outcome, pack(result))
+        write_frame(answers, pack(result))
+        os.write(done, b"!")
         code = 0
     except BaseException:  # our bug: said in the log, seen as a death
         with contextlib.suppress(BaseException):
@@ -74,12 +75,16 @@ def child_life(call: Call, outcome: int, *, log: Path, memory_limit: int,
 
 def _prepare(memory_limit: int, server: int) -> None:
     """What only the child gets: a bound on its memory (a 50 GB allocation is a
-    `MemoryError` at once, not a swapping machine), death with its server, and numpy's
-    global generator seeded afresh as in a new interpreter (`random` reseeds itself
-    after a fork)."""
+    `MemoryError` at once, not a swapping machine), death with its server, its stack
+    written to the log on SIGUSR1 (the pool's question when the time runs out), and
+    numpy's global generator seeded afresh as in a new interpreter (`random` reseeds
+    itself after a fork)."""
+    import faulthandler
     import resource
+    import signal
 
     _die_with(server)
+    faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=False)
     if memory_limit > 0:
         resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
     with contextlib.suppress(Exception):

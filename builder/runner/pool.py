@@ -18,15 +18,15 @@ must report *how* a call died (exit status, signal, faulthandler's traceback).
 `Popen` with `start_new_session=True` and a pipe of length-prefixed pickles
 (builder/runner/protocol.py) is smaller than bending it.
 
-A call's life: the pool sends `(card, target, snippets_dir)`; the worker answers
-`Started` (the timeout counts from here, so start-up is not the snippet's time), then
-`Forked(pid)` once the card's equations are compiled and the call's child runs, then
-the child's `SnippetOutcome`, which names the files of the snippets folder the
-call read (the check cache depends on them), or `ChildDied(status)`: the exit status or
-signal says how, the log (the child's stderr, faulthandler's traceback) says where.
-Silence past the timeout: the pool asks the child for its Python stack (SIGUSR1 →
-faulthandler, to say where it looped), then kills the worker's process group and starts
-a replacement.
+A call's life: a new worker says `Ready` once it has imported numpy, sympy and the
+compiler (that start-up is not a snippet's time); the pool sends `(card, target,
+snippets_dir)` and the timeout counts from there. The call's child answers with a
+`SnippetOutcome`, which names the files of the snippets folder the call read (the
+check cache depends on them), or the worker says `ChildDied(status)`: the exit status
+or signal says how, the log (the child's stderr, faulthandler's traceback) says where.
+Silence past the timeout: the pool asks the worker's processes for their Python stacks
+(SIGUSR1 to the group → faulthandler in the child, to say where it looped; the server
+ignores it), then kills the process group and starts a replacement.
 """
 
 from __future__ import annotations
@@ -49,10 +49,9 @@ from builder.resources import PROJECT
 from builder.runner.protocol import (
     OUTPUT_LIMIT,
     ChildDied,
-    Forked,
     FrameReader,
+    Ready,
     SnippetOutcome,
-    Started,
     display_path,
     pack,
 )
@@ -100,6 +99,7 @@ class _Worker:
         assert self.process.stdin is not None and self.process.stdout is not None
         self._to_worker: IO[bytes] = self.process.stdin
         self._from_worker = FrameReader(self.process.stdout.fileno())
+        self.ready = False
 
     @property
     def pid(self) -> int:
@@ -117,11 +117,11 @@ class _Worker:
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def dump_stack(self, child: int) -> str:
-        """The Python stack of the worker's `child` that is still running (faulthandler
-        on SIGUSR1), read from the log."""
+    def dump_stack(self) -> str:
+        """The Python stack of the worker's child that is still running (faulthandler
+        on SIGUSR1, sent to the group), read from the log."""
         with contextlib.suppress(OSError):
-            os.kill(child, signal.SIGUSR1)
+            os.killpg(self.pid, signal.SIGUSR1)
         deadline = time.monotonic() + _STACK_DUMP_SECONDS
         while time.monotonic() < deadline:
             text = self.read_log()
@@ -302,19 +302,15 @@ class SnippetPool:
     def _call(self, worker: _Worker, card: Card, target: str, snippets_dir: Path,
               timeout: float) -> tuple[SnippetOutcome, bool]:
         """(outcome, whether the worker can be reused)."""
-        child: int | None = None
         try:
+            if not worker.ready:
+                if not isinstance(worker.receive(time.monotonic() + _STARTUP_SECONDS), Ready):
+                    return self._died(worker, target, snippets_dir, starting=True), False
+                worker.ready = True
             worker.send((card, target, str(Path(snippets_dir).absolute())))
-            started = worker.receive(time.monotonic() + _STARTUP_SECONDS)
-            if not isinstance(started, Started):
-                return self._died(worker, target, snippets_dir, starting=True), False
-            deadline = time.monotonic() + timeout
-            answer = worker.receive(deadline)
-            if isinstance(answer, Forked):
-                child = answer.pid
-                answer = worker.receive(deadline)
+            answer = worker.receive(time.monotonic() + timeout)
         except TimeoutError:
-            return self._timed_out(worker, child, target, snippets_dir, timeout), False
+            return self._timed_out(worker, target, snippets_dir, timeout), False
         except BrokenPipeError:
             return self._died(worker, target, snippets_dir, starting=True), False
         if isinstance(answer, ChildDied):  # the call's child, not the worker
@@ -324,10 +320,9 @@ class SnippetPool:
         assert isinstance(answer, SnippetOutcome)
         return answer, True
 
-    def _timed_out(self, worker: _Worker, child: int | None, target: str,
-                   snippets_dir: Path, timeout: float) -> SnippetOutcome:
-        alive = child is not None and worker.alive()
-        stack = worker.dump_stack(child) if alive and child else worker.read_log()
+    def _timed_out(self, worker: _Worker, target: str, snippets_dir: Path,
+                   timeout: float) -> SnippetOutcome:
+        stack = worker.dump_stack() if worker.ready and worker.alive() else worker.read_log()
         worker.kill()
         where, trace = _fault_location(stack, Path(snippets_dir))
         at = f" in {where}" if where else ""

@@ -1,10 +1,10 @@
 """What crosses the pipes between the snippet pool, its fork servers and their children:
 length-prefixed pickles, and the messages they carry.
 
-The pool sends a server `(card, target, snippets_dir)`; the server answers `Started`,
-then `Forked` (the pid of the child that runs the call), then either the child's
-`SnippetOutcome` (relayed as it came, never unpickled by the server) or `ChildDied` when
-the child ended without one. Also here: the two text helpers both sides use to word a message.
+A server says `Ready` once, when it has imported what snippets use. The pool then
+sends it `(card, target, snippets_dir)` per call; the call's child answers the pool
+itself with a `SnippetOutcome`, or the server says `ChildDied` when the child ended
+without one. Also here: the two text helpers both sides use to word a message.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from builder.model import Status
 
-__all__ = ["OUTPUT_LIMIT", "ChildDied", "Forked", "FrameReader", "SnippetOutcome", "Started",
+__all__ = ["OUTPUT_LIMIT", "ChildDied", "FrameReader", "Ready", "SnippetOutcome",
            "display_path", "one_line", "pack", "read_frame", "unpack", "write_frame"]
 
 OUTPUT_LIMIT = 4000
@@ -52,16 +52,9 @@ class SnippetOutcome:
 
 
 @dataclass(frozen=True, slots=True)
-class Started:
-    """The server took the call: the timeout counts from here."""
-
-
-@dataclass(frozen=True, slots=True)
-class Forked:
-    """The card's equations are compiled and the call's child is running: `pid` is
-    the process to ask for its stack when the time runs out."""
-
-    pid: int
+class Ready:
+    """The server has started and imported what snippets use: from now on a call's
+    time is the snippet's (the timeout counts from sending it)."""
 
 
 @dataclass(frozen=True, slots=True)

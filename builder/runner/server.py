@@ -7,14 +7,16 @@ is run by a child forked from it (builder/runner/child.py), which starts warm, a
 copy that shares the server's memory until it writes to it, and takes whatever the
 snippet changed with it when it exits.
 
-The server reads a call from stdin and answers `Started`; it compiles the card's
-equations (our compiler on the sheet's LaTeX: its caches stay warm from card to card,
-and the child only evaluates), empties the log, forks the call's child and answers
-`Forked(pid)`; then it relays the child's outcome as it came, or says
-`ChildDied(status)` when the child ended without one (a crash, os._exit): the server
-lives on, and the pool reads the child's last words in the log. Timeouts are the
-pool's: it asks the child for its stack (SIGUSR1, faulthandler, inherited from here)
-and kills the server's process group, children and what they started included.
+The server says `Ready` once warm. For each call read from stdin, it compiles the
+card's equations (our compiler on the sheet's LaTeX: its caches stay warm from card to
+card, and the child only evaluates), empties the log and forks the call's child, which
+writes its outcome to the pool itself (one process fewer to wake on the way) and then
+tells the server so on a pipe of its own. A child that ends without doing so (a crash,
+os._exit) is reported by the server as `ChildDied(status)`: the server lives on, and
+the pool reads the child's last words in the log. Timeouts are the pool's: it asks for
+the child's stack (SIGUSR1 to the group: the child's faulthandler answers, the server
+ignores it) and kills the server's process group, children and what they started
+included.
 
 The server and its children are one process group, the leader of its own session (so
 one `killpg` takes everything, and a Ctrl-C in the terminal reaches only the pool's
@@ -36,15 +38,7 @@ from typing import cast
 from builder.model import Card
 from builder.runner.card import compiled_card
 from builder.runner.child import Call, child_life
-from builder.runner.protocol import (
-    ChildDied,
-    Forked,
-    Started,
-    pack,
-    read_frame,
-    unpack,
-    write_frame,
-)
+from builder.runner.protocol import ChildDied, Ready, pack, read_frame, unpack, write_frame
 
 __all__ = ["main", "serve"]
 
@@ -52,27 +46,27 @@ __all__ = ["main", "serve"]
 class _Child:
     """The child forked for one call, seen from the server."""
 
-    def __init__(self, call: Call, *, log: Path, memory_limit: int,
-                 server_fds: tuple[int, ...]) -> None:
-        outcome_read, outcome_write = os.pipe()
+    def __init__(self, call: Call, *, answers: int, requests: int, log: Path,
+                 memory_limit: int) -> None:
+        done_read, done_write = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: never returns
-            for fd in (outcome_read, *server_fds):
-                os.close(fd)
-            child_life(call, outcome_write, log=log, memory_limit=memory_limit,
+            os.close(done_read)
+            os.close(requests)
+            child_life(call, answers, done_write, log=log, memory_limit=memory_limit,
                        server=os.getppid())
-        os.close(outcome_write)
+        os.close(done_write)
         self.pid = pid
-        self._outcome = outcome_read
+        self._done = done_read
         self._status: int | None = None
 
-    def outcome(self) -> bytes:
-        """The child's outcome frame; `ChildDied` when it ended without one."""
+    def answered(self) -> bool:
+        """Wait until the child has answered the pool (True) or ended without an
+        answer (False)."""
         try:
-            frame = read_frame(self._outcome)
+            return os.read(self._done, 1) == b"!"
         finally:
-            os.close(self._outcome)
-        return frame if frame is not None else pack(ChildDied(self.reap()))
+            os.close(self._done)
 
     def reap(self) -> int:
         """Wait for the child to end: its exit status, or minus its signal's number."""
@@ -142,18 +136,22 @@ def _warm_up() -> None:
 
 
 def serve(log: Path, memory_limit: int, parent: int) -> int:
-    """The server's loop: read a call, answer `Started`, compile the card's equations,
-    fork the call's child, answer `Forked`, relay the outcome."""
+    """The server's loop: say `Ready`; then for each call, compile the card's
+    equations, fork the call's child (which answers the pool itself), and say
+    `ChildDied` when it ended without an answer."""
     import faulthandler
     import resource
 
     requests, answers = _protocol_pipes(log)
     faulthandler.enable(file=sys.stderr, all_threads=False)
-    faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=False)
+    # The pool asks a child that runs out of time for its stack with SIGUSR1 to the
+    # group: each child registers faulthandler for it, the server ignores it.
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
     _die_with_parent(parent)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     _warm_up()
     gc.collect()
+    write_frame(answers, pack(Ready()))
     previous: _Child | None = None
     while True:
         request = read_frame(requests)
@@ -161,21 +159,20 @@ def serve(log: Path, memory_limit: int, parent: int) -> int:
             if previous is not None:
                 previous.reap()
             return 0
-        write_frame(answers, pack(Started()))
         card, target, snippets_dir = cast(tuple[Card, str, str], unpack(request))
         call = Call(compiled_card(card), target, Path(snippets_dir))
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
         os.ftruncate(1, 0)
+        if previous is not None:
+            previous.reap()  # ended long ago, most likely: not while the pool waited
         # What is loaded now stays out of the collector's sight: a child's collections
         # then do not touch (and so copy) the server's objects.
         gc.freeze()
-        if previous is not None:
-            previous.reap()  # ended long ago, most likely: not while the pool waited
-        child = _Child(call, log=log, memory_limit=memory_limit,
-                       server_fds=(requests, answers))
-        write_frame(answers, pack(Forked(child.pid)))
-        write_frame(answers, child.outcome())
+        child = _Child(call, answers=answers, requests=requests, log=log,
+                       memory_limit=memory_limit)
+        if not child.answered():
+            write_frame(answers, pack(ChildDied(child.reap())))
         previous = child
 
 
