@@ -32,21 +32,33 @@ EXIT_PROBLEMS = 1
 EXIT_BAD_INPUT = 2
 
 
-def _parser() -> argparse.ArgumentParser:
+def command_parser() -> argparse.ArgumentParser:
+    """The `sheets` command line: its subcommands and their options, each with its help
+    and default (`sheets COMMAND --help`)."""
+    from builder import __version__
+
     parser = argparse.ArgumentParser(
         prog="sheets",
         description="Checked formula sheets from Marp-dialect Markdown.",
     )
+    parser.add_argument("--version", action="version", version=f"sheets {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    build = commands.add_parser("build", help="build sheets into PDF or HTML")
-    build.add_argument("sheets", nargs="+", type=Path, metavar="SHEET")
-    build.add_argument("--to", choices=("pdf", "html"), default="pdf")
-    build.add_argument("-o", "--output", type=Path, default=Path("build"), metavar="DIR")
-    build.add_argument("--theme-set", nargs="+", type=Path, default=[], metavar="CSS")
+    build = commands.add_parser(
+        "build", help="build sheets into PDF or HTML",
+        description="Build each sheet into DIR/<stem>.pdf or DIR/<stem>.html. Warnings go to "
+        "stderr as `path:line: message`.")
+    build.add_argument("sheets", nargs="+", type=Path, metavar="SHEET",
+                       help="Markdown sheets to build (.md or .txt)")
+    build.add_argument("--to", choices=("pdf", "html"), default="pdf",
+                       help="what to write (default: pdf)")
+    build.add_argument("-o", "--output", type=Path, default=Path("build"), metavar="DIR",
+                       help="the folder to write into (default: build)")
+    _theme_set_option(build)
     build.add_argument(
         "--strict", action="store_true",
-        help="exit 1 on an overflowing slide, a missing image or a failed card",
+        help="check the cards too, and exit 1 on an overflowing slide, a missing image or "
+        "a failed card (default: off)",
     )
 
     check = commands.add_parser(
@@ -59,25 +71,54 @@ def _parser() -> argparse.ArgumentParser:
                        help="Markdown sheets to check (default: sheets/*.md)")
     check.add_argument("--json", dest="json_out", metavar="FILE|-",
                        help="also write every card's result as JSON to FILE, or to stdout "
-                       "with '-' (the text report then goes to stderr)")
+                       "with '-' (the text report then goes to stderr) (default: no JSON)")
     check.add_argument("--snippets", type=Path, metavar="DIR",
                        help="the snippets directory for <!-- check: module.function --> "
                        "(default: the nearest snippets/ beside the sheet or above it)")
     check.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
-                       help="per-card time limit for a snippet (default 10)")
+                       help="per-card time limit for a snippet (default: 10)")
     check.add_argument("--coverage", action="store_true",
                        help="report how many display equations compiled, and why not, "
-                       "with the first 3 places per reason (with --json: a 'coverage' key)")
+                       "with the first 3 places per reason (with --json: a 'coverage' key) "
+                       "(default: off)")
     check.add_argument("-v", "--verbose", action="store_true",
                        help="list each step not checked under its card's line; with "
-                       "--coverage, every place, not the first 3")
+                       "--coverage, every place, not the first 3 (default: off)")
 
-    preview = commands.add_parser("preview", help="live-reload preview in the browser")
-    preview.add_argument("sheet", type=Path, metavar="SHEET")
-    preview.add_argument("--port", type=int, default=8765)
-    preview.add_argument("--no-open", action="store_true")
-    preview.add_argument("--theme-set", nargs="+", type=Path, default=[], metavar="CSS")
+    preview = commands.add_parser(
+        "preview", help="live-reload preview in the browser",
+        description="Serve the sheet on 127.0.0.1 and rebuild it in the page whenever it "
+        "(or a theme or snippet it uses) changes; Ctrl-C stops.")
+    preview.add_argument("sheet", type=Path, metavar="SHEET", help="the Markdown sheet to show")
+    preview.add_argument("--port", type=int, default=8765,
+                         help="the local port to listen on (default: 8765)")
+    preview.add_argument("--no-open", action="store_true",
+                         help="do not open a browser tab (default: open one when there is "
+                         "a display)")
+    _theme_set_option(preview)
+
+    commands.add_parser(
+        "doctor", help="say what is installed and what is missing",
+        description="Print what sheets found (Python, the package, Node.js, MathJax and "
+        "mermaid, Chromium, CJK fonts, the cache folders) and how to install what is "
+        "missing; exit 1 when something a command needs is missing.")
+    init = commands.add_parser(
+        "init", help="lay out a notes repository",
+        description="Lay out a notes repository in DIR: sheets/ with an example sheet, "
+        "snippets/ with its check, a GitHub Actions workflow, the pytest configuration, "
+        ".gitignore and a README. Existing files are never overwritten.")
+    init.add_argument("directory", nargs="?", type=Path, default=Path("."), metavar="DIR",
+                      help="where to lay it out (default: the current folder)")
     return parser
+
+
+def _theme_set_option(command: argparse.ArgumentParser) -> None:
+    """`--theme-set CSS`, once per file: one value per option, so that the sheets after
+    it are never taken for more CSS (`--theme-set x.css ml.md`)."""
+    command.add_argument(
+        "--theme-set", action="append", type=Path, default=[], metavar="CSS",
+        help="a Marp theme file (/* @theme name */) to use besides the built-in ones; "
+        "give the option once per file (default: the built-in themes only)")
 
 
 def run() -> NoReturn:
@@ -90,12 +131,16 @@ def run() -> NoReturn:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = command_parser().parse_args(argv)
     try:
         if args.command == "build":
             return _build(args)
         if args.command == "check":
             return _check(args)
+        if args.command == "doctor":
+            return _doctor()
+        if args.command == "init":
+            return _init(args)
         return _preview(args)
     except BuildError as error:
         print(error, file=sys.stderr)
@@ -109,34 +154,35 @@ def _build(args: argparse.Namespace) -> int:
     while the stages are imported and the sheets parsed and rendered, and is stopped,
     with its processes and profile, however the build ends."""
     import contextlib
-    import os
 
+    from builder.resources import cache_dir
+
+    cache = cache_dir(args.sheets[0])
     with contextlib.ExitStack() as stack:
         printer = None
         if args.to == "pdf":
             from builder.pdf import PdfPrinter
 
-            cache_dir = Path(os.environ.get("SHEETS_CACHE_DIR") or ".cache")
             # Under --strict the checker forks, which it does only with no other thread
             # running: the printer then opens its first page when it needs it.
-            printer = stack.enter_context(PdfPrinter(cache_dir=cache_dir,
+            printer = stack.enter_context(PdfPrinter(cache_dir=cache,
                                                      prepare_in_background=not args.strict))
         from builder.render.typeset import shared_typesetter
 
-        shared_typesetter().warm_up()  # MathJax boots beside Chromium, on a first build
-        return _build_sheets(args, printer)
+        # MathJax boots beside Chromium, on a first build
+        shared_typesetter(cache_dir=cache / "math").warm_up()
+        return _build_sheets(args, printer, cache)
 
 
-def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None) -> int:
+def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None, cache_dir: Path) -> int:
     """Write `DIR/<stem>.html` or `DIR/<stem>.pdf` per sheet (atomically). Warnings go to
     stderr as `path:line: message` (the parser's, annotations that reach no card,
     unbalanced delimiters, missing images, math errors, overflowing slides); with
     `--strict` the cards are checked too (failures printed like `sheets check` does, verdicts drawn
     as badges in the HTML) and any warning or failed card makes the exit status 1. A PDF whose pages
     are not one per slide is an error (exit 1) and is not written. Every sheet is parsed before
-    anything is written: a bad sheet (exit 2) leaves all outputs as they were."""
-    import os
-
+    anything is written: a bad sheet (exit 2) leaves all outputs as they were. Caches go
+    under `cache_dir` (`builder.resources.cache_location`)."""
     from builder.cards import annotation_warnings, find_cards
     from builder.check import CheckCache, check_cards, find_snippets_dir
     from builder.formula import delimiter_warnings
@@ -151,7 +197,6 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None) -> int:
             raise BuildError(None, f"{sheet} and {outputs[output]} would both be written "
                                    f"to {output}: rename one")
         outputs[output] = sheet
-    cache_dir = Path(os.environ.get("SHEETS_CACHE_DIR") or ".cache")
     problems = False
 
     def check(deck: Deck) -> tuple[CardResult, ...]:
@@ -263,9 +308,10 @@ def _check(args: argparse.Namespace) -> int:
     """Check every card; exit 0 when none failed or errored, 1 when some did, 2 on bad
     input. A sheet that cannot be read is reported at its place and the others are still
     checked (exit 2 at the end); with `--json` the document then has an `errors` list, so
-    that a CI script always has a document to read. Results are cached under
-    `.cache/check/` (`$SHEETS_CACHE_DIR/check/` when set); sympy is loaded only when some
-    card is not in the cache."""
+    that a CI script always has a document to read. Results are cached under `check/` in
+    the cache folder (`builder.resources.cache_location`: `$SHEETS_CACHE_DIR`, else the notes
+    repository's `.cache/`, else the user's); sympy is loaded only when some card is not in
+    the cache."""
     import json
     import os
 
@@ -281,13 +327,14 @@ def _check(args: argparse.Namespace) -> int:
         summary_line,
     )
     from builder.formula import delimiter_warnings
+    from builder.resources import cache_dir
 
     sheets: list[Path] = list(args.sheets) or sorted(Path("sheets").glob("*.md"))
     if not sheets:
         raise BuildError(None, "sheets check: no sheets given and none in sheets/*.md")
     if args.snippets is not None and not args.snippets.is_dir():
         raise BuildError(None, f"--snippets {args.snippets}: not a directory")
-    cache = CheckCache(Path(os.environ.get("SHEETS_CACHE_DIR") or ".cache") / "check")
+    cache = CheckCache(cache_dir(sheets[0]) / "check")
     cards_by_snippets: dict[Path | None, list[Card]] = {}
     order: list[Card] = []
     notes: list[str] = []  # each sheet's warnings, in line order
@@ -408,6 +455,33 @@ def _error_json(sheet: Path, error: BuildError) -> dict[str, object]:
     if error.loc is None:
         return {"file": str(sheet), "line": None, "message": error.message}
     return {"file": str(error.loc.path), "line": error.loc.line, "message": error.message}
+
+
+def _doctor() -> int:
+    """Print what was found and what is missing; 1 when something needed is missing."""
+    from builder.doctor import examine, report
+
+    text, code = report(examine())
+    print(text)
+    return code
+
+
+def _init(args: argparse.Namespace) -> int:
+    """Lay out a notes repository in `args.directory`; say what was written and which
+    files were already there (left as they were)."""
+    from builder.scaffold import lay_out
+
+    directory: Path = args.directory
+    if directory.exists() and not directory.is_dir():
+        raise BuildError(None, f"sheets init: {directory} is not a folder")
+    layout = lay_out(directory)
+    for path in layout.written:
+        print(f"sheets init: wrote {directory / path}")
+    for path in layout.skipped:
+        print(f"sheets init: skipped {directory / path} (already there)")
+    print(f"sheets init: in {directory}, `sheets check` checks the sheets and `pytest` runs "
+          "them as tests")
+    return EXIT_OK
 
 
 def _preview(args: argparse.Namespace) -> int:

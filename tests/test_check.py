@@ -546,6 +546,7 @@ def test_github_annotations(tmp_path: Path) -> None:
 
 
 def test_a_warm_cache_gives_the_same_results(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()  # a notes repository: its cache is at its root
     sheet = _write(tmp_path / "bad.md", BAD)
     cold = _sheets(str(sheet), "--json", "-", cwd=tmp_path)
     assert list((tmp_path / ".cache" / "check").glob("*.json"))

@@ -163,7 +163,10 @@ def test_the_cache_dir_follows_sheets_cache_dir(tmp_path: Path,
     monkeypatch.setenv("SHEETS_CACHE_DIR", str(tmp_path / "c"))
     assert Typesetter().cache_dir == tmp_path / "c" / "math"
     monkeypatch.delenv("SHEETS_CACHE_DIR")
-    assert Typesetter().cache_dir == Path(".cache") / "math"
+    (tmp_path / "notes" / "sheets").mkdir(parents=True)
+    (tmp_path / "notes" / ".git").mkdir()
+    monkeypatch.chdir(tmp_path / "notes" / "sheets")  # the repository's root, not the cwd
+    assert Typesetter().cache_dir == tmp_path.resolve() / "notes" / ".cache" / "math"
 
 
 def test_threads_share_one_typesetter(typesetter: Typesetter, tmp_path: Path) -> None:
@@ -447,9 +450,10 @@ def test_formulas_are_scaled_to_the_themes_x_height(typesetter: Typesetter) -> N
 @pytest.fixture(scope="module")
 def snapshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A directory holding the snapshot of typeset.cjs for this node, built here."""
-    directory = tmp_path_factory.mktemp("snapshots")
+    home = tmp_path_factory.mktemp("xdg")  # snapshots go to the user's cache directory
+    directory = home / "sheets" / "snapshots"
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(typeset_module, "_SNAPSHOTS", directory)
+        patch.setenv("XDG_CACHE_HOME", str(home))
         patch.setattr(typeset_module, "_snapshots", {})
         node = shutil.which("node")
         assert node is not None
@@ -491,10 +495,10 @@ def test_a_damaged_snapshot_is_put_aside(snapshots: Path, tmp_path: Path,
     """Node crashes on a snapshot cut short: the batch is typeset by typeset.cjs all the
     same, and the snapshot is removed (the next process to need one builds it anew)."""
     (built,) = snapshots.glob("mathjax-*.blob")
-    snapshot = tmp_path / "snapshots" / built.name
-    snapshot.parent.mkdir()
+    snapshot = tmp_path / "xdg" / "sheets" / "snapshots" / built.name
+    snapshot.parent.mkdir(parents=True)
     snapshot.write_bytes(built.read_bytes()[:1_000_000])
-    monkeypatch.setattr(typeset_module, "_SNAPSHOTS", snapshot.parent)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     monkeypatch.setattr(typeset_module, "_snapshots", {})
     with Typesetter(cache_dir=tmp_path / "math") as typesetter:
         (result,) = typesetter.typeset([("x^2", False)])

@@ -307,7 +307,22 @@ def compare_sides(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain, *,
     if verdict.status == "pass" and _proved_equal(lhs, rhs, domain, seconds=_CONFIRM_SECONDS,
                                                   kind="confirm"):
         return StepVerdict("pass", "proved")
+    if verdict.status == "fail":
+        from builder.check.doubt import doubt  # sympy: a warm check loads none of it
+
+        reason = doubt(lhs, rhs, domain, lambda a, b: _agree(a, b, domain, seed))
+        if reason:
+            return StepVerdict("unchecked", reason)
     return verdict
+
+
+def _agree(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain, seed: int) -> bool:
+    """Do two rewritten sides (`doubt`) agree at random points?"""
+    try:
+        with time_limit(_NUMERIC_SECONDS):
+            return _compare_numerically(lhs, rhs, domain, seed).status == "pass"
+    except Exception:  # a rewrite that cannot be evaluated explains nothing
+        return False
 
 
 _NO_POINT = "cannot evaluate the sides at points of the domain"

@@ -52,6 +52,14 @@ class NameReader(Reader):
         base, is_word = self.read_base()
         if is_word and base in WORD_FUNCTIONS and not self.at("_", "^", "'"):
             return self.function(base)
+        if is_word and base in WORD_FUNCTIONS and self.at("^"):
+            # `\textrm{sech}^2 x`: the square of sech x, as for `\cosh^2 x`; any other
+            # superscript (`^{-1}`: the inverse?) is not guessed.
+            self.index += 1
+            exponent = self.group()
+            if len(exponent) != 1 or not exponent[0].value.isdigit():
+                raise Refused("superscript on a function written as a word")
+            return self.function(base) ** int(exponent[0].value)
         subscript: list[Token] | None = None
         superscript: list[Token] | None = None
         primes = 0

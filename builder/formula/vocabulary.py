@@ -69,7 +69,8 @@ def known_function(name: str) -> Callable[..., Any] | None:
     table: dict[str, Callable[..., Any]] = {
         "sin": sympy.sin, "cos": sympy.cos, "tan": sympy.tan, "cot": sympy.cot,
         "sec": sympy.sec, "csc": sympy.csc, "sinh": sympy.sinh, "cosh": sympy.cosh,
-        "tanh": sympy.tanh, "coth": sympy.coth, "arcsin": sympy.asin,
+        "tanh": sympy.tanh, "coth": sympy.coth, "sech": sympy.sech, "csch": sympy.csch,
+        "arcsin": sympy.asin,
         "arccos": sympy.acos, "arctan": sympy.atan, "exp": sympy.exp, "log": sympy.log,
         "ln": sympy.log, "sqrt": sympy.sqrt, "max": sympy.Max, "min": sympy.Min,
         "sigmoid": sigmoid, "ReLU": relu, "relu": relu, "Relu": relu,
@@ -80,7 +81,8 @@ def known_function(name: str) -> Callable[..., Any] | None:
 
 WORD_FUNCTIONS = frozenset({"sin", "cos", "tan", "tanh", "sinh", "cosh", "exp", "log",
                             "ln", "sigmoid", "ReLU", "relu", "Relu", "max", "min", "sgn",
-                            "sign", "arcsin", "arccos", "arctan"})
+                            "sign", "arcsin", "arccos", "arctan", "sech", "csch",
+                            "coth"})
 """Functions written as words (`\\text{sigmoid}`, `\\mathrm{ReLU}`, `\\text{tanh}`)."""
 
 FUNCTION_COMMANDS = frozenset({"\\sin", "\\cos", "\\tan", "\\cot", "\\sec", "\\csc",

@@ -6,7 +6,7 @@ prints several. `Browser`/`find_chromium` drive Chromium over the DevTools proto
 `BrowserError` is our bug or the machine's, never the user's.
 """
 
-from builder.pdf.browser import Browser, BrowserError, Tab, find_chromium
+from builder.pdf.browser import Browser, BrowserError, Tab, find_chromium, install_hint
 from builder.pdf.jobs import OutlineEntry, PdfJob, PdfMetadata, PdfResult
 from builder.pdf.measure import SlideMeasure
 from builder.pdf.printer import (
@@ -21,4 +21,4 @@ from builder.pdf.printer import (
 
 __all__ = ["Browser", "BrowserError", "DeckSource", "OutlineEntry", "PdfJob", "PdfMetadata",
            "PdfPrinter", "PdfResult", "SlideMeasure", "SlideSource", "Tab", "build_pdfs",
-           "find_chromium", "job_for_deck", "outline_entries", "slide_title"]
+           "find_chromium", "install_hint", "job_for_deck", "outline_entries", "slide_title"]

@@ -20,6 +20,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections import deque
@@ -31,10 +32,53 @@ from typing import Any, Self
 
 from builder.model import BuildError
 
-INSTALL_HINT = (
-    "no Chromium found: install it (Debian: apt-get install chromium fonts-noto-cjk) "
-    "or set CHROME_PATH to a Chrome/Chromium executable"
-)
+
+def install_hint(platform: str | None = None, os_release: str | None = None) -> str:
+    """What to say when no Chromium is found: the command that installs it (and the CJK
+    fonts sheets are set in) on this platform, and `CHROME_PATH`. `platform` is
+    `sys.platform`; `os_release` the text of /etc/os-release (read when None), which
+    tells Debian, Ubuntu and Fedora apart."""
+    platform = sys.platform if platform is None else platform
+    if platform == "darwin":
+        command = "brew install --cask chromium"
+        where = " (e.g. /Applications/Chromium.app/Contents/MacOS/Chromium)"
+    elif platform == "win32":
+        command = "winget install --id Hibbiki.Chromium"
+        where = " (e.g. C:\\Program Files\\Chromium\\Application\\chrome.exe)"
+    else:
+        command = _linux_install_command(_os_release() if os_release is None else os_release)
+        where = ""
+    return (f"no Chromium found: install it with `{command}`, or set CHROME_PATH to a "
+            f"Chrome or Chromium executable{where}")
+
+
+def _os_release() -> str:
+    try:
+        return Path("/etc/os-release").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+LINUX_INSTALL_COMMANDS = {
+    "debian": "sudo apt-get install chromium fonts-noto-cjk",
+    "ubuntu": "sudo apt-get install chromium-browser fonts-noto-cjk",
+    "fedora": "sudo dnf install chromium google-noto-sans-cjk-fonts",
+}
+"""The command that installs Chromium and CJK fonts, by /etc/os-release `ID`."""
+
+
+def _linux_install_command(os_release: str) -> str:
+    """The command for the distribution `os_release` names (its `ID`, else the first of its
+    `ID_LIKE` that we know); the Debian one, with Fedora's beside it, when none is known."""
+    fields = dict(line.split("=", 1) for line in os_release.splitlines() if "=" in line)
+    names = [fields.get("ID", "").strip('"'), *fields.get("ID_LIKE", "").strip('"').split()]
+    for name in names:
+        if name in LINUX_INSTALL_COMMANDS:
+            return LINUX_INSTALL_COMMANDS[name]
+        if name in ("rhel", "centos"):
+            return LINUX_INSTALL_COMMANDS["fedora"]
+    return f"{LINUX_INSTALL_COMMANDS['debian']}` (Fedora: `{LINUX_INSTALL_COMMANDS['fedora']}"
+
 
 # PREAMBLE: headless, root needs --no-sandbox, and nothing may reach the network.
 CHROMIUM_FLAGS = (
@@ -72,9 +116,8 @@ def find_chromium(environ: Mapping[str, str] | None = None) -> Path:
     browser (`chromium`).
 
     The headless shell is the same Chromium built for automation only (no browser UI;
-    Puppeteer's `headless: 'shell'`): on seed 001 it prints the same pages
-    (pixel-identical at 40 dpi but for anti-aliasing) with about half the CPU time of the
-    full browser in headless mode (12.2 → 6.9 CPU-s, wall 8.6 → 5.6 s), so it comes
+    Puppeteer's `headless: 'shell'`): it prints the same pages with much less CPU time
+    than the full browser in headless mode (bench/pdf.py measures both), so it comes
     first when both are installed."""
     env = os.environ if environ is None else environ
     configured = env.get("CHROME_PATH")
@@ -82,13 +125,13 @@ def find_chromium(environ: Mapping[str, str] | None = None) -> Path:
         path = Path(configured)
         if path.is_file() and os.access(path, os.X_OK):
             return path
-        raise BuildError(None, f"CHROME_PATH={configured} is not an executable; {INSTALL_HINT}")
+        raise BuildError(None, f"CHROME_PATH={configured} is not an executable; {install_hint()}")
     search_path = env.get("PATH", os.defpath)
     for name in _PREFERRED:
         found = shutil.which(name, path=search_path)
         if found:
             return Path(found)
-    raise BuildError(None, INSTALL_HINT)
+    raise BuildError(None, install_hint())
 
 
 # In order on PATH: the headless shell (Debian's, then Chrome for Testing's), then a
@@ -281,7 +324,7 @@ class Browser:
         `Tab.close()` it.
 
         Returns once the page exists; its set-up is sent but not waited for (its new
-        renderer takes ~0.07 s to start): the tab's next use takes the replies first, so
+        renderer takes a while to start): the tab's next use takes the replies first, so
         pages opened one after the other start their renderers side by side."""
         target = context = None
         if blank:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # pikepdf is imported where it is used: Chromium starts befor
 _CACHE_FORMAT = "sheets-pdf-2"
 # Local files a page uses (images, stylesheets): their state is part of the cache key.
 # One pattern per form, each starting with a literal: the regex engine then skips ahead
-# to candidates, where one alternation is tried at every position of a 4 MB page (100 ms).
+# to candidates, where one alternation would be tried at every position of a 4 MB page.
 _URLS = (
     re.compile(r"""src\s*=\s*["']([^"'#]+)"""),
     re.compile(r"""href\s*=\s*["']([^"'#]+)"""),

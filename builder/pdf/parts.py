@@ -31,10 +31,9 @@ if TYPE_CHECKING:  # pikepdf is imported where it is used: Chromium starts befor
 # The diagrams' page draws them with mermaid's ES module build, beside the library that
 # render.py puts in the page (the same release, in node_modules): mermaid then imports the
 # code of the diagram kinds the page has, where the library is 3.5 MB of script for the
-# page's main thread to compile. Seed 001's gantt chart is drawn in 0.30 s
-# and 0.43 CPU-s instead of 0.58 s and 0.66 (medians of 6), to the same SVG. As render.py's
-# scripts do, it draws every diagram of the page; the promise is what `_DRAWN_DIAGRAMS`
-# waits for (the fitting script's, if any, too).
+# page's main thread to compile: the same SVG, drawn sooner. As render.py's scripts do,
+# it draws every diagram of the page; the promise is what `_DRAWN_DIAGRAMS` waits for
+# (the fitting script's, if any, too).
 _MERMAID_MODULE = NODE_MODULES / "mermaid" / \
     "dist" / "mermaid.esm.min.mjs"
 _DRAW_DIAGRAMS = f"""<script type="module">
@@ -58,7 +57,7 @@ def page_of(prefix: str, fragments: Sequence[str], suffix: str) -> str:
 
 def _without_diagram_scripts(html: str) -> str:
     """`html` without the `<script data-diagrams …>` elements render.py writes (a loop of
-    `find`s: a non-greedy regex takes 40 ms to cross an inlined library's 3.5 MB)."""
+    `find`s: a non-greedy regex is slow to cross an inlined library's 3.5 MB)."""
     kept = []
     position = 0
     while (start := html.find("<script data-diagrams", position)) >= 0:
@@ -93,7 +92,7 @@ def split_document(document: str, fragments: Sequence[str]) -> tuple[str, str] |
 
 # How a page is split into parts printed side by side: at most one per core (and
 # `_MAX_PARTS`), each with at least `_PART_MIN_CHARS` of slide HTML. Below that a part's
-# renderer process (~0.1 s to start) and its copy of the fonts cost more than sharing the
+# renderer process (slow to start) and its copy of the fonts cost more than sharing the
 # work saves: seed 001 has 539 KB in 67 slides, a sheet of sheets/ ~40 KB in 4.
 _MAX_PARTS = 4
 _PART_MIN_CHARS = 150_000
@@ -194,8 +193,7 @@ def with_base(document: str, base_dir: Path | None) -> str:
 
 def read_in(data: bytes) -> pikepdf.Pdf:
     """A printed part opened with all its objects read: copying them into another part
-    then takes half the time (seed 001's first half, into the second: 0.17-0.23 ->
-    0.08-0.10 s, the reading ~0.07 s of it)."""
+    then takes less time than reading them on demand while copying."""
     import pikepdf
 
     pdf = pikepdf.open(io.BytesIO(data))

@@ -144,7 +144,7 @@ class PdfPrinter:
         self._signals.__enter__()
         try:
             self._browser = Browser(self._executable, timeout=self._timeout)
-            # Chromium boots and opens the first page (~0.7 s, mostly waiting) while
+            # Chromium boots and opens the first page (mostly waiting) while
             # the caller parses and renders: on a rebuild that is most of the time.
             self._prepare(parts=1, diagrams=False)
         except BaseException:
@@ -169,7 +169,7 @@ class PdfPrinter:
     def expect(self, deck: DeckSource, output: Path) -> None:
         """Told, before a parsed sheet is rendered, that it is the next job. A first
         build of a big sheet will be printed in parts: their pages (each a renderer
-        process to start, ~0.1 s) and the page for its diagrams are opened now, while
+        process to start) and the page for its diagrams are opened now, while
         it renders, instead of after."""
         if self._cache is not None and self._cache.has_base(output):
             return  # a rebuild: it prints what changed, from one page
@@ -228,8 +228,8 @@ class PdfPrinter:
     def _take_tab(self, part: int) -> Tab:
         """The page that printed this part for the last job or was opened ahead for it,
         else a new one, each part after the first in a renderer process of its own. The
-        same pages for every sheet of a run: their renderers are warm (a new page's made
-        each of `make pdf`'s 4-page sheets take 1.0-1.4 s instead of 0.6)."""
+        same pages for every sheet of a run: their renderers are warm (a new page per
+        sheet made each of `make pdf`'s small sheets take about twice as long)."""
         assert self._browser is not None
         while len(self._tabs) <= part:
             self._tabs.append(self._new_tab(isolated=bool(self._tabs)))
@@ -261,7 +261,7 @@ class PdfPrinter:
             if plan is None or plan.changed is None:
                 # This thread only waits while Chromium loads and prints the page: another
                 # imports pikepdf meanwhile and, on a first build, makes the cache keys
-                # (~0.2 s of seed 001's, off the path to the PDF), once the pages are
+                # (off the path to the PDF), once the pages are
                 # on their way (before, it would hold the GIL from their making).
                 loading = threading.Event()
                 with ThreadPoolExecutor(1, thread_name_prefix="sheets-pdf") as pool:

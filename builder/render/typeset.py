@@ -8,8 +8,8 @@ selected and searched in the HTML, and `pdftotext` finds them in the printed PDF
 
 Each formula stands alone: what one defines (`\\newcommand`, `\\DeclareMathOperator`,
 labels) is gone in the next, so a result depends on its TeX only and can be cached by it
-per (tex, display, MathJax version, typeset code) on disk under
-`.cache/math/` (`$SHEETS_CACHE_DIR/math/`) and in memory, so a rebuild with unchanged
+per (tex, display, MathJax version, typeset code) on disk under `math/` in the cache
+folder (`builder.resources.cache_location`) and in memory, so a rebuild with unchanged
 math never starts node. CHTML's CSS depends on which glyphs were used, and cached results
 never passed through MathJax in this process; so the CSS for every glyph is fetched once
 (cached on disk too) and `stylesheet()` keeps the rules and fonts the given (or all so
@@ -50,14 +50,19 @@ from typing import Any, Self
 
 from builder.atomic import write_text_atomically
 from builder.model import BuildError
-from builder.resources import JS, PROJECT
+from builder.resources import JS, PROJECT, cache_location, user_cache_dir
 
 _ROOT = PROJECT
 _SCRIPT = JS / "typeset.cjs"
 _SNAPSHOT_SCRIPT = _SCRIPT.parent / "snapshot.cjs"
-# Start-up snapshots of typeset.cjs, one per node binary and code version: built from the
-# installed MathJax like node_modules itself, so they live beside it, not in `.cache/`.
-_SNAPSHOTS = _ROOT / "node_modules" / ".cache" / "sheets"
+
+def _snapshot_dir() -> Path:
+    """Where the start-up snapshots of typeset.cjs go, one per node binary and code
+    version: made once per installation, so in the user's cache directory
+    (`snapshots/` in `builder.resources.user_cache_dir`), never beside the package (an
+    installed one may be read-only, and is shared)."""
+    return user_cache_dir() / "snapshots"
+
 _MATHJAX = _ROOT / "node_modules" / "mathjax-full"
 _ESBUILD = _ROOT / "node_modules" / "esbuild"
 _FONTS = _MATHJAX / "es5" / "output" / "chtml" / "fonts" / "woff-v2"
@@ -131,7 +136,7 @@ class Typeset:
 
 
 def _default_cache_dir() -> Path:
-    return Path(os.environ.get("SHEETS_CACHE_DIR") or ".cache") / "math"
+    return cache_location().path / "math"
 
 
 @functools.cache
@@ -221,7 +226,7 @@ def _make_snapshot(node: str) -> Path | None:
             digest.update(part.read_bytes())
     except OSError:
         return None
-    path = _SNAPSHOTS / f"mathjax-{digest.hexdigest()}.blob"
+    path = _snapshot_dir() / f"mathjax-{digest.hexdigest()}.blob"
     failed = path.with_suffix(".failed")
     if path.is_file():
         return path
@@ -229,7 +234,7 @@ def _make_snapshot(node: str) -> Path | None:
         if failed.stat().st_mtime > time.time() - 24 * 3600:  # not again on every start
             return None
     try:
-        _SNAPSHOTS.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         built = subprocess.run([node, *_NODE_FLAGS, str(_SNAPSHOT_SCRIPT), str(path)],
                                cwd=_ROOT, stdin=subprocess.DEVNULL,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -248,7 +253,8 @@ def _prune_snapshots(keep: int = 4) -> None:
     """The newest few snapshots only (~11 MB each; other checkouts that share this
     node_modules, or other node binaries, may be using the others)."""
     with contextlib.suppress(OSError):
-        blobs = sorted(_SNAPSHOTS.glob("mathjax-*.blob"), key=lambda blob: blob.stat().st_mtime)
+        blobs = sorted(_snapshot_dir().glob("mathjax-*.blob"),
+                       key=lambda blob: blob.stat().st_mtime)
         for old in blobs[:-keep]:
             old.unlink(missing_ok=True)
 
@@ -774,10 +780,12 @@ _shared: Typesetter | None = None
 _shared_lock = threading.Lock()
 
 
-def shared_typesetter() -> Typesetter:
-    """The process-wide typesetter (one node process for every build in this process)."""
+def shared_typesetter(*, cache_dir: Path | None = None) -> Typesetter:
+    """The process-wide typesetter (one node process for every build in this process).
+    `cache_dir` counts only in the call that makes it (`sheets build` makes it first, with
+    the cache folder of the sheets it builds); else `math/` in `cache_location()`."""
     global _shared
     with _shared_lock:
         if _shared is None:
-            _shared = Typesetter()
+            _shared = Typesetter(cache_dir=cache_dir)
         return _shared
