@@ -92,7 +92,7 @@ def worker_children() -> set[int]:
         except OSError:
             continue
         parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if parent == os.getpid() and b"builder.runner.pool" in command:
+        if parent == os.getpid() and b"builder.runner.server" in command:
             found.add(int(entry.name))
     return found
 

@@ -1,9 +1,11 @@
-"""worker: snippets run in worker processes; every way a snippet can misbehave is that
-card's error with a message that says which, the pool goes on, and no process is left.
+"""worker: snippets run in worker processes, each call in a child of its own; every way
+a snippet can misbehave is that card's error with a message that says which, the pool
+goes on, and no process is left.
 
 The snippets are written by the tests into a temporary `snippets/`; one pool serves the
-module (as one serves a `sheets check` run), so a test also shows that the worker that
-ran the previous, misbehaving snippet was replaced.
+module (as one serves a `sheets check` run), so a test also shows that the next call
+after a misbehaving snippet runs normally. (tests/test_isolation.py: what a snippet
+changes in its interpreter is not seen by the next.)
 """
 
 from __future__ import annotations
@@ -21,8 +23,7 @@ from pathlib import Path
 import pytest
 
 from builder.model import Card, Equation, SourceLoc
-from builder.runner.card import SnippetCard
-from builder.runner.pool import SnippetPool
+from builder.runner import SnippetCard, SnippetPool
 
 SNIPPETS = '''
 import ctypes
@@ -224,6 +225,15 @@ def test_a_misbehaving_snippet_is_its_cards_error(pool: SnippetPool, snippets: P
     assert pool.run(make_card(), "probe.passes", snippets, 10).status == "pass"
 
 
+def test_a_crash_or_an_exit_ends_the_calls_process_not_the_worker(snippets: Path) -> None:
+    with SnippetPool() as pool:
+        workers = pool.pids
+        for target in ("probe.hard_exit", "probe.segfault", "probe.exits"):
+            assert pool.run(make_card(), target, snippets, 10).status == "error"
+        assert pool.run(make_card(), "probe.passes", snippets, 10).status == "pass"
+        assert pool.pids == workers
+
+
 def test_the_segfault_and_memory_messages_name_the_snippet_line(pool: SnippetPool,
                                                                 snippets: Path) -> None:
     assert pool.run(make_card(), "probe.segfault", snippets, 10).message.endswith(
@@ -273,7 +283,7 @@ def test_ctrl_c_during_a_snippet_leaves_no_process(tmp_path: Path, snippets: Pat
     program = textwrap.dedent(f'''
         import sys
         from pathlib import Path
-        from builder.runner.pool import SnippetPool
+        from builder.runner import SnippetPool
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from test_worker import make_card
         with SnippetPool(size=2) as pool:

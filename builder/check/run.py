@@ -98,7 +98,7 @@ def check_cards(cards: Sequence[Card], *, snippets_dir: Path | None, timeout: fl
                 contextlib.nullcontext(None)
             if any(cards[index].checks and cards[index].nocheck is None for index in todo) \
                     and snippets_dir is not None:
-                from builder.runner.pool import SnippetPool
+                from builder.runner import SnippetPool
 
                 pool_context = SnippetPool()
             # The snippets run here while the children work out the derivations.

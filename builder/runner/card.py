@@ -18,7 +18,7 @@ from typing import Any, overload
 from builder.formula import Declarations, Formula, declarations_for, formula
 from builder.model import Card, Equation, SourceLoc
 
-__all__ = ["EquationError", "SnippetCard"]
+__all__ = ["EquationError", "SnippetCard", "compiled_card"]
 
 
 class EquationError(Exception):
@@ -42,7 +42,17 @@ class _Equations(Sequence[Formula]):
     def __init__(self, card: Card) -> None:
         self._card = card
         self._compiled: dict[int, Formula] = {}
+        self._failed: dict[int, tuple[SourceLoc | None, str]] = {}
         self._declarations: Declarations | None = None
+
+    def compile_all(self) -> None:
+        """Compile every equation now, keeping why one does not compile for the
+        snippet that asks for it (a fresh `EquationError` then)."""
+        for position in range(len(self)):
+            try:
+                self[position]
+            except EquationError as error:
+                self._failed[position] = (error.loc, error.reason)
 
     def __len__(self) -> int:
         return len(self._card.equations)
@@ -56,6 +66,8 @@ class _Equations(Sequence[Formula]):
         if isinstance(index, slice):
             return tuple(self[position] for position in range(len(self))[index])
         position = range(len(self))[index]  # IndexError as for a tuple
+        if position in self._failed:
+            raise EquationError(*self._failed[position])
         if position not in self._compiled:
             self._compiled[position] = self._compile(self._card.equations[position])
         return self._compiled[position]
@@ -121,3 +133,14 @@ class SnippetCard:
 
     def __repr__(self) -> str:
         return f"<card {self._card.title!r} at {self._card.loc}>"
+
+
+def compiled_card(card: Card) -> SnippetCard:
+    """The `card` for a snippet, every equation compiled already (by the fork server,
+    whose compiler caches stay warm from card to card, so that each call's child only
+    evaluates)."""
+    prepared = SnippetCard(card)
+    equations = prepared.eqs
+    assert isinstance(equations, _Equations)
+    equations.compile_all()
+    return prepared
