@@ -34,7 +34,7 @@ import pytest
 
 if TYPE_CHECKING:
     from builder.model import Card, CardResult, CheckResult
-    from builder.runner.pool import SnippetOutcome, SnippetPool
+    from builder.runner import SnippetOutcome, SnippetPool
 
 _POOL = pytest.StashKey["SnippetPool | None"]()
 _IN_PART = pytest.StashKey[list[tuple[str, list[str]]]]()
@@ -209,7 +209,7 @@ class CardItem(pytest.Item):
 
 
 def _session_pool(config: pytest.Config) -> SnippetPool:
-    from builder.runner.pool import SnippetPool
+    from builder.runner import SnippetPool
 
     pool = config.stash.get(_POOL, None)
     if pool is None:
