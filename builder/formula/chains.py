@@ -184,6 +184,12 @@ def _pieces(row: list[Token]) -> list[tuple[list[Token], bool]]:
             pieces.append([])
             broken.append(True)
             continue
+        if depth == 0 and token.kind == "word" and token.value.strip() in PROSE:
+            # `a = 1 \\text{ and } b = 2`: two statements; `\\text{ where } …`, `if`,
+            # `for`: a condition, which starts an annotation (dropped below)
+            pieces.append([] if token.value.strip() == "and" else [token])
+            broken.append(False)
+            continue
         if depth == 0 and (token.kind == "space" or is_break(token)):
             pieces.append([])
             broken.append(is_break(token))

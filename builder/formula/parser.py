@@ -214,9 +214,12 @@ class Parser(NameReader, CalculusReader, OperatorReader):
         return self.big_operator("prod" if token.value == "\\prod" else "sum")
 
     def capital_sigma(self, token: Token) -> Any:
-        """`\\Sigma_{i}`: a sum; `\\Sigma` alone: a name (a covariance)."""
+        """`\\Sigma_{i}`: a sum; `\\Sigma` alone or numbered (`\\Sigma_1`, `\\Sigma _ {2}`):
+        a name (a covariance), as no sum runs over a number."""
         if self.peek_value(1) == "_":
-            return self.sum_or_product(token)
+            script = self.tokens[self.index + 2:group_end(self.tokens, self.index + 2) + 1]
+            if not all(t.kind == "num" or t.value in "{}" for t in script):
+                return self.sum_or_product(token)
         return self.name_factor()
 
     def function_command(self, token: Token) -> Any:
