@@ -142,13 +142,54 @@ def _starts_open(piece: list[Token]) -> bool:
         first.kind == "cmd" and first.value in EXPLICIT_PRODUCTS)
 
 
-def _pieces(row: list[Token]) -> list[tuple[list[Token], bool]]:
-    """A row cut at top-level `\\quad` and arrows into statements; (tokens, continues)
-    where `continues` says the piece came after an arrow (a new chain)."""
+def _is_statement(piece: list[Token]) -> bool:
+    """`a = b`, `x \\le 1`: a left side, then a top-level relation."""
+    if not piece or is_relation(piece[0]):
+        return False
+    return any(is_relation(token) for token in top_level(piece))
+
+
+def _statement_commas(row: list[Token]) -> set[int]:
+    """Positions of the top-level commas that separate statements (`a = 1, b = 2`,
+    `\\hat{m}_t = …, \\quad \\hat{v}_t = …`): a comma whose every part up to the next
+    `\\quad` or comma is itself a statement. A list of values (`H(X), H(Y) \\le …`,
+    `w = 28, \\frac{1}{28}`) is left whole, to be refused."""
     depths = depth_map(row)
+    cuts = [index for index, (token, depth) in enumerate(zip(row, depths, strict=True))
+            if depth == 0 and (token.kind == "space" or is_break(token) or
+                               (token.kind == "op" and token.value == ","))]
+    commas: set[int] = set()
+    for number, cut in enumerate(cuts):
+        if row[cut].value != ",":
+            continue
+        start = cuts[number - 1] + 1 if number else 0
+        end = next((later for later in cuts[number + 1:] if row[later].kind != "space"),
+                   len(row))
+        after = [token for token in row[cut + 1:end] if token.kind != "space"]
+        if _is_statement(row[start:cut]) and _is_statement(after):
+            commas.add(cut)
+    return commas
+
+
+def _pieces(row: list[Token]) -> list[tuple[list[Token], bool]]:
+    """A row cut at top-level `\\quad`, arrows and commas between statements into
+    statements; (tokens, continues) where `continues` says the piece came after an arrow
+    (a new chain)."""
+    depths = depth_map(row)
+    commas = _statement_commas(row)
     pieces: list[list[Token]] = [[]]
     broken: list[bool] = [False]
-    for token, depth in zip(row, depths, strict=True):
+    for index, (token, depth) in enumerate(zip(row, depths, strict=True)):
+        if index in commas:
+            pieces.append([])
+            broken.append(True)
+            continue
+        if depth == 0 and token.kind == "word" and token.value.strip() in PROSE:
+            # `a = 1 \\text{ and } b = 2`: two statements; `\\text{ where } …`, `if`,
+            # `for`: a condition, which starts an annotation (dropped below)
+            pieces.append([] if token.value.strip() == "and" else [token])
+            broken.append(False)
+            continue
         if depth == 0 and (token.kind == "space" or is_break(token)):
             pieces.append([])
             broken.append(is_break(token))
@@ -185,6 +226,17 @@ def _pieces(row: list[Token]) -> list[tuple[list[Token], bool]]:
     return [(_strip_prose(piece), after) for piece, after in merged if _strip_prose(piece)]
 
 
+def _refuse_ratio(row: list[Token]) -> None:
+    """`56:35 = 1 : w`: a ratio on both sides of a relation, which no reading of `:` as a
+    break (`\\text{loss}: L = …`) gets right."""
+    top = top_level(row)
+    colons = [index for index, token in enumerate(top)
+              if token.kind == "op" and token.value == ":"]
+    relations = [index for index, token in enumerate(top) if is_relation(token)]
+    if colons and any(colons[0] < relation < colons[-1] for relation in relations):
+        raise Refused("ratio (a : b)")
+
+
 def split_chains(tokens: list[Token]) -> list[RawChain]:
     chains: list[RawChain] = []
     rows = _rows(tokens)
@@ -208,6 +260,7 @@ def split_chains(tokens: list[Token]) -> list[RawChain]:
                  len(_cells(rows[number + 1])) == 1)):
             pending = row
             continue
+        _refuse_ratio(row)
         for piece, after_break in _pieces(row):
             depths = depth_map(piece)
             sides: list[list[Token]] = [[]]

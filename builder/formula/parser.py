@@ -8,11 +8,18 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from builder.formula.functions import arithmetic
+from builder.formula.functions import InnerProduct, arithmetic
 from builder.formula.parser_calculus import CalculusReader
 from builder.formula.parser_names import NameReader
 from builder.formula.parser_operators import OperatorReader
-from builder.formula.tokens import Refused, Token, group_end, top_level, unexpected
+from builder.formula.tokens import (
+    Refused,
+    Token,
+    group_end,
+    split_top,
+    top_level,
+    unexpected,
+)
 from builder.formula.vocabulary import (
     BREAKS,
     EXPLICIT_PRODUCTS,
@@ -38,7 +45,8 @@ _REFUSED_COMMANDS = {
 """Commands the parser knows and refuses, with the reason a side then gives."""
 
 _DECORATIONS = ("\\hat", "\\bar", "\\tilde", "\\widehat", "\\widetilde", "\\overline",
-                "\\vec", "\\dot", "\\ddot", "\\check", "\\breve")
+                "\\vec", "\\dot", "\\ddot", "\\check", "\\breve", "\\mathcal", "\\mathscr",
+                "\\mathfrak")
 
 
 class Parser(NameReader, CalculusReader, OperatorReader):
@@ -206,9 +214,12 @@ class Parser(NameReader, CalculusReader, OperatorReader):
         return self.big_operator("prod" if token.value == "\\prod" else "sum")
 
     def capital_sigma(self, token: Token) -> Any:
-        """`\\Sigma_{i}`: a sum; `\\Sigma` alone: a name (a covariance)."""
+        """`\\Sigma_{i}`: a sum; `\\Sigma` alone or numbered (`\\Sigma_1`, `\\Sigma _ {2}`):
+        a name (a covariance), as no sum runs over a number."""
         if self.peek_value(1) == "_":
-            return self.sum_or_product(token)
+            script = self.tokens[self.index + 2:group_end(self.tokens, self.index + 2) + 1]
+            if not all(t.kind == "num" or t.value in "{}" for t in script):
+                return self.sum_or_product(token)
         return self.name_factor()
 
     def function_command(self, token: Token) -> Any:
@@ -236,6 +247,32 @@ class Parser(NameReader, CalculusReader, OperatorReader):
         if any(t.kind == "op" and t.value == "," for t in top_level(inner)):
             raise Refused("set expression")
         return self.postfix(self.sub(inner))
+
+    def angle_brackets(self, token: Token) -> Any:
+        """`\\langle a, b \\rangle`: the inner product of a and b (a scalar; at the
+        numbers a check samples, their product). One argument (an average) or a bra-ket
+        is refused."""
+        self.index += 1
+        start = self.index
+        depth = 0
+        while self.index < len(self.tokens):
+            current = self.tokens[self.index]
+            if current.kind == "cmd" and current.value == "\\langle":
+                depth += 1
+            elif current.kind == "cmd" and current.value == "\\rangle":
+                if depth == 0:
+                    break
+                depth -= 1
+            self.index += 1
+        else:
+            raise Refused("unbalanced \\langle")
+        inner = self.tokens[start:self.index]
+        self.index += 1
+        parts = split_top(inner, {","})
+        if len(parts) != 2 or not all(parts) or any(
+                t.value in ("|", "\\mid", "\\vert") for t in top_level(inner)):
+            raise Refused("⟨…⟩ that is not an inner product ⟨a, b⟩")
+        return self.postfix(InnerProduct.get()(self.sub(parts[0]), self.sub(parts[1])))
 
     def infinity(self, token: Token) -> Any:
         self.index += 1
@@ -271,6 +308,7 @@ _COMMANDS: Mapping[str, _Handler] = {
     "\\binom": Parser.binomial,
     "\\{": Parser.braces,
     "\\infty": Parser.infinity,
+    "\\langle": Parser.angle_brackets,
     "\\mathbb": Parser.blackboard_command,
     "\\|": Parser.norm_command, "\\Vert": Parser.norm_command,
     **dict.fromkeys(("\\int", "\\iint", "\\iiint"), Parser.integral_command),

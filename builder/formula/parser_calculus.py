@@ -63,12 +63,29 @@ class CalculusReader(Reader):
         sympy = self.sympy
         self.index += 1
         if not self.at("_"):
-            raise Refused("gradient (\\nabla) without a variable")
+            return self.gradient_name()
         self.index += 1
         variable = self.sub(self.group())
         if not isinstance(variable, (sympy.Symbol, sympy.Indexed)):
             raise Refused("derivative with respect to an expression")
         return sympy.Derivative(self.operand(), variable)
+
+    def gradient_name(self) -> Any:
+        """`\\nabla E`, `\\nabla f(x)`: the gradient of a name, with respect to what the note
+        does not say, read as a quantity (`nabla_E`) or a function (`nabla_f(x)`) of its
+        own. Anything else (`\\nabla \\log p`, `\\nabla^2 f`) is refused."""
+        sympy = self.sympy
+        following = self.peek()
+        if following is None or not (following.kind == "letter" or (
+                following.kind == "cmd" and following.value[1:] in GREEK)):
+            raise Refused("gradient (\\nabla) without a variable")
+        operand = self.name_factor()
+        if isinstance(operand, sympy.Symbol):
+            return sympy.Symbol(f"nabla_{operand.name}",
+                                commutative=operand.is_commutative is not False)
+        if isinstance(operand, sympy.core.function.AppliedUndef):
+            return sympy.Function(f"nabla_{operand.func.__name__}")(*operand.args)
+        raise Refused("gradient (\\nabla) without a variable")
 
     def operand(self) -> Any:
         """What `\\frac{d}{dx}` or `\\nabla_\\theta` applies to: the rest of the term, unless

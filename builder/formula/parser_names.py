@@ -171,7 +171,8 @@ class NameReader(Reader):
             decoration = {"\\hat": "hat", "\\widehat": "hat", "\\bar": "bar",
                           "\\overline": "bar", "\\tilde": "tilde", "\\widetilde": "tilde",
                           "\\vec": "vec", "\\dot": "dot", "\\ddot": "ddot",
-                          "\\check": "check", "\\breve": "breve"}.get(token.value)
+                          "\\check": "check", "\\breve": "breve", "\\mathcal": "cal",
+                          "\\mathscr": "scr", "\\mathfrak": "frak"}.get(token.value)
             if decoration is None:
                 raise Refused(f"unexpected {token.value}")
             inner = self.group()

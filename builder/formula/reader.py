@@ -173,3 +173,7 @@ class Reader:
     def expectation(self, subscript: list[Token] | None = None) -> Any:
         """`\\mathbb{E}[…]` (`parser_calculus.py`)."""
         raise NotImplementedError
+
+    def name_factor(self) -> Any:
+        """A name with its scripts, applied when it is a function (`parser_names.py`)."""
+        raise NotImplementedError

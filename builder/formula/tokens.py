@@ -122,12 +122,12 @@ def tokenize(tex: str) -> list[Token]:
 DROP = word_set(r"""\large \Large \LARGE \small \normalsize \huge \Huge \tiny \footnotesize
 \scriptsize \displaystyle \textstyle \scriptstyle \scriptscriptstyle \left \right \middle \big
 \Big \bigg \Bigg \bigl \bigr \Bigl \Bigr \biggl \biggr \Biggl \Biggr \bigm \Bigm \nonumber
-\notag \limits \nolimits \, \; \: \! \> \  \allowbreak \strut""") | {"\\ ", "\\\n"}
+\notag \qed \limits \nolimits \, \; \: \! \> \  \allowbreak \strut""") | {"\\ ", "\\\n"}
 DROP_WITH_ARGUMENT = frozenset({"\\label", "\\tag", "\\vspace", "\\phantom", "\\color",
                                  "\\hphantom", "\\vphantom"})
 SPACES = frozenset({"\\quad", "\\qquad", "\\hspace", "\\hskip", "\\enspace"})
 UNWRAP = frozenset({"\\boxed", "\\mathbf", "\\boldsymbol", "\\bm", "\\mathit", "\\pmb",
-                     "\\mathnormal", "\\underline", "\\bold"})
+                     "\\mathnormal", "\\underline", "\\bold", "\\mathop"})
 WORD_COMMANDS = frozenset({"\\text", "\\mathrm", "\\operatorname", "\\textrm", "\\textbf",
                     "\\textit", "\\texttt", "\\mathsf", "\\mathtt", "\\textsf", "\\mbox",
                     "\\rm"})
@@ -343,7 +343,8 @@ def is_single_name(tokens: Sequence[Token]) -> bool:
     if first.kind == "letter" or (first.kind == "cmd" and first.value[1:] in GREEK) or \
             first.kind == "word":
         rest = tokens[1:]
-    elif first.kind == "cmd" and first.value in ("\\hat", "\\bar", "\\tilde", "\\vec"):
+    elif first.kind == "cmd" and first.value in ("\\hat", "\\bar", "\\tilde", "\\vec",
+                                                 "\\mathcal", "\\mathscr", "\\mathfrak"):
         end = group_end(tokens, 1)
         rest = tokens[end + 1:]
     else:
