@@ -393,8 +393,10 @@ class _MathJax:
         return f"typesetting this formula crashed MathJax ({cause})"
 
     def _exit_code(self) -> int | None:
+        # node has closed its output: it is ending, but V8 writing out why it ran out of
+        # memory can take seconds on a busy machine, and the reason is in what it writes.
         try:
-            return self._process.wait(timeout=2)
+            return self._process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             return None
 
