@@ -34,14 +34,19 @@ SOURCE_SUFFIXES = (".py", ".css", ".j2", ".js", ".cjs")
 """The kinds of file whose contents decide what the package does."""
 
 
-def files_digest(root: Path, skip: tuple[str, ...] = ("__pycache__",)) -> str:
-    """A digest of every source file under `root` (`SOURCE_SUFFIXES`) outside the folders
-    named in `skip`: their paths relative to `root` and their contents, found by walking
+SKIPPED_FOLDERS = frozenset({"__pycache__", "vendor"})
+"""Folders `files_digest` leaves out: compiled bytecode, and the vendored JavaScript
+(`VENDOR`), which counts by its releases (`JavaScript.version_file`), not its megabytes."""
+
+
+def files_digest(root: Path) -> str:
+    """A digest of every source file under `root` (`SOURCE_SUFFIXES`) outside
+    `SKIPPED_FOLDERS`: their paths relative to `root` and their contents, found by walking
     the tree, so that a file added, removed, renamed or edited changes it."""
     digest = hashlib.blake2b(digest_size=16)
     files = sorted(path for path in root.rglob("*")
                    if path.suffix in SOURCE_SUFFIXES and path.is_file()
-                   and not set(skip) & set(path.relative_to(root).parts))
+                   and not SKIPPED_FOLDERS & set(path.relative_to(root).parts))
     for path in files:
         digest.update(path.relative_to(root).as_posix().encode() + b"\0")
         digest.update(hashlib.blake2b(path.read_bytes(), digest_size=16).digest())
@@ -51,10 +56,8 @@ def files_digest(root: Path, skip: tuple[str, ...] = ("__pycache__",)) -> str:
 @functools.cache
 def package_digest() -> str:
     """`files_digest` of the package's own directory, once per process: part of every
-    cache key that the code decides (a module renamed or added cannot drop out of it).
-    The vendored JavaScript counts by its releases (`JavaScript.version_file`), not by
-    its megabytes."""
-    return files_digest(PACKAGE, skip=("__pycache__", VENDOR.name))
+    cache key that the code decides (a module renamed or added cannot drop out of it)."""
+    return files_digest(PACKAGE)
 
 
 @dataclass(frozen=True, slots=True)
