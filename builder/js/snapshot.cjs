@@ -2,6 +2,12 @@
 //   node [flags] snapshot.cjs OUTPUT.blob
 // then `node [the same flags] --snapshot-blob OUTPUT.blob` starts with MathJax loaded and
 // warmed up (~0.15 s instead of ~0.45 s, and less to compile while typesetting).
+//   node snapshot.cjs --bundle OUTPUT.js
+// only bundles (setup.py, when a wheel is built: the wheel carries the bundle, not
+// node_modules), and
+//   node [flags] snapshot.cjs --from BUNDLE.js OUTPUT.blob
+// makes the snapshot of such a bundle, without esbuild. The bundle also runs as a plain
+// script (`node BUNDLE.js` serves as typeset.cjs does): where no snapshot can be made.
 //
 // Node 18-21 snapshot one script that may require built-in modules only, so esbuild
 // bundles typeset.cjs and the modules it loads into one, with the warm-up and the
@@ -18,7 +24,6 @@ const childProcess = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const esbuild = require('esbuild');
 
 // typeset.cjs requires mathjax-full/js/X.js; the bundle takes mathjax-full/ts/X.ts.
 const fromTypeScript = {
@@ -32,12 +37,18 @@ const fromTypeScript = {
 };
 
 async function bundle(entry, script) {
+  const esbuild = require('esbuild');
   await esbuild.build({
     stdin: {
       contents: [
         `const typesetter = require(${JSON.stringify(entry)});`,
-        'typesetter.warmUp();',
-        "require('node:v8').startupSnapshot.setDeserializeMainFunction(typesetter.serve);",
+        "const { startupSnapshot } = require('node:v8');",
+        'if (startupSnapshot && startupSnapshot.isBuildingSnapshot()) {',
+        '  typesetter.warmUp();',
+        '  startupSnapshot.setDeserializeMainFunction(typesetter.serve);',
+        '} else {',
+        '  typesetter.serve();',
+        '}',
       ].join('\n'),
       resolveDir: path.dirname(entry),
       loader: 'js',
@@ -56,11 +67,17 @@ async function bundle(entry, script) {
 }
 
 async function main() {
-  const output = path.resolve(process.argv[2]);
+  const args = process.argv.slice(2);
+  if (args[0] === '--bundle') {
+    await bundle(require.resolve('./typeset.cjs'), path.resolve(args[1]));
+    return;
+  }
+  const made = args[0] === '--from' ? path.resolve(args[1]) : null;
+  const output = path.resolve(args[made ? 2 : 0]);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'sheets-snapshot-'));
   try {
-    const script = path.join(work, 'bundle.js');
-    await bundle(require.resolve('./typeset.cjs'), script);
+    const script = made ?? path.join(work, 'bundle.js');
+    if (!made) await bundle(require.resolve('./typeset.cjs'), script);
     const partial = `${output}.${process.pid}.tmp`;
     const built = childProcess.spawnSync(
       process.execPath,

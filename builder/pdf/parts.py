@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from builder.render import has_mermaid
-from builder.resources import NODE_MODULES
+from builder.resources import JAVASCRIPT
 
 if TYPE_CHECKING:  # pikepdf is imported where it is used: Chromium starts before it loads
     import pikepdf
@@ -29,13 +29,12 @@ if TYPE_CHECKING:  # pikepdf is imported where it is used: Chromium starts befor
 
 
 # The diagrams' page draws them with mermaid's ES module build, beside the library that
-# render.py puts in the page (the same release, in node_modules): mermaid then imports the
+# render.py puts in the page (the same release, `JAVASCRIPT`): mermaid then imports the
 # code of the diagram kinds the page has, where the library is 3.5 MB of script for the
 # page's main thread to compile: the same SVG, drawn sooner. As render.py's scripts do,
 # it draws every diagram of the page; the promise is what `_DRAWN_DIAGRAMS` waits for
 # (the fitting script's, if any, too).
-_MERMAID_MODULE = NODE_MODULES / "mermaid" / \
-    "dist" / "mermaid.esm.min.mjs"
+_MERMAID_MODULE = JAVASCRIPT.mermaid_module
 _DRAW_DIAGRAMS = f"""<script type="module">
 import mermaid from {json.dumps(_MERMAID_MODULE.as_uri())};
 mermaid.initialize({{ startOnLoad: false }});

@@ -3,8 +3,8 @@ and the scripts a page inlines (viewer, auto-scaling, the diagram library).
 
 `RenderedDeck.document` is the whole page: the theme's `@page` size prints one slide per
 page, and builder/js/viewer.js shows one slide at a time on screen. The diagram library
-(mermaid, from node_modules) and the auto-scaling script (builder/js/fitting.js) are put
-in only when a slide needs them.
+(mermaid, from node_modules or the files a built package carries) and the auto-scaling
+script (builder/js/fitting.js) are put in only when a slide needs them.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from markupsafe import Markup
 from builder.marp import Deck
 from builder.model import BuildError
 from builder.render.diagrams import has_mermaid
-from builder.resources import NODE_MODULES
+from builder.resources import JAVASCRIPT
 
 if TYPE_CHECKING:
     import jinja2
 
-MERMAID_JS = NODE_MODULES / "mermaid" / "dist" / "mermaid.min.js"
+MERMAID_JS = JAVASCRIPT.mermaid_js
 """The diagram library a page with diagrams runs (the preview serves the same file)."""
 _JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
 
@@ -179,7 +179,7 @@ def mermaid_js() -> str:
         return no_end_tag(MERMAID_JS.read_text(encoding="utf-8"), "script")
     except OSError:
         raise BuildError(None, f"mermaid is not installed ({MERMAID_JS} is missing): "
-                               "run `make` (or `npm ci`) in the sheets repository") from None
+                               f"{JAVASCRIPT.how_to_install()}") from None
 
 
 def mermaid_url() -> str:

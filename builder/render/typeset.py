@@ -1,7 +1,8 @@
 """Math typesetting: TeX to MathJax CHTML, offline, the same HTML for the page and the PDF.
 
 Persistent `node` processes run `builder/js/typeset.cjs` (MathJax 3 from the
-repository's `node_modules/mathjax-full`, installed by `make` with `npm ci`), started from
+repository's `node_modules/mathjax-full`, installed by `make` with `npm ci`; an installed
+package runs the bundle of both it carries: `builder.resources.JAVASCRIPT`), started from
 a snapshot of it with MathJax loaded (`_snapshot`), each answering one JSON line per
 request. CHTML rather than SVG because its letters stay text: they can be
 selected and searched in the HTML, and `pdftotext` finds them in the printed PDF.
@@ -36,7 +37,6 @@ import json
 import os
 import re
 import select
-import shutil
 import signal
 import subprocess
 import tempfile
@@ -50,9 +50,10 @@ from typing import Any, Self
 
 from builder.atomic import write_text_atomically
 from builder.model import BuildError
-from builder.resources import JS, PROJECT, cache_location, user_cache_dir
+from builder.resources import JAVASCRIPT, JS, PROJECT, cache_location, find_node, user_cache_dir
 
 _ROOT = PROJECT
+_JS = JAVASCRIPT
 _SCRIPT = JS / "typeset.cjs"
 _SNAPSHOT_SCRIPT = _SCRIPT.parent / "snapshot.cjs"
 
@@ -63,9 +64,7 @@ def _snapshot_dir() -> Path:
     installed one may be read-only, and is shared)."""
     return user_cache_dir() / "snapshots"
 
-_MATHJAX = _ROOT / "node_modules" / "mathjax-full"
 _ESBUILD = _ROOT / "node_modules" / "esbuild"
-_FONTS = _MATHJAX / "es5" / "output" / "chtml" / "fonts" / "woff-v2"
 # Placeholders typeset.cjs writes (see there).
 _FONT_URL = "SHEETS-MATHJAX-FONTS"
 
@@ -144,7 +143,7 @@ def code_version() -> str:
     """What decides a result besides its TeX: the MathJax release and this stage's code
     (render.py's slide cache builds on it too)."""
     digest = hashlib.blake2b(digest_size=12)
-    for path in (_MATHJAX / "package.json", _SCRIPT, Path(__file__)):
+    for path in (_JS.version_file, _SCRIPT, Path(__file__)):
         with contextlib.suppress(OSError):
             digest.update(path.read_bytes())
     return digest.hexdigest()
@@ -209,7 +208,7 @@ def _snapshot(node: str) -> Path | None:
 def prepare_snapshot() -> Path | None:
     """Build the start-up snapshot now, if it is not there (`make` does, at set-up, so
     that no build pays for it); the blob, or None where it cannot be made."""
-    node = shutil.which("node")
+    node = find_node()
     return _snapshot(node) if node is not None else None
 
 
@@ -221,8 +220,9 @@ def _make_snapshot(node: str) -> Path | None:
         binary = Path(node).resolve()
         state = binary.stat()
         digest.update(f"{binary}\0{state.st_size}\0{state.st_mtime_ns}".encode())
-        for part in (_MATHJAX / "package.json", _ESBUILD / "package.json", _SCRIPT,
-                     _SNAPSHOT_SCRIPT):
+        parts = (_JS.version_file, _JS.typeset_script) if _JS.vendored \
+            else (_JS.version_file, _ESBUILD / "package.json")
+        for part in (*parts, _SCRIPT, _SNAPSHOT_SCRIPT):
             digest.update(part.read_bytes())
     except OSError:
         return None
@@ -235,7 +235,7 @@ def _make_snapshot(node: str) -> Path | None:
             return None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        built = subprocess.run([node, *_NODE_FLAGS, str(_SNAPSHOT_SCRIPT), str(path)],
+        built = subprocess.run([node, *_NODE_FLAGS, *_JS.snapshot_args, str(path)],
                                cwd=_ROOT, stdin=subprocess.DEVNULL,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                timeout=120, check=False)
@@ -290,17 +290,19 @@ class _MathJax:
 
     def __init__(self, *, time_limit: float = TIME_LIMIT) -> None:
         self.time_limit = time_limit
-        node = shutil.which("node")
+        node = find_node()
         if node is None:
             raise BuildError(None, "math needs Node.js (`node` is not on PATH): install it "
-                                   f"(Node 18 or later), then run `make` in {_ROOT}")
-        if not (_MATHJAX / "package.json").is_file():
-            raise BuildError(None, f"MathJax is not installed ({_MATHJAX} is missing): "
-                                   f"run `make` (or `npm ci`) in {_ROOT}")
+                                   "(Node 18 or later; or `pip install sheets-formula[node]`)"
+                                   f", then run `make` in {_ROOT} if it is a checkout")
+        if not _JS.installed:
+            raise BuildError(None, f"MathJax is not installed ({_JS.version_file.parent} "
+                                   f"is missing): {_JS.how_to_install()}")
         self.snapshot = _snapshot(node)
         self._started = False
         """Whether node said it is ready: a death after that is a formula's."""
-        start = ["--snapshot-blob", str(self.snapshot)] if self.snapshot else [str(_SCRIPT)]
+        start = ["--snapshot-blob", str(self.snapshot)] if self.snapshot \
+            else [str(_JS.typeset_script)]
         # A file, not a pipe: node never blocks on a full stderr nobody reads.
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
         self._process = subprocess.Popen([node, *_NODE_FLAGS, *start],
@@ -712,7 +714,7 @@ class Typesetter:
 
     def _font_data_url(self, name: str) -> str:
         if name not in self._fonts:
-            data = base64.b64encode((_FONTS / name).read_bytes()).decode("ascii")
+            data = base64.b64encode((_JS.mathjax_fonts / name).read_bytes()).decode("ascii")
             self._fonts[name] = f"data:font/woff;base64,{data}"
         return self._fonts[name]
 
