@@ -103,6 +103,24 @@
     return null;
   }
 
+  // The slides whose badges differ between the lists `before` and `after`.
+  function changedBadgeSlides(before, after) {
+    const bySlide = (list) => {
+      const found = new Map();
+      for (const badge of list) {
+        found.set(badge.slide, (found.get(badge.slide) || "") + JSON.stringify(badge));
+      }
+      return found;
+    };
+    const old = bySlide(before);
+    const now = bySlide(after);
+    const changed = [];
+    for (const index of new Set([...old.keys(), ...now.keys()])) {
+      if (old.get(index) !== now.get(index)) changed.push(index);
+    }
+    return changed;
+  }
+
   function drawBadges(indices) {
     for (const index of indices) {
       const section = slideNodes[index];
@@ -180,19 +198,21 @@
     if ("title" in message && message.title) document.title = message.title;
     const anchor = scrollAnchor();
     const replaced = patchSlides(message.slides, message.count);
+    // Badges are redrawn on the slides patched and on those whose badges changed: a
+    // check's results name every card of the sheet, but one edit changes a few.
+    const redrawn = new Set(replaced);
     if ("badges" in message) {
+      for (const index of changedBadgeSlides(badges, message.badges)) redrawn.add(index);
       badges = message.badges;
       state.badgeVersion += 1;
-      drawBadges(slideNodes.map((_, index) => index));
-    } else if (replaced.length) {
-      drawBadges(replaced);
     }
+    const indices = Array.from(redrawn).sort((a, b) => a - b);
+    if (indices.length) drawBadges(indices);
     if ("scripts" in message) loadScripts(message.scripts);
     if (replaced.length) drawDiagrams(replaced.map((index) => slideNodes[index]));
-    // Fitting headings, wide code and math (fitting.js): the slides changed, or all of
-    // them when every badge (which sits in a heading) was redrawn.
-    const fit = window.sheetsFit(("badges" in message ? slideNodes : replaced.map(
-      (index) => slideNodes[index])).filter(Boolean));
+    // Fitting headings, wide code and math (fitting.js): on the slides patched, and on
+    // those whose badges (which sit in headings) were redrawn.
+    const fit = window.sheetsFit(indices.map((index) => slideNodes[index]).filter(Boolean));
     restoreScroll(anchor);
     fit.then(() => { restoreScroll(anchor); state.fitVersion = message.version; });
     showError(message.error);

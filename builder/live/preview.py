@@ -37,7 +37,7 @@ from builder.live.server import Badge, Update
 from builder.model import BuildError, Card
 
 if TYPE_CHECKING:
-    from builder.marp import Deck
+    from builder.marp import Deck, Slide
     from builder.render import PageMath
 
 
@@ -201,6 +201,9 @@ class SheetPreview:
         self._rendered: _Rendered | None = None
         self._deck: Deck | None = None
         """The last deck parsed: the next save is parsed again only where it changed."""
+        self._slide_keys: dict[int, tuple[Slide, str]] = {}
+        """The last deck's slides' cache keys, by the slide's id: `reparse` hands on the
+        slides an edit did not reach as they were, and their keys need not be made again."""
         self._results: dict[str, Any] = {}  # card key -> CardResult
         self._results_lock = threading.Lock()  # the checks thread and the build loop
         self._checker = _CheckProcess()
@@ -239,7 +242,7 @@ class SheetPreview:
         cache = self._rendered
         if cache is None or cache.deck_key != deck_key:
             cache = _Rendered(deck_key, "", {}, PageMath())
-        keys = [_fields_key(slide, _NOT_SLIDE_LOOK) for slide in deck.slides]
+        keys = self._keys(deck.slides)
         missing = [slide for slide, key in zip(deck.slides, keys, strict=True)
                    if key not in cache.slides]
         head = cache.head
@@ -268,6 +271,18 @@ class SheetPreview:
             scripts=(MERMAID_JS,) if any(slide.has_diagram for slide in deck.slides) else (),
             checks=lambda: self._check(deck),
         )
+
+    def _keys(self, slides: Sequence[Slide]) -> list[str]:
+        """Each slide's key in the rendered cache (`_NOT_SLIDE_LOOK`)."""
+        known = self._slide_keys
+        keys: list[str] = []
+        for slide in slides:
+            kept = known.get(id(slide))
+            keys.append(kept[1] if kept is not None and kept[0] is slide
+                        else _fields_key(slide, _NOT_SLIDE_LOOK))
+        self._slide_keys = {id(slide): (slide, key)
+                            for slide, key in zip(slides, keys, strict=True)}
+        return keys
 
     def _images(self, deck: Any) -> set[Path]:
         """Local image files the slides use (a missing one too: creating it redraws)."""
