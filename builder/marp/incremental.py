@@ -46,7 +46,7 @@ from builder.marp.directives import (
 )
 from builder.marp.display_math import check_display_math
 from builder.marp.markdown import markdown
-from builder.marp.parse import assemble_deck, divided_levels, parse_text
+from builder.marp.parse import assemble_deck, divided_levels, parse_text, paused_collection
 from builder.marp.slides import (
     build_slide_run,
     hidden_token,
@@ -117,6 +117,11 @@ def reparse(previous: Deck | None, text: str, path: Path | None = None) -> Deck:
     part that changed since `previous` (a deck this function or `parse_text` made of the
     same sheet; None: parse it all). `path` defaults to `previous.path`. Raises
     `BuildError` as `parse_text` does."""
+    with paused_collection():
+        return _reparse(previous, text, path)
+
+
+def _reparse(previous: Deck | None, text: str, path: Path | None) -> Deck:
     if path is None:
         if previous is None:
             raise ValueError("reparse needs a path without a previous deck")
