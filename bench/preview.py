@@ -9,9 +9,12 @@ before the file is written and stops when the page's DOM holds the new word:
 - `marp -w` rewrites the HTML and its page reloads itself: a script run at the start of
   every load notes the time at DOMContentLoaded if the new word is there.
 
-`--deck FILE` measures another deck; `--big` the 440-slide deck of bench/bigdeck.py.
+`--deck FILE` measures another deck; `--big` the 440-slide deck of bench/bigdeck.py;
+`--newline` puts the word on a line of its own under the heading, so that every slide
+below moves down a line (what pressing Enter does).
 
 Usage: .venv/bin/python bench/preview.py [--runs N] [--only sheets|marp] [--deck FILE|--big]
+       [--newline]
 Prints p50/p95 (ms) for each, side by side. Targets for sheets: p50 < 100, p95 < 250.
 """
 
@@ -85,13 +88,19 @@ def read_until(child: subprocess.Popen[str], pattern: str) -> re.Match[str]:
 
 
 def measure(page: Page, sheet: Path, runs: int,
-            seen_at: Callable[[Page, str], float]) -> list[float]:
+            seen_at: Callable[[Page, str], float], newline: bool = False) -> list[float]:
     text = sheet.read_text(encoding="utf-8")
     line = target_line(text)
     latencies = []
+    before = text
     for run in range(runs + 1):
         word = f"benchword{run}x{os.getpid()}"
-        edited = text.replace(line, f"{line} {word}", 1)
+        # A new line under the heading at each edit (the lines added before stay), or
+        # the heading with another word at its end.
+        edited = before.replace(line, f"{line}\n\n{word}", 1) if newline \
+            else text.replace(line, f"{line} {word}", 1)
+        if newline:
+            before = edited
         page.evaluate("w => { window.sessionStorage.setItem('want', w); "
                       "window.sessionStorage.removeItem('seenAt'); window.watchFor(w); }", word)
         started = time.time() * 1000
@@ -139,7 +148,7 @@ def wait_seen(page: Page, word: str) -> float:
     raise TimeoutError(f"{word} never appeared")
 
 
-def bench_sheets(page: Page, workdir: Path, runs: int) -> list[float]:
+def bench_sheets(page: Page, workdir: Path, runs: int, newline: bool) -> list[float]:
     sheet = workdir / "deck.md"
     command = [sys.executable, "-m", "builder", "preview", str(sheet), "--port", "0",
                "--no-open"]
@@ -153,10 +162,10 @@ def bench_sheets(page: Page, workdir: Path, runs: int) -> list[float]:
         # The first check of every card runs right after the first render; measure the
         # edits (which re-check one card each) after it, as a user's editing would be.
         page.wait_for_function("() => sheetsPreview.badgeVersion > 0", timeout=300_000)
-        return measure(page, sheet, runs, wait_seen)
+        return measure(page, sheet, runs, wait_seen, newline)
 
 
-def bench_marp(page: Page, workdir: Path, runs: int) -> list[float]:
+def bench_marp(page: Page, workdir: Path, runs: int, newline: bool) -> list[float]:
     sheet = workdir / "deck.md"
     output = workdir / "marp.html"
     command = [str(MARP), "-w", str(sheet), "-o", str(output), "--html"]
@@ -168,7 +177,7 @@ def bench_marp(page: Page, workdir: Path, runs: int) -> list[float]:
         page.goto(output.as_uri())
         page.wait_for_function("() => document.querySelectorAll('section').length > 0",
                                timeout=TIMEOUT_S * 1000)
-        return measure(page, sheet, runs, wait_seen)
+        return measure(page, sheet, runs, wait_seen, newline)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -178,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deck", type=Path, default=SEED, help="the deck to edit")
     parser.add_argument("--big", action="store_true",
                         help="the 440-slide deck of bench/bigdeck.py")
+    parser.add_argument("--newline", action="store_true",
+                        help="each edit adds a line (the slides below move down)")
     args = parser.parse_args(argv)
 
     results: dict[str, list[float]] = {}
@@ -209,13 +220,14 @@ def main(argv: list[str] | None = None) -> int:
             page = browser.new_page(viewport={"width": 1000, "height": 1400})
             page.add_init_script(INIT_SCRIPT)
             try:
-                results[name] = bench(page, workdir, args.runs)
+                results[name] = bench(page, workdir, args.runs, args.newline)
             finally:
                 page.close()
         browser.close()
 
     deck = "the big deck" if args.big else args.deck.name
-    print(f"save → new word in the DOM, {deck}, {args.runs} edits (ms)")
+    edits = "line-adding edits" if args.newline else "edits"
+    print(f"save → new word in the DOM, {deck}, {args.runs} {edits} (ms)")
     print(f"{'':16}{'p50':>8}{'p95':>8}{'min':>8}{'max':>8}")
     for name, latencies in results.items():
         print(f"{name:16}{percentile(latencies, 0.5):8.0f}{percentile(latencies, 0.95):8.0f}"

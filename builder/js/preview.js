@@ -16,6 +16,7 @@
   const slideHtml = [];    // the HTML each was made from
   let headNodes = [];      // what the last `head` put into <head>
   let badges = [];
+  const badgeMarks = new Map();  // slide index -> its badge elements, in `badges` order
   const loadedScripts = new Set();
   let mermaidReady = false;
 
@@ -103,8 +104,36 @@
     return null;
   }
 
+  // The slides whose badges differ between the lists `before` and `after` as `shown`
+  // picks them out (all of a badge, or what decides its size).
+  function changedBadgeSlides(before, after, shown) {
+    const bySlide = (list) => {
+      const found = new Map();
+      for (const badge of list) {
+        found.set(badge.slide, (found.get(badge.slide) || "") + JSON.stringify(shown(badge)));
+      }
+      return found;
+    };
+    const old = bySlide(before);
+    const now = bySlide(after);
+    const changed = [];
+    for (const index of new Set([...old.keys(), ...now.keys()])) {
+      if (old.get(index) !== now.get(index)) changed.push(index);
+    }
+    return changed;
+  }
+
+  const badgeSize = (badge) => [badge.title, badge.status, badge.label];
+
+  function describeBadge(mark, badge) {
+    mark.dataset.line = String(badge.line);
+    mark.title = `line ${badge.line}: ${badge.status}` +
+      (badge.message ? `\n${badge.message}` : "");
+  }
+
   function drawBadges(indices) {
     for (const index of indices) {
+      badgeMarks.set(index, []);
       const section = slideNodes[index];
       if (!section) continue;
       for (const old of section.querySelectorAll(".sheets-badge, .sheets-badge-stack")) {
@@ -119,10 +148,9 @@
       const mark = document.createElement("span");
       mark.className = `sheets-badge sheets-badge-${badge.status}`;
       mark.dataset.status = badge.status;
-      mark.dataset.line = String(badge.line);
       mark.textContent = badge.label || badge.status;
-      mark.title = `line ${badge.line}: ${badge.status}` +
-        (badge.message ? `\n${badge.message}` : "");
+      describeBadge(mark, badge);
+      badgeMarks.get(badge.slide).push(mark);
       const heading = badge.title ? headingFor(section, badge.title) : null;
       if (heading) {
         heading.append(mark);
@@ -136,6 +164,22 @@
         stack.append(mark);
       }
     }
+  }
+
+  // The slides whose badges changed only in their line or message (an edit above moved
+  // them): their marks are told so in place, which moves nothing on the page.
+  function describeBadges(indices) {
+    const redraw = [];
+    for (const index of indices) {
+      const marks = badgeMarks.get(index) || [];
+      const own = badges.filter((badge) => badge.slide === index);
+      if (marks.length !== own.length) {
+        redraw.push(index);
+        continue;
+      }
+      own.forEach((badge, number) => describeBadge(marks[number], badge));
+    }
+    if (redraw.length) drawBadges(redraw);
   }
 
   function loadScripts(urls) {
@@ -180,19 +224,28 @@
     if ("title" in message && message.title) document.title = message.title;
     const anchor = scrollAnchor();
     const replaced = patchSlides(message.slides, message.count);
+    // Badges are redrawn on the slides patched and on those whose badges changed: a
+    // check's results name every card of the sheet, but one edit changes a few (and
+    // the lines of those below it, which are put right in place).
+    const redrawn = new Set(replaced);
+    let described = [];
     if ("badges" in message) {
+      for (const index of changedBadgeSlides(badges, message.badges, badgeSize)) {
+        redrawn.add(index);
+      }
+      described = changedBadgeSlides(badges, message.badges, (badge) => badge)
+        .filter((index) => !redrawn.has(index));
       badges = message.badges;
       state.badgeVersion += 1;
-      drawBadges(slideNodes.map((_, index) => index));
-    } else if (replaced.length) {
-      drawBadges(replaced);
     }
+    const indices = Array.from(redrawn).sort((a, b) => a - b);
+    if (indices.length) drawBadges(indices);
+    if (described.length) describeBadges(described);
     if ("scripts" in message) loadScripts(message.scripts);
     if (replaced.length) drawDiagrams(replaced.map((index) => slideNodes[index]));
-    // Fitting headings, wide code and math (fitting.js): the slides changed, or all of
-    // them when every badge (which sits in a heading) was redrawn.
-    const fit = window.sheetsFit(("badges" in message ? slideNodes : replaced.map(
-      (index) => slideNodes[index])).filter(Boolean));
+    // Fitting headings, wide code and math (fitting.js): on the slides patched, and on
+    // those whose badges (which sit in headings) were redrawn.
+    const fit = window.sheetsFit(indices.map((index) => slideNodes[index]).filter(Boolean));
     restoreScroll(anchor);
     fit.then(() => { restoreScroll(anchor); state.fitVersion = message.version; });
     showError(message.error);

@@ -37,7 +37,7 @@ from builder.live.server import Badge, Update
 from builder.model import BuildError, Card
 
 if TYPE_CHECKING:
-    from builder.marp import Deck
+    from builder.marp import Deck, Slide
     from builder.render import PageMath
 
 
@@ -76,6 +76,13 @@ def _fields_key(value: Any, skip: frozenset[str]) -> str:
     # the plain values is what decides the rendering.
     return repr(tuple((f.name, getattr(value, f.name)) for f in fields(value)
                       if f.name not in skip))
+
+
+def _card_what(card: Card) -> str:
+    """What is checked of a card. Not the lines: an edit above a card moves it without
+    changing what is checked."""
+    return repr((card.title, tuple(equation.tex for equation in card.equations),
+                 card.checks, card.assume, card.nocheck, card.declarations, card.code))
 
 
 def _check_cards(cards: Sequence[Card], snippets_dir: Path | None, timeout: float) -> Any:
@@ -201,7 +208,12 @@ class SheetPreview:
         self._rendered: _Rendered | None = None
         self._deck: Deck | None = None
         """The last deck parsed: the next save is parsed again only where it changed."""
+        self._slide_keys: dict[int, tuple[Slide, str]] = {}
+        """The last deck's slides' cache keys, by the slide's id: `reparse` hands on the
+        slides an edit did not reach as they were, and their keys need not be made again."""
         self._results: dict[str, Any] = {}  # card key -> CardResult
+        self._slide_cards: dict[int, tuple[Slide, list[tuple[Card, str]]]] = {}
+        """The cards of the slides the last check saw, by the slide's id (`_cards`)."""
         self._results_lock = threading.Lock()  # the checks thread and the build loop
         self._checker = _CheckProcess()
         self.rendered_slides = 0
@@ -239,7 +251,7 @@ class SheetPreview:
         cache = self._rendered
         if cache is None or cache.deck_key != deck_key:
             cache = _Rendered(deck_key, "", {}, PageMath())
-        keys = [_fields_key(slide, _NOT_SLIDE_LOOK) for slide in deck.slides]
+        keys = self._keys(deck.slides)
         missing = [slide for slide, key in zip(deck.slides, keys, strict=True)
                    if key not in cache.slides]
         head = cache.head
@@ -269,6 +281,18 @@ class SheetPreview:
             checks=lambda: self._check(deck),
         )
 
+    def _keys(self, slides: Sequence[Slide]) -> list[str]:
+        """Each slide's key in the rendered cache (`_NOT_SLIDE_LOOK`)."""
+        known = self._slide_keys
+        keys: list[str] = []
+        for slide in slides:
+            kept = known.get(id(slide))
+            keys.append(kept[1] if kept is not None and kept[0] is slide
+                        else _fields_key(slide, _NOT_SLIDE_LOOK))
+        self._slide_keys = {id(slide): (slide, key)
+                            for slide, key in zip(slides, keys, strict=True)}
+        return keys
+
     def _images(self, deck: Any) -> set[Path]:
         """Local image files the slides use (a missing one too: creating it redraws)."""
         images: set[Path] = set()
@@ -282,22 +306,47 @@ class SheetPreview:
                     images.add(base / unquote(source.split("#")[0].split("?")[0]))
         return images
 
-    def _card_key(self, card: Card) -> str:
-        snippet_files = []
-        if self.snippets_dir is not None:
-            for target in card.checks:
-                module = target.rsplit(".", 1)[0]
-                snippet_files.append(self.snippets_dir / f"{module.replace('.', '/')}.py")
-        # Not the lines: an edit above a card moves it without changing what is checked.
-        what = (card.title, tuple(equation.tex for equation in card.equations), card.checks,
-                card.assume, card.nocheck, card.declarations, card.code)
-        return repr(what) + _fingerprint(snippet_files)
+    def _card_key(self, card: Card, what: str, digests: dict[str, str]) -> str:
+        """`what` (`_card_what`) and the contents of the snippet modules the card links;
+        `digests` keeps each module's for the rest of one check."""
+        if self.snippets_dir is None:
+            return what
+        modules = sorted({target.rsplit(".", 1)[0] for target in card.checks})
+        for module in modules:
+            if module not in digests:
+                digests[module] = _fingerprint(
+                    [self.snippets_dir / f"{module.replace('.', '/')}.py"])
+        return what + "".join(digests[module] for module in modules)
 
-    def _check(self, deck: Any) -> tuple[Badge, ...]:
+    def _cards(self, deck: Deck) -> list[tuple[Card, str]]:
+        """The deck's cards, each with its `_card_what`. A slide's cards depend on the
+        slide alone: those of the slides the last check saw (the same objects: `reparse`
+        hands on the slides an edit did not reach) are not looked for again."""
         from builder.cards import find_cards
 
-        cards = find_cards(deck)
-        keys = [self._card_key(card) for card in cards]
+        slides = deck.slides
+        known = self._slide_cards
+        new = [slide for slide in slides
+               if (kept := known.get(id(slide))) is None or kept[0] is not slide]
+        found: dict[int, list[tuple[Card, str]]] = {slide.index: [] for slide in new}
+        if new:
+            for card in find_cards(replace(deck, slides=tuple(new))):
+                found[card.slide].append((card, _card_what(card)))
+        cards: list[tuple[Card, str]] = []
+        remembered: dict[int, tuple[Slide, list[tuple[Card, str]]]] = {}
+        for slide in slides:
+            kept = known.get(id(slide))
+            these = kept[1] if kept is not None and kept[0] is slide else found[slide.index]
+            remembered[id(slide)] = (slide, these)
+            cards.extend(these)
+        self._slide_cards = remembered
+        return cards
+
+    def _check(self, deck: Any) -> tuple[Badge, ...]:
+        found = self._cards(deck)
+        cards = [card for card, _ in found]
+        digests: dict[str, str] = {}
+        keys = [self._card_key(card, what, digests) for card, what in found]
         with self._results_lock:
             todo = [card for card, key in zip(cards, keys, strict=True)
                     if key not in self._results]
@@ -306,7 +355,8 @@ class SheetPreview:
             fresh = self._checker.run(todo, self.snippets_dir, self.timeout)
             with self._results_lock:
                 for result in fresh:
-                    self._results[self._card_key(result.card)] = result
+                    key = self._card_key(result.card, _card_what(result.card), digests)
+                    self._results[key] = result
         with self._results_lock:
             # Forget cards that are gone, so edits do not pile up results.
             self._results = {key: self._results[key] for key in keys if key in self._results}

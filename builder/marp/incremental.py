@@ -1,8 +1,10 @@
 """Incremental parse: a sheet edited in one place is parsed again in that place only.
 
 A top-level `hr` (`---`) leaves markdown-it at the top level with nothing open, so what
-follows it parses the same whatever came before: the sheet is cut into *chunks*, each
-ending with such a break (the last one at the end of the sheet), and each chunk keeps
+follows it parses the same whatever came before; so does a top-level ATX heading (`## `),
+which ends any block before it. The sheet is cut into *chunks*, each ending with such a
+break or before a heading that `headingDivider` makes one (the last chunk at the end of
+the sheet): a chunk is a run of whole slides. Each chunk keeps
 what was made of it (its slides, warnings, global directives, unscoped `<style>`s) and
 the local directives and page number in force before and after it.
 
@@ -10,8 +12,10 @@ the local directives and page number in force before and after it.
 by line, from both ends), parses the lines from the start of the first chunk the edit
 touches to the end of the last one, and keeps the chunks before as they are and those
 after with their lines, slide indices and page numbers moved. The reparsed part must end
-with a top-level break where the old chunk did (else everything after it is parsed
-again), and a chunk after it whose inherited local directives differ is parsed again.
+with a top-level break where the old chunk did, or before the same heading, still one at
+the top level (else everything after it is parsed again); an edit of the heading a chunk
+starts with parses the chunk before it too. A chunk after the edit whose inherited local
+directives differ is parsed again.
 Global directives, `headingDivider` and the deck's fields are assembled from the chunks.
 
 What one chunk cannot decide alone parses the whole sheet (`parse_text`): link reference
@@ -42,8 +46,13 @@ from builder.marp.directives import (
 )
 from builder.marp.display_math import check_display_math
 from builder.marp.markdown import markdown
-from builder.marp.parse import assemble_deck, divided_levels, parse_text
-from builder.marp.slides import build_slide_run, mark_fitting_headings, split_slides
+from builder.marp.parse import assemble_deck, divided_levels, parse_text, paused_collection
+from builder.marp.slides import (
+    build_slide_run,
+    hidden_token,
+    mark_fitting_headings,
+    split_slides,
+)
 from builder.marp.source import SheetSource
 from builder.model import Diagnostic, Equation, SourceLoc
 
@@ -75,6 +84,9 @@ class _Chunk:
     local_out: dict[str, str]
     page_out: int
     slides: tuple[Slide, ...] = ()
+    at_heading: bool = False
+    """Whether it starts at a heading that `headingDivider` makes a slide break (else
+    after a top-level break, or at the start of the sheet)."""
     suspect_math: bool = False
     """Whether it has display math that may be misread (`check_display_math`)."""
     body_start: int = 0
@@ -105,6 +117,11 @@ def reparse(previous: Deck | None, text: str, path: Path | None = None) -> Deck:
     part that changed since `previous` (a deck this function or `parse_text` made of the
     same sheet; None: parse it all). `path` defaults to `previous.path`. Raises
     `BuildError` as `parse_text` does."""
+    with paused_collection():
+        return _reparse(previous, text, path)
+
+
+def _reparse(previous: Deck | None, text: str, path: Path | None) -> Deck:
     if path is None:
         if previous is None:
             raise ValueError("reparse needs a path without a previous deck")
@@ -161,27 +178,59 @@ def _tokenize(source: SheetSource, start: int, end: int) -> list[Token]:
     return tokens
 
 
-def _cut(tokens: list[Token], start: int, end: int, *, to_end: bool) -> list[_Chunk]:
-    """The chunks of the tokens of lines `start`..`end`: each ends after a top-level
-    break. Unless the lines run `to_end` of the sheet, the last one must end at `end`."""
+def _cut(tokens: list[Token], start: int, end: int, *, levels: tuple[int, ...],
+         at_heading: bool, ends: str) -> list[_Chunk]:
+    """The chunks of the tokens of lines `start`..`end` (which start at a divided
+    heading if `at_heading`): each ends after a top-level break or before a top-level
+    ATX heading of the `levels` that starts a slide. The lines end: at the end of the
+    sheet (`ends="sheet"`), after a top-level break (`"break"`), or before such a heading
+    (`"heading"`, not among the tokens); else `_WholeSheet`."""
+    heading_tags = {f"h{level}" for level in levels}
     chunks: list[_Chunk] = []
-    first = start
     pieces: list[Token] = []
+    first, heading_first = start, at_heading
+    seen_visible = start > 0 and not at_heading  # as `split_slides` counts it
     for token in tokens:
+        if token.type == "heading_open" and token.level == 0 and seen_visible \
+                and token.tag in heading_tags and token.markup.startswith("#"):
+            assert token.map is not None
+            chunks.append(_new_chunk(first, token.map[0], pieces, heading_first))
+            first, pieces, heading_first = token.map[0], [], True
         pieces.append(token)
+        if not hidden_token(token):
+            seen_visible = True
         if token.type == "hr" and token.level == 0:
             assert token.map is not None
-            chunks.append(_new_chunk(first, token.map[1], pieces))
-            first, pieces = token.map[1], []
-    if to_end:
-        chunks.append(_new_chunk(first, end, pieces))
-    elif pieces or first != end:
+            chunks.append(_new_chunk(first, token.map[1], pieces, heading_first))
+            first, pieces, heading_first = token.map[1], [], False
+    if ends == "sheet" or (ends == "heading" and seen_visible):
+        chunks.append(_new_chunk(first, end, pieces, heading_first))
+    elif ends == "heading" or pieces or first != end:
         raise _WholeSheet  # the edit carried a block over the old break
     return chunks
 
 
-def _new_chunk(start: int, end: int, tokens: list[Token]) -> _Chunk:
-    return _Chunk(start, end, tokens, [], None, {}, {}, [], [], {}, 0, 0, {}, 0)
+def _chunks(source: SheetSource, start: int, end: int, *, levels: tuple[int, ...],
+            at_heading: bool, ends: str) -> list[_Chunk]:
+    """`_cut` of the lines `start`..`end` as the whole sheet parses them. Before a
+    heading (`ends="heading"`), the heading's line is parsed with them: unless it is
+    still a heading at the top level, the lines before it run on into it."""
+    if ends != "heading" or end >= len(source.lines):
+        return _cut(_tokenize(source, start, end), start, end, levels=levels,
+                    at_heading=at_heading, ends="sheet" if end >= len(source.lines)
+                    else ends)
+    tokens = _tokenize(source, start, end + 1)
+    cut = next((number for number, token in enumerate(tokens)
+                if token.type == "heading_open" and token.level == 0 and token.map
+                and token.map[0] == end), None)
+    if cut is None:
+        raise _WholeSheet
+    return _cut(tokens[:cut], start, end, levels=levels, at_heading=at_heading, ends=ends)
+
+
+def _new_chunk(start: int, end: int, tokens: list[Token], at_heading: bool) -> _Chunk:
+    return _Chunk(start, end, tokens, [], None, {}, {}, [], [], {}, 0, 0, {}, 0,
+                  at_heading=at_heading)
 
 
 def _read(source: SheetSource, chunk: _Chunk) -> None:
@@ -226,7 +275,8 @@ def _build(source: SheetSource, chunk: _Chunk, levels: tuple[int, ...],
         first = chunk.front_matter.line + 1
         apply_local_directives(source, chunk.front_matter.fields, local, spot, first,
                                first + len(source.lines))
-    raw = split_slides(tokens, levels, first_line=chunk.start, after_break=chunk.start > 0)
+    raw = split_slides(tokens, levels, first_line=chunk.start,
+                       after_break=chunk.start > 0 and not chunk.at_heading)
     slides, page = build_slide_run(source, raw, comments, local=local, spot=spot, page=page,
                                    index=index, end=chunk.end)
     chunk.diagnostics += [(_SLIDES, d) for d in source.diagnostics[mark:]]
@@ -244,10 +294,15 @@ def _levels(chunks: Sequence[_Chunk]) -> tuple[int, ...]:
 
 def _whole(source: SheetSource) -> _State:
     end = len(source.lines)
-    chunks = _cut(_tokenize(source, 0, end), 0, end, to_end=True)
+    tokens = _tokenize(source, 0, end)
+    chunks = _cut(tokens, 0, end, levels=(), at_heading=False, ends="sheet")
     for chunk in chunks:
         _read(source, chunk)
     levels = _levels(chunks)
+    if levels:  # the divided headings are slide breaks too: cut there as well
+        chunks = _cut(tokens, 0, end, levels=levels, at_heading=False, ends="sheet")
+        for chunk in chunks:
+            _read(source, chunk)
     local: dict[str, str] = {}
     page = index = 0
     for chunk in chunks:
@@ -272,6 +327,9 @@ def _incremental(source: SheetSource, old: _State) -> _State:
     # and the last: the first whose end is at or past the old lines that changed.
     first = max((number for number, chunk in enumerate(chunks) if chunk.start <= prefix),
                 default=0)
+    # A heading that starts a chunk ends the one before only while it stays a heading.
+    while first > 0 and chunks[first].at_heading and chunks[first].start >= prefix:
+        first -= 1
     last = next((number for number, chunk in enumerate(chunks)
                  if number >= first and chunk.end >= len(old_lines) - suffix),
                 len(chunks) - 1)
@@ -283,14 +341,16 @@ def _incremental(source: SheetSource, old: _State) -> _State:
     to_end = last >= len(chunks) - 1 or end >= len(new_lines)
     if to_end:
         last, end = len(chunks) - 1, len(new_lines)
+    at_heading = chunks[first].at_heading
     try:
-        fresh = _cut(_tokenize(source, start, end), start, end, to_end=to_end) \
-            if end > start else []
+        fresh = _chunks(source, start, end, levels=old.levels, at_heading=at_heading,
+                        ends=_ends(chunks, last)) if end > start else []
     except _WholeSheet:
         if to_end:
             raise
         last, end = len(chunks) - 1, len(new_lines)
-        fresh = _cut(_tokenize(source, start, end), start, end, to_end=True)
+        fresh = _chunks(source, start, end, levels=old.levels, at_heading=at_heading,
+                        ends="sheet")
     for chunk in fresh:
         _read(source, chunk)
     after = list(chunks[last + 1:])
@@ -310,9 +370,8 @@ def _incremental(source: SheetSource, old: _State) -> _State:
     for number, chunk in enumerate(after):
         if chunk.local_in != local or not _pages_follow(chunk.page_in, page):
             # Inherits other local directives: parse it (and what follows) again.
-            rest_start = chunk.start + delta
-            again = _cut(_tokenize(source, rest_start, chunk.end + delta), rest_start,
-                         chunk.end + delta, to_end=number == len(after) - 1)
+            again = _chunks(source, chunk.start + delta, chunk.end + delta, levels=levels,
+                            at_heading=chunk.at_heading, ends=_ends(after, number))
             for redo in again:
                 _read(source, redo)
                 _build(source, redo, levels, local, page, index)
@@ -323,6 +382,13 @@ def _incremental(source: SheetSource, old: _State) -> _State:
         moved.append(shifted)
         local, page, index = shifted.local_out, shifted.page_out, index + len(shifted.slides)
     return _State(tuple(new_lines), (*before, *fresh, *moved), levels)
+
+
+def _ends(chunks: Sequence[_Chunk], number: int) -> str:
+    """How chunk `number` ends (`_cut`'s `ends`)."""
+    if number >= len(chunks) - 1:
+        return "sheet"
+    return "heading" if chunks[number + 1].at_heading else "break"
 
 
 def _pages_follow(old: int, new: int) -> bool:

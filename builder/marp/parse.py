@@ -34,7 +34,9 @@ slide), `images` (image keywords, backgrounds), `content` (plain data of a slide
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import gc
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -50,7 +52,24 @@ from builder.marp.source import SheetSource
 from builder.model import BuildError, Diagnostic, SourceLoc
 
 __all__ = ["assemble_deck", "check_unclosed", "divided_levels", "parse_file", "parse_text",
-           "read_sheet"]
+           "paused_collection", "read_sheet"]
+
+
+@contextmanager
+def paused_collection() -> Iterator[None]:
+    """Python's cycle collector held off while a sheet is parsed. Parsing makes tokens
+    by the ten thousand, and so sets off collections, some of which walk every object
+    the process holds: on a long sheet those passes cost more than the parse. What a
+    parse leaves unreferenced is freed as usual (it makes no cycles); the collector
+    resumes afterwards."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def parse_file(path: Path) -> Deck:
@@ -80,6 +99,11 @@ def read_sheet(path: Path) -> str:
 def parse_text(text: str, path: Path) -> Deck:
     """Parse sheet text; `path` is only used in locations. Raises `BuildError` for
     unusable input (malformed front matter, an unclosed `<!--` or `<style>`)."""
+    with paused_collection():
+        return _parse_text(text, path)
+
+
+def _parse_text(text: str, path: Path) -> Deck:
     source = SheetSource(text, path)
     tokens = markdown().parse(source.text, {})
     front_matter = read_front_matter(source, tokens)

@@ -27,8 +27,8 @@ from builder.marp.markdown import markdown
 from builder.marp.raw_html import sanitize_html
 from builder.marp.source import SheetSource
 
-__all__ = ["RawSlide", "build_slide_run", "build_slides", "mark_fitting_headings",
-           "split_slides"]
+__all__ = ["RawSlide", "build_slide_run", "build_slides", "hidden_token",
+           "mark_fitting_headings", "split_slides"]
 
 
 @dataclass(slots=True)
@@ -60,7 +60,7 @@ def split_slides(tokens: Sequence[Token], levels: tuple[int, ...], *, first_line
         if token.type == "heading_open" and token.tag in heading_tags and seen_visible:
             assert token.map is not None
             slides.append(RawSlide(token.map[0], []))
-        if not _hidden(token):
+        if not hidden_token(token):
             seen_visible = True
         slides[-1].tokens.append(token)
     for slide in slides:
@@ -284,7 +284,7 @@ def _walk(tokens: Sequence[Token]) -> list[Token]:
     return found
 
 
-def _hidden(token: Token) -> bool:
+def hidden_token(token: Token) -> bool:
     """What marpit counts as hidden when deciding whether a heading needs a new slide."""
     if token.type in ("front_matter", "marp_comment", "marp_style"):
         return True

@@ -415,7 +415,11 @@ def _import_target(node: tinycss2.ast.AtRule) -> str | None:
     return None
 
 
-def _import_names(css: str) -> list[str]:
+@functools.lru_cache(maxsize=64)
+def _import_names(css: str) -> tuple[str, ...]:
+    """The themes `css` imports (`@import` or `@import-theme`), by name, in order."""
+    if "@import" not in css:  # most themes: nothing to parse
+        return ()
     names = []
     for node in tinycss2.parse_stylesheet(css, skip_comments=True):
         if isinstance(node, tinycss2.ast.AtRule) and node.lower_at_keyword in (
@@ -423,7 +427,7 @@ def _import_names(css: str) -> list[str]:
             name = _import_target(node)
             if name is not None:
                 names.append(name)
-    return names
+    return tuple(names)
 
 
 @functools.lru_cache(maxsize=64)
