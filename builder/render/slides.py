@@ -36,7 +36,6 @@ from markupsafe import Markup
 
 from builder.marp import Slide, markdown, scope_css
 from builder.model import Diagnostic, SourceLoc
-from builder.render.closing import close_fragment
 from builder.render.code import fence_language, highlight
 from builder.render.headings import slug, slug_text
 from builder.render.images import image_url, inline_css_urls, inline_html_images
@@ -93,7 +92,10 @@ def _has_raw_html(tokens: Sequence[Token]) -> bool:
 
 def _closed(markup: str, where: str, slide: Slide, state: RenderState) -> str:
     """`markup` closed (`close_fragment`), with a warning at the slide's line for each
-    tag dropped or closed, so that the author can tidy the source."""
+    tag dropped or closed, so that the author can tidy the source. html5lib is loaded
+    here, by the first slide with raw HTML, not by every build."""
+    from builder.render.closing import close_fragment
+
     result = close_fragment(markup)
     for name in result.dropped:
         state.diagnostics.append(Diagnostic(
