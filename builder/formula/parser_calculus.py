@@ -131,8 +131,8 @@ class CalculusReader(Reader):
             raise Refused("derivative with respect to an expression")
         return variables
 
-    def big_operator(self, kind: str) -> Any:
-        sympy = self.sympy
+    def limits(self) -> tuple[list[Token] | None, list[Token] | None]:
+        """The `_{…}` and `^{…}` after a sum, product or integral, in either order."""
         lower: list[Token] | None = None
         upper: list[Token] | None = None
         for _ in range(2):
@@ -142,6 +142,11 @@ class CalculusReader(Reader):
             elif self.at("^") and upper is None:
                 self.index += 1
                 upper = self.group()
+        return lower, upper
+
+    def big_operator(self, kind: str) -> Any:
+        sympy = self.sympy
+        lower, upper = self.limits()
         if lower is None:
             raise Refused(f"{kind} without an index")
         top = top_level(lower)
@@ -227,15 +232,7 @@ class CalculusReader(Reader):
     def integral(self, count: int) -> Any:
         """`\\int_a^b f(x) dx`, `\\iint g dx dt`, `\\int_x f dx` (over x's domain)."""
         sympy = self.sympy
-        lower: list[Token] | None = None
-        upper: list[Token] | None = None
-        for _ in range(2):
-            if self.at("_") and lower is None:
-                self.index += 1
-                lower = self.group()
-            elif self.at("^") and upper is None:
-                self.index += 1
-                upper = self.group()
+        lower, upper = self.limits()
         # the body runs to the differentials `dx dt` that end the term
         start = self.index
         depth = 0
