@@ -310,3 +310,24 @@ def test_a_hostile_sheet_runs_nothing_in_the_preview(
         }}
         return true;""")
     assert probe.harmful() == []
+
+
+def test_badge_messages_and_card_titles_are_text(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """A snippet's assertion message, and a card's heading, reach the page (the badge and
+    its hover text under --strict) as text only."""
+    (tmp_path / "snippets").mkdir()
+    (tmp_path / "snippets" / "evil.py").write_text(
+        "def fails(card):\n"
+        "    assert False, '<img src=x onerror=alert(1)><script>alert(2)</script>'\n",
+        encoding="utf-8")
+    sheet = write(tmp_path, "---\nmarp: true\n---\n\n"
+                  "## <svg onload=alert(3)> card\n<!-- check: evil.fails -->\n\n$$x = 1$$\n")
+    out = tmp_path / "out"
+    assert main(["build", str(sheet), "--to", "html", "-o", str(out), "--strict"]) == 1
+    html_text = (out / "sheet.html").read_text(encoding="utf-8")
+    assert_inert(html_text)
+    assert "&lt;img src=x onerror=alert(1)&gt;&lt;script&gt;alert(2)&lt;/script&gt;" \
+        in html_text
+    assert "sheets-badge" in html_text
+    capsys.readouterr()
