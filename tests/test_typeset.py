@@ -362,7 +362,11 @@ def test_a_formula_node_runs_out_of_memory_on(tmp_path: Path,
     with Typesetter(cache_dir=tmp_path, processes=1, time_limit=300) as typesetter:
         before, big, after = typesetter.typeset(
             [("x^2", False), ("a+" * 2500, True), ("\\sqrt{2}", False)])
-        assert big.error == "MathJax ran out of memory on this formula"
+        # V8 says why it aborts on stderr; on a busy machine it may abort before it can
+        # (SIGABRT alone). Either way it is this formula's error, and node starts again.
+        assert big.error in ("MathJax ran out of memory on this formula",
+                             "typesetting this formula crashed MathJax "
+                             "(node was killed by SIGABRT)"), big.error
         assert before.error is None and after.error is None and "mjx-msqrt" in after.html
         assert typesetter.node_started == 2
 

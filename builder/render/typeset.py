@@ -383,7 +383,7 @@ class _MathJax:
         if self._timed_out:
             return (f"MathJax took longer than {self.time_limit:g} s on this formula "
                     "and was stopped")
-        if "heap out of memory" in output:
+        if "out of memory" in output.lower():  # V8's several wordings of it
             return "MathJax ran out of memory on this formula"
         if code is not None and code < 0:
             cause = f"node was killed by signal {-code}"
