@@ -8,6 +8,7 @@ here."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,7 +18,7 @@ from builder.formula.tokens import MAX_DEPTH, Refused, Token, group_end
 from builder.formula.vocabulary import BREAKS, EXPLICIT_PRODUCTS, RELATIONS, TRANSPOSE
 
 
-class Reader:
+class Reader(ABC):
     """A cursor over one side's tokens (`Parser` is the whole reader)."""
 
     def __init__(self, tokens: Sequence[Token], context: ParseContext,
@@ -150,30 +151,30 @@ class Reader:
                 return expr
 
     # ----------------------------------------------------------------- the parts' seams
+    @abstractmethod
     def whole(self) -> Any:
         """All the tokens as one expression (`parser.py`)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def term(self) -> Any:
         """A product or quotient, up to the next `+`/`-` (`parser.py`)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def run(self, *, single: bool = False, function_argument: bool = False) -> Any:
         """Factors multiplied implicitly (`parser.py`)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def arguments(self, inner: list[Token]) -> list[Any]:
         """A function's arguments (`parser_operators.py`)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def function(self, name: str) -> Any:
         """A named function applied (`parser_operators.py`)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def expectation(self, subscript: list[Token] | None = None) -> Any:
         """`\\mathbb{E}[…]` (`parser_calculus.py`)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def name_factor(self) -> Any:
         """A name with its scripts, applied when it is a function (`parser_names.py`)."""
-        raise NotImplementedError

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING
 
 from builder.marp import Deck, ThemeSet
 from builder.model import Diagnostic, SourceLoc
-from builder.render import page
 from builder.render.cache import SlideCache
 from builder.render.code import fence_language, highlight
 from builder.render.equations import (
@@ -37,6 +36,7 @@ from builder.render.equations import (
     page_stylesheet,
 )
 from builder.render.headings import heading_slugs
+from builder.render.page import SHEETS_CSS, document
 from builder.render.slides import render_slide
 from builder.render.state import RenderState, badges
 from builder.render.theme import auto_scaling, look_key, theme_for, theme_look
@@ -156,7 +156,7 @@ def render_deck(
     if cached_math:  # never typeset in this process: a `PageMath`'s head covers them too
         note_math(cached_math)
 
-    common = f"{look.css}\n{page.SHEETS_CSS}"
+    common = f"{look.css}\n{SHEETS_CSS}"
     document_head = common + "\n" + math_stylesheet(math_fragments)
     if page_math is not None:
         page_math.has_math = page_math.has_math or bool(math_fragments)
@@ -164,7 +164,7 @@ def render_deck(
     else:
         head = document_head
     return RenderedDeck(
-        document=page.document(deck, document_head, fragments, standalone=standalone),
+        document=document(deck, document_head, fragments, standalone=standalone),
         slides=tuple(fragments),
         head=head,
         diagnostics=tuple(sorted(diagnostics, key=lambda d: d.loc.line)),
