@@ -199,9 +199,8 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None, cache_di
         outputs[output] = sheet
     problems = False
 
-    def check(deck: Deck) -> tuple[CardResult, ...]:
+    def check(deck: Deck, cards: tuple[Card, ...]) -> tuple[CardResult, ...]:
         """The deck's card verdicts, through the same cache as `sheets check`."""
-        cards = find_cards(deck)
         if not cards:
             return ()
         return check_cards(cards, snippets_dir=find_snippets_dir(deck.path), timeout=10.0,
@@ -210,10 +209,10 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None, cache_di
     def render(deck: Deck) -> tuple[RenderedDeck, _Report]:
         """The rendered deck, and what to report for it (the caller prints it: a PDF
         build renders the next sheet in a thread while it prints one)."""
-        results = check(deck) if args.strict else None
+        cards = find_cards(deck)
+        results = check(deck, cards) if args.strict else None
         rendered = render_deck(deck, themes=themes, results=results,
                                cache_dir=cache_dir / "render", standalone=args.to == "html")
-        cards = find_cards(deck)
         declared = _declared(cards, CheckCache(cache_dir / "check")) if args.strict else []
         report = _Report([*deck.diagnostics, *annotation_warnings(deck), *declared,
                           *delimiter_warnings(cards), *rendered.diagnostics])

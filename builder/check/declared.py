@@ -14,6 +14,8 @@ from builder.model import Card, Diagnostic, SourceLoc
 if TYPE_CHECKING:
     import sympy
 
+    from builder.formula import Declarations
+
 __all__ = ["declaration_warnings"]
 
 
@@ -31,14 +33,14 @@ def declaration_warnings(card: Card) -> tuple[Diagnostic, ...]:
         warnings.append(Diagnostic(assume_at, f"assume: {problem}; this part is ignored"))
     if card.nocheck is not None:
         return tuple(warnings)
-    known = _card_names(card)
+    declarations = declarations_for(card)
+    known = _card_names(card, declarations)
     if known is None:  # some side did not compile: its names cannot be known
         return tuple(warnings)
     unknown = sorted(set(parse_domain(card.assume).intervals) - known)
     if unknown:
         warnings.append(Diagnostic(assume_at, f"assume: {_listed(unknown)} "
                                               f"{_in_no_equation(unknown, known)}"))
-    declarations = declarations_for(card)
     declared = (declarations.functions | declarations.scalars | declarations.matrices
                 | declarations.indices)
     unknown = sorted(declared - known)
@@ -68,12 +70,11 @@ def _in_no_equation(names: list[str], known: set[str]) -> str:
             f"{', '.join(shown)}{more}); ignored")
 
 
-def _card_names(card: Card) -> set[str] | None:
+def _card_names(card: Card, declarations: Declarations) -> set[str] | None:
     """Every name the card's equations use, as the compiler names them; None when a side
     could not be compiled (then its names are unknown, and a warning could be wrong)."""
-    from builder.formula import compile_equation, declarations_for
+    from builder.formula import compile_equation
 
-    declarations = declarations_for(card)
     names: set[str] = set()
     for equation in card.equations:
         compiled = compile_equation(equation, declarations)
