@@ -44,10 +44,12 @@ def files_digest(root: Path) -> str:
     `SKIPPED_FOLDERS`: their paths relative to `root` and their contents, found by walking
     the tree, so that a file added, removed, renamed or edited changes it."""
     digest = hashlib.blake2b(digest_size=16)
-    files = sorted(path for path in root.rglob("*")
-                   if path.suffix in SOURCE_SUFFIXES and path.is_file()
-                   and not SKIPPED_FOLDERS & set(path.relative_to(root).parts))
-    for path in files:
+    files: list[Path] = []
+    for folder, subfolders, names in os.walk(root):
+        subfolders[:] = [name for name in subfolders if name not in SKIPPED_FOLDERS]
+        files.extend(Path(folder, name) for name in names
+                     if name.endswith(SOURCE_SUFFIXES) and Path(folder, name).is_file())
+    for path in sorted(files):
         digest.update(path.relative_to(root).as_posix().encode() + b"\0")
         digest.update(hashlib.blake2b(path.read_bytes(), digest_size=16).digest())
     return digest.hexdigest()
