@@ -68,7 +68,7 @@ swapping the machine."""
 _STARTUP_SECONDS = 60.0
 """How long a new worker may take to import numpy, sympy and the compiler before
 answering (a loaded CI machine can be slow; this is not the snippet's time)."""
-_STACK_DUMP_SECONDS = 0.5
+_STACK_DUMP_SECONDS = 3.0  # returns as soon as the dump is there; a busy machine is slow to run it
 _STOP_SECONDS = 1.0
 
 
