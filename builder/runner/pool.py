@@ -68,7 +68,7 @@ swapping the machine."""
 _STARTUP_SECONDS = 60.0
 """How long a new worker may take to import numpy, sympy and the compiler before
 answering (a loaded CI machine can be slow; this is not the snippet's time)."""
-_STACK_DUMP_SECONDS = 3.0  # returns as soon as the dump is there; a busy machine is slow to run it
+_STACK_DUMP_SECONDS = 3.0  # an upper bound: the dump is read as soon as it is whole
 _STOP_SECONDS = 1.0
 
 
@@ -123,11 +123,16 @@ class _Worker:
         with contextlib.suppress(OSError):
             os.killpg(self.pid, signal.SIGUSR1)
         deadline = time.monotonic() + _STACK_DUMP_SECONDS
+        seen = None
         while time.monotonic() < deadline:
             text = self.read_log()
-            if "File " in text.split("Stack (most recent call first)", 1)[-1] \
-                    or "Current thread" in text:
+            started = "File " in text.split("Stack (most recent call first)", 1)[-1] \
+                or "Current thread" in text
+            # faulthandler writes a frame's line in pieces: the dump is read once it has
+            # stopped growing, not at its first `File "…` (which may lack its line number).
+            if started and text == seen:
                 return text
+            seen = text if started else None
             time.sleep(0.02)
         return self.read_log()
 
