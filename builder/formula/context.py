@@ -27,6 +27,9 @@ class Declarations:
     """Context: letters of superscripts like `z^{t-1}` in the card: time steps."""
     plain: frozenset[str] = frozenset()
     """Context: names the card uses as values (`1 - p`)."""
+    operators: frozenset[str] = frozenset()
+    """Context: names the card writes with an expression as subscript (`\\text{H}_{\\log
+    p}`): operators on their subscript, so any subscripted use of them is refused."""
     problems: tuple[str, ...] = ()
     """Declaration clauses that could not be read."""
 

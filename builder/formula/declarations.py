@@ -38,11 +38,13 @@ def declarations_for(card: Card) -> Declarations:
     transposed: set[str] = set()
     steps: set[str] = set()
     defined: set[str] = set()
+    operators: set[str] = set()
     for equation in card.equations:
         evidence = name_evidence(equation.tex)
         applied |= evidence.applied
         plain |= evidence.plain
         defined |= evidence.defined
+        operators |= evidence.operators
         try:
             tokens = read_tokens(equation.tex)
         except Refused:
@@ -55,5 +57,5 @@ def declarations_for(card: Card) -> Declarations:
                         indices=frozenset(found["indices"]),
                         applied=frozenset(applied), plain=frozenset(plain),
                         transposed=frozenset(transposed), steps=frozenset(steps),
-                        defined=frozenset(defined),
+                        defined=frozenset(defined), operators=frozenset(operators),
                         problems=tuple(problems))

@@ -90,6 +90,7 @@ def compile_equation(equation: Equation, declarations: Declarations | None = Non
         plain=declarations.plain | evidence.plain,
         transposed=declarations.transposed, steps=declarations.steps,
         defined=declarations.defined | evidence.defined,
+        operators=declarations.operators | evidence.operators,
         problems=declarations.problems)
     compiled = _compile_cached(equation.tex, declarations)
     line = equation.loc.line

@@ -201,6 +201,33 @@ class CalculusReader(Reader):
         with sympy.evaluate(True):  # unevaluated, Sum wraps its body in 1*(…)
             return operator(body, (variable, low, high))
 
+    def limit(self) -> Any:
+        """`\\lim_{t \\to \\infty} \\bar{\\alpha}_t`: the limit of the rest of the term, its
+        variable an index there (`\\bar{\\alpha}_t` is the sequence's element)."""
+        sympy = self.sympy
+        if not self.at("_"):
+            raise Refused("limit without its variable")
+        self.index += 1
+        below = self.group()
+        arrows = [position for position, t in enumerate(below)
+                  if t.kind == "cmd" and t.value in ("\\to", "\\rightarrow")]
+        if len(arrows) != 1 or arrows[0] != 1 or not (
+                below[0].kind == "letter" or (below[0].kind == "cmd" and
+                                             below[0].value[1:] in GREEK)):
+            raise Refused("limit of a variable that is not a letter")
+        name = below[0].value.lstrip("\\")
+        target = self.sub(below[2:])
+        saved = self.scope
+        self.scope = self.scope | {name}
+        try:
+            body = self.term()
+        finally:
+            self.scope = saved
+        variable = sympy.Symbol(name)
+        if target.is_infinite:
+            return sympy.Limit(body, variable, target)
+        return sympy.Limit(body, variable, target, "+-")
+
     def blackboard(self) -> Any:
         """`\\mathbb{E}[…]`, and the number sets `\\mathbb{R}^{n \\times m}`."""
         sympy = self.sympy
@@ -307,4 +334,4 @@ class CalculusReader(Reader):
         opener = self.next()
         inner, _ = self.until_closer(opener.value, ")" if opener.value == "(" else "]")
         arguments = self.arguments(inner)
-        return self.postfix(self.sympy.Function(name)(*arguments))
+        return self.postfix(self.sympy.Function(name)(*arguments), element=True)

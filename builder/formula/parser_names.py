@@ -22,6 +22,7 @@ from builder.formula.tokens import (
 from builder.formula.vocabulary import (
     CONVENTIONAL_FUNCTIONS,
     GREEK,
+    OPTIMA,
     PROSE,
     RELATIONS,
     SIZE_NAMES,
@@ -50,6 +51,8 @@ class NameReader(Reader):
             self.index += 1
             return self.expectation()
         base, is_word = self.read_base()
+        if is_word and base in OPTIMA and self.at("_"):
+            return self.function(base)  # \mathrm{argmax}_{v}, \mathop{\text{arg min}}_d
         if is_word and base in WORD_FUNCTIONS and not self.at("_", "^", "'"):
             return self.function(base)
         if is_word and base in WORD_FUNCTIONS and self.at("^"):
@@ -74,6 +77,10 @@ class NameReader(Reader):
             elif self.at("^") and superscript is None:
                 self.index += 1
                 superscript = self.group()
+        if subscript is not None and base in self.context.declarations.operators:
+            # `\text{H}_{\log p(x)}` elsewhere: H is an operator on its subscript (a
+            # Hessian), so `\text{H}_1` is not a name; what it gives is not guessed
+            raise Refused(f"{base}_{{…}} applies {base} to its subscript: not read")
         if superscript and len(superscript) == 1 and superscript[0].value == "\\prime":
             primes += 1
             superscript = None
@@ -128,7 +135,7 @@ class NameReader(Reader):
                 if self.at("_"):
                     self.index += 1
                     result = sympy.Function(result.func.__name__)(
-                        *result.args, self.sub(self.group()))
+                        *result.args, *self.indices(self.group()))
                 if self.at("^"):
                     self.index += 1
                     result = result ** self.sub(self.group())
@@ -152,6 +159,8 @@ class NameReader(Reader):
         token = self.next()
         if token.kind == "word":
             text = token.value.strip()
+            if text.replace(" ", "").replace("\\,", "") in ("argmin", "argmax"):
+                text = text.replace(" ", "").replace("\\,", "")  # \text{arg min}
             if not text or not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", text) or text in PROSE:
                 raise Refused("text in formula")
             return text, len(text) > 1
@@ -183,7 +192,11 @@ class NameReader(Reader):
             if parser.peek() is not None:
                 raise Refused("decoration over an expression")
             return f"{base}_{decoration}", word
-        # a run of italic letters
+        # a run of italic letters, from its first letter only (`ABC` is not `A` times a
+        # word `BC`)
+        before = self.tokens[self.index - 2] if self.index >= 2 else None
+        if before is not None and before.kind == "letter" and before.end == token.pos:
+            return token.value, False
         letters = [token.value]
         position = self.index
         end = token.end
@@ -268,6 +281,11 @@ class NameReader(Reader):
             if applied and not plain:
                 decision = True
             elif plain and not applied:
+                decision = False
+            elif opener.spaced and not applied and base not in CONVENTIONAL_FUNCTIONS \
+                    and not primes:
+                # `w_i (y_i - x_i)^2`, `\eta (y_j - \hat{y}_j)`: a space before the
+                # parenthesis, and nothing in the card applies the name: a product
                 decision = False
             else:
                 raise Refused("f(…): function or product? declare it (let: f function)")

@@ -17,7 +17,7 @@ from builder.formula.tokens import (
     split_top,
     top_level,
 )
-from builder.formula.vocabulary import MATRIX_ENVS, RELATIONS, known_function
+from builder.formula.vocabulary import MATRIX_ENVS, OPTIMA, RELATIONS, known_function
 
 
 class OperatorReader(Reader):
@@ -219,12 +219,24 @@ class OperatorReader(Reader):
         sympy = self.sympy
         base = None
         power = None
-        if name in ("max", "min") and self.at("_"):
-            # \max_{a'} Q(s, a'): an operator the notes do not define further
+        if name in OPTIMA and self.at("_"):
+            # \max_{a'} Q(s, a'), \arg\min_x f(x): an operator the notes do not define
+            # further, an unknown function of its operand
             self.index += 1
             over = self.group()
             body = self.term()
             return sympy.Function(f"{name}_{script_label(over)}")(body)
+        if name in OPTIMA and name not in ("max", "min"):
+            if not self.at("(", "[", "\\{"):
+                raise Refused(f"{name} without its variable")
+            opener = self.next()
+            closer = {"(": ")", "[": "]", "\\{": "\\}"}[opener.value]
+            inner, _ = self.until_closer(opener.value, closer)
+            return self.postfix(sympy.Function(name)(*self.arguments(inner)))
+        primes = 0
+        while self.at("'") and name not in ("max", "min"):
+            self.index += 1
+            primes += 1  # \tanh'(z): its derivative at z
         for _ in range(2):
             if self.at("_") and base is None:
                 self.index += 1
@@ -257,6 +269,10 @@ class OperatorReader(Reader):
                 raise Refused(f"unknown function {name}")
             result = known(argument) if base is None or name not in ("log",) else \
                 sympy.log(argument, base)
+            if primes:
+                if not isinstance(argument, sympy.Symbol):
+                    raise Refused("derivative of a function at an expression")
+                result = sympy.Derivative(result, (argument, primes))
             if base is not None and name != "log":
                 raise Refused(f"subscript on \\{name}")
             if power is None and opener_used and self.at("^"):

@@ -29,6 +29,8 @@ class Token:
     pos: int
     """Where it starts in `plain_tex(tex)`."""
     end: int
+    spaced: bool = False
+    """Whitespace right before it in the source (`w_i (y_i - x_i)`, not `g_i(x)`)."""
 
 
 GREEK_UNICODE = {
@@ -52,9 +54,12 @@ UNICODE = {"∥": "\\|", "−": "-", "×": "\\times ", "·": "\\cdot ", "⋅": "
            "∂": "\\partial ", "∇": "\\nabla ", "√": "\\surd ", "∞": "\\infty ",
            "±": "\\pm ", "∓": "\\mp ", "⊤": "\\top ", "…": "...", "⋯": "\\cdots ",
            "\u3000": " ", "（": "(", "）": ")", "\xa0": " ",
-           **{letter: f"\\{name} " for letter, name in GREEK_UNICODE.items()}}
+           **{letter: f"\\{name} " for letter, name in GREEK_UNICODE.items()},
+           **{chr(0x1D434 + number): letter for number, letter in enumerate(
+               "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")}, "\u210e": "h"}
 """Unicode math written directly → the LaTeX it stands for (trailing spaces end a command:
-`αx` is `\\alpha x`). `√` is `\\surd`, which reads as `\\sqrt` and also takes `√(x + 1)`
+`αx` is `\\alpha x`); mathematical italic letters (`𝑥`, pasted from a word processor) are
+the letters. `√` is `\\surd`, which reads as `\\sqrt` and also takes `√(x + 1)`
 whole."""
 
 TOKEN_PATTERN = re.compile(r"""
@@ -102,12 +107,14 @@ def tokenize(tex: str) -> list[Token]:
     """Tokens of `plain_tex(tex)` (which the caller must slice, not `tex`)."""
     tex = plain_tex(tex)
     tokens: list[Token] = []
+    spaced = False
     for match in TOKEN_PATTERN.finditer(tex):
         kind = match.lastgroup or "op"
         if kind in ("benv", "eenv"):
             kind = "begin" if match.group("begin") else "end"
         value = match.group(0)
         if kind == "space":
+            spaced = True
             continue
         if kind == "begin":
             value = match.group("benv")
@@ -115,7 +122,8 @@ def tokenize(tex: str) -> list[Token]:
             value = match.group("eenv")
         elif kind == "cmd":
             value = value.rstrip("*") if value[1:].rstrip("*").isalpha() else value
-        tokens.append(Token(kind, value, match.start(), match.end()))
+        tokens.append(Token(kind, value, match.start(), match.end(), spaced))
+        spaced = False
     return tokens
 
 
@@ -127,7 +135,14 @@ DROP_WITH_ARGUMENT = frozenset({"\\label", "\\tag", "\\vspace", "\\phantom", "\\
                                  "\\hphantom", "\\vphantom"})
 SPACES = frozenset({"\\quad", "\\qquad", "\\hspace", "\\hskip", "\\enspace"})
 UNWRAP = frozenset({"\\boxed", "\\mathbf", "\\boldsymbol", "\\bm", "\\mathit", "\\pmb",
-                     "\\mathnormal", "\\underline", "\\bold", "\\mathop"})
+                     "\\mathnormal", "\\underline", "\\bold", "\\mathop", "\\mathrel",
+                     "\\mathbin", "\\mathord", "\\mathopen", "\\mathclose",
+                     "\\mathpunct"})
+"""Commands whose group reads as its content: bold and italic faces, boxes, and the
+spacing classes (`\\mathrel{|}` is a `|`)."""
+BARS = {"\\vert": "|", "\\lvert": "|", "\\rvert": "|", "\\Vert": "\\|", "\\lVert": "\\|",
+        "\\rVert": "\\|"}
+"""Spelled-out bars → the bar they typeset: `\\vert` is `|`, `\\Vert` is `\\|`."""
 WORD_COMMANDS = frozenset({"\\text", "\\mathrm", "\\operatorname", "\\textrm", "\\textbf",
                     "\\textit", "\\texttt", "\\mathsf", "\\mathtt", "\\textsf", "\\mbox",
                     "\\rm"})
@@ -236,6 +251,11 @@ def _normalise(tokens: list[Token], tex: str) -> list[Token]:
                 out.append(Token("refuse", "struck-out term (\\cancel)", token.pos, token.end))
                 index += 1
                 continue
+        if token.kind == "cmd" and value in BARS:
+            bar = BARS[value]
+            out.append(Token("op" if bar == "|" else "cmd", bar, token.pos, token.end))
+            index += 1
+            continue
         if token.kind == "op" and value == "~":
             index += 1
             continue
