@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from builder.formula.tokens import Macro
+
 
 @dataclass(frozen=True, slots=True)
 class Declarations:
@@ -30,6 +32,9 @@ class Declarations:
     operators: frozenset[str] = frozenset()
     """Context: names the card writes with an expression as subscript (`\\text{H}_{\\log
     p}`): operators on their subscript, so any subscripted use of them is refused."""
+    macros: tuple[Macro, ...] = ()
+    """Context: the macros the card's equations define (`\\newcommand{\\R}{\\mathbb{R}}`
+    in a `$$` block of its own), read in each of its equations."""
     problems: tuple[str, ...] = ()
     """Declaration clauses that could not be read."""
 

@@ -119,6 +119,11 @@ class NameReader(Reader):
                 elif letters & self.context.steps and not letters & declared.scalars:
                     # x^t next to z^{t-1}: time steps (declare `t scalar` for powers)
                     step = superscript
+                elif len(superscript) == 1 and superscript[0].kind == "letter" and \
+                        superscript[0].value.isupper() and len(base) == 1 and \
+                        base.isupper():
+                    # W^O, W^Q beside W^K: the output projection, or a power of W?
+                    raise Refused(f"{base}^{superscript[0].value}: a power or a label?")
                 else:
                     power = superscript
         name = base + ("_prime" * primes if primes else "")
@@ -126,7 +131,7 @@ class NameReader(Reader):
         if primes:
             key += "_prime" * primes
         # application: f(x), p(x|C), V^\pi(s), \text{softmax}(z)
-        if self.at("(") or (is_word and self.at("[")):
+        if self.at("(") or (self.at("[") and (is_word or self.bracket_holds_arguments())):
             applied = self.application(key, base, is_word, power is not None or bool(label),
                                        primes)
             if applied is not None:
@@ -222,12 +227,30 @@ class NameReader(Reader):
                 return f"{run}_{''.join(tail)}", True
         if len(run) > 1:
             followed = after is not None and after.kind == "op" and after.value in "(["
+            if run in WORD_FUNCTIONS and len(run) >= 3 and after is not None and \
+                    after.kind == "op" and after.value == "^":
+                followed = True  # `cosh^2 x` written without a backslash
             if run in WORD_NAMES or len(run) >= 4 or (len(run) >= 3 and followed):
                 if not followed and run not in WORD_NAMES:
                     raise Refused(f"text in formula ({run})")  # [query key]
                 self.index += len(run) - 1
                 return run, True
         return token.value, False
+
+    def bracket_holds_arguments(self) -> bool:
+        """`D_{KL}[q \\Vert p]`, `J[y; \\eta]`: a `[` after a name holding a bar, a comma
+        or a semicolon at its top level is an argument list (a product's factor would not
+        hold one)."""
+        saved = self.index
+        try:
+            self.index += 1
+            inner, _ = self.until_closer("[", "]")
+        except Refused:
+            return False
+        finally:
+            self.index = saved
+        return any(t.value in (",", ";", "|", "\\|", "\\mid") and t.kind in ("op", "cmd")
+                   for t in top_level(inner))
 
     def bracket_after(self) -> bool:
         """After `E_{…}`, is there a `[`? (`E_{\\pi}[…]` is an expectation)."""

@@ -148,15 +148,143 @@ WORD_COMMANDS = frozenset({"\\text", "\\mathrm", "\\operatorname", "\\textrm", "
                     "\\rm"})
 
 
-def read_tokens(tex: str) -> list[Token]:
+OPENING_COMMANDS = frozenset({"\\{", "\\lfloor", "\\lceil", "\\langle"})
+CLOSING_COMMANDS = frozenset({"\\}", "\\rfloor", "\\rceil", "\\rangle"})
+"""Commands that open and close a group: what is inside is not at the top level (the
+comma of `\\langle v, x \\rangle` separates no statements)."""
+
+
+Macro = tuple[str, int, str]
+"""A macro the notes define: its command (`\\R`), how many arguments it takes, and the
+LaTeX it stands for (`#1` where an argument goes)."""
+
+_DEFINERS = frozenset({"\\newcommand", "\\renewcommand", "\\providecommand", "\\def",
+                        "\\gdef", "\\DeclareMathOperator"})
+
+
+def read_tokens(tex: str, macros: tuple[Macro, ...] = ()) -> list[Token]:
     """Tokens of an equation with presentation markup removed (positions refer to
-    `plain_tex(tex)`)."""
-    return list(_cached_tokens(tex))
+    `plain_tex(tex)`); the macros it defines (`\\newcommand`, `\\def`, …), and those
+    given, expanded, and its definitions dropped."""
+    return list(_cached_tokens(tex, macros))
 
 
 @functools.lru_cache(maxsize=4096)
-def _cached_tokens(tex: str) -> tuple[Token, ...]:
-    return tuple(_normalise(tokenize(tex), plain_tex(tex)))
+def _cached_tokens(tex: str, macros: tuple[Macro, ...]) -> tuple[Token, ...]:
+    plain = plain_tex(tex)
+    tokens, defined = _definitions(tokenize(tex), plain)
+    if macros or defined:
+        tokens = _expanded(tokens, {name: (arity, body) for name, arity, body in
+                                    (*macros, *defined)})
+    return tuple(_normalise(tokens, plain))
+
+
+def macro_definitions(tex: str) -> tuple[Macro, ...]:
+    """The macros an equation defines (`\\newcommand{\\R}{\\mathbb{R}}`,
+    `\\def\\x#1{…}`, `\\DeclareMathOperator{\\argmax}{arg\\,max}`), so that a card's
+    other equations read them too."""
+    try:
+        return tuple(_definitions(tokenize(tex), plain_tex(tex))[1])
+    except Refused:
+        return ()
+
+
+def _definitions(tokens: list[Token], tex: str) -> tuple[list[Token], list[Macro]]:
+    """The tokens without their macro definitions, and the definitions."""
+    if not any(t.kind == "cmd" and t.value in _DEFINERS for t in tokens):
+        return tokens, []
+    kept: list[Token] = []
+    found: list[Macro] = []
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        if token.kind != "cmd" or token.value not in _DEFINERS:
+            kept.append(token)
+            index += 1
+            continue
+        position = index + 1
+        if position < len(tokens) and tokens[position].value == "*":
+            position += 1  # \DeclareMathOperator*
+        if position >= len(tokens):
+            raise Refused("incomplete macro definition")
+        if tokens[position].value == "{":  # \newcommand{\R}
+            close = group_end(tokens, position)
+            if close != position + 2 or tokens[position + 1].kind != "cmd":
+                raise Refused("macro definition without a command to define")
+            name = tokens[position + 1].value
+            position = close + 1
+        elif tokens[position].kind == "cmd":  # \newcommand\R, \def\R
+            name = tokens[position].value
+            position += 1
+        else:
+            raise Refused("macro definition without a command to define")
+        arity = 0
+        if position < len(tokens) and tokens[position].value == "[":
+            close = position + 2
+            if close >= len(tokens) or tokens[close].value != "]" or \
+                    tokens[position + 1].kind != "num":
+                raise Refused("macro definition with an unreadable argument count")
+            arity = int(tokens[position + 1].value)
+            position = close + 1
+        while position + 1 < len(tokens) and tokens[position].value == "#" and \
+                tokens[position + 1].kind == "num":
+            arity = max(arity, int(tokens[position + 1].value))  # \def\f#1#2{…}
+            position += 2
+        if position >= len(tokens) or tokens[position].value != "{":
+            raise Refused("macro definition without a body")
+        close = group_end(tokens, position)
+        body = tex[tokens[position].end:tokens[close].pos]
+        if token.value == "\\DeclareMathOperator":
+            body = "\\operatorname{" + body + "}"
+        found.append((name, arity, body))
+        index = close + 1
+    return kept, found
+
+
+def _expanded(tokens: list[Token], macros: dict[str, tuple[int, str]], depth: int = 0
+              ) -> list[Token]:
+    """The tokens with each use of a macro replaced by its body, its arguments put in;
+    the body's tokens take the place (`pos`, `end`) of the whole use."""
+    if depth > 8:
+        raise Refused("macros nested too deeply")
+    out: list[Token] = []
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        if token.kind != "cmd" or token.value not in macros:
+            out.append(token)
+            index += 1
+            continue
+        arity, body = macros[token.value]
+        arguments: list[list[Token]] = []
+        position = index + 1
+        for _ in range(arity):
+            if position >= len(tokens):
+                raise Refused(f"{token.value} without its arguments")
+            close = group_end(tokens, position)
+            arguments.append(tokens[position + 1:close] if close > position
+                             else [tokens[position]])
+            position = close + 1
+        end = tokens[position - 1].end
+        replaced: list[Token] = []
+        inner = tokenize(body)
+        number = 0
+        while number < len(inner):
+            piece = inner[number]
+            if piece.value == "#" and number + 1 < len(inner) and \
+                    inner[number + 1].kind == "num":
+                chosen = int(inner[number + 1].value)
+                if not 1 <= chosen <= arity:
+                    raise Refused(f"{token.value}: no argument #{chosen}")
+                replaced.extend(Token(t.kind, t.value, token.pos, end)
+                                for t in arguments[chosen - 1])
+                number += 2
+                continue
+            replaced.append(Token(piece.kind, piece.value, token.pos, end, piece.spaced))
+            number += 1
+        out.extend(_expanded(replaced, macros, depth + 1))
+        index = position
+    return out
 
 
 def group_end(tokens: Sequence[Token], start: int) -> int:
@@ -201,6 +329,10 @@ def _normalise(tokens: list[Token], tex: str) -> list[Token]:
                         and tokens[index + 1].value == ".":
                     index += 1  # \left. is an invisible delimiter
                 index += 1
+                if token.spaced and index < len(tokens):  # `w_j \left(`: spaced as `w_j (`
+                    following = tokens[index]
+                    tokens[index] = Token(following.kind, following.value, following.pos,
+                                          following.end, True)
                 continue
             if value in DROP_WITH_ARGUMENT:
                 index = group_end(tokens, index + 1) + 1
@@ -239,6 +371,8 @@ def _normalise(tokens: list[Token], tex: str) -> list[Token]:
                     index = close + 1
                     continue
                 words = tex[tokens[index + 1].end:tokens[close].pos]
+                if tokens[index + 1].pos == tokens[close].pos:  # from a macro's body
+                    words = "".join(t.value for t in tokens[index + 2:close])
                 out.append(Token("word", words, token.pos, tokens[close].end))
                 index = close + 1
                 continue
@@ -255,6 +389,12 @@ def _normalise(tokens: list[Token], tex: str) -> list[Token]:
             bar = BARS[value]
             out.append(Token("op" if bar == "|" else "cmd", bar, token.pos, token.end))
             index += 1
+            continue
+        if token.kind == "op" and value == "{" and index + 1 < len(tokens) and \
+                tokens[index + 1].value == "}" and out and (
+                    is_relation(out[-1]) or (index + 2 < len(tokens) and
+                                             tokens[index + 2].value == "&")):
+            index += 2  # `={}&`: an empty group that only spaces the relation
             continue
         if token.kind == "op" and value == "~":
             index += 1
@@ -315,10 +455,10 @@ def top_level(tokens: Sequence[Token]) -> list[Token]:
     depth = 0
     for token in tokens:
         if ((token.kind == "op" and token.value in "([{")
-                or (token.kind == "cmd" and token.value in ("\\{", "\\lfloor", "\\lceil"))):
+                or (token.kind == "cmd" and token.value in OPENING_COMMANDS)):
             depth += 1
         elif ((token.kind == "op" and token.value in ")]}")
-              or (token.kind == "cmd" and token.value in ("\\}", "\\rfloor", "\\rceil"))):
+              or (token.kind == "cmd" and token.value in CLOSING_COMMANDS)):
             depth -= 1
         elif token.kind == "begin":
             depth += 1
@@ -339,10 +479,10 @@ def split_top(tokens: Sequence[Token], separators: set[str], *, keep: bool = Fal
     while index < len(tokens):
         token = tokens[index]
         if (token.kind == "op" and token.value in "([{") or (
-                token.kind == "cmd" and token.value in ("\\{", "\\lfloor", "\\lceil")):
+                token.kind == "cmd" and token.value in OPENING_COMMANDS):
             depth += 1
         elif (token.kind == "op" and token.value in ")]}") or (
-                token.kind == "cmd" and token.value in ("\\}", "\\rfloor", "\\rceil")):
+                token.kind == "cmd" and token.value in CLOSING_COMMANDS):
             depth -= 1
         if depth == 0 and token.kind in ("op", "cmd") and token.value in separators:
             if keep:
@@ -397,10 +537,10 @@ def depth_map(tokens: Sequence[Token]) -> list[int]:
     depth = 0
     for token in tokens:
         opening = (token.kind == "op" and token.value in "([{") or (
-            token.kind == "cmd" and token.value in ("\\{", "\\lfloor", "\\lceil")) or \
+            token.kind == "cmd" and token.value in OPENING_COMMANDS) or \
             token.kind == "begin"
         closing = (token.kind == "op" and token.value in ")]}") or (
-            token.kind == "cmd" and token.value in ("\\}", "\\rfloor", "\\rceil")) or \
+            token.kind == "cmd" and token.value in CLOSING_COMMANDS) or \
             token.kind == "end"
         if closing:
             depth -= 1
