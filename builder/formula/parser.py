@@ -290,7 +290,8 @@ class Parser(NameReader, CalculusReader, OperatorReader):
                 raise Refused("\\arg without \\min or \\max")
             self.index += 1
             name = "arg" + following.value[1:]
-        return self.function(name)
+        return self.function(name, self.index - 2 if name.startswith("arg") and
+                             token.value == "\\arg" else self.index - 1)
 
     def infinity(self, token: Token) -> Any:
         self.index += 1
