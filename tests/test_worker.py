@@ -11,6 +11,7 @@ changes in its interpreter is not seen by the next.)
 from __future__ import annotations
 
 import os
+import py_compile
 import select
 import signal
 import subprocess
@@ -324,6 +325,24 @@ def test_a_changed_snippet_file_is_imported_afresh(pool: SnippetPool, tmp_path: 
     module.write_text("def check(card):\n    assert card.line == 12, 'second version'\n")
     os.utime(module, ns=(time.time_ns(), time.time_ns() + 10**9))  # a newer mtime, surely
     assert pool.run(make_card(), "edited.check", snippets, 10).status == "pass"
+
+
+def test_an_edit_that_keeps_size_and_time_is_still_seen(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bytecode the server compiled is used only for the very source it compiled,
+    ahead of `__pycache__` (which goes by size and time: here it holds version A)."""
+    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
+    snippets = tmp_path / "snippets"
+    snippets.mkdir()
+    module = snippets / "edited.py"
+    module.write_text("def check(card):\n    assert card.line == 99, 'version A'\n")
+    stat = module.stat()
+    py_compile.compile(str(module), doraise=True)
+    module.write_text("def check(card):\n    assert card.line == 12, 'version B'\n")
+    os.utime(module, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert module.stat().st_size == stat.st_size
+    with SnippetPool() as pool:
+        assert pool.run(make_card(), "edited.check", snippets, 10).status == "pass"
 
 
 @pytest.mark.parametrize(("target", "says"), [
