@@ -102,7 +102,8 @@ def check_cards(cards: Sequence[Card], *, snippets_dir: Path | None, timeout: fl
                     cards[index].checks and cards[index].nocheck is None for index in todo):
                 from builder.runner import SnippetPool
 
-                pool_context = SnippetPool()
+                # Forked from here: this process runs no user code.
+                pool_context = SnippetPool(fork=True)
             # The snippets run here while the children work out the derivations.
             with pool_context as runner:
                 snippet_results = {
