@@ -100,7 +100,7 @@ def _arguments(expr: Any, free_index: str | None) -> tuple[str, ...]:
     bases = {item.base.label for item in expr.atoms(sympy.Indexed)}
     for symbol in expr.free_symbols:
         if symbol in bases or str(symbol).startswith("#") or str(symbol) == free_index \
-                or str(symbol) == "|":
+                or str(symbol) in ("|", "…"):
             continue
         if isinstance(symbol, sympy.Symbol):
             names.add(str(symbol))
