@@ -84,6 +84,9 @@ def command_parser() -> argparse.ArgumentParser:
     check.add_argument("-v", "--verbose", action="store_true",
                        help="list each step not checked under its card's line; with "
                        "--coverage, every place, not the first 3 (default: off)")
+    check.add_argument("-q", "--quiet", action="store_true",
+                       help="do not print a line per card that could not be checked "
+                       "(LaTeX syntax errors are still printed) (default: off)")
 
     preview = commands.add_parser(
         "preview", help="live-reload preview in the browser",
@@ -324,6 +327,7 @@ def _check(args: argparse.Namespace) -> int:
         report_lines,
         results_json,
         summary_line,
+        unchecked_lines,
     )
     from builder.formula import delimiter_warnings
     from builder.resources import cache_dir
@@ -375,6 +379,8 @@ def _check(args: argparse.Namespace) -> int:
                     print(annotation, file=report)
         for line in in_part_lines(result, verbose=args.verbose):  # a pass, not whole
             print(line, file=report)
+        for line in unchecked_lines(result, quiet=args.quiet):  # what could not be checked
+            print(line, file=report)
     summary = summary_line(results)
     if errors:
         summary += f"; {len(errors)} {'sheet' if len(errors) == 1 else 'sheets'} not read"
@@ -383,7 +389,7 @@ def _check(args: argparse.Namespace) -> int:
     if args.coverage:
         from builder.check import COVERAGE_EXAMPLES, coverage, coverage_report
 
-        found_coverage = coverage(order)
+        found_coverage = coverage(order, results)
         print(coverage_report(found_coverage,
                               places=None if args.verbose else COVERAGE_EXAMPLES), file=report)
     if args.json_out is not None:

@@ -762,6 +762,8 @@ def test_check_prints_the_parsers_warnings_before_the_summary(tmp_path: Path) ->
                      encoding="utf-8")
     run = _sheets(str(sheet), cwd=tmp_path)
     assert run.returncode == 0, run.stderr  # a warning, not a failed card
-    first, summary = run.stdout.splitlines()
+    first, unchecked, summary = run.stdout.splitlines()
     assert first.startswith(f"{sheet}:7: ") and "never closed" in first
+    # the math that ran on into the text: a card that could not be checked, said so
+    assert unchecked == f"{sheet}:8: unchecked: Card: step 1: text in formula (Text)"
     assert summary == "0 passed (0 in part), 0 failed, 0 errors, 1 unchecked"

@@ -127,7 +127,7 @@ def name_evidence(tex: str) -> NameEvidence:
             closing = after + len(inner) + 1
             if not primed and (previous is None or previous.kind in ("rowsep", "begin") or
                                previous.value == "&") and closing + 1 < len(tokens) and \
-                    tokens[closing + 1].value == "=":
+                    tokens[closing + 1].value == "=" and _bare_arguments(inner):
                 defined.add(key)
         elif following is None or following.value != "^":
             previous = tokens[index - 1] if index else None
@@ -139,6 +139,27 @@ def name_evidence(tex: str) -> NameEvidence:
         index = after if after > index else index + 1
     return NameEvidence(frozenset(applied), frozenset(plain), frozenset(defined),
                         frozenset(operators))
+
+
+def _bare_arguments(inner: Sequence[Token]) -> bool:
+    """`x`, `x, y`, `x; \\theta`, `x_{t-1}`: the arguments of a function being defined.
+    A row that applies a function to anything else (`\\sigma(-x) = …`, `f(2) = …`) uses
+    it: it does not say what the function is."""
+    parts: list[list[Token]] = [[]]
+    depth = 0
+    for token in inner:
+        if token.value in ("(", "[", "{"):
+            depth += 1
+        elif token.value in (")", "]", "}"):
+            depth -= 1
+        if depth == 0 and token.value in (",", ";", "|", "\\mid"):
+            parts.append([])
+        else:
+            parts[-1].append(token)
+    try:
+        return all(is_single_name(part) for part in parts)
+    except Refused:
+        return False
 
 
 # --------------------------------------------------------------------------- rows and chains
