@@ -243,7 +243,7 @@ def test_an_index_given_as_an_array_gives_one_value_per_index() -> None:
 
 def test_a_formula_that_does_not_compile_says_why() -> None:
     with pytest.raises(ValueError, match="ellipsis"):
-        _formula(r"y_i = \frac{e^{x_i}}{e^{x_1} + \dots + e^{x_n}}")
+        _formula(r"y_i = \frac{e^{x_i}}{e^{a} + \dots + e^{b}}")
 
 
 # ---------------------------------------------------------------- malformed input
