@@ -262,8 +262,11 @@ class Parser(NameReader, CalculusReader, OperatorReader):
         """`\\Sigma_{i}`: a sum; `\\Sigma` alone or numbered (`\\Sigma_1`, `\\Sigma _ {2}`):
         a name (a covariance), as no sum runs over a number."""
         if self.peek_value(1) == "_":
-            script = self.tokens[self.index + 2:group_end(self.tokens, self.index + 2) + 1]
-            if not all(t.kind == "num" or t.value in "{}" for t in script):
+            end = group_end(self.tokens, self.index + 2)
+            script = self.tokens[self.index + 2:end + 1]
+            applied = end + 1 < len(self.tokens) and self.tokens[end + 1].value == "(" and \
+                not any(t.value == "=" for t in script)  # \Sigma_\theta(x_t, t): a covariance
+            if not applied and not all(t.kind == "num" or t.value in "{}" for t in script):
                 return self.sum_or_product(token)
         return self.name_factor()
 

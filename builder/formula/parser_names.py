@@ -366,6 +366,10 @@ class NameReader(Reader):
         scope = self.scope | self.context.free_index | declarations.indices
         all_indices = bool(letters & scope)
         self.context.uses.append(NameUse(base, letters, compound, all_indices))
+        if any(t.kind == "op" and t.value == ":" for t in subscript):
+            # x_{1:T}: the whole sequence, a quantity of its own beside its elements x_t
+            return sympy.Symbol(f"{base}_{script_label(subscript)}",
+                                commutative=not self.context.matrices)
         if base in self.context.indexed_bases or compound or all_indices:
             return sympy.Indexed(sympy.IndexedBase(base, commutative=not self.context.matrices),
                                  *self.indices(subscript))

@@ -239,9 +239,13 @@ class OperatorReader(Reader):
             self.index += 1
             over = self.group()
             body = self.term()
-            if first and self.at("+", "-"):
-                # \min_\beta \frac{1}{2}||\beta||^2 + C \sum \xi_i: over the whole side?
-                raise Refused(f"\\{name}_{{…}}: over which terms?")
+            while first and self.at("+", "-"):
+                # \min_\beta \frac{1}{2}||\beta||^2 + C \sum \xi_i: an objective starting
+                # the side is minimised whole (terms without the variable give the same
+                # value read either way)
+                negative = self.next().value == "-"
+                following = self.term()
+                body = body - following if negative else body + following
             return sympy.Function(f"{name}_{script_label(over)}")(body)
         if name in OPTIMA and name not in ("max", "min"):
             if not self.at("(", "[", "\\{"):
