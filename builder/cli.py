@@ -112,6 +112,13 @@ def command_parser() -> argparse.ArgumentParser:
         ".gitignore and a README. Existing files are never overwritten.")
     init.add_argument("directory", nargs="?", type=Path, default=Path("."), metavar="DIR",
                       help="where to lay it out (default: the current folder)")
+    library = commands.add_parser(
+        "library", help="list the standard formulas the checker knows",
+        description="List the library's entries (link a card to one with "
+        "<!-- check: std.NAME -->): a Markdown table, or JSON with each entry's names, "
+        "symbols and forms.")
+    library.add_argument("--json", action="store_true",
+                         help="print JSON instead of the table (default: the table)")
     return parser
 
 
@@ -144,12 +151,27 @@ def main(argv: list[str] | None = None) -> int:
             return _doctor()
         if args.command == "init":
             return _init(args)
+        if args.command == "library":
+            return _library(args)
         return _preview(args)
     except BuildError as error:
         print(error, file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return 130
+
+
+def _library(args: argparse.Namespace) -> int:
+    """`sheets library`: the standard formulas `sheets check` recognises and links."""
+    from builder.library import library_json, library_table
+
+    if args.json:
+        import json
+
+        print(json.dumps(library_json(), ensure_ascii=False, indent=1))
+    else:
+        print(library_table())
+    return EXIT_OK
 
 
 def _build(args: argparse.Namespace) -> int:

@@ -54,7 +54,7 @@ STYLE_DIRECTIVES = frozenset({
 })
 # The keys of our own annotation comments (`<!-- check: probability.softmax -->`), read
 # by `builder.cards`: never reported here as unknown directives.
-ANNOTATIONS = frozenset({"check", "assume", "nocheck", "let"})
+ANNOTATIONS = frozenset({"check", "assume", "nocheck", "let", "map"})
 # Front-matter keys that Marp tools read but that are not directives.
 _FRONT_MATTER_EXTRAS = frozenset({"marp"})
 # marpit `comment.js`: comments that tools write for themselves are not presenter notes.
