@@ -56,6 +56,11 @@ def command_parser() -> argparse.ArgumentParser:
                        help="the folder to write into (default: build)")
     _theme_set_option(build)
     build.add_argument(
+        "--as", dest="layout", choices=("document", "slides"), default=None,
+        help="lay the sheets out as a document flowing over as many pages as it needs, "
+        "or as slides, one page each (default: slides for a sheet whose front matter "
+        "says `marp: true`, else a document; a front matter's `layout:` says it too)")
+    build.add_argument(
         "--strict", action="store_true",
         help="check the cards too, and exit 1 on an overflowing slide, a missing image or "
         "a failed card (default: off)",
@@ -186,6 +191,7 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None, cache_di
     from builder.cards import annotation_warnings, find_cards
     from builder.check import CheckCache, check_cards, find_snippets_dir
     from builder.formula import delimiter_warnings
+    from builder.marp import sheet_layout
     from builder.render import load_themes, render_deck
 
     themes = load_themes(args.theme_set)
@@ -212,7 +218,8 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None, cache_di
         cards = find_cards(deck)
         results = check(deck, cards) if args.strict else None
         rendered = render_deck(deck, themes=themes, results=results,
-                               cache_dir=cache_dir / "render", standalone=args.to == "html")
+                               cache_dir=cache_dir / "render", standalone=args.to == "html",
+                               layout=sheet_layout(deck, args.layout))
         declared = _declared(cards, CheckCache(cache_dir / "check")) if args.strict else []
         report = _Report([*deck.diagnostics, *annotation_warnings(deck), *declared,
                           *delimiter_warnings(cards), *rendered.diagnostics])
@@ -273,7 +280,7 @@ def _print_sheets(printer: PdfPrinter, decks: Sequence[Deck], outputs: Sequence[
             # Every formula is typeset: node's ~100 MB go before Chromium's last print.
             shared_typesetter().close()
         return job_for_deck(decks[index], rendered.document, outputs[index],
-                            rendered.slides), report
+                            rendered.slides, flowing=rendered.layout == "document"), report
 
     with ThreadPoolExecutor(1, thread_name_prefix="sheets-render") as pool:
         def start(index: int) -> Future[tuple[PdfJob, _Report]]:

@@ -37,6 +37,7 @@ from markupsafe import Markup
 from builder.marp import Slide, markdown, scope_css
 from builder.model import Diagnostic, SourceLoc
 from builder.render.code import fence_language, highlight
+from builder.render.flow import CARD_ID
 from builder.render.headings import slug, slug_text
 from builder.render.images import image_url, inline_css_urls, inline_html_images
 from builder.render.page import no_end_tag, template
@@ -49,7 +50,9 @@ def render_slide(slide: Slide, state: RenderState) -> str:
                            "badges": {b.line: b for b in state.badges.get(slide.index, ())
                                       if b.title}}
     options = markdown().options
+    env["cards"] = state.cards
     body = _RENDERER.render(list(slide.tokens), options, env)
+    env["cards"] = False
     untitled = [b for b in state.badges.get(slide.index, ())
                 if not b.title or b.line not in env.get("placed", set())]
     if untitled:
@@ -229,7 +232,14 @@ class _SlideRenderer(RendererHTML):
 
     def render(self, tokens: Sequence[Token], options: OptionsDict, env: EnvType) -> str:
         out: list[str] = []
+        cards, in_card = env.get("cards", False), False
         for index, token in enumerate(tokens):
+            if cards and token.type == "heading_open" and token.level == 0 and token.map:
+                # A document's card: the heading section, up to the next heading.
+                out.append("</div>\n" if in_card else "")
+                identifier = CARD_ID.format(line=token.map[0] + 1)
+                out.append(f'<div class="sheets-card" id="{identifier}">\n')
+                in_card = True
             if token.type == "inline":
                 if token.map:  # the line of what follows, for warnings inside it
                     env["line"] = token.map[0] + 1
@@ -239,6 +249,8 @@ class _SlideRenderer(RendererHTML):
                 out.append(self.rules[token.type](tokens, index, options, env))
             else:
                 out.append(self.renderToken(tokens, index, options, env))
+        if in_card:
+            out.append("</div>\n")
         return "".join(out)
 
     def html_block(self, tokens: Sequence[Token], idx: int, options: OptionsDict,
