@@ -55,11 +55,7 @@ def command_parser() -> argparse.ArgumentParser:
     build.add_argument("-o", "--output", type=Path, default=Path("build"), metavar="DIR",
                        help="the folder to write into (default: build)")
     _theme_set_option(build)
-    build.add_argument(
-        "--as", dest="layout", choices=("document", "slides"), default=None,
-        help="lay the sheets out as a document flowing over as many pages as it needs, "
-        "or as slides, one page each (default: slides for a sheet whose front matter "
-        "says `marp: true`, else a document; a front matter's `layout:` says it too)")
+    _layout_option(build)
     build.add_argument(
         "--strict", action="store_true",
         help="check the cards too, and exit 1 on an overflowing slide, a missing image or "
@@ -101,6 +97,7 @@ def command_parser() -> argparse.ArgumentParser:
                          help="do not open a browser tab (default: open one when there is "
                          "a display)")
     _theme_set_option(preview)
+    _layout_option(preview)
 
     commands.add_parser(
         "doctor", help="say what is installed and what is missing",
@@ -115,6 +112,14 @@ def command_parser() -> argparse.ArgumentParser:
     init.add_argument("directory", nargs="?", type=Path, default=Path("."), metavar="DIR",
                       help="where to lay it out (default: the current folder)")
     return parser
+
+
+def _layout_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--as", dest="layout", choices=("document", "slides"), default=None,
+        help="lay the sheets out as a document flowing over as many pages as it needs, "
+        "or as slides, one page each (default: slides for a sheet whose front matter "
+        "says `marp: true`, else a document; a front matter's `layout:` says it too)")
 
 
 def _theme_set_option(command: argparse.ArgumentParser) -> None:
@@ -506,7 +511,7 @@ def _preview(args: argparse.Namespace) -> int:
     if not sheet.is_file():
         raise BuildError(None, f"{sheet}: no such file")
     with stop_signals_as_interrupt():  # `kill` and a closed terminal stop it as Ctrl-C does
-        rebuild = SheetPreview(sheet, theme_set=args.theme_set)
+        rebuild = SheetPreview(sheet, theme_set=args.theme_set, layout=args.layout)
         try:
             server = PreviewServer(sheet, rebuild, port=args.port)
         except OSError as error:

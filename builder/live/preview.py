@@ -37,7 +37,7 @@ from builder.live.server import Badge, Update
 from builder.model import BuildError, Card
 
 if TYPE_CHECKING:
-    from builder.marp import Deck, Slide
+    from builder.marp import Deck, Layout, Slide
     from builder.render import PageMath
 
 
@@ -200,8 +200,11 @@ class SheetPreview:
         theme_set: Sequence[Path] = (),
         snippets_dir: Path | None = None,
         timeout: float = 10.0,
+        layout: Layout | None = None,
     ) -> None:
         self.sheet = sheet
+        self.layout = layout
+        """`sheets preview --as`: slides or a document, whatever the sheet says."""
         self.theme_set = tuple(path.absolute() for path in theme_set)
         self.snippets_dir = snippets_dir or find_snippets_dir(sheet)
         self.timeout = timeout
@@ -231,7 +234,7 @@ class SheetPreview:
         return frozenset(paths)
 
     def __call__(self, path: Path) -> Update:
-        from builder.marp import read_sheet, reparse
+        from builder.marp import read_sheet, reparse, sheet_layout
         from builder.render import MERMAID_JS, PageMath, load_themes, render_deck
 
         try:
@@ -247,7 +250,8 @@ class SheetPreview:
         except (OSError, UnicodeDecodeError) as error:
             return Update(error=f"{path}: {error}", watch=self._watch())
 
-        deck_key = _fields_key(deck, _NOT_DECK_STYLE) + _fingerprint(self.theme_set)
+        layout = sheet_layout(deck, self.layout)
+        deck_key = _fields_key(deck, _NOT_DECK_STYLE) + _fingerprint(self.theme_set) + layout
         cache = self._rendered
         if cache is None or cache.deck_key != deck_key:
             cache = _Rendered(deck_key, "", {}, PageMath())
@@ -259,7 +263,7 @@ class SheetPreview:
         if missing or not head:
             try:
                 rendered = render_deck(replace(deck, slides=tuple(missing)), themes=themes,
-                                       page_math=cache.math)
+                                       page_math=cache.math, layout=layout)
             except BuildError as error:
                 return Update(error=str(error), watch=self._watch())
             self.rendered_slides += len(missing)

@@ -11,8 +11,8 @@ deck's is (builder/pdf/measure.py) for what did not load: images, diagrams."""
 from __future__ import annotations
 
 import base64
-from decimal import Decimal
 from collections.abc import Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 

@@ -36,37 +36,41 @@ _CARD_IDS = re.compile(r'<div class="sheets-card" id="(sheets-line-\d+)"')
 MARGINS = ("68px", "62px", "64px", "62px")
 """top, right, bottom, left."""
 
+# The page's container of a document: `sheets build`'s, and the preview's (whose page
+# has this CSS only while it shows a document).
+_DOCUMENT = "div.marpit:is(.sheets-document, #sheets-slides)"
+
 _RUNNING_TEXT = ('font: 700 11px/1.4 "Noto Sans CJK JP", "Noto Sans JP", "DejaVu Sans", '
                  "sans-serif; color: #59636e; letter-spacing: 0.05em;")
 
 _FLOW_CSS = """
 @media print {
   html, body { break-inside: auto !important; page-break-inside: auto !important; }
-  div.marpit.sheets-document > section {
+  %(document)s > section {
     break-before: auto !important; page-break-before: auto !important; }
 }
 html, body { margin: 0; }
-div.marpit.sheets-document { width: calc(%(width)s - %(horizontal)s); margin: 0;
+%(document)s { width: calc(%(width)s - %(horizontal)s); margin: 0;
   --sheets-page-height: calc(%(height)s - %(vertical)s);
   line-break: strict; word-break: normal; }
-div.marpit.sheets-document > section {
+%(document)s > section {
   width: auto !important; height: auto !important; min-height: 0 !important;
   padding: 0 !important; margin: 0 !important; overflow: visible !important;
   display: block !important; box-shadow: none !important; }
-div.marpit.sheets-document > section + section { margin-top: 1em !important; }
-div.marpit.sheets-document > section::after,
-div.marpit.sheets-document > section > :is(header, footer) { display: none !important; }
-div.marpit.sheets-document .sheets-card:not(.sheets-card-long) { break-inside: avoid; }
-div.marpit.sheets-document :is(h1, h2, h3, h4, h5, h6) {
+%(document)s > section + section { margin-top: 1em !important; }
+%(document)s > section::after,
+%(document)s > section > :is(header, footer) { display: none !important; }
+%(document)s .sheets-card:not(.sheets-card-long) { break-inside: avoid; }
+%(document)s :is(h1, h2, h3, h4, h5, h6) {
   break-after: avoid; break-inside: avoid; }
-div.marpit.sheets-document :is(p, li, blockquote, pre) { orphans: 2; widows: 2; }
-div.marpit.sheets-document :is(mjx-container, img, tr, figure, .mermaid,
+%(document)s :is(p, li, blockquote, pre) { orphans: 2; widows: 2; }
+%(document)s :is(mjx-container, img, tr, figure, .mermaid,
   .sheets-missing-image) { break-inside: avoid; }
-div.marpit.sheets-document img { max-width: 100%%; height: auto; }
-div.marpit.sheets-document pre { overflow: visible; }
+%(document)s img { max-width: 100%%; height: auto; }
+%(document)s pre { overflow: visible; }
 @media screen {
   body { background: #e9ecef; padding: 24px 0; }
-  div.marpit.sheets-document { box-sizing: content-box; margin: 0 auto;
+  %(document)s { box-sizing: content-box; margin: 0 auto;
     padding: %(margin)s; background: #fff; box-shadow: 0 1px 4px rgba(0, 0, 0, 0.25); }
 }
 """
@@ -91,7 +95,8 @@ def flow_css(size: tuple[str, str], *, running_head: str, running_foot: str = ""
         + "\n  ".join(boxes) + "\n}\n"
     return page + _FLOW_CSS % {
         "width": width, "horizontal": f"{MARGINS[1]} - {MARGINS[3]}",
-        "height": height, "vertical": f"{MARGINS[0]} - {MARGINS[2]}", "margin": margin}
+        "height": height, "vertical": f"{MARGINS[0]} - {MARGINS[2]}", "margin": margin,
+        "document": _DOCUMENT}
 
 
 def _css_string(text: str) -> str:
