@@ -273,3 +273,22 @@ def test_as_slides_prints_a_plain_note_one_page_per_slide(tmp_path: Path,
         assert result.returncode == 0, result.stderr
         with pikepdf.open(tmp_path / layout / "two.pdf") as pdf:
             assert len(pdf.pages) == pages
+
+
+@pytest.mark.parametrize(("markdown", "warning"), [
+    ("a <i>b *c*</i> d<br>e", None),
+    ("a <i>b *c</i> d*", None),  # misnested with the Markdown around it: closed
+    ("a <b>b\n\nc", "<b> is never closed in this slide; closed at its end"),
+    ("a </span> b", "</span> closes nothing in this slide; ignored"),
+    ("<div>\n\nx\n", "<div> is never closed in this slide; closed at its end"),
+], ids=["nested", "misnested", "unclosed", "stray", "block"])
+def test_raw_html_in_a_note_is_closed_as_in_a_deck(markdown: str, warning: str | None) -> None:
+    """Phrasing tags that nest in their paragraph skip the closing step (it would change
+    nothing: builder/render/closing.py); anything else still goes through it."""
+    from builder.render import close_fragment
+
+    deck = parse_text(f"# Raw\n\n{markdown}\n", Path("raw.md"))
+    rendered = render_deck(deck, themes=load_themes([]), layout="document")
+    assert [d.message for d in rendered.diagnostics] == ([warning] if warning else [])
+    body = rendered.slides[0]
+    assert close_fragment(body).html == body  # closed: nothing left to close

@@ -63,7 +63,7 @@ def render_slide(slide: Slide, state: RenderState) -> str:
     footer = _RENDERER.render(list(slide.footer_tokens), options, env) \
         if slide.footer_tokens else None
     # Raw HTML must not reach outside the slide (builder/render/closing.py).
-    if _has_raw_html(slide.tokens):
+    if _has_raw_html(slide.tokens) and not _phrasing_in_order(slide.tokens):
         body = _closed(body, "this slide", slide, state)
     if header is not None and _has_raw_html(slide.header_tokens):
         header = _closed(header, "this slide's header", slide, state)
@@ -91,6 +91,54 @@ def _has_raw_html(tokens: Sequence[Token]) -> bool:
     balanced by construction)."""
     return any(token.type in ("html_block", "html_inline")
                or (token.children and _has_raw_html(token.children)) for token in tokens)
+
+
+# Raw HTML that cannot reach outside its paragraph when its tags nest: phrasing elements
+# (a browser never closes or reopens them around each other when they nest, and they
+# close nothing of the page's). `<a>` is not among them: one closes another.
+_PHRASING = frozenset({"abbr", "b", "bdi", "bdo", "cite", "code", "data", "del", "dfn", "em",
+                       "i", "ins", "kbd", "mark", "q", "s", "samp", "small", "span", "strong",
+                       "sub", "sup", "time", "u", "var"})
+_VOID_PHRASING = frozenset({"br", "wbr"})
+_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)(?:\s[^<>]*|/)?>")
+
+
+def _phrasing_in_order(tokens: Sequence[Token]) -> bool:
+    """Whether the raw HTML of the slide is only phrasing tags (`_PHRASING`) in its
+    paragraphs, each closed in the paragraph that opens it and nested in order with
+    the inline markup around it (`<i>a *b*</i>`, not `<i>a *b</i>*`). Then the closing
+    step (builder/render/closing.py) would find nothing to close, and leave the slide
+    as it is: it is not run (on a long note, parsing all of it is most of its render)."""
+    for token in tokens:
+        if token.type == "html_block":
+            return False
+        if token.type != "inline" or not token.children:
+            continue
+        stack: list[str] = []
+        for child in token.children:
+            if child.type == "html_inline":
+                content = child.content.strip()
+                if "<" not in content:
+                    continue  # escaped by the sanitizer: text
+                match = _TAG.fullmatch(content)
+                if match is None:
+                    return False
+                closing, name = match.group(1) == "/", match.group(2).lower()
+                if name in _VOID_PHRASING and not closing:
+                    continue
+                if name not in _PHRASING:
+                    return False
+                if not closing:
+                    stack.append(name)
+                elif not stack or stack.pop() != name:
+                    return False
+            elif child.nesting == 1:
+                stack.append(f"markdown {child.tag}")
+            elif child.nesting == -1 and (not stack or stack.pop() != f"markdown {child.tag}"):
+                return False
+        if stack:
+            return False
+    return True
 
 
 def _closed(markup: str, where: str, slide: Slide, state: RenderState) -> str:
