@@ -292,3 +292,25 @@ def test_raw_html_in_a_note_is_closed_as_in_a_deck(markdown: str, warning: str |
     assert [d.message for d in rendered.diagnostics] == ([warning] if warning else [])
     body = rendered.slides[0]
     assert close_fragment(body).html == body  # closed: nothing left to close
+
+
+def test_the_example_sheets_print_dense(tmp_path: Path, cache_dir: Path) -> None:
+    """The README's example sheet and the one `sheets init` writes: their cards share a
+    page (a deck with `headingDivider: 2` gave each its own)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    example = readme.split("```markdown\n", 1)[1].split("\n```", 1)[0]
+    assert "$$" in example and "marp: true" not in example
+    (tmp_path / "readme.md").write_text(example + "\n", encoding="utf-8")
+    scaffold = ROOT / "builder" / "scaffold" / "files" / "sheets" / "example.md"
+    result = sheets("build", "readme.md", str(scaffold), "-o", "out", cwd=tmp_path,
+                    cache=cache_dir)
+    assert result.returncode == 0, result.stderr
+    for name, source, headings in (("readme", example, 2),
+                                   ("example", scaffold.read_text(encoding="utf-8"), 4)):
+        text = subprocess.run(["pdftotext", str(tmp_path / "out" / f"{name}.pdf"), "-"],
+                              capture_output=True, text=True, check=True).stdout
+        assert text.count("\f") == 1  # one page, every card on it
+        deck = parse_text(source, Path(f"{name}.md"))
+        titles = [heading.plain for slide in deck.slides for heading in slide.headings]
+        assert len(titles) == headings
+        assert all(normalized(title) in normalized(text) for title in titles)
