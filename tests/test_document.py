@@ -314,3 +314,81 @@ def test_the_example_sheets_print_dense(tmp_path: Path, cache_dir: Path) -> None
         titles = [heading.plain for slide in deck.slides for heading in slide.headings]
         assert len(titles) == headings
         assert all(normalized(title) in normalized(text) for title in titles)
+
+
+# --------------------------------------------------------------------------- preview
+
+_NOTE = """\
+# Notes
+
+An introduction.
+
+## Square
+
+$$
+(a + b)^2 = a^2 + 2ab + b^2
+$$
+
+Said in words.
+
+## Wrong
+
+$$
+(a + b)^2 = a^2 + b^2
+$$
+
+```python
+x = 1
+```
+"""
+
+
+def test_the_preview_shows_a_note_as_a_document_and_patches_the_part_edited(
+        tmp_path: Path) -> None:
+    import threading
+
+    from playwright.sync_api import sync_playwright
+
+    from builder.live import PreviewServer, SheetPreview
+    from builder.marp import document_parts
+
+    sheet = tmp_path / "note.md"
+    sheet.write_text(_NOTE, encoding="utf-8")
+    parts = document_parts(parse_text(_NOTE, sheet), _NOTE).slides
+    assert [part.loc.line for part in parts] == [1, 5, 7, 13, 15, 19]
+    rebuild = SheetPreview(sheet)
+    server = PreviewServer(sheet, rebuild, port=0)
+    server.start()
+    threading.Thread(target=server.run_build_loop, daemon=True).start()
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path="/usr/bin/chromium", headless=True,
+                args=["--no-sandbox", "--disable-gpu"])
+            view = browser.new_page(viewport={"width": 1000, "height": 1200})
+            view.goto(server.url)
+            view.wait_for_function("n => window.sheetsPreview && sheetsPreview.slides.length"
+                                   " === n", arg=len(parts), timeout=30_000)
+            # One scrolling page of text, not a page per part: no section is page-sized.
+            heights = view.evaluate("sheetsPreview.slides.map((s) => s.offsetHeight)")
+            assert max(heights) < 300
+            width = view.evaluate("document.querySelector('#sheets-slides').clientWidth")
+            assert 790 < width < 800  # 210 mm wide, the margins inside
+            # The badges: on each card's heading, in its part.
+            view.wait_for_function("() => document.querySelectorAll('.sheets-badge').length === 2",
+                                   timeout=60_000)
+            badges = view.evaluate("""[...document.querySelectorAll('.sheets-badge')].map(
+                (b) => [b.closest('h2').textContent, b.dataset.status])""")
+            assert badges == [["Squarepass", "pass"], ["Wrongfail", "fail"]]
+            rendered = rebuild.rendered_slides
+            view.evaluate("window.firstPart = sheetsPreview.slides[0]")
+            sheet.write_text(_NOTE.replace("Said in words.", "Said in zebrawords."),
+                             encoding="utf-8")
+            view.wait_for_function("() => sheetsPreview.slides[2].textContent.includes('zebra')",
+                                   timeout=30_000)
+            assert rebuild.rendered_slides - rendered == 1
+            assert view.evaluate("sheetsPreview.slides[0] === window.firstPart")
+            browser.close()
+    finally:
+        server.shutdown()
+        rebuild.close()

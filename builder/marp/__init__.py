@@ -8,7 +8,7 @@ from builder.marp.content import heading_text
 from builder.marp.deck import Background, CodeBlock, Comment, Deck, Heading, Slide
 from builder.marp.directives import ANNOTATIONS, GLOBAL_DIRECTIVES, LOCAL_DIRECTIVES
 from builder.marp.incremental import reparse
-from builder.marp.layout import LAYOUTS, Layout, sheet_layout
+from builder.marp.layout import LAYOUTS, Layout, document_parts, sheet_layout
 from builder.marp.markdown import markdown
 from builder.marp.parse import parse_file, parse_text, read_sheet
 from builder.marp.raw_html import HTML_ALLOWLIST, sanitize_html
@@ -39,6 +39,7 @@ __all__ = [
     "Slide",
     "Theme",
     "ThemeSet",
+    "document_parts",
     "heading_text",
     "load_themes",
     "markdown",

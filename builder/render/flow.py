@@ -57,7 +57,13 @@ html, body { margin: 0; }
   width: auto !important; height: auto !important; min-height: 0 !important;
   padding: 0 !important; margin: 0 !important; overflow: visible !important;
   display: block !important; box-shadow: none !important; }
-%(document)s > section + section { margin-top: 1em !important; }
+%(document)s > section + section:not(.sheets-continued) { margin-top: 1em !important; }
+/* The preview shows a document in parts (builder/marp/layout.py `document_parts`): a
+   part that continues a slide reads on from the one before, its first block keeping
+   the margin the theme's first-child rule takes from it. */
+%(document)s > section.sheets-continued > :first-child { margin-top: 0.5em !important; }
+%(document)s > section.sheets-continued > :is(h1, h2, h3, h4, h5, h6):first-child {
+  margin-top: 0.9em !important; }
 %(document)s > section::after,
 %(document)s > section > :is(header, footer) { display: none !important; }
 %(document)s .sheets-card:not(.sheets-card-long) { break-inside: avoid; }
@@ -69,6 +75,9 @@ html, body { margin: 0; }
 %(document)s img { max-width: 100%%; height: auto; }
 %(document)s pre { overflow: visible; }
 @media screen {
+  /* A long note on screen: the sections out of view are not laid out (a patch in the
+     preview then lays out one section, not the whole note). */
+  %(document)s > section { content-visibility: auto; contain-intrinsic-size: auto 300px; }
   body { background: #e9ecef; padding: 24px 0; }
   %(document)s { box-sizing: content-box; margin: 0 auto;
     padding: %(margin)s; background: #fff; box-shadow: 0 1px 4px rgba(0, 0, 0, 0.25); }
