@@ -196,6 +196,8 @@ def _cards_pages(html: Path) -> tuple[float, list[tuple[str, float, int, int]]]:
     with Browser(find_chromium()) as browser, browser.tab(794, 1123) as tab:
         tab.call("Emulation.setEmulatedMedia", {"media": "print"})
         tab.open(html.as_uri())
+        # The page's own script ran (its Content-Security-Policy lets it).
+        assert tab.evaluate("typeof window.sheetsFitDocument") == "function"
         tab.evaluate("document.fonts.ready.then(() => window.sheetsFitDocument"
                      " && window.sheetsFitDocument(document))")
         measured = tab.evaluate(_MARK_CARDS)
