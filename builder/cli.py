@@ -55,6 +55,7 @@ def command_parser() -> argparse.ArgumentParser:
     build.add_argument("-o", "--output", type=Path, default=Path("build"), metavar="DIR",
                        help="the folder to write into (default: build)")
     _theme_set_option(build)
+    _layout_option(build)
     build.add_argument(
         "--strict", action="store_true",
         help="check the cards too, and exit 1 on an overflowing slide, a missing image or "
@@ -99,6 +100,7 @@ def command_parser() -> argparse.ArgumentParser:
                          help="do not open a browser tab (default: open one when there is "
                          "a display)")
     _theme_set_option(preview)
+    _layout_option(preview)
 
     commands.add_parser(
         "doctor", help="say what is installed and what is missing",
@@ -120,6 +122,14 @@ def command_parser() -> argparse.ArgumentParser:
     library.add_argument("--json", action="store_true",
                          help="print JSON instead of the table (default: the table)")
     return parser
+
+
+def _layout_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--as", dest="layout", choices=("document", "slides"), default=None,
+        help="lay the sheets out as a document flowing over as many pages as it needs, "
+        "or as slides, one page each (default: slides for a sheet whose front matter "
+        "says `marp: true`, else a document; a front matter's `layout:` says it too)")
 
 
 def _theme_set_option(command: argparse.ArgumentParser) -> None:
@@ -211,6 +221,7 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None, cache_di
     from builder.cards import annotation_warnings, find_cards
     from builder.check import CheckCache, check_cards, find_snippets_dir
     from builder.formula import delimiter_warnings
+    from builder.marp import sheet_layout
     from builder.render import load_themes, render_deck
 
     themes = load_themes(args.theme_set)
@@ -237,7 +248,8 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None, cache_di
         cards = find_cards(deck)
         results = check(deck, cards) if args.strict else None
         rendered = render_deck(deck, themes=themes, results=results,
-                               cache_dir=cache_dir / "render", standalone=args.to == "html")
+                               cache_dir=cache_dir / "render", standalone=args.to == "html",
+                               layout=sheet_layout(deck, args.layout))
         declared = _declared(cards, CheckCache(cache_dir / "check")) if args.strict else []
         report = _Report([*deck.diagnostics, *annotation_warnings(deck), *declared,
                           *delimiter_warnings(cards), *rendered.diagnostics])
@@ -298,7 +310,7 @@ def _print_sheets(printer: PdfPrinter, decks: Sequence[Deck], outputs: Sequence[
             # Every formula is typeset: node's ~100 MB go before Chromium's last print.
             shared_typesetter().close()
         return job_for_deck(decks[index], rendered.document, outputs[index],
-                            rendered.slides), report
+                            rendered.slides, flowing=rendered.layout == "document"), report
 
     with ThreadPoolExecutor(1, thread_name_prefix="sheets-render") as pool:
         def start(index: int) -> Future[tuple[PdfJob, _Report]]:
@@ -527,7 +539,7 @@ def _preview(args: argparse.Namespace) -> int:
     if not sheet.is_file():
         raise BuildError(None, f"{sheet}: no such file")
     with stop_signals_as_interrupt():  # `kill` and a closed terminal stop it as Ctrl-C does
-        rebuild = SheetPreview(sheet, theme_set=args.theme_set)
+        rebuild = SheetPreview(sheet, theme_set=args.theme_set, layout=args.layout)
         try:
             server = PreviewServer(sheet, rebuild, port=args.port)
         except OSError as error:
