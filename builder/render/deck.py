@@ -68,6 +68,8 @@ class RenderedDeck:
     """The slide (page) size as CSS lengths, from the theme."""
     rendered: tuple[int, ...] = ()
     """The indices of the slides rendered anew (the others came from the slide cache)."""
+    images: tuple[str, ...] = ()
+    """The image files the slides inline or found missing: inputs of the page."""
 
 
 def render_deck(
@@ -127,6 +129,7 @@ def render_deck(
                         size=size, padding_right=look.padding_right,
                         auto_scaling=scaling)
     fragments: list[str] = []
+    images: dict[str, None] = {}
     math_fragments: list[str] = []
     cached_math: list[str] = []
     for slide, hit in zip(deck.slides, hits, strict=True):
@@ -140,8 +143,10 @@ def render_deck(
             with_math = has_math(slide)
             if cache is not None:
                 cache.add(slide, fragment, found, state.used_images, with_math)
+            images.update(dict.fromkeys(state.used_images))
         else:
             fragment, found, with_math = hit.html, list(hit.diagnostics(slide)), hit.has_math
+            images.update(dict.fromkeys(hit.images))
             if with_math:
                 cached_math.append(fragment)
             for slug in heading_slugs(slide):  # the ids this slide takes, as rendered
@@ -171,4 +176,5 @@ def render_deck(
         theme=theme.name,
         size=size,
         rendered=tuple(slide.index for slide in todo),
+        images=tuple(images),
     )
