@@ -71,6 +71,8 @@ class RenderedDeck:
     """The indices of the slides rendered anew (the others came from the slide cache)."""
     layout: Layout = "slides"
     """How the page lays the slides out: one page each, or flowing as a document."""
+    images: tuple[str, ...] = ()
+    """The image files the slides inline or found missing: inputs of the page."""
 
 
 def render_deck(
@@ -133,6 +135,7 @@ def render_deck(
                         size=size, padding_right=look.padding_right,
                         auto_scaling=scaling, cards=layout == "document")
     fragments: list[str] = []
+    images: dict[str, None] = {}
     math_fragments: list[str] = []
     cached_math: list[str] = []
     for slide, hit in zip(deck.slides, hits, strict=True):
@@ -146,8 +149,10 @@ def render_deck(
             with_math = has_math(slide)
             if cache is not None:
                 cache.add(slide, fragment, found, state.used_images, with_math)
+            images.update(dict.fromkeys(state.used_images))
         else:
             fragment, found, with_math = hit.html, list(hit.diagnostics(slide)), hit.has_math
+            images.update(dict.fromkeys(hit.images))
             if with_math:
                 cached_math.append(fragment)
             for slug in heading_slugs(slide):  # the ids this slide takes, as rendered
@@ -182,4 +187,5 @@ def render_deck(
         size=size,
         rendered=tuple(slide.index for slide in todo),
         layout=layout,
+        images=tuple(images),
     )
