@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from builder.model import CardResult, SourceLoc, Status
+from builder.model import CardResult, CheckResult, SourceLoc, Status
 
 __all__ = ["STATUSES", "badge_label", "badge_message", "failing_checks", "github_annotation",
            "github_annotations", "how_much_checked", "in_part_lines", "report_lines",
@@ -158,6 +158,17 @@ def summary_line(results: Sequence[CardResult]) -> str:
             f"{counts['unchecked']} unchecked")
 
 
+def _check_json(check: CheckResult) -> dict[str, Any]:
+    """One check in `--json`; a library check adds the entry it compared with and how
+    the card's symbols are the entry's (`"renaming": {"h": "H"}`)."""
+    data: dict[str, Any] = {"kind": check.kind, "status": check.status,
+                            "line": check.loc.line, "message": check.message}
+    if check.standard:
+        data["standard"] = check.standard
+        data["renaming"] = dict(check.renaming)
+    return data
+
+
 def results_json(results: Sequence[CardResult]) -> dict[str, Any]:
     """The `--json` document (docs/format.md): each card with its status, how many of
     its steps were checked, and every step (those not checked too)."""
@@ -170,8 +181,7 @@ def results_json(results: Sequence[CardResult]) -> dict[str, Any]:
             "message": result.message,
             "checked": result.checked,
             "steps": result.steps,
-            "checks": [{"kind": check.kind, "status": check.status, "line": check.loc.line,
-                        "message": check.message} for check in result.checks],
+            "checks": [_check_json(check) for check in result.checks],
         } for result in results],
         "summary": summary(results),
         "in_part": sum(result.in_part for result in results),
