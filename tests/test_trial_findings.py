@@ -161,3 +161,9 @@ def test_coverage_is_not_100_percent_when_a_step_could_not_be_evaluated() -> Non
     assert report.splitlines()[0] == ("coverage: 2 of 2 display equations compiled, 1 of "
                                       "them with every step evaluated (50 %)")
     assert found.to_json()["unevaluated"][0]["locations"] == [{"file": "trial.md", "line": 7}]
+
+
+def test_a_capital_sigma_with_a_subscript_is_no_sum_to_warn_about() -> None:
+    # GabrieleLozupone/DiffusionModels-Theory2Code 02-ddim.md:105: a covariance
+    result = _check(r"p(y) = \mathcal{N}(y | A\mu_x + b, \Sigma_y + A\Sigma_x A^T)")
+    assert not any("likely mistake" in check.message for check in result.checks)
