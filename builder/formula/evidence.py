@@ -29,6 +29,33 @@ class NameEvidence:
     """Names used as values (`1 - p`)."""
     defined: frozenset[str] = frozenset()
     """Functions the equation defines as `f(x) = …` at a row's start."""
+    operators: frozenset[str] = frozenset()
+    """Bases written with an expression as subscript (`\\text{H}_{\\log p(x)}`, a Hessian
+    of what the subscript says): operators on their subscript, so that `\\text{H}_1` is
+    the Hessian of 1, not a name."""
+
+
+_SUBSCRIPT_OPERATIONS = frozenset({"\\log", "\\ln", "\\exp", "\\int", "\\sum", "\\prod",
+                                   "\\frac", "\\nabla", "\\partial", "\\sin", "\\cos"})
+"""Commands that make a subscript an expression rather than a label or an index."""
+
+
+_DECORATIONS = {"\\hat": "hat", "\\bar": "bar", "\\tilde": "tilde", "\\vec": "vec"}
+"""Decorations whose name the compiler keys as `p_vec` (`\\vec{p}`)."""
+
+
+def _expression_subscript(tokens: Sequence[Token]) -> bool:
+    """`{\\log p(x)}`, `{p(x \\vert \\theta)}`, `{\\int p \\, dx}`: a subscript that
+    computes something (a function applied, an operation), not `{t-1}` or `{KL}`."""
+    for index, token in enumerate(tokens):
+        if token.kind == "cmd" and token.value in _SUBSCRIPT_OPERATIONS:
+            return True
+        following = tokens[index + 1] if index + 1 < len(tokens) else None
+        if token.kind in ("letter", "word") and following is not None and \
+                following.kind == "op" and following.value in "([" and \
+                following.pos == token.end:
+            return True
+    return False
 
 
 @functools.lru_cache(maxsize=4096)
@@ -41,20 +68,39 @@ def name_evidence(tex: str) -> NameEvidence:
     applied: set[str] = set()
     plain: set[str] = set()
     defined: set[str] = set()
+    operators: set[str] = set()
     index = 0
     while index < len(tokens):
         token = tokens[index]
         is_name = token.kind == "letter" or (token.kind == "cmd" and token.value[1:] in GREEK)
-        if not is_name:
+        if token.kind == "word" and token.value.strip().isalpha() and \
+                index + 2 < len(tokens) and tokens[index + 1].value == "_" and \
+                tokens[index + 2].value == "{":
+            try:
+                end = group_end(tokens, index + 2)
+            except Refused:
+                break
+            if _expression_subscript(tokens[index + 3:end]):
+                operators.add(token.value.strip())
+        decoration = _DECORATIONS.get(token.value) if token.kind == "cmd" else None
+        if decoration is not None and index + 3 < len(tokens) and \
+                tokens[index + 1].value == "{" and tokens[index + 3].value == "}" and \
+                tokens[index + 2].kind == "letter":
+            key = f"{tokens[index + 2].value}_{decoration}"  # \vec{p}(t): p_vec applied
+            after = index + 4
+        elif not is_name:
             index += 1
             continue
-        key = token.value.lstrip("\\")
-        after = index + 1
+        else:
+            key = token.value.lstrip("\\")
+            after = index + 1
         if after + 1 < len(tokens) and tokens[after].value == "_":
             try:
                 end = group_end(tokens, after + 1)
             except Refused:
-                return NameEvidence(frozenset(applied), frozenset(plain), frozenset(defined))
+                break
+            if _expression_subscript(tokens[after + 2:end]) and key != "E":
+                operators.add(key)
             key = f"{key}_{script_label(tokens[after + 1:end + 1])}"
             after = end + 1
         primed = after < len(tokens) and tokens[after].value == "'"
@@ -91,7 +137,8 @@ def name_evidence(tex: str) -> NameEvidence:
                     not argument:
                 plain.add(key)
         index = after if after > index else index + 1
-    return NameEvidence(frozenset(applied), frozenset(plain), frozenset(defined))
+    return NameEvidence(frozenset(applied), frozenset(plain), frozenset(defined),
+                        frozenset(operators))
 
 
 def _bare_arguments(inner: Sequence[Token]) -> bool:

@@ -18,6 +18,7 @@ re-checks only the cards that use it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import multiprocessing
 import signal
@@ -39,6 +40,7 @@ from builder.model import BuildError, Card
 if TYPE_CHECKING:
     from builder.marp import Deck, Slide
     from builder.render import PageMath
+    from builder.runner import SnippetPool
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,10 +88,21 @@ def _card_what(card: Card) -> str:
                  tuple(equation.tex for equation in card.context)))
 
 
+@functools.cache
+def _snippet_pool() -> SnippetPool:
+    """The checker process's snippet pool, started at its first linked snippet and kept
+    warm for the next saves (its workers die with the process)."""
+    from builder.runner import SnippetPool
+
+    return SnippetPool()
+
+
 def _check_cards(cards: Sequence[Card], snippets_dir: Path | None, timeout: float) -> Any:
     from builder.check import check_cards
 
-    return check_cards(cards, snippets_dir=snippets_dir, timeout=timeout)
+    linked = any(card.checks and card.nocheck is None for card in cards)
+    return check_cards(cards, snippets_dir=snippets_dir, timeout=timeout,
+                       pool=_snippet_pool() if linked else None)
 
 
 def _checker_started(lifeline: Connection) -> None:
