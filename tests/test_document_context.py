@@ -141,3 +141,18 @@ def test_an_inner_time_limit_ends_when_the_outer_one_does() -> None:
         while time.monotonic() - started < 20.0:
             pass
     assert time.monotonic() - started < 10.0
+
+
+def test_a_letter_that_counts_steps_is_not_the_quantity_of_its_name(tmp_path: Path) -> None:
+    # seed 004:1165 and :1223: `t = x + y` in a chain-rule exercise, then `t` as the time
+    # step of BPTT's update (`W^{t+1}`); and within one line, a definition counts for the
+    # chains after it
+    results = _results(tmp_path, "# Chain\n\n$$\\begin{aligned} z &= t \\cdot 2 \\\\ "
+                       "t &= x + y \\\\ \\frac{\\partial z}{\\partial x} &= 2t = 2(x + y) "
+                       "\\end{aligned}$$\n\n# Update\n\n$$W_{(out)}^{t+1} = W_{(out)}^{t+1} - "
+                       "\\varepsilon \\frac{\\partial E}{\\partial W_{(out)}} = W_{(out)}^t - "
+                       "\\varepsilon \\delta^{out,t} [z^t]^T$$\n")
+    chain = results["Chain"]
+    assert chain.checks[-1].status == "pass", chain.checks
+    assert "holds given t = x + y" in chain.checks[-1].message
+    assert not any("holds given" in check.message for check in results["Update"].checks)

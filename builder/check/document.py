@@ -51,6 +51,10 @@ class Definition:
     tex: str
     """How the sheet writes it, `\\alpha_t = 1-\\beta_t`: what a message quotes."""
     loc: SourceLoc
+    place: tuple[int, int]
+    """(line, chain): where it is made, `chain` counting the relation chains of its
+    equation, so that `z = 2t, \\; t = x + y, \\; … = 2t = 2(x + y)` on one line defines t
+    before the last chain uses it."""
     params: tuple[Any, ...] | None
     """A function's parameters (sympy symbols); None for a quantity."""
     body: Any
@@ -69,7 +73,7 @@ def definitions_in(compiled: CompiledEquation) -> list[Definition]:
     from sympy.core.function import AppliedUndef
 
     found: list[Definition] = []
-    for chain in compiled.chains:
+    for number, chain in enumerate(compiled.chains):
         if not chain.relations or chain.relations[0].strip() not in _DEFINES:
             continue
         left, right = chain.sides[0], chain.sides[1]
@@ -98,17 +102,20 @@ def definitions_in(compiled: CompiledEquation) -> list[Definition]:
                 continue  # `i = j`, `J = A`: a case of a condition, a letter renamed
             text = f"{left.tex} {chain.relations[0].strip()} {right.tex}"
             found.append(Definition(name, text, SourceLoc(compiled.equation.loc.path,
-                                                          left.line), params, body))
+                                                          left.line),
+                                    (left.line, number), params, body))
     return found
 
 
-def visible(definitions: Sequence[Definition], line: int, names: Iterable[str]
+def visible(definitions: Sequence[Definition], place: tuple[int, int], names: Iterable[str]
             ) -> tuple[Definition, ...]:
-    """The definitions a step at `line` using `names` may be given: for each name, and
-    for each name those use in turn, the latest definition above the line."""
+    """The definitions a step at `place` (its line, and its chain in its equation) using
+    `names` may be given: for each name, and for each name those use in turn, the
+    latest definition above it (on an earlier line, or in an earlier chain of the step's
+    own line)."""
     latest: dict[str, Definition] = {}
     for definition in definitions:  # in document order: the latest wins
-        if definition.loc.line < line:
+        if definition.place < place:
             latest[definition.name] = definition
     chosen: dict[str, Definition] = {}
     wanted = set(names)
@@ -222,12 +229,15 @@ def _put_in(sides: tuple[sympy.Expr, sympy.Expr], table: Mapping[str, Definition
 
     used: dict[str, Definition] = {}
     replaced: list[sympy.Expr] = []
+    # A letter that indexes here (`W^{t+1}`, a sum's bound) counts steps: not the
+    # quantity a definition of that letter (`t = x + y`) names.
+    indices = {symbol for side in sides for symbol in _index_symbols(side)}
     for side in sides:
         mapping: dict[Any, Any] = {}
         for symbol in side.free_symbols:
             definition = table.get(str(symbol))
             if isinstance(symbol, sympy.Symbol) and definition is not None \
-                    and definition.params is None:
+                    and definition.params is None and symbol not in indices:
                 mapping[symbol] = definition.body
                 used[definition.name] = definition
         for item in _free_elements(side, frozenset()):
@@ -246,6 +256,22 @@ def _put_in(sides: tuple[sympy.Expr, sympy.Expr], table: Mapping[str, Definition
                 used[definition.name] = definition
         replaced.append(side.xreplace(mapping) if mapping else side)
     return replaced[0], replaced[1], used
+
+
+def _index_symbols(expr: sympy.Basic) -> set[Any]:
+    """The symbols that index in `expr`: in an element's position, in a sum's or a
+    product's bounds."""
+    import sympy
+
+    found: set[Any] = set()
+    for item in expr.atoms(sympy.Indexed):
+        for index in item.indices:
+            found |= index.free_symbols
+    for node in expr.atoms(sympy.Sum, sympy.Product):
+        for limit in node.limits:
+            for bound in limit[1:]:
+                found |= bound.free_symbols
+    return found
 
 
 def _flat_name(item: sympy.Indexed) -> str | None:

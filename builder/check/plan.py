@@ -134,12 +134,12 @@ def derivation_plan(card: Card) -> list[Step | Skipped]:
             plan.append(_whole(equation.loc, "compiling took too long"))
             continue
         defined.extend(definitions_in(compiled))
-        defined.sort(key=lambda definition: definition.loc.line)
+        defined.sort(key=lambda definition: definition.place)
         malformed = {problem.loc.line: problem.message.split(" (", 1)[0]
                      for problem in delimiter_problems(equation)}
         plan.extend(_idle_sums(compiled))
         step = 0
-        for sides, relations in relation_chains(compiled):
+        for chain, (sides, relations) in enumerate(relation_chains(compiled)):
             for left, relation, right in zip(sides, relations, sides[1:], strict=False):
                 step += 1
                 if relation.strip() not in _EQUALS:
@@ -158,7 +158,7 @@ def derivation_plan(card: Card) -> list[Step | Skipped]:
                 names = used_names(left.expr, right.expr)
                 if kind is not None:  # only what one side has and the other lacks can help
                     names = used_names(left.expr) ^ used_names(right.expr)
-                given_here = visible(defined, right.line, names) if defined else ()
+                given_here = visible(defined, (right.line, chain), names) if defined else ()
                 if kind is not None and not given_here:  # through what the card does not say
                     plan.append(Skipped(loc, f"{label}: {kind}, not checked"))
                     continue
