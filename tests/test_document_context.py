@@ -156,3 +156,20 @@ def test_a_letter_that_counts_steps_is_not_the_quantity_of_its_name(tmp_path: Pa
     assert chain.checks[-1].status == "pass", chain.checks
     assert "holds given t = x + y" in chain.checks[-1].message
     assert not any("holds given" in check.message for check in results["Update"].checks)
+
+
+def test_a_derivative_of_a_quantity_still_unknown_does_not_pass_for_nothing(
+        tmp_path: Path) -> None:
+    # kmotohas/rabbit-challenge-reports 03_dnn.md:19 and :240: with u put in, both sides'
+    # derivatives of the unknown E would count as 0; and u^t is the time step's u
+    results = _results(tmp_path, "# Layer\n\n$$\nu=\\mathbf{wx}+\\mathbf{b}\n$$\n\n"
+                       "# BPTT\n\n$$\nu^t=W_{(in)}x^t+Wz^{t-1}+b\n$$\n\n"
+                       "$$\n\\frac{\\partial E}{\\partial b}=\\frac{\\partial E}"
+                       "{\\partial u^t}\\frac{\\partial u^t}{\\partial b}=\\delta^t\n$$\n\n"
+                       "# Softmax\n\n$$\n\\mathbf{s} = \\text{softmax}(\\mathbf{z})\n$$\n\n"
+                       "# Chain\n\n$$\n\\frac{\\partial L}{\\partial z_j} = \\sum_i "
+                       "\\frac{\\partial L}{\\partial s_i} \\frac{\\partial s_i}{\\partial z_j}"
+                       "\n$$\n")
+    for title in ("BPTT", "Chain"):
+        assert not any("holds given" in check.message for check in results[title].checks), \
+            results[title].checks

@@ -323,6 +323,8 @@ def numbers_agree(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain, seed: int) -
     """Do the sides agree at random points of the domain (no proof tried), or, where
     they are not real at most of its points, at positive points below 1 (as
     `compare_sides` falls back)? False when they differ or cannot be evaluated."""
+    if _unsure(lhs, rhs):  # (a derivative of an unknown quantity would count as 0)
+        return False
     try:
         with time_limit(_NUMERIC_SECONDS):
             verdict = _compare_numerically(lhs, rhs, domain, seed)

@@ -34,7 +34,7 @@ __all__ = ["Definition", "definitions_in", "given", "used_names", "visible"]
 _DEFINES = frozenset({"=", "\\coloneqq", "\\triangleq", "\\equiv"})
 _QUOTED = 60
 """Characters of a definition a message quotes; its place says where the rest is."""
-_SECONDS = 1.0
+_SECONDS = 0.5
 """How long a step may be tried with definitions, all told."""
 _ROUNDS = 3
 """Definitions put in one after the other at most this many times (`\\bar\\alpha_t` in
@@ -260,13 +260,17 @@ def _put_in(sides: tuple[sympy.Expr, sympy.Expr], table: Mapping[str, Definition
 
 def _index_symbols(expr: sympy.Basic) -> set[Any]:
     """The symbols that index in `expr`: in an element's position, in a sum's or a
-    product's bounds."""
+    product's bounds, and a name with a letter for its superscript (`u^t`: the time
+    step's u, not the `u` defined once)."""
     import sympy
 
     found: set[Any] = set()
     for item in expr.atoms(sympy.Indexed):
         for index in item.indices:
             found |= index.free_symbols
+    for power in expr.atoms(sympy.Pow):  # `u^t`, `h^{(l)}`: a label, not a power
+        if power.exp.free_symbols and isinstance(power.base, sympy.Symbol):
+            found |= {power.base} | power.exp.free_symbols
     for node in expr.atoms(sympy.Sum, sympy.Product):
         for limit in node.limits:
             for bound in limit[1:]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -192,7 +193,8 @@ def _idle_sums(compiled: CompiledEquation) -> list[Skipped]:
             for node in side.expr.atoms(sympy.Sum):
                 idle = [str(limit[0]) for limit in node.limits if len(limit) == 3
                         and str(limit[2]) == f"#{limit[0]}"
-                        and limit[0] not in node.function.free_symbols]
+                        and limit[0] not in node.function.free_symbols
+                        and not _scripted(side.tex, str(limit[0]))]
                 if idle:
                     loc = SourceLoc(compiled.equation.loc.path, side.line)
                     why = (f"{LIKELY_MISTAKE}: the sum over {idle[0]} does not use "
@@ -211,6 +213,15 @@ def _context_definitions(card: Card) -> list[Definition]:
         with contextlib.suppress(OutOfTime), time_limit(2.0):
             found.extend(definitions_in(compile_equation(block)))
     return found
+
+
+def _scripted(tex: str, index: str) -> bool:
+    """Does the LaTeX write `index` in a subscript or superscript other than the sum's
+    own (`\\partial \\hat{x}_j` read as one name still uses j)?"""
+    own = re.compile(rf"(\\sum|∑)\s*_\s*(\{{\s*{index}\s*\}}|{index}(?![A-Za-z]))")
+    rest = own.sub("", tex)
+    return re.search(rf"[_^]\s*({index}(?![A-Za-z])|\{{[^{{}}]*(?<![A-Za-z\\]){index}"
+                     rf"(?![A-Za-z])[^{{}}]*\}})", rest) is not None
 
 
 def _whole(loc: SourceLoc, why: str) -> Skipped:
