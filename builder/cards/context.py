@@ -13,11 +13,11 @@ redefined further down is never read in its old sense.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from builder.model import Equation
 
-__all__ = ["context_of", "defined_heads"]
+__all__ = ["context_of", "defined_heads", "definition_index"]
 
 _DECORATED = r"\\(?:bar|hat|tilde|vec|mathbf|boldsymbol|bm|mathcal|mathrm|text|dot|overline)"
 _HEAD = re.compile(
@@ -62,31 +62,50 @@ def defined_heads(tex: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(heads))
 
 
-def context_of(equations: Sequence[Equation], math: Sequence[tuple[Equation, tuple[str, ...]]]
+def definition_index(math: Sequence[Equation]) -> dict[str, list[Equation]]:
+    """Every math block of a sheet (in document order) under each name it defines
+    (`defined_heads`), each list in document order."""
+    index: dict[str, list[Equation]] = {}
+    for block in math:
+        for head in defined_heads(block.tex):
+            index.setdefault(head, []).append(block)
+    return index
+
+
+def context_of(equations: Sequence[Equation], index: Mapping[str, list[Equation]]
                ) -> tuple[Equation, ...]:
-    """The blocks of `math` (every math block of the sheet with its `defined_heads`, in
-    document order) that a card of these `equations` may use: each before the card's
-    last equation, not one of the card's own, the latest to set a name the card writes.
-    In document order."""
-    if not equations:
+    """The blocks a card of these `equations` may use (`index`: `definition_index` of
+    its sheet): for each name the card writes, the latest block before the card's last
+    equation that defines it, not one of the card's own. In document order."""
+    if not equations or not index:
         return ()
     own = {id(equation) for equation in equations}
     last = max(equation.loc.line for equation in equations)
-    written = "\n".join(_squeezed(equation.tex) for equation in equations)
-    seen: set[str] = set()
-    found: list[Equation] = []
-    for block, heads in reversed(math):
-        if block.loc.line >= last or id(block) in own or not heads:
-            continue
-        fresh = [head for head in heads if head not in seen and _writes(written, head)]
-        seen.update(heads)
-        if fresh:
-            found.append(block)
-    return tuple(sorted(found, key=lambda block: block.loc.line))
+    found: dict[int, Equation] = {}
+    for name in _written(equations):
+        for block in reversed(index.get(name, ())):
+            if block.loc.line < last and id(block) not in own:
+                found[id(block)] = block
+                break
+    return tuple(sorted(found.values(), key=lambda block: block.loc.line))
 
 
-def _writes(text: str, name: str) -> bool:
-    """Does `text` write the name (`\\alpha_t` in `\\sqrt{\\alpha_t}`, not in
-    `\\alpha_{t-1}` nor `\\alphabet`)?"""
-    before = r"(?<![A-Za-z\\])" if name[0].isalpha() else ""
-    return re.search(before + re.escape(name) + r"(?![A-Za-z0-9_{])", text) is not None
+_NAME = re.compile(rf"{_DECORATED}\{{[^{{}}]*\}}|\\[A-Za-z]+|[A-Za-z]")
+_SCRIPT = re.compile(r"_(?:\{[^{}]*\}|\\[A-Za-z]+|[A-Za-z0-9])|\^(?:\{[^{}]*\}|[A-Za-z0-9])|'")
+
+
+def _written(equations: Sequence[Equation]) -> set[str]:
+    """Every name the equations write, as `defined_heads` spells them, with each run of
+    its scripts (`\\alpha`, `\\alpha_t`, `\\alpha_t^2` from `\\alpha_t^2`)."""
+    names: set[str] = set()
+    for equation in equations:
+        text = _squeezed(equation.tex)
+        for match in _NAME.finditer(text):
+            name = match.group()
+            names.add(name)
+            position = match.end()
+            while (script := _SCRIPT.match(text, position)) is not None:
+                name += script.group()
+                names.add(name)
+                position = script.end()
+    return names

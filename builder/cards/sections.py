@@ -13,7 +13,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 
 from builder.cards.annotations import annotation_entries, misspelled_keys, parse_annotations
-from builder.cards.context import context_of, defined_heads
+from builder.cards.context import context_of, definition_index
 from builder.marp import Comment, Deck, Slide
 from builder.model import Card, Diagnostic, Equation, SourceLoc
 
@@ -33,15 +33,14 @@ def find_cards(deck: Deck, *, slides: Collection[int] | None = None) -> tuple[Ca
     """Every card of the deck (of the slides of these indices, when given), in document
     order, each with its document context (the math above it that may define its names,
     from the whole deck: builder/cards/context.py)."""
-    math = [(block, heads) for slide in deck.slides
-            for block in sorted((*slide.equations, *slide.inline_math),
-                                key=lambda block: block.loc.line)
-            if (heads := defined_heads(block.tex))]
+    index = definition_index([block for slide in deck.slides
+                              for block in sorted((*slide.equations, *slide.inline_math),
+                                                  key=lambda block: block.loc.line)])
     cards: list[Card] = []
     for slide in deck.slides:
         if slides is not None and slide.index not in slides:
             continue
-        cards.extend(replace(card, context=context_of(card.equations, math)) if math
+        cards.extend(replace(card, context=context_of(card.equations, index)) if index
                      else card for card in _slide_cards(slide))
     return tuple(cards)
 
