@@ -106,9 +106,10 @@ class CheckCache:
             return None
         digest = hashlib.blake2b(digest_size=20)
         origin = card.loc.line
+        # The context at its own lines: a message names the definition it used there.
         what = (card.title, [(eq.tex, eq.loc.line - origin) for eq in card.equations],
                 card.checks, card.assume, card.nocheck, card.declarations, card.code,
-                self._code, str(snippets_dir))
+                self._code, str(snippets_dir), [(eq.tex, eq.loc.line) for eq in card.context])
         digest.update(repr(what).encode())
         return digest.hexdigest()
 

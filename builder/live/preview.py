@@ -85,7 +85,8 @@ def _card_what(card: Card) -> str:
     """What is checked of a card. Not the lines: an edit above a card moves it without
     changing what is checked."""
     return repr((card.title, tuple(equation.tex for equation in card.equations),
-                 card.checks, card.assume, card.nocheck, card.declarations, card.code))
+                 card.checks, card.assume, card.nocheck, card.declarations, card.code,
+                 tuple(equation.tex for equation in card.context)))
 
 
 @functools.cache
@@ -344,8 +345,10 @@ class SheetPreview:
 
     def _cards(self, deck: Deck) -> list[tuple[Card, str]]:
         """The deck's cards, each with its `_card_what`. A slide's cards depend on the
-        slide alone: those of the slides the last check saw (the same objects: `reparse`
-        hands on the slides an edit did not reach) are not looked for again."""
+        slide (and the definitions above it, `Card.context`, looked for in the whole
+        deck): those of the slides the last check saw (the same objects: `reparse` hands
+        on the slides an edit did not reach) are not looked for again, so a definition
+        edited above an unchanged slide reaches its cards at their next edit."""
         from builder.cards import find_cards
 
         slides = deck.slides
@@ -354,7 +357,7 @@ class SheetPreview:
                if (kept := known.get(id(slide))) is None or kept[0] is not slide]
         found: dict[int, list[tuple[Card, str]]] = {slide.index: [] for slide in new}
         if new:
-            for card in find_cards(replace(deck, slides=tuple(new))):
+            for card in find_cards(deck, slides={slide.index for slide in new}):
                 found[card.slide].append((card, _card_what(card)))
         cards: list[tuple[Card, str]] = []
         remembered: dict[int, tuple[Slide, list[tuple[Card, str]]]] = {}

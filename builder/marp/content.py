@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 from markdown_it.token import Token
 
@@ -46,9 +47,12 @@ class SlideContent:
         self.equations: list[Equation] = []
         self.code_blocks: list[CodeBlock] = []
         self.images: list[str] = []
+        self.inline_math: list[Equation] = []
         self.has_diagram = False
         path = location.path
         for index, token in enumerate(tokens):
+            if token.type == "inline" and token.map and token.children:
+                self.inline_math.extend(_inline_math(token.children, path, token.map[0] + 1))
             if token.type == "heading_open" and token.map:
                 inline = tokens[index + 1] if index + 1 < len(tokens) else None
                 children = (inline.children or []) if inline and inline.type == "inline" else []
@@ -71,6 +75,21 @@ class SlideContent:
                 self.images.append(str(token.attrs["src"]))
             elif token.type == "html_inline":
                 self.has_diagram = self.has_diagram or _is_diagram_html(token.content)
+
+
+def _inline_math(children: Sequence[Token], path: Path, line: int) -> list[Equation]:
+    """The `$…$` spans of one block's inline tokens, each at its line (the block's first
+    line plus the line breaks before it)."""
+    found: list[Equation] = []
+    for child in children:
+        if child.type == "math_inline":
+            tex = str(child.meta.get("tex", child.content)) if child.meta else child.content
+            found.append(Equation(tex=tex, loc=SourceLoc(path, line)))
+        if child.type in ("softbreak", "hardbreak"):
+            line += 1
+        else:
+            line += child.content.count("\n")
+    return found
 
 
 def _is_diagram_html(html: str) -> bool:

@@ -136,6 +136,9 @@ class Slide:
     has_diagram: bool
     """Whether the slide draws a mermaid diagram: a ```` ```mermaid ```` fence, or raw
     HTML `<div class="mermaid">` (as seed 001 writes them)."""
+    inline_math: tuple[Equation, ...] = ()
+    """Every inline math span (`$…$`) of the body, in order, each at its own line: prose
+    that defines a name (`Let $\\alpha_t = 1 - \\beta_t$.`) for the cards after it."""
 
     @property
     def title(self) -> Heading | None:

@@ -432,6 +432,7 @@ def _shift_slide(slide: Slide, lines: int, indices: int, pages: int) -> Slide:
         headings=tuple(Heading(h.level, h.text, h.plain, _loc(h.loc, lines))
                        for h in slide.headings),
         equations=tuple(Equation(e.tex, _loc(e.loc, lines)) for e in slide.equations),
+        inline_math=tuple(Equation(e.tex, _loc(e.loc, lines)) for e in slide.inline_math),
         code_blocks=tuple(replace(c, loc=_loc(c.loc, lines)) for c in slide.code_blocks),
     )
 
