@@ -17,7 +17,9 @@ symbols:                      # role | domain (domains.py) | names notes give it
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -66,7 +68,7 @@ class Form:
         if self._mistakes is None:
             found = []
             for mistake in mistakes(self.shape.expr):
-                shape = shape_of(mistake.expr)
+                shape = shape_of(mistake.expr, normalized=True)
                 if shape is not None:
                     found.append((mistake, shape))
             self._mistakes = found
@@ -103,8 +105,29 @@ def normalized_text(text: str) -> str:
 
 @functools.cache
 def entries() -> tuple[Entry, ...]:
-    """Every entry of the library shipped with the package (loaded once per process)."""
-    return load_entries(ENTRIES_DIR)
+    """Every entry of the library shipped with the package, once per process: from the
+    cache (`library/` in the cache folder, keyed on the package's files and sympy's
+    version) when it holds them, else read from `ENTRIES_DIR` (reading compiles every
+    form) and kept there."""
+    import pickle
+
+    import sympy
+
+    from builder.atomic import atomic_path
+    from builder.resources import cache_dir, package_digest
+
+    key = hashlib.blake2b(f"{package_digest()}\0{sympy.__version__}".encode(),
+                          digest_size=16).hexdigest()
+    path = cache_dir() / "library" / f"entries-{key}.pickle"
+    with contextlib.suppress(Exception):  # a cache that cannot be read is a miss
+        found = pickle.loads(path.read_bytes())
+        if isinstance(found, tuple) and all(isinstance(item, Entry) for item in found):
+            return found
+    loaded = load_entries(ENTRIES_DIR)
+    with contextlib.suppress(Exception), atomic_path(path) as temporary:
+        # a cache that cannot be written only costs time
+        temporary.write_bytes(pickle.dumps(loaded, protocol=pickle.HIGHEST_PROTOCOL))
+    return loaded
 
 
 def load_entries(directory: Path) -> tuple[Entry, ...]:
@@ -128,7 +151,7 @@ def load_entries(directory: Path) -> tuple[Entry, ...]:
 def _entry(card: Card) -> Entry:
     import yaml
 
-    from builder.formula import compile_equation
+    from builder.formula import compile_equation, declarations_for
 
     if not card.code:
         raise BuildError(card.loc, "a library card needs its ```yaml block")
@@ -157,7 +180,7 @@ def _entry(card: Card) -> Entry:
     for item, equation in zip(forms_data, card.equations, strict=True):
         implementation, description = (next(iter(item.items())) if isinstance(item, dict)
                                        else (item, "standard"))
-        compiled = compile_equation(equation)
+        compiled = compile_equation(equation, declarations_for(card))
         sides = compiled.chains[-1].sides if compiled.chains else ()
         shape = shape_of(sides[-1].expr) if sides else None
         if shape is None:

@@ -48,15 +48,11 @@ def mistakes(expr: Any) -> list[Mistake]:
     import sympy
 
     found: list[Mistake] = []
-    seen = {sympy.srepr(expr)}
+    seen = {expr}
     for changed, template, parts in _changes(expr):
-        try:
-            key = sympy.srepr(changed)
-        except Exception:  # pragma: no cover - sympy printing an odd tree
+        if changed in seen or changed.has(sympy.nan, sympy.zoo):
             continue
-        if key in seen:
-            continue
-        seen.add(key)
+        seen.add(changed)
         found.append(Mistake(changed, template, parts))
     return found
 

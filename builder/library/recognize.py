@@ -16,6 +16,7 @@ Recognising is precision first (a false alarm is worse than an unchecked card):
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 from collections.abc import Iterable, Mapping
@@ -29,7 +30,7 @@ from builder.library.matching import Found, compare_with_entry
 from builder.library.shapes import Shape, shape_of
 from builder.model import Card, CheckResult, SourceLoc
 
-__all__ = ["NEAR_MISS", "library_checks", "linked_entries", "statements"]
+__all__ = ["NEAR_MISS", "library_checks", "linked_entries", "prepare_library", "statements"]
 
 NEAR_MISS = "near miss"
 """How the message of a near miss starts (`sheets check` prints it as a warning)."""
@@ -50,6 +51,13 @@ class Statement:
     shape: Shape
     loc: SourceLoc
     tex: str
+
+
+def prepare_library() -> None:
+    """Load the entries now (a checker about to fork its children calls it, so that
+    they share them rather than each loading them)."""
+    with contextlib.suppress(Exception):  # a broken library must not stop the checker
+        entries()
 
 
 def linked_entries(card: Card) -> list[str]:
@@ -292,7 +300,10 @@ def _recognise(statement: Statement, named: list[Entry]) -> CheckResult | None:
     shape = statement.shape
     size = len(shape.scalars) + len(shape.arrays)
     if named:
-        found = _best(shape, named, with_mistakes=shape.operations >= _MISTAKE_OPERATIONS)
+        # Exact matches first, over every named entry: their mistakes are made only for
+        # a card none of them matches.
+        found = _best(shape, named, with_mistakes=False) or _best(
+            shape, named, with_mistakes=shape.operations >= _MISTAKE_OPERATIONS)
         if found is not None:
             return _pass(statement, found) if found.mistake is None \
                 else _fail(statement, found)
@@ -300,7 +311,8 @@ def _recognise(statement: Statement, named: list[Entry]) -> CheckResult | None:
             or (size >= 2 and shape.operations >= _RECOGNISED_OPERATIONS * 3 // 2)):
         return None
     others = [entry for entry in entries() if entry not in named and not entry.title_only]
-    found = _best(shape, others, with_mistakes=True, same_functions=True)
+    found = _best(shape, others, with_mistakes=False, same_functions=True) or _best(
+        shape, others, with_mistakes=True, same_functions=True)
     if found is None:
         return None
     return _pass(statement, found) if found.mistake is None else _near_miss(statement, found)
