@@ -82,8 +82,10 @@ def command_parser() -> argparse.ArgumentParser:
                        "with the first 3 places per reason (with --json: a 'coverage' key) "
                        "(default: off)")
     check.add_argument("-v", "--verbose", action="store_true",
-                       help="list each step not checked under its card's line; with "
-                       "--coverage, every place, not the first 3 (default: off)")
+                       help="list each step not checked under its card's line, and each "
+                       "standard formula the library recognised (its entry and how the "
+                       "symbols map); with --coverage, every place, not the first 3 "
+                       "(default: off)")
 
     preview = commands.add_parser(
         "preview", help="live-reload preview in the browser",
@@ -343,6 +345,7 @@ def _check(args: argparse.Namespace) -> int:
         find_snippets_dir,
         github_annotations,
         in_part_lines,
+        library_lines,
         report_lines,
         results_json,
         summary_line,
@@ -396,6 +399,8 @@ def _check(args: argparse.Namespace) -> int:
                 for annotation in github_annotations(result):
                     print(annotation, file=report)
         for line in in_part_lines(result, verbose=args.verbose):  # a pass, not whole
+            print(line, file=report)
+        for line in library_lines(result, verbose=args.verbose):  # near misses; -v: matches
             print(line, file=report)
     summary = summary_line(results)
     if errors:

@@ -9,6 +9,8 @@ id: conv_output_size          # linked as <!-- check: std.conv_output_size -->
 en: convolution output size
 names: [出力サイズ, output size]   # what titles and text call it (the card's title too)
 title_only: false             # true: recognised only where a title or the text names it
+exact_names: false            # true: names mean their role (TP, FP): a card's FN for FP fails
+mistakes: true                # false: a card is only ever matched, never failed
 forms: [conv_output_size, conv_output_size_exact: without the floor]
 symbols:                      # role | domain (domains.py) | names notes give it
   H: input size | int 5..40 | h, H_in, W
@@ -90,6 +92,13 @@ class Entry:
     title_only: bool = False
     """Recognised only where a title or text names it: a form shared by many formulas
     (a moving average is Adam's moment, RMSProp's average and GRU's state alike)."""
+    mistakes: bool = True
+    """Whether a card that is one of its mistakes fails; False for a form so plain that
+    its "mistakes" are other formulas' right forms (`L - \\epsilon H` is entropy
+    regularisation, not L1 regularisation with a sign wrong)."""
+    exact_names: bool = False
+    """Its symbols' names are what they mean (`TP`, `FP`): a card using them must use
+    them so, and `FN` for `FP` is a mistake however well the form matches."""
 
     @property
     def std(self) -> str:
@@ -197,7 +206,8 @@ def _entry(card: Card) -> Entry:
     keys = tuple(dict.fromkeys(normalized_text(name)
                                for name in (card.title, str(data["en"]), *names)))
     return Entry(str(data["id"]), card.title, str(data["en"]), names, symbols, forms,
-                 card.loc, keys, bool(data.get("title_only", False)))
+                 card.loc, keys, bool(data.get("title_only", False)),
+                 bool(data.get("mistakes", True)), bool(data.get("exact_names", False)))
 
 
 def entry_named(std: str) -> Entry | None:

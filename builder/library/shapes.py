@@ -180,7 +180,7 @@ def _normalized(expr: Any) -> Any:
     import sympy
     from sympy.core.function import AppliedUndef
 
-    expr = _integrals_as_sums(expr)
+    expr = _integrals_as_sums(_whole_sums(expr))
     indices = {sympy.Symbol(name) for name in _bound_indices(expr)}
     replacements: dict[Any, Any] = {}
     for node in sympy.preorder_traversal(expr):
@@ -229,6 +229,25 @@ def _replace_outermost(expr: Any, replacements: Mapping[Any, Any]) -> Any:
     if all(new is old for new, old in zip(args, expr.args, strict=True)):
         return expr
     return expr.func(*args)
+
+
+def _whole_sums(expr: Any) -> Any:
+    """`\\sum_{k=1}^{K}` as `\\sum_k`: a sum from 1 to a bound that is a symbol of its own
+    runs over the whole array, as the sum the notes write without bounds (`K` stays
+    where the formula uses it besides, `\\frac{1}{N}`)."""
+    import sympy
+
+    def whole(node: Any) -> Any:
+        limits = []
+        for limit in node.limits:
+            if len(limit) == 3 and limit[1] == 1 and isinstance(limit[2], sympy.Symbol) \
+                    and not str(limit[2]).startswith("#"):
+                limit = (limit[0], 1, sympy.Symbol(f"#{limit[0]}", integer=True,
+                                                   positive=True))
+            limits.append(limit)
+        return node.func(node.function, *limits)
+
+    return expr.replace(lambda node: isinstance(node, sympy.Sum | sympy.Product), whole)
 
 
 def _integrals_as_sums(expr: Any) -> Any:

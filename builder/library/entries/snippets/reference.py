@@ -64,7 +64,10 @@ IMPLEMENTATIONS: dict[str, Callable[..., Array]] = {
     # optimisers
     "sgd": lambda theta, eta, g: theta - eta * g,
     "momentum_velocity": lambda v, alpha, eta, g: alpha * v - eta * g,
+    "momentum_velocity_descent": lambda v, alpha, eta, g: alpha * v + eta * g,
+    "momentum_velocity_average": lambda v, beta, g: beta * v + (1 - beta) * g,
     "momentum_update": lambda theta, v: theta + v,
+    "momentum_update_descent": lambda theta, v: theta - v,
     "nesterov_update": lambda theta, alpha, v, eta, g: _nesterov(theta, alpha, v, eta, g),
     "adagrad_accumulator": lambda h, g: h + g * g,
     "adagrad_update": lambda theta, eta, h, epsilon, g: theta - eta * g / (
@@ -84,7 +87,6 @@ IMPLEMENTATIONS: dict[str, Callable[..., Array]] = {
         h + epsilon) * g,
     # probability and statistics
     "bernoulli_pmf": lambda x, p: p if int(x) == 1 else 1 - p,
-    "bernoulli_mean": lambda p: p,
     "bernoulli_variance": lambda p: p - p * p,
     "binomial_pmf": lambda n, k, p: math.comb(int(n), int(k)) * p ** k * (1 - p) ** (n - k),
     "binomial_variance": lambda n, p: n * p * (1 - p),
@@ -107,6 +109,9 @@ IMPLEMENTATIONS: dict[str, Callable[..., Array]] = {
     * r_2,
     "weight_decay": lambda w, eta, g, lambda_: w - eta * g - eta * lambda_ * w,
     "rnn_state": lambda x, W_x, h, W_h, b: math.tanh(x * W_x + h * W_h + b),
+    "rnn_state_no_bias": lambda x, W_x, h, W_h: math.tanh(x * W_x + h * W_h),
+    "lstm_gate_no_bias": lambda x, W_x, h, W_h: float(_sigmoid(x * W_x + h * W_h)),
+    "gru_candidate_no_bias": lambda x, W_x, r, h, W_h: math.tanh(x * W_x + (r * h) * W_h),
     "lstm_gate": lambda x, W_x, h, W_h, b: float(_sigmoid(x * W_x + h * W_h + b)),
     "lstm_cell": lambda f, c, i, g: f * c + i * g,
     "lstm_output": lambda o, c: o * math.tanh(c),
@@ -117,8 +122,16 @@ IMPLEMENTATIONS: dict[str, Callable[..., Array]] = {
     "precision": lambda TP, FP: TP / (TP + FP),
     "recall": lambda TP, FN: TP / (TP + FN),
     "false_positive_rate": lambda FP, TN: FP / (FP + TN),
+    "specificity": lambda TN, FP: TN / (TN + FP),
+    "negative_predictive_value": lambda TN, FN: TN / (TN + FN),
     "f1": lambda P, R: 2 / (1 / P + 1 / R),
     "iou": lambda C, A, B: C / (A + B - C),
+    "bleu": lambda B, w, p: B * float(np.prod(np.asarray(p) ** np.asarray(w))),
+    "distillation_loss": lambda lambda_1, T, L_s, lambda_2, L_h: (
+        lambda_1 * T * T * L_s + lambda_2 * L_h) / (lambda_1 + lambda_2),
+    "gaussian_kernel": lambda d, sigma: math.exp(-d * d / (2 * sigma * sigma)),
+    "gaussian_kernel_beta": lambda d, beta: math.exp(-d * d / beta),
+    "gaussian_kernel_gamma": lambda d, gamma: math.exp(-gamma * d * d),
     "bleu_brevity_penalty": lambda c, r: 1.0 if c > r else math.exp(1 - r / c),
     # reinforcement learning
     "q_learning": lambda Q, alpha, r, gamma, M: (1 - alpha) * Q + alpha * (r + gamma * M),
