@@ -19,7 +19,7 @@ from seeds import SEED_FILES
 
 from builder.cards import find_cards
 from builder.check import check_cards
-from builder.library import ENTRIES_DIR, NEAR_MISS, entries, library_checks
+from builder.library import ENTRIES_DIR, NEAR_MISS, entries, library_checks, library_table
 from builder.marp import parse_file, parse_text
 from builder.model import Card, CardResult
 
@@ -270,3 +270,10 @@ def test_sheets_library_lists_every_entry() -> None:
         assert entry["forms"] and entry["symbols"]
     kl = next(entry for entry in document if entry["link"] == "std.kl_divergence")
     assert "KLダイバージェンス" in kl["names"]
+
+
+def test_the_readme_lists_every_entry() -> None:
+    """README's list is `sheets library`'s table, as it is now (regenerate it with
+    `sheets library` when an entry changes)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert library_table() in readme

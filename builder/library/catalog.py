@@ -115,19 +115,20 @@ def normalized_text(text: str) -> str:
 @functools.cache
 def entries() -> tuple[Entry, ...]:
     """Every entry of the library shipped with the package, once per process: from the
-    cache (`library/` in the cache folder, keyed on the package's files and sympy's
-    version) when it holds them, else read from `ENTRIES_DIR` (reading compiles every
-    form) and kept there."""
+    user's cache (`library/` in `~/.cache/sheets`, beside node's snapshot: it belongs to
+    the installed package, not to a notes repository; keyed on the package's files and
+    sympy's version) when it holds them, else read from `ENTRIES_DIR` (reading compiles
+    every form) and kept there."""
     import pickle
 
     import sympy
 
     from builder.atomic import atomic_path
-    from builder.resources import cache_dir, package_digest
+    from builder.resources import package_digest, user_cache_dir
 
     key = hashlib.blake2b(f"{package_digest()}\0{sympy.__version__}".encode(),
                           digest_size=16).hexdigest()
-    path = cache_dir() / "library" / f"entries-{key}.pickle"
+    path = user_cache_dir() / "library" / f"entries-{key}.pickle"
     with contextlib.suppress(Exception):  # a cache that cannot be read is a miss
         found = pickle.loads(path.read_bytes())
         if isinstance(found, tuple) and all(isinstance(item, Entry) for item in found):
@@ -136,6 +137,9 @@ def entries() -> tuple[Entry, ...]:
     with contextlib.suppress(Exception), atomic_path(path) as temporary:
         # a cache that cannot be written only costs time
         temporary.write_bytes(pickle.dumps(loaded, protocol=pickle.HIGHEST_PROTOCOL))
+    for stale in path.parent.glob("entries-*.pickle"):  # another version's: never read
+        if stale != path:
+            stale.unlink(missing_ok=True)
     return loaded
 
 
