@@ -85,8 +85,10 @@ def command_parser() -> argparse.ArgumentParser:
                        "with the first 3 places per reason (with --json: a 'coverage' key) "
                        "(default: off)")
     check.add_argument("-v", "--verbose", action="store_true",
-                       help="list each step not checked under its card's line; with "
-                       "--coverage, every place, not the first 3 (default: off)")
+                       help="list each step not checked under its card's line, and each "
+                       "standard formula the library recognised (its entry and how the "
+                       "symbols map); with --coverage, every place, not the first 3 "
+                       "(default: off)")
     check.add_argument("-q", "--quiet", action="store_true",
                        help="do not print a line per card that could not be checked "
                        "(LaTeX syntax errors are still printed) (default: off)")
@@ -500,6 +502,7 @@ def _checked(args: argparse.Namespace, sheets: Sequence[Path], cache_root: Path,
         find_snippets_dir,
         github_annotations,
         in_part_lines,
+        library_lines,
         report_lines,
         results_json,
         summary_line,
@@ -542,6 +545,7 @@ def _checked(args: argparse.Namespace, sheets: Sequence[Path], cache_root: Path,
             if github:
                 lines.extend(github_annotations(result))
         lines.extend(in_part_lines(result, verbose=args.verbose))  # a pass, not whole
+        lines.extend(library_lines(result, verbose=args.verbose))  # near misses; -v: matches
         lines.extend(unchecked_lines(result, quiet=args.quiet))  # what could not be checked
     summary = summary_line(results)
     if errors:

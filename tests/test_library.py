@@ -19,7 +19,7 @@ from seeds import SEED_FILES
 
 from builder.cards import find_cards
 from builder.check import check_cards
-from builder.library import ENTRIES_DIR, NEAR_MISS, entries, library_checks
+from builder.library import ENTRIES_DIR, NEAR_MISS, entries, library_checks, library_table
 from builder.marp import parse_file, parse_text
 from builder.model import Card, CardResult
 
@@ -198,6 +198,20 @@ def test_definition_cards_in_many_notations_are_recognised() -> None:
             assert "The standard is" in check.message and check.standard
 
 
+def test_corpus_excerpts_that_once_failed_do_not() -> None:
+    """Notes by others (tests/fixtures/library/corpus_excerpts.md, each card citing its
+    source): conventions (θ − v momentum, gates without a bias, σ(−b)), other formulas
+    the text names (specificity) and formulas that only look like a standard one."""
+    results = _check_file(ROOT / "tests" / "fixtures" / "library" / "corpus_excerpts.md")
+    assert len(results) == 8
+    failing = [(result.card.title, check.message) for result in results
+               for check in result.checks if check.status in ("fail", "error")]
+    assert not failing
+    passed = {result.card.title for result in results if result.status == "pass"}
+    assert {"Precision and recall", "3.3.3 LSTM (Long Short-Term Memory)",
+            "モメンタム(Momentum)"} <= passed
+
+
 def test_a_near_miss_without_a_name_is_a_warning_not_a_fail(tmp_path: Path) -> None:
     text = ("---\nmarp: true\n---\n\n## これも良く出そう\n\n"
             "$$ \\theta_{t} = \\theta_{t-1} - \\alpha \\frac{\\hat{m}_t}{\\hat{v}_t + "
@@ -256,3 +270,10 @@ def test_sheets_library_lists_every_entry() -> None:
         assert entry["forms"] and entry["symbols"]
     kl = next(entry for entry in document if entry["link"] == "std.kl_divergence")
     assert "KLダイバージェンス" in kl["names"]
+
+
+def test_the_readme_lists_every_entry() -> None:
+    """README's list is `sheets library`'s table, as it is now (regenerate it with
+    `sheets library` when an entry changes)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert library_table() in readme

@@ -10,8 +10,9 @@ from typing import Any
 from builder.model import CardResult, CheckResult, SourceLoc, Status
 
 __all__ = ["STATUSES", "badge_label", "badge_message", "failing_checks", "github_annotation",
-           "github_annotations", "how_much_checked", "in_part_lines", "report_lines",
-           "results_json", "summary", "summary_line", "unchecked_lines", "unchecked_steps"]
+           "github_annotations", "how_much_checked", "in_part_lines", "library_lines",
+           "report_lines", "results_json", "summary", "summary_line", "unchecked_lines",
+           "unchecked_steps"]
 
 STATUSES: tuple[Status, ...] = ("pass", "fail", "error", "unchecked")
 
@@ -31,6 +32,25 @@ def failing_checks(result: CardResult) -> list[tuple[SourceLoc, str]]:
 def report_lines(result: CardResult) -> list[str]:
     """`path:line: title: message`, one per failing check (`failing_checks`)."""
     return [f"{loc}: {text}" for loc, text in failing_checks(result)]
+
+
+def library_lines(result: CardResult, *, verbose: bool = False) -> list[str]:
+    """What the library (builder/library/) made of the card: each near miss, a formula
+    close to a standard one that nothing in the card names, as `path:line: warning:
+    title: near miss: …`; with `verbose`, each standard formula it matched, with the
+    entry and the renaming, as `path:line: title: matches the standard …`."""
+    from builder.library import NEAR_MISS
+
+    title = f"{result.card.title}: " if result.card.title else ""
+    lines = []
+    for check in result.checks:
+        if check.kind != "library":
+            continue
+        if check.status == "unchecked" and check.message.startswith(NEAR_MISS):
+            lines.append(f"{check.loc}: warning: {title}{check.message}")
+        elif verbose and check.status == "pass":
+            lines.append(f"{check.loc}: {title}{check.message}")
+    return lines
 
 
 def how_much_checked(result: CardResult) -> str:

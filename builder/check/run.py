@@ -47,12 +47,13 @@ def _snippets(card: Card) -> list[str]:
     return [target for target in card.checks if not target.startswith(STD_PREFIX)]
 
 
-def _card_result(card: Card, checks: Sequence[CheckResult], reasons: Sequence[str]
-                 ) -> CardResult:
+def _card_result(card: Card, checks: Sequence[CheckResult], reasons: Sequence[str],
+                 library: tuple[CheckResult, ...] | None = None) -> CardResult:
     # The library (builder/library/) checks the entries the card links, and recognises
-    # the standard formulas of a card nothing else could check.
-    found = library_checks(card, recognise=not any(check.status != "unchecked"
-                                                   for check in checks))
+    # the standard formulas of a card nothing else could check (`library`: its checks,
+    # when a child worked them out with the derivation).
+    found = library if library is not None else library_checks(
+        card, recognise=not any(check.status != "unchecked" for check in checks))
     # A statement the library decided is no longer a step left unchecked at its line.
     decided_lines = {check.loc for check in found if check.status != "unchecked"}
     checks = [*(check for check in checks if check.status != "unchecked"
@@ -135,7 +136,7 @@ def check_cards(cards: Sequence[Card], *, snippets_dir: Path | None, timeout: fl
                 derivation = derived.get(index) or derivation_checks(card)
                 result = _card_result(card, [*derivation.checks,
                                              *snippet_results.get(index, ())],
-                                      derivation.reasons)
+                                      derivation.reasons, derivation.library)
             results[index] = result
             key = keys[index]
             if cache is not None and key is not None and not any(

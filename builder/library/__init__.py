@@ -10,7 +10,7 @@ card's library checks: linked with `check: std.NAME`, or recognised by title and
 """
 
 from builder.library.catalog import ENTRIES_DIR, STD_PREFIX, Entry, Form, SymbolSpec, entries
-from builder.library.recognize import NEAR_MISS, library_checks, linked_entries
+from builder.library.recognize import NEAR_MISS, library_checks, linked_entries, prepare_library
 from builder.library.table import library_json, library_table
 
 __all__ = [
@@ -25,4 +25,5 @@ __all__ = [
     "library_json",
     "library_table",
     "linked_entries",
+    "prepare_library",
 ]

@@ -9,6 +9,8 @@ id: conv_output_size          # linked as <!-- check: std.conv_output_size -->
 en: convolution output size
 names: [出力サイズ, output size]   # what titles and text call it (the card's title too)
 title_only: false             # true: recognised only where a title or the text names it
+exact_names: false            # true: names mean their role (TP, FP): a card's FN for FP fails
+mistakes: true                # false: a card is only ever matched, never failed
 forms: [conv_output_size, conv_output_size_exact: without the floor]
 symbols:                      # role | domain (domains.py) | names notes give it
   H: input size | int 5..40 | h, H_in, W
@@ -17,7 +19,9 @@ symbols:                      # role | domain (domains.py) | names notes give it
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -66,7 +70,7 @@ class Form:
         if self._mistakes is None:
             found = []
             for mistake in mistakes(self.shape.expr):
-                shape = shape_of(mistake.expr)
+                shape = shape_of(mistake.expr, normalized=True)
                 if shape is not None:
                     found.append((mistake, shape))
             self._mistakes = found
@@ -88,6 +92,13 @@ class Entry:
     title_only: bool = False
     """Recognised only where a title or text names it: a form shared by many formulas
     (a moving average is Adam's moment, RMSProp's average and GRU's state alike)."""
+    mistakes: bool = True
+    """Whether a card that is one of its mistakes fails; False for a form so plain that
+    its "mistakes" are other formulas' right forms (`L - \\epsilon H` is entropy
+    regularisation, not L1 regularisation with a sign wrong)."""
+    exact_names: bool = False
+    """Its symbols' names are what they mean (`TP`, `FP`): a card using them must use
+    them so, and `FN` for `FP` is a mistake however well the form matches."""
 
     @property
     def std(self) -> str:
@@ -103,8 +114,33 @@ def normalized_text(text: str) -> str:
 
 @functools.cache
 def entries() -> tuple[Entry, ...]:
-    """Every entry of the library shipped with the package (loaded once per process)."""
-    return load_entries(ENTRIES_DIR)
+    """Every entry of the library shipped with the package, once per process: from the
+    user's cache (`library/` in `~/.cache/sheets`, beside node's snapshot: it belongs to
+    the installed package, not to a notes repository; keyed on the package's files and
+    sympy's version) when it holds them, else read from `ENTRIES_DIR` (reading compiles
+    every form) and kept there."""
+    import pickle
+
+    import sympy
+
+    from builder.atomic import atomic_path
+    from builder.resources import package_digest, user_cache_dir
+
+    key = hashlib.blake2b(f"{package_digest()}\0{sympy.__version__}".encode(),
+                          digest_size=16).hexdigest()
+    path = user_cache_dir() / "library" / f"entries-{key}.pickle"
+    with contextlib.suppress(Exception):  # a cache that cannot be read is a miss
+        found = pickle.loads(path.read_bytes())
+        if isinstance(found, tuple) and all(isinstance(item, Entry) for item in found):
+            return found
+    loaded = load_entries(ENTRIES_DIR)
+    with contextlib.suppress(Exception), atomic_path(path) as temporary:
+        # a cache that cannot be written only costs time
+        temporary.write_bytes(pickle.dumps(loaded, protocol=pickle.HIGHEST_PROTOCOL))
+    for stale in path.parent.glob("entries-*.pickle"):  # another version's: never read
+        if stale != path:
+            stale.unlink(missing_ok=True)
+    return loaded
 
 
 def load_entries(directory: Path) -> tuple[Entry, ...]:
@@ -128,7 +164,7 @@ def load_entries(directory: Path) -> tuple[Entry, ...]:
 def _entry(card: Card) -> Entry:
     import yaml
 
-    from builder.formula import compile_equation
+    from builder.formula import compile_equation, declarations_for
 
     if not card.code:
         raise BuildError(card.loc, "a library card needs its ```yaml block")
@@ -157,7 +193,7 @@ def _entry(card: Card) -> Entry:
     for item, equation in zip(forms_data, card.equations, strict=True):
         implementation, description = (next(iter(item.items())) if isinstance(item, dict)
                                        else (item, "standard"))
-        compiled = compile_equation(equation)
+        compiled = compile_equation(equation, declarations_for(card))
         sides = compiled.chains[-1].sides if compiled.chains else ()
         shape = shape_of(sides[-1].expr) if sides else None
         if shape is None:
@@ -174,7 +210,8 @@ def _entry(card: Card) -> Entry:
     keys = tuple(dict.fromkeys(normalized_text(name)
                                for name in (card.title, str(data["en"]), *names)))
     return Entry(str(data["id"]), card.title, str(data["en"]), names, symbols, forms,
-                 card.loc, keys, bool(data.get("title_only", False)))
+                 card.loc, keys, bool(data.get("title_only", False)),
+                 bool(data.get("mistakes", True)), bool(data.get("exact_names", False)))
 
 
 def entry_named(std: str) -> Entry | None:

@@ -15,7 +15,7 @@ from typing import Any
 __all__ = ["DOMAIN_KINDS", "ValueDomain", "parse_value_domain"]
 
 DOMAIN_KINDS = ("real", "positive", "prob", "int A..B", "range A..B", "vector", "posvector",
-                "dist", "matrix", "posmatrix", "distrows", "onehotrows")
+                "dist", "onehot", "matrix", "posmatrix", "distrows", "onehotrows")
 """The kinds an entry's symbol may take, as written in the YAML."""
 _LENGTH = 4
 _ROWS = 3
@@ -30,7 +30,7 @@ class ValueDomain:
     @property
     def ndim(self) -> int:
         """0 for a scalar, 1 for a vector, 2 for a matrix."""
-        if self.kind in ("vector", "posvector", "dist"):
+        if self.kind in ("vector", "posvector", "dist", "onehot"):
             return 1
         if self.kind in ("matrix", "posmatrix", "distrows", "onehotrows"):
             return 2
@@ -58,6 +58,8 @@ class ValueDomain:
         if kind == "dist":
             values = rng.uniform(0.1, 1.0, _LENGTH)
             return values / values.sum()
+        if kind == "onehot":
+            return np.eye(_LENGTH)[rng.integers(0, _LENGTH)]
         if kind == "matrix":
             return rng.uniform(-2.0, 2.0, (_ROWS, _LENGTH))
         if kind == "posmatrix":

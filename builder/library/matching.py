@@ -11,6 +11,7 @@ at enough of them) is equal.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import re
@@ -55,31 +56,51 @@ def compare_with_entry(card: Shape, entry: Entry, *, with_mistakes: bool,
     one of their mistakes, else None. `same_functions`: only forms that use the same
     functions as the card (`floor`, `exp`, a sum…), for a card no title points to;
     `fixed`: card symbols whose entry symbol is given (`map:`)."""
+    if not with_mistakes and all(form.shape.signature != card.signature
+                                 for form in entry.forms):
+        return None
     candidates: list[tuple[Form, Mistake | None, Shape]] = []
     for form in entry.forms:
         candidates.append((form, None, form.shape))
     if with_mistakes:
         for form in entry.forms:
+            # A mistake keeps the form's symbols or drops one (`1 - \beta` for
+            # `1 - \beta^t`): only forms that close to the card are worth making them for.
+            scalars, arrays = form.shape.signature
+            if arrays != card.signature[1] or not 0 <= scalars - card.signature[0] <= (
+                    0 if same_functions else 1) \
+                    or (same_functions and _functions(form.shape) != _functions(card)):
+                continue
             candidates.extend((form, mistake, shape) for mistake, shape in form.mistakes)
     candidates = [item for item in candidates if item[2].signature == card.signature
                   and (not same_functions or _functions(item[2]) == _functions(card))]
     if not candidates:
         return None
+    import numpy as np
+
     points = _points(entry)
     targets: list[tuple[Form, Mistake | None, Shape, Any]] = []
     for form, mistake, shape in candidates:
-        values = _values(shape, points)
+        values = _target_values(entry, shape, points)
         if values is not None:
             targets.append((form, mistake, shape, values))
     first_mistake: Found | None = None
+    firsts: dict[Any, list[float]] = {}
+    for _, _, shape, expected in targets:
+        if np.isfinite(expected[0, 0]):
+            firsts.setdefault(_symbols_of(shape), []).append(float(expected[0, 0]))
     for symbols in dict.fromkeys(_symbols_of(shape) for _, _, shape, _ in targets):
         group = [target for target in targets if _symbols_of(target[2]) == symbols]
         for renaming, agreement in _renamings(card, symbols, entry):
             if fixed and any(renaming.get(mine, theirs) != theirs
                              for mine, theirs in fixed.items()):
                 continue
-            values = _values(card, [{name: point[renaming[name]] for name in renaming}
-                                    for point in points])
+            renamed = [{name: point[renaming[name]] for name in renaming} for point in points]
+            # One point first: most renamings differ from every target there already.
+            first = card.values(renamed[0])
+            if first is None or not _near_any(float(first[0]), firsts[symbols]):
+                continue
+            values = _values(card, renamed)
             if values is None:
                 continue
             for form, mistake, _, expected in group:
@@ -96,9 +117,15 @@ def compare_with_entry(card: Shape, entry: Entry, *, with_mistakes: bool,
 
 
 def _functions(shape: Shape) -> frozenset[str]:
+    return _functions_of(shape.expr)
+
+
+@functools.lru_cache(maxsize=8192)
+def _functions_of(expr: Any) -> frozenset[str]:
+    """The functions, sums and products a formula uses (`floor`, `exp`, `Sum`)."""
     import sympy
 
-    return frozenset(type(node).__name__ for node in sympy.preorder_traversal(shape.expr)
+    return frozenset(type(node).__name__ for node in sympy.preorder_traversal(expr)
                      if isinstance(node, sympy.Function | sympy.Sum | sympy.Product))
 
 
@@ -149,6 +176,23 @@ def _values(shape: Shape, points: Sequence[Mapping[str, Any]]) -> Any:
     return table
 
 
+_TARGETS: dict[tuple[str, int], Any] = {}
+
+
+def _target_values(entry: Entry, shape: Shape, points: Sequence[Mapping[str, Any]]) -> Any:
+    """`_values` of an entry's form or mistake, computed once per process (the entries
+    and their points never change)."""
+    key = (entry.id, id(shape))
+    if key not in _TARGETS:
+        _TARGETS[key] = (_values(shape, points), shape)  # the shape kept: its id stays its own
+    return _TARGETS[key][0]
+
+
+def _near_any(value: float, expected: Sequence[float]) -> bool:
+    """Whether `value` is one of `expected` (the targets' values at the first point)."""
+    return any(abs(value - other) <= _ABSOLUTE + _RELATIVE * abs(other) for other in expected)
+
+
 def _equal(values: Any, expected: Any) -> bool:
     import numpy as np
 
@@ -163,6 +207,7 @@ def _equal(values: Any, expected: Any) -> bool:
 _HEAD = re.compile(r"^(?:Derivative\((\w+),(\w+)\)|(\w+?)(?:\[.*\])?)$")
 
 
+@functools.lru_cache(maxsize=4096)
 def _card_name(name: str) -> str:
     """The name a card's symbol goes by: `theta` for `theta[t+1]`, `m_hat` for
     `m_hat[t]`, `grad` for a derivative."""

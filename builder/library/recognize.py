@@ -16,20 +16,22 @@ Recognising is precision first (a false alarm is worse than an unchecked card):
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from builder.formula import compile_equation, declarations_for, python_name
 from builder.library.catalog import STD_PREFIX, Entry, entries, entry_named, normalized_text
 from builder.library.matching import Found, compare_with_entry
+from builder.library.mistakes import Mistake
 from builder.library.shapes import Shape, shape_of
 from builder.model import Card, CheckResult, SourceLoc
 
-__all__ = ["NEAR_MISS", "library_checks", "linked_entries", "statements"]
+__all__ = ["NEAR_MISS", "library_checks", "linked_entries", "prepare_library", "statements"]
 
 NEAR_MISS = "near miss"
 """How the message of a near miss starts (`sheets check` prints it as a warning)."""
@@ -50,6 +52,13 @@ class Statement:
     shape: Shape
     loc: SourceLoc
     tex: str
+
+
+def prepare_library() -> None:
+    """Load the entries now (a checker about to fork its children calls it, so that
+    they share them rather than each loading them)."""
+    with contextlib.suppress(Exception):  # a broken library must not stop the checker
+        entries()
 
 
 def linked_entries(card: Card) -> list[str]:
@@ -163,6 +172,9 @@ def _label(name: str) -> str:
     derivative = re.fullmatch(r"Derivative\((\w+),(.+)\)", name)
     if derivative:
         return f"∂{derivative.group(1)}/∂{_label(derivative.group(2))}"
+    norm = re.fullmatch(r"norm(_\w+)?\((.+)\)", name)
+    if norm:
+        return f"‖{norm.group(2)}‖{norm.group(1) or ''}"
     element = re.fullmatch(r"(\w+)\[(.+)\]", name)
     if element:
         return f"{element.group(1)}_{{{element.group(2)}}}"
@@ -251,6 +263,48 @@ def _names(key: str, text: str) -> bool:
     return re.search(rf"(?<![a-z]){re.escape(key)}(?![a-z])", text) is not None
 
 
+def _compare(shape: Shape, entry: Entry, *, with_mistakes: bool, same_functions: bool,
+             text: str = "") -> Found | None:
+    """`compare_with_entry`, where for an entry whose names mean their roles (`TP`, `FP`)
+    a card's symbol with such a name is that role, and the standard formula with those
+    names exchanged (`TP / (TP + FN)` for precision) is a mistake."""
+    if not entry.exact_names:
+        return compare_with_entry(shape, entry, with_mistakes=with_mistakes,
+                                  same_functions=same_functions)
+    meaningful = _meaningful_names()
+    pins = {name: name for name in (*shape.scalars, *(name for name, _ in shape.arrays))
+            if name in meaningful}
+    found = compare_with_entry(shape, entry, with_mistakes=with_mistakes,
+                               same_functions=same_functions, fixed=pins)
+    if (found is not None and found.mistake is None) or not pins:
+        return found
+    loose = compare_with_entry(shape, entry, with_mistakes=False,
+                               same_functions=same_functions)
+    other = _another_meaning(shape, entry, pins)
+    if loose is None or (other is not None and other in _naming(text)):
+        return found  # `TN / (TN + FP)` where the text says specificity: that, not a swap
+    exchanged = [(mine, theirs) for mine, theirs in loose.renaming if mine != theirs
+                 and mine in pins]
+    what = ", ".join(f"{mine} where the standard has {theirs}" for mine, theirs in exchanged)
+    mistake = Mistake(loose.form.shape.expr, what.replace("{", "{{").replace("}", "}}"))
+    return replace(loose, mistake=mistake)
+
+
+def _another_meaning(shape: Shape, entry: Entry, pins: Mapping[str, str]) -> Entry | None:
+    """The other entry the formula is, its names taken as they mean (`TN / (TN + FP)` is
+    specificity), if any: where the card's text names it, that is what it is."""
+    return next((other for other in entries() if other.exact_names and other is not entry
+                 and compare_with_entry(shape, other, with_mistakes=False, fixed=pins)
+                 is not None), None)
+
+
+@functools.cache
+def _meaningful_names() -> frozenset[str]:
+    """The symbol names of every entry whose names mean their roles."""
+    return frozenset(name for entry in entries() if entry.exact_names
+                     for name in entry.symbols)
+
+
 def _card_text(card: Card) -> str:
     """The card's text in its sheet, from its heading to its last equation's line (and
     the line after it): what notes say of the formula besides the title."""
@@ -280,40 +334,73 @@ def _sheet_lines(path: str, modified: float) -> list[str]:
 def _recognised(card: Card, found: list[Statement]) -> list[CheckResult]:
     by_title, by_text = _named_entries(card)
     named = by_title or by_text
+    text = normalized_text(f"{card.title}\n{_card_text(card)}")
     results: list[CheckResult] = []
     for statement in found:
-        result = _recognise(statement, named)
+        result = _recognise(statement, named, bool(by_title), text)
         if result is not None:
             results.append(result)
     return results
 
 
-def _recognise(statement: Statement, named: list[Entry]) -> CheckResult | None:
+def _recognise(statement: Statement, named: list[Entry], by_title: bool, text: str
+               ) -> CheckResult | None:
     shape = statement.shape
-    size = len(shape.scalars) + len(shape.arrays)
+    if shape.operations < 1:  # a bare name (`E[(X - E[X])^2]` read as one quantity)
+        return None
     if named:
-        found = _best(shape, named, with_mistakes=shape.operations >= _MISTAKE_OPERATIONS)
+        # Exact matches first, over every named entry: their mistakes are made only for
+        # a card none of them matches.
+        found = _best(shape, named, with_mistakes=False, text=text) or _best(
+            shape, [entry for entry in named if entry.mistakes],
+            with_mistakes=shape.operations >= _MISTAKE_OPERATIONS, text=text)
+        if found is not None and found.mistake is None:
+            return _pass(statement, found)
         if found is not None:
-            return _pass(statement, found) if found.mistake is None \
-                else _fail(statement, found)
-    if not ((size >= 3 and shape.operations >= _RECOGNISED_OPERATIONS)
-            or (size >= 2 and shape.operations >= _RECOGNISED_OPERATIONS * 3 // 2)):
+            # Where only the text names the entry, another standard formula, right as it
+            # stands and with enough in it not to be one by chance, is no mistake of it
+            # (a moving average in a section whose text names RMSProp is Adam's moment).
+            other = _best(shape, [entry for entry in entries() if entry not in named],
+                          with_mistakes=False) \
+                if not by_title and _distinctive(shape, near=False) else None
+            if other is not None:
+                return _pass(statement, other)
+            # The text (not the title) names it: a fail only for a formula too
+            # distinctive to be another one by chance.
+            if by_title or _distinctive(shape, near=False):
+                return _fail(statement, found)
+            return _near_miss(statement, found)
+    if not _distinctive(shape, near=False):
         return None
     others = [entry for entry in entries() if entry not in named and not entry.title_only]
-    found = _best(shape, others, with_mistakes=True, same_functions=True)
+    found = _best(shape, others, with_mistakes=False, same_functions=True)
+    if found is None and _distinctive(shape, near=True):
+        found = _best(shape, [entry for entry in others if entry.mistakes],
+                      with_mistakes=True, same_functions=True)
     if found is None:
         return None
     return _pass(statement, found) if found.mistake is None else _near_miss(statement, found)
 
 
+def _distinctive(shape: Shape, *, near: bool) -> bool:
+    """A formula with enough in it to be recognised by its form alone (three symbols and
+    a few operations, or more operations), or, `near`, to be called close to one."""
+    size = len(shape.scalars) + len(shape.arrays)
+    if near:
+        return (size >= 4 and shape.operations >= _RECOGNISED_OPERATIONS) \
+            or (size >= 3 and shape.operations >= _RECOGNISED_OPERATIONS + 1)
+    return (size >= 3 and shape.operations >= _RECOGNISED_OPERATIONS) \
+        or (size >= 2 and shape.operations >= _RECOGNISED_OPERATIONS * 3 // 2)
+
+
 def _best(shape: Shape, candidates: list[Entry], *, with_mistakes: bool,
-          same_functions: bool = False) -> Found | None:
+          same_functions: bool = False, text: str = "") -> Found | None:
     """The entry the formula is (an exact match before a mistake, then the entry whose
     names the card's symbols agree with most, then the first named)."""
     best: Found | None = None
     for entry in candidates:
-        found = compare_with_entry(shape, entry, with_mistakes=with_mistakes,
-                                   same_functions=same_functions)
+        found = _compare(shape, entry, with_mistakes=with_mistakes,
+                         same_functions=same_functions, text=text)
         if found is None:
             continue
         if best is None or (found.mistake is None, found.agreement) > (

@@ -13,12 +13,13 @@ formula stage's numpy evaluator (`builder.formula.Formula`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from builder.formula import Formula
+from builder.formula import Formula, NotNumeric, NumericFunction, numeric_function
 
 __all__ = ["Shape", "shape_of"]
 
@@ -43,8 +44,51 @@ class Shape:
         return len(self.scalars), tuple(sorted(ndim for _, ndim in self.arrays))
 
     def values(self, point: Mapping[str, Any]) -> Any:
-        """The side's value at `point` ({name: float or array}) as a flat float array,
-        or None where it cannot be computed (outside its domain, an unknown function)."""
+        """The side's value at `point` ({name: float or array}) as a flat float array
+        (one value, or one per value of the free index), or None where it has none
+        (outside its domain: a log of a negative number, a pole; an unknown function)."""
+        import numpy as np
+
+        plan = _plan(self.expr, self.free_index)
+        if plan is None:
+            return self._values_by_formula(point)
+        function, bounds = plan
+        env: dict[str, float] = {name: float(point[name]) for name in self.scalars}
+        for bound, (array, axis) in bounds.items():
+            env[bound] = float(np.shape(point[array])[axis])
+
+        def element(key: str, label: str) -> float:
+            indices = tuple(int(part) - 1 for part in key[len(label) + 1:-1].split(","))
+            if any(index < 0 for index in indices):
+                raise IndexError(key)
+            return float(np.asarray(point[label])[indices])
+
+        results = []
+        for env_point in self._free_points(env, bounds):
+            try:
+                value = function(env_point, element)
+            except (NotNumeric, IndexError):
+                return self._values_by_formula(point)
+            if value is None:
+                return None
+            if abs(value.imag) > 1e-9 * max(1.0, abs(value.real)):
+                return None
+            results.append(value.real)
+        return np.asarray(results, dtype=float)
+
+    def _free_points(self, env: dict[str, float], bounds: Mapping[str, tuple[str, int]]
+                     ) -> list[dict[str, float]]:
+        if self.free_index is None:
+            return [env]
+        length = bounds.get(f"#{self.free_index}")
+        if length is None:
+            return [env]
+        count = int(env[f"#{self.free_index}"])
+        return [{**env, self.free_index: float(value)} for value in range(1, count + 1)]
+
+    def _values_by_formula(self, point: Mapping[str, Any]) -> Any:
+        """The values by the formula stage's numpy evaluator (`Formula`), for what plain
+        arithmetic cannot compute."""
         import numpy as np
 
         names = (*self.scalars, *(name for name, _ in self.arrays))
@@ -64,15 +108,44 @@ class Shape:
         return result.astype(float).ravel()
 
 
-def shape_of(expr: Any) -> Shape | None:
+@functools.lru_cache(maxsize=8192)
+def _plan(expr: Any, free_index: str | None
+          ) -> tuple[NumericFunction, dict[str, tuple[str, int]]] | None:
+    """The expression as plain arithmetic (`numeric_function`), and for each sum's
+    unwritten bound (`#x`) the array and axis whose length it is; None when it has no
+    plain numeric meaning."""
+    import sympy
+
+    try:
+        function = numeric_function(expr)
+    except NotNumeric:
+        return None
+    bounds: dict[str, tuple[str, int]] = {}
+    variables = [symbol for symbol in expr.free_symbols if str(symbol).startswith("#")]
+    if free_index is not None:
+        variables.append(sympy.Symbol(f"#{free_index}"))
+    for variable in variables:
+        index = str(variable)[1:]
+        for item in expr.atoms(sympy.Indexed):
+            for axis, position in enumerate(item.indices):
+                if str(position) == index:
+                    bounds[str(variable)] = (str(item.base.label), axis)
+        if str(variable) not in bounds:
+            return None
+    return function, bounds
+
+
+def shape_of(expr: Any, *, normalized: bool = False) -> Shape | None:
     """The shape of one compiled side, or None when there is nothing to compare in it
-    (a bare name, a number, something that is not a scalar expression)."""
+    (a bare name, a number, something that is not a scalar expression). `normalized`:
+    `expr` is already in the library's form (a mistake made on an entry's formula)."""
     import sympy
 
     if expr is None or not isinstance(expr, sympy.Expr) or getattr(expr, "is_Matrix", False):
         return None
     with contextlib.suppress(Exception):
-        expr = _normalized(expr)
+        if not normalized:
+            expr = _normalized(expr)
         indices = _bound_indices(expr)
         arrays: dict[str, int] = {}
         for item in expr.atoms(sympy.Indexed):
@@ -91,7 +164,7 @@ def shape_of(expr: Any) -> Shape | None:
         if not scalars and not arrays:
             return None
         return Shape(expr, tuple(scalars), tuple(sorted(arrays.items())), free_index,
-                     int(sympy.count_ops(expr)))
+                     0 if normalized else int(sympy.count_ops(expr)))
     return None
 
 
@@ -107,7 +180,7 @@ def _normalized(expr: Any) -> Any:
     import sympy
     from sympy.core.function import AppliedUndef
 
-    expr = _integrals_as_sums(expr)
+    expr = _integrals_as_sums(_whole_sums(expr))
     indices = {sympy.Symbol(name) for name in _bound_indices(expr)}
     replacements: dict[Any, Any] = {}
     for node in sympy.preorder_traversal(expr):
@@ -156,6 +229,25 @@ def _replace_outermost(expr: Any, replacements: Mapping[Any, Any]) -> Any:
     if all(new is old for new, old in zip(args, expr.args, strict=True)):
         return expr
     return expr.func(*args)
+
+
+def _whole_sums(expr: Any) -> Any:
+    """`\\sum_{k=1}^{K}` as `\\sum_k`: a sum from 1 to a bound that is a symbol of its own
+    runs over the whole array, as the sum the notes write without bounds (`K` stays
+    where the formula uses it besides, `\\frac{1}{N}`)."""
+    import sympy
+
+    def whole(node: Any) -> Any:
+        limits = []
+        for limit in node.limits:
+            if len(limit) == 3 and limit[1] == 1 and isinstance(limit[2], sympy.Symbol) \
+                    and not str(limit[2]).startswith("#"):
+                limit = (limit[0], 1, sympy.Symbol(f"#{limit[0]}", integer=True,
+                                                   positive=True))
+            limits.append(limit)
+        return node.func(node.function, *limits)
+
+    return expr.replace(lambda node: isinstance(node, sympy.Sum | sympy.Product), whole)
 
 
 def _integrals_as_sums(expr: Any) -> Any:

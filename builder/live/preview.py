@@ -29,14 +29,15 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
+from dataclasses import field as dataclass_field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from builder.check import find_snippets_dir
-from builder.live.server import Badge, Update
-from builder.model import BuildError, Card
+from builder.live.server import Badge, Notice, Update
+from builder.model import BuildError, Card, Diagnostic
 
 if TYPE_CHECKING:
     from builder.marp import Deck, Layout, Slide
@@ -51,6 +52,9 @@ class _Rendered:
     slides: Mapping[str, str]
     math: PageMath
     """The page's math so far: `head` covers the math of every slide in `slides`."""
+    notes: Mapping[str, tuple[tuple[int, str], ...]] = dataclass_field(default_factory=dict)
+    """Each rendered slide's warnings (a missing image), by slide key, as (line from the
+    slide's first line, message): a slide drawn from the cache still reports them."""
 
 
 def _fingerprint(paths: Iterable[Path]) -> str:
@@ -79,6 +83,16 @@ def _fields_key(value: Any, skip: frozenset[str]) -> str:
     # the plain values is what decides the rendering.
     return repr(tuple((f.name, getattr(value, f.name)) for f in fields(value)
                       if f.name not in skip))
+
+
+def _slide_at(slides: Sequence[Slide], line: int) -> Slide | None:
+    """The slide holding `line` (the last one starting at or before it)."""
+    found = None
+    for slide in slides:
+        if slide.loc.line > line:
+            break
+        found = slide
+    return found if found is not None else (slides[0] if slides else None)
 
 
 def _card_what(card: Card) -> str:
@@ -278,6 +292,7 @@ class SheetPreview:
                    if key not in cache.slides]
         head = cache.head
         slides = dict(cache.slides)
+        notes = dict(cache.notes)
         if missing or not head:
             try:
                 # (The page's title, in a document's CSS, is the sheet's, not that of
@@ -291,9 +306,13 @@ class SheetPreview:
             head = rendered.head
             for slide, html in zip(missing, rendered.slides, strict=True):
                 slides[keys[slide.index]] = html
+                notes[keys[slide.index]] = tuple(
+                    (diagnostic.loc.line - slide.loc.line, diagnostic.message)
+                    for diagnostic in rendered.diagnostics
+                    if _slide_at(deck.slides, diagnostic.loc.line) is slide)
         # Keep only what the deck now has, so the cache does not grow with every edit.
         self._rendered = _Rendered(deck_key, head, {key: slides[key] for key in keys},
-                                   cache.math)
+                                   cache.math, {key: notes.get(key, ()) for key in keys})
         ordered = tuple(slides[key] for key in keys)
         return Update(
             head=f"<style>{head}</style>",
@@ -303,8 +322,29 @@ class SheetPreview:
             # The same diagram library `sheets build` inlines (3.5 MB: only when needed);
             # the page runs it on each patched slide that has a diagram.
             scripts=(MERMAID_JS,) if any(slide.has_diagram for slide in deck.slides) else (),
+            warnings=self._warnings(deck, shown, keys, notes),
             checks=lambda: self._check(deck, shown),
         )
+
+    def _warnings(self, deck: Deck, shown: Deck, keys: Sequence[str],
+                  notes: Mapping[str, tuple[tuple[int, str], ...]]) -> tuple[Notice, ...]:
+        """The sheet's warnings for the page's summary: the parser's (an unclosed `$$`,
+        a misspelt directive), the annotations' (a misspelt key, one that reaches no
+        card) and the rendered slides' (a missing image), in line order, each with the
+        slide of `shown` (the deck, or a document's parts: `keys` are theirs) it is on."""
+        from builder.cards import annotation_warnings
+
+        found: list[Diagnostic] = [*deck.diagnostics, *annotation_warnings(deck)]
+        for slide, key in zip(shown.slides, keys, strict=True):
+            found.extend(Diagnostic(replace(slide.loc, line=slide.loc.line + offset), message)
+                         for offset, message in notes.get(key, ()))
+        found.sort(key=lambda diagnostic: diagnostic.loc.line)
+        notices = []
+        for diagnostic in found:
+            holder = _slide_at(shown.slides, diagnostic.loc.line)
+            notices.append(Notice(holder.index if holder is not None else 0,
+                                  diagnostic.loc.line, diagnostic.message))
+        return tuple(dict.fromkeys(notices))
 
     def _keys(self, slides: Sequence[Slide]) -> list[str]:
         """Each slide's key in the rendered cache (`_NOT_SLIDE_LOOK`)."""
