@@ -6,6 +6,7 @@ metadata, Japanese line breaking, missing images."""
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import os
 import subprocess
@@ -89,10 +90,12 @@ def test_a_document_s_html_scrolls_with_its_cards_marked() -> None:
     assert "sheetsViewer" not in page and "sheets-viewer" not in page  # no slide viewer
     assert "sheets-viewer" in slides.document
     # Every heading of the note starts a card, whose id is the heading's line.
-    lines = [heading.loc.line for slide in deck.slides for heading in slide.headings]
-    assert len(lines) > 30
-    for line in lines:
-        assert f'<div class="sheets-card" id="sheets-line-{line}">' in page
+    headings = [heading for slide in deck.slides for heading in slide.headings]
+    assert len(headings) > 30
+    for heading in headings:
+        line = heading.loc.line
+        assert (f'<div class="sheets-card" id="sheets-line-{line}" '
+                f'data-level="{heading.level}">') in page
         assert f'<a href="#sheets-line-{line}"></a>' in page
     # The theme's typography, with the document's own rules after it.
     assert "--note-accent-soft" in document.head and "--note-accent-soft" in slides.head
@@ -182,7 +185,9 @@ _MARK_CARDS = """
       link.href = '#' + id;
       nav.append(link);
     }
-    return {id: card.id, height: card.getBoundingClientRect().height};
+    return {id: card.id, height: card.getBoundingClientRect().height,
+            level: Number(card.dataset.level),
+            follows: card.previousElementSibling?.classList.contains('sheets-card') ?? false};
   });
   document.body.append(nav);
   return {page, cards};
@@ -190,9 +195,13 @@ _MARK_CARDS = """
 """
 
 
-def _cards_pages(html: Path) -> tuple[float, list[tuple[str, float, int, int]]]:
-    """The page's text height and each card's id, height, and the pages (0-based) of
-    its first and last line."""
+Card = tuple[str, float, int, int, int, bool]
+"""A card's id, height, pages (0-based) of its first and its last line, heading level,
+and whether it comes right after another card."""
+
+
+def _cards_pages(html: Path) -> tuple[float, list[Card]]:
+    """The page's text height and its cards (`Card`)."""
     with Browser(find_chromium()) as browser, browser.tab(794, 1123) as tab:
         tab.call("Emulation.setEmulatedMedia", {"media": "print"})
         tab.open(html.as_uri())
@@ -209,8 +218,8 @@ def _cards_pages(html: Path) -> tuple[float, list[tuple[str, float, int, int]]]:
         pages = {page.obj.objgen: index for index, page in enumerate(pdf.pages)}
         dests = {str(name).lstrip("/"): pages[target[0].objgen]
                  for name, target in pdf.Root.Dests.items()}
-    cards = [(card["id"], card["height"], dests[card["id"]], dests[card["id"] + "-end"])
-             for card in measured["cards"]]
+    cards = [(card["id"], card["height"], dests[card["id"]], dests[card["id"] + "-end"],
+              card["level"], card["follows"]) for card in measured["cards"]]
     return measured["page"], cards
 
 
@@ -227,6 +236,12 @@ def test_no_card_that_fits_on_a_page_is_split(tmp_path: Path, cache_dir: Path,
     assert len(fitting) > 10
     split = [card for card in fitting if card[2] != card[3]]
     assert not split, json.dumps(split)
+    # A subsection's card (its heading deeper) is on its parent card's page when the
+    # two fit on one.
+    pairs = [(parent, child) for parent, child in itertools.pairwise(cards)
+             if child[5] and child[4] > parent[4] and parent[1] + child[1] <= page]
+    assert len(pairs) > 5
+    assert all(parent[3] == child[2] for parent, child in pairs), json.dumps(pairs)
     # The pages are used: the cards are not one per page.
     assert len({card[2] for card in cards}) < len(cards) / 2
 
