@@ -190,11 +190,11 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None, cache_di
     `replay` for the next run with the same inputs."""
     from builder.cards import annotation_warnings, find_cards
     from builder.check import CheckCache, check_cards, find_snippets_dir
-    from builder.formula import delimiter_warnings
     from builder.render import load_themes, render_deck
 
     themes = load_themes(args.theme_set)
-    decks: list[Deck] = [_read_sheet(sheet) for sheet in args.sheets]
+    decks: list[Deck] = [_read_sheet(sheet, cache_dir if args.to == "html" else None)
+                         for sheet in args.sheets]
     outputs: dict[Path, Path] = {}
     for sheet in args.sheets:
         output = args.output / f"{sheet.stem}.{args.to}"
@@ -218,9 +218,11 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None, cache_di
         results = check(deck, cards) if args.strict else None
         rendered = render_deck(deck, themes=themes, results=results,
                                cache_dir=cache_dir / "render", standalone=args.to == "html")
-        declared = _declared(cards, CheckCache(cache_dir / "check")) if args.strict else []
+        notes = CheckCache(cache_dir / "check")
+        declared = _declared(cards, notes) if args.strict else []
         report = _Report([*deck.diagnostics, *annotation_warnings(deck), *declared,
-                          *delimiter_warnings(cards), *rendered.diagnostics])
+                          *_delimiters(cards, notes), *rendered.diagnostics])
+        notes.flush()
         if results:
             from builder.check import report_lines
 
@@ -462,7 +464,6 @@ def _checked(args: argparse.Namespace, sheets: Sequence[Path], cache_root: Path,
         results_json,
         summary_line,
     )
-    from builder.formula import delimiter_warnings
 
     cache = CheckCache(cache_root / "check")
     cards_by_snippets: dict[Path | None, list[Card]] = {}
@@ -471,7 +472,7 @@ def _checked(args: argparse.Namespace, sheets: Sequence[Path], cache_root: Path,
     errors: list[tuple[Path, BuildError]] = []
     for sheet in sheets:
         try:
-            deck = _read_sheet(sheet)
+            deck = _read_sheet(sheet, cache_root)
         except BuildError as error:  # reported now, on stderr; the others still checked
             errors.append((sheet, error))
             print(error, file=sys.stderr)
@@ -480,7 +481,7 @@ def _checked(args: argparse.Namespace, sheets: Sequence[Path], cache_root: Path,
         # The parser's warnings too: an unclosed `$$` changes which math the cards hold.
         notes.extend(str(warning) for warning in _in_line_order(
             (*deck.diagnostics, *annotation_warnings(deck), *_declared(found, cache),
-             *delimiter_warnings(found))))
+             *_delimiters(found, cache))))
         snippets_dir = args.snippets if args.snippets is not None else find_snippets_dir(sheet)
         cards_by_snippets.setdefault(snippets_dir, []).extend(found)
         order.extend(found)
@@ -491,6 +492,7 @@ def _checked(args: argparse.Namespace, sheets: Sequence[Path], cache_root: Path,
                                 strict=True):
             by_card[id(card)] = result
     results = [by_card[id(card)] for card in order]
+    cache.flush()
 
     lines = list(notes)  # the parser's warnings, and annotations that reach no card
     for result in results:  # one line per failing check: a card may hold several
@@ -543,14 +545,27 @@ def _say_checked(args: argparse.Namespace, report: str, document: str | None,
 SHEET_SUFFIXES = (".md", ".txt")
 
 
-def _read_sheet(path: Path) -> Deck:
+def _read_sheet(path: Path, cache: Path | None = None) -> Deck:
     """The parsed sheet at `path`; a file that is not a sheet (docs/format.md: `.md` or
-    `.txt`) is bad input, not an empty sheet with nothing to check."""
-    from builder.marp import parse_file
+    `.txt`) is bad input, not an empty sheet with nothing to check. With a `cache`
+    folder, the last run's parse of the sheet is kept under `parse/` there and only what
+    changed since is parsed again (`builder.marp.reparse`): its slides' tokens are then
+    `Unparsed`, which the renderer asks for again only if it needs them."""
+    from builder.marp import load_parse, parse_file, read_sheet, reparse, save_parse
 
     if path.suffix.lower() not in SHEET_SUFFIXES and not path.is_dir():
         raise BuildError(None, f"{path}: not a sheet (a sheet is a .md or .txt file)")
-    return parse_file(path)
+    if cache is None:
+        return parse_file(path)
+    import hashlib
+
+    name = hashlib.blake2b(str(path.absolute()).encode(), digest_size=16).hexdigest()
+    kept = cache / "parse" / f"{name}.pickle"
+    previous = load_parse(kept, path)
+    deck = reparse(previous, read_sheet(path), path)
+    if deck is not previous:
+        save_parse(deck, kept)
+    return deck
 
 
 def _declared(cards: Iterable[Card], cache: CheckCache) -> list[Diagnostic]:
@@ -560,6 +575,19 @@ def _declared(cards: Iterable[Card], cache: CheckCache) -> list[Diagnostic]:
 
     return [warning for card in cards if card.assume or card.declarations
             for warning in cache.diagnostics(card, declaration_warnings)]
+
+
+def _delimiters(cards: Iterable[Card], cache: CheckCache) -> list[Diagnostic]:
+    """The formula stage's warnings about unbalanced delimiters, card by card, through
+    the check cache (`CheckCache.diagnostics`)."""
+    return [warning for card in cards for warning in cache.diagnostics(card, _card_delimiters)]
+
+
+def _card_delimiters(card: Card) -> list[Diagnostic]:
+    """`delimiter_warnings` of one card (what `CheckCache.diagnostics` keeps per card)."""
+    from builder.formula import delimiter_warnings
+
+    return delimiter_warnings((card,))
 
 
 def _in_line_order(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:

@@ -9,6 +9,7 @@ mermaid's browser files), so that an installed package needs no npm.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib.util
@@ -52,6 +53,23 @@ def files_digest(root: Path) -> str:
     for path in sorted(files):
         digest.update(path.relative_to(root).as_posix().encode() + b"\0")
         digest.update(hashlib.blake2b(path.read_bytes(), digest_size=16).digest())
+    return digest.hexdigest()
+
+
+@functools.cache
+def libraries_digest() -> str:
+    """A digest of the distributions installed where this Python imports from (the
+    `*.dist-info` and `*.egg-info` names in each folder of `sys.path`, which hold their
+    versions): installing, removing or upgrading a library changes it. Found without
+    importing any of them."""
+    import sys
+
+    digest = hashlib.blake2b(digest_size=16)
+    for folder in sys.path:
+        with contextlib.suppress(OSError):
+            names = sorted(name for name in os.listdir(folder or ".")
+                           if name.endswith((".dist-info", ".egg-info")))
+            digest.update(repr((folder, names)).encode())
     return digest.hexdigest()
 
 
