@@ -551,7 +551,14 @@ def _read_sheet(path: Path, cache: Path | None = None) -> Deck:
     folder, the last run's parse of the sheet is kept under `parse/` there and only what
     changed since is parsed again (`builder.marp.reparse`): its slides' tokens are then
     `Unparsed`, which the renderer asks for again only if it needs them."""
-    from builder.marp import load_parse, parse_file, read_sheet, reparse, save_parse
+    from builder.marp import (
+        is_unparsed,
+        load_parse,
+        parse_file,
+        read_sheet,
+        reparse,
+        save_parse,
+    )
 
     if path.suffix.lower() not in SHEET_SUFFIXES and not path.is_dir():
         raise BuildError(None, f"{path}: not a sheet (a sheet is a .md or .txt file)")
@@ -563,9 +570,18 @@ def _read_sheet(path: Path, cache: Path | None = None) -> Deck:
     kept = cache / "parse" / f"{name}.pickle"
     previous = load_parse(kept, path)
     deck = reparse(previous, read_sheet(path), path)
-    if deck is not previous:
+    # Parsed from any earlier parse of the sheet, the deck is the same: the kept one is
+    # replaced (which costs more than parsing a few slides) once the slides parsed again
+    # since it was kept are many.
+    if previous is None or sum(not is_unparsed(slide) for slide in deck.slides) \
+            > _PARSED_BEFORE_KEEPING:
         save_parse(deck, kept)
     return deck
+
+
+_PARSED_BEFORE_KEEPING = 24
+"""How many slides a run may parse again (those the edits since the kept parse reach)
+before it keeps its own parse for the next run."""
 
 
 def _declared(cards: Iterable[Card], cache: CheckCache) -> list[Diagnostic]:

@@ -59,18 +59,17 @@ def files_digest(root: Path) -> str:
 @functools.cache
 def libraries_digest() -> str:
     """A digest of the distributions installed where this Python imports from (the
-    `*.dist-info` and `*.egg-info` names in each folder of `sys.path`, which hold their
-    versions): installing, removing or upgrading a library changes it. Found without
-    importing any of them."""
+    `*.dist-info` and `*.egg-info` names in the folders of `sys.path`, which hold their
+    versions): installing, removing or upgrading a library changes it, the working
+    folder does not. Found without importing any of them."""
     import sys
 
-    digest = hashlib.blake2b(digest_size=16)
+    names: set[str] = set()
     for folder in sys.path:
         with contextlib.suppress(OSError):
-            names = sorted(name for name in os.listdir(folder or ".")
-                           if name.endswith((".dist-info", ".egg-info")))
-            digest.update(repr((folder, names)).encode())
-    return digest.hexdigest()
+            names.update(name for name in os.listdir(folder or ".")
+                         if name.endswith((".dist-info", ".egg-info")))
+    return hashlib.blake2b(repr(sorted(names)).encode(), digest_size=16).hexdigest()
 
 
 @functools.cache

@@ -190,14 +190,16 @@ def _without_tokens(deck: Deck) -> Deck:
 
 
 def _kept_between_runs(text: str, path: Path, seed: int, edits: int, kept: Path,
-                       also: Callable[[Deck, Deck], None] | None = None) -> None:
+                       also: Callable[[Deck, Deck], None] | None = None,
+                       keep_every: int = 1) -> None:
     """Random edits, each parsed as `sheets check` and `sheets build` parse a sheet in a
     new process: `reparse` from the deck `load_parse` reads back (its slides `Unparsed`),
-    then `save_parse`. The deck equals a whole parse but for the tokens of the slides
-    the edit did not reach, and `parsed_in_full` gives those too; so do its cards."""
+    then `save_parse` (after every `keep_every`-th edit only: the kept parse may be some
+    edits old). The deck equals a whole parse but for the tokens of the slides the
+    edits did not reach, and `parsed_in_full` gives those too; so do its cards."""
     rng = random.Random(seed)
     save_parse(reparse(None, text, path), kept)
-    for _ in range(edits):
+    for number in range(edits):
         edited = _edit(rng, text)
         try:
             expected = parse_text(edited, path)
@@ -213,14 +215,16 @@ def _kept_between_runs(text: str, path: Path, seed: int, edits: int, kept: Path,
         assert parsed_in_full(deck) == expected
         if also is not None:
             also(deck, expected)
-        save_parse(deck, kept)
+        if number % keep_every == 0:
+            save_parse(deck, kept)
         text = edited
 
 
 @pytest.mark.parametrize("seed", range(3))
 def test_random_edits_parsed_from_the_last_runs_parse(seed: int, tmp_path: Path) -> None:
     text = _joined_sheets() if seed < 2 else _divided(_joined_sheets(), 2)
-    _kept_between_runs(text, ROOT / "joined.md", seed, 20, tmp_path / "kept.pickle")
+    _kept_between_runs(text, ROOT / "joined.md", seed, 20, tmp_path / "kept.pickle",
+                       keep_every=1 + seed)
 
 
 @pytest.mark.skipif(not SEED_DECK.exists(), reason="seed notes not present")

@@ -165,6 +165,14 @@ def _remember(deck: Deck, state: _State) -> None:
         while len(_states) >= _KEPT:
             del _states[next(iter(_states))]
         _states[id(deck)] = (deck, state)
+        if any(map(is_unparsed, deck.slides)):
+            _texts[id(deck)] = (deck, state.lines)
+
+
+# The lines of each deck made with `Unparsed` slides, for `parsed_in_full`: never
+# forgotten, since a deck of them cannot be rendered without (only a command that read
+# a kept parse, `load_parse`, makes such decks, one or two per sheet).
+_texts: dict[int, tuple[Deck, tuple[str, ...]]] = {}
 
 
 # --------------------------------------------------------------------------- chunks
@@ -600,6 +608,6 @@ def parsed_in_full(deck: Deck) -> Deck:
     if not any(map(is_unparsed, deck.slides)):
         return deck
     with _states_lock:
-        kept = _states.get(id(deck))
+        kept = _texts.get(id(deck))
     assert kept is not None and kept[0] is deck, "an Unparsed deck is one reparse made"
-    return reparse(None, "\n".join(kept[1].lines), deck.path)
+    return reparse(None, "\n".join(kept[1]), deck.path)
