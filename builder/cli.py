@@ -57,6 +57,7 @@ def command_parser() -> argparse.ArgumentParser:
     build.add_argument("-o", "--output", type=Path, default=Path("build"), metavar="DIR",
                        help="the folder to write into (default: build)")
     _theme_set_option(build)
+    _layout_option(build)
     build.add_argument(
         "--strict", action="store_true",
         help="check the cards too, and exit 1 on an overflowing slide, a missing image or "
@@ -86,6 +87,9 @@ def command_parser() -> argparse.ArgumentParser:
     check.add_argument("-v", "--verbose", action="store_true",
                        help="list each step not checked under its card's line; with "
                        "--coverage, every place, not the first 3 (default: off)")
+    check.add_argument("-q", "--quiet", action="store_true",
+                       help="do not print a line per card that could not be checked "
+                       "(LaTeX syntax errors are still printed) (default: off)")
 
     preview = commands.add_parser(
         "preview", help="live-reload preview in the browser",
@@ -98,6 +102,7 @@ def command_parser() -> argparse.ArgumentParser:
                          help="do not open a browser tab (default: open one when there is "
                          "a display)")
     _theme_set_option(preview)
+    _layout_option(preview)
 
     commands.add_parser(
         "doctor", help="say what is installed and what is missing",
@@ -111,7 +116,22 @@ def command_parser() -> argparse.ArgumentParser:
         ".gitignore and a README. Existing files are never overwritten.")
     init.add_argument("directory", nargs="?", type=Path, default=Path("."), metavar="DIR",
                       help="where to lay it out (default: the current folder)")
+    library = commands.add_parser(
+        "library", help="list the standard formulas the checker knows",
+        description="List the library's entries (link a card to one with "
+        "<!-- check: std.NAME -->): a Markdown table, or JSON with each entry's names, "
+        "symbols and forms.")
+    library.add_argument("--json", action="store_true",
+                         help="print JSON instead of the table (default: the table)")
     return parser
+
+
+def _layout_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--as", dest="layout", choices=("document", "slides"), default=None,
+        help="lay the sheets out as a document flowing over as many pages as it needs, "
+        "or as slides, one page each (default: slides for a sheet whose front matter "
+        "says `marp: true`, else a document; a front matter's `layout:` says it too)")
 
 
 def _theme_set_option(command: argparse.ArgumentParser) -> None:
@@ -143,12 +163,27 @@ def main(argv: list[str] | None = None) -> int:
             return _doctor()
         if args.command == "init":
             return _init(args)
+        if args.command == "library":
+            return _library(args)
         return _preview(args)
     except BuildError as error:
         print(error, file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return 130
+
+
+def _library(args: argparse.Namespace) -> int:
+    """`sheets library`: the standard formulas `sheets check` recognises and links."""
+    from builder.library import library_json, library_table
+
+    if args.json:
+        import json
+
+        print(json.dumps(library_json(), ensure_ascii=False, indent=1))
+    else:
+        print(library_table())
+    return EXIT_OK
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -190,6 +225,7 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None, cache_di
     `replay` for the next run with the same inputs."""
     from builder.cards import annotation_warnings, find_cards
     from builder.check import CheckCache, check_cards, find_snippets_dir
+    from builder.marp import sheet_layout
     from builder.render import load_themes, render_deck
 
     themes = load_themes(args.theme_set)
@@ -217,7 +253,8 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None, cache_di
         cards = find_cards(deck)
         results = check(deck, cards) if args.strict else None
         rendered = render_deck(deck, themes=themes, results=results,
-                               cache_dir=cache_dir / "render", standalone=args.to == "html")
+                               cache_dir=cache_dir / "render", standalone=args.to == "html",
+                               layout=sheet_layout(deck, args.layout))
         notes = CheckCache(cache_dir / "check")
         declared = _declared(cards, notes) if args.strict else []
         report = _Report([*deck.diagnostics, *annotation_warnings(deck), *declared,
@@ -279,8 +316,7 @@ def _build_replay(args: argparse.Namespace, cache: Path) -> _BuildReplay | None:
                     for path in (*args.sheets, *args.theme_set)]
     except OSError:
         return None
-    key = inputs_key("build", args.to, str(args.output), len(args.sheets), contents,
-                     page_version())
+    key = inputs_key("build", _options(args), contents, page_version())
     return _BuildReplay(ReplayCache(cache / "replay"), key)
 
 
@@ -351,7 +387,7 @@ def _print_sheets(printer: PdfPrinter, decks: Sequence[Deck], outputs: Sequence[
             # Every formula is typeset: node's ~100 MB go before Chromium's last print.
             shared_typesetter().close()
         return job_for_deck(decks[index], rendered.document, outputs[index],
-                            rendered.slides), report
+                            rendered.slides, flowing=rendered.layout == "document"), report
 
     with ThreadPoolExecutor(1, thread_name_prefix="sheets-render") as pool:
         def start(index: int) -> Future[tuple[PdfJob, _Report]]:
@@ -442,8 +478,14 @@ def _check_key(args: argparse.Namespace, sheets: Sequence[Path], github: bool) -
                     for sheet in sheets]
     except OSError:
         return None
-    return inputs_key("check", code, contents, args.timeout, args.verbose, args.coverage,
-                      args.json_out, github)
+    return inputs_key("check", code, contents, _options(args), github)
+
+
+def _options(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """Every option of the command line, for a replay's key: an option added later
+    changes the key without anyone remembering to add it here."""
+    return sorted((name, repr(value)) for name, value in vars(args).items()
+                  if not callable(value))
 
 
 def _checked(args: argparse.Namespace, sheets: Sequence[Path], cache_root: Path, *,
@@ -463,6 +505,7 @@ def _checked(args: argparse.Namespace, sheets: Sequence[Path], cache_root: Path,
         report_lines,
         results_json,
         summary_line,
+        unchecked_lines,
     )
 
     cache = CheckCache(cache_root / "check")
@@ -501,6 +544,7 @@ def _checked(args: argparse.Namespace, sheets: Sequence[Path], cache_root: Path,
             if github:
                 lines.extend(github_annotations(result))
         lines.extend(in_part_lines(result, verbose=args.verbose))  # a pass, not whole
+        lines.extend(unchecked_lines(result, quiet=args.quiet))  # what could not be checked
     summary = summary_line(results)
     if errors:
         summary += f"; {len(errors)} {'sheet' if len(errors) == 1 else 'sheets'} not read"
@@ -509,7 +553,7 @@ def _checked(args: argparse.Namespace, sheets: Sequence[Path], cache_root: Path,
     if args.coverage:
         from builder.check import COVERAGE_EXAMPLES, coverage, coverage_report
 
-        found_coverage = coverage(order)
+        found_coverage = coverage(order, results)
         lines.append(coverage_report(found_coverage,
                                      places=None if args.verbose else COVERAGE_EXAMPLES))
     document = None
@@ -675,7 +719,7 @@ def _preview(args: argparse.Namespace) -> int:
     if not sheet.is_file():
         raise BuildError(None, f"{sheet}: no such file")
     with stop_signals_as_interrupt():  # `kill` and a closed terminal stop it as Ctrl-C does
-        rebuild = SheetPreview(sheet, theme_set=args.theme_set)
+        rebuild = SheetPreview(sheet, theme_set=args.theme_set, layout=args.layout)
         try:
             server = PreviewServer(sheet, rebuild, port=args.port)
         except OSError as error:

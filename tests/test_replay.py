@@ -163,3 +163,20 @@ def test_a_warm_build_of_more_sheets_than_reparse_keeps_renders_each_from_its_ke
     for sheet in sheets:
         page = f"out/{sheet.stem}.html"
         assert (warm / page).read_bytes() == (cold / page).read_bytes()
+
+
+def test_every_option_is_part_of_what_is_replayed(tmp_path: Path) -> None:
+    """A run with another option (here `-q`, which hides the unchecked cards' lines, and
+    `--as document`, another page) is another run, not the replay of the last one."""
+    sheet = _notes(tmp_path)
+    sheet.write_text(SHEET + "\n## Odd\n$$ \\weird{x} = 1 $$\n", encoding="utf-8")
+    said = _sheets("check", "notes.md", cwd=tmp_path).stdout
+    quiet = _sheets("check", "notes.md", "-q", cwd=tmp_path).stdout
+    assert ": unchecked: " in said
+    assert ": unchecked: " not in quiet
+    assert _sheets("check", "notes.md", cwd=tmp_path).stdout == said
+    build = ("build", "notes.md", "--to", "html", "-o", "out")
+    assert _sheets(*build, cwd=tmp_path).returncode == 0
+    slides = (tmp_path / "out" / "notes.html").read_bytes()
+    assert _sheets(*build, "--as", "document", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "out" / "notes.html").read_bytes() != slides

@@ -33,6 +33,7 @@ from builder.check.report import (
     results_json,
     summary,
     summary_line,
+    unchecked_lines,
     unchecked_steps,
 )
 from builder.check.run import SnippetRunner, check_card, check_cards, find_snippets_dir
@@ -78,5 +79,6 @@ __all__ = [
     "results_json",
     "summary",
     "summary_line",
+    "unchecked_lines",
     "unchecked_steps",
 ]

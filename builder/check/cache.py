@@ -133,7 +133,9 @@ class CheckCache:
             checks = tuple(
                 CheckResult(item["kind"], item["status"],
                             SourceLoc(card.loc.path, card.loc.line + item["offset"]),
-                            item["message"], tuple(Path(name) for name in item["files"]))
+                            item["message"], tuple(Path(name) for name in item["files"]),
+                            item.get("standard", ""),
+                            tuple((mine, theirs) for mine, theirs in item.get("renaming", ())))
                 for item in data["checks"])
             return CardResult(card, data["status"], data["message"], checks)
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
@@ -154,7 +156,9 @@ class CheckCache:
                 "checks": [{"kind": check.kind, "status": check.status,
                             "offset": check.loc.line - result.card.loc.line,
                             "message": check.message,
-                            "files": [str(path) for path in check.files_read]}
+                            "files": [str(path) for path in check.files_read],
+                            "standard": check.standard,
+                            "renaming": [list(pair) for pair in check.renaming]}
                            for check in result.checks]}
         with contextlib.suppress(OSError):  # a cache that cannot be written only costs time
             write_text_atomically(self.directory / f"{key}.json", json.dumps(data))

@@ -16,6 +16,7 @@ from builder.marp.incremental import (
     save_parse,
     slug_texts,
 )
+from builder.marp.layout import LAYOUTS, Layout, document_parts, sheet_layout
 from builder.marp.markdown import markdown
 from builder.marp.parse import parse_file, parse_text, read_sheet
 from builder.marp.raw_html import HTML_ALLOWLIST, sanitize_html
@@ -35,16 +36,19 @@ __all__ = [
     "CONTAINER",
     "GLOBAL_DIRECTIVES",
     "HTML_ALLOWLIST",
+    "LAYOUTS",
     "LOCAL_DIRECTIVES",
     "Background",
     "CodeBlock",
     "Comment",
     "Deck",
     "Heading",
+    "Layout",
     "Slide",
     "Theme",
     "ThemeSet",
     "Unparsed",
+    "document_parts",
     "heading_text",
     "is_unparsed",
     "load_parse",
@@ -60,6 +64,7 @@ __all__ = [
     "save_parse",
     "scope_css",
     "section_padding_right",
+    "sheet_layout",
     "slug_text",
     "slug_texts",
     "transform_css",
