@@ -9,6 +9,7 @@ mermaid's browser files), so that an installed package needs no npm.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib.util
@@ -53,6 +54,22 @@ def files_digest(root: Path) -> str:
         digest.update(path.relative_to(root).as_posix().encode() + b"\0")
         digest.update(hashlib.blake2b(path.read_bytes(), digest_size=16).digest())
     return digest.hexdigest()
+
+
+@functools.cache
+def libraries_digest() -> str:
+    """A digest of the distributions installed where this Python imports from (the
+    `*.dist-info` and `*.egg-info` names in the folders of `sys.path`, which hold their
+    versions): installing, removing or upgrading a library changes it, the working
+    folder does not. Found without importing any of them."""
+    import sys
+
+    names: set[str] = set()
+    for folder in sys.path:
+        with contextlib.suppress(OSError):
+            names.update(name for name in os.listdir(folder or ".")
+                         if name.endswith((".dist-info", ".egg-info")))
+    return hashlib.blake2b(repr(sorted(names)).encode(), digest_size=16).hexdigest()
 
 
 @functools.cache
