@@ -409,3 +409,29 @@ def test_the_preview_shows_a_note_as_a_document_and_patches_the_part_edited(
     finally:
         server.shutdown()
         rebuild.close()
+
+
+def test_a_wide_table_is_scaled_to_the_width(tmp_path: Path, cache_dir: Path) -> None:
+    """A cell that cannot wrap (a long formula) makes a table wider than the text: it
+    is scaled down to the width, so nothing runs past the page (which the build would
+    report), and all of its text is printed."""
+    wide = " + ".join(f"x_{{{n}}}" for n in range(60))
+    (tmp_path / "table.md").write_text(
+        f"# Table\n\n| name | formula |\n|---|---|\n| sum | ${wide}$ |\n| last | zebra |\n",
+        encoding="utf-8")
+    result = sheets("build", "table.md", "-o", "out", cwd=tmp_path, cache=cache_dir)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    text = subprocess.run(["pdftotext", str(tmp_path / "out" / "table.pdf"), "-"],
+                          capture_output=True, text=True, check=True).stdout
+    assert "zebra" in text and "59" in text
+    html = sheets("build", "table.md", "--to", "html", "-o", "html", cwd=tmp_path,
+                  cache=cache_dir)
+    assert html.returncode == 0, html.stderr
+    with Browser(find_chromium()) as browser, browser.tab(794, 1123) as tab:
+        tab.call("Emulation.setEmulatedMedia", {"media": "print"})
+        tab.open((tmp_path / "html" / "table.html").as_uri())
+        table, room = tab.evaluate("""document.fonts.ready.then(() => [
+            document.querySelector('table').getBoundingClientRect().right,
+            document.querySelector('div.marpit').getBoundingClientRect().right])""")
+        zoom = tab.evaluate("document.querySelector('table').style.zoom")
+    assert table <= room + 1 and 0 < float(zoom) < 1
