@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -84,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     with tempfile.TemporaryDirectory(prefix="bench-bigdeck-") as temporary:
         path = big_deck(Path(temporary))
+        # Beside a copy of snippets/, as the sheets are: their cards pass and are cached.
+        shutil.copytree(ROOT / "snippets", Path(temporary) / "snippets",
+                        ignore=shutil.ignore_patterns("__pycache__"))
         text = path.read_text(encoding="utf-8")
         deck = parse_file(path)
         print(f"big deck: {len(text.encode()) // 1024} KB, {len(deck.slides)} slides, "
