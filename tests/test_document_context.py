@@ -173,3 +173,32 @@ def test_a_derivative_of_a_quantity_still_unknown_does_not_pass_for_nothing(
     for title in ("BPTT", "Chain"):
         assert not any("holds given" in check.message for check in results[title].checks), \
             results[title].checks
+
+
+def test_an_edit_above_moves_a_cached_verdict_with_the_definition_it_names(
+        tmp_path: Path) -> None:
+    """The cache keys a card's context by its lines relative to the card: lines added
+    above both are no reason to check the card again, and the message served from the
+    cache names the definition where it is now."""
+    from builder.check import CheckCache
+
+    sheet = tmp_path / "notes.md"
+    text = ("# Forward\n\nLet $\\alpha_t = 1-\\beta_t$. Then:\n\n$$q = \\alpha_t$$\n\n"
+            "# Mean\n\n$$\n" + DDPM_STEP + "\n$$\n")
+    cache = CheckCache(tmp_path / "cache")
+
+    def mean(text: str) -> CardResult:
+        sheet.write_text(text, encoding="utf-8")
+        cards = find_cards(parse_file(sheet))
+        results = check_cards(cards, snippets_dir=None, timeout=5, cache=cache, processes=1)
+        return next(result for result in results if result.card.title == "Mean")
+
+    first = mean(text)
+    assert first.checks[0].message.endswith(f"({sheet}:3)")
+    entries = set((tmp_path / "cache").glob("*.json"))
+    moved = mean("# Notes\n\nTwo lines above.\n\n" + text)
+    assert set((tmp_path / "cache").glob("*.json")) == entries  # served from the cache
+    assert moved.status == "pass"
+    assert moved.checks[0].message == first.checks[0].message.replace(
+        f"({sheet}:3)", f"({sheet}:7)")
+    assert moved.checks[0].loc.line == first.checks[0].loc.line + 4

@@ -17,6 +17,7 @@ import functools
 import hashlib
 import importlib.util
 import json
+import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -87,6 +88,19 @@ def is_storable(result: CardResult) -> bool:
                    for check in result.checks)
 
 
+def _mover(card: Card, origin: int, context: Sequence[int]) -> Callable[[str], str]:
+    """What puts a stored message at the card's lines now: the definitions above it that
+    a message names (`holds given … (notes.md:95)`) moved as far as the card did since
+    the message was stored at `origin` (the key holds their lines relative to it)."""
+    shift = card.loc.line - origin
+    if not shift or not context:
+        return lambda message: message
+    path = re.escape(str(card.loc.path))
+    pattern = re.compile(rf"\(({path}):({'|'.join(map(str, sorted(set(context))))})\)")
+    return lambda message: pattern.sub(
+        lambda found: f"({found[1]}:{int(found[2]) + shift})", message)
+
+
 class CheckCache:
     """Card results on disk under `directory` (`.cache/check/`), one file per card.
 
@@ -114,10 +128,12 @@ class CheckCache:
             return None
         digest = hashlib.blake2b(digest_size=20)
         origin = card.loc.line
-        # The context at its own lines: a message names the definition it used there.
+        # Lines relative to the card's (an edit above it does not check it again); its
+        # context's too: `get` moves the definitions a message names with the card.
         what = (card.title, [(eq.tex, eq.loc.line - origin) for eq in card.equations],
                 card.checks, card.assume, card.nocheck, card.declarations, card.code,
-                self._code, str(snippets_dir), [(eq.tex, eq.loc.line) for eq in card.context])
+                self._code, str(snippets_dir),
+                [(eq.tex, eq.loc.line - origin) for eq in card.context])
         digest.update(repr(what).encode())
         return digest.hexdigest()
 
@@ -131,14 +147,16 @@ class CheckCache:
                     self._digests[name] = file_digest(Path(name))
                 if self._digests[name] != digest:
                     return None
+            moved = _mover(card, data["origin"], data["context"])
             checks = tuple(
                 CheckResult(item["kind"], item["status"],
                             SourceLoc(card.loc.path, card.loc.line + item["offset"]),
-                            item["message"], tuple(Path(name) for name in item["files"]),
+                            moved(item["message"]),
+                            tuple(Path(name) for name in item["files"]),
                             item.get("standard", ""),
                             tuple((mine, theirs) for mine, theirs in item.get("renaming", ())))
                 for item in data["checks"])
-            return CardResult(card, data["status"], data["message"], checks)
+            return CardResult(card, data["status"], moved(data["message"]), checks)
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
 
@@ -154,6 +172,8 @@ class CheckCache:
         except OSError:
             return  # changed or gone already: the next run checks the card again
         data = {"status": result.status, "message": result.message, "files": files,
+                "origin": result.card.loc.line,
+                "context": [eq.loc.line for eq in result.card.context],
                 "checks": [{"kind": check.kind, "status": check.status,
                             "offset": check.loc.line - result.card.loc.line,
                             "message": check.message,
