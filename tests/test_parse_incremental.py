@@ -259,3 +259,39 @@ def test_a_kept_parse_of_other_code_or_another_sheet_is_not_used(tmp_path: Path)
     kept.write_bytes(kept.read_bytes()[:1000])  # damaged
     assert load_parse(kept, ROOT / "joined.md") is None
     assert load_parse(tmp_path / "none.pickle", ROOT / "joined.md") is None
+
+
+def test_a_kept_parse_not_sealed_with_this_users_key_is_never_unpickled(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pickle is code: one in a cloned repository's `.cache/` (another user's key, or
+    none) is not loaded, so that building someone's notes never runs what they put
+    there."""
+    import pickle
+
+    text = _joined_sheets()
+    kept = tmp_path / "kept.pickle"
+    ran = tmp_path / "ran"
+    save_parse(reparse(None, text, ROOT / "joined.md"), kept)
+    assert load_parse(kept, ROOT / "joined.md") is not None
+    seal = kept.read_bytes()[:32]
+
+    class Payload:
+        def __reduce__(self) -> tuple[object, tuple[()]]:
+            return (ran.mkdir, ())
+
+    kept.write_bytes(pickle.dumps(Payload()))
+    assert load_parse(kept, ROOT / "joined.md") is None
+    kept.write_bytes(seal + pickle.dumps(Payload()))  # a seal copied from a good file
+    assert load_parse(kept, ROOT / "joined.md") is None
+    assert not ran.exists()
+    # Another user (another cache folder, another key) does not load this user's file.
+    save_parse(reparse(None, text, ROOT / "joined.md"), kept)
+    from builder import resources
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "other-user"))
+    resources._user_key.cache_clear()
+    try:
+        assert load_parse(kept, ROOT / "joined.md") is None
+    finally:
+        monkeypatch.undo()
+        resources._user_key.cache_clear()

@@ -444,3 +444,38 @@ def test_sheets_check_forks_its_worker_and_each_misbehaving_card_is_its_own_erro
     while processes_in_groups({group}) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert processes_in_groups({group}) == []
+
+
+def test_sheets_check_runs_snippet_calls_side_by_side_one_worker_per_core(
+        tmp_path: Path) -> None:
+    """With two cores or more, `sheets check` runs a sheet's snippet calls in as many
+    workers at once (each call here takes 0.3 s, so they overlap), and each card still
+    gets its own call's result."""
+    snippets = tmp_path / "snippets"
+    snippets.mkdir()
+    (snippets / "slow.py").write_text(textwrap.dedent('''
+        import os
+        import time
+        from pathlib import Path
+
+
+        def where(card):
+            time.sleep(0.3)
+            with open(os.environ["SHEETS_TEST_SERVERS"], "a") as servers:
+                servers.write(f"{os.getppid()}\\n")
+            assert card.title.endswith("even"), card.title
+    '''))
+    titles = [f"Card {number} {'even' if number % 2 == 0 else 'odd'}" for number in range(6)]
+    sheet = tmp_path / "sheet.md"
+    sheet.write_text("# Side by side\n" + "".join(
+        f"\n## {title}\n\n<!-- check: slow.where -->\n\n$$\nx = 1\n$$\n" for title in titles))
+    servers = tmp_path / "servers"
+    environment = {**os.environ, "SHEETS_CACHE_DIR": str(tmp_path / "cache"),
+                   "SHEETS_TEST_SERVERS": str(servers)}
+    done = subprocess.run([sys.executable, "-m", "builder", "check", "--json", "-",
+                           str(sheet)], cwd=tmp_path, env=environment, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 1, done.stderr
+    found = {card["title"]: card["status"] for card in json.loads(done.stdout)["cards"]}
+    assert found == {title: "pass" if title.endswith("even") else "fail" for title in titles}
+    assert len(set(servers.read_text().split())) == min(os.cpu_count() or 1, 4)

@@ -6,6 +6,7 @@ worst of its checks."""
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -94,6 +95,40 @@ def _run_snippet(card: Card, target: str, snippets_dir: Path | None, timeout: fl
     return pool.run(card, target, snippets_dir, timeout)
 
 
+def _snippet_workers(calls: int) -> int:
+    """Workers for a pool of `calls` snippet calls: one per core, up to `_MOST_WORKERS`
+    (each is a process, and its first call pays for starting it)."""
+    return max(1, min(calls, os.cpu_count() or 1, _MOST_WORKERS))
+
+
+_MOST_WORKERS = 4
+"""Snippet workers a check starts at most: more cores than that mostly wait on the
+derivation children."""
+
+
+def _run_snippets(cards: Sequence[Card], calls: Sequence[tuple[int, str]],
+                  snippets_dir: Path | None, timeout: float, pool: SnippetRunner | None
+                  ) -> dict[int, list[CheckResult]]:
+    """The results of `calls` (card index, `module.function`), by card in the order of
+    its targets: side by side from as many threads as the pool has workers."""
+    def call(job: tuple[int, str]) -> CheckResult:
+        index, target = job
+        return _run_snippet(cards[index], target, snippets_dir, timeout, pool)
+
+    workers = getattr(pool, "size", 1)
+    if workers > 1 and len(calls) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(workers, thread_name_prefix="sheets-snippets") as threads:
+            done = list(threads.map(call, calls))
+    else:
+        done = [call(job) for job in calls]
+    found: dict[int, list[CheckResult]] = {}
+    for (index, _), result in zip(calls, done, strict=True):
+        found.setdefault(index, []).append(result)
+    return found
+
+
 def check_cards(cards: Sequence[Card], *, snippets_dir: Path | None, timeout: float,
                 cache: CheckCache | None = None, processes: int | None = None,
                 pool: SnippetRunner | None = None) -> tuple[CardResult, ...]:
@@ -113,20 +148,18 @@ def check_cards(cards: Sequence[Card], *, snippets_dir: Path | None, timeout: fl
         derive = [index for index in todo
                   if cards[index].equations and cards[index].nocheck is None]
         with Derivers(cards, derive, processes) as derivers:
+            calls = [(index, target) for index in todo if cards[index].nocheck is None
+                     for target in _snippets(cards[index])]
             pool_context: AbstractContextManager[SnippetRunner | None] = \
                 contextlib.nullcontext(pool)
-            if pool is None and snippets_dir is not None and any(
-                    _snippets(cards[index]) and cards[index].nocheck is None for index in todo):
+            if pool is None and snippets_dir is not None and calls:
                 from builder.runner import SnippetPool
 
                 # Forked from here: this process runs no user code.
-                pool_context = SnippetPool(fork=True)
+                pool_context = SnippetPool(_snippet_workers(len(calls)), fork=True)
             # The snippets run here while the children work out the derivations.
             with pool_context as runner:
-                snippet_results = {
-                    index: [_run_snippet(cards[index], target, snippets_dir, timeout, runner)
-                            for target in _snippets(cards[index])]
-                    for index in todo if cards[index].nocheck is None and _snippets(cards[index])}
+                snippet_results = _run_snippets(cards, calls, snippets_dir, timeout, runner)
             derived = derivers.results()
         for index in todo:
             card = cards[index]

@@ -37,6 +37,7 @@ from urllib.parse import unquote
 
 from builder.check import find_snippets_dir
 from builder.live.server import Badge, Notice, Update
+from builder.marp import NOT_SLIDE_LOOK
 from builder.model import BuildError, Card, Diagnostic
 
 if TYPE_CHECKING:
@@ -69,12 +70,6 @@ def _fingerprint(paths: Iterable[Path]) -> str:
     return digest.hexdigest()
 
 
-# What does not change how a slide looks: where things are in the file (lines shift with
-# every edit above them), and tokens and what is read from them, which are parsed from
-# `source`, `header`, `footer`.
-_NOT_SLIDE_LOOK = frozenset({"tokens", "header_tokens", "footer_tokens", "loc", "comments",
-                             "end_line", "headings", "equations", "code_blocks", "images",
-                             "has_diagram"})
 _NOT_DECK_STYLE = frozenset({"slides", "diagnostics", "directive_locs"})
 
 
@@ -347,13 +342,13 @@ class SheetPreview:
         return tuple(dict.fromkeys(notices))
 
     def _keys(self, slides: Sequence[Slide]) -> list[str]:
-        """Each slide's key in the rendered cache (`_NOT_SLIDE_LOOK`)."""
+        """Each slide's key in the rendered cache (`NOT_SLIDE_LOOK`)."""
         known = self._slide_keys
         keys: list[str] = []
         for slide in slides:
             kept = known.get(id(slide))
             keys.append(kept[1] if kept is not None and kept[0] is slide
-                        else _fields_key(slide, _NOT_SLIDE_LOOK))
+                        else _fields_key(slide, NOT_SLIDE_LOOK))
         self._slide_keys = {id(slide): (slide, key)
                             for slide, key in zip(slides, keys, strict=True)}
         return keys

@@ -5,7 +5,15 @@ renderer alone reads `Slide.tokens`, with `markdown()`'s options; themes are loa
 and their CSS transformed here."""
 
 from builder.marp.content import heading_text, slug_text
-from builder.marp.deck import Background, CodeBlock, Comment, Deck, Heading, Slide
+from builder.marp.deck import (
+    NOT_SLIDE_LOOK,
+    Background,
+    CodeBlock,
+    Comment,
+    Deck,
+    Heading,
+    Slide,
+)
 from builder.marp.directives import ANNOTATIONS, GLOBAL_DIRECTIVES, LOCAL_DIRECTIVES
 from builder.marp.incremental import (
     Unparsed,
@@ -38,6 +46,7 @@ __all__ = [
     "HTML_ALLOWLIST",
     "LAYOUTS",
     "LOCAL_DIRECTIVES",
+    "NOT_SLIDE_LOOK",
     "Background",
     "CodeBlock",
     "Comment",

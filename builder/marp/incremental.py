@@ -63,7 +63,7 @@ from builder.marp.slides import (
 )
 from builder.marp.source import SheetSource
 from builder.model import Diagnostic, Equation, SourceLoc
-from builder.resources import libraries_digest, package_digest
+from builder.resources import libraries_digest, package_digest, sealed, unsealed
 
 __all__ = ["Unparsed", "is_unparsed", "load_parse", "parsed_in_full", "reparse",
            "save_parse", "slug_texts"]
@@ -557,7 +557,9 @@ def save_parse(deck: Deck, path: Path) -> None:
     chunks = tuple(replace(chunk, slides=tuple(map(_unparsed, chunk.slides)))
                    for chunk in state.chunks)
     light = replace(deck, slides=tuple(slide for chunk in chunks for slide in chunk.slides))
-    data = _dumps((_code_version(), light, _State(state.lines, chunks, state.levels)))
+    data = sealed(_dumps((_code_version(), light, _State(state.lines, chunks, state.levels))))
+    if data is None:
+        return
     with contextlib.suppress(OSError), atomic_path(path) as temporary:
         temporary.write_bytes(data)
 
@@ -591,9 +593,13 @@ def _dumps(value: object) -> bytes:
 def load_parse(path: Path, sheet: Path) -> Deck | None:
     """The deck `save_parse` kept at `path` for `sheet` (its slides' tokens `Unparsed`),
     for `reparse` to parse the sheet's new text from; None when there is none, it is
-    damaged, or the code or libraries changed since."""
+    damaged, not sealed with this user's key (a pickle is code: one from a cloned
+    repository is never loaded), or the code or libraries changed since."""
     try:
-        version, deck, state = pickle.loads(path.read_bytes())
+        data = unsealed(path.read_bytes())
+        if data is None:
+            return None
+        version, deck, state = pickle.loads(data)
     except Exception:  # a damaged or foreign file is a miss, whatever it raises
         return None
     if version != _code_version() or not isinstance(deck, Deck) \

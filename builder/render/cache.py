@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from builder.atomic import write_text_atomically
-from builder.marp import Deck, Slide
+from builder.marp import NOT_SLIDE_LOOK, Deck, Slide
 from builder.model import Diagnostic, SourceLoc
 from builder.render.headings import heading_slugs
 from builder.render.state import Badge
@@ -24,9 +24,7 @@ from builder.render.version import file_state
 # Slide fields that do not decide its HTML: the tokens and what is read from them come
 # from `source` (and the directives), and lines only move the warnings, which are kept
 # relative to the slide.
-_NOT_SLIDE_LOOK = frozenset({"tokens", "header_tokens", "footer_tokens", "loc", "comments",
-                             "end_line", "notes", "headings", "equations", "code_blocks",
-                             "images", "has_diagram"})
+_NOT_SLIDE_LOOK = NOT_SLIDE_LOOK | {"notes"}  # presenter notes: not on a printed page
 _GLOBAL_KEYS = ("directives", "math", "page_total", "heading_divider")
 
 
