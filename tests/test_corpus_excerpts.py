@@ -111,3 +111,10 @@ def test_macros_defined_in_a_block_of_their_own_are_read_in_the_cards_equations(
     named, written = (side.expr for side in sigmoid.chains[0].sides)
     assert named == written  # \sgm is the sigmoid
     assert check_card(card, snippets_dir=None, timeout=5).status != "fail"
+
+
+def test_an_evaluation_bar_evaluates_its_group_there() -> None:
+    # wiseodd/wiseodd.github.io src/content/post/natural-gradient.mdx:103 writes
+    # \left. \nabla_{\theta'} … \right\vert_{\theta' = \theta}
+    assert _check(r"\left. \frac{d}{dx} x^3 \right|_{x=1} = 3")[0] == "pass"
+    assert _check(r"\left. \frac{d}{dx} x^3 \right\vert_{x = 1} = 2")[0] == "fail"

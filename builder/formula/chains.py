@@ -91,8 +91,8 @@ def _is_prose(token: Token) -> bool:
     if token.kind == "text":
         return True
     if token.kind == "word":
-        text = token.value.strip()
-        return not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", text) or text in PROSE
+        text = token.value.strip().replace("\\_", "_")
+        return not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", text) or text in PROSE
     return False
 
 

@@ -176,10 +176,10 @@ class NameReader(Reader):
         """The name's base and whether it is a word (multi-letter, upright)."""
         token = self.next()
         if token.kind == "word":
-            text = token.value.strip()
+            text = token.value.strip().replace("\\_", "_")  # \text{rel\_err}
             if text.replace(" ", "").replace("\\,", "") in ("argmin", "argmax"):
                 text = text.replace(" ", "").replace("\\,", "")  # \text{arg min}
-            if not text or not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", text) or text in PROSE:
+            if not text or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", text) or text in PROSE:
                 raise Refused("text in formula")
             return text, len(text) > 1
         if token.kind == "cmd" and token.value[1:] in GREEK:

@@ -14,7 +14,7 @@ from typing import Any
 
 from builder.formula.context import ParseContext
 from builder.formula.functions import Transposed
-from builder.formula.tokens import MAX_DEPTH, Refused, Token, group_end
+from builder.formula.tokens import MAX_DEPTH, Refused, Token, group_end, split_top
 from builder.formula.vocabulary import BREAKS, EXPLICIT_PRODUCTS, RELATIONS, TRANSPOSE
 
 
@@ -161,6 +161,16 @@ class Reader(ABC):
             elif self.at("!"):
                 self.index += 1
                 expr = sympy.factorial(expr)
+            elif self.at("\\evaluatedat") and self.peek_value(1) == "_":
+                # \left. f(x) \right|_{x=0}: the group evaluated there
+                self.index += 2
+                place = split_top(self.group(), {"="})
+                if len(place) != 2 or not place[0] or not place[1]:
+                    raise Refused("evaluation bar without `variable = value`")
+                variable = self.sub(place[0])
+                if not isinstance(variable, sympy.Symbol):
+                    raise Refused("evaluation bar at an expression")
+                expr = sympy.Subs(expr, variable, self.sub(place[1]))
             else:
                 return expr
 

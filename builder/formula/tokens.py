@@ -319,9 +319,41 @@ def _unwrapped(tokens: list[Token], opening: int, start: int) -> list[Token]:
     return [*tokens[:opening], *inner, *tokens[close + 1:]]
 
 
+def _evaluation_bars(tokens: list[Token]) -> list[Token]:
+    """`\\left. f(x) \\right|_{x=0}`: the invisible `\\left.` opens a group and the bar
+    that closes it evaluates the group at its subscript; the pair becomes `(`, `)` and
+    the command `\\evaluatedat` before the subscript."""
+    if not any(t.kind == "cmd" and t.value == "\\left" for t in tokens):
+        return tokens
+    tokens = list(tokens)
+    for index, token in enumerate(tokens):
+        if not (token.kind == "cmd" and token.value == "\\left" and index + 1 < len(tokens)
+                and tokens[index + 1].value == "."):
+            continue
+        depth = 0
+        for close in range(index + 1, len(tokens) - 2):
+            current = tokens[close]
+            if current.kind == "cmd" and current.value == "\\left":
+                depth += 1
+            elif current.kind == "cmd" and current.value == "\\right":
+                if depth:
+                    depth -= 1
+                    continue
+                bar = tokens[close + 1]
+                if bar.value in ("|", "\\vert", "\\rvert", "\\big|") and \
+                        tokens[close + 2].value == "_":
+                    tokens[index] = Token("op", "(", token.pos, tokens[index + 1].end)
+                    tokens[index + 1] = Token("space", "", token.pos, token.pos)
+                    tokens[close] = Token("op", ")", current.pos, current.end)
+                    tokens[close + 1] = Token("cmd", "\\evaluatedat", bar.pos, bar.end)
+                break
+    return [token for token in tokens if token.kind != "space"]
+
+
 def _normalise(tokens: list[Token], tex: str) -> list[Token]:
     """Drop what only changes how the formula looks (sizes, colours, spacing, boxes),
     turn `\\text{…}`-like groups into one `word` token, and spacing into `space`."""
+    tokens = _evaluation_bars(tokens)
     out: list[Token] = []
     index = 0
     while index < len(tokens):
