@@ -50,7 +50,7 @@ def code_version() -> str:
 # relative to the slide.
 _NOT_SLIDE_LOOK = frozenset({"tokens", "header_tokens", "footer_tokens", "loc", "comments",
                              "end_line", "notes", "headings", "equations", "code_blocks",
-                             "images", "has_diagram"})
+                             "images", "has_diagram", "inline_math"})
 _GLOBAL_KEYS = ("directives", "math", "page_total", "heading_divider")
 
 
