@@ -83,6 +83,9 @@ class Card:
     """The heading's line (or the first equation's, for an untitled card)."""
     slide: int
     """0-based index of the slide the card is on."""
+    mappings: tuple[str, ...] = ()
+    """Bodies of `<!-- map: h = H_in, f_h = F -->`: how the card's symbols are the
+    symbols of the library entry it links (`check: std.NAME`)."""
     annotation_lines: tuple[tuple[str, int], ...] = ()
     """`(key, line)` of each annotation in the card's comments, in order (`("assume", 12)`):
     where a warning about one points."""
@@ -93,7 +96,7 @@ class Card:
 
 
 Status = Literal["pass", "fail", "error", "unchecked"]
-CheckKind = Literal["derivation", "snippet"]
+CheckKind = Literal["derivation", "snippet", "library"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +113,10 @@ class CheckResult:
     """Files besides the sheet that decided the result: for a snippet, its module and
     every module of the snippets folder it imported (the check cache re-checks the card
     when one of them changes)."""
+    standard: str = ""
+    """For a library check, the entry it compared with (`std.conv_output_size`)."""
+    renaming: tuple[tuple[str, str], ...] = ()
+    """For a library check, how the card's symbols are the entry's: (card's, entry's)."""
 
 
 @dataclass(frozen=True, slots=True)

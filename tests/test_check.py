@@ -287,6 +287,12 @@ def test_the_code_key_is_every_module_of_the_package_found_by_walking_it(
     assert edited != added
     _write(package / "check" / "__pycache__" / "cache.cpython-312.pyc", "other")
     assert files_digest(package) == edited  # bytecode is not the code
+    # The standard library's entries are sheets: data that decides verdicts.
+    _write(package / "library" / "entries" / "losses.md", "## MSE\n")
+    with_entry = files_digest(package)
+    assert with_entry != edited
+    _write(package / "library" / "entries" / "losses.md", "## MSE, edited\n")
+    assert files_digest(package) != with_entry
 
 
 def test_the_code_key_changes_with_python_sympy_and_numpy(tmp_path: Path) -> None:

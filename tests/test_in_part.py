@@ -7,6 +7,7 @@ in `build` and `check`, and the row is not checked."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -186,4 +187,8 @@ def test_seed_001_says_which_passes_are_in_part_and_why(
     at = lines.index(f"{SEED_DECK}:731: 生成モデル: pass (1 of 2 steps; 1 not checked)")
     assert lines[at + 1] == (f"  {SEED_DECK}:734: step 1: cannot evaluate the sides at "
                              f"points of the domain")
-    assert lines[-1].startswith("5 passed (3 in part), 2 failed, ")
+    # Two wrong derivation steps, and two wrong standard formulas the library knows
+    # (tests/test_library.py); the library's passes come on top of the derivations'.
+    summary = re.match(r"(\d+) passed \((\d+) in part\), 4 failed, ", lines[-1])
+    assert summary is not None, lines[-1]
+    assert int(summary.group(1)) >= 5 and int(summary.group(2)) >= 3

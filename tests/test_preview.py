@@ -351,3 +351,63 @@ def test_raw_html_in_one_slide_leaves_each_slide_one_section_of_the_page(
         view.close()
         server.shutdown()
         rebuild.close()
+
+
+SUMMARY_SHEET = """---
+marp: true
+headingDivider: 2
+---
+
+## 出力サイズ
+
+$$ O = \\frac{H + 2P + F}{S} + 1 $$
+
+## ソフトマックス関数
+<!-- chek: std.softmax -->
+
+$$ y_k = \\frac{e^{a_k}}{\\sum_i e^{a_i}} $$
+
+## 図
+
+![](missing.png)
+
+## Notes
+
+$$ x = 1 $$
+"""
+
+
+def test_the_summary_counts_verdicts_lists_problems_and_jumps_to_them(
+        browser: Browser, tmp_path: Path) -> None:
+    """The library's verdicts (a wrong conv output size, a right softmax) and the sheet's
+    warnings (a misspelt annotation, a missing image) are summed up in the corner; the
+    failing card's badge says on hover which standard formula it is not."""
+    path = tmp_path / "notes.md"
+    path.write_text(SUMMARY_SHEET, encoding="utf-8")
+    server = PreviewServer(path, SheetPreview(path), port=0)
+    server.start()
+    threading.Thread(target=server.run_build_loop, daemon=True).start()
+    view = browser.new_page(viewport={"width": 1000, "height": 800})
+    try:
+        view.goto(server.url)
+        view.wait_for_function("() => window.sheetsPreview && sheetsPreview.summary && "
+                               "sheetsPreview.summary.counts.fail === 1", timeout=WAIT_MS)
+        summary = view.evaluate("sheetsPreview.summary")
+        assert summary["counts"]["pass"] == 1 and summary["warnings"] == 2
+        heading = view.locator("#sheets-summary summary").inner_text()
+        assert heading.startswith("1 pass · 1 fail") and heading.endswith("2 warnings")
+        badge = view.locator(".sheets-badge-fail").first
+        assert "convolution output size" in (badge.get_attribute("title") or "")
+        passed = view.locator(".sheets-badge-pass").first
+        assert "matches the standard softmax" in (passed.get_attribute("title") or "")
+        view.locator("#sheets-summary summary").click()
+        items = view.locator("#sheets-summary li")
+        texts = [items.nth(index).inner_text() for index in range(items.count())]
+        assert [text.split(": ")[1] for text in texts] == ["fail", "warning", "warning"]
+        assert "chek" in texts[1] and "missing.png" in texts[2]
+        items.nth(2).click()
+        view.wait_for_function("() => sheetsPreview.jumped === 2", timeout=WAIT_MS)
+        assert view.evaluate("sheetsPreview.slides[2].classList.contains('sheets-jumped')")
+    finally:
+        view.close()
+        server.shutdown()

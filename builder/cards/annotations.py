@@ -1,5 +1,5 @@
 """Annotations: the comments that tell the checker what to do with a card
-(`<!-- check: probability.softmax -->`, `assume:`, `nocheck:`, `let:`; the keys are
+(`<!-- check: probability.softmax -->`, `assume:`, `nocheck:`, `let:`, `map:`; the keys are
 `builder.marp.ANNOTATIONS`, which the parser also knows so as not to call them unknown
 directives). A comment may hold several, one per line; a line without `key:` continues
 the one before it."""
@@ -32,6 +32,8 @@ class Annotations:
     """`nocheck:` reasons joined with `; ` ("" for a bare `nocheck:`); None without one."""
     declarations: tuple[str, ...]
     """`let:` values."""
+    mappings: tuple[str, ...] = ()
+    """`map:` values (`h = H_in, f_h = F`)."""
 
 
 def parse_annotations(comments: Sequence[Comment]) -> Annotations:
@@ -40,6 +42,7 @@ def parse_annotations(comments: Sequence[Comment]) -> Annotations:
     assume: list[str] = []
     nocheck: list[str] = []
     declarations: list[str] = []
+    mappings: list[str] = []
     for comment in comments:
         for key, value in annotation_entries(comment.text):
             if key == "check":
@@ -48,10 +51,13 @@ def parse_annotations(comments: Sequence[Comment]) -> Annotations:
                 assume.extend(_split_top_level(value))
             elif key == "nocheck":
                 nocheck.append(value)
+            elif key == "map":
+                mappings.append(value)
             else:
                 declarations.append(value)
     reason = "; ".join(reason for reason in nocheck if reason) if nocheck else None
-    return Annotations(tuple(checks), tuple(assume), reason, tuple(declarations))
+    return Annotations(tuple(checks), tuple(assume), reason, tuple(declarations),
+                       tuple(mappings))
 
 
 def annotation_entries(text: str) -> list[tuple[str, str]]:

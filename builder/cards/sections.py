@@ -86,6 +86,7 @@ def _slide_cards(slide: Slide) -> list[Card]:
             assume=annotations.assume,
             nocheck=annotations.nocheck,
             declarations=annotations.declarations,
+            mappings=annotations.mappings,
             code=tuple(section.code),
             loc=section.loc or section.equations[0].loc,
             slide=slide.index,

@@ -18,14 +18,17 @@ import hashlib
 import importlib.util
 import json
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from builder.atomic import write_text_atomically
 from builder.model import Card, CardResult, CheckResult, Diagnostic, SourceLoc
+from builder.replay import file_digest
 from builder.resources import package_digest
 
-__all__ = ["CheckCache", "code_key", "file_digest", "library_versions"]
+__all__ = ["CheckCache", "code_key", "current_code_key", "file_digest", "is_storable",
+           "library_versions"]
 
 LIBRARIES = ("sympy", "numpy")
 """The libraries whose version can change a verdict (besides Python's)."""
@@ -67,7 +70,7 @@ def code_key(code: str, versions: Mapping[str, str]) -> str:
 
 
 @functools.cache
-def _current_code_key() -> str | None:
+def current_code_key() -> str | None:
     """This process's `code_key`, computed once; None when a file of the package could
     not be read (then nothing is cached)."""
     try:
@@ -76,9 +79,12 @@ def _current_code_key() -> str | None:
         return None
 
 
-def file_digest(path: Path) -> str:
-    """A digest of the file's content; OSError when it cannot be read."""
-    return hashlib.blake2b(path.read_bytes(), digest_size=20).hexdigest()
+def is_storable(result: CardResult) -> bool:
+    """Whether a result may be kept for later runs: not when a snippet errored (a timeout
+    may be the machine's load, not the snippet: run it again), nor when a snippet's result
+    does not say which files it read."""
+    return not any(check.kind == "snippet" and (check.status == "error" or not check.files_read)
+                   for check in result.checks)
 
 
 class CheckCache:
@@ -88,12 +94,19 @@ class CheckCache:
     to the card, so an edit above it does not re-check it), the code key and the
     snippets folder; the entry also holds the digest of every file the card's snippets
     read, checked on each lookup (`get`). Written atomically; a damaged entry, or one
-    whose files changed or cannot be read, is a miss."""
+    whose files changed or cannot be read, is a miss. One instance serves one run: it
+    takes the digest of each file once."""
 
     def __init__(self, directory: Path, *, code: str | None = None) -> None:
         """`code`: the code key (`code_key`); by default this process's."""
         self.directory = directory
-        self._code = code if code is not None else _current_code_key()
+        self._code = code if code is not None else current_code_key()
+        self._digests: dict[str, str] = {}
+        """The digest of each file an entry's snippets read, taken once per run: cards
+        that link the same snippets look at the same files."""
+        self._loaded_memo: dict[str, Any] | None = None
+        self._used: dict[str, Any] = {}
+        self._memo_changed = False
 
     def key(self, card: Card, snippets_dir: Path | None) -> str | None:
         """The card's key; None when the code key could not be computed."""
@@ -114,24 +127,27 @@ class CheckCache:
         try:
             data = json.loads((self.directory / f"{key}.json").read_text(encoding="utf-8"))
             for name, digest in data["files"].items():
-                if file_digest(Path(name)) != digest:
+                if name not in self._digests:
+                    self._digests[name] = file_digest(Path(name))
+                if self._digests[name] != digest:
                     return None
             checks = tuple(
                 CheckResult(item["kind"], item["status"],
                             SourceLoc(card.loc.path, card.loc.line + item["offset"]),
-                            item["message"], tuple(Path(name) for name in item["files"]))
+                            item["message"], tuple(Path(name) for name in item["files"]),
+                            item.get("standard", ""),
+                            tuple((mine, theirs) for mine, theirs in item.get("renaming", ())))
                 for item in data["checks"])
             return CardResult(card, data["status"], data["message"], checks)
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
 
     def put(self, key: str, result: CardResult) -> None:
-        """Store `result`, with the digests of the files its checks read. Not stored: a
-        snippet's error (a timeout may be the machine's load, not the snippet: run it
-        again), and a snippet result that does not say which files it read."""
-        snippets = [check for check in result.checks if check.kind == "snippet"]
-        if any(check.status == "error" or not check.files_read for check in snippets):
+        """Store `result`, with the digests of the files its checks read; not one that
+        `is_storable` refuses."""
+        if not is_storable(result):
             return
+        snippets = [check for check in result.checks if check.kind == "snippet"]
         try:
             files = {str(path): file_digest(path)
                      for check in snippets for path in check.files_read}
@@ -141,30 +157,63 @@ class CheckCache:
                 "checks": [{"kind": check.kind, "status": check.status,
                             "offset": check.loc.line - result.card.loc.line,
                             "message": check.message,
-                            "files": [str(path) for path in check.files_read]}
+                            "files": [str(path) for path in check.files_read],
+                            "standard": check.standard,
+                            "renaming": [list(pair) for pair in check.renaming]}
                            for check in result.checks]}
         with contextlib.suppress(OSError):  # a cache that cannot be written only costs time
             write_text_atomically(self.directory / f"{key}.json", json.dumps(data))
+        self._digests.update(files)
 
-    def diagnostics(self, card: Card, compute: Callable[[Card], tuple[Diagnostic, ...]]
+    def diagnostics(self, card: Card, compute: Callable[[Card], Sequence[Diagnostic]]
                     ) -> tuple[Diagnostic, ...]:
-        """`compute(card)`: what the checker says of a card besides its verdict (its
-        `assume:` and `let:` warnings), kept under the card's key with lines relative to
-        the card, so that a warm run need not compile the card to say it again."""
+        """`compute(card)`: what a stage says of a card besides its verdict (its `assume:`
+        and `let:` warnings, its unbalanced delimiters), a function of the card's content
+        alone, kept under the card's key with lines relative to the card, so that a warm
+        run need not compile the card to say it again. Kept in one file for the whole
+        folder (`DIAGNOSTICS`), read on first use and written by `flush`."""
         key = self.key(card, None)
         if key is None:
-            return compute(card)
-        path = self.directory / f"{key}-diagnostics.json"
+            return tuple(compute(card))
+        name = f"{key}:{compute.__module__}.{compute.__qualname__}"
+        memo = self._memo()
         origin = card.loc.line
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            return tuple(Diagnostic(SourceLoc(card.loc.path, origin + item["offset"]),
-                                    item["message"], item["severity"]) for item in data)
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
-        found = compute(card)
-        with contextlib.suppress(OSError):
-            write_text_atomically(path, json.dumps(
-                [{"offset": d.loc.line - origin, "message": d.message,
-                  "severity": d.severity} for d in found], ensure_ascii=False))
+        kept = memo.get(name)
+        if kept is not None:
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                found = tuple(Diagnostic(SourceLoc(card.loc.path, origin + offset), message,
+                                         severity) for offset, message, severity in kept)
+                self._used[name] = kept
+                return found
+        found = tuple(compute(card))
+        self._used[name] = [(d.loc.line - origin, d.message, d.severity) for d in found]
+        self._memo_changed = True
         return found
+
+    DIAGNOSTICS = Path("diagnostics") / "memo.json"
+    """Where, under the folder, `diagnostics` keeps what it computed."""
+    KEPT_DIAGNOSTICS = 20000
+    """How many cards' diagnostics the file keeps at most: past that, those of the last
+    run's cards only (it does not grow with every edit for ever)."""
+
+    def _memo(self) -> dict[str, Any]:
+        if self._loaded_memo is None:
+            try:
+                loaded = json.loads((self.directory / self.DIAGNOSTICS).read_text(
+                    encoding="utf-8"))
+                self._loaded_memo = loaded if isinstance(loaded, dict) else {}
+            except (OSError, ValueError):
+                self._loaded_memo = {}
+        return self._loaded_memo
+
+    def flush(self) -> None:
+        """Write what `diagnostics` computed in this run (nothing when all was known)."""
+        if not self._memo_changed:
+            return
+        memo = {**self._memo(), **self._used}
+        if len(memo) > self.KEPT_DIAGNOSTICS:
+            memo = dict(self._used)
+        with contextlib.suppress(OSError):  # a cache that cannot be written only costs time
+            write_text_atomically(self.directory / self.DIAGNOSTICS,
+                                  json.dumps(memo, ensure_ascii=False))
+        self._loaded_memo, self._memo_changed = memo, False

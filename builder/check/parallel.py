@@ -24,6 +24,7 @@ from builder.check.plan import (
     finish,
     internal_error,
 )
+from builder.library import library_checks, linked_entries, prepare_library
 from builder.model import Card, CheckResult
 
 __all__ = ["LOST", "PARALLEL_CARDS", "Derivers"]
@@ -79,6 +80,7 @@ class Derivers:
         # (`_proved_equal`), and a child that does imports them itself.
         import sympy  # noqa: F401
 
+        prepare_library()  # the entries loaded once, here, for every child
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()
@@ -124,9 +126,12 @@ class Derivers:
         failed: dict[int, str] = {}  # card → why compiling it or a step raised
         verdicts: dict[tuple[int, int], StepVerdict | str] = {}
         started: set[tuple[int, int]] = set()
+        library: dict[int, tuple[CheckResult, ...]] = {}
         for index, key, payload in self._frames():
             if key == "take":
                 taken.add(index)
+            elif key == "library":
+                library[index] = payload
             elif key == "plan":
                 plans[index] = payload
             elif key == "failed":
@@ -142,8 +147,9 @@ class Derivers:
             if index in failed:
                 done[index] = Derivation(reasons=(failed[index],))
             elif index in plans:
-                done[index] = self._finish_card(index, plans[index], verdicts, started,
-                                                ending)
+                done[index] = replace(self._finish_card(index, plans[index], verdicts,
+                                                        started, ending),
+                                      library=library.get(index))
             elif index in taken:  # its child died compiling it
                 done[index] = Derivation((CheckResult("derivation", "error", card.loc,
                                                       f"{LOST} ({ending})"),))
@@ -266,13 +272,21 @@ def _derive_in_child(cards: Sequence[Card], queue: int, out: int) -> None:
                 send(index, "failed", internal_error(error))
                 continue
             send(index, "plan", [_without_expressions(item) for item in plan])
+            decided = False
             for number, step in enumerate(item for item in plan if isinstance(item, Step)):
                 send(index, number, "start")
                 try:
                     verdict: StepVerdict | str = step.verdict()
                 except Exception as error:
                     verdict = internal_error(error)
+                decided |= not isinstance(verdict, str) and verdict.status != "unchecked"
                 send(index, number, verdict)
+            # The library, here where the card's equations are compiled already: it
+            # recognises a card nothing else checks (no step decided, no snippet).
+            card = cards[index]
+            snippets = len(card.checks) > len(linked_entries(card))
+            send(index, "library", library_checks(card, recognise=not decided
+                                                  and not snippets))
         code = 0
     finally:
         os._exit(code)

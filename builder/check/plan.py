@@ -44,6 +44,9 @@ class Derivation:
 
     checks: tuple[CheckResult, ...] = ()
     reasons: tuple[str, ...] = ()
+    library: tuple[CheckResult, ...] | None = None
+    """The library's checks of the card (builder/library/), when worked out with the
+    derivation (in a child, whose compiled equations they reuse); None: not yet."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,11 +7,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from builder.model import CardResult, SourceLoc, Status
+from builder.model import CardResult, CheckResult, SourceLoc, Status
 
 __all__ = ["STATUSES", "badge_label", "badge_message", "failing_checks", "github_annotation",
-           "github_annotations", "how_much_checked", "in_part_lines", "report_lines",
-           "results_json", "summary", "summary_line", "unchecked_lines", "unchecked_steps"]
+           "github_annotations", "how_much_checked", "in_part_lines", "library_lines",
+           "report_lines", "results_json", "summary", "summary_line", "unchecked_lines",
+           "unchecked_steps"]
 
 STATUSES: tuple[Status, ...] = ("pass", "fail", "error", "unchecked")
 
@@ -31,6 +32,25 @@ def failing_checks(result: CardResult) -> list[tuple[SourceLoc, str]]:
 def report_lines(result: CardResult) -> list[str]:
     """`path:line: title: message`, one per failing check (`failing_checks`)."""
     return [f"{loc}: {text}" for loc, text in failing_checks(result)]
+
+
+def library_lines(result: CardResult, *, verbose: bool = False) -> list[str]:
+    """What the library (builder/library/) made of the card: each near miss, a formula
+    close to a standard one that nothing in the card names, as `path:line: warning:
+    title: near miss: …`; with `verbose`, each standard formula it matched, with the
+    entry and the renaming, as `path:line: title: matches the standard …`."""
+    from builder.library import NEAR_MISS
+
+    title = f"{result.card.title}: " if result.card.title else ""
+    lines = []
+    for check in result.checks:
+        if check.kind != "library":
+            continue
+        if check.status == "unchecked" and check.message.startswith(NEAR_MISS):
+            lines.append(f"{check.loc}: warning: {title}{check.message}")
+        elif verbose and check.status == "pass":
+            lines.append(f"{check.loc}: {title}{check.message}")
+    return lines
 
 
 def how_much_checked(result: CardResult) -> str:
@@ -158,6 +178,17 @@ def summary_line(results: Sequence[CardResult]) -> str:
             f"{counts['unchecked']} unchecked")
 
 
+def _check_json(check: CheckResult) -> dict[str, Any]:
+    """One check in `--json`; a library check adds the entry it compared with and how
+    the card's symbols are the entry's (`"renaming": {"h": "H"}`)."""
+    data: dict[str, Any] = {"kind": check.kind, "status": check.status,
+                            "line": check.loc.line, "message": check.message}
+    if check.standard:
+        data["standard"] = check.standard
+        data["renaming"] = dict(check.renaming)
+    return data
+
+
 def results_json(results: Sequence[CardResult]) -> dict[str, Any]:
     """The `--json` document (docs/format.md): each card with its status, how many of
     its steps were checked, and every step (those not checked too)."""
@@ -170,8 +201,7 @@ def results_json(results: Sequence[CardResult]) -> dict[str, Any]:
             "message": result.message,
             "checked": result.checked,
             "steps": result.steps,
-            "checks": [{"kind": check.kind, "status": check.status, "line": check.loc.line,
-                        "message": check.message} for check in result.checks],
+            "checks": [_check_json(check) for check in result.checks],
         } for result in results],
         "summary": summary(results),
         "in_part": sum(result.in_part for result in results),

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 from builder.check.cache import CheckCache
 from builder.check.parallel import LOST, Derivers
 from builder.check.plan import Derivation, derivation_checks
+from builder.library import STD_PREFIX, library_checks
 from builder.model import Card, CardResult, CheckResult
 
 if TYPE_CHECKING:
@@ -41,14 +42,30 @@ def find_snippets_dir(sheet: Path) -> Path | None:
     return None
 
 
-def _card_result(card: Card, checks: Sequence[CheckResult], reasons: Sequence[str]
-                 ) -> CardResult:
+def _snippets(card: Card) -> list[str]:
+    """The card's `check:` targets that are snippets (`std.NAME` are library entries)."""
+    return [target for target in card.checks if not target.startswith(STD_PREFIX)]
+
+
+def _card_result(card: Card, checks: Sequence[CheckResult], reasons: Sequence[str],
+                 library: tuple[CheckResult, ...] | None = None) -> CardResult:
+    # The library (builder/library/) checks the entries the card links, and recognises
+    # the standard formulas of a card nothing else could check (`library`: its checks,
+    # when a child worked them out with the derivation).
+    found = library if library is not None else library_checks(
+        card, recognise=not any(check.status != "unchecked" for check in checks))
+    # A statement the library decided is no longer a step left unchecked at its line.
+    decided_lines = {check.loc for check in found if check.status != "unchecked"}
+    checks = [*(check for check in checks if check.status != "unchecked"
+                or check.loc not in decided_lines), *found]
     decided = [check for check in checks if check.status != "unchecked"]
     if not decided:
         reason = reasons[0] if reasons else "nothing to check (definitions only)"
         return CardResult(card, "unchecked", reason, tuple(checks))
     worst = max(decided, key=lambda check: _SEVERITY[check.status])
     message = worst.message if worst.status in ("fail", "error") else ""
+    if worst.status == "pass" and all(check.kind == "library" for check in decided):
+        message = "; ".join(check.message for check in decided)
     return CardResult(card, worst.status, message, tuple(checks))
 
 
@@ -62,7 +79,7 @@ def check_card(card: Card, *, snippets_dir: Path | None, timeout: float,
                           else "nocheck", ())
     derivation = derivation_checks(card) if derived is None else derived
     checks = list(derivation.checks)
-    for target in card.checks:
+    for target in _snippets(card):
         checks.append(_run_snippet(card, target, snippets_dir, timeout, pool))
     return _card_result(card, checks, derivation.reasons)
 
@@ -99,7 +116,7 @@ def check_cards(cards: Sequence[Card], *, snippets_dir: Path | None, timeout: fl
             pool_context: AbstractContextManager[SnippetRunner | None] = \
                 contextlib.nullcontext(pool)
             if pool is None and snippets_dir is not None and any(
-                    cards[index].checks and cards[index].nocheck is None for index in todo):
+                    _snippets(cards[index]) and cards[index].nocheck is None for index in todo):
                 from builder.runner import SnippetPool
 
                 # Forked from here: this process runs no user code.
@@ -108,8 +125,8 @@ def check_cards(cards: Sequence[Card], *, snippets_dir: Path | None, timeout: fl
             with pool_context as runner:
                 snippet_results = {
                     index: [_run_snippet(cards[index], target, snippets_dir, timeout, runner)
-                            for target in cards[index].checks]
-                    for index in todo if cards[index].nocheck is None and cards[index].checks}
+                            for target in _snippets(cards[index])]
+                    for index in todo if cards[index].nocheck is None and _snippets(cards[index])}
             derived = derivers.results()
         for index in todo:
             card = cards[index]
@@ -119,7 +136,7 @@ def check_cards(cards: Sequence[Card], *, snippets_dir: Path | None, timeout: fl
                 derivation = derived.get(index) or derivation_checks(card)
                 result = _card_result(card, [*derivation.checks,
                                              *snippet_results.get(index, ())],
-                                      derivation.reasons)
+                                      derivation.reasons, derivation.library)
             results[index] = result
             key = keys[index]
             if cache is not None and key is not None and not any(

@@ -1,21 +1,25 @@
 // The preview page's side of `sheets preview` (builder/serve.py).
 //
 // The server streams `update` events: {version, count, error, head?, title?, scripts?,
-// slides: {index: html}, badges?}. Only the slides listed are replaced; every other
+// slides: {index: html}, badges?, warnings?}. Only the slides listed are replaced; every other
 // <section> stays the same DOM object, so the browser keeps its layout, its selection
 // and the reader's place. `scripts` are loaded once each (the diagram library); mermaid
 // then draws the diagrams of the slides shown, and of each patched slide that has one.
+// The summary in the corner counts the cards by verdict and lists the failing ones and
+// the sheet's warnings; a click on one scrolls to its slide and marks it.
 // `window.sheetsPreview` exposes what tests and the bench wait on.
 "use strict";
 
 (() => {
   const container = document.getElementById("sheets-slides");
   const overlay = document.getElementById("sheets-overlay");
+  const summary = document.getElementById("sheets-summary");
   const chrome = document.getElementById("sheets-preview-chrome");
   const slideNodes = [];   // one top-level element per slide, in order
   const slideHtml = [];    // the HTML each was made from
   let headNodes = [];      // what the last `head` put into <head>
   let badges = [];
+  let warnings = [];
   const badgeMarks = new Map();  // slide index -> its badge elements, in `badges` order
   const loadedScripts = new Set();
   let mermaidReady = false;
@@ -213,6 +217,49 @@
       .finally(() => { state.diagramRuns += 1; });
   }
 
+  // The corner summary: "12 pass · 1 fail · 3 unchecked · 2 warnings", and under it
+  // each failing card and each warning, which jumps to its slide.
+  function drawSummary() {
+    const counts = { pass: 0, fail: 0, error: 0, unchecked: 0 };
+    for (const badge of badges) counts[badge.status] += 1;
+    const parts = Object.entries(counts).filter(([, count]) => count)
+      .map(([status, count]) => `${count} ${status}`);
+    if (warnings.length) {
+      parts.push(`${warnings.length} warning${warnings.length === 1 ? "" : "s"}`);
+    }
+    summary.hidden = parts.length === 0;
+    summary.firstElementChild.textContent = parts.join(" · ");
+    const list = summary.querySelector("ol");
+    list.replaceChildren();
+    const items = [
+      ...badges.filter((badge) => badge.status === "fail" || badge.status === "error")
+        .map((badge) => ({ slide: badge.slide, line: badge.line, kind: badge.status,
+          text: `${badge.title || "card"}: ${badge.message}` })),
+      ...warnings.map((warning) => ({ slide: warning.slide, line: warning.line,
+        kind: "warning", text: warning.message })),
+    ].sort((a, b) => a.line - b.line);
+    for (const item of items) {
+      const entry = document.createElement("li");
+      entry.className = `sheets-summary-${item.kind}`;
+      entry.dataset.slide = String(item.slide);
+      entry.textContent = `line ${item.line}: ${item.kind}: ${item.text}`;
+      entry.addEventListener("click", () => jumpTo(item.slide));
+      list.append(entry);
+    }
+    state.summary = { counts, warnings: warnings.length, items: items.length };
+  }
+
+  function jumpTo(index) {
+    const node = slideNodes[index];
+    if (!node) return;
+    node.scrollIntoView({ block: "start" });
+    for (const old of container.querySelectorAll(".sheets-jumped")) {
+      old.classList.remove("sheets-jumped");
+    }
+    node.classList.add("sheets-jumped");
+    state.jumped = index;
+  }
+
   function showError(message) {
     state.error = message;
     overlay.hidden = message === null;
@@ -238,6 +285,8 @@
       badges = message.badges;
       state.badgeVersion += 1;
     }
+    if ("warnings" in message) warnings = message.warnings;
+    if ("badges" in message || "warnings" in message) drawSummary();
     const indices = Array.from(redrawn).sort((a, b) => a - b);
     if (indices.length) drawBadges(indices);
     if (described.length) describeBadges(described);

@@ -9,11 +9,12 @@ with `Badge`s once the checks are done); `SheetPreview`, the rebuild for one she
 from builder.live.preview import SheetPreview
 from builder.live.server import (
     Badge,
+    Notice,
     PreviewServer,
     Update,
     open_browser,
     stop_signals_as_interrupt,
 )
 
-__all__ = ["Badge", "PreviewServer", "SheetPreview", "Update",
+__all__ = ["Badge", "Notice", "PreviewServer", "SheetPreview", "Update",
            "open_browser", "stop_signals_as_interrupt"]

@@ -17,6 +17,7 @@ re-checks only the cards that use it.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import functools
 import hashlib
@@ -28,17 +29,19 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
+from dataclasses import field as dataclass_field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from builder.check import find_snippets_dir
-from builder.live.server import Badge, Update
-from builder.model import BuildError, Card
+from builder.live.server import Badge, Notice, Update
+from builder.marp import NOT_SLIDE_LOOK
+from builder.model import BuildError, Card, Diagnostic
 
 if TYPE_CHECKING:
-    from builder.marp import Deck, Slide
+    from builder.marp import Deck, Layout, Slide
     from builder.render import PageMath
     from builder.runner import SnippetPool
 
@@ -50,6 +53,9 @@ class _Rendered:
     slides: Mapping[str, str]
     math: PageMath
     """The page's math so far: `head` covers the math of every slide in `slides`."""
+    notes: Mapping[str, tuple[tuple[int, str], ...]] = dataclass_field(default_factory=dict)
+    """Each rendered slide's warnings (a missing image), by slide key, as (line from the
+    slide's first line, message): a slide drawn from the cache still reports them."""
 
 
 def _fingerprint(paths: Iterable[Path]) -> str:
@@ -64,12 +70,6 @@ def _fingerprint(paths: Iterable[Path]) -> str:
     return digest.hexdigest()
 
 
-# What does not change how a slide looks: where things are in the file (lines shift with
-# every edit above them), and tokens and what is read from them, which are parsed from
-# `source`, `header`, `footer`.
-_NOT_SLIDE_LOOK = frozenset({"tokens", "header_tokens", "footer_tokens", "loc", "comments",
-                             "end_line", "headings", "equations", "code_blocks", "images",
-                             "has_diagram"})
 _NOT_DECK_STYLE = frozenset({"slides", "diagnostics", "directive_locs"})
 
 
@@ -78,6 +78,16 @@ def _fields_key(value: Any, skip: frozenset[str]) -> str:
     # the plain values is what decides the rendering.
     return repr(tuple((f.name, getattr(value, f.name)) for f in fields(value)
                       if f.name not in skip))
+
+
+def _slide_at(slides: Sequence[Slide], line: int) -> Slide | None:
+    """The slide holding `line` (the last one starting at or before it)."""
+    found = None
+    for slide in slides:
+        if slide.loc.line > line:
+            break
+        found = slide
+    return found if found is not None else (slides[0] if slides else None)
 
 
 def _card_what(card: Card) -> str:
@@ -214,8 +224,11 @@ class SheetPreview:
         theme_set: Sequence[Path] = (),
         snippets_dir: Path | None = None,
         timeout: float = 10.0,
+        layout: Layout | None = None,
     ) -> None:
         self.sheet = sheet
+        self.layout = layout
+        """`sheets preview --as`: slides or a document, whatever the sheet says."""
         self.theme_set = tuple(path.absolute() for path in theme_set)
         self.snippets_dir = snippets_dir or find_snippets_dir(sheet)
         self.timeout = timeout
@@ -245,13 +258,14 @@ class SheetPreview:
         return frozenset(paths)
 
     def __call__(self, path: Path) -> Update:
-        from builder.marp import read_sheet, reparse
+        from builder.marp import document_parts, read_sheet, reparse, sheet_layout
         from builder.render import MERMAID_JS, PageMath, load_themes, render_deck
 
         try:
             previous = self._deck if self._deck is not None and self._deck.path == path \
                 else None
-            deck = self._deck = reparse(previous, read_sheet(path), path)
+            text = read_sheet(path)
+            deck = self._deck = reparse(previous, text, path)
             themes = load_themes(self.theme_set)
         except BuildError as error:
             return Update(error=str(error), watch=self._watch())
@@ -261,28 +275,39 @@ class SheetPreview:
         except (OSError, UnicodeDecodeError) as error:
             return Update(error=f"{path}: {error}", watch=self._watch())
 
-        deck_key = _fields_key(deck, _NOT_DECK_STYLE) + _fingerprint(self.theme_set)
+        layout = sheet_layout(deck, self.layout)
+        deck_key = _fields_key(deck, _NOT_DECK_STYLE) + _fingerprint(self.theme_set) + layout
+        # A document is shown in parts, so that a save redraws the part it changed.
+        shown = document_parts(deck, text) if layout == "document" else deck
         cache = self._rendered
         if cache is None or cache.deck_key != deck_key:
             cache = _Rendered(deck_key, "", {}, PageMath())
-        keys = self._keys(deck.slides)
-        missing = [slide for slide, key in zip(deck.slides, keys, strict=True)
+        keys = self._keys(shown.slides)
+        missing = [slide for slide, key in zip(shown.slides, keys, strict=True)
                    if key not in cache.slides]
         head = cache.head
         slides = dict(cache.slides)
+        notes = dict(cache.notes)
         if missing or not head:
             try:
-                rendered = render_deck(replace(deck, slides=tuple(missing)), themes=themes,
-                                       page_math=cache.math)
+                # (The page's title, in a document's CSS, is the sheet's, not that of
+                # the first slide rendered: else the head would change with each save.)
+                rendered = render_deck(replace(shown, slides=tuple(missing),
+                                               title=deck.title or path.name), themes=themes,
+                                       page_math=cache.math, layout=layout)
             except BuildError as error:
                 return Update(error=str(error), watch=self._watch())
             self.rendered_slides += len(missing)
             head = rendered.head
             for slide, html in zip(missing, rendered.slides, strict=True):
                 slides[keys[slide.index]] = html
+                notes[keys[slide.index]] = tuple(
+                    (diagnostic.loc.line - slide.loc.line, diagnostic.message)
+                    for diagnostic in rendered.diagnostics
+                    if _slide_at(deck.slides, diagnostic.loc.line) is slide)
         # Keep only what the deck now has, so the cache does not grow with every edit.
         self._rendered = _Rendered(deck_key, head, {key: slides[key] for key in keys},
-                                   cache.math)
+                                   cache.math, {key: notes.get(key, ()) for key in keys})
         ordered = tuple(slides[key] for key in keys)
         return Update(
             head=f"<style>{head}</style>",
@@ -292,17 +317,38 @@ class SheetPreview:
             # The same diagram library `sheets build` inlines (3.5 MB: only when needed);
             # the page runs it on each patched slide that has a diagram.
             scripts=(MERMAID_JS,) if any(slide.has_diagram for slide in deck.slides) else (),
-            checks=lambda: self._check(deck),
+            warnings=self._warnings(deck, shown, keys, notes),
+            checks=lambda: self._check(deck, shown),
         )
 
+    def _warnings(self, deck: Deck, shown: Deck, keys: Sequence[str],
+                  notes: Mapping[str, tuple[tuple[int, str], ...]]) -> tuple[Notice, ...]:
+        """The sheet's warnings for the page's summary: the parser's (an unclosed `$$`,
+        a misspelt directive), the annotations' (a misspelt key, one that reaches no
+        card) and the rendered slides' (a missing image), in line order, each with the
+        slide of `shown` (the deck, or a document's parts: `keys` are theirs) it is on."""
+        from builder.cards import annotation_warnings
+
+        found: list[Diagnostic] = [*deck.diagnostics, *annotation_warnings(deck)]
+        for slide, key in zip(shown.slides, keys, strict=True):
+            found.extend(Diagnostic(replace(slide.loc, line=slide.loc.line + offset), message)
+                         for offset, message in notes.get(key, ()))
+        found.sort(key=lambda diagnostic: diagnostic.loc.line)
+        notices = []
+        for diagnostic in found:
+            holder = _slide_at(shown.slides, diagnostic.loc.line)
+            notices.append(Notice(holder.index if holder is not None else 0,
+                                  diagnostic.loc.line, diagnostic.message))
+        return tuple(dict.fromkeys(notices))
+
     def _keys(self, slides: Sequence[Slide]) -> list[str]:
-        """Each slide's key in the rendered cache (`_NOT_SLIDE_LOOK`)."""
+        """Each slide's key in the rendered cache (`NOT_SLIDE_LOOK`)."""
         known = self._slide_keys
         keys: list[str] = []
         for slide in slides:
             kept = known.get(id(slide))
             keys.append(kept[1] if kept is not None and kept[0] is slide
-                        else _fields_key(slide, _NOT_SLIDE_LOOK))
+                        else _fields_key(slide, NOT_SLIDE_LOOK))
         self._slide_keys = {id(slide): (slide, key)
                             for slide, key in zip(slides, keys, strict=True)}
         return keys
@@ -358,7 +404,9 @@ class SheetPreview:
         self._slide_cards = remembered
         return cards
 
-    def _check(self, deck: Any) -> tuple[Badge, ...]:
+    def _check(self, deck: Any, shown: Any) -> tuple[Badge, ...]:
+        """The badges of `deck`'s cards, each on the slide of `shown` (the deck, or the
+        parts of a document) that holds the card's line."""
         found = self._cards(deck)
         cards = [card for card, _ in found]
         digests: dict[str, str] = {}
@@ -379,8 +427,15 @@ class SheetPreview:
             results = [self._results.get(key) for key in keys]
         from builder.check import badge_label, badge_message
 
+        starts = [slide.loc.line for slide in shown.slides]
+
+        def slide_of(card: Card) -> int:
+            if shown is deck:
+                return card.slide
+            return max(bisect.bisect_right(starts, card.loc.line) - 1, 0)
+
         return tuple(
-            Badge(slide=card.slide, title=card.title, line=card.loc.line,
+            Badge(slide=slide_of(card), title=card.title, line=card.loc.line,
                   status=result.status, message=badge_message(result),
                   label=badge_label(result))
             for card, result in zip(cards, results, strict=True) if result is not None

@@ -95,6 +95,17 @@ class Badge:
 
 
 @dataclass(frozen=True, slots=True)
+class Notice:
+    """A warning about the sheet (a misspelt annotation, an unclosed `$$`, a missing
+    image), listed in the page's summary, which jumps to its slide."""
+
+    slide: int
+    """0-based index of the slide it concerns."""
+    line: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class Update:
     """What one rebuild produced: the whole page, as head markup and slide fragments.
 
@@ -117,6 +128,8 @@ class Update:
     """Local script files the page loads once each, after its slides (the diagram
     library when a slide has a diagram). Served at `/_sheets/scripts/<file name>`, and
     no other file by that path."""
+    warnings: tuple[Notice, ...] = ()
+    """The sheet's warnings, in line order, for the page's summary."""
     checks: Callable[[], tuple[Badge, ...]] | None = field(default=None, compare=False)
     """Run after this update has been pushed, in the background; its badges are pushed
     when it returns unless a newer rebuild has happened since."""
@@ -136,6 +149,7 @@ class _State:
     error: str | None
     badges: tuple[Badge, ...]
     scripts: tuple[Path, ...]
+    warnings: tuple[Notice, ...] = ()
 
 
 Rebuild = Callable[[Path], Update]
@@ -285,10 +299,11 @@ class PreviewServer(ThreadingHTTPServer):
             old = self._state
             if update.error is not None:
                 new = _State(old.version + 1, old.serial + 1, old.head, old.slides,
-                             old.title, update.error, old.badges, old.scripts)
+                             old.title, update.error, old.badges, old.scripts, old.warnings)
             else:
                 new = _State(old.version + 1, old.serial + 1, update.head, update.slides,
-                             update.title, None, old.badges, update.scripts)
+                             update.title, None, old.badges, update.scripts,
+                             update.warnings)
             self._state = new
             self._published.notify_all()
         if update.error is not None:
@@ -322,7 +337,7 @@ class PreviewServer(ThreadingHTTPServer):
                     old = self._state
                     self._state = _State(old.version, old.serial + 1, old.head,
                                          old.slides, old.title, old.error, badges,
-                                         old.scripts)
+                                         old.scripts, old.warnings)
                     self._published.notify_all()
 
     # -- watching ------------------------------------------------------------------
@@ -425,6 +440,7 @@ _PAGE = """<!DOCTYPE html>
 </head><body>
 <div id="sheets-slides" class="marpit"></div>
 <div id="sheets-overlay" hidden><pre></pre></div>
+<details id="sheets-summary" hidden><summary></summary><ol></ol></details>
 </body></html>
 """
 
@@ -446,6 +462,18 @@ body { margin: 0; background: #777; }
 .sheets-badge-error { background: #6a1b9a; }
 .sheets-badge-unchecked { background: #757575; }
 .sheets-badge-stack { position: absolute; top: 4px; right: 4px; z-index: 10; }
+#sheets-summary { position: fixed; right: 12px; bottom: 12px; z-index: 2147483646;
+  max-width: min(40em, 90vw); max-height: 60vh; overflow: auto; background: #fff;
+  color: #222; font: 13px/1.5 sans-serif; border-radius: 6px; padding: 4px 10px;
+  box-shadow: 0 2px 8px rgba(0,0,0,.4); }
+#sheets-summary[hidden] { display: none; }
+#sheets-summary summary { cursor: pointer; font-weight: bold; }
+#sheets-summary ol { margin: 4px 0; padding-left: 1.5em; }
+#sheets-summary li { cursor: pointer; }
+#sheets-summary li:hover { text-decoration: underline; }
+#sheets-summary .sheets-summary-fail, #sheets-summary .sheets-summary-error { color: #c62828; }
+#sheets-summary .sheets-summary-warning { color: #8a5a00; }
+.sheets-jumped { outline: 4px solid #f9a825; }
 """
 
 
@@ -491,6 +519,9 @@ def _delta(sent: _State | None, now: _State) -> dict[str, Any]:
              "message": b.message, "label": b.label or b.status}
             for b in now.badges
         ]
+    if sent is None or sent.warnings != now.warnings:
+        message["warnings"] = [{"slide": w.slide, "line": w.line, "message": w.message}
+                               for w in now.warnings]
     return message
 
 

@@ -13,7 +13,7 @@ from markdown_it.token import Token
 from builder.marp.deck import CodeBlock, Heading
 from builder.model import Equation, SourceLoc
 
-__all__ = ["SlideContent", "heading_text"]
+__all__ = ["SlideContent", "heading_slug_texts", "heading_text", "slug_text"]
 
 
 def heading_text(children: Sequence[Token], *, math_delimiter: str = "$") -> str:
@@ -31,6 +31,20 @@ def heading_text(children: Sequence[Token], *, math_delimiter: str = "$") -> str
         elif child.type == "image":
             pieces.append(heading_text(child.children or (), math_delimiter=math_delimiter))
     return " ".join("".join(pieces).split())
+
+
+def slug_text(children: Sequence[Token]) -> str:
+    """What a heading's id is made from (marp-core `slug.ts`): the text of its text, code,
+    images and raw HTML."""
+    return "".join(child.content for child in children
+                   if not child.hidden and child.type in ("text", "code_inline", "image",
+                                                          "html_inline"))
+
+
+def heading_slug_texts(tokens: Sequence[Token]) -> list[str]:
+    """`slug_text` of each heading among `tokens` (a slide's body), in order."""
+    return [slug_text(tokens[position + 1].children or []) if position + 1 < len(tokens)
+            else "" for position, token in enumerate(tokens) if token.type == "heading_open"]
 
 
 # The mark that the renderer's HTML of a diagram has: ```mermaid fences become such a

@@ -1,0 +1,409 @@
+"""A card's verdicts from the library: checked against the entry it links
+(`<!-- check: std.NAME -->`, with `<!-- map: h = H, f_h = F -->` to fix the renaming), or
+recognised without any annotation.
+
+Recognising is precision first (a false alarm is worse than an unchecked card):
+- a formula equal to a standard one under a renaming of its symbols passes, "matches
+  the standard …", whether the title names it or its form alone is recognised (a form
+  with enough in it: a few symbols and operations);
+- a formula that is one of an entry's typical mistakes fails at its line, with the
+  standard formula and what differs, only when the card's title (or failing that, its
+  text) names the entry;
+- the same without a name to confirm it is a near miss: an `unchecked` check that says
+  so (reported as a warning), never a fail;
+- anything else is left as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from builder.formula import compile_equation, declarations_for, python_name
+from builder.library.catalog import STD_PREFIX, Entry, entries, entry_named, normalized_text
+from builder.library.matching import Found, compare_with_entry
+from builder.library.mistakes import Mistake
+from builder.library.shapes import Shape, shape_of
+from builder.model import Card, CheckResult, SourceLoc
+
+__all__ = ["NEAR_MISS", "library_checks", "linked_entries", "prepare_library", "statements"]
+
+NEAR_MISS = "near miss"
+"""How the message of a near miss starts (`sheets check` prints it as a warning)."""
+_DEFINING = frozenset({"=", "\\leftarrow", "\\gets", ":=", "\\coloneqq", "\\equiv"})
+_RECOGNISED_OPERATIONS = 4
+"""A formula recognised by its form alone has at least this many operations and three
+symbols, or half as many more operations (`x + y` equals too many things to be called
+anything)."""
+_MISTAKE_OPERATIONS = 2
+"""A formula is failed as an entry's mistake only with at least this many operations."""
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """One formula a card states: the right-hand side of a definition (`y = …`,
+    `θ ← …`) or a bare expression, with its line."""
+
+    shape: Shape
+    loc: SourceLoc
+    tex: str
+
+
+def prepare_library() -> None:
+    """Load the entries now (a checker about to fork its children calls it, so that
+    they share them rather than each loading them)."""
+    with contextlib.suppress(Exception):  # a broken library must not stop the checker
+        entries()
+
+
+def linked_entries(card: Card) -> list[str]:
+    """The card's `check:` targets that name the library (`std.NAME`)."""
+    return [target for target in card.checks if target.startswith(STD_PREFIX)]
+
+
+def statements(card: Card) -> list[Statement]:
+    """The formulas the card states, in order (a derivation's steps are the checker's;
+    a chain of more than one `=` is not a statement of one formula)."""
+    declarations = declarations_for(card)
+    found: list[Statement] = []
+    for equation in card.equations:
+        try:
+            compiled = compile_equation(equation, declarations)
+        except Exception:  # our bug: the card stays as it was
+            continue
+        for chain in compiled.chains:
+            sides = chain.sides
+            if len(sides) == 1 or (len(sides) == 2 and chain.relations[0].strip() in _DEFINING):
+                side = sides[-1]
+                shape = shape_of(side.expr)
+                if shape is not None:
+                    found.append(Statement(shape, SourceLoc(equation.loc.path, side.line),
+                                           side.tex))
+    return found
+
+
+def library_checks(card: Card, *, recognise: bool) -> tuple[CheckResult, ...]:
+    """The library's checks of the card: one per `std.` entry it links, and, with
+    `recognise` (the checker found nothing else to check), one per formula of the card
+    the library recognises. Our own bugs leave the card as it was."""
+    linked = linked_entries(card)
+    if not linked and not recognise:
+        return ()
+    try:
+        found = statements(card)
+        if linked:
+            return tuple(_linked(card, target, found) for target in linked)
+        return tuple(_recognised(card, found))
+    except Exception as error:
+        if linked:
+            return tuple(CheckResult("library", "error", card.loc,
+                                     f"{target}: internal error: {type(error).__name__}: "
+                                     f"{error}") for target in linked)
+        return ()
+
+
+def _mapping(card: Card) -> dict[str, str]:
+    """`map: h = H_in, f_h = F` → {card symbol: entry symbol}, Python names."""
+    fixed: dict[str, str] = {}
+    for text in card.mappings:
+        for part in text.split(","):
+            if "=" in part:
+                mine, theirs = part.split("=", 1)
+                fixed[python_name(mine)] = python_name(theirs)
+    return fixed
+
+
+def _linked(card: Card, target: str, found: list[Statement]) -> CheckResult:
+    entry = entry_named(target)
+    if entry is None:
+        return CheckResult("library", "error", card.loc,
+                           f"{target}: no such entry in the library (`sheets library` "
+                           f"lists them)")
+    fixed = _mapping(card)
+    unknown = sorted(set(fixed.values()) - set(entry.symbols))
+    if unknown:
+        return CheckResult("library", "error", card.loc,
+                           f"map: {', '.join(unknown)}: not a symbol of {entry.std} "
+                           f"(it has {', '.join(entry.symbols)})")
+    mistaken: tuple[Statement, Found] | None = None
+    for statement in found:
+        result = compare_with_entry(statement.shape, entry, with_mistakes=True, fixed=fixed)
+        if result is None:
+            continue
+        if result.mistake is None:
+            return _pass(statement, result)
+        if mistaken is None:
+            mistaken = (statement, result)
+    if mistaken is not None:
+        return _fail(*mistaken)
+    comparable = [statement for statement in found if any(
+        form.shape.signature == statement.shape.signature for form in entry.forms)]
+    if comparable:
+        statement = comparable[0]
+        return CheckResult("library", "fail", statement.loc,
+                           f"{statement.tex.strip()} is not the standard {entry.en} "
+                           f"under any renaming of its symbols{_mapped(fixed)}: the "
+                           f"standard is {entry.forms[0].tex.strip()} ({entry.std})",
+                           standard=entry.std)
+    return CheckResult("library", "fail", card.loc,
+                       f"{target}: no formula of the card has the symbols of the standard "
+                       f"{entry.en}, {entry.forms[0].tex.strip()} "
+                       f"({_describe_symbols(entry)})", standard=entry.std)
+
+
+def _mapped(fixed: Mapping[str, str]) -> str:
+    return f" with {_arrows(fixed.items())}" if fixed else ""
+
+
+def _arrows(pairs: Iterable[tuple[str, str]]) -> str:
+    return ", ".join(f"{_label(mine)} → {theirs}" for mine, theirs in pairs)
+
+
+def _label(name: str) -> str:
+    """A card's symbol as a reader finds it in the LaTeX: `∂L/∂theta_t` for a
+    derivative, `m_hat_{t+1}` for `m_hat[t+1]`."""
+    import re
+
+    derivative = re.fullmatch(r"Derivative\((\w+),(.+)\)", name)
+    if derivative:
+        return f"∂{derivative.group(1)}/∂{_label(derivative.group(2))}"
+    norm = re.fullmatch(r"norm(_\w+)?\((.+)\)", name)
+    if norm:
+        return f"‖{norm.group(2)}‖{norm.group(1) or ''}"
+    element = re.fullmatch(r"(\w+)\[(.+)\]", name)
+    if element:
+        return f"{element.group(1)}_{{{element.group(2)}}}"
+    return name
+
+
+def _describe_symbols(entry: Entry) -> str:
+    return "; ".join(f"{name}: {spec.role}" for name, spec in entry.symbols.items())
+
+
+def _pass(statement: Statement, found: Found) -> CheckResult:
+    entry = found.entry
+    variant = "" if found.form is entry.forms[0] else f", {found.form.description}"
+    return CheckResult("library", "pass", statement.loc,
+                       f"matches the standard {entry.en} ({entry.title}{variant}; "
+                       f"{entry.std}, with {_arrows(found.renaming)})",
+                       standard=entry.std, renaming=found.renaming)
+
+
+def _in_card_symbols(found: Found) -> dict[Any, Any]:
+    """The entry's symbols as the card names them, for saying what differs."""
+    import sympy
+
+    renaming: dict[Any, Any] = {}
+    for mine, theirs in found.renaming:
+        label = _label(mine)
+        renaming[sympy.Symbol(theirs)] = sympy.Symbol(label)
+        renaming[sympy.IndexedBase(theirs)] = sympy.IndexedBase(label)
+    return renaming
+
+
+def _fail(statement: Statement, found: Found) -> CheckResult:
+    assert found.mistake is not None
+    entry = found.entry
+    what = found.mistake.what(_in_card_symbols(found))
+    return CheckResult("library", "fail", statement.loc,
+                       f"not the standard {entry.en} ({entry.title}): {what}. The "
+                       f"standard is {' '.join(entry.forms[0].tex.split())} ({entry.std}, "
+                       f"with {_arrows(found.renaming)})",
+                       standard=entry.std, renaming=found.renaming)
+
+
+def _near_miss(statement: Statement, found: Found) -> CheckResult:
+    assert found.mistake is not None
+    entry = found.entry
+    what = found.mistake.what(_in_card_symbols(found))
+    return CheckResult("library", "unchecked", statement.loc,
+                       f"{NEAR_MISS}: close to the standard {entry.en} but for {what}. "
+                       f"The standard is {' '.join(entry.forms[0].tex.split())} "
+                       f"({entry.std}, with {_arrows(found.renaming)}); nothing in the "
+                       f"title names it: link it (check: {entry.std}) to have it checked",
+                       standard=entry.std, renaming=found.renaming)
+
+
+def _named_entries(card: Card) -> tuple[list[Entry], list[Entry]]:
+    """The entries the card's title names, and those its text names (when the title
+    names none), most specific (longest name) first."""
+    title = normalized_text(card.title)
+    by_title = _naming(title)
+    if by_title:
+        return by_title, []
+    return [], _naming(normalized_text(_card_text(card)))
+
+
+def _naming(text: str) -> list[Entry]:
+    if not text:
+        return []
+    scored = []
+    for entry in entries():
+        length = max((len(key) for key in entry.keys if key and _names(key, text)), default=0)
+        if length:
+            scored.append((length, entry))
+    scored.sort(key=lambda item: -item[0])
+    return [entry for _, entry in scored]
+
+
+def _names(key: str, text: str) -> bool:
+    """Whether `text` names `key`: contained, and for a short ASCII name (`gru`, `iou`)
+    not inside a longer word."""
+    if key not in text:
+        return False
+    if not key.isascii() or len(key) > 4:
+        return True
+    import re
+
+    return re.search(rf"(?<![a-z]){re.escape(key)}(?![a-z])", text) is not None
+
+
+def _compare(shape: Shape, entry: Entry, *, with_mistakes: bool, same_functions: bool,
+             text: str = "") -> Found | None:
+    """`compare_with_entry`, where for an entry whose names mean their roles (`TP`, `FP`)
+    a card's symbol with such a name is that role, and the standard formula with those
+    names exchanged (`TP / (TP + FN)` for precision) is a mistake."""
+    if not entry.exact_names:
+        return compare_with_entry(shape, entry, with_mistakes=with_mistakes,
+                                  same_functions=same_functions)
+    meaningful = _meaningful_names()
+    pins = {name: name for name in (*shape.scalars, *(name for name, _ in shape.arrays))
+            if name in meaningful}
+    found = compare_with_entry(shape, entry, with_mistakes=with_mistakes,
+                               same_functions=same_functions, fixed=pins)
+    if (found is not None and found.mistake is None) or not pins:
+        return found
+    loose = compare_with_entry(shape, entry, with_mistakes=False,
+                               same_functions=same_functions)
+    other = _another_meaning(shape, entry, pins)
+    if loose is None or (other is not None and other in _naming(text)):
+        return found  # `TN / (TN + FP)` where the text says specificity: that, not a swap
+    exchanged = [(mine, theirs) for mine, theirs in loose.renaming if mine != theirs
+                 and mine in pins]
+    what = ", ".join(f"{mine} where the standard has {theirs}" for mine, theirs in exchanged)
+    mistake = Mistake(loose.form.shape.expr, what.replace("{", "{{").replace("}", "}}"))
+    return replace(loose, mistake=mistake)
+
+
+def _another_meaning(shape: Shape, entry: Entry, pins: Mapping[str, str]) -> Entry | None:
+    """The other entry the formula is, its names taken as they mean (`TN / (TN + FP)` is
+    specificity), if any: where the card's text names it, that is what it is."""
+    return next((other for other in entries() if other.exact_names and other is not entry
+                 and compare_with_entry(shape, other, with_mistakes=False, fixed=pins)
+                 is not None), None)
+
+
+@functools.cache
+def _meaningful_names() -> frozenset[str]:
+    """The symbol names of every entry whose names mean their roles."""
+    return frozenset(name for entry in entries() if entry.exact_names
+                     for name in entry.symbols)
+
+
+def _card_text(card: Card) -> str:
+    """The card's text in its sheet, from its heading to its last equation's line (and
+    the line after it): what notes say of the formula besides the title."""
+    if not card.equations:
+        return ""
+    lines = _sheet_lines(str(card.loc.path), _modified(card.loc.path))
+    last = max(equation.loc.line + equation.tex.count("\n") for equation in card.equations)
+    return "\n".join(lines[max(card.loc.line - 1, 0):last + 2])
+
+
+def _modified(path: Path) -> float:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return 0.0
+
+
+@functools.lru_cache(maxsize=32)
+def _sheet_lines(path: str, modified: float) -> list[str]:
+    del modified  # part of the cache's key: a saved sheet is read again
+    try:
+        return Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return []
+
+
+def _recognised(card: Card, found: list[Statement]) -> list[CheckResult]:
+    by_title, by_text = _named_entries(card)
+    named = by_title or by_text
+    text = normalized_text(f"{card.title}\n{_card_text(card)}")
+    results: list[CheckResult] = []
+    for statement in found:
+        result = _recognise(statement, named, bool(by_title), text)
+        if result is not None:
+            results.append(result)
+    return results
+
+
+def _recognise(statement: Statement, named: list[Entry], by_title: bool, text: str
+               ) -> CheckResult | None:
+    shape = statement.shape
+    if shape.operations < 1:  # a bare name (`E[(X - E[X])^2]` read as one quantity)
+        return None
+    if named:
+        # Exact matches first, over every named entry: their mistakes are made only for
+        # a card none of them matches.
+        found = _best(shape, named, with_mistakes=False, text=text) or _best(
+            shape, [entry for entry in named if entry.mistakes],
+            with_mistakes=shape.operations >= _MISTAKE_OPERATIONS, text=text)
+        if found is not None and found.mistake is None:
+            return _pass(statement, found)
+        if found is not None:
+            # Where only the text names the entry, another standard formula, right as it
+            # stands and with enough in it not to be one by chance, is no mistake of it
+            # (a moving average in a section whose text names RMSProp is Adam's moment).
+            other = _best(shape, [entry for entry in entries() if entry not in named],
+                          with_mistakes=False) \
+                if not by_title and _distinctive(shape, near=False) else None
+            if other is not None:
+                return _pass(statement, other)
+            # The text (not the title) names it: a fail only for a formula too
+            # distinctive to be another one by chance.
+            if by_title or _distinctive(shape, near=False):
+                return _fail(statement, found)
+            return _near_miss(statement, found)
+    if not _distinctive(shape, near=False):
+        return None
+    others = [entry for entry in entries() if entry not in named and not entry.title_only]
+    found = _best(shape, others, with_mistakes=False, same_functions=True)
+    if found is None and _distinctive(shape, near=True):
+        found = _best(shape, [entry for entry in others if entry.mistakes],
+                      with_mistakes=True, same_functions=True)
+    if found is None:
+        return None
+    return _pass(statement, found) if found.mistake is None else _near_miss(statement, found)
+
+
+def _distinctive(shape: Shape, *, near: bool) -> bool:
+    """A formula with enough in it to be recognised by its form alone (three symbols and
+    a few operations, or more operations), or, `near`, to be called close to one."""
+    size = len(shape.scalars) + len(shape.arrays)
+    if near:
+        return (size >= 4 and shape.operations >= _RECOGNISED_OPERATIONS) \
+            or (size >= 3 and shape.operations >= _RECOGNISED_OPERATIONS + 1)
+    return (size >= 3 and shape.operations >= _RECOGNISED_OPERATIONS) \
+        or (size >= 2 and shape.operations >= _RECOGNISED_OPERATIONS * 3 // 2)
+
+
+def _best(shape: Shape, candidates: list[Entry], *, with_mistakes: bool,
+          same_functions: bool = False, text: str = "") -> Found | None:
+    """The entry the formula is (an exact match before a mistake, then the entry whose
+    names the card's symbols agree with most, then the first named)."""
+    best: Found | None = None
+    for entry in candidates:
+        found = _compare(shape, entry, with_mistakes=with_mistakes,
+                         same_functions=same_functions, text=text)
+        if found is None:
+            continue
+        if best is None or (found.mistake is None, found.agreement) > (
+                best.mistake is None, best.agreement):
+            best = found
+    return best
