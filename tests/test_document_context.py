@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.cards import find_cards
-from builder.cards.context import defined_heads
+from builder.cards import defined_heads, find_cards
 from builder.check import check_cards
 from builder.marp import parse_file
 from builder.model import CardResult
@@ -202,3 +201,13 @@ def test_an_edit_above_moves_a_cached_verdict_with_the_definition_it_names(
     assert moved.checks[0].message == first.checks[0].message.replace(
         f"({sheet}:3)", f"({sheet}:7)")
     assert moved.checks[0].loc.line == first.checks[0].loc.line + 4
+
+
+def test_a_card_that_defines_a_name_first_does_not_depend_on_its_earlier_definitions(
+        tmp_path: Path) -> None:
+    # the same card in another sheet is then the same card (tests/test_isolation.py: its
+    # check is served from the cache)
+    sheet = tmp_path / "notes.md"
+    sheet.write_text("# A\n\n$$\ny = 1 + x\n$$\n\n# B\n\n$$\ny = 3x\n$$\n\n$$\ny^2 = 9x^2\n$$\n",
+                     encoding="utf-8")
+    assert find_cards(parse_file(sheet))[-1].context == ()

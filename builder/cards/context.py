@@ -81,8 +81,10 @@ def context_of(equations: Sequence[Equation], index: Mapping[str, list[Equation]
         return ()
     own = {id(equation) for equation in equations}
     last = max(equation.loc.line for equation in equations)
+    # what the card's first equation defines, it defines for all its steps
+    shadowed = set(defined_heads(equations[0].tex))
     found: dict[int, Equation] = {}
-    for name in _written(equations):
+    for name in _written(equations) - shadowed:
         for block in reversed(index.get(name, ())):
             if block.loc.line < last and id(block) not in own:
                 found[id(block)] = block

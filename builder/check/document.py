@@ -34,7 +34,7 @@ __all__ = ["Definition", "definitions_in", "given", "used_names", "visible"]
 _DEFINES = frozenset({"=", "\\coloneqq", "\\triangleq", "\\equiv"})
 _QUOTED = 60
 """Characters of a definition a message quotes; its place says where the rest is."""
-_SECONDS = 0.5
+_SECONDS = 0.3
 """How long a step may be tried with definitions, all told."""
 _ROUNDS = 3
 """Definitions put in one after the other at most this many times (`\\bar\\alpha_t` in
@@ -217,6 +217,9 @@ def _with(lhs: sympy.Expr, rhs: sympy.Expr, definitions: Sequence[Definition]
         if not round_used:
             break
         used |= set(round_used)
+    left, right = _names(lhs), _names(rhs)
+    if left - right and right - left:
+        return None  # each side still has a name the other lacks: no comparison settles it
     return (lhs, rhs, used) if used else None
 
 
