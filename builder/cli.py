@@ -9,6 +9,7 @@ it holds no stage logic. Stage modules are imported inside each command so that
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import sys
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from builder.model import Card, Diagnostic
     from builder.pdf import PdfPrinter
     from builder.render import RenderedDeck
+    from builder.replay import ReplayCache
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -55,6 +57,7 @@ def command_parser() -> argparse.ArgumentParser:
     build.add_argument("-o", "--output", type=Path, default=Path("build"), metavar="DIR",
                        help="the folder to write into (default: build)")
     _theme_set_option(build)
+    _layout_option(build)
     build.add_argument(
         "--strict", action="store_true",
         help="check the cards too, and exit 1 on an overflowing slide, a missing image or "
@@ -86,6 +89,9 @@ def command_parser() -> argparse.ArgumentParser:
                        "standard formula the library recognised (its entry and how the "
                        "symbols map); with --coverage, every place, not the first 3 "
                        "(default: off)")
+    check.add_argument("-q", "--quiet", action="store_true",
+                       help="do not print a line per card that could not be checked "
+                       "(LaTeX syntax errors are still printed) (default: off)")
 
     preview = commands.add_parser(
         "preview", help="live-reload preview in the browser",
@@ -98,6 +104,7 @@ def command_parser() -> argparse.ArgumentParser:
                          help="do not open a browser tab (default: open one when there is "
                          "a display)")
     _theme_set_option(preview)
+    _layout_option(preview)
 
     commands.add_parser(
         "doctor", help="say what is installed and what is missing",
@@ -119,6 +126,14 @@ def command_parser() -> argparse.ArgumentParser:
     library.add_argument("--json", action="store_true",
                          help="print JSON instead of the table (default: the table)")
     return parser
+
+
+def _layout_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--as", dest="layout", choices=("document", "slides"), default=None,
+        help="lay the sheets out as a document flowing over as many pages as it needs, "
+        "or as slides, one page each (default: slides for a sheet whose front matter "
+        "says `marp: true`, else a document; a front matter's `layout:` says it too)")
 
 
 def _theme_set_option(command: argparse.ArgumentParser) -> None:
@@ -177,11 +192,12 @@ def _build(args: argparse.Namespace) -> int:
     """`_build_sheets` with, for PDF, Chromium started first: it boots (about a second)
     while the stages are imported and the sheets parsed and rendered, and is stopped,
     with its processes and profile, however the build ends."""
-    import contextlib
-
     from builder.resources import cache_dir
 
     cache = cache_dir(args.sheets[0])
+    replay = _build_replay(args, cache) if args.to == "html" and not args.strict else None
+    if replay is not None and (said := replay.said()) is not None:
+        return said
     with contextlib.ExitStack() as stack:
         printer = None
         if args.to == "pdf":
@@ -195,10 +211,11 @@ def _build(args: argparse.Namespace) -> int:
 
         # MathJax boots beside Chromium, on a first build
         shared_typesetter(cache_dir=cache / "math").warm_up()
-        return _build_sheets(args, printer, cache)
+        return _build_sheets(args, printer, cache, replay)
 
 
-def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None, cache_dir: Path) -> int:
+def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None, cache_dir: Path,
+                  replay: _BuildReplay | None = None) -> int:
     """Write `DIR/<stem>.html` or `DIR/<stem>.pdf` per sheet (atomically). Warnings go to
     stderr as `path:line: message` (the parser's, annotations that reach no card,
     unbalanced delimiters, missing images, math errors, overflowing slides); with
@@ -206,10 +223,12 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None, cache_di
     as badges in the HTML) and any warning or failed card makes the exit status 1. A PDF whose pages
     are not one per slide is an error (exit 1) and is not written. Every sheet is parsed before
     anything is written: a bad sheet (exit 2) leaves all outputs as they were. Caches go
-    under `cache_dir` (`builder.resources.cache_location`)."""
+    under `cache_dir` (`builder.resources.cache_location`); an HTML build is kept in
+    `replay` for the next run with the same inputs."""
     from builder.cards import annotation_warnings, find_cards
     from builder.check import CheckCache, check_cards, find_snippets_dir
     from builder.formula import delimiter_warnings
+    from builder.marp import sheet_layout
     from builder.render import load_themes, render_deck
 
     themes = load_themes(args.theme_set)
@@ -236,7 +255,8 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None, cache_di
         cards = find_cards(deck)
         results = check(deck, cards) if args.strict else None
         rendered = render_deck(deck, themes=themes, results=results,
-                               cache_dir=cache_dir / "render", standalone=args.to == "html")
+                               cache_dir=cache_dir / "render", standalone=args.to == "html",
+                               layout=sheet_layout(deck, args.layout))
         declared = _declared(cards, CheckCache(cache_dir / "check")) if args.strict else []
         report = _Report([*deck.diagnostics, *annotation_warnings(deck), *declared,
                           *delimiter_warnings(cards), *rendered.diagnostics])
@@ -252,6 +272,8 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None, cache_di
         nonlocal problems
         for line in report.lines():
             print(line, file=sys.stderr)
+            if replay is not None:
+                replay.events.append(("stderr", line))
             problems = True
 
     try:
@@ -264,6 +286,10 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None, cache_di
                 except OSError as error:  # the old file, if any, is still there, whole
                     raise OSError(error.errno, error.strerror, str(output)) from error
                 print(f"sheets build: wrote {output}", flush=True)
+                if replay is not None:
+                    replay.wrote(output, rendered.images)
+            if replay is not None:
+                replay.keep()
         else:
             assert printer is not None
             if _print_sheets(printer, decks, list(outputs), render, say,
@@ -274,6 +300,70 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None, cache_di
         print(f"sheets build: cannot write: {where}{error.strerror or error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     return EXIT_PROBLEMS if problems and args.strict else EXIT_OK
+
+
+def _build_replay(args: argparse.Namespace, cache: Path) -> _BuildReplay | None:
+    """The replay of an HTML build (`builder.replay`): keyed on the sheets (as named, and
+    their bytes), the theme files', the output folder and the render stage's
+    `page_version`; None when a sheet or theme cannot be read (the build says why)."""
+    import hashlib
+
+    from builder.render.version import page_version
+    from builder.replay import ReplayCache, inputs_key
+
+    try:
+        contents = [(str(path), hashlib.blake2b(path.read_bytes()).hexdigest())
+                    for path in (*args.sheets, *args.theme_set)]
+    except OSError:
+        return None
+    key = inputs_key("build", _options(args), contents, page_version())
+    return _BuildReplay(ReplayCache(cache / "replay"), key)
+
+
+@dataclass
+class _BuildReplay:
+    """An HTML build as `builder.replay` keeps it: what it printed, in order, and the
+    digest of each page it wrote; replayed while every page is still there as written
+    (and the images the pages inline are unchanged)."""
+
+    cache: ReplayCache
+    key: str
+    events: list[tuple[str, str]] = field(default_factory=list)
+    """(stream, line): what the build printed."""
+    pages: list[tuple[str, str]] = field(default_factory=list)
+    """(path, digest) of each page written."""
+    images: set[Path] = field(default_factory=set)
+
+    def wrote(self, output: Path, images: Iterable[str]) -> None:
+        """Note a page written, and the image files it inlines."""
+        from builder.replay import file_digest
+
+        self.events.append(("stdout", f"sheets build: wrote {output}"))
+        with contextlib.suppress(OSError):
+            self.pages.append((str(output), file_digest(output)))
+        self.images.update(map(Path, images))
+
+    def keep(self) -> None:
+        self.cache.put(self.key, {"events": self.events, "pages": self.pages}, self.images)
+
+    def said(self) -> int | None:
+        """Print what the kept build printed, if it is kept and its pages are as it wrote
+        them; its exit status, else None."""
+        from builder.replay import file_digest
+
+        kept = self.cache.get(self.key)
+        if kept is None:
+            return None
+        try:
+            if not all(file_digest(Path(page)) == digest for page, digest in kept["pages"]):
+                return None
+            events = [(str(stream), str(line)) for stream, line in kept["events"]]
+        except (OSError, ValueError, TypeError):
+            return None
+        for stream, line in events:
+            print(line, file=sys.stderr if stream == "stderr" else sys.stdout,
+                  flush=stream == "stdout")
+        return EXIT_OK
 
 
 def _print_sheets(printer: PdfPrinter, decks: Sequence[Deck], outputs: Sequence[Path],
@@ -297,7 +387,7 @@ def _print_sheets(printer: PdfPrinter, decks: Sequence[Deck], outputs: Sequence[
             # Every formula is typeset: node's ~100 MB go before Chromium's last print.
             shared_typesetter().close()
         return job_for_deck(decks[index], rendered.document, outputs[index],
-                            rendered.slides), report
+                            rendered.slides, flowing=rendered.layout == "document"), report
 
     with ThreadPoolExecutor(1, thread_name_prefix="sheets-render") as pool:
         def start(index: int) -> Future[tuple[PdfJob, _Report]]:
@@ -334,9 +424,76 @@ def _check(args: argparse.Namespace) -> int:
     that a CI script always has a document to read. Results are cached under `check/` in
     the cache folder (`builder.resources.cache_location`: `$SHEETS_CACHE_DIR`, else the notes
     repository's `.cache/`, else the user's); sympy is loaded only when some card is not in
-    the cache."""
-    import json
+    the cache. A run whose inputs are all as in an earlier one (the sheets' bytes, the
+    options, the code, the snippets' files it read) says what that one said
+    (`builder.replay`, under `replay/`)."""
     import os
+
+    from builder.replay import ReplayCache
+    from builder.resources import cache_dir
+
+    sheets: list[Path] = list(args.sheets) or sorted(Path("sheets").glob("*.md"))
+    if not sheets:
+        raise BuildError(None, "sheets check: no sheets given and none in sheets/*.md")
+    if args.snippets is not None and not args.snippets.is_dir():
+        raise BuildError(None, f"--snippets {args.snippets}: not a directory")
+    cache = cache_dir(sheets[0])
+    replays = ReplayCache(cache / "replay")
+    github = os.environ.get("GITHUB_ACTIONS") == "true"
+    key = _check_key(args, sheets, github)
+    said = replays.get(key) if key is not None else None
+    if said is not None:
+        return _say_checked(args, str(said["report"]), said["json"], int(said["code"]))
+    report, document, results, errors = _checked(args, sheets, cache, github=github)
+    code = _say_checked(args, report, document, EXIT_BAD_INPUT if errors else EXIT_OK)
+    if code == EXIT_BAD_INPUT:
+        return code
+    failed = any(result.status in ("fail", "error") for result in results)
+    code = EXIT_PROBLEMS if failed else EXIT_OK
+    from builder.check import is_storable
+
+    if key is not None and all(map(is_storable, results)):
+        replays.put(key, {"report": report, "json": document, "code": code},
+                    {path for result in results for check in result.checks
+                     for path in check.files_read})
+    return code
+
+
+def _check_key(args: argparse.Namespace, sheets: Sequence[Path], github: bool) -> str | None:
+    """What decides a `sheets check` run before it reads a card: the sheets (as named, and
+    their bytes), the snippets folder of each, the options, GitHub's annotations and the
+    code (`current_code_key`). None when a sheet cannot be read (the run says why)."""
+    import hashlib
+
+    from builder.check import current_code_key, find_snippets_dir
+    from builder.replay import inputs_key
+
+    code = current_code_key()
+    if code is None:
+        return None
+    try:
+        contents = [(str(sheet), hashlib.blake2b(sheet.read_bytes()).hexdigest(),
+                     str(args.snippets if args.snippets is not None
+                         else find_snippets_dir(sheet)))
+                    for sheet in sheets]
+    except OSError:
+        return None
+    return inputs_key("check", code, contents, _options(args), github)
+
+
+def _options(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """Every option of the command line, for a replay's key: an option added later
+    changes the key without anyone remembering to add it here."""
+    return sorted((name, repr(value)) for name, value in vars(args).items()
+                  if not callable(value))
+
+
+def _checked(args: argparse.Namespace, sheets: Sequence[Path], cache_root: Path, *,
+             github: bool) -> tuple[str, str | None, list[CardResult], list[Path]]:
+    """Check the sheets' cards: what to report (the per-card lines and the summary), the
+    `--json` document, the results, and the sheets that could not be read (each reported
+    on stderr as it was found)."""
+    import json
 
     from builder.cards import annotation_warnings, find_cards
     from builder.check import (
@@ -349,16 +506,11 @@ def _check(args: argparse.Namespace) -> int:
         report_lines,
         results_json,
         summary_line,
+        unchecked_lines,
     )
     from builder.formula import delimiter_warnings
-    from builder.resources import cache_dir
 
-    sheets: list[Path] = list(args.sheets) or sorted(Path("sheets").glob("*.md"))
-    if not sheets:
-        raise BuildError(None, "sheets check: no sheets given and none in sheets/*.md")
-    if args.snippets is not None and not args.snippets.is_dir():
-        raise BuildError(None, f"--snippets {args.snippets}: not a directory")
-    cache = CheckCache(cache_dir(sheets[0]) / "check")
+    cache = CheckCache(cache_root / "check")
     cards_by_snippets: dict[Path | None, list[Card]] = {}
     order: list[Card] = []
     notes: list[str] = []  # each sheet's warnings, in line order
@@ -386,33 +538,28 @@ def _check(args: argparse.Namespace) -> int:
             by_card[id(card)] = result
     results = [by_card[id(card)] for card in order]
 
-    to_stdout = args.json_out != "-"
-    report = sys.stdout if to_stdout else sys.stderr
-    github = os.environ.get("GITHUB_ACTIONS") == "true"
-    for note in notes:  # the parser's warnings, and annotations that reach no card
-        print(note, file=report)
+    lines = list(notes)  # the parser's warnings, and annotations that reach no card
     for result in results:  # one line per failing check: a card may hold several
         if result.status in ("fail", "error"):
-            for line in report_lines(result):
-                print(line, file=report)
+            lines.extend(report_lines(result))
             if github:
-                for annotation in github_annotations(result):
-                    print(annotation, file=report)
-        for line in in_part_lines(result, verbose=args.verbose):  # a pass, not whole
-            print(line, file=report)
-        for line in library_lines(result, verbose=args.verbose):  # near misses; -v: matches
-            print(line, file=report)
+                lines.extend(github_annotations(result))
+        lines.extend(in_part_lines(result, verbose=args.verbose))  # a pass, not whole
+        lines.extend(unchecked_lines(result, quiet=args.quiet))  # what could not be checked
+        # near misses of a standard formula; with -v, each one the library recognised
+        lines.extend(library_lines(result, verbose=args.verbose))
     summary = summary_line(results)
     if errors:
         summary += f"; {len(errors)} {'sheet' if len(errors) == 1 else 'sheets'} not read"
-    print(summary, file=report)
+    lines.append(summary)
     found_coverage = None
     if args.coverage:
         from builder.check import COVERAGE_EXAMPLES, coverage, coverage_report
 
-        found_coverage = coverage(order)
-        print(coverage_report(found_coverage,
-                              places=None if args.verbose else COVERAGE_EXAMPLES), file=report)
+        found_coverage = coverage(order, results)
+        lines.append(coverage_report(found_coverage,
+                                     places=None if args.verbose else COVERAGE_EXAMPLES))
+    document = None
     if args.json_out is not None:
         data = results_json(results)
         if errors:  # added keys: the contract's ones stay as they are
@@ -420,6 +567,16 @@ def _check(args: argparse.Namespace) -> int:
         if found_coverage is not None:
             data["coverage"] = found_coverage.to_json()
         document = json.dumps(data, ensure_ascii=False, indent=1)
+    return "".join(f"{line}\n" for line in lines), document, results, \
+        [sheet for sheet, _ in errors]
+
+
+def _say_checked(args: argparse.Namespace, report: str, document: str | None,
+                 code: int) -> int:
+    """Print a check's report (on stdout, or on stderr when the JSON goes there) and
+    write its `--json` document; `code`, or 2 when the document cannot be written."""
+    (sys.stdout if args.json_out != "-" else sys.stderr).write(report)
+    if args.json_out is not None and document is not None:
         if args.json_out == "-":
             print(document)
         else:
@@ -429,10 +586,7 @@ def _check(args: argparse.Namespace) -> int:
                 print(f"sheets check: cannot write {args.json_out}: "
                       f"{error.strerror or error}", file=sys.stderr)
                 return EXIT_BAD_INPUT
-    if errors:
-        return EXIT_BAD_INPUT
-    failed = any(result.status in ("fail", "error") for result in results)
-    return EXIT_PROBLEMS if failed else EXIT_OK
+    return code
 
 
 SHEET_SUFFIXES = (".md", ".txt")
@@ -526,7 +680,7 @@ def _preview(args: argparse.Namespace) -> int:
     if not sheet.is_file():
         raise BuildError(None, f"{sheet}: no such file")
     with stop_signals_as_interrupt():  # `kill` and a closed terminal stop it as Ctrl-C does
-        rebuild = SheetPreview(sheet, theme_set=args.theme_set)
+        rebuild = SheetPreview(sheet, theme_set=args.theme_set, layout=args.layout)
         try:
             server = PreviewServer(sheet, rebuild, port=args.port)
         except OSError as error:

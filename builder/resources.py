@@ -30,7 +30,7 @@ VENDOR = PACKAGE / "vendor"
 VENDOR_MANIFEST = VENDOR / "manifest.json"
 """What `VENDOR` holds: the MathJax and mermaid releases bundled, as JSON."""
 
-SOURCE_SUFFIXES = (".py", ".css", ".j2", ".js", ".cjs")
+SOURCE_SUFFIXES = (".py", ".css", ".j2", ".js", ".cjs", ".md", ".toml", ".yml")
 """The kinds of file whose contents decide what the package does."""
 
 

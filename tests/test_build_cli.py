@@ -46,6 +46,7 @@ def test_html_of_the_seed_deck_has_marps_67_slides(tmp_path: Path, cache_dir: Pa
 
 SHEET_WITH_PROBLEMS = """\
 ---
+marp: true
 paginate: true
 ---
 
@@ -76,7 +77,7 @@ def test_pdf_warns_at_the_lines_and_strict_exits_1(tmp_path: Path, cache_dir: Pa
     lines = relaxed.stderr.splitlines()
     picture_line = SHEET_WITH_PROBLEMS.splitlines().index("![w:200px](nope.png)") + 1 + 59 * 2
     assert f"{sheet}:{picture_line}: warning: image not found: nope.png" in lines
-    assert any(line.startswith(f"{sheet}:11: warning: slide 2 overflows its page by ")
+    assert any(line.startswith(f"{sheet}:12: warning: slide 2 overflows its page by ")
                for line in lines), lines
     assert relaxed.stdout == f"sheets build: wrote {Path('out') / 'problems.pdf'} (3 pages)\n"
 

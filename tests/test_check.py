@@ -287,6 +287,12 @@ def test_the_code_key_is_every_module_of_the_package_found_by_walking_it(
     assert edited != added
     _write(package / "check" / "__pycache__" / "cache.cpython-312.pyc", "other")
     assert files_digest(package) == edited  # bytecode is not the code
+    # The standard library's entries are sheets: data that decides verdicts.
+    _write(package / "library" / "entries" / "losses.md", "## MSE\n")
+    with_entry = files_digest(package)
+    assert with_entry != edited
+    _write(package / "library" / "entries" / "losses.md", "## MSE, edited\n")
+    assert files_digest(package) != with_entry
 
 
 def test_the_code_key_changes_with_python_sympy_and_numpy(tmp_path: Path) -> None:
@@ -762,6 +768,8 @@ def test_check_prints_the_parsers_warnings_before_the_summary(tmp_path: Path) ->
                      encoding="utf-8")
     run = _sheets(str(sheet), cwd=tmp_path)
     assert run.returncode == 0, run.stderr  # a warning, not a failed card
-    first, summary = run.stdout.splitlines()
+    first, unchecked, summary = run.stdout.splitlines()
     assert first.startswith(f"{sheet}:7: ") and "never closed" in first
+    # the math that ran on into the text: a card that could not be checked, said so
+    assert unchecked == f"{sheet}:8: unchecked: Card: step 1: text in formula (Text)"
     assert summary == "0 passed (0 in part), 0 failed, 0 errors, 1 unchecked"

@@ -58,6 +58,24 @@ def test_sech_written_as_a_word_is_the_function() -> None:
     assert _check(r"\mathrm{tanh}^{-1} x = x")[0] == "unchecked"
 
 
+def test_a_hessian_named_with_text_is_an_operator_on_its_subscript() -> None:
+    # wiseodd/wiseodd.github.io src/content/post/fisher-information.mdx:68 and :84: the
+    # card writes \text{H}_{\log p(x \vert \theta)}, the Hessian of its subscript, so
+    # \text{H}_{1} is the Hessian of 1 (zero), not a name H_1: `H_1 - F = -F` is true
+    path = Path("excerpt.md")
+    equations = (
+        Equation(r"\text{H}_{\log p(x \vert \theta)} = \text{J} \left( \frac{\nabla p(x "
+                 r"\vert \theta)}{p(x \vert \theta)} \right)", SourceLoc(path, 2)),
+        Equation(r"\text{H}_{1} - \text{F} = -\text{F}", SourceLoc(path, 4)))
+    card = Card(title="t", equations=equations, checks=(), assume=(), nocheck=None,
+                declarations=(), code=(), loc=SourceLoc(path, 1), slide=0)
+    result = check_card(card, snippets_dir=None, timeout=5)
+    assert result.status == "unchecked"
+    assert any("applies H to its subscript" in check.message for check in result.checks)
+    # alone, with nothing saying what H is, H_1 is a name as \Sigma_1 is
+    assert _check(r"\text{H}_{1} - \text{F} = -\text{F}")[0] == "fail"
+
+
 REAL_MISTAKES = [
     # kaityo256/zenn-content articles/boltzmann_machine2.md:64 (P' lost a factor p)
     r"P'(p) = 4(1-p)^3 - 12(1-p)^2 = 4(1-p)^2(1 - 4p)",

@@ -10,7 +10,9 @@ changes in its interpreter is not seen by the next.)
 
 from __future__ import annotations
 
+import json
 import os
+import py_compile
 import select
 import signal
 import subprocess
@@ -326,6 +328,24 @@ def test_a_changed_snippet_file_is_imported_afresh(pool: SnippetPool, tmp_path: 
     assert pool.run(make_card(), "edited.check", snippets, 10).status == "pass"
 
 
+def test_an_edit_that_keeps_size_and_time_is_still_seen(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bytecode the server compiled is used only for the very source it compiled,
+    ahead of `__pycache__` (which goes by size and time: here it holds version A)."""
+    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
+    snippets = tmp_path / "snippets"
+    snippets.mkdir()
+    module = snippets / "edited.py"
+    module.write_text("def check(card):\n    assert card.line == 99, 'version A'\n")
+    stat = module.stat()
+    py_compile.compile(str(module), doraise=True)
+    module.write_text("def check(card):\n    assert card.line == 12, 'version B'\n")
+    os.utime(module, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert module.stat().st_size == stat.st_size
+    with SnippetPool() as pool:
+        assert pool.run(make_card(), "edited.check", snippets, 10).status == "pass"
+
+
 @pytest.mark.parametrize(("target", "says"), [
     ("nowhere.check", "no snippet file "),
     ("probe.absent", "has no function absent"),
@@ -366,3 +386,61 @@ def test_the_snippet_card_outside_a_worker() -> None:
     assert (card.title, card.path, card.line) == ("Softmax", Path("sheets/probability.md"), 12)
     assert card.code == ("print(1)\n",)
     assert len(card.eqs) == 1
+
+
+SERVER = '''
+import os
+from pathlib import Path
+
+
+def forked_from_the_check(card):
+    """The call's server is the `sheets check` process's child, not a new interpreter."""
+    server = os.getppid()
+    Path(os.environ["SHEETS_TEST_GROUPS"]).write_text(str(os.getpgid(server)))
+    command = Path(f"/proc/{server}/cmdline").read_bytes().split(b"\\0")
+    assert b"builder.runner.server" not in command, command
+    assert b"check" in command, command
+
+
+def fine(card):
+    assert card.title == "Fine"
+'''
+
+
+def test_sheets_check_forks_its_worker_and_each_misbehaving_card_is_its_own_error(
+        tmp_path: Path) -> None:
+    """`sheets check` forks its snippet worker from itself (it runs no user code), and
+    through that worker too a loop, a crash and an exit are each their card's error, the
+    next card runs, and nothing is left running afterwards."""
+    snippets = tmp_path / "snippets"
+    snippets.mkdir()
+    (snippets / "probe.py").write_text(SNIPPETS)
+    (snippets / "server.py").write_text(SERVER)
+    cards = [("Where", "server.forked_from_the_check"), ("Loops", "probe.loops"),
+             ("Segfault", "probe.segfault"), ("Hard exit", "probe.hard_exit"),
+             ("Fine", "server.fine")]
+    sheet = tmp_path / "sheet.md"
+    sheet.write_text("# Misbehaving\n" + "".join(
+        f"\n## {title}\n\n<!-- check: {target} -->\n\n$$\nx = 1\n$$\n"
+        for title, target in cards))
+    groups = tmp_path / "groups"
+    environment = {**os.environ, "SHEETS_CACHE_DIR": str(tmp_path / "cache"),
+                   "SHEETS_TEST_GROUPS": str(groups)}
+    done = subprocess.run([sys.executable, "-m", "builder", "check", "--timeout", "1",
+                           "--json", "-", str(sheet)], cwd=tmp_path, env=environment,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 1, done.stderr
+    found = {card["title"]: (card["status"], card["message"])
+             for card in json.loads(done.stdout)["cards"]}
+    assert found["Where"] == ("pass", ""), found["Where"]
+    assert found["Loops"][0] == "error"
+    assert "timed out after 1 s in snippets/probe.py:" \
+        f"{line_of('while True')}" in found["Loops"][1]
+    assert found["Segfault"][0] == "error" and "SIGSEGV" in found["Segfault"][1]
+    assert found["Hard exit"][0] == "error" and "exit status 1" in found["Hard exit"][1]
+    assert found["Fine"] == ("pass", "")
+    group = int(groups.read_text())
+    deadline = time.monotonic() + 5
+    while processes_in_groups({group}) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert processes_in_groups({group}) == []

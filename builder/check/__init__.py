@@ -8,7 +8,13 @@ children), `cache` (results kept between runs), `run` (cards checked), `report` 
 the checker cannot use).
 """
 
-from builder.check.cache import CheckCache, code_key, library_versions
+from builder.check.cache import (
+    CheckCache,
+    code_key,
+    current_code_key,
+    is_storable,
+    library_versions,
+)
 from builder.check.compare import StepVerdict, compare_sides, is_claim
 from builder.check.coverage import COVERAGE_EXAMPLES, Coverage, coverage, coverage_report
 from builder.check.declared import declaration_warnings
@@ -28,6 +34,7 @@ from builder.check.report import (
     results_json,
     summary,
     summary_line,
+    unchecked_lines,
     unchecked_steps,
 )
 from builder.check.run import SnippetRunner, check_card, check_cards, find_snippets_dir
@@ -55,6 +62,7 @@ __all__ = [
     "compare_sides",
     "coverage",
     "coverage_report",
+    "current_code_key",
     "declaration_warnings",
     "derivation_plan",
     "failing_checks",
@@ -64,6 +72,7 @@ __all__ = [
     "how_much_checked",
     "in_part_lines",
     "is_claim",
+    "is_storable",
     "library_lines",
     "library_versions",
     "parse_domain",
@@ -72,5 +81,6 @@ __all__ = [
     "results_json",
     "summary",
     "summary_line",
+    "unchecked_lines",
     "unchecked_steps",
 ]

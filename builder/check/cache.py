@@ -23,9 +23,11 @@ from pathlib import Path
 
 from builder.atomic import write_text_atomically
 from builder.model import Card, CardResult, CheckResult, Diagnostic, SourceLoc
+from builder.replay import file_digest
 from builder.resources import package_digest
 
-__all__ = ["CheckCache", "code_key", "file_digest", "library_versions"]
+__all__ = ["CheckCache", "code_key", "current_code_key", "file_digest", "is_storable",
+           "library_versions"]
 
 LIBRARIES = ("sympy", "numpy")
 """The libraries whose version can change a verdict (besides Python's)."""
@@ -67,7 +69,7 @@ def code_key(code: str, versions: Mapping[str, str]) -> str:
 
 
 @functools.cache
-def _current_code_key() -> str | None:
+def current_code_key() -> str | None:
     """This process's `code_key`, computed once; None when a file of the package could
     not be read (then nothing is cached)."""
     try:
@@ -76,9 +78,12 @@ def _current_code_key() -> str | None:
         return None
 
 
-def file_digest(path: Path) -> str:
-    """A digest of the file's content; OSError when it cannot be read."""
-    return hashlib.blake2b(path.read_bytes(), digest_size=20).hexdigest()
+def is_storable(result: CardResult) -> bool:
+    """Whether a result may be kept for later runs: not when a snippet errored (a timeout
+    may be the machine's load, not the snippet: run it again), nor when a snippet's result
+    does not say which files it read."""
+    return not any(check.kind == "snippet" and (check.status == "error" or not check.files_read)
+                   for check in result.checks)
 
 
 class CheckCache:
@@ -93,7 +98,7 @@ class CheckCache:
     def __init__(self, directory: Path, *, code: str | None = None) -> None:
         """`code`: the code key (`code_key`); by default this process's."""
         self.directory = directory
-        self._code = code if code is not None else _current_code_key()
+        self._code = code if code is not None else current_code_key()
 
     def key(self, card: Card, snippets_dir: Path | None) -> str | None:
         """The card's key; None when the code key could not be computed."""
@@ -127,12 +132,11 @@ class CheckCache:
             return None
 
     def put(self, key: str, result: CardResult) -> None:
-        """Store `result`, with the digests of the files its checks read. Not stored: a
-        snippet's error (a timeout may be the machine's load, not the snippet: run it
-        again), and a snippet result that does not say which files it read."""
-        snippets = [check for check in result.checks if check.kind == "snippet"]
-        if any(check.status == "error" or not check.files_read for check in snippets):
+        """Store `result`, with the digests of the files its checks read; not one that
+        `is_storable` refuses."""
+        if not is_storable(result):
             return
+        snippets = [check for check in result.checks if check.kind == "snippet"]
         try:
             files = {str(path): file_digest(path)
                      for check in snippets for path in check.files_read}

@@ -338,6 +338,9 @@ def _compare_numerically(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain,
     integers = _integer_symbols(lhs) | _integer_symbols(rhs)
     for side in (lhs, rhs):
         integers |= {str(s) for s in side.free_symbols if getattr(s, "is_integer", False)}
+        # a free index (`k` of `y_k = …a_k…`) picks an element: a whole number
+        integers |= {str(symbol) for item in side.atoms(sympy.Indexed)
+                     for index in item.indices for symbol in index.free_symbols}
     left, right = _Evaluator(lhs, domain, integers), _Evaluator(rhs, domain, integers)
     names = sorted(set(left.symbols) | set(right.symbols))
     rng = random.Random(seed)
@@ -346,11 +349,12 @@ def _compare_numerically(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain,
     constant_other = not right.symbols and not (rhs.atoms(sympy.Indexed))
     left_values: list[complex] = []
     right_values: list[complex] = []
-    first_difference: tuple[dict[str, float], complex, complex] | None = None
+    first_difference: tuple[dict[str, float], dict[str, float], complex, complex] | None = None
+    constrained = _constrained_vectors((lhs, rhs), domain)
     for _attempt in range(_ATTEMPTS):
         point = {name: sample(domain.interval(name, integer=name in integers), rng)
                  for name in names}
-        extra: dict[str, float] = {}
+        extra: dict[str, float] = _constrained_entries(constrained, point, domain, rng)
         a = left(point, extra, rng)
         b = right(point, extra, rng) if a is not None or not names else None
         if a is None or b is None or abs(a.imag) > 1e-9 * max(1.0, abs(a)) \
@@ -367,7 +371,7 @@ def _compare_numerically(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain,
         if _close(a, b):
             agreed += 1
         elif first_difference is None:
-            first_difference = (point, a, b)
+            first_difference = (point, extra, a, b)
         if len(left_values) >= POINTS or not names:
             break
     if not left_values:
@@ -378,8 +382,8 @@ def _compare_numerically(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain,
             varying = right_values if constant_side else left_values
             if any(not _close(value, varying[0]) for value in varying):
                 return StepVerdict("unchecked", _VALUE_AT_A_POINT)
-        point, a, b = first_difference
-        where = ", ".join(f"{name}={_plain_number(value)}" for name, value in point.items())
+        point, extra, a, b = first_difference
+        where = _where(point, extra)
         at = f" at {where}" if where else ""
         values = f"{_format(a)} vs {_format(b)}"
         return StepVerdict("fail", f"{_plain(lhs)} ≠ {_plain(rhs)}{at} ({values})",
@@ -387,6 +391,111 @@ def _compare_numerically(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain,
     if agreed < min(3, POINTS) and names:
         return StepVerdict("unchecked", _FEW_POINTS)
     return StepVerdict("pass", f"equal at {agreed} points")
+
+
+def _constrained_vectors(sides: tuple[sympy.Expr, ...], domain: Domain
+                         ) -> list[tuple[str, sympy.Expr, sympy.Expr]]:
+    """`(name, low, high)` for each array that `assume:` constrains (`\\sum_j y_j = 1`,
+    one-hot) and a sum of the sides runs through: the entries to draw together."""
+    import sympy
+
+    if not (domain.simplex or domain.one_hot):
+        return []
+    found: list[tuple[str, sympy.Expr, sympy.Expr]] = []
+    for side in sides:
+        for node in side.atoms(sympy.Sum):
+            for limit in node.limits:
+                if len(limit) != 3:
+                    continue
+                index, low, high = limit
+                for item in node.function.atoms(sympy.Indexed):
+                    label = str(item.base.label)
+                    if domain.constrained(label) and item.indices == (index,) \
+                            and (label, low, high) not in found:
+                        found.append((label, low, high))
+    return found
+
+
+def _constrained_entries(constrained: list[tuple[str, sympy.Expr, sympy.Expr]],
+                         point: Mapping[str, float], domain: Domain, rng: random.Random
+                         ) -> dict[str, float]:
+    """The entries of the constrained arrays at this point (`y[1]`… as the evaluators
+    key them): a probability vector drawn uniformly on the simplex, or a one-hot vector,
+    over the sum's bounds at the point."""
+    entries: dict[str, float] = {}
+    for label, low, high in constrained:
+        try:
+            first = _bound_at(low, point)
+            last = _bound_at(high, point)
+        except (NotNumeric, TypeError, ValueError):
+            continue
+        if last < first or any(key.startswith(f"{label}[") for key in entries):
+            continue
+        positions = range(first, last + 1)
+        if label in domain.one_hot:
+            chosen = rng.choice(positions)
+            values = [1.0 if position == chosen else 0.0 for position in positions]
+        else:
+            weights = [-math.log(1.0 - rng.random()) for _ in positions]
+            values = [weight / sum(weights) for weight in weights]
+        entries.update({f"{label}[{position}]": value
+                        for position, value in zip(positions, values, strict=True)})
+    return entries
+
+
+def _bound_at(bound: sympy.Expr, point: Mapping[str, float]) -> int:
+    """A sum's bound at the point, a whole number."""
+    value = numeric_function(bound)(point, lambda key, label: 0.0)
+    if value is None or value.imag or not float(value.real).is_integer():
+        raise ValueError(bound)
+    return int(value.real)
+
+
+_SHOWN_ENTRIES = 5
+"""Entries of an array a counterexample shows before it says how many more there are."""
+
+
+def _where(point: Mapping[str, float], entries: Mapping[str, float]) -> str:
+    """The point of a counterexample as a reader can redo it: `i=1..4` for the terms of
+    a sum without bounds (its length was drawn), an index as the whole number it is,
+    each array the sides used with its entries (`a=[0.31, -1.2, 2.05, 0.4]`, shortened
+    past a few), other values as drawn."""
+    shown: list[str] = []
+    for name, value in sorted(point.items(), key=lambda item: item[0].lstrip("#")):
+        if name.startswith("#"):
+            shown.append(f"{name[1:]}=1..{_plain_number(value)}")
+        else:
+            shown.append(f"{name}={_plain_number(value)}")
+    arrays: dict[str, dict[str, float]] = {}
+    for key, value in entries.items():
+        label, _, rest = key.partition("[")
+        arrays.setdefault(label, {})[rest.rstrip("]")] = value
+    for label in sorted(arrays):
+        found = arrays[label]
+        positions = sorted(found, key=lambda text: [int(part) if part.strip().lstrip("-")
+                                                    .isdigit() else 0
+                                                    for part in text.split(",")])
+        values = [_short(found[position]) for position in positions]
+        first = positions[0]
+        if "," not in "".join(positions) and all(
+                position.strip().lstrip("-").isdigit() for position in positions) and \
+                [int(position) for position in positions] == \
+                list(range(int(first), int(first) + len(positions))):
+            more = f", … ({len(values)} entries)" if len(values) > _SHOWN_ENTRIES else ""
+            start = "" if int(first) == 1 else f" from {label}_{first}"
+            shown.append(f"{label}=[{', '.join(values[:_SHOWN_ENTRIES])}{more}]{start}")
+        else:
+            pairs = [f"{label}_{position}={value}" if "," not in position
+                     else f"{label}[{position}]={value}"
+                     for position, value in zip(positions, values, strict=True)]
+            more = ", …" if len(pairs) > _SHOWN_ENTRIES else ""
+            shown.append(", ".join(pairs[:_SHOWN_ENTRIES]) + more)
+    return ", ".join(shown)
+
+
+def _short(value: float) -> str:
+    return _plain_number(value) if float(value).is_integer() or round(value, 2) == value \
+        else f"{value:.3g}"
 
 
 def _plain_number(value: float) -> str:

@@ -52,6 +52,15 @@ class Domain:
 
     intervals: Mapping[str, Interval] = field(default_factory=dict)
     default: Interval = DEFAULT_INTERVAL
+    simplex: frozenset[str] = frozenset()
+    """Arrays whose entries are a probability vector (`\\sum_j y_j = 1` in `assume:`):
+    drawn non-negative, summing to 1 over the sum that runs through them."""
+    one_hot: frozenset[str] = frozenset()
+    """Arrays that are one-hot (`y one-hot`): one entry 1, the others 0."""
+
+    def constrained(self, name: str) -> bool:
+        """Does `assume:` say what the entries of the array `name` add up to?"""
+        return name in self.simplex or name in self.one_hot
 
     def interval(self, name: str, *, integer: bool = False) -> Interval:
         found = self.intervals.get(name)
@@ -102,6 +111,13 @@ def assume_problems(assume: Sequence[str]) -> tuple[str, ...]:
 
 
 _NAME = re.compile(r"[A-Za-z]\w*")
+_SUMS_TO_ONE = re.compile(
+    r"(?:\\sum|∑)\s*_\s*\{?\s*(?P<index>[A-Za-z])\s*(?:=[^}]*)?\}?"
+    r"(?:\s*\^\s*(?:\{[^}]*\}|\\?\w+))?\s*(?P<name>.+?)\s*_\s*\{?\s*(?P=index)\s*\}?"
+    r"\s*=\s*1")
+"""`\\sum_j y_j = 1`, `\\sum_{k=1}^K \\pi_k = 1`: a probability vector."""
+_ONE_HOT = re.compile(r"(?P<name>.+?)\s*(?:\\text\{\s*one-hot\s*\}|\bone-hot)")
+"""`y one-hot`, `\\mathbf{t} \\text{ one-hot}`: a one-hot vector."""
 _HOW = "write e.g. `0 < p < 1`, `x > 0`, `x, y \\ge 0`, `n \\in \\mathbb{N}`"
 
 
@@ -135,8 +151,23 @@ def _read_domain(assume: Sequence[str]) -> tuple[Domain, list[str]]:
         for text in waiting_text:
             problems.append(f"`{text}`: a name without a condition ({_HOW})")
 
+    simplex: set[str] = set()
+    one_hot: set[str] = set()
     for condition in assume:
         text = condition.strip().rstrip(".")
+        constraint = _SUMS_TO_ONE.fullmatch(text) or _ONE_HOT.fullmatch(text)
+        if constraint is not None:
+            written = constraint.group("name").strip()
+            # `\\pi` alone reads as the number π, but here it can only be a vector's name
+            names = [written[1:]] if re.fullmatch(r"\\[A-Za-z]+", written) \
+                else _names_of(written)
+            if names is None or len(names) != 1:
+                problems.append(f"`{text}`: not a vector's name before the index")
+            else:
+                (simplex if constraint.re is _SUMS_TO_ONE else one_hot).add(names[0])
+            unused_names()
+            waiting, waiting_text = [], []
+            continue
         if re.fullmatch(r"\\?[A-Za-z][\w{}\\]*", text):
             waiting.append(python_name(text))
             waiting_text.append(text)
@@ -195,7 +226,7 @@ def _read_domain(assume: Sequence[str]) -> tuple[Domain, list[str]]:
             unused_names()
         waiting, waiting_text = [], []
     unused_names()
-    return Domain(intervals), problems
+    return Domain(intervals, simplex=frozenset(simplex), one_hot=frozenset(one_hot)), problems
 
 
 def sample(interval: Interval, rng: random.Random) -> float:

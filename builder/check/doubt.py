@@ -31,11 +31,12 @@ def doubt(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain, agree: Compare) -> s
         if reason:
             return reason
     summed = _sums_to_one(lhs, rhs)
-    if summed is not None:
+    if summed is not None and not domain.constrained(summed[0]):
+        # (declared: the numbers were drawn so, and the step fails as it stands)
         name, index, new_lhs, new_rhs = summed
         if agree(new_lhs, new_rhs):
             return (f"holds if Σ_{index} {name}_{index} = 1 (a one-hot or probability "
-                    f"vector): declare it with <!-- assume: \\sum_{index} {name}_{index} = 1 -->")
+                    f"vector): declare it with `<!-- assume: \\sum_{index} {name}_{index} = 1 -->`")
     orthogonal = _without_orthogonal_pairs(lhs, rhs)
     if orthogonal is not None:
         name, new_lhs, new_rhs = orthogonal

@@ -120,6 +120,7 @@ def derivation_plan(card: Card) -> list[Step | Skipped]:
             continue
         malformed = {problem.loc.line: problem.message.split(" (", 1)[0]
                      for problem in delimiter_problems(equation)}
+        plan.extend(_idle_sums(compiled))
         step = 0
         for sides, relations in relation_chains(compiled):
             for left, relation, right in zip(sides, relations, sides[1:], strict=False):
@@ -149,6 +150,34 @@ def derivation_plan(card: Card) -> list[Step | Skipped]:
             else:
                 plan.append(_whole(equation.loc, compiled.reason))
     return plan
+
+
+LIKELY_MISTAKE = "likely mistake"
+"""How the message of a step the checker believes wrong, but cannot prove so, starts."""
+
+
+def _idle_sums(compiled: CompiledEquation) -> list[Skipped]:
+    """A sum without bounds whose body does not use its index (`\\sum_i \\exp(a_k)`):
+    it adds up copies of one term over a range nobody gave, which no note means (a
+    slip of the index, `a_k` for `a_i`). Said once per side, at the side's line."""
+    import sympy
+
+    found: list[Skipped] = []
+    for chain in compiled.chains:
+        for side in chain.sides:
+            if side.expr is None or not isinstance(side.expr, sympy.Basic):
+                continue
+            for node in side.expr.atoms(sympy.Sum):
+                idle = [str(limit[0]) for limit in node.limits if len(limit) == 3
+                        and str(limit[2]) == f"#{limit[0]}"
+                        and limit[0] not in node.function.free_symbols]
+                if idle:
+                    loc = SourceLoc(compiled.equation.loc.path, side.line)
+                    why = (f"{LIKELY_MISTAKE}: the sum over {idle[0]} does not use "
+                           f"{idle[0]} (in {' '.join(side.tex.split())})")
+                    found.append(Skipped(loc, f"equation: {why}", f"line {side.line}: {why}"))
+                    break
+    return found
 
 
 def _whole(loc: SourceLoc, why: str) -> Skipped:

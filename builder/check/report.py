@@ -11,7 +11,8 @@ from builder.model import CardResult, CheckResult, SourceLoc, Status
 
 __all__ = ["STATUSES", "badge_label", "badge_message", "failing_checks", "github_annotation",
            "github_annotations", "how_much_checked", "in_part_lines", "library_lines",
-           "report_lines", "results_json", "summary", "summary_line", "unchecked_steps"]
+           "report_lines", "results_json", "summary", "summary_line", "unchecked_lines",
+           "unchecked_steps"]
 
 STATUSES: tuple[Status, ...] = ("pass", "fail", "error", "unchecked")
 
@@ -79,6 +80,45 @@ def in_part_lines(result: CardResult, *, verbose: bool = False) -> list[str]:
     if verbose:
         lines.extend(f"  {loc}: {why}" for loc, why in unchecked_steps(result))
     return lines
+
+
+_LATEX_ERRORS = ("unbalanced braces", "unclosed ", "expected ", "likely mistake")
+"""Reasons said even under `-q`: the LaTeX itself is broken (`\\frac{1}{2 x^2 = x`), not
+just beyond what the checker reads, or the checker believes the equation wrong
+(`\\sum_i \\exp(a_k)`) without a step to prove it on."""
+
+
+def _latex_error(message: str) -> str | None:
+    """The reason of an unchecked step's message (`step 1: unbalanced braces`) when it
+    is a LaTeX syntax error."""
+    reason = message.split(": ", 1)[1] if message.startswith(("step ", "equation: ")) \
+        and ": " in message else message
+    return reason if reason.startswith(_LATEX_ERRORS) else None
+
+
+def unchecked_lines(result: CardResult, *, quiet: bool = False) -> list[str]:
+    """`path:line: unchecked: title: reason` for a card that has a display equation it
+    could not check (an unknown macro, sides that cannot be evaluated), at the first
+    such step's line: one line per card, none with `quiet`. A LaTeX syntax error is
+    said always (`… unchecked: title: LaTeX error: unbalanced braces`), one line each,
+    whatever the card's status. Nothing for a card that checks nothing by design
+    (`nocheck:`, definitions only)."""
+    title = f"{result.card.title}: " if result.card.title else ""
+    lines: list[str] = []
+    failing = {check.loc for check in result.checks if check.status in ("fail", "error")}
+    for check in result.checks:
+        if check.kind == "derivation" and check.status == "unchecked" \
+                and check.loc not in failing:  # a failing step there says it already
+            error = _latex_error(check.message)
+            if error is not None:
+                what = "" if error.startswith("likely mistake") else "LaTeX error: "
+                lines.append(f"{check.loc}: unchecked: {title}{what}{error}")
+    if lines or quiet or result.status != "unchecked":
+        return lines
+    first = next((check for check in result.checks if check.status == "unchecked"), None)
+    if first is None:
+        return []
+    return [f"{first.loc}: unchecked: {title}{first.message}"]
 
 
 def badge_label(result: CardResult) -> str:

@@ -95,11 +95,13 @@ def _run_snippet(card: Card, target: str, snippets_dir: Path | None, timeout: fl
 
 
 def check_cards(cards: Sequence[Card], *, snippets_dir: Path | None, timeout: float,
-                cache: CheckCache | None = None, processes: int | None = None
-                ) -> tuple[CardResult, ...]:
+                cache: CheckCache | None = None, processes: int | None = None,
+                pool: SnippetRunner | None = None) -> tuple[CardResult, ...]:
     """Every card's result, in order. With a cache, unchanged cards are not re-checked.
     The derivations of many cards are checked in `processes` forked children (default:
-    one per core; 1: serially here), with the same results as serially."""
+    one per core; 1: serially here), with the same results as serially. Linked snippets
+    run in `pool` (a long-lived process keeps one warm), else in a pool started for
+    this call when some card needs it."""
     results: list[CardResult | None] = []
     keys: list[str | None] = []
     for card in cards:
@@ -112,16 +114,17 @@ def check_cards(cards: Sequence[Card], *, snippets_dir: Path | None, timeout: fl
                   if cards[index].equations and cards[index].nocheck is None]
         with Derivers(cards, derive, processes) as derivers:
             pool_context: AbstractContextManager[SnippetRunner | None] = \
-                contextlib.nullcontext(None)
-            if any(_snippets(cards[index]) and cards[index].nocheck is None for index in todo) \
-                    and snippets_dir is not None:
+                contextlib.nullcontext(pool)
+            if pool is None and snippets_dir is not None and any(
+                    _snippets(cards[index]) and cards[index].nocheck is None for index in todo):
                 from builder.runner import SnippetPool
 
-                pool_context = SnippetPool()
+                # Forked from here: this process runs no user code.
+                pool_context = SnippetPool(fork=True)
             # The snippets run here while the children work out the derivations.
-            with pool_context as pool:
+            with pool_context as runner:
                 snippet_results = {
-                    index: [_run_snippet(cards[index], target, snippets_dir, timeout, pool)
+                    index: [_run_snippet(cards[index], target, snippets_dir, timeout, runner)
                             for target in _snippets(cards[index])]
                     for index in todo if cards[index].nocheck is None and _snippets(cards[index])}
             derived = derivers.results()

@@ -101,6 +101,9 @@ def _is_annotation(piece: list[Token]) -> bool:
     formula."""
     if not piece:
         return True
+    if _is_prose(piece[0]) and piece[0].value.strip().endswith((":", "：")) and \
+            any(is_relation(t) for t in top_level(piece)):
+        return False  # `\text{SVD: } A = U \Sigma V^\top`: a label, then the formula
     if _is_prose(piece[0]) or piece[0].value in ("\\because", "\\therefore"):
         return True
     if piece[0].value == "(" and piece[-1].value == ")":

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from builder.formula.tokens import Macro
+
 
 @dataclass(frozen=True, slots=True)
 class Declarations:
@@ -27,6 +29,12 @@ class Declarations:
     """Context: letters of superscripts like `z^{t-1}` in the card: time steps."""
     plain: frozenset[str] = frozenset()
     """Context: names the card uses as values (`1 - p`)."""
+    operators: frozenset[str] = frozenset()
+    """Context: names the card writes with an expression as subscript (`\\text{H}_{\\log
+    p}`): operators on their subscript, so any subscripted use of them is refused."""
+    macros: tuple[Macro, ...] = ()
+    """Context: the macros the card's equations define (`\\newcommand{\\R}{\\mathbb{R}}`
+    in a `$$` block of its own), read in each of its equations."""
     problems: tuple[str, ...] = ()
     """Declaration clauses that could not be read."""
 

@@ -9,7 +9,7 @@ import re
 from builder.formula.context import Declarations
 from builder.formula.evidence import name_evidence, step_letters, transposed_names
 from builder.formula.names import python_name
-from builder.formula.tokens import Refused, read_tokens
+from builder.formula.tokens import Refused, macro_definitions, read_tokens
 from builder.model import Card
 
 _KINDS = {"function": "functions", "functions": "functions", "scalar": "scalars",
@@ -38,13 +38,17 @@ def declarations_for(card: Card) -> Declarations:
     transposed: set[str] = set()
     steps: set[str] = set()
     defined: set[str] = set()
+    operators: set[str] = set()
+    macros = tuple(macro for equation in card.equations
+                   for macro in macro_definitions(equation.tex))
     for equation in card.equations:
         evidence = name_evidence(equation.tex)
         applied |= evidence.applied
         plain |= evidence.plain
         defined |= evidence.defined
+        operators |= evidence.operators
         try:
-            tokens = read_tokens(equation.tex)
+            tokens = read_tokens(equation.tex, macros)
         except Refused:
             continue
         transposed |= transposed_names(tokens)
@@ -55,5 +59,5 @@ def declarations_for(card: Card) -> Declarations:
                         indices=frozenset(found["indices"]),
                         applied=frozenset(applied), plain=frozenset(plain),
                         transposed=frozenset(transposed), steps=frozenset(steps),
-                        defined=frozenset(defined),
+                        defined=frozenset(defined), operators=frozenset(operators), macros=macros,
                         problems=tuple(problems))

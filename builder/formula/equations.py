@@ -34,6 +34,7 @@ from builder.formula.tokens import (
     Token,
     depth_map,
     group_end,
+    macro_definitions,
     plain_tex,
     read_tokens,
     source_text,
@@ -90,7 +91,8 @@ def compile_equation(equation: Equation, declarations: Declarations | None = Non
         plain=declarations.plain | evidence.plain,
         transposed=declarations.transposed, steps=declarations.steps,
         defined=declarations.defined | evidence.defined,
-        problems=declarations.problems)
+        operators=declarations.operators | evidence.operators,
+        macros=declarations.macros, problems=declarations.problems)
     compiled = _compile_cached(equation.tex, declarations)
     line = equation.loc.line
     return CompiledEquation(
@@ -106,7 +108,7 @@ def _compile_cached(tex: str, declarations: Declarations) -> _Compiled:
     if len(tex) > MAX_CHARACTERS:
         return _Compiled((), f"too long to check ({len(tex)} characters)")
     try:
-        tokens = read_tokens(tex)
+        tokens = read_tokens(tex, declarations.macros)
         depth = max(depth_map(tokens), default=0)
         if depth > MAX_DEPTH:
             return _Compiled((), "nested too deeply")
@@ -124,6 +126,8 @@ def _compile_cached(tex: str, declarations: Declarations) -> _Compiled:
     except RecursionError:
         return _Compiled((), "nested too deeply")
     if not raw_chains:
+        if not tokens and macro_definitions(tex):
+            return _Compiled(())  # macro definitions only: read, nothing to check
         return _Compiled((), TEXT_ONLY)
     import sympy
 

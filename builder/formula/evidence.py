@@ -29,6 +29,33 @@ class NameEvidence:
     """Names used as values (`1 - p`)."""
     defined: frozenset[str] = frozenset()
     """Functions the equation defines as `f(x) = …` at a row's start."""
+    operators: frozenset[str] = frozenset()
+    """Bases written with an expression as subscript (`\\text{H}_{\\log p(x)}`, a Hessian
+    of what the subscript says): operators on their subscript, so that `\\text{H}_1` is
+    the Hessian of 1, not a name."""
+
+
+_SUBSCRIPT_OPERATIONS = frozenset({"\\log", "\\ln", "\\exp", "\\int", "\\sum", "\\prod",
+                                   "\\frac", "\\nabla", "\\partial", "\\sin", "\\cos"})
+"""Commands that make a subscript an expression rather than a label or an index."""
+
+
+_DECORATIONS = {"\\hat": "hat", "\\bar": "bar", "\\tilde": "tilde", "\\vec": "vec"}
+"""Decorations whose name the compiler keys as `p_vec` (`\\vec{p}`)."""
+
+
+def _expression_subscript(tokens: Sequence[Token]) -> bool:
+    """`{\\log p(x)}`, `{p(x \\vert \\theta)}`, `{\\int p \\, dx}`: a subscript that
+    computes something (a function applied, an operation), not `{t-1}` or `{KL}`."""
+    for index, token in enumerate(tokens):
+        if token.kind == "cmd" and token.value in _SUBSCRIPT_OPERATIONS:
+            return True
+        following = tokens[index + 1] if index + 1 < len(tokens) else None
+        if token.kind in ("letter", "word") and following is not None and \
+                following.kind == "op" and following.value in "([" and \
+                following.pos == token.end:
+            return True
+    return False
 
 
 @functools.lru_cache(maxsize=4096)
@@ -41,20 +68,39 @@ def name_evidence(tex: str) -> NameEvidence:
     applied: set[str] = set()
     plain: set[str] = set()
     defined: set[str] = set()
+    operators: set[str] = set()
     index = 0
     while index < len(tokens):
         token = tokens[index]
         is_name = token.kind == "letter" or (token.kind == "cmd" and token.value[1:] in GREEK)
-        if not is_name:
+        if token.kind == "word" and token.value.strip().isalpha() and \
+                index + 2 < len(tokens) and tokens[index + 1].value == "_" and \
+                tokens[index + 2].value == "{":
+            try:
+                end = group_end(tokens, index + 2)
+            except Refused:
+                break
+            if _expression_subscript(tokens[index + 3:end]):
+                operators.add(token.value.strip())
+        decoration = _DECORATIONS.get(token.value) if token.kind == "cmd" else None
+        if decoration is not None and index + 3 < len(tokens) and \
+                tokens[index + 1].value == "{" and tokens[index + 3].value == "}" and \
+                tokens[index + 2].kind == "letter":
+            key = f"{tokens[index + 2].value}_{decoration}"  # \vec{p}(t): p_vec applied
+            after = index + 4
+        elif not is_name:
             index += 1
             continue
-        key = token.value.lstrip("\\")
-        after = index + 1
+        else:
+            key = token.value.lstrip("\\")
+            after = index + 1
         if after + 1 < len(tokens) and tokens[after].value == "_":
             try:
                 end = group_end(tokens, after + 1)
             except Refused:
-                return NameEvidence(frozenset(applied), frozenset(plain), frozenset(defined))
+                break
+            if _expression_subscript(tokens[after + 2:end]) and key != "E":
+                operators.add(key)
             key = f"{key}_{script_label(tokens[after + 1:end + 1])}"
             after = end + 1
         primed = after < len(tokens) and tokens[after].value == "'"
@@ -81,7 +127,7 @@ def name_evidence(tex: str) -> NameEvidence:
             closing = after + len(inner) + 1
             if not primed and (previous is None or previous.kind in ("rowsep", "begin") or
                                previous.value == "&") and closing + 1 < len(tokens) and \
-                    tokens[closing + 1].value == "=":
+                    tokens[closing + 1].value == "=" and _bare_arguments(inner):
                 defined.add(key)
         elif following is None or following.value != "^":
             previous = tokens[index - 1] if index else None
@@ -91,7 +137,29 @@ def name_evidence(tex: str) -> NameEvidence:
                     not argument:
                 plain.add(key)
         index = after if after > index else index + 1
-    return NameEvidence(frozenset(applied), frozenset(plain), frozenset(defined))
+    return NameEvidence(frozenset(applied), frozenset(plain), frozenset(defined),
+                        frozenset(operators))
+
+
+def _bare_arguments(inner: Sequence[Token]) -> bool:
+    """`x`, `x, y`, `x; \\theta`, `x_{t-1}`: the arguments of a function being defined.
+    A row that applies a function to anything else (`\\sigma(-x) = …`, `f(2) = …`) uses
+    it: it does not say what the function is."""
+    parts: list[list[Token]] = [[]]
+    depth = 0
+    for token in inner:
+        if token.value in ("(", "[", "{"):
+            depth += 1
+        elif token.value in (")", "]", "}"):
+            depth -= 1
+        if depth == 0 and token.value in (",", ";", "|", "\\mid"):
+            parts.append([])
+        else:
+            parts[-1].append(token)
+    try:
+        return all(is_single_name(part) for part in parts)
+    except Refused:
+        return False
 
 
 # --------------------------------------------------------------------------- rows and chains

@@ -15,6 +15,14 @@ def conditional_marker() -> Any:
     return sympy.Symbol("|")
 
 
+def ellipsis_marker() -> Any:
+    """`f(x_1, \\ldots, x_n)`: the arguments the dots stand for, in an unknown function's
+    argument list (what `f` gives is not known, so neither is what they are)."""
+    import sympy
+
+    return sympy.Symbol("…")
+
+
 class Transposed:
     """`X^T`: the transpose of a matrix, non-commutative; of a number, the number."""
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from builder.formula.context import Declarations
@@ -32,6 +32,12 @@ class Formula:
     free_index: str | None
     """The left side's free index (`k` in `y_k = …`): the output axis."""
     line: int
+    indices: tuple[str, ...] = field(default=(), repr=False, compare=False)
+    """Every index, an array axis each: the free one first, then each sum's and
+    product's in the order they appear (worked out once, not on every evaluation)."""
+    index_names: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+    """Arguments that say where to look (`i` of `x_{i+m}`, the `F` of
+    `\\sum_{m=0}^{F-1}`): one number each per evaluation."""
 
     def __call__(self, **values: Any) -> Any:
         missing = [name for name in self.symbols if name not in values]
@@ -77,7 +83,8 @@ def formula(equation: Equation, declarations: Declarations | None = None) -> For
             free_index = head
     symbols = _arguments(rhs.expr, free_index)
     return Formula(lhs.tex if lhs is not None else "", rhs.tex, rhs.expr, symbols,
-                   free_index, rhs.line)
+                   free_index, rhs.line, _indices(rhs.expr, free_index),
+                   _index_names(rhs.expr, symbols))
 
 
 def _indexed(expr: Any) -> set[Any]:
@@ -93,7 +100,7 @@ def _arguments(expr: Any, free_index: str | None) -> tuple[str, ...]:
     bases = {item.base.label for item in expr.atoms(sympy.Indexed)}
     for symbol in expr.free_symbols:
         if symbol in bases or str(symbol).startswith("#") or str(symbol) == free_index \
-                or str(symbol) == "|":
+                or str(symbol) in ("|", "…"):
             continue
         if isinstance(symbol, sympy.Symbol):
             names.add(str(symbol))
@@ -112,27 +119,38 @@ def _numeric(value: Any) -> Any:
     return array.astype(float) if array.dtype.kind in "biuf" else np.asarray(value, dtype=float)
 
 
-def _index_names(formula_: Formula) -> set[str]:
-    """Arguments that say where to look (`i` of `x_{i+m}`, the `F` of `\\sum_{m=0}^{F-1}`):
-    one number each per evaluation."""
+def _index_names(expr: Any, symbols: Sequence[str]) -> frozenset[str]:
+    """`Formula.index_names`."""
     import sympy
 
     names: set[str] = set()
-    for item in formula_.expr.atoms(sympy.Indexed):
+    for item in expr.atoms(sympy.Indexed):
         for index in item.indices:
             names |= {str(symbol) for symbol in index.free_symbols}
-    for node in formula_.expr.atoms(sympy.Sum, sympy.Product):
+    for node in expr.atoms(sympy.Sum, sympy.Product):
         for limit in node.limits:
             for bound in limit[1:]:
                 names |= {str(symbol) for symbol in bound.free_symbols}
-    return names & set(formula_.symbols)
+    return frozenset(names & set(symbols))
+
+
+def _indices(expr: Any, free_index: str | None) -> tuple[str, ...]:
+    """`Formula.indices`."""
+    import sympy
+
+    indices: list[str] = [free_index] if free_index else []
+    for node in sympy.preorder_traversal(expr):
+        if isinstance(node, (sympy.Sum, sympy.Product)):
+            for limit in node.limits:
+                if str(limit[0]) not in indices:
+                    indices.append(str(limit[0]))
+    return tuple(indices)
 
 
 def _evaluate_formula(formula_: Formula, values: Mapping[str, Any]) -> Any:
     import numpy as np
 
-    looped = sorted(name for name in _index_names(formula_)
-                    if np.ndim(values[name]) > 0)
+    looped = sorted(name for name in formula_.index_names if np.ndim(values[name]) > 0)
     if not looped:
         return _evaluate_once(formula_, values)
     # `y_i = \\sum_m x_{i+m} w_m` with an array of i: one evaluation per value of i (an
@@ -157,17 +175,9 @@ def _evaluate_formula(formula_: Formula, values: Mapping[str, Any]) -> Any:
 
 def _evaluate_once(formula_: Formula, values: Mapping[str, Any]) -> Any:
     import numpy as np
-    import sympy
 
     expr = formula_.expr
-    indices: list[str] = []
-    if formula_.free_index:
-        indices.append(formula_.free_index)
-    for node in sympy.preorder_traversal(expr):
-        if isinstance(node, (sympy.Sum, sympy.Product)):
-            for limit in node.limits:
-                if str(limit[0]) not in indices:
-                    indices.append(str(limit[0]))
+    indices = formula_.indices
     arrays = {name: _numeric(value) for name, value in values.items()}
     evaluator = _NumpyEvaluator(arrays, indices)
     # Each index has an axis of its own, in `indices` order (the free index first); sums
@@ -232,15 +242,16 @@ class _NumpyEvaluator:
         if expr is sympy.E:
             return np.e
         if isinstance(expr, sympy.Symbol):
-            name = str(expr)
+            name = _name(expr)
             if name in self.bound:
                 return self.bound[name][0]
             return self.values[name]
         if isinstance(expr, sympy.Indexed):
-            array = self.values[str(expr.base.label)]
+            array = self.values[_name(expr.base.label)]
             positions = []
             for index in expr.indices:
-                offset = self.bound[str(index)][1] if str(index) in self.bound else 1
+                bound = self.bound.get(_name(index))
+                offset = bound[1] if bound is not None else 1
                 positions.append(np.asarray(self.value(index)).astype(int) - offset)
             return array[tuple(positions)]
         if isinstance(expr, sympy.Add):
@@ -282,13 +293,7 @@ class _NumpyEvaluator:
                 else:
                     self.bound[name] = saved
             return result
-        functions: dict[Any, Callable[..., Any]] = {
-            sympy.exp: np.exp, sympy.log: np.log, sympy.sin: np.sin, sympy.cos: np.cos,
-            sympy.tan: np.tan, sympy.tanh: np.tanh, sympy.sinh: np.sinh,
-            sympy.cosh: np.cosh, sympy.Abs: np.abs, sympy.floor: np.floor,
-            sympy.ceiling: np.ceil, sympy.sign: np.sign, sympy.asin: np.arcsin,
-            sympy.acos: np.arccos, sympy.atan: np.arctan,
-        }
+        functions = _numpy_functions()
         if expr.func in functions:
             return functions[expr.func](*(self.value(arg) for arg in expr.args))
         if isinstance(expr, sympy.Max):
@@ -310,6 +315,31 @@ class _NumpyEvaluator:
         raise ValueError(f"cannot evaluate {type(expr).__name__}")
 
 
+
+
+def _name(expr: Any) -> str:
+    """A plain symbol's name (what `str()` prints, without running sympy's printer),
+    or the expression printed."""
+    import sympy
+
+    if type(expr) is sympy.Symbol:
+        return str(expr.name)
+    return str(expr)
+
+
+@functools.cache
+def _numpy_functions() -> dict[Any, Callable[..., Any]]:
+    """sympy's functions the evaluator computes with numpy, and numpy's for them."""
+    import numpy as np
+    import sympy
+
+    return {
+        sympy.exp: np.exp, sympy.log: np.log, sympy.sin: np.sin, sympy.cos: np.cos,
+        sympy.tan: np.tan, sympy.tanh: np.tanh, sympy.sinh: np.sinh,
+        sympy.cosh: np.cosh, sympy.Abs: np.abs, sympy.floor: np.floor,
+        sympy.ceiling: np.ceil, sympy.sign: np.sign, sympy.asin: np.arcsin,
+        sympy.acos: np.arccos, sympy.atan: np.arctan,
+    }
 
 
 # --------------------------------------------------------------------------- fast numbers

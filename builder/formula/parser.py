@@ -30,13 +30,11 @@ from builder.formula.vocabulary import (
 
 _REFUSED_COMMANDS = {
     "\\oint": "contour integral", "\\partial": "partial derivative notation",
-    "\\lim": "limit not supported", "\\cap": "set expression (∩, ∪)",
+"\\cap": "set expression (∩, ∪)",
     "\\cup": "set expression (∩, ∪)",
     "\\circ": "composition (∘)",
     "\\underset": "argmax/argmin or \\underset", "\\overset": "\\overset",
-    "\\arg": "argmax/argmin or \\underset", "\\argmax": "argmax/argmin or \\underset",
-    "\\argmin": "argmax/argmin or \\underset", "\\sup": "sup/inf",
-    "\\inf": "sup/inf", "\\otimes": "tensor product (⊗)", "\\oplus": "⊕",
+    "\\arg": "\\arg without \\min or \\max", "\\otimes": "tensor product (⊗)", "\\oplus": "⊕",
     "\\emptyset": "set expression", "\\forall": "quantifier",
     "\\exists": "quantifier", "\\neg": "logic", "\\land": "logic", "\\lor": "logic",
     "\\choose": "\\choose", "\\operatornamewithlimits": "argmax/argmin or \\underset",
@@ -149,10 +147,13 @@ class Parser(NameReader, CalculusReader, OperatorReader):
         if kind == "num":
             self.index += 1
             number = self.sympy.Rational(value) if "." in value else self.sympy.Integer(value)
+            if self.at("\\%"):
+                self.index += 1
+                number = number / 100  # 72.9\%
             return self.postfix(number)
         if kind == "op":
             if value in "([":
-                return self.postfix(self.bracket())
+                return self.postfix(self.bracket(), element=True)
             if value == "{":
                 close = group_end(self.tokens, self.index)
                 inner = self.tokens[self.index + 1:close]
@@ -274,6 +275,23 @@ class Parser(NameReader, CalculusReader, OperatorReader):
             raise Refused("⟨…⟩ that is not an inner product ⟨a, b⟩")
         return self.postfix(InnerProduct.get()(self.sub(parts[0]), self.sub(parts[1])))
 
+    def limit_command(self, token: Token) -> Any:
+        self.index += 1
+        return self.limit()
+
+    def optimum(self, token: Token) -> Any:
+        """`\\arg\\min_x`, `\\argmax`, `\\sup_{y}`, `\\inf_{u}`: operators over what follows,
+        read as `\\max_{a}` is (docs/format.md): unknown functions of their operand."""
+        self.index += 1
+        name = token.value[1:]
+        if name == "arg":
+            following = self.peek()
+            if following is None or following.value not in ("\\min", "\\max"):
+                raise Refused("\\arg without \\min or \\max")
+            self.index += 1
+            name = "arg" + following.value[1:]
+        return self.function(name)
+
     def infinity(self, token: Token) -> Any:
         self.index += 1
         return self.postfix(self.sympy.oo)
@@ -313,6 +331,8 @@ _COMMANDS: Mapping[str, _Handler] = {
     "\\|": Parser.norm_command, "\\Vert": Parser.norm_command,
     **dict.fromkeys(("\\int", "\\iint", "\\iiint"), Parser.integral_command),
     "\\nabla": Parser.gradient,
+    "\\lim": Parser.limit_command,
+    **dict.fromkeys(("\\arg", "\\argmax", "\\argmin", "\\sup", "\\inf"), Parser.optimum),
 }
 """Each LaTeX command the parser reads, and the method that reads it (the token is at
 the cursor when it is called)."""

@@ -6,7 +6,7 @@ from typing import Any
 
 from builder.formula.reader import Reader
 from builder.formula.tokens import Refused, Token, is_relation, script_label, split_top, top_level
-from builder.formula.vocabulary import GREEK
+from builder.formula.vocabulary import GREEK, known_function
 
 
 class CalculusReader(Reader):
@@ -54,6 +54,12 @@ class CalculusReader(Reader):
         variables = self.derivative_variables(denominator)
         if sum(count for _, count in variables) != order:
             raise Refused("derivative orders do not match")
+        named = known_function(rest[0].value.strip()) \
+            if len(rest) == 1 and rest[0].kind == "word" else None
+        if named is not None and len(variables) == 1:
+            # `\frac{d\text{ReLU}}{dz}`: the function's derivative at its variable
+            variable, count = variables[0]
+            return sympy.Derivative(named(variable), (variable, count))
         # the operator form (no `rest`) applies to the rest of the term
         operand = self.sub(rest) if rest else self.operand()
         return sympy.Derivative(operand, *variables)
@@ -173,6 +179,10 @@ class CalculusReader(Reader):
                       for name in reversed(names)]
             with sympy.evaluate(True):  # unevaluated, Sum wraps its body in 1*(…)
                 return operator(body, *limits)
+        values = _value_range(upper)
+        if values is not None and not any(t.value == "=" for t in lower):
+            # \sum_{v_a}^{0,1}: v_a runs over the values 0 and 1
+            return self.sum_over_values(kind, lower, values)
         equals = [position for position, t in enumerate(lower) if t.value == "="]
         variable_tokens = lower[:equals[0]] if equals else lower
         if not variable_tokens or variable_tokens[0].kind not in ("letter", "cmd") or \
@@ -201,6 +211,47 @@ class CalculusReader(Reader):
         with sympy.evaluate(True):  # unevaluated, Sum wraps its body in 1*(…)
             return operator(body, (variable, low, high))
 
+    def sum_over_values(self, kind: str, lower: list[Token], values: tuple[int, int]
+                        ) -> Any:
+        """`\\sum_{v_a}^{0,1} e^{v_a b_a}`: the body at each of the values, as a sum over a
+        range of whole numbers; the variable is a name (`v_a`) bound there."""
+        sympy = self.sympy
+        saved = self.context.uses[:]
+        variable = self.sub(lower)
+        self.context.uses[:] = saved
+        if not isinstance(variable, sympy.Symbol) or kind != "sum":
+            raise Refused(f"{kind} index is not a letter")
+        body = self.term()
+        with sympy.evaluate(True):
+            return sympy.Sum(body, (variable, values[0], values[1]))
+
+    def limit(self) -> Any:
+        """`\\lim_{t \\to \\infty} \\bar{\\alpha}_t`: the limit of the rest of the term, its
+        variable an index there (`\\bar{\\alpha}_t` is the sequence's element)."""
+        sympy = self.sympy
+        if not self.at("_"):
+            raise Refused("limit without its variable")
+        self.index += 1
+        below = self.group()
+        arrows = [position for position, t in enumerate(below)
+                  if t.kind == "cmd" and t.value in ("\\to", "\\rightarrow")]
+        if len(arrows) != 1 or arrows[0] != 1 or not (
+                below[0].kind == "letter" or (below[0].kind == "cmd" and
+                                             below[0].value[1:] in GREEK)):
+            raise Refused("limit of a variable that is not a letter")
+        name = below[0].value.lstrip("\\")
+        target = self.sub(below[2:])
+        saved = self.scope
+        self.scope = self.scope | {name}
+        try:
+            body = self.term()
+        finally:
+            self.scope = saved
+        variable = sympy.Symbol(name)
+        if target.is_infinite:
+            return sympy.Limit(body, variable, target)
+        return sympy.Limit(body, variable, target, "+-")
+
     def blackboard(self) -> Any:
         """`\\mathbb{E}[…]`, and the number sets `\\mathbb{R}^{n \\times m}`."""
         sympy = self.sympy
@@ -213,6 +264,12 @@ class CalculusReader(Reader):
             return self.expectation(letter[2:] if letter[2].value != "{" else letter[3:-1])
         sets = {"R": sympy.S.Reals, "N": sympy.S.Naturals, "Z": sympy.S.Integers,
                 "Q": sympy.S.Rationals, "C": sympy.S.Complexes}
+        if text == "D" and self.at("_"):
+            # \mathbb{D}_{KL}(q \| p): a divergence, named as D_{KL} is
+            self.index -= 1
+            self.tokens[self.index] = Token("letter", "D", self.tokens[self.index].pos,
+                                            self.tokens[self.index].end)
+            return self.name_factor()
         if text not in sets:
             raise Refused("set (\\mathbb)")
         if not self.at("^"):
@@ -222,6 +279,11 @@ class CalculusReader(Reader):
         from sympy.matrices.expressions.sets import MatrixSet
 
         dimensions = [self.sub(part) for part in shape]
+        # sizes are whole numbers, also where the equation's names are matrices
+        dimensions = [dimension.xreplace({symbol: sympy.Symbol(symbol.name, integer=True,
+                                                               nonnegative=True)
+                                          for symbol in dimension.free_symbols})
+                      for dimension in dimensions]
         if len(dimensions) == 1:
             dimensions.append(sympy.Integer(1))
         if len(dimensions) != 2:
@@ -306,5 +368,35 @@ class CalculusReader(Reader):
             raise Refused("expectation without brackets")
         opener = self.next()
         inner, _ = self.until_closer(opener.value, ")" if opener.value == "(" else "]")
-        arguments = self.arguments(inner)
-        return self.postfix(self.sympy.Function(name)(*arguments))
+        arguments = [self.sub(inner)] if _bars_are_norms(inner) else self.arguments(inner)
+        return self.postfix(self.sympy.Function(name)(*arguments), element=True)
+
+
+def _bars_are_norms(tokens: list[Token]) -> bool:
+    """`\\mathbb{E}[\\|x - y\\|^2]`, `\\mathbb{E}[\\frac{1}{2} ||x - y||^2]`: bars that open
+    the expectation's argument or come in pairs `||` delimit norms, not a condition."""
+    top = top_level(tokens)
+    if not top:
+        return False
+    if top[0].value in ("|", "\\|") and top[0] is tokens[0]:
+        return True
+    bars = [position for position, token in enumerate(tokens)
+            if token.kind == "op" and token.value == "|" and token in top]
+    if not bars or len(bars) % 2:
+        return False
+    return all(bars[number + 1] == bars[number] + 1 for number in range(0, len(bars), 2))
+
+
+def _value_range(upper: list[Token] | None) -> tuple[int, int] | None:
+    """`^{0,1}` over a sum (the values its variable takes, consecutive whole numbers):
+    the first and the last; None for an upper bound."""
+    if upper is None:
+        return None
+    parts = [t for t in upper if t.value not in "{}"]
+    if len(parts) < 3 or any(t.kind != "num" for t in parts[::2]) or \
+            any(t.value != "," for t in parts[1::2]):
+        return None
+    numbers = [int(t.value) for t in parts[::2] if t.value.isdigit()]
+    if len(numbers) != len(parts[::2]) or numbers != list(range(numbers[0], numbers[-1] + 1)):
+        return None
+    return numbers[0], numbers[-1]

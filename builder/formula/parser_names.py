@@ -22,6 +22,7 @@ from builder.formula.tokens import (
 from builder.formula.vocabulary import (
     CONVENTIONAL_FUNCTIONS,
     GREEK,
+    OPTIMA,
     PROSE,
     RELATIONS,
     SIZE_NAMES,
@@ -50,6 +51,8 @@ class NameReader(Reader):
             self.index += 1
             return self.expectation()
         base, is_word = self.read_base()
+        if is_word and base in OPTIMA and self.at("_"):
+            return self.function(base)  # \mathrm{argmax}_{v}, \mathop{\text{arg min}}_d
         if is_word and base in WORD_FUNCTIONS and not self.at("_", "^", "'"):
             return self.function(base)
         if is_word and base in WORD_FUNCTIONS and self.at("^"):
@@ -74,6 +77,10 @@ class NameReader(Reader):
             elif self.at("^") and superscript is None:
                 self.index += 1
                 superscript = self.group()
+        if subscript is not None and base in self.context.declarations.operators:
+            # `\text{H}_{\log p(x)}` elsewhere: H is an operator on its subscript (a
+            # Hessian), so `\text{H}_1` is not a name; what it gives is not guessed
+            raise Refused(f"{base}_{{…}} applies {base} to its subscript: not read")
         if superscript and len(superscript) == 1 and superscript[0].value == "\\prime":
             primes += 1
             superscript = None
@@ -112,6 +119,11 @@ class NameReader(Reader):
                 elif letters & self.context.steps and not letters & declared.scalars:
                     # x^t next to z^{t-1}: time steps (declare `t scalar` for powers)
                     step = superscript
+                elif len(superscript) == 1 and superscript[0].kind == "letter" and \
+                        superscript[0].value.isupper() and len(base) == 1 and \
+                        base.isupper():
+                    # W^O, W^Q beside W^K: the output projection, or a power of W?
+                    raise Refused(f"{base}^{superscript[0].value}: a power or a label?")
                 else:
                     power = superscript
         name = base + ("_prime" * primes if primes else "")
@@ -119,7 +131,7 @@ class NameReader(Reader):
         if primes:
             key += "_prime" * primes
         # application: f(x), p(x|C), V^\pi(s), \text{softmax}(z)
-        if self.at("(") or (is_word and self.at("[")):
+        if self.at("(") or (self.at("[") and (is_word or self.bracket_holds_arguments())):
             applied = self.application(key, base, is_word, power is not None or bool(label),
                                        primes)
             if applied is not None:
@@ -128,7 +140,7 @@ class NameReader(Reader):
                 if self.at("_"):
                     self.index += 1
                     result = sympy.Function(result.func.__name__)(
-                        *result.args, self.sub(self.group()))
+                        *result.args, *self.indices(self.group()))
                 if self.at("^"):
                     self.index += 1
                     result = result ** self.sub(self.group())
@@ -152,6 +164,8 @@ class NameReader(Reader):
         token = self.next()
         if token.kind == "word":
             text = token.value.strip()
+            if text.replace(" ", "").replace("\\,", "") in ("argmin", "argmax"):
+                text = text.replace(" ", "").replace("\\,", "")  # \text{arg min}
             if not text or not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", text) or text in PROSE:
                 raise Refused("text in formula")
             return text, len(text) > 1
@@ -183,7 +197,11 @@ class NameReader(Reader):
             if parser.peek() is not None:
                 raise Refused("decoration over an expression")
             return f"{base}_{decoration}", word
-        # a run of italic letters
+        # a run of italic letters, from its first letter only (`ABC` is not `A` times a
+        # word `BC`)
+        before = self.tokens[self.index - 2] if self.index >= 2 else None
+        if before is not None and before.kind == "letter" and before.end == token.pos:
+            return token.value, False
         letters = [token.value]
         position = self.index
         end = token.end
@@ -209,12 +227,30 @@ class NameReader(Reader):
                 return f"{run}_{''.join(tail)}", True
         if len(run) > 1:
             followed = after is not None and after.kind == "op" and after.value in "(["
+            if run in WORD_FUNCTIONS and len(run) >= 3 and after is not None and \
+                    after.kind == "op" and after.value == "^":
+                followed = True  # `cosh^2 x` written without a backslash
             if run in WORD_NAMES or len(run) >= 4 or (len(run) >= 3 and followed):
                 if not followed and run not in WORD_NAMES:
                     raise Refused(f"text in formula ({run})")  # [query key]
                 self.index += len(run) - 1
                 return run, True
         return token.value, False
+
+    def bracket_holds_arguments(self) -> bool:
+        """`D_{KL}[q \\Vert p]`, `J[y; \\eta]`: a `[` after a name holding a bar, a comma
+        or a semicolon at its top level is an argument list (a product's factor would not
+        hold one)."""
+        saved = self.index
+        try:
+            self.index += 1
+            inner, _ = self.until_closer("[", "]")
+        except Refused:
+            return False
+        finally:
+            self.index = saved
+        return any(t.value in (",", ";", "|", "\\|", "\\mid") and t.kind in ("op", "cmd")
+                   for t in top_level(inner))
 
     def bracket_after(self) -> bool:
         """After `E_{…}`, is there a `[`? (`E_{\\pi}[…]` is an expectation)."""
@@ -268,6 +304,11 @@ class NameReader(Reader):
             if applied and not plain:
                 decision = True
             elif plain and not applied:
+                decision = False
+            elif opener.spaced and not applied and base not in CONVENTIONAL_FUNCTIONS \
+                    and not primes:
+                # `w_i (y_i - x_i)^2`, `\eta (y_j - \hat{y}_j)`: a space before the
+                # parenthesis, and nothing in the card applies the name: a product
                 decision = False
             else:
                 raise Refused("f(…): function or product? declare it (let: f function)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from builder.formula.functions import conditional_marker
+from builder.formula.functions import conditional_marker, ellipsis_marker
 from builder.formula.reader import Reader
 from builder.formula.tokens import (
     Refused,
@@ -17,7 +17,7 @@ from builder.formula.tokens import (
     split_top,
     top_level,
 )
-from builder.formula.vocabulary import MATRIX_ENVS, RELATIONS, known_function
+from builder.formula.vocabulary import MATRIX_ENVS, OPTIMA, RELATIONS, known_function
 
 
 class OperatorReader(Reader):
@@ -120,7 +120,7 @@ class OperatorReader(Reader):
             if any(t.kind == "dots" for row in rows for cell in row for t in cell):
                 raise Refused("matrix with an ellipsis (…)")
             return sympy.ImmutableMatrix([[self.sub(cell) for cell in row] for row in rows])
-        if name == "cases":
+        if name in ("cases", "dcases", "rcases"):
             pieces = []
             for row in rows:
                 if len(row) != 2:
@@ -134,7 +134,11 @@ class OperatorReader(Reader):
         """`\\text{if } z < 0`, `z \\geq 0`, `\\text{otherwise}`: a case's condition."""
         words = [t for t in tokens if t.kind == "word"]
         rest = [t for t in tokens if t.kind != "word" and not (
-            t.kind == "op" and t.value in ",.")]
+            t.kind == "op" and t.value in ",.;")]
+        if len(rest) > 2 and rest[0].value == "(" and rest[-1].value == ")" and \
+                group_end([Token("op", "{", 0, 0), *rest[1:-1], Token("op", "}", 0, 0)],
+                          0) == len(rest) - 1:
+            rest = rest[1:-1]  # `(x \geq 0)`: the condition in parentheses
         if not rest and len(words) == 1 and words[0].value.strip() in ("otherwise", "else"):
             return True
         if any(w.value.strip() not in ("if", "for", "when", "") for w in words):
@@ -192,6 +196,9 @@ class OperatorReader(Reader):
                 if 0 < number < len(pieces) - 1 and pieces[number - 1] in ("|", "\\|"):
                     continue
                 raise Refused("empty function argument")
+            if len(piece) == 1 and piece[0].kind == "dots" and 0 < number < len(pieces) - 1:
+                arguments.append(ellipsis_marker())  # q(z_1, \ldots, z_T)
+                continue
             arguments.append(self.relation_or_expression(piece))
         return arguments
 
@@ -219,12 +226,24 @@ class OperatorReader(Reader):
         sympy = self.sympy
         base = None
         power = None
-        if name in ("max", "min") and self.at("_"):
-            # \max_{a'} Q(s, a'): an operator the notes do not define further
+        if name in OPTIMA and self.at("_"):
+            # \max_{a'} Q(s, a'), \arg\min_x f(x): an operator the notes do not define
+            # further, an unknown function of its operand
             self.index += 1
             over = self.group()
             body = self.term()
             return sympy.Function(f"{name}_{script_label(over)}")(body)
+        if name in OPTIMA and name not in ("max", "min"):
+            if not self.at("(", "[", "\\{"):
+                raise Refused(f"{name} without its variable")
+            opener = self.next()
+            closer = {"(": ")", "[": "]", "\\{": "\\}"}[opener.value]
+            inner, _ = self.until_closer(opener.value, closer)
+            return self.postfix(sympy.Function(name)(*self.arguments(inner)))
+        primes = 0
+        while self.at("'") and name not in ("max", "min"):
+            self.index += 1
+            primes += 1  # \tanh'(z): its derivative at z
         for _ in range(2):
             if self.at("_") and base is None:
                 self.index += 1
@@ -232,6 +251,9 @@ class OperatorReader(Reader):
             elif self.at("^") and power is None:
                 self.index += 1
                 power = self.sub(self.group())
+        if name == "exp" and power is not None and base is None and not primes and \
+                not self.starts_factor():
+            return sympy.exp(power)  # `\exp^{-x}`, nothing after it: e to the -x
         if name in ("max", "min"):
             if not self.at("(", "["):
                 raise Refused("min/max over a set")
@@ -257,6 +279,10 @@ class OperatorReader(Reader):
                 raise Refused(f"unknown function {name}")
             result = known(argument) if base is None or name not in ("log",) else \
                 sympy.log(argument, base)
+            if primes:
+                if not isinstance(argument, sympy.Symbol):
+                    raise Refused("derivative of a function at an expression")
+                result = sympy.Derivative(result, (argument, primes))
             if base is not None and name != "log":
                 raise Refused(f"subscript on \\{name}")
             if power is None and opener_used and self.at("^"):

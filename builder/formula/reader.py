@@ -128,10 +128,24 @@ class Reader(ABC):
         return token is not None and token.kind == "op" and token.value in "_^"
 
 
-    def postfix(self, expr: Any, *, allow_scripts: bool = True) -> Any:
-        """Scripts and factorials after a factor: `(a+b)^2`, `n!`."""
+    def postfix(self, expr: Any, *, allow_scripts: bool = True, element: bool = False
+                ) -> Any:
+        """Scripts and factorials after a factor: `(a+b)^2`, `n!`. With `element`, a
+        subscript after brackets takes an element: `(AB)_{ik}` is the entry (i, k) of AB,
+        the unknown function `element(AB, i, k)` (what an entry of a product is, the
+        notes say elsewhere), and `\\mathbb{E}[g^2]_t` is `E(g^2, t)`, as `f(x)_i` is."""
         sympy = self.sympy
         while True:
+            if element and allow_scripts and self.at("_"):
+                self.index += 1
+                indices = self.indices(self.group())
+                from sympy.core.function import AppliedUndef
+
+                if isinstance(expr, AppliedUndef):
+                    expr = sympy.Function(expr.func.__name__)(*expr.args, *indices)
+                else:
+                    expr = sympy.Function("element")(expr, *indices)
+                continue
             if allow_scripts and self.at("^"):
                 self.index += 1
                 exponent_tokens = self.group()
@@ -174,6 +188,10 @@ class Reader(ABC):
     @abstractmethod
     def expectation(self, subscript: list[Token] | None = None) -> Any:
         """`\\mathbb{E}[…]` (`parser_calculus.py`)."""
+
+    @abstractmethod
+    def indices(self, subscript: list[Token]) -> list[Any]:
+        """A subscript's indices: `{ij}`, `{i,j}`, `{t-1}` (`parser_names.py`)."""
 
     @abstractmethod
     def name_factor(self) -> Any:

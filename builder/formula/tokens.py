@@ -29,6 +29,8 @@ class Token:
     pos: int
     """Where it starts in `plain_tex(tex)`."""
     end: int
+    spaced: bool = False
+    """Whitespace right before it in the source (`w_i (y_i - x_i)`, not `g_i(x)`)."""
 
 
 GREEK_UNICODE = {
@@ -52,9 +54,12 @@ UNICODE = {"∥": "\\|", "−": "-", "×": "\\times ", "·": "\\cdot ", "⋅": "
            "∂": "\\partial ", "∇": "\\nabla ", "√": "\\surd ", "∞": "\\infty ",
            "±": "\\pm ", "∓": "\\mp ", "⊤": "\\top ", "…": "...", "⋯": "\\cdots ",
            "\u3000": " ", "（": "(", "）": ")", "\xa0": " ",
-           **{letter: f"\\{name} " for letter, name in GREEK_UNICODE.items()}}
+           **{letter: f"\\{name} " for letter, name in GREEK_UNICODE.items()},
+           **{chr(0x1D434 + number): letter for number, letter in enumerate(
+               "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")}, "\u210e": "h"}
 """Unicode math written directly → the LaTeX it stands for (trailing spaces end a command:
-`αx` is `\\alpha x`). `√` is `\\surd`, which reads as `\\sqrt` and also takes `√(x + 1)`
+`αx` is `\\alpha x`); mathematical italic letters (`𝑥`, pasted from a word processor) are
+the letters. `√` is `\\surd`, which reads as `\\sqrt` and also takes `√(x + 1)`
 whole."""
 
 TOKEN_PATTERN = re.compile(r"""
@@ -102,12 +107,14 @@ def tokenize(tex: str) -> list[Token]:
     """Tokens of `plain_tex(tex)` (which the caller must slice, not `tex`)."""
     tex = plain_tex(tex)
     tokens: list[Token] = []
+    spaced = False
     for match in TOKEN_PATTERN.finditer(tex):
         kind = match.lastgroup or "op"
         if kind in ("benv", "eenv"):
             kind = "begin" if match.group("begin") else "end"
         value = match.group(0)
         if kind == "space":
+            spaced = True
             continue
         if kind == "begin":
             value = match.group("benv")
@@ -115,7 +122,8 @@ def tokenize(tex: str) -> list[Token]:
             value = match.group("eenv")
         elif kind == "cmd":
             value = value.rstrip("*") if value[1:].rstrip("*").isalpha() else value
-        tokens.append(Token(kind, value, match.start(), match.end()))
+        tokens.append(Token(kind, value, match.start(), match.end(), spaced))
+        spaced = False
     return tokens
 
 
@@ -127,21 +135,156 @@ DROP_WITH_ARGUMENT = frozenset({"\\label", "\\tag", "\\vspace", "\\phantom", "\\
                                  "\\hphantom", "\\vphantom"})
 SPACES = frozenset({"\\quad", "\\qquad", "\\hspace", "\\hskip", "\\enspace"})
 UNWRAP = frozenset({"\\boxed", "\\mathbf", "\\boldsymbol", "\\bm", "\\mathit", "\\pmb",
-                     "\\mathnormal", "\\underline", "\\bold", "\\mathop"})
+                     "\\mathnormal", "\\underline", "\\bold", "\\mathop", "\\mathrel",
+                     "\\mathbin", "\\mathord", "\\mathopen", "\\mathclose",
+                     "\\mathpunct"})
+"""Commands whose group reads as its content: bold and italic faces, boxes, and the
+spacing classes (`\\mathrel{|}` is a `|`)."""
+BARS = {"\\vert": "|", "\\lvert": "|", "\\rvert": "|", "\\Vert": "\\|", "\\lVert": "\\|",
+        "\\rVert": "\\|"}
+"""Spelled-out bars → the bar they typeset: `\\vert` is `|`, `\\Vert` is `\\|`."""
 WORD_COMMANDS = frozenset({"\\text", "\\mathrm", "\\operatorname", "\\textrm", "\\textbf",
                     "\\textit", "\\texttt", "\\mathsf", "\\mathtt", "\\textsf", "\\mbox",
                     "\\rm"})
 
 
-def read_tokens(tex: str) -> list[Token]:
+OPENING_COMMANDS = frozenset({"\\{", "\\lfloor", "\\lceil", "\\langle"})
+CLOSING_COMMANDS = frozenset({"\\}", "\\rfloor", "\\rceil", "\\rangle"})
+"""Commands that open and close a group: what is inside is not at the top level (the
+comma of `\\langle v, x \\rangle` separates no statements)."""
+
+
+Macro = tuple[str, int, str]
+"""A macro the notes define: its command (`\\R`), how many arguments it takes, and the
+LaTeX it stands for (`#1` where an argument goes)."""
+
+_DEFINERS = frozenset({"\\newcommand", "\\renewcommand", "\\providecommand", "\\def",
+                        "\\gdef", "\\DeclareMathOperator"})
+
+
+def read_tokens(tex: str, macros: tuple[Macro, ...] = ()) -> list[Token]:
     """Tokens of an equation with presentation markup removed (positions refer to
-    `plain_tex(tex)`)."""
-    return list(_cached_tokens(tex))
+    `plain_tex(tex)`); the macros it defines (`\\newcommand`, `\\def`, …), and those
+    given, expanded, and its definitions dropped."""
+    return list(_cached_tokens(tex, macros))
 
 
 @functools.lru_cache(maxsize=4096)
-def _cached_tokens(tex: str) -> tuple[Token, ...]:
-    return tuple(_normalise(tokenize(tex), plain_tex(tex)))
+def _cached_tokens(tex: str, macros: tuple[Macro, ...]) -> tuple[Token, ...]:
+    plain = plain_tex(tex)
+    tokens, defined = _definitions(tokenize(tex), plain)
+    if macros or defined:
+        tokens = _expanded(tokens, {name: (arity, body) for name, arity, body in
+                                    (*macros, *defined)})
+    return tuple(_normalise(tokens, plain))
+
+
+def macro_definitions(tex: str) -> tuple[Macro, ...]:
+    """The macros an equation defines (`\\newcommand{\\R}{\\mathbb{R}}`,
+    `\\def\\x#1{…}`, `\\DeclareMathOperator{\\argmax}{arg\\,max}`), so that a card's
+    other equations read them too."""
+    try:
+        return tuple(_definitions(tokenize(tex), plain_tex(tex))[1])
+    except Refused:
+        return ()
+
+
+def _definitions(tokens: list[Token], tex: str) -> tuple[list[Token], list[Macro]]:
+    """The tokens without their macro definitions, and the definitions."""
+    if not any(t.kind == "cmd" and t.value in _DEFINERS for t in tokens):
+        return tokens, []
+    kept: list[Token] = []
+    found: list[Macro] = []
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        if token.kind != "cmd" or token.value not in _DEFINERS:
+            kept.append(token)
+            index += 1
+            continue
+        position = index + 1
+        if position < len(tokens) and tokens[position].value == "*":
+            position += 1  # \DeclareMathOperator*
+        if position >= len(tokens):
+            raise Refused("incomplete macro definition")
+        if tokens[position].value == "{":  # \newcommand{\R}
+            close = group_end(tokens, position)
+            if close != position + 2 or tokens[position + 1].kind != "cmd":
+                raise Refused("macro definition without a command to define")
+            name = tokens[position + 1].value
+            position = close + 1
+        elif tokens[position].kind == "cmd":  # \newcommand\R, \def\R
+            name = tokens[position].value
+            position += 1
+        else:
+            raise Refused("macro definition without a command to define")
+        arity = 0
+        if position < len(tokens) and tokens[position].value == "[":
+            close = position + 2
+            if close >= len(tokens) or tokens[close].value != "]" or \
+                    tokens[position + 1].kind != "num":
+                raise Refused("macro definition with an unreadable argument count")
+            arity = int(tokens[position + 1].value)
+            position = close + 1
+        while position + 1 < len(tokens) and tokens[position].value == "#" and \
+                tokens[position + 1].kind == "num":
+            arity = max(arity, int(tokens[position + 1].value))  # \def\f#1#2{…}
+            position += 2
+        if position >= len(tokens) or tokens[position].value != "{":
+            raise Refused("macro definition without a body")
+        close = group_end(tokens, position)
+        body = tex[tokens[position].end:tokens[close].pos]
+        if token.value == "\\DeclareMathOperator":
+            body = "\\operatorname{" + body + "}"
+        found.append((name, arity, body))
+        index = close + 1
+    return kept, found
+
+
+def _expanded(tokens: list[Token], macros: dict[str, tuple[int, str]], depth: int = 0
+              ) -> list[Token]:
+    """The tokens with each use of a macro replaced by its body, its arguments put in;
+    the body's tokens take the place (`pos`, `end`) of the whole use."""
+    if depth > 8:
+        raise Refused("macros nested too deeply")
+    out: list[Token] = []
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        if token.kind != "cmd" or token.value not in macros:
+            out.append(token)
+            index += 1
+            continue
+        arity, body = macros[token.value]
+        arguments: list[list[Token]] = []
+        position = index + 1
+        for _ in range(arity):
+            if position >= len(tokens):
+                raise Refused(f"{token.value} without its arguments")
+            close = group_end(tokens, position)
+            arguments.append(tokens[position + 1:close] if close > position
+                             else [tokens[position]])
+            position = close + 1
+        end = tokens[position - 1].end
+        replaced: list[Token] = []
+        inner = tokenize(body)
+        number = 0
+        while number < len(inner):
+            piece = inner[number]
+            if piece.value == "#" and number + 1 < len(inner) and \
+                    inner[number + 1].kind == "num":
+                chosen = int(inner[number + 1].value)
+                if not 1 <= chosen <= arity:
+                    raise Refused(f"{token.value}: no argument #{chosen}")
+                replaced.extend(Token(t.kind, t.value, token.pos, end)
+                                for t in arguments[chosen - 1])
+                number += 2
+                continue
+            replaced.append(Token(piece.kind, piece.value, token.pos, end, piece.spaced))
+            number += 1
+        out.extend(_expanded(replaced, macros, depth + 1))
+        index = position
+    return out
 
 
 def group_end(tokens: Sequence[Token], start: int) -> int:
@@ -186,6 +329,10 @@ def _normalise(tokens: list[Token], tex: str) -> list[Token]:
                         and tokens[index + 1].value == ".":
                     index += 1  # \left. is an invisible delimiter
                 index += 1
+                if token.spaced and index < len(tokens):  # `w_j \left(`: spaced as `w_j (`
+                    following = tokens[index]
+                    tokens[index] = Token(following.kind, following.value, following.pos,
+                                          following.end, True)
                 continue
             if value in DROP_WITH_ARGUMENT:
                 index = group_end(tokens, index + 1) + 1
@@ -224,6 +371,8 @@ def _normalise(tokens: list[Token], tex: str) -> list[Token]:
                     index = close + 1
                     continue
                 words = tex[tokens[index + 1].end:tokens[close].pos]
+                if tokens[index + 1].pos == tokens[close].pos:  # from a macro's body
+                    words = "".join(t.value for t in tokens[index + 2:close])
                 out.append(Token("word", words, token.pos, tokens[close].end))
                 index = close + 1
                 continue
@@ -236,6 +385,17 @@ def _normalise(tokens: list[Token], tex: str) -> list[Token]:
                 out.append(Token("refuse", "struck-out term (\\cancel)", token.pos, token.end))
                 index += 1
                 continue
+        if token.kind == "cmd" and value in BARS:
+            bar = BARS[value]
+            out.append(Token("op" if bar == "|" else "cmd", bar, token.pos, token.end))
+            index += 1
+            continue
+        if token.kind == "op" and value == "{" and index + 1 < len(tokens) and \
+                tokens[index + 1].value == "}" and out and (
+                    is_relation(out[-1]) or (index + 2 < len(tokens) and
+                                             tokens[index + 2].value == "&")):
+            index += 2  # `={}&`: an empty group that only spaces the relation
+            continue
         if token.kind == "op" and value == "~":
             index += 1
             continue
@@ -295,10 +455,10 @@ def top_level(tokens: Sequence[Token]) -> list[Token]:
     depth = 0
     for token in tokens:
         if ((token.kind == "op" and token.value in "([{")
-                or (token.kind == "cmd" and token.value in ("\\{", "\\lfloor", "\\lceil"))):
+                or (token.kind == "cmd" and token.value in OPENING_COMMANDS)):
             depth += 1
         elif ((token.kind == "op" and token.value in ")]}")
-              or (token.kind == "cmd" and token.value in ("\\}", "\\rfloor", "\\rceil"))):
+              or (token.kind == "cmd" and token.value in CLOSING_COMMANDS)):
             depth -= 1
         elif token.kind == "begin":
             depth += 1
@@ -319,10 +479,10 @@ def split_top(tokens: Sequence[Token], separators: set[str], *, keep: bool = Fal
     while index < len(tokens):
         token = tokens[index]
         if (token.kind == "op" and token.value in "([{") or (
-                token.kind == "cmd" and token.value in ("\\{", "\\lfloor", "\\lceil")):
+                token.kind == "cmd" and token.value in OPENING_COMMANDS):
             depth += 1
         elif (token.kind == "op" and token.value in ")]}") or (
-                token.kind == "cmd" and token.value in ("\\}", "\\rfloor", "\\rceil")):
+                token.kind == "cmd" and token.value in CLOSING_COMMANDS):
             depth -= 1
         if depth == 0 and token.kind in ("op", "cmd") and token.value in separators:
             if keep:
@@ -377,10 +537,10 @@ def depth_map(tokens: Sequence[Token]) -> list[int]:
     depth = 0
     for token in tokens:
         opening = (token.kind == "op" and token.value in "([{") or (
-            token.kind == "cmd" and token.value in ("\\{", "\\lfloor", "\\lceil")) or \
+            token.kind == "cmd" and token.value in OPENING_COMMANDS) or \
             token.kind == "begin"
         closing = (token.kind == "op" and token.value in ")]}") or (
-            token.kind == "cmd" and token.value in ("\\}", "\\rfloor", "\\rceil")) or \
+            token.kind == "cmd" and token.value in CLOSING_COMMANDS) or \
             token.kind == "end"
         if closing:
             depth -= 1

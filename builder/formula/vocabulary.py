@@ -36,7 +36,8 @@ RELATIONS = {"=": "=", "\\approx": "\\approx", "\\simeq": "\\approx", "\\le": "\
               "\\leq": "\\le", "\\ge": "\\ge", "\\geq": "\\ge", "<": "<", ">": ">",
               "\\lt": "<", "\\gt": ">", "\\ne": "\\ne", "\\neq": "\\ne",
               "\\propto": "\\propto", "\\equiv": "\\equiv", "\\cong": "\\approx",
-              "\\leftarrow": "\\leftarrow", "\\gets": "\\leftarrow", "\\in": "\\in",
+              "\\leftarrow": "\\leftarrow", "\\gets": "\\leftarrow",
+              "\\longleftarrow": "\\leftarrow", "\\in": "\\in",
               "\\notin": "\\notin", "\\subset": "\\subset", "\\subseteq": "\\subseteq",
               "\\mapsto": "\\mapsto", "\\coloneqq": "=", "\\triangleq": "=",
               "\\sim": "\\sim", "\\ll": "\\ll", "\\gg": "\\gg", "\\leqslant": "\\le",
@@ -44,7 +45,8 @@ RELATIONS = {"=": "=", "\\approx": "\\approx", "\\simeq": "\\approx", "\\le": "\
 BREAKS = frozenset({"\\Rightarrow", "\\rightarrow", "\\to", "\\Leftarrow", "\\implies",
                      "\\iff", "\\Leftrightarrow", "\\longrightarrow", "\\Longrightarrow",
                      "\\xrightarrow", "\\therefore", "\\because", "\\impliedby",
-                     "\\leftrightarrow"})
+                     "\\leftrightarrow", "\\Longleftrightarrow", "\\longleftrightarrow",
+                     "\\Longleftarrow", "\\longmapsto"})
 
 TRANSPOSE = frozenset({"T", "\\top", "\\intercal", "\\mathsf{T}"})
 
@@ -84,6 +86,10 @@ WORD_FUNCTIONS = frozenset({"sin", "cos", "tan", "tanh", "sinh", "cosh", "exp", 
                             "sign", "arcsin", "arccos", "arctan", "sech", "csch",
                             "coth"})
 """Functions written as words (`\\text{sigmoid}`, `\\mathrm{ReLU}`, `\\text{tanh}`)."""
+
+OPTIMA = frozenset({"max", "min", "argmax", "argmin", "sup", "inf"})
+"""Operators over a variable (`\\max_{a}`, `\\arg\\min_x`, `\\sup_y`): with a subscript, an
+unknown function of their operand."""
 
 FUNCTION_COMMANDS = frozenset({"\\sin", "\\cos", "\\tan", "\\cot", "\\sec", "\\csc",
                                 "\\sinh", "\\cosh", "\\tanh", "\\coth", "\\arcsin",

@@ -17,7 +17,9 @@ re-checks only the cards that use it.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
+import functools
 import hashlib
 import multiprocessing
 import signal
@@ -38,8 +40,9 @@ from builder.live.server import Badge, Notice, Update
 from builder.model import BuildError, Card, Diagnostic
 
 if TYPE_CHECKING:
-    from builder.marp import Deck, Slide
+    from builder.marp import Deck, Layout, Slide
     from builder.render import PageMath
+    from builder.runner import SnippetPool
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +102,21 @@ def _card_what(card: Card) -> str:
                  card.checks, card.assume, card.nocheck, card.declarations, card.code))
 
 
+@functools.cache
+def _snippet_pool() -> SnippetPool:
+    """The checker process's snippet pool, started at its first linked snippet and kept
+    warm for the next saves (its workers die with the process)."""
+    from builder.runner import SnippetPool
+
+    return SnippetPool()
+
+
 def _check_cards(cards: Sequence[Card], snippets_dir: Path | None, timeout: float) -> Any:
     from builder.check import check_cards
 
-    return check_cards(cards, snippets_dir=snippets_dir, timeout=timeout)
+    linked = any(card.checks and card.nocheck is None for card in cards)
+    return check_cards(cards, snippets_dir=snippets_dir, timeout=timeout,
+                       pool=_snippet_pool() if linked else None)
 
 
 def _checker_started(lifeline: Connection) -> None:
@@ -214,8 +228,11 @@ class SheetPreview:
         theme_set: Sequence[Path] = (),
         snippets_dir: Path | None = None,
         timeout: float = 10.0,
+        layout: Layout | None = None,
     ) -> None:
         self.sheet = sheet
+        self.layout = layout
+        """`sheets preview --as`: slides or a document, whatever the sheet says."""
         self.theme_set = tuple(path.absolute() for path in theme_set)
         self.snippets_dir = snippets_dir or find_snippets_dir(sheet)
         self.timeout = timeout
@@ -245,13 +262,14 @@ class SheetPreview:
         return frozenset(paths)
 
     def __call__(self, path: Path) -> Update:
-        from builder.marp import read_sheet, reparse
+        from builder.marp import document_parts, read_sheet, reparse, sheet_layout
         from builder.render import MERMAID_JS, PageMath, load_themes, render_deck
 
         try:
             previous = self._deck if self._deck is not None and self._deck.path == path \
                 else None
-            deck = self._deck = reparse(previous, read_sheet(path), path)
+            text = read_sheet(path)
+            deck = self._deck = reparse(previous, text, path)
             themes = load_themes(self.theme_set)
         except BuildError as error:
             return Update(error=str(error), watch=self._watch())
@@ -261,20 +279,26 @@ class SheetPreview:
         except (OSError, UnicodeDecodeError) as error:
             return Update(error=f"{path}: {error}", watch=self._watch())
 
-        deck_key = _fields_key(deck, _NOT_DECK_STYLE) + _fingerprint(self.theme_set)
+        layout = sheet_layout(deck, self.layout)
+        deck_key = _fields_key(deck, _NOT_DECK_STYLE) + _fingerprint(self.theme_set) + layout
+        # A document is shown in parts, so that a save redraws the part it changed.
+        shown = document_parts(deck, text) if layout == "document" else deck
         cache = self._rendered
         if cache is None or cache.deck_key != deck_key:
             cache = _Rendered(deck_key, "", {}, PageMath())
-        keys = self._keys(deck.slides)
-        missing = [slide for slide, key in zip(deck.slides, keys, strict=True)
+        keys = self._keys(shown.slides)
+        missing = [slide for slide, key in zip(shown.slides, keys, strict=True)
                    if key not in cache.slides]
         head = cache.head
         slides = dict(cache.slides)
         notes = dict(cache.notes)
         if missing or not head:
             try:
-                rendered = render_deck(replace(deck, slides=tuple(missing)), themes=themes,
-                                       page_math=cache.math)
+                # (The page's title, in a document's CSS, is the sheet's, not that of
+                # the first slide rendered: else the head would change with each save.)
+                rendered = render_deck(replace(shown, slides=tuple(missing),
+                                               title=deck.title or path.name), themes=themes,
+                                       page_math=cache.math, layout=layout)
             except BuildError as error:
                 return Update(error=str(error), watch=self._watch())
             self.rendered_slides += len(missing)
@@ -284,7 +308,7 @@ class SheetPreview:
                 notes[keys[slide.index]] = tuple(
                     (diagnostic.loc.line - slide.loc.line, diagnostic.message)
                     for diagnostic in rendered.diagnostics
-                    if _slide_at(deck.slides, diagnostic.loc.line) is slide)
+                    if _slide_at(shown.slides, diagnostic.loc.line) is slide)
         # Keep only what the deck now has, so the cache does not grow with every edit.
         self._rendered = _Rendered(deck_key, head, {key: slides[key] for key in keys},
                                    cache.math, {key: notes.get(key, ()) for key in keys})
@@ -297,25 +321,27 @@ class SheetPreview:
             # The same diagram library `sheets build` inlines (3.5 MB: only when needed);
             # the page runs it on each patched slide that has a diagram.
             scripts=(MERMAID_JS,) if any(slide.has_diagram for slide in deck.slides) else (),
-            warnings=self._warnings(deck, keys, notes),
-            checks=lambda: self._check(deck),
+            warnings=self._warnings(deck, shown, keys, notes),
+            checks=lambda: self._check(deck, shown),
         )
 
-    def _warnings(self, deck: Deck, keys: Sequence[str],
+    def _warnings(self, deck: Deck, shown: Deck, keys: Sequence[str],
                   notes: Mapping[str, tuple[tuple[int, str], ...]]) -> tuple[Notice, ...]:
         """The sheet's warnings for the page's summary: the parser's (an unclosed `$$`,
         a misspelt directive), the annotations' (a misspelt key, one that reaches no
-        card) and the rendered slides' (a missing image), in line order."""
+        card) and the rendered slides' (a missing image), in line order, each on the
+        slide of `shown` (the page's: the deck's slides, or a document's parts) that
+        holds its line."""
         from builder.cards import annotation_warnings
 
         found: list[Diagnostic] = [*deck.diagnostics, *annotation_warnings(deck)]
-        for slide, key in zip(deck.slides, keys, strict=True):
+        for slide, key in zip(shown.slides, keys, strict=True):
             found.extend(Diagnostic(replace(slide.loc, line=slide.loc.line + offset), message)
                          for offset, message in notes.get(key, ()))
         found.sort(key=lambda diagnostic: diagnostic.loc.line)
         notices = []
         for diagnostic in found:
-            holder = _slide_at(deck.slides, diagnostic.loc.line)
+            holder = _slide_at(shown.slides, diagnostic.loc.line)
             notices.append(Notice(holder.index if holder is not None else 0,
                                   diagnostic.loc.line, diagnostic.message))
         return tuple(dict.fromkeys(notices))
@@ -381,7 +407,9 @@ class SheetPreview:
         self._slide_cards = remembered
         return cards
 
-    def _check(self, deck: Any) -> tuple[Badge, ...]:
+    def _check(self, deck: Any, shown: Any) -> tuple[Badge, ...]:
+        """The badges of `deck`'s cards, each on the slide of `shown` (the deck, or the
+        parts of a document) that holds the card's line."""
         found = self._cards(deck)
         cards = [card for card, _ in found]
         digests: dict[str, str] = {}
@@ -402,8 +430,15 @@ class SheetPreview:
             results = [self._results.get(key) for key in keys]
         from builder.check import badge_label, badge_message
 
+        starts = [slide.loc.line for slide in shown.slides]
+
+        def slide_of(card: Card) -> int:
+            if shown is deck:
+                return card.slide
+            return max(bisect.bisect_right(starts, card.loc.line) - 1, 0)
+
         return tuple(
-            Badge(slide=card.slide, title=card.title, line=card.loc.line,
+            Badge(slide=slide_of(card), title=card.title, line=card.loc.line,
                   status=result.status, message=badge_message(result),
                   label=badge_label(result))
             for card, result in zip(cards, results, strict=True) if result is not None

@@ -8,6 +8,7 @@ from builder.marp.content import heading_text
 from builder.marp.deck import Background, CodeBlock, Comment, Deck, Heading, Slide
 from builder.marp.directives import ANNOTATIONS, GLOBAL_DIRECTIVES, LOCAL_DIRECTIVES
 from builder.marp.incremental import reparse
+from builder.marp.layout import LAYOUTS, Layout, document_parts, sheet_layout
 from builder.marp.markdown import markdown
 from builder.marp.parse import parse_file, parse_text, read_sheet
 from builder.marp.raw_html import HTML_ALLOWLIST, sanitize_html
@@ -27,15 +28,18 @@ __all__ = [
     "CONTAINER",
     "GLOBAL_DIRECTIVES",
     "HTML_ALLOWLIST",
+    "LAYOUTS",
     "LOCAL_DIRECTIVES",
     "Background",
     "CodeBlock",
     "Comment",
     "Deck",
     "Heading",
+    "Layout",
     "Slide",
     "Theme",
     "ThemeSet",
+    "document_parts",
     "heading_text",
     "load_themes",
     "markdown",
@@ -47,5 +51,6 @@ __all__ = [
     "sanitize_html",
     "scope_css",
     "section_padding_right",
+    "sheet_layout",
     "transform_css",
 ]

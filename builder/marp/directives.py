@@ -55,8 +55,11 @@ STYLE_DIRECTIVES = frozenset({
 # The keys of our own annotation comments (`<!-- check: probability.softmax -->`), read
 # by `builder.cards`: never reported here as unknown directives.
 ANNOTATIONS = frozenset({"check", "assume", "nocheck", "let", "map"})
-# Front-matter keys that Marp tools read but that are not directives.
-_FRONT_MATTER_EXTRAS = frozenset({"marp"})
+# Front-matter keys that are not Marp directives: `marp` (read by Marp's tools: a deck),
+# and sheets' own `layout` (document or slides, builder/marp/layout.py). Both are kept
+# with the global directives (`Deck.directives`), read from the front matter only.
+_FRONT_MATTER_EXTRAS = frozenset({"marp", "layout"})
+_LAYOUTS = ("document", "slides")
 # marpit `comment.js`: comments that tools write for themselves are not presenter notes.
 MAGIC_COMMENTS = (
     re.compile(r"^prettier-ignore(-(start|end))?$"),
@@ -321,6 +324,15 @@ def global_directives(
     if front_matter is not None:
         line = front_matter.line
         apply(front_matter.fields, line + 1, line + 1 + len(source.lines))
+        for key in sorted(_FRONT_MATTER_EXTRAS & front_matter.fields.keys()):
+            raw = front_matter.fields[key]
+            key_line = source.key_line(line + 1, line + 1 + len(source.lines), key)
+            if key == "layout" and raw not in _LAYOUTS:
+                source.warn(key_line, f"directive 'layout' ignored: unusable value {raw!r} "
+                                      f"(it is 'document' or 'slides')")
+                continue
+            values[key] = raw
+            locs[key] = source.loc(key_line)
     for comment in comments:
         line = comment.line
         if comment.fields and apply(comment.fields, line,

@@ -18,6 +18,11 @@ class OutlineEntry:
     nearest shallower one before them."""
     page: int
     """0-based page (= slide) index."""
+    destination: str = ""
+    """In a document, the named destination of the heading's card (its page is known
+    once printed: builder/pdf/flow.py)."""
+    top: float | None = None
+    """Where on its page the heading is (PDF points from the bottom), when known."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +50,9 @@ class PdfJob:
     slides: tuple[str, ...] = ()
     """The slides' HTML as it appears in `document` (render.py's `.slides`): lets a
     rebuild print only the slides that changed. Optional."""
+    flowing: bool = False
+    """A document (builder/pdf/flow.py): its slides flow over as many pages as they
+    need, rather than one page each."""
 
 
 @dataclass(frozen=True, slots=True)

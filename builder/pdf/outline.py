@@ -53,7 +53,8 @@ def _nest(entries: Sequence[OutlineEntry]) -> list[pikepdf.OutlineItem]:
     roots: list[pikepdf.OutlineItem] = []
     stack: list[tuple[int, pikepdf.OutlineItem]] = []
     for entry in entries:
-        item = pikepdf.OutlineItem(entry.title, entry.page, "Fit")
+        item = pikepdf.OutlineItem(entry.title, entry.page, "Fit") if entry.top is None \
+            else pikepdf.OutlineItem(entry.title, entry.page, "XYZ", top=entry.top)
         while stack and stack[-1][0] >= entry.level:
             stack.pop()
         (stack[-1][1].children if stack else roots).append(item)

@@ -22,12 +22,14 @@ import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol, Self
 
 from builder.model import SourceLoc
 from builder.pdf.browser import Browser, BrowserError, Tab, find_chromium, sigterm_as_interrupt
+from builder.pdf.flow import document_diagnostics, place_outline, print_document
 from builder.pdf.jobs import OutlineEntry, PdfJob, PdfMetadata, PdfResult
 from builder.pdf.measure import (
     MissingPages,
@@ -46,6 +48,7 @@ from builder.pdf.parts import (
     read_in,
     with_base,
 )
+from builder.render import CARD_ID
 
 if TYPE_CHECKING:  # pikepdf is imported where it is used: Chromium starts before it loads
     import pikepdf
@@ -78,6 +81,8 @@ class SlideSource(Protocol):
     def title(self) -> Heading | None: ...
     @property
     def has_diagram(self) -> bool: ...
+    @property
+    def headings(self) -> Sequence[Heading]: ...
 
 
 class DeckSource(Protocol):
@@ -98,12 +103,18 @@ class DeckSource(Protocol):
 
 
 def job_for_deck(deck: DeckSource, document: str, output: Path,
-                 slides: Sequence[str] = ()) -> PdfJob:
+                 slides: Sequence[str] = (), *, flowing: bool = False) -> PdfJob:
     """The PDF job for a parsed deck and its rendered HTML page (and, for rebuilds that
     print only what changed, its slides' HTML). Without a `title` directive the title is
-    the first slide title, as Marp CLI does."""
+    the first slide title, as Marp CLI does. `flowing`: the page is a document
+    (builder/pdf/flow.py), whose outline has every heading that starts a card."""
     outline = outline_entries(slide_title(slide) for slide in deck.slides)
     title = deck.title or (outline[0].title if outline else None)
+    if flowing:
+        outline = tuple(
+            OutlineEntry(heading.plain, heading.level, -1,
+                         CARD_ID.format(line=heading.loc.line))
+            for slide in deck.slides for heading in slide.headings if heading.plain)
     return PdfJob(
         document=document,
         output=output,
@@ -113,6 +124,7 @@ def job_for_deck(deck: DeckSource, document: str, output: Path,
                              subject=deck.description or None, lang=deck.lang or None),
         base_dir=deck.path.parent,
         slides=tuple(slides),
+        flowing=flowing,
     )
 
 
@@ -256,6 +268,8 @@ class PdfPrinter:
             raise RuntimeError("PdfPrinter is used outside its `with` block or after "
                                "its last job")
         self._last = last
+        if job.flowing:
+            return self._print_document(job)
         plan = self._cache.plan(job) if self._cache else None
         try:
             if plan is None or plan.changed is None:
@@ -290,6 +304,31 @@ class PdfPrinter:
             if plan is not None:
                 plan.close()
         return PdfResult(job.output, pages, diagnostics(job, slides), printed)
+
+    def _print_document(self, job: PdfJob) -> PdfResult:
+        """Print a document (builder/pdf/flow.py) whole, from the first page, and put in
+        its outline where Chromium printed each heading."""
+        assert self._browser is not None
+        self._join_preparation()
+        tab = self._take_tab(0)
+        printed = False
+        try:
+            data, sections = print_document(
+                tab, job, self._browser.profile / f"{job.output.stem}.html",
+                timeout=self._timeout)
+            printed = True
+        finally:
+            if self._last:
+                self._browser.kill()  # reaped in __exit__
+                self._stopped = True
+            elif not printed:  # in an unknown state: the next job gets a new page
+                self._tabs = []
+                tab.close()
+        with joined([data]) as pdf:
+            placed = replace(job, outline=place_outline(pdf, job.outline))
+            pages = finish(pdf, placed)
+        return PdfResult(job.output, pages, document_diagnostics(job, sections),
+                         len(sections))
 
     def _keys_for(self, job: PdfJob, plan: Plan | None,
                   loading: threading.Event) -> tuple[str, ...] | None:

@@ -5,6 +5,7 @@ themes a deck may name); `PageMath`, for a caller that builds one page from seve
 renders (the preview); `MERMAID_JS`, the diagram library a page with diagrams runs;
 `close_fragment` → `ClosedFragment`, the step that makes a slide's HTML end inside its
 own `<section>` (render_deck applies it to each slide's body, header and footer);
+`CARD_ID`, the id of a document's card (builder/render/flow.py);
 `has_mermaid`, whether a rendered slide has a diagram; `content_security_policy`, what a
 page of slides may load and run (the HTML file's meta, the preview's header).
 
@@ -23,13 +24,15 @@ if TYPE_CHECKING:
     from builder.render.deck import RenderedDeck, render_deck
     from builder.render.diagrams import has_mermaid
     from builder.render.equations import PageMath
+    from builder.render.flow import CARD_ID
     from builder.render.page import MERMAID_JS, content_security_policy
 
-__all__ = ["MERMAID_JS", "ClosedFragment", "PageMath", "RenderedDeck", "ThemeSet",
+__all__ = ["CARD_ID", "MERMAID_JS", "ClosedFragment", "PageMath", "RenderedDeck", "ThemeSet",
            "close_fragment", "content_security_policy", "has_mermaid", "load_themes",
            "render_deck"]
 
 _WHERE = {
+    "CARD_ID": "builder.render.flow",
     "ClosedFragment": "builder.render.closing",
     "close_fragment": "builder.render.closing",
     "MERMAID_JS": "builder.render.page",

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -18,32 +17,8 @@ from builder.atomic import write_text_atomically
 from builder.marp import Deck, Slide
 from builder.model import Diagnostic, SourceLoc
 from builder.render.headings import heading_slugs
-from builder.render.images import file_state
 from builder.render.state import Badge
-from builder.resources import package_digest
-
-_LIBRARIES = ("markdown_it", "pygments", "jinja2", "tinycss2", "mdit_py_plugins",
-              "html5lib")
-
-
-@functools.cache
-def code_version() -> str:
-    """What decides the HTML besides the sheet: the package's own files (this code, the
-    parser's, the templates, themes and scripts: `package_digest`), MathJax's version
-    (typeset.py's) and the libraries' (by their installed files)."""
-    import importlib.util
-
-    from builder.render.typeset import code_version as math_version
-
-    digest = hashlib.blake2b(math_version().encode(), digest_size=16)
-    digest.update(package_digest().encode())
-    for library in _LIBRARIES:
-        with contextlib.suppress(ImportError, ValueError, AttributeError):
-            spec = importlib.util.find_spec(library)
-            if spec is not None and spec.origin:
-                digest.update(f"{spec.origin}\0{file_state(Path(spec.origin))}".encode())
-    return digest.hexdigest()
-
+from builder.render.version import file_state
 
 # Slide fields that do not decide its HTML: the tokens and what is read from them come
 # from `source` (and the directives), and lines only move the warnings, which are kept
@@ -62,6 +37,8 @@ class CachedSlide:
     warnings: tuple[tuple[int, str], ...]
     """(line relative to the slide's first line, message)."""
     has_math: bool
+    images: tuple[str, ...] = ()
+    """The image files its HTML inlines (or says are missing)."""
 
     def diagnostics(self, slide: Slide) -> Iterable[Diagnostic]:
         """Its warnings, at their lines in `slide` as it is now."""
@@ -131,7 +108,7 @@ class SlideCache:
                     hit = CachedSlide(str(entry["html"]),
                                tuple((int(line), str(message))
                                      for line, message in entry["warnings"]),
-                               bool(entry["math"]))
+                               bool(entry["math"]), tuple(entry.get("images", ())))
                     self.entries[key] = entry
             self.changed = self.changed or hit is None
             hits.append(hit)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from builder.marp import Deck, ThemeSet
+from builder.marp import Deck, Layout, ThemeSet
 from builder.model import Diagnostic, SourceLoc
 from builder.render.cache import SlideCache
 from builder.render.code import fence_language, highlight
@@ -35,8 +35,9 @@ from builder.render.equations import (
     note_math,
     page_stylesheet,
 )
+from builder.render.flow import flow_css, running_texts
 from builder.render.headings import heading_slugs
-from builder.render.page import SHEETS_CSS, document
+from builder.render.page import SHEETS_CSS, document, page_title
 from builder.render.slides import render_slide
 from builder.render.state import RenderState, badges
 from builder.render.theme import auto_scaling, look_key, theme_for, theme_look
@@ -68,6 +69,10 @@ class RenderedDeck:
     """The slide (page) size as CSS lengths, from the theme."""
     rendered: tuple[int, ...] = ()
     """The indices of the slides rendered anew (the others came from the slide cache)."""
+    layout: Layout = "slides"
+    """How the page lays the slides out: one page each, or flowing as a document."""
+    images: tuple[str, ...] = ()
+    """The image files the slides inline or found missing: inputs of the page."""
 
 
 def render_deck(
@@ -78,6 +83,7 @@ def render_deck(
     cache_dir: Path | None = None,
     standalone: bool = True,
     page_math: PageMath | None = None,
+    layout: Layout = "slides",
 ) -> RenderedDeck:
     """Render `deck` (or the slides it was given: numbering and pagination come from each
     slide's own `index` and `page`). `results`: card verdicts to draw as badges, each on
@@ -102,6 +108,8 @@ def render_deck(
     diagnostics: list[Diagnostic] = []
     theme = theme_for(deck, themes, diagnostics)
     theme_key = look_key(themes, theme, deck)
+    if layout == "document":  # its slides' HTML has the cards marked: cached apart
+        theme_key += "-document"
     deck_badges = badges(results)
     cache = SlideCache(cache_dir, deck, theme_key, deck_badges) \
         if cache_dir is not None else None
@@ -125,8 +133,9 @@ def render_deck(
     math = typesetting.result()
     state = RenderState(deck=deck, math=math, badges=deck_badges, diagnostics=[],
                         size=size, padding_right=look.padding_right,
-                        auto_scaling=scaling)
+                        auto_scaling=scaling, cards=layout == "document")
     fragments: list[str] = []
+    images: dict[str, None] = {}
     math_fragments: list[str] = []
     cached_math: list[str] = []
     for slide, hit in zip(deck.slides, hits, strict=True):
@@ -140,8 +149,10 @@ def render_deck(
             with_math = has_math(slide)
             if cache is not None:
                 cache.add(slide, fragment, found, state.used_images, with_math)
+            images.update(dict.fromkeys(state.used_images))
         else:
             fragment, found, with_math = hit.html, list(hit.diagnostics(slide)), hit.has_math
+            images.update(dict.fromkeys(hit.images))
             if with_math:
                 cached_math.append(fragment)
             for slug in heading_slugs(slide):  # the ids this slide takes, as rendered
@@ -157,6 +168,9 @@ def render_deck(
         note_math(cached_math)
 
     common = f"{look.css}\n{SHEETS_CSS}"
+    if layout == "document":
+        head_text, foot_text = running_texts(deck, page_title(deck))
+        common += flow_css(size, running_head=head_text, running_foot=foot_text)
     document_head = common + "\n" + math_stylesheet(math_fragments)
     if page_math is not None:
         page_math.has_math = page_math.has_math or bool(math_fragments)
@@ -164,11 +178,14 @@ def render_deck(
     else:
         head = document_head
     return RenderedDeck(
-        document=document(deck, document_head, fragments, standalone=standalone),
+        document=document(deck, document_head, fragments, standalone=standalone,
+                          layout=layout),
         slides=tuple(fragments),
         head=head,
         diagnostics=tuple(sorted(diagnostics, key=lambda d: d.loc.line)),
         theme=theme.name,
         size=size,
         rendered=tuple(slide.index for slide in todo),
+        layout=layout,
+        images=tuple(images),
     )

@@ -15,17 +15,9 @@ from markdown_it.utils import EnvType
 from builder.marp import Slide
 from builder.model import Diagnostic, SourceLoc
 from builder.render.state import RenderState
+from builder.render.version import file_state
 
 _IMAGE_TYPES = {".webp": "image/webp", ".svg": "image/svg+xml", ".avif": "image/avif"}
-
-
-def file_state(path: Path) -> str:
-    """A file's modification time and size, or "missing": what says it has changed."""
-    try:
-        stat = path.stat()
-    except OSError:
-        return "missing"
-    return f"{stat.st_mtime_ns}:{stat.st_size}"
 
 
 def image_url(src: str, loc: SourceLoc, state: RenderState) -> str | None:

@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING
 
 from markupsafe import Markup
 
-from builder.marp import Deck
+from builder.marp import Deck, Layout
 from builder.model import BuildError
 from builder.render.diagrams import has_mermaid
+from builder.render.flow import destinations
 from builder.resources import JAVASCRIPT
 
 if TYPE_CHECKING:
@@ -160,6 +161,13 @@ def viewer_js() -> str:
 
 
 @functools.cache
+def flow_js() -> str:
+    """A document's script (long cards marked, wide tables scaled to the width), ready to inline."""
+    return no_end_tag((resources.files("builder") / "js" / "flow.js").read_text(
+        encoding="utf-8"), "script")
+
+
+@functools.cache
 def fitting_js() -> str:
     """The auto-scaling script (fitting headings, wide code and math), ready to inline."""
     return no_end_tag((resources.files("builder") / "js" / "fitting.js").read_text(
@@ -209,17 +217,28 @@ def first_title(deck: Deck) -> str | None:
                  if heading.plain), None)
 
 
-def document(deck: Deck, head: str, fragments: Sequence[str], *, standalone: bool) -> str:
+def page_title(deck: Deck) -> str:
+    """The page's title: the `title` directive, else the first heading, else the
+    sheet's file name."""
+    return deck.title or first_title(deck) or deck.path.stem
+
+
+def document(deck: Deck, head: str, fragments: Sequence[str], *, standalone: bool,
+             layout: Layout = "slides") -> str:
     """The whole page: `head` (CSS) and the slides' `fragments`, with the scripts they
     need. `standalone`: the diagram library is inlined, else linked by a file: URL (a
-    page printed here, see `render_deck`)."""
+    page printed here, see `render_deck`). A document (`layout`) scrolls: it has no
+    slide viewer, and has the links that mark its cards' pages in a PDF
+    (builder/render/flow.py) and the script that fits its wide tables."""
+    flowing = layout == "document"
     uses_mermaid = any(has_mermaid(fragment) for fragment in fragments)
     uses_fitting = any(map(has_fitting, fragments))
     # The reader's file says which scripts may run; the page printed here (its diagram
     # scripts replaced by builder/pdf's) has none.
     csp = None
     if standalone:
-        hashes = [script_hash(FONTS_JS), script_hash(viewer_js())]
+        hashes = [script_hash(FONTS_JS),
+                  script_hash(flow_js() if flowing else viewer_js())]
         if uses_mermaid:
             hashes += [_mermaid_hash(), script_hash(DIAGRAMS_JS)]
         if uses_fitting:
@@ -230,7 +249,7 @@ def document(deck: Deck, head: str, fragments: Sequence[str], *, standalone: boo
         fonts_js=Markup(FONTS_JS),
         diagrams_js=Markup(DIAGRAMS_JS),
         lang=page_language(deck),
-        title=deck.title or first_title(deck) or deck.path.stem,
+        title=page_title(deck),
         author=deck.author,
         description=deck.description,
         head=Markup(no_end_tag(head, "style")),
@@ -238,5 +257,7 @@ def document(deck: Deck, head: str, fragments: Sequence[str], *, standalone: boo
         mermaid_js=Markup(mermaid_js()) if uses_mermaid and standalone else None,
         mermaid_url=mermaid_url() if uses_mermaid and not standalone else None,
         fitting_js=Markup(fitting_js()) if uses_fitting else None,
-        viewer_js=Markup(viewer_js()),
+        viewer_js=Markup(flow_js() if flowing else viewer_js()),
+        document_layout=flowing,
+        destinations=Markup(destinations(fragments) if flowing else ""),
     )

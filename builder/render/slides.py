@@ -37,6 +37,7 @@ from markupsafe import Markup
 from builder.marp import Slide, markdown, scope_css
 from builder.model import Diagnostic, SourceLoc
 from builder.render.code import fence_language, highlight
+from builder.render.flow import CARD_ID
 from builder.render.headings import slug, slug_text
 from builder.render.images import image_url, inline_css_urls, inline_html_images
 from builder.render.page import no_end_tag, template
@@ -49,7 +50,9 @@ def render_slide(slide: Slide, state: RenderState) -> str:
                            "badges": {b.line: b for b in state.badges.get(slide.index, ())
                                       if b.title}}
     options = markdown().options
+    env["cards"] = state.cards
     body = _RENDERER.render(list(slide.tokens), options, env)
+    env["cards"] = False
     untitled = [b for b in state.badges.get(slide.index, ())
                 if not b.title or b.line not in env.get("placed", set())]
     if untitled:
@@ -60,7 +63,7 @@ def render_slide(slide: Slide, state: RenderState) -> str:
     footer = _RENDERER.render(list(slide.footer_tokens), options, env) \
         if slide.footer_tokens else None
     # Raw HTML must not reach outside the slide (builder/render/closing.py).
-    if _has_raw_html(slide.tokens):
+    if _has_raw_html(slide.tokens) and not _phrasing_in_order(slide.tokens):
         body = _closed(body, "this slide", slide, state)
     if header is not None and _has_raw_html(slide.header_tokens):
         header = _closed(header, "this slide's header", slide, state)
@@ -88,6 +91,54 @@ def _has_raw_html(tokens: Sequence[Token]) -> bool:
     balanced by construction)."""
     return any(token.type in ("html_block", "html_inline")
                or (token.children and _has_raw_html(token.children)) for token in tokens)
+
+
+# Raw HTML that cannot reach outside its paragraph when its tags nest: phrasing elements
+# (a browser never closes or reopens them around each other when they nest, and they
+# close nothing of the page's). `<a>` is not among them: one closes another.
+_PHRASING = frozenset({"abbr", "b", "bdi", "bdo", "cite", "code", "data", "del", "dfn", "em",
+                       "i", "ins", "kbd", "mark", "q", "s", "samp", "small", "span", "strong",
+                       "sub", "sup", "time", "u", "var"})
+_VOID_PHRASING = frozenset({"br", "wbr"})
+_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)(?:\s[^<>]*|/)?>")
+
+
+def _phrasing_in_order(tokens: Sequence[Token]) -> bool:
+    """Whether the raw HTML of the slide is only phrasing tags (`_PHRASING`) in its
+    paragraphs, each closed in the paragraph that opens it and nested in order with
+    the inline markup around it (`<i>a *b*</i>`, not `<i>a *b</i>*`). Then the closing
+    step (builder/render/closing.py) would find nothing to close, and leave the slide
+    as it is: it is not run (on a long note, parsing all of it is most of its render)."""
+    for token in tokens:
+        if token.type == "html_block":
+            return False
+        if token.type != "inline" or not token.children:
+            continue
+        stack: list[str] = []
+        for child in token.children:
+            if child.type == "html_inline":
+                content = child.content.strip()
+                if "<" not in content:
+                    continue  # escaped by the sanitizer: text
+                match = _TAG.fullmatch(content)
+                if match is None:
+                    return False
+                closing, name = match.group(1) == "/", match.group(2).lower()
+                if name in _VOID_PHRASING and not closing:
+                    continue
+                if name not in _PHRASING:
+                    return False
+                if not closing:
+                    stack.append(name)
+                elif not stack or stack.pop() != name:
+                    return False
+            elif child.nesting == 1:
+                stack.append(f"markdown {child.tag}")
+            elif child.nesting == -1 and (not stack or stack.pop() != f"markdown {child.tag}"):
+                return False
+        if stack:
+            return False
+    return True
 
 
 def _closed(markup: str, where: str, slide: Slide, state: RenderState) -> str:
@@ -229,7 +280,14 @@ class _SlideRenderer(RendererHTML):
 
     def render(self, tokens: Sequence[Token], options: OptionsDict, env: EnvType) -> str:
         out: list[str] = []
+        cards, in_card = env.get("cards", False), False
         for index, token in enumerate(tokens):
+            if cards and token.type == "heading_open" and token.level == 0 and token.map:
+                # A document's card: the heading section, up to the next heading.
+                out.append("</div>\n" if in_card else "")
+                identifier = CARD_ID.format(line=token.map[0] + 1)
+                out.append(f'<div class="sheets-card" id="{identifier}">\n')
+                in_card = True
             if token.type == "inline":
                 if token.map:  # the line of what follows, for warnings inside it
                     env["line"] = token.map[0] + 1
@@ -239,6 +297,8 @@ class _SlideRenderer(RendererHTML):
                 out.append(self.rules[token.type](tokens, index, options, env))
             else:
                 out.append(self.renderToken(tokens, index, options, env))
+        if in_card:
+            out.append("</div>\n")
         return "".join(out)
 
     def html_block(self, tokens: Sequence[Token], idx: int, options: OptionsDict,

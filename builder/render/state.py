@@ -69,6 +69,9 @@ class RenderState:
     """The theme's right padding of a slide (a right split background adds to it)."""
     auto_scaling: str = ""
     """The theme's `@auto-scaling` meta (`auto_scaling`)."""
+    cards: bool = False
+    """Whether each heading section of a slide's body is wrapped as a card (a document's
+    layout, builder/render/flow.py)."""
     mermaid: bool = False
     math_errors: dict[int, list[tuple[SourceLoc, str]]] = field(default_factory=dict)
     slugs: dict[str, int] = field(default_factory=dict)

@@ -13,9 +13,9 @@ from pathlib import Path
 from builder.atomic import write_text_atomically
 from builder.marp import Deck, Theme, ThemeSet, pack_css, section_padding_right
 from builder.model import BuildError, Diagnostic, SourceLoc
-from builder.render.cache import code_version
 from builder.render.code import code_css
 from builder.render.page import BADGE_CSS
+from builder.render.version import code_version
 
 
 def theme_for(deck: Deck, themes: ThemeSet, diagnostics: list[Diagnostic]) -> Theme:

@@ -14,12 +14,15 @@ ones loaded when it ends (`_files_read`).
 from __future__ import annotations
 
 import contextlib
+import importlib.machinery
+import importlib.util
 import os
 import sys
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import CodeType
 from typing import Any, NoReturn
 
 from builder.runner.card import EquationError, SnippetCard
@@ -32,7 +35,7 @@ from builder.runner.protocol import (
     write_frame,
 )
 
-__all__ = ["Call", "child_life", "run_call"]
+__all__ = ["Call", "child_life", "precompile", "run_call"]
 
 _HOME = os.getcwd()
 """The fork server's working directory (it never changes it): paths in messages are
@@ -196,10 +199,47 @@ def _module_path(snippets_dir: Path, target: str) -> Path | None:
     return snippets_dir.joinpath(*module_name.split(".")).with_suffix(".py")
 
 
+_COMPILED: dict[str, tuple[bytes, CodeType]] = {}
+"""Snippet modules' source and bytecode, by path: compiled by the fork server before it
+forks a call's child (compiling runs none of the code), so that the children of a
+machine that writes no `__pycache__` (PYTHONDONTWRITEBYTECODE) do not each compile the
+same file again."""
+
+
+def precompile(snippets_dir: Path, target: str) -> None:
+    """Compile the module of `target` into `_COMPILED` (in the server, before a fork),
+    unless it is there already as it is on disk; one that does not compile is left to
+    the call, which reports it."""
+    path = _module_path(snippets_dir, target)
+    if path is None:
+        return
+    try:
+        source = path.read_bytes()
+    except OSError:
+        return
+    known = _COMPILED.get(str(path))
+    if known is not None and known[0] == source:
+        return
+    try:
+        code = compile(source, str(path), "exec", dont_inherit=True)
+    except Exception:
+        return
+    _COMPILED[str(path)] = (source, code)
+
+
+class _Loader(importlib.machinery.SourceFileLoader):
+    """The standard loader, which takes the module's bytecode from `_COMPILED` when the
+    file is still the source compiled there."""
+
+    def get_code(self, fullname: str) -> CodeType | None:
+        known = _COMPILED.get(self.path)
+        if known is not None and known[0] == self.get_data(self.path):
+            return known[1]
+        return super().get_code(fullname)
+
+
 def _load(snippets_dir: Path, target: str) -> Callable[[Any], object]:
     """The snippet function `target` names, its module imported from `snippets_dir`."""
-    import importlib.util
-
     path = _module_path(snippets_dir, target)
     if path is None:
         raise _LoadError(f"`check: {target}` should name module.function")
@@ -212,7 +252,7 @@ def _load(snippets_dir: Path, target: str) -> Callable[[Any], object]:
     sys.path.append(str(snippets_dir))
     name = module_name if module_name not in sys.modules \
         else f"_sheets_snippet_{module_name.replace('.', '_')}"
-    spec = importlib.util.spec_from_file_location(name, path)
+    spec = importlib.util.spec_from_file_location(name, path, loader=_Loader(name, str(path)))
     if spec is None or spec.loader is None:
         raise _LoadError(f"cannot import {_shown(path)}")
     module = importlib.util.module_from_spec(spec)

@@ -46,6 +46,7 @@ from typing import IO, Self
 
 from builder.model import Card, CheckResult, SourceLoc
 from builder.resources import PROJECT
+from builder.runner.forked import BLAS_THREADS, ForkedServer, can_fork_here
 from builder.runner.protocol import (
     OUTPUT_LIMIT,
     ChildDied,
@@ -75,15 +76,24 @@ _STOP_SECONDS = 1.0
 class _Worker:
     """One worker process and its pipes, seen from the parent."""
 
-    def __init__(self, memory_limit: int | None) -> None:
+    def __init__(self, memory_limit: int | None, *, fork: bool) -> None:
         handle, log = tempfile.mkstemp(prefix="sheets-worker-", suffix=".log")
         os.close(handle)
         self.log = Path(log)
+        self.process: subprocess.Popen[bytes] | ForkedServer
+        if fork and can_fork_here():
+            self.process = ForkedServer(self.log, memory_limit)
+        else:
+            self.process = self._started(memory_limit)
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self._to_worker: IO[bytes] = self.process.stdin
+        self._from_worker = FrameReader(self.process.stdout.fileno())
+        self.ready = False
+
+    def _started(self, memory_limit: int | None) -> subprocess.Popen[bytes]:
+        """`python -m builder.runner.server`, in a session of its own."""
         environment = dict(os.environ)
-        # One BLAS/OpenMP thread: two cores are shared with the checker, and per-thread
-        # buffers would count against RLIMIT_AS.
-        for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            environment[name] = "1"
+        environment.update(dict.fromkeys(BLAS_THREADS, "1"))
         # The worker imports `builder` as the parent did, installed or not.
         source_root = str(PROJECT)
         environment["PYTHONPATH"] = os.pathsep.join(
@@ -91,15 +101,11 @@ class _Worker:
         # stderr goes to the log from the start, so that a worker that cannot even
         # import builder.runner.server says why.
         with self.log.open("ab") as early_errors:
-            self.process = subprocess.Popen(
+            return subprocess.Popen(
                 [sys.executable, "-m", "builder.runner.server", str(self.log),
                  str(memory_limit or 0), str(os.getpid())],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=early_errors,
                 env=environment, start_new_session=True)
-        assert self.process.stdin is not None and self.process.stdout is not None
-        self._to_worker: IO[bytes] = self.process.stdin
-        self._from_worker = FrameReader(self.process.stdout.fileno())
-        self.ready = False
 
     @property
     def pid(self) -> int:
@@ -164,8 +170,12 @@ class _Worker:
         scheduled."""
         if self._to_worker.closed:  # `stop`ped: give it the time to end by itself
             self.wait_exit(_STOP_SECONDS)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
+        try:
             os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            # Not a group (yet): a forked worker that has not reached its `setsid`.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(self.pid, signal.SIGKILL)
         self.stop()
         self.process.wait()
         deadline = time.monotonic() + _STOP_SECONDS
@@ -220,18 +230,25 @@ class SnippetPool:
     Calls may come from several threads; each takes a free worker. Closing the pool
     (also on Ctrl-C, through `with`, and at interpreter exit) kills every worker's
     process group, so no process is left behind.
+
+    `fork=True`, for a process that runs no user code (`sheets check`): the workers are
+    forked from it while it has one thread and has not loaded numpy
+    (builder/runner/forked.py), and so start with what it imported; otherwise, or
+    later, they are new interpreters.
     """
 
     def __init__(self, size: int = 1, *,
-                 memory_limit: int | None = DEFAULT_MEMORY_LIMIT) -> None:
+                 memory_limit: int | None = DEFAULT_MEMORY_LIMIT, fork: bool = False
+                 ) -> None:
         self.size = max(1, size)
         self.memory_limit = memory_limit
+        self.fork = fork
         self._lock = threading.Lock()
         self._idle: list[_Worker] = []
         self._busy: set[_Worker] = set()
         self._closed = False
         for _ in range(self.size):
-            self._idle.append(_Worker(memory_limit))
+            self._idle.append(_Worker(memory_limit, fork=fork))
         _POOLS.add(self)
 
     def __enter__(self) -> Self:
@@ -287,7 +304,8 @@ class SnippetPool:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the snippet pool is closed")
-            worker = self._idle.pop() if self._idle else _Worker(self.memory_limit)
+            worker = self._idle.pop() if self._idle \
+                else _Worker(self.memory_limit, fork=self.fork)
             self._busy.add(worker)
             return worker
 
@@ -300,7 +318,7 @@ class SnippetPool:
             elif replace and not self._closed \
                     and len(self._idle) + len(self._busy) < self.size:
                 # Start the replacement now: it warms up while the caller moves on.
-                self._idle.append(_Worker(self.memory_limit))
+                self._idle.append(_Worker(self.memory_limit, fork=self.fork))
         if not keep:
             worker.kill()
 

@@ -37,7 +37,7 @@ from typing import cast
 
 from builder.model import Card
 from builder.runner.card import compiled_card
-from builder.runner.child import Call, child_life
+from builder.runner.child import Call, child_life, precompile
 from builder.runner.protocol import ChildDied, Ready, pack, read_frame, unpack, write_frame
 
 __all__ = ["main", "serve"]
@@ -161,6 +161,7 @@ def serve(log: Path, memory_limit: int, parent: int) -> int:
             return 0
         card, target, snippets_dir = cast(tuple[Card, str, str], unpack(request))
         call = Call(compiled_card(card), target, Path(snippets_dir))
+        precompile(call.snippets_dir, target)
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
         os.ftruncate(1, 0)

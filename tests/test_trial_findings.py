@@ -1,0 +1,163 @@
+"""Issue 16: what a new user's trial found (a missed mistake, unreadable reports), and
+steps that hold under a constraint the note states (a one-hot label): each through the
+checker as `sheets check` runs it, on small cards and sheets the tests write."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from builder.check import check_card, coverage, coverage_report, parse_domain
+from builder.formula import name_evidence
+from builder.model import Card, CardResult, Equation, SourceLoc
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _card(*tex: str, assume: tuple[str, ...] = ()) -> Card:
+    path = Path("trial.md")
+    return Card(title="t", equations=tuple(Equation(text, SourceLoc(path, 3 + 4 * number))
+                                           for number, text in enumerate(tex)),
+                checks=(), assume=assume, nocheck=None, declarations=(), code=(),
+                loc=SourceLoc(path, 1), slide=0)
+
+
+def _check(*tex: str, assume: tuple[str, ...] = ()) -> CardResult:
+    return check_card(_card(*tex, assume=assume), snippets_dir=None, timeout=5)
+
+
+def _sheets(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "PYTHONPATH": str(ROOT),
+                   "SHEETS_CACHE_DIR": str(cwd / "cache")}
+    environment.pop("GITHUB_ACTIONS", None)
+    return subprocess.run([sys.executable, "-m", "builder", "check", *args], cwd=cwd,
+                          check=False, capture_output=True, text=True, env=environment,
+                          timeout=120)
+
+
+# ---------------------------------------------------------------- σ(…) used, not defined
+
+def test_a_row_that_applies_sigma_to_an_expression_does_not_define_it() -> None:
+    assert name_evidence(r"\sigma(-x) = \frac{1}{1+e^{x}}").defined == frozenset()
+    assert name_evidence(r"f(2) = 4").defined == frozenset()
+    # a definition names its variables: those stay definitions
+    assert name_evidence(r"\sigma(x) = \frac{1}{1+e^{-x}}").defined == {"sigma"}
+    assert name_evidence(r"f(x_{t-1}, y) = 0").defined == {"f"}
+
+
+def test_the_wrong_last_step_after_sigma_of_minus_x_fails() -> None:
+    result = _check(r"\sigma(-x) = \frac{1}{1+e^{x}} = 1 + \sigma(x)")
+    assert result.status == "fail", result.checks
+    assert [check.status for check in result.checks] == ["pass", "fail"]
+    assert result.checks[1].message.startswith(r"step 2: \frac{1}{1+e^{x}} ≠ 1 + \sigma(x)")
+    # reversed, it was always caught; and the right identity passes
+    assert _check(r"1 + \sigma(x) = \frac{1}{1+e^{x}} = \sigma(-x)").status == "fail"
+    assert _check(r"\sigma(-x) = \frac{1}{1+e^{x}} = 1 - \sigma(x)").status == "pass"
+
+
+# ---------------------------------------------------------------- constraints
+
+ONE_HOT_STEP = (r"\sum_j y_j \log \sum_k \exp(o_k) - \sum_j y_j o_j"
+                r" = \log \sum_k \exp(o_k) - \sum_j y_j o_j")
+
+
+def test_a_step_true_for_a_one_hot_label_is_unchecked_with_the_declaration_to_write() -> None:
+    result = _check(ONE_HOT_STEP)
+    assert result.status == "unchecked"
+    assert ("holds if Σ_j y_j = 1 (a one-hot or probability vector): declare it with "
+            r"`<!-- assume: \sum_j y_j = 1 -->`") in result.checks[0].message
+
+
+def test_assume_sums_to_one_samples_on_the_simplex_and_the_step_passes() -> None:
+    assert _check(ONE_HOT_STEP, assume=(r"\sum_j y_j = 1",)).status == "pass"
+    assert _check(ONE_HOT_STEP, assume=("y one-hot",)).status == "pass"
+    # under the constraint a wrong step still fails, and the label is named with its
+    # entries (which add up to 1)
+    wrong = _check(r"\sum_j y_j o_j = \sum_j o_j", assume=(r"\sum_j y_j = 1",))
+    assert wrong.status == "fail", wrong.checks
+    entries = re.search(r"y=\[([^\]]*)\]", wrong.checks[0].message)
+    assert entries is not None, wrong.checks[0].message
+    assert abs(sum(float(value) for value in entries.group(1).split(", ")) - 1) < 0.02
+    one_hot = _check(r"\sum_j y_j o_j = \sum_j o_j", assume=("y one-hot",))
+    assert one_hot.status == "fail"
+    found = re.search(r"y=\[([^\]]*)\]", one_hot.checks[0].message)
+    assert found is not None and sorted(set(found.group(1).split(", "))) in (["0", "1"], ["1"])
+
+
+def test_assume_reads_constraints_by_the_vectors_python_name() -> None:
+    assert parse_domain([r"\sum_{k=1}^K \pi_k = 1"]).simplex == {"pi"}
+    assert parse_domain([r"\sum_j \hat{y}_j = 1"]).simplex == {"y_hat"}
+    assert parse_domain([r"\mathbf{t} \text{ one-hot}"]).one_hot == {"t"}
+    assert parse_domain([r"\sum_j x_j + 1 = 1"]).simplex == frozenset()
+
+
+# ---------------------------------------------------------------- a sum that ignores its index
+
+def test_a_sum_whose_body_does_not_use_its_index_is_a_likely_mistake_at_its_line() -> None:
+    result = _check(r"y_k = \frac{\exp(a_k)}{\sum_i \exp(a_k)}")
+    assert result.status == "unchecked"
+    assert [(check.loc.line, check.message) for check in result.checks] == [
+        (3, r"equation: likely mistake: the sum over i does not use i "
+            r"(in \frac{\exp(a_k)}{\sum_i \exp(a_k)})")]
+    # a sum with its bounds given may add up a constant; the right softmax is no mistake
+    assert _check(r"\sum_{i=1}^{n} c = n c").status == "pass"
+    assert _check(r"y_k = \frac{\exp(a_k)}{\sum_i \exp(a_i)}").checks == ()
+
+
+# ---------------------------------------------------------------- counterexamples
+
+def test_a_counterexample_shows_indices_as_whole_numbers_and_the_arrays() -> None:
+    result = _check(r"\frac{\exp(a_k)}{\sum_{i=1}^{n} \exp(a_i)}"
+                    r" = \frac{\exp(a_k)}{\sum_{i=1}^{n} \exp(a_k)}")
+    assert result.status == "fail"
+    message = result.checks[0].message
+    where = re.search(r" at (.*) \(", message)
+    assert where is not None, message
+    values = where.group(1)
+    assert re.search(r"\bk=\d+(,|$)", values), values  # an index, a whole number
+    assert re.search(r"\bn=\d+(,|$)", values), values
+    assert re.search(r"\ba(=\[|_\d+=)", values), values  # the array the sides used
+    assert "#" not in values
+
+
+def test_a_sum_without_bounds_shows_how_far_its_index_ran() -> None:
+    result = _check(r"\sum_i a_i k = \sum_i a_i + k")
+    message = result.checks[0].message
+    assert re.search(r" at i=1\.\.(\d), k=[-\d.]+, a=\[([-\d.]+, ){0,9}[-\d.]+\] \(", message), \
+        message
+
+
+# ---------------------------------------------------------------- the text report
+
+def test_the_report_says_which_cards_could_not_be_checked(tmp_path: Path) -> None:
+    sheet = tmp_path / "trial.md"
+    sheet.write_text("# Macro\n\n$$\n\\foo{x} = x\n$$\n\n"
+                     "# Syntax\n\n$$\n\\frac{1}{2 x^2 = x\n$$\n\n"
+                     "# Definition\n\n$$\ny = 2x\n$$\n\n"
+                     "# Skipped\n\n<!-- nocheck: later -->\n\n$$\nx = 2\n$$\n",
+                     encoding="utf-8")
+    run = _sheets("trial.md", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == [
+        r"trial.md:4: unchecked: Macro: step 1: unknown macro \foo",
+        "trial.md:9: unchecked: Syntax: LaTeX error: unbalanced braces",
+        "0 passed (0 in part), 0 failed, 0 errors, 4 unchecked"]
+    quiet = _sheets("-q", "trial.md", cwd=tmp_path)
+    assert quiet.stdout.splitlines() == [
+        "trial.md:9: unchecked: Syntax: LaTeX error: unbalanced braces",
+        "0 passed (0 in part), 0 failed, 0 errors, 4 unchecked"]
+
+
+def test_coverage_is_not_100_percent_when_a_step_could_not_be_evaluated() -> None:
+    card = _card(r"x = 2", ONE_HOT_STEP)
+    result = check_card(card, snippets_dir=None, timeout=5)
+    found = coverage([card], [result])
+    assert (found.total, found.compiled, found.evaluated) == (2, 2, 1)
+    report = coverage_report(found)
+    assert "100 %" not in report
+    assert report.splitlines()[0] == ("coverage: 2 of 2 display equations compiled, 1 of "
+                                      "them with every step evaluated (50 %)")
+    assert found.to_json()["unevaluated"][0]["locations"] == [{"file": "trial.md", "line": 7}]
