@@ -2,7 +2,8 @@
 
 Each `bench/<name>.py` (but this one) is a program of its own that prints its figures;
 this only runs them with the same Python, one after the other (they all use the two
-cores), and exits non-zero if any of them failed.
+cores), and exits non-zero if any of them failed. Some run more than once (`ALSO`): the
+preview on the big deck of issue 22 too, and with line-adding edits.
 """
 
 from __future__ import annotations
@@ -13,6 +14,11 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
+ALSO: dict[str, list[list[str]]] = {
+    "preview": [["--big", "--only", "sheets"], ["--big", "--only", "sheets", "--newline"]],
+}
+"""The other arguments a script is run with after its plain run."""
+
 
 def main(argv: list[str] | None = None) -> int:
     names = set(argv if argv is not None else sys.argv[1:])
@@ -21,10 +27,13 @@ def main(argv: list[str] | None = None) -> int:
                      and (not names or path.stem in names))
     failed = []
     for script in scripts:
-        print(f"== bench/{script.name}", flush=True)
-        run = subprocess.run([sys.executable, str(script)], check=False, cwd=HERE.parent)
-        if run.returncode != 0:
-            failed.append(script.name)
+        for arguments in ([], *ALSO.get(script.stem, [])):
+            name = " ".join([script.name, *arguments])
+            print(f"== bench/{name}", flush=True)
+            run = subprocess.run([sys.executable, str(script), *arguments], check=False,
+                                 cwd=HERE.parent)
+            if run.returncode != 0:
+                failed.append(name)
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
         return 1

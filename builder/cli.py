@@ -227,12 +227,12 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None, cache_di
     `replay` for the next run with the same inputs."""
     from builder.cards import annotation_warnings, find_cards
     from builder.check import CheckCache, check_cards, find_snippets_dir
-    from builder.formula import delimiter_warnings
     from builder.marp import sheet_layout
     from builder.render import load_themes, render_deck
 
     themes = load_themes(args.theme_set)
-    decks: list[Deck] = [_read_sheet(sheet) for sheet in args.sheets]
+    decks: list[Deck] = [_read_sheet(sheet, cache_dir if args.to == "html" else None)
+                         for sheet in args.sheets]
     outputs: dict[Path, Path] = {}
     for sheet in args.sheets:
         output = args.output / f"{sheet.stem}.{args.to}"
@@ -257,9 +257,11 @@ def _build_sheets(args: argparse.Namespace, printer: PdfPrinter | None, cache_di
         rendered = render_deck(deck, themes=themes, results=results,
                                cache_dir=cache_dir / "render", standalone=args.to == "html",
                                layout=sheet_layout(deck, args.layout))
-        declared = _declared(cards, CheckCache(cache_dir / "check")) if args.strict else []
+        notes = CheckCache(cache_dir / "check")
+        declared = _declared(cards, notes) if args.strict else []
         report = _Report([*deck.diagnostics, *annotation_warnings(deck), *declared,
-                          *delimiter_warnings(cards), *rendered.diagnostics])
+                          *_delimiters(cards, notes), *rendered.diagnostics])
+        notes.flush()
         if results:
             from builder.check import report_lines
 
@@ -508,7 +510,6 @@ def _checked(args: argparse.Namespace, sheets: Sequence[Path], cache_root: Path,
         summary_line,
         unchecked_lines,
     )
-    from builder.formula import delimiter_warnings
 
     cache = CheckCache(cache_root / "check")
     cards_by_snippets: dict[Path | None, list[Card]] = {}
@@ -517,7 +518,7 @@ def _checked(args: argparse.Namespace, sheets: Sequence[Path], cache_root: Path,
     errors: list[tuple[Path, BuildError]] = []
     for sheet in sheets:
         try:
-            deck = _read_sheet(sheet)
+            deck = _read_sheet(sheet, cache_root)
         except BuildError as error:  # reported now, on stderr; the others still checked
             errors.append((sheet, error))
             print(error, file=sys.stderr)
@@ -526,7 +527,7 @@ def _checked(args: argparse.Namespace, sheets: Sequence[Path], cache_root: Path,
         # The parser's warnings too: an unclosed `$$` changes which math the cards hold.
         notes.extend(str(warning) for warning in _in_line_order(
             (*deck.diagnostics, *annotation_warnings(deck), *_declared(found, cache),
-             *delimiter_warnings(found))))
+             *_delimiters(found, cache))))
         snippets_dir = args.snippets if args.snippets is not None else find_snippets_dir(sheet)
         cards_by_snippets.setdefault(snippets_dir, []).extend(found)
         order.extend(found)
@@ -537,6 +538,7 @@ def _checked(args: argparse.Namespace, sheets: Sequence[Path], cache_root: Path,
                                 strict=True):
             by_card[id(card)] = result
     results = [by_card[id(card)] for card in order]
+    cache.flush()
 
     lines = list(notes)  # the parser's warnings, and annotations that reach no card
     for result in results:  # one line per failing check: a card may hold several
@@ -545,9 +547,8 @@ def _checked(args: argparse.Namespace, sheets: Sequence[Path], cache_root: Path,
             if github:
                 lines.extend(github_annotations(result))
         lines.extend(in_part_lines(result, verbose=args.verbose))  # a pass, not whole
+        lines.extend(library_lines(result, verbose=args.verbose))  # near misses; -v: matches
         lines.extend(unchecked_lines(result, quiet=args.quiet))  # what could not be checked
-        # near misses of a standard formula; with -v, each one the library recognised
-        lines.extend(library_lines(result, verbose=args.verbose))
     summary = summary_line(results)
     if errors:
         summary += f"; {len(errors)} {'sheet' if len(errors) == 1 else 'sheets'} not read"
@@ -592,14 +593,43 @@ def _say_checked(args: argparse.Namespace, report: str, document: str | None,
 SHEET_SUFFIXES = (".md", ".txt")
 
 
-def _read_sheet(path: Path) -> Deck:
+def _read_sheet(path: Path, cache: Path | None = None) -> Deck:
     """The parsed sheet at `path`; a file that is not a sheet (docs/format.md: `.md` or
-    `.txt`) is bad input, not an empty sheet with nothing to check."""
-    from builder.marp import parse_file
+    `.txt`) is bad input, not an empty sheet with nothing to check. With a `cache`
+    folder, the last run's parse of the sheet is kept under `parse/` there and only what
+    changed since is parsed again (`builder.marp.reparse`): its slides' tokens are then
+    `Unparsed`, which the renderer asks for again only if it needs them."""
+    from builder.marp import (
+        is_unparsed,
+        load_parse,
+        parse_file,
+        read_sheet,
+        reparse,
+        save_parse,
+    )
 
     if path.suffix.lower() not in SHEET_SUFFIXES and not path.is_dir():
         raise BuildError(None, f"{path}: not a sheet (a sheet is a .md or .txt file)")
-    return parse_file(path)
+    if cache is None:
+        return parse_file(path)
+    import hashlib
+
+    name = hashlib.blake2b(str(path.absolute()).encode(), digest_size=16).hexdigest()
+    kept = cache / "parse" / f"{name}.pickle"
+    previous = load_parse(kept, path)
+    deck = reparse(previous, read_sheet(path), path)
+    # Parsed from any earlier parse of the sheet, the deck is the same: the kept one is
+    # replaced (which costs more than parsing a few slides) once the slides parsed again
+    # since it was kept are many.
+    if previous is None or sum(not is_unparsed(slide) for slide in deck.slides) \
+            > _PARSED_BEFORE_KEEPING:
+        save_parse(deck, kept)
+    return deck
+
+
+_PARSED_BEFORE_KEEPING = 24
+"""How many slides a run may parse again (those the edits since the kept parse reach)
+before it keeps its own parse for the next run."""
 
 
 def _declared(cards: Iterable[Card], cache: CheckCache) -> list[Diagnostic]:
@@ -609,6 +639,19 @@ def _declared(cards: Iterable[Card], cache: CheckCache) -> list[Diagnostic]:
 
     return [warning for card in cards if card.assume or card.declarations
             for warning in cache.diagnostics(card, declaration_warnings)]
+
+
+def _delimiters(cards: Iterable[Card], cache: CheckCache) -> list[Diagnostic]:
+    """The formula stage's warnings about unbalanced delimiters, card by card, through
+    the check cache (`CheckCache.diagnostics`)."""
+    return [warning for card in cards for warning in cache.diagnostics(card, _card_delimiters)]
+
+
+def _card_delimiters(card: Card) -> list[Diagnostic]:
+    """`delimiter_warnings` of one card (what `CheckCache.diagnostics` keeps per card)."""
+    from builder.formula import delimiter_warnings
+
+    return delimiter_warnings((card,))
 
 
 def _in_line_order(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:

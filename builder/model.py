@@ -89,6 +89,10 @@ class Card:
     annotation_lines: tuple[tuple[str, int], ...] = ()
     """`(key, line)` of each annotation in the card's comments, in order (`("assume", 12)`):
     where a warning about one points."""
+    context: tuple[Equation, ...] = ()
+    """Math earlier in the sheet (display or inline, `Let $\\alpha_t = 1 - \\beta_t$.`)
+    that may define a name the card uses: the latest to set each such name, in document
+    order. A step that holds only given one of them is checked with it."""
 
 
 Status = Literal["pass", "fail", "error", "unchecked"]

@@ -9,8 +9,10 @@ mermaid's browser files), so that an installed package needs no npm.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
+import hmac
 import importlib.util
 import json
 import os
@@ -53,6 +55,22 @@ def files_digest(root: Path) -> str:
         digest.update(path.relative_to(root).as_posix().encode() + b"\0")
         digest.update(hashlib.blake2b(path.read_bytes(), digest_size=16).digest())
     return digest.hexdigest()
+
+
+@functools.cache
+def libraries_digest() -> str:
+    """A digest of the distributions installed where this Python imports from (the
+    `*.dist-info` and `*.egg-info` names in the folders of `sys.path`, which hold their
+    versions): installing, removing or upgrading a library changes it, the working
+    folder does not. Found without importing any of them."""
+    import sys
+
+    names: set[str] = set()
+    for folder in sys.path:
+        with contextlib.suppress(OSError):
+            names.update(name for name in os.listdir(folder or ".")
+                         if name.endswith((".dist-info", ".egg-info")))
+    return hashlib.blake2b(repr(sorted(names)).encode(), digest_size=16).hexdigest()
 
 
 @functools.cache
@@ -212,3 +230,57 @@ def user_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
     base = env.get("XDG_CACHE_HOME")
     root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".cache"
     return root / "sheets"
+
+
+_SEAL = hashlib.sha256().digest_size
+
+
+def sealed(data: bytes) -> bytes | None:
+    """`data` behind a MAC of this user's secret key (`unsealed` reads it back), for what
+    is kept in a notes repository's `.cache/` but must not be trusted from anywhere
+    else: a pickle loaded from a cloned repository could run its author's code. None
+    when the key cannot be made or read (then nothing is kept)."""
+    key = _user_key()
+    if key is None:
+        return None
+    return hmac.new(key, data, hashlib.sha256).digest() + data
+
+
+def unsealed(blob: bytes) -> bytes | None:
+    """What `sealed` sealed with this user's key; None for anything else (another
+    user's, a tampered or a damaged file)."""
+    key = _user_key()
+    if key is None or len(blob) < _SEAL:
+        return None
+    mac, data = blob[:_SEAL], blob[_SEAL:]
+    if not hmac.compare_digest(mac, hmac.new(key, data, hashlib.sha256).digest()):
+        return None
+    return data
+
+
+@functools.cache
+def _user_key() -> bytes | None:
+    """32 random bytes in the user's cache folder, made on first use, readable by the
+    user alone."""
+    path = user_cache_dir() / "seal.key"
+    with contextlib.suppress(OSError):
+        return _read_key(path) or _made_key(path)
+    return None
+
+
+def _read_key(path: Path) -> bytes | None:
+    with contextlib.suppress(FileNotFoundError):
+        key = path.read_bytes()
+        return key if len(key) == 32 else None
+    return None
+
+
+def _made_key(path: Path) -> bytes | None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another run made it meanwhile
+        return _read_key(path)
+    with os.fdopen(handle, "wb") as stream:
+        stream.write(os.urandom(32))
+    return _read_key(path)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from builder.check import check_card
+from builder.formula import compile_equation, declarations_for
 from builder.model import Card, Equation, SourceLoc
 
 
@@ -90,3 +91,23 @@ REAL_MISTAKES = [
 @pytest.mark.parametrize("tex", REAL_MISTAKES)
 def test_a_real_mistake_of_the_corpus_still_fails(tex: str) -> None:
     assert _check(tex)[0] == "fail"
+
+
+def test_macros_defined_in_a_block_of_their_own_are_read_in_the_cards_equations() -> None:
+    # ryuichiueda/slides_marp prob_robotics_2024/lesson4.md:17 defines \V in a $$ block
+    # of its own; the card's other equations use it
+    path = Path("excerpt.md")
+    equations = (Equation(r"\newcommand{\V}[1]{\boldsymbol{#1}}", SourceLoc(path, 2)),
+                 Equation(r"\V{x}^T \V{x} = \sum_i x_i^2 + 1", SourceLoc(path, 4)),
+                 Equation(r"\DeclareMathOperator{\sgm}{sigmoid} \sgm(z) = "
+                          r"\frac{1}{1 + e^{-z}}", SourceLoc(path, 6)))
+    card = Card(title="t", equations=equations, checks=(), assume=(), nocheck=None,
+                declarations=(), code=(), loc=SourceLoc(path, 1), slide=0)
+    declarations = declarations_for(card)
+    definitions, vectors, sigmoid = (compile_equation(equation, declarations)
+                                     for equation in equations)
+    assert definitions.reason is None and not definitions.chains  # nothing to check
+    assert str(vectors.chains[0].sides[0].expr) == "x^T x"
+    named, written = (side.expr for side in sigmoid.chains[0].sides)
+    assert named == written  # \sgm is the sigmoid
+    assert check_card(card, snippets_dir=None, timeout=5).status != "fail"

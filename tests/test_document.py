@@ -6,6 +6,7 @@ metadata, Japanese line breaking, missing images."""
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import os
 import subprocess
@@ -89,10 +90,12 @@ def test_a_document_s_html_scrolls_with_its_cards_marked() -> None:
     assert "sheetsViewer" not in page and "sheets-viewer" not in page  # no slide viewer
     assert "sheets-viewer" in slides.document
     # Every heading of the note starts a card, whose id is the heading's line.
-    lines = [heading.loc.line for slide in deck.slides for heading in slide.headings]
-    assert len(lines) > 30
-    for line in lines:
-        assert f'<div class="sheets-card" id="sheets-line-{line}">' in page
+    headings = [heading for slide in deck.slides for heading in slide.headings]
+    assert len(headings) > 30
+    for heading in headings:
+        line = heading.loc.line
+        assert (f'<div class="sheets-card" id="sheets-line-{line}" '
+                f'data-level="{heading.level}">') in page
         assert f'<a href="#sheets-line-{line}"></a>' in page
     # The theme's typography, with the document's own rules after it.
     assert "--note-accent-soft" in document.head and "--note-accent-soft" in slides.head
@@ -182,7 +185,9 @@ _MARK_CARDS = """
       link.href = '#' + id;
       nav.append(link);
     }
-    return {id: card.id, height: card.getBoundingClientRect().height};
+    return {id: card.id, height: card.getBoundingClientRect().height,
+            level: Number(card.dataset.level),
+            follows: card.previousElementSibling?.classList.contains('sheets-card') ?? false};
   });
   document.body.append(nav);
   return {page, cards};
@@ -190,9 +195,13 @@ _MARK_CARDS = """
 """
 
 
-def _cards_pages(html: Path) -> tuple[float, list[tuple[str, float, int, int]]]:
-    """The page's text height and each card's id, height, and the pages (0-based) of
-    its first and last line."""
+Card = tuple[str, float, int, int, int, bool]
+"""A card's id, height, pages (0-based) of its first and its last line, heading level,
+and whether it comes right after another card."""
+
+
+def _cards_pages(html: Path) -> tuple[float, list[Card]]:
+    """The page's text height and its cards (`Card`)."""
     with Browser(find_chromium()) as browser, browser.tab(794, 1123) as tab:
         tab.call("Emulation.setEmulatedMedia", {"media": "print"})
         tab.open(html.as_uri())
@@ -209,8 +218,8 @@ def _cards_pages(html: Path) -> tuple[float, list[tuple[str, float, int, int]]]:
         pages = {page.obj.objgen: index for index, page in enumerate(pdf.pages)}
         dests = {str(name).lstrip("/"): pages[target[0].objgen]
                  for name, target in pdf.Root.Dests.items()}
-    cards = [(card["id"], card["height"], dests[card["id"]], dests[card["id"] + "-end"])
-             for card in measured["cards"]]
+    cards = [(card["id"], card["height"], dests[card["id"]], dests[card["id"] + "-end"],
+              card["level"], card["follows"]) for card in measured["cards"]]
     return measured["page"], cards
 
 
@@ -227,6 +236,12 @@ def test_no_card_that_fits_on_a_page_is_split(tmp_path: Path, cache_dir: Path,
     assert len(fitting) > 10
     split = [card for card in fitting if card[2] != card[3]]
     assert not split, json.dumps(split)
+    # A subsection's card (its heading deeper) is on its parent card's page when the
+    # two fit on one.
+    pairs = [(parent, child) for parent, child in itertools.pairwise(cards)
+             if child[5] and child[4] > parent[4] and parent[1] + child[1] <= page]
+    assert len(pairs) > 5
+    assert all(parent[3] == child[2] for parent, child in pairs), json.dumps(pairs)
     # The pages are used: the cards are not one per page.
     assert len({card[2] for card in cards}) < len(cards) / 2
 
@@ -234,9 +249,9 @@ def test_no_card_that_fits_on_a_page_is_split(tmp_path: Path, cache_dir: Path,
 _KANA = "\n\n".join(["カー" * 90, "あカー" * 60, "カッ" * 90, "アャ" * 90, "えー、" * 60])
 
 
-@pytest.mark.parametrize(("layout", "kinsoku"), [("document", True), ("slides", False)])
+@pytest.mark.parametrize("layout", ["document", "slides"])
 def test_japanese_lines_never_start_with_a_prolonged_mark_or_small_kana(
-        tmp_path: Path, cache_dir: Path, layout: str, kinsoku: bool) -> None:
+        tmp_path: Path, cache_dir: Path, layout: str) -> None:
     (tmp_path / "kana.md").write_text(f"---\nlang: ja\n---\n\n# 禁則\n\n{_KANA}\n",
                                       encoding="utf-8")
     result = sheets("build", "kana.md", "--as", layout, "-o", "out", cwd=tmp_path,
@@ -246,10 +261,7 @@ def test_japanese_lines_never_start_with_a_prolonged_mark_or_small_kana(
                           capture_output=True, text=True, check=True).stdout
     lines = [line for line in text.splitlines() if line.strip()]
     assert len(lines) > 15
-    starts = [line for line in lines if line[0] in "ーッャ、"]
-    # A deck keeps the browser's default (`line-break: auto`), which allows them: the
-    # check can fail.
-    assert (not starts) == kinsoku, starts
+    assert not [line for line in lines if line[0] in "ーッャ、"]
 
 
 def test_a_missing_image_keeps_its_placeholder_and_warning(tmp_path: Path,
@@ -394,3 +406,29 @@ def test_the_preview_shows_a_note_as_a_document_and_patches_the_part_edited(
     finally:
         server.shutdown()
         rebuild.close()
+
+
+def test_a_wide_table_is_scaled_to_the_width(tmp_path: Path, cache_dir: Path) -> None:
+    """A cell that cannot wrap (a long formula) makes a table wider than the text: it
+    is scaled down to the width, so nothing runs past the page (which the build would
+    report), and all of its text is printed."""
+    wide = " + ".join(f"x_{{{n}}}" for n in range(60))
+    (tmp_path / "table.md").write_text(
+        f"# Table\n\n| name | formula |\n|---|---|\n| sum | ${wide}$ |\n| last | zebra |\n",
+        encoding="utf-8")
+    result = sheets("build", "table.md", "-o", "out", cwd=tmp_path, cache=cache_dir)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    text = subprocess.run(["pdftotext", str(tmp_path / "out" / "table.pdf"), "-"],
+                          capture_output=True, text=True, check=True).stdout
+    assert "zebra" in text and "59" in text
+    html = sheets("build", "table.md", "--to", "html", "-o", "html", cwd=tmp_path,
+                  cache=cache_dir)
+    assert html.returncode == 0, html.stderr
+    with Browser(find_chromium()) as browser, browser.tab(794, 1123) as tab:
+        tab.call("Emulation.setEmulatedMedia", {"media": "print"})
+        tab.open((tmp_path / "html" / "table.html").as_uri())
+        table, room = tab.evaluate("""document.fonts.ready.then(() => [
+            document.querySelector('table').getBoundingClientRect().right,
+            document.querySelector('div.marpit').getBoundingClientRect().right])""")
+        zoom = tab.evaluate("document.querySelector('table').style.zoom")
+    assert table <= room + 1 and 0 < float(zoom) < 1

@@ -91,8 +91,10 @@ PROBE_CARD = "## Nothing leaked\n\n<!-- check: probe.nothing_leaked -->\n\n$$ y 
 
 
 def leaking_cards() -> str:
+    """The cards that change something. Their equation shares no name with the probe's,
+    so that no definition of theirs is part of the probe's context (and cache key)."""
     return "".join(f"## Changes {what}\n\n<!-- check: leaks.leak_{number} -->\n\n"
-                   "$$ y = 2x $$\n\n---\n\n" for number, what in enumerate(LEAKS))
+                   "$$ z = 3w $$\n\n---\n\n" for number, what in enumerate(LEAKS))
 
 
 @pytest.fixture

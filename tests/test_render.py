@@ -452,6 +452,7 @@ def test_the_page_in_chromium(seed_render: RenderedDeck, browser: Browser,
 
 FITTING_SHEET = """\
 ---
+marp: true
 theme: scaled
 ---
 

@@ -139,6 +139,32 @@ def test_a_warm_run_after_an_edit_says_what_a_cold_run_of_the_edited_sheet_says(
         assert (warm / output).read_bytes() == (cold / output).read_bytes()
 
 
+def test_a_warm_build_of_more_sheets_than_reparse_keeps_renders_each_from_its_kept_parse(
+        tmp_path: Path) -> None:
+    # Every slide to render again (the slide cache gone), from decks parsed from the
+    # last run's parse, their slides without tokens: each sheet is parsed again in full
+    # when it is rendered, the first as the last.
+    warm, cold = tmp_path / "warm", tmp_path / "cold"
+    sheets = sorted((ROOT / "sheets").glob("*.md"))[:6]
+    names = [f"sheets/{sheet.name}" for sheet in sheets]
+    for folder in (warm, cold):
+        (folder / "sheets").mkdir(parents=True)
+        for sheet in sheets:
+            shutil.copy(sheet, folder / "sheets" / sheet.name)
+    args = ("build", *names, "--to", "html", "-o", "out")
+    assert _sheets(*args, cwd=warm).returncode == 0
+    assert len(list((warm / "cache" / "parse").glob("*.pickle"))) == len(sheets)
+    shutil.rmtree(warm / "cache" / "render")
+    for folder in (warm, cold):
+        for name in names:
+            with (folder / name).open("a", encoding="utf-8") as text:
+                text.write("\nedited\n")
+    assert _said(_sheets(*args, cwd=warm)) == _said(_sheets(*args, cwd=cold))
+    for sheet in sheets:
+        page = f"out/{sheet.stem}.html"
+        assert (warm / page).read_bytes() == (cold / page).read_bytes()
+
+
 def test_every_option_is_part_of_what_is_replayed(tmp_path: Path) -> None:
     """A run with another option (here `-q`, which hides the unchecked cards' lines, and
     `--as document`, another page) is another run, not the replay of the last one."""

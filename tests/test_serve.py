@@ -102,7 +102,7 @@ def preview(browser: Browser, sheet: Path) -> Iterator[Preview]:
     page = browser.new_page(viewport={"width": 800, "height": 600})
     page.goto(server.url)
     result = Preview(server, page)
-    result.wait("window.sheetsPreview && window.sheetsPreview.slides.length === 40")
+    result.wait("() => window.sheetsPreview && window.sheetsPreview.slides.length === 40")
     yield result
     page.close()
     server.shutdown()

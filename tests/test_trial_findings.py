@@ -161,3 +161,20 @@ def test_coverage_is_not_100_percent_when_a_step_could_not_be_evaluated() -> Non
     assert report.splitlines()[0] == ("coverage: 2 of 2 display equations compiled, 1 of "
                                       "them with every step evaluated (50 %)")
     assert found.to_json()["unevaluated"][0]["locations"] == [{"file": "trial.md", "line": 7}]
+
+
+def test_a_capital_sigma_with_a_subscript_is_no_sum_to_warn_about() -> None:
+    # GabrieleLozupone/DiffusionModels-Theory2Code 02-ddim.md:105: a covariance
+    result = _check(r"p(y) = \mathcal{N}(y | A\mu_x + b, \Sigma_y + A\Sigma_x A^T)")
+    assert not any("likely mistake" in check.message for check in result.checks)
+
+
+def test_an_index_written_in_a_name_the_compiler_reads_whole_is_a_use() -> None:
+    # fumishiki/zenn articles/ml-lecture-03-part1.md:1095: \partial \hat{x}_j uses j
+    result = _check(r"g_i = \frac{1}{d}\sum_j \frac{\partial \mathcal{L}}{\partial \hat{x}_j}")
+    assert not any("likely mistake" in check.message for check in result.checks)
+    # fyap898/w25 03-training-models.md:82: the sums over m add up x_i: a slip
+    result = _check(r"\theta_1 = \frac{\mu_y \sum_{m}x_i - \sum_m x_i y_i}"
+                    r"{\mu_x\sum_m x_i - \sum_m x_i^2}")
+    assert any("likely mistake: the sum over m does not use m" in check.message
+               for check in result.checks), result.checks

@@ -9,9 +9,11 @@ slides' plain data (`Slide.headings`, `equations`, `code_blocks`, `comments`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Collection
+from dataclasses import dataclass, field, replace
 
 from builder.cards.annotations import annotation_entries, misspelled_keys, parse_annotations
+from builder.cards.context import context_of, definition_index
 from builder.marp import Comment, Deck, Slide
 from builder.model import Card, Diagnostic, Equation, SourceLoc
 
@@ -27,11 +29,19 @@ class _Section:
     code: list[str] = field(default_factory=list)
 
 
-def find_cards(deck: Deck) -> tuple[Card, ...]:
-    """Every card of the deck, in document order."""
+def find_cards(deck: Deck, *, slides: Collection[int] | None = None) -> tuple[Card, ...]:
+    """Every card of the deck (of the slides of these indices, when given), in document
+    order, each with its document context (the math above it that may define its names,
+    from the whole deck: builder/cards/context.py)."""
+    index = definition_index([block for slide in deck.slides
+                              for block in sorted((*slide.equations, *slide.inline_math),
+                                                  key=lambda block: block.loc.line)])
     cards: list[Card] = []
     for slide in deck.slides:
-        cards.extend(_slide_cards(slide))
+        if slides is not None and slide.index not in slides:
+            continue
+        cards.extend(replace(card, context=context_of(card.equations, index)) if index
+                     else card for card in _slide_cards(slide))
     return tuple(cards)
 
 

@@ -18,8 +18,9 @@ import hashlib
 import importlib.util
 import json
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from builder.atomic import write_text_atomically
 from builder.model import Card, CardResult, CheckResult, Diagnostic, SourceLoc
@@ -93,12 +94,19 @@ class CheckCache:
     to the card, so an edit above it does not re-check it), the code key and the
     snippets folder; the entry also holds the digest of every file the card's snippets
     read, checked on each lookup (`get`). Written atomically; a damaged entry, or one
-    whose files changed or cannot be read, is a miss."""
+    whose files changed or cannot be read, is a miss. One instance serves one run: it
+    takes the digest of each file once."""
 
     def __init__(self, directory: Path, *, code: str | None = None) -> None:
         """`code`: the code key (`code_key`); by default this process's."""
         self.directory = directory
         self._code = code if code is not None else current_code_key()
+        self._digests: dict[str, str] = {}
+        """The digest of each file an entry's snippets read, taken once per run: cards
+        that link the same snippets look at the same files."""
+        self._loaded_memo: dict[str, Any] | None = None
+        self._used: dict[str, Any] = {}
+        self._memo_changed = False
 
     def key(self, card: Card, snippets_dir: Path | None) -> str | None:
         """The card's key; None when the code key could not be computed."""
@@ -106,9 +114,10 @@ class CheckCache:
             return None
         digest = hashlib.blake2b(digest_size=20)
         origin = card.loc.line
+        # The context at its own lines: a message names the definition it used there.
         what = (card.title, [(eq.tex, eq.loc.line - origin) for eq in card.equations],
                 card.checks, card.assume, card.nocheck, card.declarations, card.code,
-                self._code, str(snippets_dir))
+                self._code, str(snippets_dir), [(eq.tex, eq.loc.line) for eq in card.context])
         digest.update(repr(what).encode())
         return digest.hexdigest()
 
@@ -118,7 +127,9 @@ class CheckCache:
         try:
             data = json.loads((self.directory / f"{key}.json").read_text(encoding="utf-8"))
             for name, digest in data["files"].items():
-                if file_digest(Path(name)) != digest:
+                if name not in self._digests:
+                    self._digests[name] = file_digest(Path(name))
+                if self._digests[name] != digest:
                     return None
             checks = tuple(
                 CheckResult(item["kind"], item["status"],
@@ -152,26 +163,57 @@ class CheckCache:
                            for check in result.checks]}
         with contextlib.suppress(OSError):  # a cache that cannot be written only costs time
             write_text_atomically(self.directory / f"{key}.json", json.dumps(data))
+        self._digests.update(files)
 
-    def diagnostics(self, card: Card, compute: Callable[[Card], tuple[Diagnostic, ...]]
+    def diagnostics(self, card: Card, compute: Callable[[Card], Sequence[Diagnostic]]
                     ) -> tuple[Diagnostic, ...]:
-        """`compute(card)`: what the checker says of a card besides its verdict (its
-        `assume:` and `let:` warnings), kept under the card's key with lines relative to
-        the card, so that a warm run need not compile the card to say it again."""
+        """`compute(card)`: what a stage says of a card besides its verdict (its `assume:`
+        and `let:` warnings, its unbalanced delimiters), a function of the card's content
+        alone, kept under the card's key with lines relative to the card, so that a warm
+        run need not compile the card to say it again. Kept in one file for the whole
+        folder (`DIAGNOSTICS`), read on first use and written by `flush`."""
         key = self.key(card, None)
         if key is None:
-            return compute(card)
-        path = self.directory / f"{key}-diagnostics.json"
+            return tuple(compute(card))
+        name = f"{key}:{compute.__module__}.{compute.__qualname__}"
+        memo = self._memo()
         origin = card.loc.line
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            return tuple(Diagnostic(SourceLoc(card.loc.path, origin + item["offset"]),
-                                    item["message"], item["severity"]) for item in data)
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
-        found = compute(card)
-        with contextlib.suppress(OSError):
-            write_text_atomically(path, json.dumps(
-                [{"offset": d.loc.line - origin, "message": d.message,
-                  "severity": d.severity} for d in found], ensure_ascii=False))
+        kept = memo.get(name)
+        if kept is not None:
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                found = tuple(Diagnostic(SourceLoc(card.loc.path, origin + offset), message,
+                                         severity) for offset, message, severity in kept)
+                self._used[name] = kept
+                return found
+        found = tuple(compute(card))
+        self._used[name] = [(d.loc.line - origin, d.message, d.severity) for d in found]
+        self._memo_changed = True
         return found
+
+    DIAGNOSTICS = Path("diagnostics") / "memo.json"
+    """Where, under the folder, `diagnostics` keeps what it computed."""
+    KEPT_DIAGNOSTICS = 20000
+    """How many cards' diagnostics the file keeps at most: past that, those of the last
+    run's cards only (it does not grow with every edit for ever)."""
+
+    def _memo(self) -> dict[str, Any]:
+        if self._loaded_memo is None:
+            try:
+                loaded = json.loads((self.directory / self.DIAGNOSTICS).read_text(
+                    encoding="utf-8"))
+                self._loaded_memo = loaded if isinstance(loaded, dict) else {}
+            except (OSError, ValueError):
+                self._loaded_memo = {}
+        return self._loaded_memo
+
+    def flush(self) -> None:
+        """Write what `diagnostics` computed in this run (nothing when all was known)."""
+        if not self._memo_changed:
+            return
+        memo = {**self._memo(), **self._used}
+        if len(memo) > self.KEPT_DIAGNOSTICS:
+            memo = dict(self._used)
+        with contextlib.suppress(OSError):  # a cache that cannot be written only costs time
+            write_text_atomically(self.directory / self.DIAGNOSTICS,
+                                  json.dumps(memo, ensure_ascii=False))
+        self._loaded_memo, self._memo_changed = memo, False

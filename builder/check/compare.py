@@ -24,7 +24,8 @@ from builder.model import Status
 if TYPE_CHECKING:
     import sympy
 
-__all__ = ["POINTS", "StepVerdict", "compare_sides", "is_claim", "split_sums"]
+__all__ = ["POINTS", "TOO_LONG", "StepVerdict", "compare_sides", "is_claim", "numbers_agree",
+           "split_sums"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,8 @@ class StepVerdict:
     """For `fail`: the two values, `-0.604 vs 0.604`."""
 
 
+TOO_LONG = "evaluating the sides took too long"
+"""The reason of a step whose values took longer than the bound to compute."""
 POINTS = 6
 """Usable points a claim must agree at before it is called numerically equal."""
 _ATTEMPTS = 24
@@ -293,7 +296,7 @@ def compare_sides(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain, *,
             if not (retry.status == "unchecked" and retry.message in _TOO_FEW):
                 domain, verdict = positive, retry
     except OutOfTime:
-        verdict = StepVerdict("unchecked", "evaluating the sides took too long")
+        verdict = StepVerdict("unchecked", TOO_LONG)
     except Exception as error:
         verdict = StepVerdict("unchecked", f"cannot evaluate: {type(error).__name__}")
     if verdict.status == "unchecked" and verdict.message.startswith("cannot evaluate"):
@@ -314,6 +317,23 @@ def compare_sides(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain, *,
         if reason:
             return StepVerdict("unchecked", reason)
     return verdict
+
+
+def numbers_agree(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain, seed: int) -> bool:
+    """Do the sides agree at random points of the domain (no proof tried), or, where
+    they are not real at most of its points, at positive points below 1 (as
+    `compare_sides` falls back)? False when they differ or cannot be evaluated."""
+    if _unsure(lhs, rhs):  # (a derivative of an unknown quantity would count as 0)
+        return False
+    try:
+        with time_limit(_NUMERIC_SECONDS):
+            verdict = _compare_numerically(lhs, rhs, domain, seed)
+            if verdict.status == "unchecked" and verdict.message in _TOO_FEW \
+                    and domain.default is not POSITIVE_INTERVAL:
+                verdict = _compare_numerically(lhs, rhs, domain.positive(), seed)
+    except Exception:  # OutOfTime too: an outer bound, if any, is the caller's
+        return False
+    return verdict.status == "pass"
 
 
 def _agree(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain, seed: int) -> bool:
@@ -477,7 +497,9 @@ def _where(point: Mapping[str, float], entries: Mapping[str, float]) -> str:
                                                     for part in text.split(",")])
         values = [_short(found[position]) for position in positions]
         first = positions[0]
-        if "," not in "".join(positions) and all(
+        if len(positions) == 1 and "," not in positions[0]:
+            shown.append(f"{label}_{positions[0]}={values[0]}")
+        elif "," not in "".join(positions) and all(
                 position.strip().lstrip("-").isdigit() for position in positions) and \
                 [int(position) for position in positions] == \
                 list(range(int(first), int(first) + len(positions))):

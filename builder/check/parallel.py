@@ -241,7 +241,7 @@ def _without_expressions(item: Step | Skipped) -> Step | Skipped:
     if isinstance(item, Skipped):
         return item
     return replace(item, left=replace(item.left, expr=None),
-                   right=replace(item.right, expr=None))
+                   right=replace(item.right, expr=None), definitions=())
 
 
 def _derive_in_child(cards: Sequence[Card], queue: int, out: int) -> None:

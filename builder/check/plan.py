@@ -11,11 +11,14 @@ says how much of the card it covers (`CardResult.checked` of `CardResult.steps`)
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from builder.check.compare import StepVerdict, compare_sides, is_claim
+from builder.check.compare import TOO_LONG, StepVerdict, compare_sides, is_claim
+from builder.check.document import Definition, definitions_in, given, used_names, visible
 from builder.check.domain import Domain, parse_domain
 from builder.check.limits import OutOfTime, time_limit
 from builder.formula import (
@@ -57,9 +60,24 @@ class Step:
     right: Side
     domain: Domain
     seed: int
+    definitions: tuple[Definition, ...] = ()
+    """What the sheet defines above the step that its sides use (builder/check/
+    document.py): tried when the step does not hold, or cannot be evaluated, as it
+    stands."""
+    kind: str | None = None
+    """None for a claim; `substitution` for a step the card does not explain, which only
+    its `definitions` can check."""
 
     def verdict(self) -> StepVerdict:
-        return compare_sides(self.left.expr, self.right.expr, self.domain, seed=self.seed)
+        if self.kind is None:
+            verdict = compare_sides(self.left.expr, self.right.expr, self.domain,
+                                    seed=self.seed)
+            if verdict.status == "pass" or verdict.message == TOO_LONG:
+                return verdict  # (too long as it stands: longer still with more put in)
+        else:
+            verdict = StepVerdict("unchecked", f"{self.kind}, not checked")
+        return given(self.left.expr, self.right.expr, self.definitions, self.domain,
+                     self.seed) or verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +129,7 @@ def derivation_plan(card: Card) -> list[Step | Skipped]:
     declarations = declarations_for(card)
     domain = parse_domain(card.assume)
     plan: list[Step | Skipped] = []
+    defined = _context_definitions(card)
     for equation in card.equations:
         try:
             with time_limit(5.0):
@@ -118,11 +137,13 @@ def derivation_plan(card: Card) -> list[Step | Skipped]:
         except OutOfTime:
             plan.append(_whole(equation.loc, "compiling took too long"))
             continue
+        defined.extend(definitions_in(compiled))
+        defined.sort(key=lambda definition: definition.place)
         malformed = {problem.loc.line: problem.message.split(" (", 1)[0]
                      for problem in delimiter_problems(equation)}
         plan.extend(_idle_sums(compiled))
         step = 0
-        for sides, relations in relation_chains(compiled):
+        for chain, (sides, relations) in enumerate(relation_chains(compiled)):
             for left, relation, right in zip(sides, relations, sides[1:], strict=False):
                 step += 1
                 if relation.strip() not in _EQUALS:
@@ -138,11 +159,15 @@ def derivation_plan(card: Card) -> list[Step | Skipped]:
                 kind = is_claim(left.expr, right.expr)
                 if kind == "definition":  # names a quantity: nothing in it to check
                     continue
-                if kind is not None:  # a claim through what the card does not say
+                names = used_names(left.expr, right.expr)
+                if kind is not None:  # only what one side has and the other lacks can help
+                    names = used_names(left.expr) ^ used_names(right.expr)
+                given_here = visible(defined, (right.line, chain), names) if defined else ()
+                if kind is not None and not given_here:  # through what the card does not say
                     plan.append(Skipped(loc, f"{label}: {kind}, not checked"))
                     continue
                 plan.append(Step(loc, label, left, right, domain,
-                                 _step_seed(card, left, right)))
+                                 _step_seed(card, left, right), given_here, kind))
         if compiled.reason and not compiled.chains:
             if compiled.reason == TEXT_ONLY:  # words only: no step in it
                 plan.append(Skipped(equation.loc, "", f"line {equation.loc.line}: "
@@ -165,12 +190,14 @@ def _idle_sums(compiled: CompiledEquation) -> list[Skipped]:
     found: list[Skipped] = []
     for chain in compiled.chains:
         for side in chain.sides:
-            if side.expr is None or not isinstance(side.expr, sympy.Basic):
-                continue
+            if side.expr is None or not isinstance(side.expr, sympy.Basic) \
+                    or not ("\\sum" in side.tex or "∑" in side.tex):
+                continue  # (`\\Sigma_y` may be read as a sum; a covariance is meant)
             for node in side.expr.atoms(sympy.Sum):
                 idle = [str(limit[0]) for limit in node.limits if len(limit) == 3
                         and str(limit[2]) == f"#{limit[0]}"
-                        and limit[0] not in node.function.free_symbols]
+                        and limit[0] not in node.function.free_symbols
+                        and not _scripted(side.tex, str(limit[0]))]
                 if idle:
                     loc = SourceLoc(compiled.equation.loc.path, side.line)
                     why = (f"{LIKELY_MISTAKE}: the sum over {idle[0]} does not use "
@@ -178,6 +205,26 @@ def _idle_sums(compiled: CompiledEquation) -> list[Skipped]:
                     found.append(Skipped(loc, f"equation: {why}", f"line {side.line}: {why}"))
                     break
     return found
+
+
+def _context_definitions(card: Card) -> list[Definition]:
+    """What the math above the card defines (`Card.context`), each block compiled on its
+    own (the card's `let:` is not theirs); a block that cannot be compiled defines
+    nothing."""
+    found: list[Definition] = []
+    for block in card.context:
+        with contextlib.suppress(OutOfTime), time_limit(2.0):
+            found.extend(definitions_in(compile_equation(block)))
+    return found
+
+
+def _scripted(tex: str, index: str) -> bool:
+    """Does the LaTeX write `index` in a subscript or superscript other than the sum's
+    own (`\\partial \\hat{x}_j` read as one name still uses j)?"""
+    own = re.compile(rf"(\\sum|∑)\s*_\s*(\{{\s*{index}\s*\}}|{index}(?![A-Za-z]))")
+    rest = own.sub("", tex)
+    return re.search(rf"[_^]\s*({index}(?![A-Za-z])|\{{[^{{}}]*(?<![A-Za-z\\]){index}"
+                     rf"(?![A-Za-z])[^{{}}]*\}})", rest) is not None
 
 
 def _whole(loc: SourceLoc, why: str) -> Skipped:
@@ -204,7 +251,7 @@ def finish(plan: Sequence[Step | Skipped], verdicts: Sequence[StepVerdict | Chec
         if isinstance(verdict, CheckResult):
             checks.append(verdict)
             continue
-        if verdict.status == "unchecked":
+        if verdict.status == "unchecked" and item.kind is None:  # (a substitution: none)
             reasons.append(f"line {item.right.line}: {item.label}: {verdict.message}")
         checks.append(CheckResult("derivation", verdict.status, item.loc,
                                   f"{item.label}: {_as_written(item.left, item.right, verdict)}"))

@@ -216,6 +216,10 @@ def _pieces(row: list[Token]) -> list[tuple[list[Token], bool]]:
     for piece, after_break in zip(cleaned, broken, strict=True):
         if not piece:
             continue
+        if merged and not after_break and _is_optimum(merged[-1][0]):
+            # `\min_{x} \quad f(x) + g(x)`: the operator and its objective
+            merged[-1] = (merged[-1][0] + piece, merged[-1][1])
+            continue
         if merged and not after_break and (
                 _ends_open(merged[-1][0]) or _starts_open(piece)) and \
                 not (piece and is_relation(piece[0]) and any(
@@ -227,6 +231,18 @@ def _pieces(row: list[Token]) -> list[tuple[list[Token], bool]]:
             continue
         merged.append((piece, after_break))
     return [(_strip_prose(piece), after) for piece, after in merged if _strip_prose(piece)]
+
+
+def _is_optimum(piece: list[Token]) -> bool:
+    """`\\min_{x}`, `\\max_v` alone: an operator whose objective follows a space."""
+    if len(piece) < 3 or piece[0].kind != "cmd" or piece[0].value not in (
+            "\\min", "\\max", "\\argmin", "\\argmax", "\\sup", "\\inf") or \
+            piece[1].value != "_":
+        return False
+    try:
+        return group_end(piece, 2) == len(piece) - 1
+    except Refused:
+        return False
 
 
 def _refuse_ratio(row: list[Token]) -> None:

@@ -34,7 +34,6 @@ from builder.formula.tokens import (
     Token,
     depth_map,
     group_end,
-    macro_definitions,
     plain_tex,
     read_tokens,
     source_text,
@@ -126,8 +125,9 @@ def _compile_cached(tex: str, declarations: Declarations) -> _Compiled:
     except RecursionError:
         return _Compiled((), "nested too deeply")
     if not raw_chains:
-        if not tokens and macro_definitions(tex):
-            return _Compiled(())  # macro definitions only: read, nothing to check
+        if not tokens and tex.strip():
+            # macro definitions only, or a tombstone (`\qed`): read, nothing to check
+            return _Compiled(())
         return _Compiled((), TEXT_ONLY)
     import sympy
 

@@ -16,7 +16,7 @@ from builder.formula.tokens import (
     script_label,
     top_level,
 )
-from builder.formula.vocabulary import GREEK, TRANSPOSE
+from builder.formula.vocabulary import GREEK, MATRIX_ENVS, TRANSPOSE
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +209,14 @@ def is_matrix_equation(tokens: Sequence[Token], declarations: Declarations) -> b
     for index, token in enumerate(tokens):
         if token.kind == "cmd" and token.value == "\\det":
             return True
+        if token.kind == "letter" and token.value.isupper() and index + 2 < len(tokens) \
+                and tokens[index + 1].value == "=" and tokens[index + 2].kind == "begin" \
+                and tokens[index + 2].value in MATRIX_ENVS:
+            return True  # A = \begin{bmatrix}…: A is a matrix
+        if token.bold and ((token.kind == "letter" and token.value.isupper()) or (
+                token.kind == "cmd" and token.value[1:2].isupper() and
+                token.value[1:] in GREEK)):
+            return True  # \mathbf{W}, \boldsymbol{\Sigma}: a matrix
         if token.kind == "letter" and (token.value in declarations.matrices or
                                        token.value in declarations.transposed):
             return True
@@ -250,6 +258,7 @@ def step_letters(tokens: Sequence[Token]) -> frozenset[str]:
         except Refused:
             break
         inner = tokens[index + 2:end]
-        if any(t.kind == "op" and t.value in "+-" for t in inner):
-            letters |= {t.value for t in inner if t.kind == "letter"}
+        if len(inner) == 3 and inner[0].kind == "letter" and inner[1].kind == "op" and \
+                inner[1].value in "+-" and inner[2].kind == "num":
+            letters.add(inner[0].value)  # z^{t-1}, not N^{-\alpha_N}
     return frozenset(letters)

@@ -86,6 +86,12 @@ def arithmetic(operands: Sequence[Any]) -> None:
     matrices written out (`\\begin{bmatrix}`)."""
     import sympy
 
+    matrices = [operand for operand in operands if getattr(operand, "is_Matrix", False)]
+    if matrices and len(operands) > 1 and any(
+            not getattr(operand, "is_Matrix", False) and not operand.is_number
+            for operand in operands):
+        # R \begin{pmatrix}…\end{pmatrix} R^{-1}: R a matrix the equation reads as a number
+        raise Refused("matrix/vector expression")
     for operand in operands:
         if not isinstance(operand, sympy.Expr):
             kind = "matrix/vector expression" if getattr(operand, "is_Matrix", False) \

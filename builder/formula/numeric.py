@@ -39,6 +39,14 @@ class Formula:
     """Arguments that say where to look (`i` of `x_{i+m}`, the `F` of
     `\\sum_{m=0}^{F-1}`): one number each per evaluation."""
 
+    def __post_init__(self) -> None:
+        # made without them (builder.library's shapes build a Formula of a bare
+        # expression): worked out here, once, as formula() does
+        if not self.indices:
+            object.__setattr__(self, "indices", _indices(self.expr, self.free_index))
+        if not self.index_names:
+            object.__setattr__(self, "index_names", _index_names(self.expr, self.symbols))
+
     def __call__(self, **values: Any) -> Any:
         missing = [name for name in self.symbols if name not in values]
         unknown = [name for name in values if name not in self.symbols]

@@ -64,22 +64,66 @@ class Parser(NameReader, CalculusReader, OperatorReader):
     def expr(self) -> Any:
         if self.at("\\pm", "\\mp"):
             raise Refused("± (two values)")
+        spans = [(self.index, False)]
         terms = [self.term()]
+        dots: int | None = None
         while True:
+            if self.at("+") and self.peek_value(1) is not None and \
+                    self.tokens[self.index + 1].kind == "dots" and dots is None:
+                # `x_1 + \dots + x_n`: the terms the dots stand for
+                self.index += 2
+                if not self.at("+"):
+                    raise Refused("ellipsis (…)")
+                dots = len(terms)
             if self.at("+"):
                 self.index += 1
+                spans.append((self.index, False))
                 terms.append(self.term())
             elif self.at("-"):
                 self.index += 1
+                spans.append((self.index, True))
                 terms.append(-self.term())
             elif self.at("\\pm", "\\mp"):
                 raise Refused("± (two values)")
             else:
                 break
+        if dots is not None:
+            terms = self.elided_sum(terms, spans, dots)
         if len(terms) == 1:
             return terms[0]
         arithmetic(terms)
         return self.sympy.Add(*terms)
+
+    def elided_sum(self, terms: list[Any], spans: list[tuple[int, bool]], dots: int
+                   ) -> list[Any]:
+        """`\\theta_0 + \\theta_1 x + \\cdots + \\theta_n x^n`: the last term is the general
+        one, in a letter that the terms before the dots give at consecutive whole
+        numbers; they become one sum over that letter, `\\sum_{k=0}^{n} \\theta_k x^k`.
+        Refused when no letter makes every written term an instance of the last."""
+        sympy = self.sympy
+        if dots != len(terms) - 1 or dots < 1:
+            raise Refused("ellipsis (…)")
+        start, negative = spans[-1]
+        end = self.index
+        letters = {t.value for t in self.tokens[start:end] if t.kind == "letter"}
+        for name in sorted(letters):
+            variable = sympy.Symbol(name)
+            scope = self.scope | {name}
+            try:
+                general = self.sub(self.tokens[start:end], scope)
+            except Refused:
+                continue
+            general = -general if negative else general
+            written = terms[:dots]
+            with sympy.evaluate(True):
+                for first in (0, 1):
+                    if all(sympy.simplify(_numbered(general.xreplace(
+                            {variable: sympy.Integer(first + number)})) - _numbered(term)) == 0
+                           for number, term in enumerate(written)):
+                        index = sympy.Symbol(f"{name}_index")
+                        body = general.xreplace({variable: index})
+                        return [sympy.Sum(body, (index, first, variable))]
+        raise Refused("ellipsis (…): the terms it stands for are not clear")
 
     def term(self) -> Any:
         negative = False
@@ -218,8 +262,11 @@ class Parser(NameReader, CalculusReader, OperatorReader):
         """`\\Sigma_{i}`: a sum; `\\Sigma` alone or numbered (`\\Sigma_1`, `\\Sigma _ {2}`):
         a name (a covariance), as no sum runs over a number."""
         if self.peek_value(1) == "_":
-            script = self.tokens[self.index + 2:group_end(self.tokens, self.index + 2) + 1]
-            if not all(t.kind == "num" or t.value in "{}" for t in script):
+            end = group_end(self.tokens, self.index + 2)
+            script = self.tokens[self.index + 2:end + 1]
+            applied = end + 1 < len(self.tokens) and self.tokens[end + 1].value == "(" and \
+                not any(t.value == "=" for t in script)  # \Sigma_\theta(x_t, t): a covariance
+            if not applied and not all(t.kind == "num" or t.value in "{}" for t in script):
                 return self.sum_or_product(token)
         return self.name_factor()
 
@@ -290,7 +337,8 @@ class Parser(NameReader, CalculusReader, OperatorReader):
                 raise Refused("\\arg without \\min or \\max")
             self.index += 1
             name = "arg" + following.value[1:]
-        return self.function(name)
+        return self.function(name, self.index - 2 if name.startswith("arg") and
+                             token.value == "\\arg" else self.index - 1)
 
     def infinity(self, token: Token) -> Any:
         self.index += 1
@@ -309,6 +357,18 @@ class Parser(NameReader, CalculusReader, OperatorReader):
     def name_command(self, token: Token) -> Any:
         """A Greek letter or a decorated name (`\\hat{y}`)."""
         return self.name_factor()
+
+
+def _numbered(expr: Any) -> Any:
+    """`x[1]` as the name `x_1`, so that a term written with a number as subscript (a
+    name) compares with the general term's element."""
+    import sympy
+
+    return expr.replace(
+        lambda node: isinstance(node, sympy.Indexed) and all(
+            index.is_Integer for index in node.indices),
+        lambda node: sympy.Symbol(f"{node.base.label}_" + "".join(
+            str(index) for index in node.indices)))
 
 
 _Handler = Callable[[Parser, Token], Any]

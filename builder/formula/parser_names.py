@@ -50,9 +50,10 @@ class NameReader(Reader):
                 self.peek_value(1) == "[" or (self.peek_value(1) == "_" and self.bracket_after())):
             self.index += 1
             return self.expectation()
+        start = self.index
         base, is_word = self.read_base()
         if is_word and base in OPTIMA and self.at("_"):
-            return self.function(base)  # \mathrm{argmax}_{v}, \mathop{\text{arg min}}_d
+            return self.function(base, start)  # \mathrm{argmax}_{v}, \mathop{\text{arg min}}_d
         if is_word and base in WORD_FUNCTIONS and not self.at("_", "^", "'"):
             return self.function(base)
         if is_word and base in WORD_FUNCTIONS and self.at("^"):
@@ -135,15 +136,27 @@ class NameReader(Reader):
             applied = self.application(key, base, is_word, power is not None or bool(label),
                                        primes)
             if applied is not None:
+                raised = self.sub(power) if power and all(
+                    t.kind in ("num", "op") or t.value == "\\frac" for t in power) else None
+                if raised is not None and raised.is_number:
+                    # \mu^2(X) is \mu(X) squared; f^{-1}(x) an inverse or a reciprocal
+                    if raised == -1:
+                        raise Refused(f"{base}^{{-1}}(…): inverse or reciprocal?")
+                    power = None
                 function_name = key + label + ("^" + script_label(power) if power else "")
                 result = applied(function_name)
+                if power is None and raised is not None:
+                    result = result ** raised
                 if self.at("_"):
                     self.index += 1
                     result = sympy.Function(result.func.__name__)(
                         *result.args, *self.indices(self.group()))
                 if self.at("^"):
                     self.index += 1
-                    result = result ** self.sub(self.group())
+                    superscript = self.group()
+                    if "".join(t.value for t in superscript).strip() in TRANSPOSE:
+                        return self.transpose_applied(result)  # \mu(X)^T
+                    result = result ** self.sub(superscript)
                 return result
         # `t'_k`: the primed name is a name of its own (`t_prime`), not `t`
         symbol = self.symbol(name + label, base + "_prime" * primes + label, subscript)
@@ -212,6 +225,18 @@ class NameReader(Reader):
             position += 1
         run = "".join(letters)
         after = self.tokens[position] if position < len(self.tokens) else None
+        if len(run) == 1 and after is not None and after.kind == "num" and \
+                after.pos == token.end and "." not in after.value:
+            if not run.isupper():
+                raise Refused(f"{run}{after.value}: a name or a product?")
+            self.index += 1
+            return run + after.value, False  # F1, L2: a name
+        if run in OPTIMA | WORD_FUNCTIONS and len(run) >= 3 and after is not None and \
+                after.kind == "op" and after.value == "_":
+            if run not in OPTIMA:
+                raise Refused(f"text in formula ({run})")
+            self.index += len(run) - 1
+            return run, True  # min_{\theta} without a backslash
         hyphen = self.tokens[position + 1] if after is not None and after.value == "-" and \
             after.pos == end and position + 1 < len(self.tokens) else None
         if hyphen is not None and after is not None and hyphen.kind == "letter" and \
@@ -306,7 +331,8 @@ class NameReader(Reader):
             elif plain and not applied:
                 decision = False
             elif opener.spaced and not applied and base not in CONVENTIONAL_FUNCTIONS \
-                    and not primes:
+                    and not primes and not is_word and (base.islower() and (
+                        len(base) == 1 or base in GREEK)):
                 # `w_i (y_i - x_i)^2`, `\eta (y_j - \hat{y}_j)`: a space before the
                 # parenthesis, and nothing in the card applies the name: a product
                 decision = False
@@ -340,6 +366,10 @@ class NameReader(Reader):
         scope = self.scope | self.context.free_index | declarations.indices
         all_indices = bool(letters & scope)
         self.context.uses.append(NameUse(base, letters, compound, all_indices))
+        if any(t.kind == "op" and t.value == ":" for t in subscript):
+            # x_{1:T}: the whole sequence, a quantity of its own beside its elements x_t
+            return sympy.Symbol(f"{base}_{script_label(subscript)}",
+                                commutative=not self.context.matrices)
         if base in self.context.indexed_bases or compound or all_indices:
             return sympy.Indexed(sympy.IndexedBase(base, commutative=not self.context.matrices),
                                  *self.indices(subscript))
@@ -358,6 +388,13 @@ class NameReader(Reader):
                                         for t in tokens):
             parts = [[token] for token in tokens]  # x_{ij}
         return [self.sub(part) for part in parts]
+
+    def transpose_applied(self, value: Any) -> Any:
+        """`\\mu(X)^T`: a transpose among matrices; refused elsewhere (a vector the
+        equation reads as a number)."""
+        if not self.context.matrices:
+            raise Refused("matrix/vector expression")
+        return self.postfix(Transposed.get()(value))
 
     def transpose(self, symbol: Any) -> Any:
         """`w^T x` between two single-letter vectors is their inner product, a scalar;

@@ -51,7 +51,11 @@ class OperatorReader(Reader):
                 self.index += 1
                 if any(t.kind == "cmd" and t.value in ("\\cap", "\\cup") for t in inner):
                     raise Refused("set expression (∩, ∪)")
-                return self.sympy.Abs(self.sub(inner))
+                value = self.sub(inner)
+                if self.context.matrices and isinstance(value, self.sympy.Symbol) and \
+                        value.name[:1].isupper():
+                    return self.sympy.Function("det")(value)  # |\Sigma| of a matrix
+                return self.sympy.Abs(value)
             self.index += 1
         raise Refused("unbalanced |")
 
@@ -221,7 +225,7 @@ class OperatorReader(Reader):
             raise Refused("incomplete relation")
         return build(self.sub(left), self.sub(right), evaluate=False)
 
-    def function(self, name: str) -> Any:
+    def function(self, name: str, start: int | None = None) -> Any:
         """`\\log x`, `\\exp(…)`, `\\sin^2 x`, `\\log_2 p`, `\\max(0, x)`."""
         sympy = self.sympy
         base = None
@@ -229,9 +233,19 @@ class OperatorReader(Reader):
         if name in OPTIMA and self.at("_"):
             # \max_{a'} Q(s, a'), \arg\min_x f(x): an operator the notes do not define
             # further, an unknown function of its operand
+            begin = self.index - 1 if start is None else start
+            first = all(t.kind == "op" and t.value in "+-"
+                        for t in self.tokens[:begin]) and not self.depth
             self.index += 1
             over = self.group()
             body = self.term()
+            while first and self.at("+", "-"):
+                # \min_\beta \frac{1}{2}||\beta||^2 + C \sum \xi_i: an objective starting
+                # the side is minimised whole (terms without the variable give the same
+                # value read either way)
+                negative = self.next().value == "-"
+                following = self.term()
+                body = body - following if negative else body + following
             return sympy.Function(f"{name}_{script_label(over)}")(body)
         if name in OPTIMA and name not in ("max", "min"):
             if not self.at("(", "[", "\\{"):

@@ -182,8 +182,9 @@ class Reader(ABC):
         """A function's arguments (`parser_operators.py`)."""
 
     @abstractmethod
-    def function(self, name: str) -> Any:
-        """A named function applied (`parser_operators.py`)."""
+    def function(self, name: str, start: int | None = None) -> Any:
+        """A named function applied, its name starting at token `start`
+        (`parser_operators.py`)."""
 
     @abstractmethod
     def expectation(self, subscript: list[Token] | None = None) -> Any:

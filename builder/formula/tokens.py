@@ -31,6 +31,8 @@ class Token:
     end: int
     spaced: bool = False
     """Whitespace right before it in the source (`w_i (y_i - x_i)`, not `g_i(x)`)."""
+    bold: bool = False
+    """Set in bold (`\\mathbf{W}`, `\\boldsymbol{\\Sigma}`): a bold capital is a matrix."""
 
 
 GREEK_UNICODE = {
@@ -140,6 +142,8 @@ UNWRAP = frozenset({"\\boxed", "\\mathbf", "\\boldsymbol", "\\bm", "\\mathit", "
                      "\\mathpunct"})
 """Commands whose group reads as its content: bold and italic faces, boxes, and the
 spacing classes (`\\mathrel{|}` is a `|`)."""
+BOLD = frozenset({"\\mathbf", "\\boldsymbol", "\\bm", "\\pmb", "\\bold"})
+"""Bold faces: notes set vectors and matrices in bold."""
 BARS = {"\\vert": "|", "\\lvert": "|", "\\rvert": "|", "\\Vert": "\\|", "\\lVert": "\\|",
         "\\rVert": "\\|"}
 """Spelled-out bars → the bar they typeset: `\\vert` is `|`, `\\Vert` is `\\|`."""
@@ -352,6 +356,10 @@ def _normalise(tokens: list[Token], tex: str) -> list[Token]:
                 index += 1
                 if index < len(tokens) and tokens[index].value == "{":
                     tokens = _unwrapped(tokens, index, token.pos)
+                if value in BOLD and index < len(tokens):
+                    face = tokens[index]
+                    tokens[index] = Token(face.kind, face.value, face.pos, face.end,
+                                          face.spaced, True)
                 continue
             if value in ("\\underbrace", "\\overbrace"):
                 close = group_end(tokens, index + 1)
@@ -396,6 +404,13 @@ def _normalise(tokens: list[Token], tex: str) -> list[Token]:
                                              tokens[index + 2].value == "&")):
             index += 2  # `={}&`: an empty group that only spaces the relation
             continue
+        if token.kind == "op" and value == ":" and index + 1 < len(tokens) and \
+                tokens[index + 1].kind == "op" and tokens[index + 1].value == "=" and \
+                tokens[index + 1].pos == token.end:
+            out.append(Token("cmd", "\\gets", token.pos, tokens[index + 1].end,
+                             token.spaced))
+            index += 2  # `\theta := \theta - \eta g`: an assignment, not a claim
+            continue
         if token.kind == "op" and value == "~":
             index += 1
             continue
@@ -414,12 +429,20 @@ def unexpected(token: Token | None) -> str:
     return f"unexpected '{token.value}'"
 
 
+_SCRIPT_OPERATORS = {"^": "_", "*": "_star_", ":": "_to_", "<": "_lt_", ">": "_gt_",
+                     "=": "_eq_", "/": "_over_"}
+"""Operators inside a subscript, spelled out in the name, so that `\\mathrm{prox}_{f^*}`
+and `\\mathrm{prox}_{f}` stay two names."""
+
+
 def script_label(tokens: Sequence[Token]) -> str:
     """Subscript or superscript tokens as a Python-name part: `{in}` → `in`,
     `{\\theta}` → `theta`, `{(in)}` → `in`, `{out,t}` → `out_t`, `{a'}` → `a_prime`,
     `{(\\tilde{h})}` → `h_tilde`."""
     parts: list[str] = []
     decoration: str | None = None
+    if len(tokens) == 1 and tokens[0].value == "*":
+        return ""  # x^*: the label of an optimum, named `x__` as before
     for token in tokens:
         if token.kind == "cmd" and token.value in ("\\hat", "\\tilde", "\\bar"):
             decoration = token.value[1:]
@@ -438,6 +461,8 @@ def script_label(tokens: Sequence[Token]) -> str:
             continue
         elif token.kind == "op" and token.value in "+-":
             parts.append({"+": "p", "-": "m"}[token.value])
+        elif token.kind == "op" and token.value in _SCRIPT_OPERATORS:
+            parts.append(_SCRIPT_OPERATORS[token.value])  # f^* → f_star, x_{1:T}
         elif token.kind == "cmd":
             parts.append(f"_{token.value[1:]}_")  # r \\geq s → r_geq_s
         else:

@@ -37,6 +37,7 @@ from urllib.parse import unquote
 
 from builder.check import find_snippets_dir
 from builder.live.server import Badge, Notice, Update
+from builder.marp import NOT_SLIDE_LOOK
 from builder.model import BuildError, Card, Diagnostic
 
 if TYPE_CHECKING:
@@ -69,12 +70,6 @@ def _fingerprint(paths: Iterable[Path]) -> str:
     return digest.hexdigest()
 
 
-# What does not change how a slide looks: where things are in the file (lines shift with
-# every edit above them), and tokens and what is read from them, which are parsed from
-# `source`, `header`, `footer`.
-_NOT_SLIDE_LOOK = frozenset({"tokens", "header_tokens", "footer_tokens", "loc", "comments",
-                             "end_line", "headings", "equations", "code_blocks", "images",
-                             "has_diagram"})
 _NOT_DECK_STYLE = frozenset({"slides", "diagnostics", "directive_locs"})
 
 
@@ -99,7 +94,8 @@ def _card_what(card: Card) -> str:
     """What is checked of a card. Not the lines: an edit above a card moves it without
     changing what is checked."""
     return repr((card.title, tuple(equation.tex for equation in card.equations),
-                 card.checks, card.assume, card.nocheck, card.declarations, card.code))
+                 card.checks, card.assume, card.nocheck, card.declarations, card.code,
+                 tuple(equation.tex for equation in card.context)))
 
 
 @functools.cache
@@ -329,9 +325,8 @@ class SheetPreview:
                   notes: Mapping[str, tuple[tuple[int, str], ...]]) -> tuple[Notice, ...]:
         """The sheet's warnings for the page's summary: the parser's (an unclosed `$$`,
         a misspelt directive), the annotations' (a misspelt key, one that reaches no
-        card) and the rendered slides' (a missing image), in line order, each on the
-        slide of `shown` (the page's: the deck's slides, or a document's parts) that
-        holds its line."""
+        card) and the rendered slides' (a missing image), in line order, each with the
+        slide of `shown` (the deck, or a document's parts: `keys` are theirs) it is on."""
         from builder.cards import annotation_warnings
 
         found: list[Diagnostic] = [*deck.diagnostics, *annotation_warnings(deck)]
@@ -347,13 +342,13 @@ class SheetPreview:
         return tuple(dict.fromkeys(notices))
 
     def _keys(self, slides: Sequence[Slide]) -> list[str]:
-        """Each slide's key in the rendered cache (`_NOT_SLIDE_LOOK`)."""
+        """Each slide's key in the rendered cache (`NOT_SLIDE_LOOK`)."""
         known = self._slide_keys
         keys: list[str] = []
         for slide in slides:
             kept = known.get(id(slide))
             keys.append(kept[1] if kept is not None and kept[0] is slide
-                        else _fields_key(slide, _NOT_SLIDE_LOOK))
+                        else _fields_key(slide, NOT_SLIDE_LOOK))
         self._slide_keys = {id(slide): (slide, key)
                             for slide, key in zip(slides, keys, strict=True)}
         return keys
@@ -385,8 +380,10 @@ class SheetPreview:
 
     def _cards(self, deck: Deck) -> list[tuple[Card, str]]:
         """The deck's cards, each with its `_card_what`. A slide's cards depend on the
-        slide alone: those of the slides the last check saw (the same objects: `reparse`
-        hands on the slides an edit did not reach) are not looked for again."""
+        slide (and the definitions above it, `Card.context`, looked for in the whole
+        deck): those of the slides the last check saw (the same objects: `reparse` hands
+        on the slides an edit did not reach) are not looked for again, so a definition
+        edited above an unchanged slide reaches its cards at their next edit."""
         from builder.cards import find_cards
 
         slides = deck.slides
@@ -395,7 +392,7 @@ class SheetPreview:
                if (kept := known.get(id(slide))) is None or kept[0] is not slide]
         found: dict[int, list[tuple[Card, str]]] = {slide.index: [] for slide in new}
         if new:
-            for card in find_cards(replace(deck, slides=tuple(new))):
+            for card in find_cards(deck, slides={slide.index for slide in new}):
                 found[card.slide].append((card, _card_what(card)))
         cards: list[tuple[Card, str]] = []
         remembered: dict[int, tuple[Slide, list[tuple[Card, str]]]] = {}

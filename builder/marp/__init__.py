@@ -4,10 +4,26 @@ whose content later stages read as plain data (`Heading`, `CodeBlock`, ...); the
 renderer alone reads `Slide.tokens`, with `markdown()`'s options; themes are loaded
 and their CSS transformed here."""
 
-from builder.marp.content import heading_text
-from builder.marp.deck import Background, CodeBlock, Comment, Deck, Heading, Slide
+from builder.marp.content import heading_text, slug_text
+from builder.marp.deck import (
+    NOT_SLIDE_LOOK,
+    Background,
+    CodeBlock,
+    Comment,
+    Deck,
+    Heading,
+    Slide,
+)
 from builder.marp.directives import ANNOTATIONS, GLOBAL_DIRECTIVES, LOCAL_DIRECTIVES
-from builder.marp.incremental import reparse
+from builder.marp.incremental import (
+    Unparsed,
+    is_unparsed,
+    load_parse,
+    parsed_in_full,
+    reparse,
+    save_parse,
+    slug_texts,
+)
 from builder.marp.layout import LAYOUTS, Layout, document_parts, sheet_layout
 from builder.marp.markdown import markdown
 from builder.marp.parse import parse_file, parse_text, read_sheet
@@ -30,6 +46,7 @@ __all__ = [
     "HTML_ALLOWLIST",
     "LAYOUTS",
     "LOCAL_DIRECTIVES",
+    "NOT_SLIDE_LOOK",
     "Background",
     "CodeBlock",
     "Comment",
@@ -39,18 +56,25 @@ __all__ = [
     "Slide",
     "Theme",
     "ThemeSet",
+    "Unparsed",
     "document_parts",
     "heading_text",
+    "is_unparsed",
+    "load_parse",
     "load_themes",
     "markdown",
     "pack_css",
     "parse_file",
     "parse_text",
+    "parsed_in_full",
     "read_sheet",
     "reparse",
     "sanitize_html",
+    "save_parse",
     "scope_css",
     "section_padding_right",
     "sheet_layout",
+    "slug_text",
+    "slug_texts",
     "transform_css",
 ]

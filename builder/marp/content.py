@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 from markdown_it.token import Token
 
 from builder.marp.deck import CodeBlock, Heading
 from builder.model import Equation, SourceLoc
 
-__all__ = ["SlideContent", "heading_text"]
+__all__ = ["SlideContent", "heading_slug_texts", "heading_text", "slug_text"]
 
 
 def heading_text(children: Sequence[Token], *, math_delimiter: str = "$") -> str:
@@ -32,6 +33,20 @@ def heading_text(children: Sequence[Token], *, math_delimiter: str = "$") -> str
     return " ".join("".join(pieces).split())
 
 
+def slug_text(children: Sequence[Token]) -> str:
+    """What a heading's id is made from (marp-core `slug.ts`): the text of its text, code,
+    images and raw HTML."""
+    return "".join(child.content for child in children
+                   if not child.hidden and child.type in ("text", "code_inline", "image",
+                                                          "html_inline"))
+
+
+def heading_slug_texts(tokens: Sequence[Token]) -> list[str]:
+    """`slug_text` of each heading among `tokens` (a slide's body), in order."""
+    return [slug_text(tokens[position + 1].children or []) if position + 1 < len(tokens)
+            else "" for position, token in enumerate(tokens) if token.type == "heading_open"]
+
+
 # The mark that the renderer's HTML of a diagram has: ```mermaid fences become such a
 # div, and raw HTML may hold one (cut down to Marp's allowlist, which keeps `class`).
 _DIAGRAM_HTML = re.compile(r'<div class="[^"]*\bmermaid\b')
@@ -46,9 +61,12 @@ class SlideContent:
         self.equations: list[Equation] = []
         self.code_blocks: list[CodeBlock] = []
         self.images: list[str] = []
+        self.inline_math: list[Equation] = []
         self.has_diagram = False
         path = location.path
         for index, token in enumerate(tokens):
+            if token.type == "inline" and token.map and token.children:
+                self.inline_math.extend(_inline_math(token.children, path, token.map[0] + 1))
             if token.type == "heading_open" and token.map:
                 inline = tokens[index + 1] if index + 1 < len(tokens) else None
                 children = (inline.children or []) if inline and inline.type == "inline" else []
@@ -71,6 +89,21 @@ class SlideContent:
                 self.images.append(str(token.attrs["src"]))
             elif token.type == "html_inline":
                 self.has_diagram = self.has_diagram or _is_diagram_html(token.content)
+
+
+def _inline_math(children: Sequence[Token], path: Path, line: int) -> list[Equation]:
+    """The `$…$` spans of one block's inline tokens, each at its line (the block's first
+    line plus the line breaks before it)."""
+    found: list[Equation] = []
+    for child in children:
+        if child.type == "math_inline":
+            tex = str(child.meta.get("tex", child.content)) if child.meta else child.content
+            found.append(Equation(tex=tex, loc=SourceLoc(path, line)))
+        if child.type in ("softbreak", "hardbreak"):
+            line += 1
+        else:
+            line += child.content.count("\n")
+    return found
 
 
 def _is_diagram_html(html: str) -> bool:

@@ -12,7 +12,7 @@ from markdown_it.token import Token
 
 from builder.model import Diagnostic, Equation, SourceLoc
 
-__all__ = ["Background", "CodeBlock", "Comment", "Deck", "Heading", "Slide"]
+__all__ = ["NOT_SLIDE_LOOK", "Background", "CodeBlock", "Comment", "Deck", "Heading", "Slide"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,11 +136,24 @@ class Slide:
     has_diagram: bool
     """Whether the slide draws a mermaid diagram: a ```` ```mermaid ```` fence, or raw
     HTML `<div class="mermaid">` (as seed 001 writes them)."""
+    inline_math: tuple[Equation, ...] = ()
+    """Every inline math span (`$…$`) of the body, in order, each at its own line: prose
+    that defines a name (`Let $\\alpha_t = 1 - \\beta_t$.`) for the cards after it."""
+
 
     @property
     def title(self) -> Heading | None:
         """The slide's title: its first heading, None when it has none."""
         return self.headings[0] if self.headings else None
+
+
+NOT_SLIDE_LOOK = frozenset({"tokens", "header_tokens", "footer_tokens", "loc", "comments",
+                            "end_line", "headings", "equations", "inline_math", "code_blocks",
+                            "images", "has_diagram"})
+"""The `Slide` fields that do not change how it looks (the caches of its HTML leave them
+out of its key): where things are in the file (lines shift with every edit above them),
+and tokens and what is read from them, which are parsed from `source`, `header` and
+`footer`."""
 
 
 @dataclass(frozen=True, slots=True)

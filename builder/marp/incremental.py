@@ -27,14 +27,22 @@ lines, as `parse_text` does. The result always equals `parse_text(text, path)`.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import io
+import operator
+import pickle
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from markdown_it.token import Token
 
+from builder.atomic import atomic_path
+from builder.marp.content import heading_slug_texts
 from builder.marp.deck import Deck, Heading, Slide
 from builder.marp.directives import (
     CommentToken,
@@ -55,8 +63,10 @@ from builder.marp.slides import (
 )
 from builder.marp.source import SheetSource
 from builder.model import Diagnostic, Equation, SourceLoc
+from builder.resources import libraries_digest, package_digest, sealed, unsealed
 
-__all__ = ["reparse"]
+__all__ = ["Unparsed", "is_unparsed", "load_parse", "parsed_in_full", "reparse",
+           "save_parse", "slug_texts"]
 
 # The order of `parse_text`'s steps, which decides the order of warnings on one line.
 _FRONT_MATTER, _DISPLAY_MATH, _GLOBAL, _SLIDES = 0, 1, 3, 4
@@ -141,7 +151,9 @@ def _reparse(previous: Deck | None, text: str, path: Path | None) -> Deck:
             state = _whole(source)
     except _WholeSheet:
         state = None
-    if state is None:
+    if state is None or (any(chunk.suspect_math for chunk in state.chunks) and any(
+            is_unparsed(slide) for chunk in state.chunks for slide in chunk.slides)):
+        # (Display math that may be misread is checked over every slide's math tokens.)
         return parse_text(text, path)
     deck = _assemble(source, state)
     _remember(deck, state)
@@ -153,6 +165,14 @@ def _remember(deck: Deck, state: _State) -> None:
         while len(_states) >= _KEPT:
             del _states[next(iter(_states))]
         _states[id(deck)] = (deck, state)
+        if any(map(is_unparsed, deck.slides)):
+            _texts[id(deck)] = (deck, state.lines)
+
+
+# The lines of each deck made with `Unparsed` slides, for `parsed_in_full`: never
+# forgotten, since a deck of them cannot be rendered without (only a command that read
+# a kept parse, `load_parse`, makes such decks, one or two per sheet).
+_texts: dict[int, tuple[Deck, tuple[str, ...]]] = {}
 
 
 # --------------------------------------------------------------------------- chunks
@@ -425,13 +445,15 @@ def _shift_slide(slide: Slide, lines: int, indices: int, pages: int) -> Slide:
         index=slide.index + indices,
         page=slide.page + pages,
         loc=_loc(slide.loc, lines),
-        tokens=tuple(_shift_token(token, lines) for token in slide.tokens),
+        tokens=slide.tokens if is_unparsed(slide)
+        else tuple(_shift_token(token, lines) for token in slide.tokens),
         comments=tuple(replace(c, loc=_loc(c.loc, lines)) for c in slide.comments),
         backgrounds=tuple(replace(b, loc=_loc(b.loc, lines)) for b in slide.backgrounds),
         end_line=slide.end_line + lines,
         headings=tuple(Heading(h.level, h.text, h.plain, _loc(h.loc, lines))
                        for h in slide.headings),
         equations=tuple(Equation(e.tex, _loc(e.loc, lines)) for e in slide.equations),
+        inline_math=tuple(Equation(e.tex, _loc(e.loc, lines)) for e in slide.inline_math),
         code_blocks=tuple(replace(c, loc=_loc(c.loc, lines)) for c in slide.code_blocks),
     )
 
@@ -479,3 +501,120 @@ def _assemble(source: SheetSource, state: _State) -> Deck:
     diagnostics.sort(key=lambda item: (item[1].loc.line, item[0]))
     return assemble_deck(source.path, tuple(slides), globals_, locs, styles,
                          [d for _, d in diagnostics])
+
+
+# --------------------------------------------------------------------------- on disk
+
+class Unparsed(tuple[Token, ...]):
+    """The tokens of a slide `load_parse` kept without them (`Slide.tokens`, and empty
+    `header_tokens` and `footer_tokens`): what is read of a slide as plain data (cards,
+    headings, equations) is all there, and `slug_texts` (the renderer counts heading
+    ids over the deck); the renderer asks `parsed_in_full` for the rest when it needs it."""
+
+    slug_texts: tuple[str, ...] = ()
+
+
+def is_unparsed(slide: Slide) -> bool:
+    """Whether `load_parse` kept `slide` without its tokens (`Unparsed`)."""
+    return isinstance(slide.tokens, Unparsed)
+
+
+def slug_texts(slide: Slide) -> list[str]:
+    """`heading_slug_texts` of the slide's tokens, also of a slide kept `Unparsed`."""
+    if isinstance(slide.tokens, Unparsed):
+        return list(slide.tokens.slug_texts)
+    return heading_slug_texts(slide.tokens)
+
+
+def _unparsed(slide: Slide) -> Slide:
+    tokens = Unparsed()
+    tokens.slug_texts = tuple(slug_texts(slide))
+    return replace(slide, tokens=tokens, header_tokens=Unparsed(), footer_tokens=Unparsed())
+
+
+def _frozen(mapping: dict[str, Any]) -> MappingProxyType[str, Any]:
+    """A read-only mapping again (`MappingProxyType` cannot be pickled as itself)."""
+    return MappingProxyType(mapping)
+
+
+def _code_version() -> str:
+    """What decides a parse besides the text: this package's code and the libraries."""
+    return f"{package_digest()}:{libraries_digest()}"
+
+
+def save_parse(deck: Deck, path: Path) -> None:
+    """Keep at `path` what `reparse` needs to parse `deck`'s sheet again after an edit
+    (its lines and chunks; the slides without their tokens, which are most of a parse's
+    size and time to read), for `load_parse` in a later process (`sheets check` and
+    `sheets build` keep one per sheet). Pickled: a sheet's slides are some ten thousand
+    small objects, which JSON would rebuild in Python, one at a time. A deck `reparse`
+    did not make, or a path that cannot be written, keeps nothing."""
+    with _states_lock:
+        kept = _states.get(id(deck))
+    if kept is None or kept[0] is not deck:
+        return
+    state = kept[1]
+    chunks = tuple(replace(chunk, slides=tuple(map(_unparsed, chunk.slides)))
+                   for chunk in state.chunks)
+    light = replace(deck, slides=tuple(slide for chunk in chunks for slide in chunk.slides))
+    data = sealed(_dumps((_code_version(), light, _State(state.lines, chunks, state.levels))))
+    if data is None:
+        return
+    with contextlib.suppress(OSError), atomic_path(path) as temporary:
+        temporary.write_bytes(data)
+
+
+class _Pickler(pickle.Pickler):
+    """A pickler that writes a dataclass as its class and its fields' values, read back by
+    calling the class (as many times faster than the default for `slots` dataclasses as
+    their number: a sheet's slides hold some ten thousand)."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        kind = type(obj)
+        reduce = _REDUCERS.get(kind)
+        if reduce is None:
+            if not dataclasses.is_dataclass(kind):
+                return NotImplemented
+            values = operator.attrgetter(*(part.name for part in dataclasses.fields(kind)))
+            _REDUCERS[kind] = reduce = lambda value: (type(value), values(value))
+        return reduce(obj)
+
+
+_REDUCERS: dict[type, Callable[[Any], tuple[Any, tuple[Any, ...]]]] = {
+    MappingProxyType: lambda mapping: (_frozen, (dict(mapping),))}
+
+
+def _dumps(value: object) -> bytes:
+    buffer = io.BytesIO()
+    _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
+    return buffer.getvalue()
+
+
+def load_parse(path: Path, sheet: Path) -> Deck | None:
+    """The deck `save_parse` kept at `path` for `sheet` (its slides' tokens `Unparsed`),
+    for `reparse` to parse the sheet's new text from; None when there is none, it is
+    damaged, not sealed with this user's key (a pickle is code: one from a cloned
+    repository is never loaded), or the code or libraries changed since."""
+    try:
+        data = unsealed(path.read_bytes())
+        if data is None:
+            return None
+        version, deck, state = pickle.loads(data)
+    except Exception:  # a damaged or foreign file is a miss, whatever it raises
+        return None
+    if version != _code_version() or not isinstance(deck, Deck) \
+            or not isinstance(state, _State) or deck.path != sheet:
+        return None
+    _remember(deck, state)
+    return deck
+
+
+def parsed_in_full(deck: Deck) -> Deck:
+    """`deck` with every slide's tokens: itself when none is `Unparsed`, else the sheet
+    parsed again from the lines `reparse` kept (equal to `parse_text`)."""
+    if not any(map(is_unparsed, deck.slides)):
+        return deck
+    with _states_lock:
+        kept = _texts.get(id(deck))
+    assert kept is not None and kept[0] is deck, "an Unparsed deck is one reparse made"
+    return reparse(None, "\n".join(kept[1]), deck.path)

@@ -190,6 +190,7 @@ def _slide(source: SheetSource, index: int, raw: RawSlide, end_line: int,
         code_blocks=tuple(content.code_blocks),
         images=tuple(content.images),
         has_diagram=content.has_diagram,
+        inline_math=tuple(content.inline_math),
     )
 
 

@@ -14,18 +14,17 @@ from pathlib import Path
 from typing import Any
 
 from builder.atomic import write_text_atomically
-from builder.marp import Deck, Slide
+from builder.marp import NOT_SLIDE_LOOK, Deck, Slide
 from builder.model import Diagnostic, SourceLoc
 from builder.render.headings import heading_slugs
 from builder.render.state import Badge
+from builder.render.typeset import Glyphs
 from builder.render.version import file_state
 
 # Slide fields that do not decide its HTML: the tokens and what is read from them come
 # from `source` (and the directives), and lines only move the warnings, which are kept
 # relative to the slide.
-_NOT_SLIDE_LOOK = frozenset({"tokens", "header_tokens", "footer_tokens", "loc", "comments",
-                             "end_line", "notes", "headings", "equations", "code_blocks",
-                             "images", "has_diagram"})
+_NOT_SLIDE_LOOK = NOT_SLIDE_LOOK | {"notes"}  # presenter notes: not on a printed page
 _GLOBAL_KEYS = ("directives", "math", "page_total", "heading_divider")
 
 
@@ -39,6 +38,8 @@ class CachedSlide:
     has_math: bool
     images: tuple[str, ...] = ()
     """The image files its HTML inlines (or says are missing)."""
+    glyphs: Glyphs | None = None
+    """What its math needs of MathJax's CSS (None without math)."""
 
     def diagnostics(self, slide: Slide) -> Iterable[Diagnostic]:
         """Its warnings, at their lines in `slide` as it is now."""
@@ -105,10 +106,13 @@ class SlideCache:
                     file_state(Path(path)) == state
                     for path, state in entry.get("images", {}).items()):
                 with contextlib.suppress(KeyError, TypeError, ValueError):
+                    glyphs = entry["glyphs"]
                     hit = CachedSlide(str(entry["html"]),
                                tuple((int(line), str(message))
                                      for line, message in entry["warnings"]),
-                               bool(entry["math"]), tuple(entry.get("images", ())))
+                               bool(entry["math"]), tuple(entry["images"]),
+                               glyphs and Glyphs(frozenset(glyphs[0]), frozenset(glyphs[1]),
+                                                 bool(glyphs[2])))
                     self.entries[key] = entry
             self.changed = self.changed or hit is None
             hits.append(hit)
@@ -116,10 +120,13 @@ class SlideCache:
         return hits
 
     def add(self, slide: Slide, html_text: str, found: Sequence[Diagnostic],
-            images: Mapping[str, str], has_math: bool) -> None:
+            images: Mapping[str, str], glyphs: Glyphs | None) -> None:
+        """Keep a slide rendered: its HTML, warnings, images and math's `glyphs`."""
         self.entries[self.keys[slide.index]] = {
-            "html": html_text, "math": has_math, "images": dict(images),
+            "html": html_text, "math": glyphs is not None, "images": dict(images),
             "warnings": [(d.loc.line - slide.loc.line, d.message) for d in found],
+            "glyphs": glyphs and [sorted(glyphs.chars), sorted(glyphs.variants),
+                                  glyphs.stretchy],
         }
 
     def save(self) -> None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from builder.marp import Deck, Layout, ThemeSet
+from builder.marp import Deck, Layout, ThemeSet, is_unparsed, parsed_in_full
 from builder.model import Diagnostic, SourceLoc
 from builder.render.cache import SlideCache
 from builder.render.code import fence_language, highlight
@@ -41,6 +41,7 @@ from builder.render.page import SHEETS_CSS, document, page_title
 from builder.render.slides import render_slide
 from builder.render.state import RenderState, badges
 from builder.render.theme import auto_scaling, look_key, theme_for, theme_look
+from builder.render.typeset import Glyphs, glyphs_of
 
 if TYPE_CHECKING:
     from builder.model import CardResult
@@ -103,8 +104,10 @@ def render_deck(
     # MathJax works in node while this thread packs the theme and highlights the code.
     # Without a slide cache yet (a first build) every slide is rendered, so it starts on
     # them before the cache keys are made.
-    typesetting = Typesetting(deck.slides) \
-        if cache_dir is None or not SlideCache.file(cache_dir, deck).is_file() else None
+    typesetting = None
+    if cache_dir is None or not SlideCache.file(cache_dir, deck).is_file():
+        deck = parsed_in_full(deck)
+        typesetting = Typesetting(deck.slides)
     diagnostics: list[Diagnostic] = []
     theme = theme_for(deck, themes, diagnostics)
     theme_key = look_key(themes, theme, deck)
@@ -115,6 +118,11 @@ def render_deck(
         if cache_dir is not None else None
     hits = cache.lookup() if cache is not None else [None] * len(deck.slides)
     todo = [slide for slide, hit in zip(deck.slides, hits, strict=True) if hit is None]
+    if any(map(is_unparsed, todo)):  # kept by `sheets build` without their tokens
+        deck = parsed_in_full(deck)
+        todo = [deck.slides[slide.index] for slide in todo]
+        if cache is not None:
+            cache.deck = deck
     if typesetting is None:
         typesetting = Typesetting(todo)
     look = theme_look(themes, theme, deck, cache_dir, theme_key)
@@ -136,7 +144,7 @@ def render_deck(
                         auto_scaling=scaling, cards=layout == "document")
     fragments: list[str] = []
     images: dict[str, None] = {}
-    math_fragments: list[str] = []
+    glyphs: list[Glyphs] = []  # of the slides with math
     cached_math: list[str] = []
     for slide, hit in zip(deck.slides, hits, strict=True):
         if hit is None:
@@ -146,34 +154,36 @@ def render_deck(
             found = [*state.diagnostics, *(
                 Diagnostic(tex_loc, f"math error: {error}")
                 for tex_loc, error in state.math_errors.get(slide.index, ()))]
-            with_math = has_math(slide)
+            slide_glyphs = glyphs_of(fragment) if has_math(slide) else None
             if cache is not None:
-                cache.add(slide, fragment, found, state.used_images, with_math)
+                cache.add(slide, fragment, found, state.used_images, slide_glyphs)
             images.update(dict.fromkeys(state.used_images))
         else:
-            fragment, found, with_math = hit.html, list(hit.diagnostics(slide)), hit.has_math
-            images.update(dict.fromkeys(hit.images))
-            if with_math:
+            fragment, found = hit.html, list(hit.diagnostics(slide))
+            slide_glyphs = hit.glyphs
+            if slide_glyphs is not None:
                 cached_math.append(fragment)
+            images.update(dict.fromkeys(hit.images))
             for slug in heading_slugs(slide):  # the ids this slide takes, as rendered
                 count = state.slugs.get(slug)
                 state.slugs[slug] = 0 if count is None else count + 1
         fragments.append(fragment)
         diagnostics.extend(found)
-        if with_math:
-            math_fragments.append(fragment)
+        if slide_glyphs is not None:
+            glyphs.append(slide_glyphs)
     if cache is not None:
         cache.save()
-    if cached_math:  # never typeset in this process: a `PageMath`'s head covers them too
+    if cached_math and page_math is not None:
+        # Never typeset in this process: the `PageMath`'s head covers them too.
         note_math(cached_math)
 
     common = f"{look.css}\n{SHEETS_CSS}"
     if layout == "document":
         head_text, foot_text = running_texts(deck, page_title(deck))
         common += flow_css(size, running_head=head_text, running_foot=foot_text)
-    document_head = common + "\n" + math_stylesheet(math_fragments)
+    document_head = common + "\n" + math_stylesheet(glyphs)
     if page_math is not None:
-        page_math.has_math = page_math.has_math or bool(math_fragments)
+        page_math.has_math = page_math.has_math or bool(glyphs)
         head = common + "\n" + page_stylesheet(page_math)
     else:
         head = document_head

@@ -7,10 +7,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from markdown_it.token import Token
 
 from builder.marp import Slide
+
+if TYPE_CHECKING:
+    from builder.render.typeset import Glyphs
 
 
 @dataclass(slots=True)
@@ -100,13 +104,14 @@ def note_math(fragments: Sequence[str]) -> None:
     shared_typesetter().note(fragments)
 
 
-def math_stylesheet(fragments: Sequence[str]) -> str:
-    """MathJax's CSS for the formulas in `fragments` (typeset HTML); none without any."""
-    if not fragments:
+def math_stylesheet(glyphs: Sequence[Glyphs]) -> str:
+    """MathJax's CSS for formulas that use `glyphs` (each slide's `glyphs_of`); none
+    without any."""
+    if not glyphs:
         return ""
-    from builder.render.typeset import shared_typesetter
+    from builder.render.typeset import Glyphs, shared_typesetter
 
-    return shared_typesetter().stylesheet(fragments)
+    return shared_typesetter().glyph_stylesheet(Glyphs.union(glyphs))
 
 
 def page_stylesheet(page: PageMath) -> str:

@@ -5,13 +5,14 @@ typography, instead of one page each.
 The slides are rendered as for a deck (the same `<section>`s, so the theme styles
 their content as it does a slide's); each heading section of a slide (a heading and
 what follows it up to the next heading: a card) is wrapped in a
-`<div class="sheets-card" id="sheets-line-N">` (N: the heading's line), which printing
-keeps on one page when it fits (builder/js/flow.js marks the cards taller than a page
-`sheets-card-long`: those flow, rather than leave the rest of a page empty before
-them). `flow_css` comes after the theme's CSS and undoes what
-makes a section a page: its fixed size, its padding (the page's margins take it),
-its hidden overflow, the page break before each, the slide's own header, footer and
-page number (the page's margin boxes print a running head and "n / N" instead).
+`<div class="sheets-card" id="sheets-line-N" data-level="L">` (N: the heading's line,
+L its level), which printing keeps on one page when it fits, and on the page of the
+card before it when that one is its parent section's (builder/js/flow.js marks the
+cards taller than a page `sheets-card-long`: those flow, rather than leave the rest of
+a page empty before them). `flow_css` comes after the theme's CSS and undoes what
+makes a section a page: its fixed size, its padding (the page's margins take it), its
+hidden overflow, the page break before each, the slide's own header, footer and page
+number (the page's margin boxes print a running head and "n / N" instead).
 
 `destinations` lists the cards as links, hidden: Chromium writes a PDF named
 destination for each element a link of the page points at, which is how the pdf stage
@@ -31,14 +32,21 @@ CARD_ID = "sheets-line-{line}"
 """The id of the card whose heading is at `line` (1-based)."""
 _CARD_IDS = re.compile(r'<div class="sheets-card" id="(sheets-line-\d+)"')
 
-# The page's margins: the theme's padding of a slide (portrait_A4_note's), so a
-# document's text stands where a slide's does.
-MARGINS = ("68px", "62px", "64px", "62px")
+# The page's margins: the theme's padding of a slide at the sides (portrait_A4_note's),
+# a little less above and below, where a page of a document holds only its running head
+# and number.
+MARGINS = ("56px", "62px", "52px", "62px")
 """top, right, bottom, left."""
 
 # The page's container of a document: `sheets build`'s, and the preview's (whose page
 # has this CSS only while it shows a document).
 _DOCUMENT = "div.marpit:is(.sheets-document, #sheets-slides)"
+
+# A card right after a card whose heading is of a lower level (a section's subsection).
+_DEEPER = ",\n".join(
+    f'{_DOCUMENT} .sheets-card[data-level="{level}"] + .sheets-card:is('
+    + ", ".join(f'[data-level="{deeper}"]' for deeper in range(level + 1, 7)) + ")"
+    for level in range(1, 6))
 
 _RUNNING_TEXT = ('font: 700 11px/1.4 "Noto Sans CJK JP", "Noto Sans JP", "DejaVu Sans", '
                  "sans-serif; color: #59636e; letter-spacing: 0.05em;")
@@ -67,6 +75,9 @@ html, body { margin: 0; }
 %(document)s > section::after,
 %(document)s > section > :is(header, footer) { display: none !important; }
 %(document)s .sheets-card:not(.sheets-card-long) { break-inside: avoid; }
+/* A card under a deeper heading right after its parent's (the ◆ポイント box under a
+   formula's heading) goes on the same page as it when both fit. */
+%(deeper)s { break-before: avoid; }
 %(document)s :is(h1, h2, h3, h4, h5, h6) {
   break-after: avoid; break-inside: avoid; }
 %(document)s :is(p, li, blockquote, pre) { orphans: 2; widows: 2; }
@@ -105,7 +116,7 @@ def flow_css(size: tuple[str, str], *, running_head: str, running_foot: str = ""
     return page + _FLOW_CSS % {
         "width": width, "horizontal": f"{MARGINS[1]} - {MARGINS[3]}",
         "height": height, "vertical": f"{MARGINS[0]} - {MARGINS[2]}", "margin": margin,
-        "document": _DOCUMENT}
+        "document": _DOCUMENT, "deeper": _DEEPER}
 
 
 def _css_string(text: str) -> str:

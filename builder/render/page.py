@@ -44,6 +44,10 @@ def template(name: str) -> jinja2.Template:
         autoescape=True,
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
+        # The compiled template kept between processes (jinja2's own folder for it,
+        # private to the user; keyed on the template's source): a warm build need not
+        # compile it again.
+        bytecode_cache=jinja2.FileSystemBytecodeCache(),
     )
     return environment.get_template(name)
 

@@ -286,7 +286,8 @@ class _SlideRenderer(RendererHTML):
                 # A document's card: the heading section, up to the next heading.
                 out.append("</div>\n" if in_card else "")
                 identifier = CARD_ID.format(line=token.map[0] + 1)
-                out.append(f'<div class="sheets-card" id="{identifier}">\n')
+                out.append(f'<div class="sheets-card" id="{identifier}" '
+                           f'data-level="{token.tag[1:]}">\n')
                 in_card = True
             if token.type == "inline":
                 if token.map:  # the line of what follows, for warnings inside it

@@ -71,6 +71,43 @@ _FONT_URL = "SHEETS-MATHJAX-FONTS"
 _CLASS_ATTRIBUTE = re.compile(r'class="([^"]*)"')
 _CHAR_CLASS = re.compile(r"\bmjx-c[0-9A-F]+\b")
 _VARIANT_CLASS = re.compile(r"\bTEX-[A-Z0-9]+\b")
+
+
+@dataclass(frozen=True, slots=True)
+class Glyphs:
+    """What of MathJax's CSS some typeset HTML needs (`glyphs_of`)."""
+
+    chars: frozenset[str]
+    """Its character classes (`mjx-c41`)."""
+    variants: frozenset[str]
+    """Its font variants (`TEX-I`)."""
+    stretchy: bool
+    """Whether it has stretchy delimiters."""
+
+    @staticmethod
+    def union(all_glyphs: Iterable[Glyphs]) -> Glyphs:
+        chars: set[str] = set()
+        variants: set[str] = set()
+        stretchy = False
+        for glyphs in all_glyphs:
+            chars.update(glyphs.chars)
+            variants.update(glyphs.variants)
+            stretchy = stretchy or glyphs.stretchy
+        return Glyphs(frozenset(chars), frozenset(variants), stretchy)
+
+
+def glyphs_of(fragment: str) -> Glyphs:
+    """The glyphs of the formulas in `fragment` (typeset HTML): what `stylesheet` covers
+    for it. A slide's are kept with its HTML (`builder.render.cache`), so that a page of
+    slides from the cache is not read through again for them."""
+    chars: set[str] = set()
+    variants: set[str] = set()
+    for classes in _CLASS_ATTRIBUTE.findall(fragment):
+        chars.update(_CHAR_CLASS.findall(classes))
+        variants.update(_VARIANT_CLASS.findall(classes))
+    return Glyphs(frozenset(chars), frozenset(variants), "<mjx-stretchy" in fragment)
+
+
 # MathJax writes one rule per block: `selector {`, declarations, `}` alone on a line.
 # (Braces inside are glyphs: `content: "{"`.)
 _RULE = re.compile(r"^([^\n]+?) \{\n(.*?)^\}$", re.MULTILINE | re.DOTALL)
@@ -669,10 +706,10 @@ class Typesetter:
     # -- CSS -----------------------------------------------------------------------------
 
     def _note_classes(self, fragment: str) -> None:
-        for classes in _CLASS_ATTRIBUTE.findall(fragment):
-            self._used_chars.update(_CHAR_CLASS.findall(classes))
-            self._used_variants.update(_VARIANT_CLASS.findall(classes))
-        self._stretchy = self._stretchy or "<mjx-stretchy" in fragment
+        glyphs = glyphs_of(fragment)
+        self._used_chars.update(glyphs.chars)
+        self._used_variants.update(glyphs.variants)
+        self._stretchy = self._stretchy or glyphs.stretchy
 
     def _css_path(self) -> Path:
         return self.cache_dir / f"chtml-{self._version}.css"
@@ -729,17 +766,18 @@ class Typesetter:
         """The CSS for the formulas in `fragments` (typeset HTML), or for everything this
         typesetter has returned so far: the rules for the glyphs they use, the
         fonts those need as `data:` URLs, and sheets' own few rules."""
+        if fragments is not None:
+            return self.glyph_stylesheet(Glyphs.union(map(glyphs_of, fragments)))
         with self._lock:
-            if fragments is None:
-                chars, variants = set(self._used_chars), set(self._used_variants)
-                stretchy = self._stretchy
-            else:
-                chars, variants, stretchy = set(), set(), False
-                for fragment in fragments:
-                    for classes in _CLASS_ATTRIBUTE.findall(fragment):
-                        chars.update(_CHAR_CLASS.findall(classes))
-                        variants.update(_VARIANT_CLASS.findall(classes))
-                    stretchy = stretchy or "<mjx-stretchy" in fragment
+            glyphs = Glyphs(frozenset(self._used_chars), frozenset(self._used_variants),
+                            self._stretchy)
+        return self.glyph_stylesheet(glyphs)
+
+    def glyph_stylesheet(self, glyphs: Glyphs) -> str:
+        """`stylesheet` of typeset HTML that uses `glyphs` (`glyphs_of`)."""
+        with self._lock:
+            chars, variants = set(glyphs.chars), set(glyphs.variants)
+            stretchy = glyphs.stretchy
             key = (frozenset(chars), frozenset(variants), stretchy)
             if key in self._stylesheets:
                 return self._stylesheets[key]
