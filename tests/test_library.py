@@ -277,3 +277,28 @@ def test_the_readme_lists_every_entry() -> None:
     `sheets library` when an entry changes)."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert library_table() in readme
+
+
+def test_the_preview_lists_a_missing_image_on_the_part_that_shows_it(tmp_path: Path) -> None:
+    """In a document the page's slides are the note's parts: a missing image's warning
+    names the part that holds it (and comes back when that part is drawn from the
+    cache), beside the parser's and the annotations' warnings."""
+    from builder.live import SheetPreview
+
+    path = tmp_path / "note.md"
+    path.write_text("# Note\n\n## 出力サイズ\n<!-- chek: std.softmax -->\n\n"
+                    "$$ O = \\frac{H + 2P - F}{S} + 1 $$\n\n## 図\n\n![](missing.png)\n",
+                    encoding="utf-8")
+    preview = SheetPreview(path, layout="document")
+    try:
+        first = preview(path)
+        again = preview(path)  # every part from the cache
+    finally:
+        preview.close()
+    assert first.error is None and len(first.slides) > 1
+    for update in (first, again):
+        messages = {notice.message: notice for notice in update.warnings}
+        image = messages["image not found: missing.png"]
+        assert image.line == 10
+        assert "missing.png" in update.slides[image.slide]
+        assert any("chek" in message for message in messages)
