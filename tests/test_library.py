@@ -302,3 +302,27 @@ def test_the_preview_lists_a_missing_image_on_the_part_that_shows_it(tmp_path: P
         assert image.line == 10
         assert "missing.png" in update.slides[image.slide]
         assert any("chek" in message for message in messages)
+
+
+def test_the_entries_cache_is_read_only_when_sealed_by_this_user(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The compiled entries are kept as a pickle in the user's cache, sealed with the
+    user's key: a pickle put there by anyone else is never loaded (it could run code)."""
+    import builder.library.catalog as catalog
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("SHEETS_CACHE_DIR", raising=False)
+    catalog.entries.cache_clear()
+    try:
+        first = catalog.entries()
+        (kept,) = (tmp_path / "sheets" / "library").glob("entries-*.pickle")
+        catalog.entries.cache_clear()
+        assert [entry.id for entry in catalog.entries()] == [entry.id for entry in first]
+        import pickle
+
+        kept.write_bytes(pickle.dumps(("not", "entries")))  # unsealed: ignored, rebuilt
+        catalog.entries.cache_clear()
+        assert [entry.id for entry in catalog.entries()] == [entry.id for entry in first]
+        assert kept.read_bytes() != pickle.dumps(("not", "entries"))
+    finally:
+        catalog.entries.cache_clear()
