@@ -277,3 +277,52 @@ def test_the_readme_lists_every_entry() -> None:
     `sheets library` when an entry changes)."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert library_table() in readme
+
+
+def test_the_preview_lists_a_missing_image_on_the_part_that_shows_it(tmp_path: Path) -> None:
+    """In a document the page's slides are the note's parts: a missing image's warning
+    names the part that holds it (and comes back when that part is drawn from the
+    cache), beside the parser's and the annotations' warnings."""
+    from builder.live import SheetPreview
+
+    path = tmp_path / "note.md"
+    path.write_text("# Note\n\n## 出力サイズ\n<!-- chek: std.softmax -->\n\n"
+                    "$$ O = \\frac{H + 2P - F}{S} + 1 $$\n\n## 図\n\n![](missing.png)\n",
+                    encoding="utf-8")
+    preview = SheetPreview(path, layout="document")
+    try:
+        first = preview(path)
+        again = preview(path)  # every part from the cache
+    finally:
+        preview.close()
+    assert first.error is None and len(first.slides) > 1
+    for update in (first, again):
+        messages = {notice.message: notice for notice in update.warnings}
+        image = messages["image not found: missing.png"]
+        assert image.line == 10
+        assert "missing.png" in update.slides[image.slide]
+        assert any("chek" in message for message in messages)
+
+
+def test_the_entries_cache_is_read_only_when_sealed_by_this_user(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The compiled entries are kept as a pickle in the user's cache, sealed with the
+    user's key: a pickle put there by anyone else is never loaded (it could run code)."""
+    import builder.library.catalog as catalog
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("SHEETS_CACHE_DIR", raising=False)
+    catalog.entries.cache_clear()
+    try:
+        first = catalog.entries()
+        (kept,) = (tmp_path / "sheets" / "library").glob("entries-*.pickle")
+        catalog.entries.cache_clear()
+        assert [entry.id for entry in catalog.entries()] == [entry.id for entry in first]
+        import pickle
+
+        kept.write_bytes(pickle.dumps(("not", "entries")))  # unsealed: ignored, rebuilt
+        catalog.entries.cache_clear()
+        assert [entry.id for entry in catalog.entries()] == [entry.id for entry in first]
+        assert kept.read_bytes() != pickle.dumps(("not", "entries"))
+    finally:
+        catalog.entries.cache_clear()

@@ -117,26 +117,31 @@ def entries() -> tuple[Entry, ...]:
     """Every entry of the library shipped with the package, once per process: from the
     user's cache (`library/` in `~/.cache/sheets`, beside node's snapshot: it belongs to
     the installed package, not to a notes repository; keyed on the package's files and
-    sympy's version) when it holds them, else read from `ENTRIES_DIR` (reading compiles
-    every form) and kept there."""
+    sympy's version, sealed with this user's key as every pickle the package keeps:
+    `resources.sealed`) when it holds them, else read from `ENTRIES_DIR` (reading
+    compiles every form) and kept there."""
     import pickle
 
     import sympy
 
     from builder.atomic import atomic_path
-    from builder.resources import package_digest, user_cache_dir
+    from builder.resources import package_digest, sealed, unsealed, user_cache_dir
 
     key = hashlib.blake2b(f"{package_digest()}\0{sympy.__version__}".encode(),
                           digest_size=16).hexdigest()
     path = user_cache_dir() / "library" / f"entries-{key}.pickle"
     with contextlib.suppress(Exception):  # a cache that cannot be read is a miss
-        found = pickle.loads(path.read_bytes())
+        data = unsealed(path.read_bytes())  # None: not this user's, or damaged
+        found = pickle.loads(data) if data is not None else None
         if isinstance(found, tuple) and all(isinstance(item, Entry) for item in found):
             return found
     loaded = load_entries(ENTRIES_DIR)
+    blob = sealed(pickle.dumps(loaded, protocol=pickle.HIGHEST_PROTOCOL))
+    if blob is None:  # no key: nothing is kept
+        return loaded
     with contextlib.suppress(Exception), atomic_path(path) as temporary:
         # a cache that cannot be written only costs time
-        temporary.write_bytes(pickle.dumps(loaded, protocol=pickle.HIGHEST_PROTOCOL))
+        temporary.write_bytes(blob)
     for stale in path.parent.glob("entries-*.pickle"):  # another version's: never read
         if stale != path:
             stale.unlink(missing_ok=True)

@@ -304,7 +304,7 @@ class SheetPreview:
                 notes[keys[slide.index]] = tuple(
                     (diagnostic.loc.line - slide.loc.line, diagnostic.message)
                     for diagnostic in rendered.diagnostics
-                    if _slide_at(deck.slides, diagnostic.loc.line) is slide)
+                    if _slide_at(shown.slides, diagnostic.loc.line) is slide)
         # Keep only what the deck now has, so the cache does not grow with every edit.
         self._rendered = _Rendered(deck_key, head, {key: slides[key] for key in keys},
                                    cache.math, {key: notes.get(key, ()) for key in keys})
