@@ -117,7 +117,9 @@ class Parser(NameReader, CalculusReader, OperatorReader):
             written = terms[:dots]
             with sympy.evaluate(True):
                 for first in (0, 1):
-                    if all(sympy.simplify(_numbered(general.xreplace(
+                    # expand, not simplify: each term is a polynomial-like instance of
+                    # the general one, and a form expand cannot match is refused.
+                    if all(sympy.expand(_numbered(general.xreplace(
                             {variable: sympy.Integer(first + number)})) - _numbered(term)) == 0
                            for number, term in enumerate(written)):
                         index = sympy.Symbol(f"{name}_index")
