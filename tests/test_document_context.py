@@ -176,9 +176,9 @@ def test_a_derivative_of_a_quantity_still_unknown_does_not_pass_for_nothing(
 
 def test_an_edit_above_moves_a_cached_verdict_with_the_definition_it_names(
         tmp_path: Path) -> None:
-    """The cache keys a card's context by its lines relative to the card: lines added
-    above both are no reason to check the card again, and the message served from the
-    cache names the definition where it is now."""
+    """The cache keys a card's context by the definitions' texts: lines added above the
+    card, or between a definition and the card, are no reason to check it again, and
+    the message served from the cache names the definition where it is now."""
     from builder.check import CheckCache
 
     sheet = tmp_path / "notes.md"
@@ -201,6 +201,12 @@ def test_an_edit_above_moves_a_cached_verdict_with_the_definition_it_names(
     assert moved.checks[0].message == first.checks[0].message.replace(
         f"({sheet}:3)", f"({sheet}:7)")
     assert moved.checks[0].loc.line == first.checks[0].loc.line + 4
+    # Lines added between the definition and the card: the card is the same card.
+    between = mean(("# Notes\n\nTwo lines above.\n\n" + text).replace(
+        "# Mean", "Two more lines,\n\nbetween.\n\n# Mean"))
+    assert set((tmp_path / "cache").glob("*.json")) == entries
+    assert between.checks[0].message == moved.checks[0].message
+    assert between.checks[0].loc.line == moved.checks[0].loc.line + 4
 
 
 def test_a_card_that_defines_a_name_first_does_not_depend_on_its_earlier_definitions(

@@ -88,17 +88,18 @@ def is_storable(result: CardResult) -> bool:
                    for check in result.checks)
 
 
-def _mover(card: Card, origin: int, context: Sequence[int]) -> Callable[[str], str]:
-    """What puts a stored message at the card's lines now: the definitions above it that
-    a message names (`holds given … (notes.md:95)`) moved as far as the card did since
-    the message was stored at `origin` (the key holds their lines relative to it)."""
-    shift = card.loc.line - origin
-    if not shift or not context:
+def _mover(card: Card, stored: Sequence[int]) -> Callable[[str], str]:
+    """What puts a stored message at the card's lines now: the definitions of its
+    context that a message names (`holds given … (notes.md:95)`), stored at the lines
+    `stored`, named where they are now (the key holds their texts, in order)."""
+    now = {old: eq.loc.line for old, eq in zip(stored, card.context, strict=True)
+           if old != eq.loc.line}
+    if not now:
         return lambda message: message
     path = re.escape(str(card.loc.path))
-    pattern = re.compile(rf"\(({path}):({'|'.join(map(str, sorted(set(context))))})\)")
+    pattern = re.compile(rf"\(({path}):({'|'.join(map(str, now))})\)")
     return lambda message: pattern.sub(
-        lambda found: f"({found[1]}:{int(found[2]) + shift})", message)
+        lambda found: f"({found[1]}:{now[int(found[2])]})", message)
 
 
 class CheckCache:
@@ -129,11 +130,11 @@ class CheckCache:
         digest = hashlib.blake2b(digest_size=20)
         origin = card.loc.line
         # Lines relative to the card's (an edit above it does not check it again); its
-        # context's too: `get` moves the definitions a message names with the card.
+        # context (the definitions above it that it uses) by their text alone: `get`
+        # puts the lines a message names where those definitions are now.
         what = (card.title, [(eq.tex, eq.loc.line - origin) for eq in card.equations],
                 card.checks, card.assume, card.nocheck, card.declarations, card.code,
-                self._code, str(snippets_dir),
-                [(eq.tex, eq.loc.line - origin) for eq in card.context])
+                self._code, str(snippets_dir), [eq.tex for eq in card.context])
         digest.update(repr(what).encode())
         return digest.hexdigest()
 
@@ -147,7 +148,7 @@ class CheckCache:
                     self._digests[name] = file_digest(Path(name))
                 if self._digests[name] != digest:
                     return None
-            moved = _mover(card, data["origin"], data["context"])
+            moved = _mover(card, data["context"])
             checks = tuple(
                 CheckResult(item["kind"], item["status"],
                             SourceLoc(card.loc.path, card.loc.line + item["offset"]),
@@ -172,7 +173,6 @@ class CheckCache:
         except OSError:
             return  # changed or gone already: the next run checks the card again
         data = {"status": result.status, "message": result.message, "files": files,
-                "origin": result.card.loc.line,
                 "context": [eq.loc.line for eq in result.card.context],
                 "checks": [{"kind": check.kind, "status": check.status,
                             "offset": check.loc.line - result.card.loc.line,
