@@ -712,12 +712,8 @@ def _preview(args: argparse.Namespace) -> int:
     the checker's process goes with it, even on SIGKILL). A sheet that does
     not build is shown as an error in the page, never ends the server; only a sheet that
     is not there at start, or a port that is taken, is bad input."""
-    from builder.live import (
-        PreviewServer,
-        SheetPreview,
-        open_browser,
-        stop_signals_as_interrupt,
-    )
+    from builder.live import PreviewServer, SheetPreview, open_browser
+    from builder.signals import stop_signals_as_interrupt
 
     sheet: Path = args.sheet
     if not sheet.is_file():

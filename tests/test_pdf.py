@@ -173,7 +173,7 @@ def _children_of(pid: int) -> list[int]:
     return found
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_interrupted_build_leaves_old_pdf_and_nothing_running(
         tmp_path: Path, signum: int) -> None:
     output = tmp_path / "deck.pdf"

@@ -3,7 +3,7 @@
 The stage's public API: `PreviewServer` (knows nothing of stages: it is handed a
 `rebuild(path) -> Update` callable, watches files and pushes each `Update` to the page,
 with `Badge`s once the checks are done); `SheetPreview`, the rebuild for one sheet;
-`open_browser` and `stop_signals_as_interrupt` for the command line.
+`open_browser` for the command line.
 """
 
 from builder.live.preview import SheetPreview
@@ -13,8 +13,6 @@ from builder.live.server import (
     PreviewServer,
     Update,
     open_browser,
-    stop_signals_as_interrupt,
 )
 
-__all__ = ["Badge", "Notice", "PreviewServer", "SheetPreview", "Update",
-           "open_browser", "stop_signals_as_interrupt"]
+__all__ = ["Badge", "Notice", "PreviewServer", "SheetPreview", "Update", "open_browser"]

@@ -29,20 +29,17 @@ import logging
 import mimetypes
 import os
 import secrets
-import signal
 import sys
 import threading
 import time
 import traceback
 import webbrowser
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
-from types import FrameType
 from typing import Any, Literal
 from urllib.parse import quote, unquote, urlsplit
 
@@ -631,37 +628,6 @@ class _Handler(BaseHTTPRequestHandler):
                 sent = now
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
             return
-
-
-@contextmanager
-def stop_signals_as_interrupt() -> Iterator[None]:
-    """SIGTERM (`kill`) and SIGHUP (a closed terminal) stop the preview as Ctrl-C does:
-    as a KeyboardInterrupt in the main thread, so that the `finally` that stops the
-    server and its checker runs (their default action ended the process at once, and
-    left the checker and multiprocessing's resource tracker behind). Only the first one
-    interrupts; later ones are ignored while the preview shuts down. Outside the main
-    thread, does nothing."""
-    stopping = False
-
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        nonlocal stopping
-        if not stopping:
-            stopping = True
-            raise KeyboardInterrupt
-
-    stop_signals = [signal.SIGTERM]
-    if hasattr(signal, "SIGHUP"):  # not on Windows
-        stop_signals.append(signal.SIGHUP)
-    try:
-        previous = {signum: signal.signal(signum, interrupt) for signum in stop_signals}
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 def display_available() -> bool:

@@ -27,7 +27,6 @@ from collections import deque
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from types import FrameType
 from typing import Any, Self
 
 from builder.model import BuildError
@@ -552,22 +551,3 @@ class Tab:
             "displayHeaderFooter": False,
         })
         return base64.b64decode(reply["data"])
-
-
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM like Ctrl-C for the duration, so that `finally` blocks (closing
-    Chromium, removing temp files) run on either. Outside the main thread, does nothing."""
-
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

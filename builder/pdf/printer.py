@@ -28,7 +28,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Protocol, Self
 
 from builder.model import SourceLoc
-from builder.pdf.browser import Browser, BrowserError, Tab, find_chromium, sigterm_as_interrupt
+from builder.pdf.browser import Browser, BrowserError, Tab, find_chromium
 from builder.pdf.flow import document_diagnostics, place_outline, print_document
 from builder.pdf.jobs import OutlineEntry, PdfJob, PdfMetadata, PdfResult
 from builder.pdf.measure import (
@@ -49,6 +49,7 @@ from builder.pdf.parts import (
     with_base,
 )
 from builder.render import CARD_ID
+from builder.signals import stop_signals_as_interrupt
 
 if TYPE_CHECKING:  # pikepdf is imported where it is used: Chromium starts before it loads
     import pikepdf
@@ -150,7 +151,7 @@ class PdfPrinter:
         self._side: Tab | None = None
         """A page opened ahead to draw the next job's diagrams in."""
         self._last = self._stopped = False
-        self._signals = sigterm_as_interrupt()
+        self._signals = stop_signals_as_interrupt()
 
     def __enter__(self) -> Self:
         self._signals.__enter__()
