@@ -226,12 +226,27 @@ def test_a_near_miss_without_a_name_is_a_warning_not_a_fail(tmp_path: Path) -> N
     assert check.status == "pass" and "Adam" in check.message
 
 
-def test_a_card_the_checker_already_decided_is_not_recognised(tmp_path: Path) -> None:
+def test_a_chain_derived_from_a_wrong_definition_fails_where_the_title_names_it(
+        tmp_path: Path) -> None:
+    """A chain whose steps all hold still starts from its definition: where the title
+    names a standard formula, none of the card's formulas is it, and the first one is a
+    typical mistake of it, the card fails there (found by a new-user trial: a KL
+    divergence with the ratio upside down passed as 'step 2: proved'). A right
+    definition derived the same way adds nothing."""
     text = ("---\nmarp: true\n---\n\n## Sigmoid\n\n"
-            "$$ \\sigma(x) = \\frac{1}{1 + e^{x}} = \\frac{e^{-x}}{1 + e^{-x}} $$\n")
-    (card,) = _cards(tmp_path, text)
-    (result,) = check_cards([card], snippets_dir=None, timeout=5.0, processes=1)
-    assert not [check for check in result.checks if check.kind == "library"]
+            "$$ \\sigma(x) = \\frac{1}{1 + e^{x}} = \\frac{e^{-x}}{1 + e^{-x}} $$\n\n"
+            "## Sigmoid, right\n\n"
+            "$$ \\sigma(x) = \\frac{1}{1 + e^{-x}} = \\frac{e^{x}}{1 + e^{x}} $$\n\n"
+            "## KL divergence\n\n"
+            "$$ D_{KL}(p \\| q) = \\sum_i p_i \\log \\frac{q_i}{p_i} = "
+            "\\sum_i p_i \\log q_i - \\sum_i p_i \\log p_i $$\n")
+    wrong, right, kl = check_cards(_cards(tmp_path, text), snippets_dir=None, timeout=5.0,
+                                   processes=1)
+    assert wrong.status == "fail" and "std.sigmoid" in wrong.message, wrong.checks
+    assert right.status == "pass"
+    assert not [check for check in right.checks if check.kind == "library"]
+    assert kl.status == "fail" and "upside down" in kl.message, kl.checks
+    assert kl.checks[-1].loc.line == kl.card.equations[0].loc.line
 
 
 # ---------------------------------------------------------------- the seeds

@@ -286,7 +286,8 @@ def _derive_in_child(cards: Sequence[Card], queue: int, out: int) -> None:
             card = cards[index]
             snippets = len(card.checks) > len(linked_entries(card))
             send(index, "library", library_checks(card, recognise=not decided
-                                                  and not snippets))
+                                                  and not snippets,
+                                                  confirm=decided and not snippets))
         code = 0
     finally:
         os._exit(code)

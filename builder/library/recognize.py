@@ -66,9 +66,10 @@ def linked_entries(card: Card) -> list[str]:
     return [target for target in card.checks if target.startswith(STD_PREFIX)]
 
 
-def statements(card: Card) -> list[Statement]:
+def statements(card: Card, *, chains: bool = False) -> list[Statement]:
     """The formulas the card states, in order (a derivation's steps are the checker's;
-    a chain of more than one `=` is not a statement of one formula)."""
+    a chain of more than one `=` is not a statement of one formula, unless `chains`:
+    then its first right-hand side, what its left side is defined as, is one)."""
     declarations = declarations_for(card)
     found: list[Statement] = []
     for equation in card.equations:
@@ -78,8 +79,9 @@ def statements(card: Card) -> list[Statement]:
             continue
         for chain in compiled.chains:
             sides = chain.sides
-            if len(sides) == 1 or (len(sides) == 2 and chain.relations[0].strip() in _DEFINING):
-                side = sides[-1]
+            defining = len(sides) > 1 and chain.relations[0].strip() in _DEFINING
+            if len(sides) == 1 or (defining and (len(sides) == 2 or chains)):
+                side = sides[-1] if len(sides) < 3 else sides[1]
                 shape = shape_of(side.expr)
                 if shape is not None:
                     found.append(Statement(shape, SourceLoc(equation.loc.path, side.line),
@@ -87,17 +89,23 @@ def statements(card: Card) -> list[Statement]:
     return found
 
 
-def library_checks(card: Card, *, recognise: bool) -> tuple[CheckResult, ...]:
+def library_checks(card: Card, *, recognise: bool, confirm: bool = False
+                   ) -> tuple[CheckResult, ...]:
     """The library's checks of the card: one per `std.` entry it links, and, with
     `recognise` (the checker found nothing else to check), one per formula of the card
-    the library recognises. Our own bugs leave the card as it was."""
+    the library recognises; with `confirm` (its derivation was checked), a fail when its
+    title names a standard formula that none of its formulas is and one of them is a
+    typical mistake of (a chain derived consistently from a wrong definition). Our own
+    bugs leave the card as it was."""
     linked = linked_entries(card)
-    if not linked and not recognise:
+    if not linked and not recognise and not confirm:
         return ()
     try:
-        found = statements(card)
+        found = statements(card, chains=confirm and not recognise and not linked)
         if linked:
             return tuple(_linked(card, target, found) for target in linked)
+        if not recognise:
+            return tuple(_confirmed(card, found))
         return tuple(_recognised(card, found))
     except Exception as error:
         if linked:
@@ -341,6 +349,29 @@ def _recognised(card: Card, found: list[Statement]) -> list[CheckResult]:
         if result is not None:
             results.append(result)
     return results
+
+
+def _confirmed(card: Card, found: list[Statement]) -> list[CheckResult]:
+    """`library_checks` with `confirm`: the standard formula the title names, when no
+    formula of the card is it and one is a typical mistake of it, as that mistake's
+    fail (its line, the standard formula)."""
+    by_title, _ = _named_entries(card)
+    if not by_title:
+        return []
+    text = normalized_text(f"{card.title}\n{_card_text(card)}")
+    mistaken: tuple[Statement, Found] | None = None
+    for statement in found:
+        shape = statement.shape
+        if shape.operations < 1:
+            continue
+        if _best(shape, by_title, with_mistakes=False, text=text) is not None:
+            return []  # the standard formula is there: the rest derives from it
+        if mistaken is None and shape.operations >= _MISTAKE_OPERATIONS:
+            near = _best(shape, [entry for entry in by_title if entry.mistakes],
+                         with_mistakes=True, text=text)
+            if near is not None and near.mistake is not None:
+                mistaken = (statement, near)
+    return [_fail(*mistaken)] if mistaken is not None else []
 
 
 def _recognise(statement: Statement, named: list[Entry], by_title: bool, text: str
