@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,8 +147,17 @@ def _theme_set_option(command: argparse.ArgumentParser) -> None:
 
 
 def run() -> NoReturn:
-    """The `sheets` program (and `python -m builder`): `main`, then exit with its code."""
-    code = main()
+    """The `sheets` program (and `python -m builder`): `main`, then exit with its code.
+    A reader that stops reading (`sheets library --json | head`) ends the program
+    quietly, as it does `cat`: no traceback, exit status 141 (128 + SIGPIPE)."""
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # What is left in stdout's buffer can go nowhere: point it at /dev/null, so
+        # that the interpreter's own flush at exit does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)
     # All is written and closed: the interpreter's shutdown need not search the objects of
     # a build for garbage cycles (~0.08 s of the ~0.1 s it took after a PDF build).
     gc.freeze()

@@ -188,3 +188,17 @@ def test_two_builds_of_one_sheet_at_once_both_finish_with_a_whole_pdf(tmp_path: 
     with pikepdf.open(tmp_path / "out" / "s.pdf") as pdf:
         assert len(pdf.pages) == 2
     assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["s.pdf"]
+
+
+def test_a_reader_that_stops_reading_ends_the_program_quietly(tmp_path: Path) -> None:
+    """`sheets library --json | head -1`: once the pipe is closed, no traceback; the exit
+    status says the pipe broke, as it does for other programs."""
+    reader, writer = os.pipe()
+    with subprocess.Popen([sys.executable, "-m", "builder", "library", "--json"],
+                          stdout=writer, stderr=subprocess.PIPE, cwd=tmp_path) as program:
+        os.close(writer)
+        assert os.read(reader, 10)  # the start of the document, then the reader leaves
+        os.close(reader)
+        _, errors = program.communicate(timeout=120)
+    assert program.returncode == 141
+    assert b"Traceback" not in errors and b"BrokenPipeError" not in errors, errors
