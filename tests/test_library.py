@@ -125,13 +125,23 @@ $$ y = a + b $$
 <!-- check: std.conv_output_size -->
 <!-- map: h = Q -->
 $$ o = \\frac{h + 2p - f}{s} + 1 $$
+
+## A map from a symbol the card lacks
+<!-- check: std.conv_output_size -->
+<!-- map: h = H, pp = P -->
+$$ o = \\frac{h + 2p - f}{s} + 1 $$
+
+## A map written otherwise
+<!-- check: std.conv_output_size -->
+<!-- map: h -> H -->
+$$ o = \\frac{h + 2p - f}{s} + 1 $$
 """
 
 
 def test_a_linked_card_is_compared_with_its_entry(tmp_path: Path) -> None:
     cards = _cards(tmp_path, _LINKED)
-    right, wrong, other, unknown, bad_map = (library_checks(card, recognise=False)
-                                             for card in cards)
+    right, wrong, other, unknown, bad_map, stranger, malformed = (
+        library_checks(card, recognise=False) for card in cards)
     assert [check.status for check in right] == ["pass"]
     assert right[0].standard == "std.conv_output_size"
     assert dict(right[0].renaming) == {"h": "H", "p": "P", "f": "F", "s": "S"}
@@ -145,6 +155,11 @@ def test_a_linked_card_is_compared_with_its_entry(tmp_path: Path) -> None:
     assert "no such entry" in unknown[0].message
     assert [check.status for check in bad_map] == ["error"]
     assert "Q: not a symbol of std.conv_output_size" in bad_map[0].message
+    # A typo on the card's side, or a map written with an arrow, is said, not ignored.
+    assert [check.status for check in stranger] == ["error"]
+    assert "map: pp: not a symbol of the card's formulas" in stranger[0].message
+    assert [check.status for check in malformed] == ["error"]
+    assert "map: h -> H: write each as `card symbol = entry symbol`" in malformed[0].message
 
 
 def test_an_explicit_map_decides_between_renamings(tmp_path: Path) -> None:

@@ -138,6 +138,19 @@ def _linked(card: Card, target: str, found: list[Statement]) -> CheckResult:
         return CheckResult("library", "error", card.loc,
                            f"map: {', '.join(unknown)}: not a symbol of {entry.std} "
                            f"(it has {', '.join(entry.symbols)})")
+    malformed = [part.strip() for text in card.mappings for part in text.split(",")
+                 if part.strip() and "=" not in part]
+    if malformed:
+        return CheckResult("library", "error", card.loc,
+                           f"map: {', '.join(malformed)}: write each as `card symbol = "
+                           f"entry symbol` (`map: h = H, f_h = F`)")
+    mine = {name for statement in found for name in statement.shape.scalars} | {
+        name for statement in found for name, _ in statement.shape.arrays}
+    strangers = sorted(set(fixed) - mine) if found else []
+    if strangers:
+        return CheckResult("library", "error", card.loc,
+                           f"map: {', '.join(strangers)}: not a symbol of the card's "
+                           f"formulas (they have {', '.join(sorted(mine)) or 'none'})")
     mistaken: tuple[Statement, Found] | None = None
     for statement in found:
         result = compare_with_entry(statement.shape, entry, with_mistakes=True, fixed=fixed)
