@@ -272,7 +272,7 @@ def _derive_in_child(cards: Sequence[Card], queue: int, out: int) -> None:
                 send(index, "failed", internal_error(error))
                 continue
             send(index, "plan", [_without_expressions(item) for item in plan])
-            decided = False
+            decided = failed = False
             for number, step in enumerate(item for item in plan if isinstance(item, Step)):
                 send(index, number, "start")
                 try:
@@ -280,6 +280,7 @@ def _derive_in_child(cards: Sequence[Card], queue: int, out: int) -> None:
                 except Exception as error:
                     verdict = internal_error(error)
                 decided |= not isinstance(verdict, str) and verdict.status != "unchecked"
+                failed |= not isinstance(verdict, str) and verdict.status in ("fail", "error")
                 send(index, number, verdict)
             # The library, here where the card's equations are compiled already: it
             # recognises a card nothing else checks (no step decided, no snippet).
@@ -287,7 +288,8 @@ def _derive_in_child(cards: Sequence[Card], queue: int, out: int) -> None:
             snippets = len(card.checks) > len(linked_entries(card))
             send(index, "library", library_checks(card, recognise=not decided
                                                   and not snippets,
-                                                  confirm=decided and not snippets))
+                                                  confirm=decided and not failed
+                                                  and not snippets))
         code = 0
     finally:
         os._exit(code)

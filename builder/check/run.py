@@ -54,9 +54,10 @@ def _card_result(card: Card, checks: Sequence[CheckResult], reasons: Sequence[st
     # the standard formulas of a card nothing else could check (`library`: its checks,
     # when a child worked them out with the derivation).
     decided_here = any(check.status != "unchecked" for check in checks)
+    failed = any(check.status in ("fail", "error") for check in checks)
     snippets = bool(_snippets(card))
     found = library if library is not None else library_checks(
-        card, recognise=not decided_here, confirm=decided_here and not snippets)
+        card, recognise=not decided_here, confirm=decided_here and not failed and not snippets)
     # A statement the library decided is no longer a step left unchecked at its line.
     decided_lines = {check.loc for check in found if check.status != "unchecked"}
     checks = [*(check for check in checks if check.status != "unchecked"

@@ -93,7 +93,7 @@ def library_checks(card: Card, *, recognise: bool, confirm: bool = False
                    ) -> tuple[CheckResult, ...]:
     """The library's checks of the card: one per `std.` entry it links, and, with
     `recognise` (the checker found nothing else to check), one per formula of the card
-    the library recognises; with `confirm` (its derivation was checked), a fail when its
+    the library recognises; with `confirm` (its derivation holds), a fail when its
     title names a standard formula that none of its formulas is and one of them is a
     typical mistake of (a chain derived consistently from a wrong definition). Our own
     bugs leave the card as it was."""
