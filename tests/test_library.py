@@ -18,7 +18,7 @@ import pytest
 from seeds import SEED_FILES
 
 from builder.cards import find_cards
-from builder.check import check_cards
+from builder.check import check_cards, library_lines, unchecked_lines
 from builder.library import ENTRIES_DIR, NEAR_MISS, entries, library_checks, library_table
 from builder.marp import parse_file, parse_text
 from builder.model import Card, CardResult
@@ -239,6 +239,17 @@ def test_a_near_miss_without_a_name_is_a_warning_not_a_fail(tmp_path: Path) -> N
     assert "std.adam_update" in check.message
     (check,) = library_checks(same, recognise=True)
     assert check.status == "pass" and "Adam" in check.message
+
+
+def test_a_near_miss_is_reported_once(tmp_path: Path) -> None:
+    """A card the library found a near miss in, and nothing else left unchecked: the
+    report says it once, as a warning (a new-user trial saw it again as `unchecked:`)."""
+    text = ("---\nmarp: true\n---\n\n## Adam-like\n\n"
+            "$$ w = v - \\alpha \\frac{m}{u + \\epsilon} $$\n")
+    (result,) = check_cards(_cards(tmp_path, text), snippets_dir=None, timeout=5.0,
+                            processes=1)
+    said = [*library_lines(result), *unchecked_lines(result)]
+    assert len(said) == 1 and ": warning: " in said[0] and NEAR_MISS in said[0], said
 
 
 def test_a_chain_derived_from_a_wrong_definition_fails_where_the_title_names_it(

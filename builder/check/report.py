@@ -115,7 +115,9 @@ def unchecked_lines(result: CardResult, *, quiet: bool = False) -> list[str]:
                 lines.append(f"{check.loc}: unchecked: {title}{what}{error}")
     if lines or quiet or result.status != "unchecked":
         return lines
-    first = next((check for check in result.checks if check.status == "unchecked"), None)
+    # (A library near miss is said as a warning by `library_lines`: not twice.)
+    first = next((check for check in result.checks
+                  if check.status == "unchecked" and check.kind != "library"), None)
     if first is None:
         return []
     return [f"{first.loc}: unchecked: {title}{first.message}"]
