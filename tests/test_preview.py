@@ -298,7 +298,7 @@ def test_stopping_during_a_check_leaves_no_process_behind(
     if signum == signal.SIGKILL:
         assert child.returncode == -signal.SIGKILL
     else:
-        assert child.returncode == 130
+        assert child.returncode == 130, errors
         assert errors == "", errors
     # The checker, its snippet worker and the resource tracker go too (at once or, after
     # SIGKILL, once they notice; then reaped by init).

@@ -194,17 +194,29 @@ class _CheckProcess:
         try:
             return future.result()
         except BrokenProcessPool:
-            self._pool = None
+            broken, self._pool = self._pool, None
+            if broken is not None:  # (not already taken by `close`)
+                broken.shutdown(wait=True)  # its manager thread: see `close`
             raise
 
     def close(self) -> None:
-        if self._pool is not None:
+        # (The checks thread forgets a broken pool on its own: take ours first.)
+        pool, self._pool = self._pool, None
+        if pool is not None:
             # A check under way would hold the exit up for its whole length: end it.
-            processes = list(getattr(self._pool, "_processes", {}).values())
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            processes = list((getattr(pool, "_processes", None) or {}).values())
             for process in processes:
                 process.terminate()
-            self._pool = None
+            for process in processes:
+                process.join(5)
+                if process.exitcode is None:
+                    process.kill()
+                    process.join()
+            # With its process gone, the pool's manager thread ends at once: wait for it.
+            # Left running, it could close its wake-up pipe while the interpreter's exit
+            # hook writes to it (an "Exception ignored ... Bad file descriptor" on stderr,
+            # a race in Python 3.11's concurrent.futures).
+            pool.shutdown(wait=True, cancel_futures=True)
         self._close_lifeline()
 
     def _close_lifeline(self) -> None:
