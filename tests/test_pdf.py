@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -337,7 +338,10 @@ def test_ctrl_c_while_closing_the_browser_still_cleans_up(
     reap = browser_module.reap_group
 
     def reap_after_ctrl_c(group: int) -> None:  # Ctrl-C lands in the middle of close()
-        os.kill(os.getpid(), signal.SIGINT)
+        # At the main thread, which blocks it while it closes: sent to the process, the
+        # signal would go to another thread (one an earlier test left) and reach Python
+        # whenever the main thread next looked, maybe after this test.
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
         reap(group)
 
     monkeypatch.setattr(browser_module, "reap_group", reap_after_ctrl_c)
