@@ -152,7 +152,7 @@ def test_a_linked_card_is_compared_with_its_entry(tmp_path: Path) -> None:
     assert [check.status for check in other] == ["fail"]
     assert "not the standard convolution output size" in other[0].message
     assert [check.status for check in unknown] == ["error"]
-    assert "no such entry" in unknown[0].message
+    assert "no such entry" in unknown[0].message and "did you mean" not in unknown[0].message
     assert [check.status for check in bad_map] == ["error"]
     assert "Q: not a symbol of std.conv_output_size" in bad_map[0].message
     # A typo on the card's side, or a map written with an arrow, is said, not ignored.
@@ -160,6 +160,15 @@ def test_a_linked_card_is_compared_with_its_entry(tmp_path: Path) -> None:
     assert "map: pp: not a symbol of the card's formulas" in stranger[0].message
     assert [check.status for check in malformed] == ["error"]
     assert "map: h -> H: write each as `card symbol = entry symbol`" in malformed[0].message
+
+
+def test_a_misspelt_link_is_told_the_entry_it_was_likely_meant_for(tmp_path: Path) -> None:
+    (card,) = _cards(tmp_path, "## Softmax\n<!-- check: std.softmx -->\n"
+                               "$$ y_k = \\frac{e^{a_k}}{\\sum_j e^{a_j}} $$\n")
+    (check,) = library_checks(card, recognise=False)
+    assert check.status == "error"
+    assert "std.softmx: no such entry in the library; did you mean `std.softmax`?" \
+        in check.message
 
 
 def test_an_explicit_map_decides_between_renamings(tmp_path: Path) -> None:

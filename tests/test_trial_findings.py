@@ -149,6 +149,14 @@ def test_the_report_says_which_cards_could_not_be_checked(tmp_path: Path) -> Non
     assert quiet.stdout.splitlines() == [
         "trial.md:9: unchecked: Syntax: LaTeX error: unbalanced braces",
         "0 passed (0 in part), 0 failed, 0 errors, 4 unchecked"]
+    # -v says which the other two are: they check nothing by design.
+    verbose = _sheets("-v", "trial.md", cwd=tmp_path)
+    assert verbose.stdout.splitlines() == [
+        r"trial.md:4: unchecked: Macro: step 1: unknown macro \foo",
+        "trial.md:9: unchecked: Syntax: LaTeX error: unbalanced braces",
+        "trial.md:13: unchecked: Definition: nothing to check (definitions only)",
+        "trial.md:19: unchecked: Skipped: nocheck: later",
+        "0 passed (0 in part), 0 failed, 0 errors, 4 unchecked"]
 
 
 def test_coverage_is_not_100_percent_when_a_step_could_not_be_evaluated() -> None:

@@ -17,6 +17,7 @@ Recognising is precision first (a false alarm is worse than an unchecked card):
 from __future__ import annotations
 
 import contextlib
+import difflib
 import functools
 import os
 from collections.abc import Iterable, Mapping
@@ -126,12 +127,20 @@ def _mapping(card: Card) -> dict[str, str]:
     return fixed
 
 
+def _suggestion(target: str) -> str:
+    """`; did you mean `std.softmax`?` for a misspelt `std.softmx`, else nothing."""
+    name = target.removeprefix(STD_PREFIX)
+    close = difflib.get_close_matches(name, [entry.id for entry in entries()], n=1,
+                                      cutoff=0.75)
+    return f"; did you mean `{STD_PREFIX}{close[0]}`?" if close else ""
+
+
 def _linked(card: Card, target: str, found: list[Statement]) -> CheckResult:
     entry = entry_named(target)
     if entry is None:
         return CheckResult("library", "error", card.loc,
-                           f"{target}: no such entry in the library (`sheets library` "
-                           f"lists them)")
+                           f"{target}: no such entry in the library{_suggestion(target)} "
+                           f"(`sheets library` lists them)")
     fixed = _mapping(card)
     unknown = sorted(set(fixed.values()) - set(entry.symbols))
     if unknown:
