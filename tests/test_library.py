@@ -171,6 +171,18 @@ def test_a_misspelt_link_is_told_the_entry_it_was_likely_meant_for(tmp_path: Pat
         in check.message
 
 
+def test_a_match_names_only_the_symbols_the_card_renames(tmp_path: Path) -> None:
+    same, renamed = _cards(tmp_path, "## Conv\n<!-- check: std.conv_output_size -->\n"
+                                     "$$ O = \\frac{H + 2P - F}{S} + 1 $$\n"
+                                     "## Conv again\n<!-- check: std.conv_output_size -->\n"
+                                     "$$ O = \\frac{H + 2P - K}{S} + 1 $$\n")
+    (check,) = library_checks(same, recognise=False)
+    assert check.status == "pass" and "in the same symbols" in check.message, check.message
+    assert "→" not in check.message
+    (check,) = library_checks(renamed, recognise=False)
+    assert check.status == "pass" and "with K → F)" in check.message, check.message
+
+
 def test_an_explicit_map_decides_between_renamings(tmp_path: Path) -> None:
     """`f - h` is the standard formula only with f as the input: a map that says
     otherwise makes it the mistake it then is."""

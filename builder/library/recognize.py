@@ -187,11 +187,16 @@ def _linked(card: Card, target: str, found: list[Statement]) -> CheckResult:
 
 
 def _mapped(fixed: Mapping[str, str]) -> str:
-    return f" with {_arrows(fixed.items())}" if fixed else ""
+    pairs = ", ".join(f"{_label(mine)} → {theirs}" for mine, theirs in fixed.items())
+    return f" with {pairs}" if fixed else ""
 
 
 def _arrows(pairs: Iterable[tuple[str, str]]) -> str:
-    return ", ".join(f"{_label(mine)} → {theirs}" for mine, theirs in pairs)
+    """`with h → H, f → F`: the symbols the card names otherwise than the entry (one it
+    names the same is no news: a trial found `F → F` listed)."""
+    renamed = [f"{_label(mine)} → {theirs}" for mine, theirs in pairs
+               if _label(mine) != theirs]
+    return f"with {', '.join(renamed)}" if renamed else "in the same symbols"
 
 
 def _label(name: str) -> str:
@@ -220,7 +225,7 @@ def _pass(statement: Statement, found: Found) -> CheckResult:
     variant = "" if found.form is entry.forms[0] else f", {found.form.description}"
     return CheckResult("library", "pass", statement.loc,
                        f"matches the standard {entry.en} ({entry.title}{variant}; "
-                       f"{entry.std}, with {_arrows(found.renaming)})",
+                       f"{entry.std}, {_arrows(found.renaming)})",
                        standard=entry.std, renaming=found.renaming)
 
 
@@ -243,7 +248,7 @@ def _fail(statement: Statement, found: Found) -> CheckResult:
     return CheckResult("library", "fail", statement.loc,
                        f"not the standard {entry.en} ({entry.title}): {what}. The "
                        f"standard is {' '.join(entry.forms[0].tex.split())} ({entry.std}, "
-                       f"with {_arrows(found.renaming)})",
+                       f"{_arrows(found.renaming)})",
                        standard=entry.std, renaming=found.renaming)
 
 
@@ -254,7 +259,7 @@ def _near_miss(statement: Statement, found: Found) -> CheckResult:
     return CheckResult("library", "unchecked", statement.loc,
                        f"{NEAR_MISS}: close to the standard {entry.en} but for {what}. "
                        f"The standard is {' '.join(entry.forms[0].tex.split())} "
-                       f"({entry.std}, with {_arrows(found.renaming)}); nothing in the "
+                       f"({entry.std}, {_arrows(found.renaming)}); nothing in the "
                        f"title names it: link it (check: {entry.std}) to have it checked",
                        standard=entry.std, renaming=found.renaming)
 
