@@ -143,6 +143,19 @@ def test_a_math_error_is_a_warning_at_its_own_line(tmp_path: Path) -> None:
     assert rendered.slides[0].count("sheets-math-error") == 4  # shown, not hidden
 
 
+def test_a_math_error_in_a_block_is_at_the_line_of_its_command(tmp_path: Path) -> None:
+    """At the line `sheets check` names for the same mistake (its step's row), not the
+    opening `$$` (a new-user trial saw the two commands disagree)."""
+    sheet = tmp_path / "sheet.md"
+    sheet.write_text("# T\n\n$$\na = b \\\\\n\\bar{x} = \\foo{y}\n$$\n\n"
+                     "$$\n\\frac{1}{2\n$$\n", encoding="utf-8")
+    rendered = render_deck(parse_file(sheet), themes=load_themes([]))
+    assert [f"{d.loc.line}: {d.message}" for d in rendered.diagnostics] == [
+        "5: math error: Undefined control sequence \\foo",
+        "9: math error: Missing close brace",  # no command named: its first line of TeX
+    ]
+
+
 def test_a_subset_renders_the_same_slides_as_the_whole_deck(
         seed_render: RenderedDeck) -> None:
     """The preview re-renders only changed slides: numbering and pagination come from
