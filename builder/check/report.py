@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from builder.model import CardResult, CheckResult, SourceLoc, Status
+from builder.model import NEAR_MISS, CardResult, CheckResult, SourceLoc, Status
 
 __all__ = ["STATUSES", "badge_label", "badge_message", "failing_checks", "github_annotation",
            "github_annotations", "how_much_checked", "in_part_lines", "library_lines",
@@ -39,8 +39,6 @@ def library_lines(result: CardResult, *, verbose: bool = False) -> list[str]:
     close to a standard one that nothing in the card names, as `path:line: warning:
     title: near miss: …`; with `verbose`, each standard formula it matched, with the
     entry and the renaming, as `path:line: title: matches the standard …`."""
-    from builder.library import NEAR_MISS
-
     title = f"{result.card.title}: " if result.card.title else ""
     lines = []
     for check in result.checks:

@@ -30,13 +30,12 @@ from pathlib import Path
 from builder.library.domains import ValueDomain, parse_value_domain
 from builder.library.mistakes import Mistake, mistakes
 from builder.library.shapes import Shape, shape_of
-from builder.model import BuildError, Card, SourceLoc
+from builder.model import STD_PREFIX, BuildError, Card, SourceLoc
 
 __all__ = ["ENTRIES_DIR", "STD_PREFIX", "Entry", "Form", "SymbolSpec", "entries",
            "entry_named", "load_entries", "normalized_text"]
 
 ENTRIES_DIR = Path(__file__).resolve().parent / "entries"
-STD_PREFIX = "std."
 """`<!-- check: std.NAME -->` links a card to the library's entry NAME."""
 
 

@@ -30,12 +30,10 @@ from builder.library.catalog import STD_PREFIX, Entry, entries, entry_named, nor
 from builder.library.matching import Found, compare_with_entry
 from builder.library.mistakes import Mistake
 from builder.library.shapes import Shape, shape_of
-from builder.model import Card, CheckResult, SourceLoc
+from builder.model import NEAR_MISS, Card, CheckResult, SourceLoc
 
 __all__ = ["NEAR_MISS", "library_checks", "linked_entries", "prepare_library", "statements"]
 
-NEAR_MISS = "near miss"
-"""How the message of a near miss starts (`sheets check` prints it as a warning)."""
 _DEFINING = frozenset({"=", "\\leftarrow", "\\gets", ":=", "\\coloneqq", "\\equiv"})
 _RECOGNISED_OPERATIONS = 4
 """A formula recognised by its form alone has at least this many operations and three
