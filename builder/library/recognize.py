@@ -160,7 +160,8 @@ def _linked(card: Card, target: str, found: list[Statement]) -> CheckResult:
                            f"formulas (they have {', '.join(sorted(mine)) or 'none'})")
     mistaken: tuple[Statement, Found] | None = None
     for statement in found:
-        result = compare_with_entry(statement.shape, entry, with_mistakes=True, fixed=fixed)
+        result = compare_with_entry(statement.shape, entry, with_mistakes=True,
+                                    fixed={**_pins(statement.shape, entry), **fixed})
         if result is None:
             continue
         if result.mistake is None:
@@ -304,9 +305,7 @@ def _compare(shape: Shape, entry: Entry, *, with_mistakes: bool, same_functions:
     if not entry.exact_names:
         return compare_with_entry(shape, entry, with_mistakes=with_mistakes,
                                   same_functions=same_functions)
-    meaningful = _meaningful_names()
-    pins = {name: name for name in (*shape.scalars, *(name for name, _ in shape.arrays))
-            if name in meaningful}
+    pins = _pins(shape, entry)
     found = compare_with_entry(shape, entry, with_mistakes=with_mistakes,
                                same_functions=same_functions, fixed=pins)
     if (found is not None and found.mistake is None) or not pins:
@@ -321,6 +320,24 @@ def _compare(shape: Shape, entry: Entry, *, with_mistakes: bool, same_functions:
     what = ", ".join(f"{mine} where the standard has {theirs}" for mine, theirs in exchanged)
     mistake = Mistake(loose.form.shape.expr, what.replace("{", "{{").replace("}", "}}"))
     return replace(loose, mistake=mistake)
+
+
+def _pins(shape: Shape, entry: Entry) -> dict[str, str]:
+    """For an entry whose names mean their roles, the card's symbols that have such a
+    name, each held to the symbol so named (`TP` is TP; `t` the targets)."""
+    if not entry.exact_names:
+        return {}
+    meaningful = _meaningful_names()
+    return {name: name for name in (*shape.scalars, *(name for name, _ in shape.arrays))
+            if name in meaningful and not _also_another(name, entry)}
+
+
+def _also_another(name: str, entry: Entry) -> bool:
+    """Whether the entry gives `name` to a symbol besides the one so named: `y` is the
+    binary cross-entropy's prediction, and its label in the notes that write
+    `-y \\log p - (1 - y) \\log(1 - p)`, so a card's `y` is not held to either role."""
+    return any(name in spec.aliases for symbol, spec in entry.symbols.items()
+               if symbol != name)
 
 
 def _another_meaning(shape: Shape, entry: Entry, pins: Mapping[str, str]) -> Entry | None:
