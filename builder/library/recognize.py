@@ -78,7 +78,8 @@ def statements(card: Card, *, chains: bool = False) -> list[Statement]:
             continue
         for chain in compiled.chains:
             sides = chain.sides
-            defining = len(sides) > 1 and chain.relations[0].strip() in _DEFINING
+            defining = len(sides) > 1 and chain.relations[0].strip() in _DEFINING \
+                and _names_a_quantity(sides[0].expr)
             if len(sides) == 1 or (defining and (len(sides) == 2 or chains)):
                 side = sides[-1] if len(sides) < 3 else sides[1]
                 shape = shape_of(side.expr)
@@ -86,6 +87,23 @@ def statements(card: Card, *, chains: bool = False) -> list[Statement]:
                     found.append(Statement(shape, SourceLoc(equation.loc.path, side.line),
                                            side.tex))
     return found
+
+
+def _names_a_quantity(left: Any) -> bool:
+    """Whether a left side is what a definition defines: anything but a function applied
+    to an expression, or something made of a function. `\\sigma(-x) = 1 - \\sigma(x)` and
+    `\\tanh(-x) = -\\tanh(x)` state a property of the function, and their right sides are
+    not its standard formula gone wrong (a new-user trial saw both fail as the sigmoid's
+    and tanh's mistakes); `\\sigma(x)`, `y_k`, `OH` and `\\sigma'(x)` define."""
+    import sympy
+
+    functions = [node for node in sympy.preorder_traversal(left)
+                 if isinstance(node, sympy.Function)]
+    # (Parameters and conditions are arguments a definition has: N(x; μ, σ²), P(Y = t).)
+    if any(isinstance(argument, sympy.Add | sympy.Mul)
+           for function in functions for argument in function.args):
+        return False
+    return not functions or isinstance(left, sympy.Function | sympy.Derivative | sympy.Subs)
 
 
 def library_checks(card: Card, *, recognise: bool, confirm: bool = False
