@@ -171,6 +171,22 @@ def test_a_misspelt_link_is_told_the_entry_it_was_likely_meant_for(tmp_path: Pat
         in check.message
 
 
+def test_an_element_wise_formula_is_its_linked_entry_applied_to_each_element(
+        tmp_path: Path) -> None:
+    cards = _cards(tmp_path, "## A\n<!-- check: std.sigmoid -->\n"
+                             "$$ y_i = \\frac{1}{1 + e^{-a_i}} $$\n"
+                             "## B\n<!-- check: std.batch_normalization -->\n"
+                             "$$ \\hat{x}_i = \\frac{x_i - \\mu}"
+                             "{\\sqrt{\\sigma^2 + \\epsilon}} $$\n"
+                             "## C\n<!-- check: std.sigmoid -->\n"
+                             "$$ y_i = \\frac{1}{1 + e^{a_i}} $$\n")
+    sigmoid, normalisation, wrong = (library_checks(card, recognise=False) for card in cards)
+    assert [check.status for check in sigmoid] == ["pass"], sigmoid
+    assert [check.status for check in normalisation] == ["pass"], normalisation
+    assert [check.status for check in wrong] == ["fail"], wrong
+    assert "the sign in the exponent" in wrong[0].message
+
+
 def test_a_match_names_only_the_symbols_the_card_renames(tmp_path: Path) -> None:
     same, renamed = _cards(tmp_path, "## Conv\n<!-- check: std.conv_output_size -->\n"
                                      "$$ O = \\frac{H + 2P - F}{S} + 1 $$\n"
@@ -239,7 +255,7 @@ def test_corpus_excerpts_that_once_failed_do_not() -> None:
     source): conventions (θ − v momentum, gates without a bias, σ(−b)), other formulas
     the text names (specificity) and formulas that only look like a standard one."""
     results = _check_file(ROOT / "tests" / "fixtures" / "library" / "corpus_excerpts.md")
-    assert len(results) == 8
+    assert len(results) == 9
     failing = [(result.card.title, check.message) for result in results
                for check in result.checks if check.status in ("fail", "error")]
     assert not failing

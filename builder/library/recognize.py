@@ -29,7 +29,7 @@ from builder.formula import compile_equation, declarations_for, python_name
 from builder.library.catalog import STD_PREFIX, Entry, entries, entry_named, normalized_text
 from builder.library.matching import Found, compare_with_entry
 from builder.library.mistakes import Mistake
-from builder.library.shapes import Shape, shape_of
+from builder.library.shapes import Shape, elementwise, shape_of
 from builder.model import NEAR_MISS, Card, CheckResult, SourceLoc
 
 __all__ = ["NEAR_MISS", "library_checks", "linked_entries", "prepare_library", "statements"]
@@ -177,7 +177,10 @@ def _linked(card: Card, target: str, found: list[Statement]) -> CheckResult:
                            f"map: {', '.join(strangers)}: not a symbol of the card's "
                            f"formulas (they have {', '.join(sorted(mine)) or 'none'})")
     mistaken: tuple[Statement, Found] | None = None
-    for statement in found:
+    # (An element-wise formula is compared as the scalar one too, after them all.)
+    scalar_forms = [replace(statement, shape=scalar) for statement in found
+                    if (scalar := elementwise(statement.shape)) is not None]
+    for statement in [*found, *scalar_forms]:
         result = compare_with_entry(statement.shape, entry, with_mistakes=True,
                                     fixed={**_pins(statement.shape, entry), **fixed})
         if result is None:
