@@ -153,6 +153,11 @@ def _suggestion(target: str) -> str:
 
 def _linked(card: Card, target: str, found: list[Statement]) -> CheckResult:
     entry = entry_named(target)
+    if entry is None and len(target.split()) > 1:
+        links = ", ".join(target.split())
+        return CheckResult("library", "error", card.loc,
+                           f"{target}: one link per name, separated by commas "
+                           f"(`check: {links}`)")
     if entry is None:
         return CheckResult("library", "error", card.loc,
                            f"{target}: no such entry in the library{_suggestion(target)} "
