@@ -143,17 +143,17 @@ def test_the_report_says_which_cards_could_not_be_checked(tmp_path: Path) -> Non
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines() == [
         r"trial.md:4: unchecked: Macro: step 1: unknown macro \foo",
-        "trial.md:9: unchecked: Syntax: LaTeX error: unbalanced braces",
+        "trial.md:10: unchecked: Syntax: LaTeX error: unbalanced braces",
         "0 passed (0 in part), 0 failed, 0 errors, 4 unchecked"]
     quiet = _sheets("-q", "trial.md", cwd=tmp_path)
     assert quiet.stdout.splitlines() == [
-        "trial.md:9: unchecked: Syntax: LaTeX error: unbalanced braces",
+        "trial.md:10: unchecked: Syntax: LaTeX error: unbalanced braces",
         "0 passed (0 in part), 0 failed, 0 errors, 4 unchecked"]
     # -v says which the other two are: they check nothing by design.
     verbose = _sheets("-v", "trial.md", cwd=tmp_path)
     assert verbose.stdout.splitlines() == [
         r"trial.md:4: unchecked: Macro: step 1: unknown macro \foo",
-        "trial.md:9: unchecked: Syntax: LaTeX error: unbalanced braces",
+        "trial.md:10: unchecked: Syntax: LaTeX error: unbalanced braces",
         "trial.md:13: unchecked: Definition: nothing to check (definitions only)",
         "trial.md:19: unchecked: Skipped: nocheck: later",
         "0 passed (0 in part), 0 failed, 0 errors, 4 unchecked"]

@@ -13,7 +13,11 @@ relation chains), `equations` (`compile_equation` and its cache), `numeric` (`fo
 
 from builder.formula.context import Declarations
 from builder.formula.declarations import LET_KINDS, declarations_for
-from builder.formula.delimiters import delimiter_problems, delimiter_warnings
+from builder.formula.delimiters import (
+    brace_error_offset,
+    delimiter_problems,
+    delimiter_warnings,
+)
 from builder.formula.equations import MAX_CHARACTERS, compile_equation
 from builder.formula.evidence import NameEvidence, name_evidence
 from builder.formula.names import python_name
@@ -40,6 +44,7 @@ __all__ = [
     "NumericFunction",
     "Refused",
     "Side",
+    "brace_error_offset",
     "compile_equation",
     "declarations_for",
     "delimiter_problems",

@@ -402,9 +402,13 @@ _CONTROL_SEQUENCE = re.compile(r"\\[A-Za-z]+")
 
 def _error_offset(tex: str, error: str) -> int:
     """How many lines below the math's first line MathJax's `error` is: the line of the
-    command it names (`Undefined control sequence \\foo`), else the first line with TeX
-    on it (a `$$` alone on its line is not where the mistake is). `sheets check` says
-    the same line for the same mistake."""
+    brace that unbalances it, of the command it names (`Undefined control sequence
+    \\foo`), else the first line with TeX on it (a `$$` alone on its line is not where
+    the mistake is). `sheets check` says the same line for the same mistake."""
+    if "brace" in error:  # MathJax's "Missing close brace", "Extra close brace"
+        from builder.formula import brace_error_offset
+
+        return brace_error_offset(tex)
     named = _CONTROL_SEQUENCE.search(error)
     if named is not None:
         found = re.search(re.escape(named.group()) + r"(?![A-Za-z])", tex)
