@@ -29,7 +29,7 @@ from builder.formula.vocabulary import (
 )
 
 _REFUSED_COMMANDS = {
-    "\\oint": "contour integral", "\\partial": "partial derivative notation",
+    "\\oint": "contour integral",
 "\\cap": "set expression (∩, ∪)",
     "\\cup": "set expression (∩, ∪)",
     "\\circ": "composition (∘)",
@@ -392,7 +392,7 @@ _COMMANDS: Mapping[str, _Handler] = {
     "\\mathbb": Parser.blackboard_command,
     "\\|": Parser.norm_command, "\\Vert": Parser.norm_command,
     **dict.fromkeys(("\\int", "\\iint", "\\iiint"), Parser.integral_command),
-    "\\nabla": Parser.gradient,
+    "\\nabla": Parser.gradient, "\\partial": Parser.partial,
     "\\lim": Parser.limit_command,
     **dict.fromkeys(("\\arg", "\\argmax", "\\argmin", "\\sup", "\\inf"), Parser.optimum),
 }
