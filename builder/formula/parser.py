@@ -138,6 +138,8 @@ class Parser(NameReader, CalculusReader, OperatorReader):
                 while self.at("-", "+"):
                     negative ^= self.next().value == "-"
                 value = value * self.run()
+            elif self.at("\\otimes"):
+                value = self.kronecker(value)
             elif self.at("/", "\\div"):
                 self.index += 1
                 denominator = self.run(single=True)
@@ -148,6 +150,21 @@ class Parser(NameReader, CalculusReader, OperatorReader):
                 break
         return -value if negative else value
 
+
+    def kronecker(self, left: Any) -> Any:
+        """`B^\\top \\otimes A` among matrices (capital names): their Kronecker product,
+        the unknown function `kron` (it keeps its operands' order). Elsewhere ⊗ may be an
+        outer product of vectors or a tensor product of spaces: refused."""
+        if not self.context.matrices:
+            raise Refused("tensor product (⊗)")
+        self.index += 1
+        right = self.run()
+        for operand in (left, right):
+            names = [str(symbol) for symbol in getattr(operand, "free_symbols", ())]
+            if not names or not all(name[:1].isupper() for name in names):
+                # u ⊗ v of vectors: the outer product u v^T, or the Kronecker product?
+                raise Refused("tensor product (⊗) of vectors")
+        return self.sympy.Function("kron", commutative=False)(left, right)
 
     def run(self, *, single: bool = False, function_argument: bool = False) -> Any:
         """Implicit multiplication: `2ab\\sin x`. A big operator (sum, derivative) takes

@@ -145,6 +145,14 @@ class NameReader(Reader):
                     power = None
                 function_name = key + label + ("^" + script_label(power) if power else "")
                 result = applied(function_name)
+                if subscript is not None and self.runs_over_index(subscript) and \
+                        isinstance(result, sympy.core.function.AppliedUndef):
+                    # g_i(x) in a sum over i: one function per i, g(x, i), as f(x)_i is
+                    # f(x, i); a function named g_i would not change with i
+                    family = base + label + ("^" + script_label(power) if power else "")
+                    result = sympy.Function(family, commutative=result.is_commutative
+                                            is not False)(*result.args,
+                                                          *self.indices(subscript))
                 if power is None and raised is not None:
                     result = result ** raised
                 if self.at("_"):
@@ -349,6 +357,14 @@ class NameReader(Reader):
         commutative = all(getattr(argument, "is_commutative", True) is not False
                           for argument in arguments)
         return lambda name: sympy.Function(name, commutative=commutative)(*arguments)
+
+    def runs_over_index(self, subscript: list[Token]) -> bool:
+        """Whether a subscript names an index that runs here (`i` of `g_i(x)` inside
+        `\\sum_i`, the free index of `y_k = …`), not a label (`p_\\theta`)."""
+        letters = {t.value.lstrip("\\") for t in subscript
+                   if t.kind == "letter" or (t.kind == "cmd" and t.value[1:] in GREEK)}
+        running = self.scope | self.context.free_index | self.context.declarations.indices
+        return bool(letters & running)
 
     def symbol(self, name: str, base: str, subscript: list[Token] | None) -> Any:
         sympy = self.sympy
