@@ -133,7 +133,12 @@ class Parser(NameReader, CalculusReader, OperatorReader):
             negative ^= self.next().value == "-"
         value = self.run()
         while True:
-            if self.at(*EXPLICIT_PRODUCTS):
+            if self.at("\\odot") and self.context.matrices:
+                # among matrices, A ⊙ B is the elementwise product, not the matrix
+                # product AB their non-commutative names would give
+                self.index += 1
+                value = self.sympy.Function("hadamard", commutative=False)(value, self.run())
+            elif self.at(*EXPLICIT_PRODUCTS):
                 self.index += 1
                 while self.at("-", "+"):
                     negative ^= self.next().value == "-"

@@ -422,6 +422,13 @@ class NameReader(Reader):
         if isinstance(symbol, sympy.Symbol) and len(symbol.name) == 1 and \
                 symbol.name.islower() and following is not None and \
                 following.kind == "letter" and following.value.islower():
+            if following.bold and self.peek_value(1) == "_" and \
+                    self.peek_value(2) not in ("^", "("):
+                # `\\boldsymbol{w}^\\top \\boldsymbol{x}_i`: w with the i-th vector x_i
+                other = self.name_factor()
+                if not isinstance(other, (sympy.Symbol, sympy.Indexed)) or self.at("^", "("):
+                    raise Refused("matrix/vector expression")
+                return InnerProduct.get()(symbol, other)
             self.index += 1
             other = sympy.Symbol(following.value)
             if self.at("_", "^", "("):
