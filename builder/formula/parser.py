@@ -182,8 +182,9 @@ class Parser(NameReader, CalculusReader, OperatorReader):
                     self.peek_value(1) != "|":
                 break  # the closing bar of |x| or a conditional: the caller's
             if function_argument and factors and token.kind == "cmd" and (
-                    token.value in FUNCTION_COMMANDS or token.value in ("\\sum", "\\prod")):
-                break  # \sin x \cos x
+                    token.value in FUNCTION_COMMANDS or token.value in (
+                        "\\sum", "\\prod", "\\int", "\\iint", "\\iiint")):
+                break  # \sin x \cos x; \log \frac{a}{b} \int p(u) du
             factor = self.factor(factors)
             factors.append(factor)
             if single:

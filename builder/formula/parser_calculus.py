@@ -354,12 +354,21 @@ class CalculusReader(Reader):
         for variable in variables:
             if upper is not None and lower is not None:
                 limits.append((variable, self.sub(lower), self.sub(upper)))
-            elif lower is not None and (len(lower) != 1 or lower[0].value.lstrip("\\") !=
-                                        str(variable)):
+            elif lower is not None and self.real_line(lower):
+                limits.append((variable, -sympy.oo, sympy.oo))  # \int_{\mathbb{R}}
+            elif lower is not None and (len(lower) != 1 or
+                                        lower[0].value.lstrip("\\") != str(variable)):
                 raise Refused("integral over a set")
             else:
                 limits.append((variable,))
         return sympy.Integral(body, *limits)
+
+    @staticmethod
+    def real_line(lower: list[Token]) -> bool:
+        """`\\int_{\\mathbb{R}} f(x) \\,dx`: over the whole real line. (Over ℝ^N the
+        variable is a vector, which an integral here does not take.)"""
+        parts = [t for t in lower if not (t.kind == "op" and t.value in "{}")]
+        return [(t.kind, t.value) for t in parts] == [("cmd", "\\mathbb"), ("letter", "R")]
 
     def whole_domains(self, lower: list[Token] | None) -> list[str] | None:
         """The variables of an integral whose subscripts name only its variables: the
