@@ -1,6 +1,7 @@
 """compile: matrices written with an ellipsis, arrays in brackets, determinants written
-as `vmatrix`, integrals over variables named under their signs, and `\\partial` with a
-subscript, on hand-checked fixtures (tests/fixtures/compile_layouts.txt)."""
+as `vmatrix`, integrals over variables named under their signs or over ℝ, `\\partial`
+with a subscript, ⊗ and ⊙ among matrices, on hand-checked fixtures
+(tests/fixtures/compile_layouts.txt)."""
 
 from __future__ import annotations
 

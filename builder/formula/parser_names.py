@@ -46,6 +46,13 @@ class NameReader(Reader):
         if token.kind == "letter" and token.value == "e" and self.peek_value(1) == "^":
             self.index += 2
             return sympy.exp(self.sub(self.group()))
+        if token.kind == "word" and token.value.strip() == "e":
+            # `\mathrm{e}^{-x}`: an upright e is Euler's number, never a variable
+            self.index += 1
+            if self.at("^"):
+                self.index += 1
+                return sympy.exp(self.sub(self.group()))
+            return sympy.E
         if token.kind == "letter" and token.value == "E" and (
                 self.peek_value(1) == "[" or (self.peek_value(1) == "_" and self.bracket_after())):
             self.index += 1
