@@ -356,6 +356,8 @@ class CalculusReader(Reader):
                 limits.append((variable, self.sub(lower), self.sub(upper)))
             elif lower is not None and self.real_line(lower):
                 limits.append((variable, -sympy.oo, sympy.oo))  # \int_{\mathbb{R}}
+            elif lower is not None and self.real_line(lower[:_power_at(lower)]):
+                raise Refused("integral over ℝ^N (of a vector variable)")
             elif lower is not None and (len(lower) != 1 or
                                         lower[0].value.lstrip("\\") != str(variable)):
                 raise Refused("integral over a set")
@@ -426,6 +428,12 @@ class CalculusReader(Reader):
         inner, _ = self.until_closer(opener.value, ")" if opener.value == "(" else "]")
         arguments = [self.sub(inner)] if _bars_are_norms(inner) else self.arguments(inner)
         return self.postfix(self.sympy.Function(name)(*arguments), element=True)
+
+
+def _power_at(tokens: list[Token]) -> int:
+    """Where the superscript of `\\mathbb{R}^N` starts (the length when there is none)."""
+    return next((index for index, token in enumerate(tokens)
+                 if token.kind == "op" and token.value == "^"), len(tokens))
 
 
 def _bars_are_norms(tokens: list[Token]) -> bool:
