@@ -402,3 +402,24 @@ def test_update_scripts_are_loaded_once_and_no_other_file_by_their_path(
     finally:
         page.close()
         server.shutdown()
+
+
+def test_the_sheet_is_built_and_named_as_the_command_line_named_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`sheets preview notes.md` says `notes.md:1: …`, as `sheets check notes.md` does
+    (a new-user trial saw the preview print the absolute path)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.md").write_text("broken\n---\nslide\n", encoding="utf-8")
+    named: list[Path] = []
+
+    def rebuild(path: Path) -> Update:
+        named.append(path)
+        return split_rebuild(path)
+
+    server = PreviewServer(Path("notes.md"), rebuild, port=0)
+    try:
+        server._build_and_publish()
+        assert named == [Path("notes.md")]
+        assert server.state().error == "notes.md:1: front matter is broken"
+    finally:
+        server.server_close()

@@ -170,6 +170,9 @@ class PreviewServer(ThreadingHTTPServer):
         max_delay_seconds: float = 0.5,
     ) -> None:
         self.sheet = sheet.absolute()
+        self.named = sheet
+        """The sheet as the command line named it: what messages call it (`sheets check`
+        says `notes.md:3:`, so does the preview), the working folder never changing."""
         self.root = self.sheet.parent.resolve()
         self.rebuild = rebuild
         self.quiet_seconds = quiet_seconds
@@ -287,7 +290,7 @@ class PreviewServer(ThreadingHTTPServer):
     def _build_and_publish(self) -> None:
         self.rebuilds += 1
         try:
-            update = self.rebuild(self.sheet)
+            update = self.rebuild(self.named)
         except Exception as error:
             traceback.print_exc(file=sys.stderr)
             update = Update(error=f"internal error: {type(error).__name__}: {error}")
