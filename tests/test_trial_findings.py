@@ -208,3 +208,20 @@ def test_an_annotation_without_its_colon_or_with_a_misspelt_kind_is_said(
         "scalar, vector, matrix or index); did you mean `scalar`?"], run.stdout
     assert "trial.md:22: Two links: std.sigmoid std.tanh: one link per name, separated by " \
         "commas (`check: std.sigmoid, std.tanh`)" in run.stdout
+
+
+def test_a_title_that_names_a_standard_formula_not_found_says_so(tmp_path: Path) -> None:
+    """Third new-user finding: `## 割引報酬和` over a wrong discounted return was
+    'nothing to check (definitions only)' and silent; the title names a standard
+    formula the card does not have. A title that merely contains such a name (joint
+    entropy, mixed precision) does not name it."""
+    sheet = tmp_path / "trial.md"
+    sheet.write_text("# 割引報酬和\n\n$$\nG_t = r_{t+1} + \\gamma r_{t+2} + \\gamma r_{t+3}\n$$\n\n"
+                     "# Mixed Precision Training\n\n$$\ns = 2^{k} m\n$$\n", encoding="utf-8")
+    run = _sheets("trial.md", cwd=tmp_path)
+    assert run.stdout.splitlines() == [
+        "trial.md:1: unchecked: 割引報酬和: the title names the standard discounted return "
+        "(three steps) (std.discounted_return), and no formula here is it or one of its "
+        "typical mistakes: link it (`check: std.discounted_return`) to have the card held "
+        "to it",
+        "0 passed (0 in part), 0 failed, 0 errors, 2 unchecked"]

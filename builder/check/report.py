@@ -116,8 +116,8 @@ def unchecked_lines(result: CardResult, *, quiet: bool = False,
     if lines or quiet or result.status != "unchecked":
         return lines
     # (A library near miss is said as a warning by `library_lines`: not twice.)
-    first = next((check for check in result.checks
-                  if check.status == "unchecked" and check.kind != "library"), None)
+    first = next((check for check in result.checks if check.status == "unchecked"
+                  and not check.message.startswith(NEAR_MISS)), None)
     if first is None:
         by_design = verbose and not result.checks and result.message
         return [f"{result.card.loc}: unchecked: {title}{result.message}"] if by_design else []

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from builder.check.cache import CheckCache
-from builder.model import STD_PREFIX, Card, CardResult, CheckResult
+from builder.model import NEAR_MISS, STD_PREFIX, Card, CardResult, CheckResult
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -65,7 +65,12 @@ def _card_result(card: Card, checks: Sequence[CheckResult], reasons: Sequence[st
                 or check.loc not in decided_lines), *found]
     decided = [check for check in checks if check.status != "unchecked"]
     if not decided:
-        reason = reasons[0] if reasons else "nothing to check (definitions only)"
+        # (A library check left unchecked says why the title's standard formula was
+        # not found; a near miss is a warning of its own.)
+        unfound = [check.message for check in found if check.status == "unchecked"
+                   and not check.message.startswith(NEAR_MISS)]
+        reason = reasons[0] if reasons else unfound[0] if unfound \
+            else "nothing to check (definitions only)"
         return CardResult(card, "unchecked", reason, tuple(checks))
     worst = max(decided, key=lambda check: _SEVERITY[check.status])
     message = worst.message if worst.status in ("fail", "error") else ""

@@ -416,6 +416,17 @@ def _recognised(card: Card, found: list[Statement]) -> list[CheckResult]:
         result = _recognise(statement, named, bool(by_title), text)
         if result is not None:
             results.append(result)
+    title = normalized_text(card.title)
+    if not results and len(by_title) == 1 and title.startswith(by_title[0].keys) and any(
+            statement.shape.operations >= 1 for statement in found):
+        # (Only a title that starts with the entry's name: `ジョイントエントロピー`
+        # and `Mixed Precision Training` name other things.)
+        (entry,) = by_title
+        results.append(CheckResult(
+            "library", "unchecked", card.loc,
+            f"the title names the standard {entry.en} ({entry.std}), and no formula here "
+            f"is it or one of its typical mistakes: link it (`check: {entry.std}`) to "
+            f"have the card held to it", standard=entry.std))
     return results
 
 
