@@ -280,6 +280,24 @@ def compare_sides(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain, *,
     """Compare a claim numerically at random points, then try to prove it. Undeclared
     symbols take every sign; a step whose sides are not real at most such points (`log x`,
     a probability's `log(1 - p)`) is compared at positive points below 1 instead."""
+    if domain.densities:
+        from builder.check.density import integrate_out  # sympy: loaded only when needed
+
+        # `\\int p(x) F dx` is F for a density `assume:` declares (`\\int p(x) dx = 1`)
+        lhs, on_left = integrate_out(lhs, domain.densities)
+        rhs, on_right = integrate_out(rhs, domain.densities)
+        used = list(dict.fromkeys(on_left + on_right))
+        if used:
+            verdict = _compare_sides(lhs, rhs, domain, seed)
+            if verdict.status != "pass":
+                return verdict
+            given = " and ".join(item.condition() for item in used)
+            return StepVerdict("pass", f"{verdict.message}, given {given}")
+    return _compare_sides(lhs, rhs, domain, seed)
+
+
+def _compare_sides(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain, seed: int
+                   ) -> StepVerdict:
     unsure = _unsure(lhs, rhs)
     if unsure:
         return StepVerdict("unchecked", unsure)
@@ -303,7 +321,7 @@ def compare_sides(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain, *,
         # No numbers (unknown functions): only a proof can decide, and only as a pass.
         if _proved_equal(lhs, rhs, domain):
             return StepVerdict("pass", "proved")
-        return verdict
+        return _normalisation(lhs, rhs, domain, seed) or verdict
     if verdict.status == "fail" and _proved_equal(lhs, rhs, domain, seconds=_REFUTE_SECONDS,
                                                   kind="refute"):
         return StepVerdict("pass", "proved (the numbers disagreed)")
@@ -313,10 +331,29 @@ def compare_sides(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain, *,
     if verdict.status == "fail":
         from builder.check.doubt import doubt  # sympy: a warm check loads none of it
 
-        reason = doubt(lhs, rhs, domain, lambda a, b: _agree(a, b, domain, seed))
+        reason = doubt(lhs, rhs, domain, lambda a, b, where: _agree(a, b, where, seed))
         if reason:
             return StepVerdict("unchecked", reason)
     return verdict
+
+
+def _normalisation(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain, seed: int
+                   ) -> StepVerdict | None:
+    """`unchecked`, saying what to declare, for a step that would hold if the densities it
+    integrates (or the distributions it sums) added up to 1; None otherwise. Never a
+    pass: the note has not said so."""
+    import sympy
+
+    if not lhs.has(sympy.Integral, sympy.Sum) and not rhs.has(sympy.Integral, sympy.Sum):
+        return None
+    from builder.check.density import normalisation_hint
+
+    def agree(new_lhs: sympy.Expr, new_rhs: sympy.Expr) -> bool:
+        return numbers_agree(new_lhs, new_rhs, domain, seed) or _proved_equal(
+            new_lhs, new_rhs, domain, seconds=_REFUTE_SECONDS)
+
+    hint = normalisation_hint(lhs, rhs, agree)
+    return StepVerdict("unchecked", hint) if hint else None
 
 
 def numbers_agree(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain, seed: int) -> bool:
