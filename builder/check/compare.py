@@ -328,6 +328,16 @@ def _compare_sides(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain, seed: int
     if verdict.status == "pass" and _proved_equal(lhs, rhs, domain, seconds=_CONFIRM_SECONDS,
                                                   kind="confirm"):
         return StepVerdict("pass", "proved")
+    if verdict.status == "pass" and _ordered(lhs, rhs):
+        # Numbers commute: `x y^T` and `y x^T`, `(Ax)^T` and `A^T x^T` agree as numbers,
+        # which says nothing about matrices: random matrices decide (builder/check/
+        # matrices.py), or the proof above, which keeps the order.
+        from builder.check.matrices import agree_as_matrices  # numpy: only when needed
+
+        agreed = agree_as_matrices(lhs, rhs, seed)
+        if agreed:
+            return StepVerdict("pass", "equal at random matrices and vectors")
+        return StepVerdict("unchecked", _ORDERED if agreed is None else _MISORDERED)
     if verdict.status == "fail":
         from builder.check.doubt import doubt  # sympy: a warm check loads none of it
 
@@ -335,6 +345,21 @@ def _compare_sides(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain, seed: int
         if reason:
             return StepVerdict("unchecked", reason)
     return verdict
+
+
+_ORDERED = ("products of matrices or vectors: equal as numbers, but matrices cannot be "
+            "put in to compare the order of their factors: not checked")
+_MISORDERED = ("products of matrices or vectors: equal as numbers but not at random "
+               "matrices (the order of the factors, a transpose?): not checked")
+
+
+def _ordered(lhs: sympy.Expr, rhs: sympy.Expr) -> bool:
+    """Does a side multiply factors whose order matters (matrices, vectors, a transpose:
+    non-commutative names)?"""
+    import sympy
+
+    return any(isinstance(node, sympy.Mul) and not node.is_commutative
+               for side in (lhs, rhs) for node in sympy.preorder_traversal(side))
 
 
 def _normalisation(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain, seed: int
@@ -587,8 +612,8 @@ def _proved_equal(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain, *,
         with time_limit(seconds):
             replacements = {}
             for symbol in (lhs - rhs).free_symbols:
-                if not isinstance(symbol, sympy.Symbol):
-                    continue
+                if not isinstance(symbol, sympy.Symbol) or symbol.is_commutative is False:
+                    continue  # (a matrix stays one: made a real number, AB would be BA)
                 interval = domain.interval(str(symbol))
                 assumptions: dict[str, bool] = {}
                 if interval.low >= 0:
