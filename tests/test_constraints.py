@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from builder.cards import find_cards
 from builder.check import assume_problems, check_card, parse_domain
+from builder.marp import parse_file
 from builder.model import Card, CardResult, Equation, SourceLoc
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -161,7 +163,7 @@ $$
 $$
 
 ## Declared
-<!-- assume: \int q(z) dz = 1 -->
+<!-- assume: \int q(z) \, dz = 1, x \in \mathbb{R} -->
 
 $$
 \log p(x) = \int q(z) \log p(x) \, dz
@@ -186,6 +188,16 @@ $$
 \sqrt{\sigma^2} = -\sigma
 $$
 """
+
+
+def test_the_thin_space_of_a_declared_integral_does_not_split_assume(tmp_path: Path) -> None:
+    """`assume:` parts are separated by commas; `\\,` in `\\int q(z) \\, dz = 1` is a
+    space."""
+    (tmp_path / "constraints.md").write_text(SHEET, encoding="utf-8")
+    (card,) = [card for card in find_cards(parse_file(tmp_path / "constraints.md"))
+               if card.title == "Declared"]
+    assert card.assume == (r"\int q(z) \, dz = 1", r"x \in \mathbb{R}")
+    assert parse_domain(card.assume).densities == {"q"}
 
 
 def test_sheets_check_reports_each_constraint_at_its_line(tmp_path: Path) -> None:
