@@ -102,6 +102,19 @@ def test_assume_reads_densities_by_their_python_name() -> None:
         assert "not a constraint it can use" in problem
 
 
+def test_the_declaration_to_write_is_latex_that_assume_reads_back() -> None:
+    """A probability vector `\\hat{y}` is named as written, not by its Python name
+    (`y_hat_j`, which `assume:` would read as another vector)."""
+    result = _check(r"\sum_j \hat{y}_j \log c = \log c")
+    assert result.status == "unchecked", result.checks
+    assert (r"declare it with `<!-- assume: \sum_j \hat{y}_j = 1 -->`"
+            in result.checks[0].message)
+    assert _check(r"\sum_j \hat{y}_j \log c = \log c",
+                  assume=(r"\sum_j \hat{y}_j = 1",)).status == "pass"
+    result = _check(r"\sum_k \pi_k \log c = \log c")
+    assert r"`<!-- assume: \sum_k \pi_k = 1 -->`" in result.checks[0].message
+
+
 # ---------------------------------------------------------------- a positive scale
 
 @pytest.mark.parametrize("tex", [r"\sqrt{\sigma^2} = \sigma", r"\log \sigma^2 = 2 \log \sigma",

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import sympy
 from sympy.core.function import AppliedUndef
 
+from builder.check.doubt import latex_name
+
 __all__ = ["Normalised", "integrate_out", "normalisation_hint"]
 
 
@@ -31,14 +33,14 @@ class Normalised:
 
     def condition(self) -> str:
         """`∫ p(x) dx = 1`, as the message's `holds if …` says it."""
-        name, variable = _latex(self.function), sympy.latex(self.variable)
+        name, variable = latex_name(self.function), latex_name(str(self.variable))
         if self.summed:
             return f"Σ_{variable} {name}({variable}) = 1"
         return f"∫ {name}({variable}) d{variable} = 1"
 
     def declaration(self) -> str:
         """`\\int p(x) dx = 1`, as `assume:` reads it."""
-        name, variable = _latex(self.function), sympy.latex(self.variable)
+        name, variable = latex_name(self.function), latex_name(str(self.variable))
         if self.summed:
             return f"\\sum_{variable} {name}({variable}) = 1"
         return f"\\int {name}({variable}) d{variable} = 1"
@@ -129,6 +131,3 @@ def _same_up_to_unknowns(lhs: sympy.Expr, rhs: sympy.Expr) -> bool:
         return False
 
 
-def _latex(name: str) -> str:
-    """`p_theta` → `p_{\\theta}`: a function's Python name as LaTeX."""
-    return str(sympy.latex(sympy.Symbol(name)))

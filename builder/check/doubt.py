@@ -38,8 +38,9 @@ def doubt(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain, agree: Compare) -> s
         # (declared: the numbers were drawn so, and the step fails as it stands)
         name, index, new_lhs, new_rhs = summed
         if agree(new_lhs, new_rhs, domain):
-            return (f"holds if Σ_{index} {name}_{index} = 1 (a one-hot or probability "
-                    f"vector): declare it with `<!-- assume: \\sum_{index} {name}_{index} = 1 -->`")
+            entry = f"{latex_name(name)}_{index}"  # (`\\hat{y}_j` for the array `y_hat`)
+            return (f"holds if Σ_{index} {entry} = 1 (a one-hot or probability "
+                    f"vector): declare it with `<!-- assume: \\sum_{index} {entry} = 1 -->`")
     orthogonal = _without_orthogonal_pairs(lhs, rhs)
     if orthogonal is not None:
         name, new_lhs, new_rhs = orthogonal
@@ -199,7 +200,7 @@ def _positive_by_convention(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain,
         fewer = [other for other in needed if other != name]
         if fewer and agree(lhs, rhs, _positive(domain, fewer)):
             needed = fewer
-    written = ", ".join(_latex(name) for name in needed)
+    written = ", ".join(latex_name(name) for name in needed)
     return f"holds if {written} > 0: declare it with `<!-- assume: {written} > 0 -->`"
 
 
@@ -215,15 +216,28 @@ def _positive(domain: Domain, names: Sequence[str]) -> Domain:
                                       **dict.fromkeys(names, SCALE_INTERVAL)})
 
 
-def _latex(name: str) -> str:
+_GREEK = frozenset(("alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta",
+                    "theta", "vartheta", "iota", "kappa", "lambda", "mu", "nu", "xi", "pi",
+                    "varpi", "rho", "varrho", "sigma", "varsigma", "tau", "upsilon", "phi",
+                    "varphi", "chi", "psi", "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi",
+                    "Pi", "Sigma", "Upsilon", "Phi", "Psi", "Omega"))
+"""Greek letters by name: written with a backslash (`\\eta`, `p_{\\theta}`)."""
+
+
+def latex_name(name: str) -> str:
     """A Python name as `assume:` reads it back (`eta` → `\\eta`, `alpha_bar_t` →
-    `\\bar{\\alpha}_t`); the name itself when no spelling is found."""
+    `\\bar{\\alpha}_t`, `p_theta` → `p_{\\theta}`, `pi` → `\\pi`); the name itself when
+    that spelling does not read back as it."""
     base, _, script = name.partition("_")
-    letter = base if len(base) == 1 else f"\\{base}"
+    letter = f"\\{base}" if base in _GREEK else base
     accent = re.match(r"(bar|hat|tilde)(?:_|$)", script)
     if accent:
         letter = f"\\{accent.group(1)}{{{letter}}}"
         script = script[accent.end():]
+    if script in _GREEK:
+        script = f"\\{script}"
     written = f"{letter}_{{{script}}}" if len(script) > 1 else \
         f"{letter}_{script}" if script else letter
-    return written if python_name(written) == name else name
+    if python_name(written) == name or (written == f"\\{name}" and name == "pi"):
+        return written  # (`\\pi` alone reads as the number; `\\pi_k` is a vector's entry)
+    return name
