@@ -129,6 +129,7 @@ def test_a_standard_deviation_is_positive(tex: str) -> None:
     (r"\sqrt{\eta^2} = \eta", r"\eta"),
     (r"\sqrt{\tau^2} = \tau", r"\tau"),
     (r"\sqrt{\lambda^2} = \lambda", r"\lambda"),
+    (r"\sqrt{\alpha^2} = α", r"\alpha"),
     (r"\sqrt{\bar{\alpha}_t^2} = \bar{\alpha}_t", r"\bar{\alpha}_t"),
     (r"\sqrt{\eta^2 T^2} = \eta T", r"T, \eta"),
     (r"\sqrt{\eta^2} \, x = \eta x", r"\eta"),  # x takes every sign, and need not
