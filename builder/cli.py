@@ -558,7 +558,8 @@ def _checked(args: argparse.Namespace, sheets: Sequence[Path], cache_root: Path,
                 lines.extend(github_annotations(result))
         lines.extend(in_part_lines(result, verbose=args.verbose))  # a pass, not whole
         lines.extend(library_lines(result, verbose=args.verbose))  # near misses; -v: matches
-        lines.extend(unchecked_lines(result, quiet=args.quiet))  # what could not be checked
+        # what could not be checked (-v: also what checks nothing by design)
+        lines.extend(unchecked_lines(result, quiet=args.quiet, verbose=args.verbose))
     summary = summary_line(results)
     if errors:
         summary += f"; {len(errors)} {'sheet' if len(errors) == 1 else 'sheets'} not read"

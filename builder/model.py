@@ -95,6 +95,14 @@ class Card:
     order. A step that holds only given one of them is checked with it."""
 
 
+STD_PREFIX = "std."
+"""How a `check:` names an entry of the formula library (`check: std.softmax`) rather
+than a snippet (`check: module.function`)."""
+
+NEAR_MISS = "near miss"
+"""How a library check's message starts when a formula is close to a standard one that
+nothing in its card names (reported as a warning, not a verdict)."""
+
 Status = Literal["pass", "fail", "error", "unchecked"]
 CheckKind = Literal["derivation", "snippet", "library"]
 

@@ -126,6 +126,24 @@ def test_a_derivative_of_an_unknown_quantity_is_unchecked() -> None:
     assert verdict.status == "unchecked"
 
 
+def test_an_integral_without_bounds_is_over_the_domain_and_not_evaluated() -> None:
+    # `\int e^{-a x^2} dx = \sqrt{\pi / a}` in a note means over all x: evaluated as an
+    # antiderivative (sympy's reading) it would be a false alarm
+    gaussian = sympy.exp(-a * x ** 2)
+    verdict = compare_sides(sympy.Integral(gaussian, x), sympy.sqrt(sympy.pi / a),
+                            parse_domain(["a > 0"]))
+    assert verdict.status == "unchecked"
+    assert "without bounds" in verdict.message
+    # the same integral written two ways holds over any domain: a proof still passes it
+    assert compare_sides(sympy.Integral(x * (y + 1), x), sympy.Integral(x * y + x, x),
+                         Domain()).status == "pass"
+    over_the_line = sympy.Integral(gaussian, (x, -sympy.oo, sympy.oo))
+    assert compare_sides(over_the_line, sympy.sqrt(sympy.pi / a),
+                         parse_domain(["a > 0"])).status == "pass"
+    assert compare_sides(over_the_line, sympy.sqrt(sympy.pi / (2 * a)),
+                         parse_domain(["a > 0"])).status == "fail"
+
+
 def test_a_value_at_a_point_is_not_an_identity() -> None:
     # `g'(z) = 1` written under "z = 0": one side a number, the other varies.
     verdict = compare_sides(1 - sympy.tanh(z) ** 2, sympy.Integer(1), Domain())

@@ -152,7 +152,7 @@ def test_a_linked_card_is_compared_with_its_entry(tmp_path: Path) -> None:
     assert [check.status for check in other] == ["fail"]
     assert "not the standard convolution output size" in other[0].message
     assert [check.status for check in unknown] == ["error"]
-    assert "no such entry" in unknown[0].message
+    assert "no such entry" in unknown[0].message and "did you mean" not in unknown[0].message
     assert [check.status for check in bad_map] == ["error"]
     assert "Q: not a symbol of std.conv_output_size" in bad_map[0].message
     # A typo on the card's side, or a map written with an arrow, is said, not ignored.
@@ -160,6 +160,43 @@ def test_a_linked_card_is_compared_with_its_entry(tmp_path: Path) -> None:
     assert "map: pp: not a symbol of the card's formulas" in stranger[0].message
     assert [check.status for check in malformed] == ["error"]
     assert "map: h -> H: write each as `card symbol = entry symbol`" in malformed[0].message
+
+
+def test_a_misspelt_link_is_told_the_entry_it_was_likely_meant_for(tmp_path: Path) -> None:
+    (card,) = _cards(tmp_path, "## Softmax\n<!-- check: std.softmx -->\n"
+                               "$$ y_k = \\frac{e^{a_k}}{\\sum_j e^{a_j}} $$\n")
+    (check,) = library_checks(card, recognise=False)
+    assert check.status == "error"
+    assert "std.softmx: no such entry in the library; did you mean `std.softmax`?" \
+        in check.message
+
+
+def test_an_element_wise_formula_is_its_linked_entry_applied_to_each_element(
+        tmp_path: Path) -> None:
+    cards = _cards(tmp_path, "## A\n<!-- check: std.sigmoid -->\n"
+                             "$$ y_i = \\frac{1}{1 + e^{-a_i}} $$\n"
+                             "## B\n<!-- check: std.batch_normalization -->\n"
+                             "$$ \\hat{x}_i = \\frac{x_i - \\mu}"
+                             "{\\sqrt{\\sigma^2 + \\epsilon}} $$\n"
+                             "## C\n<!-- check: std.sigmoid -->\n"
+                             "$$ y_i = \\frac{1}{1 + e^{a_i}} $$\n")
+    sigmoid, normalisation, wrong = (library_checks(card, recognise=False) for card in cards)
+    assert [check.status for check in sigmoid] == ["pass"], sigmoid
+    assert [check.status for check in normalisation] == ["pass"], normalisation
+    assert [check.status for check in wrong] == ["fail"], wrong
+    assert "the sign in the exponent" in wrong[0].message
+
+
+def test_a_match_names_only_the_symbols_the_card_renames(tmp_path: Path) -> None:
+    same, renamed = _cards(tmp_path, "## Conv\n<!-- check: std.conv_output_size -->\n"
+                                     "$$ O = \\frac{H + 2P - F}{S} + 1 $$\n"
+                                     "## Conv again\n<!-- check: std.conv_output_size -->\n"
+                                     "$$ O = \\frac{H + 2P - K}{S} + 1 $$\n")
+    (check,) = library_checks(same, recognise=False)
+    assert check.status == "pass" and "in the same symbols" in check.message, check.message
+    assert "→" not in check.message
+    (check,) = library_checks(renamed, recognise=False)
+    assert check.status == "pass" and "with K → F)" in check.message, check.message
 
 
 def test_an_explicit_map_decides_between_renamings(tmp_path: Path) -> None:
@@ -218,7 +255,7 @@ def test_corpus_excerpts_that_once_failed_do_not() -> None:
     source): conventions (θ − v momentum, gates without a bias, σ(−b)), other formulas
     the text names (specificity) and formulas that only look like a standard one."""
     results = _check_file(ROOT / "tests" / "fixtures" / "library" / "corpus_excerpts.md")
-    assert len(results) == 8
+    assert len(results) == 9
     failing = [(result.card.title, check.message) for result in results
                for check in result.checks if check.status in ("fail", "error")]
     assert not failing

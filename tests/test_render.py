@@ -18,6 +18,8 @@ from marp_structure import body_lines, directive_lines, structure_lines
 from playwright.sync_api import Browser, sync_playwright
 from seeds import SEEDS
 
+from builder.cards import find_cards
+from builder.check import check_card
 from builder.live import PreviewServer, SheetPreview
 from builder.marp import parse_file, parse_text, scope_css, transform_css
 from builder.model import Card, CardResult, SourceLoc
@@ -141,6 +143,23 @@ def test_a_math_error_is_a_warning_at_its_own_line(tmp_path: Path) -> None:
         "10: math error: Undefined control sequence \\z",
     ]
     assert rendered.slides[0].count("sheets-math-error") == 4  # shown, not hidden
+
+
+def test_a_math_error_in_a_block_is_at_the_line_of_its_command(tmp_path: Path) -> None:
+    """At the line `sheets check` names for the same mistake (its step's row), not the
+    opening `$$` (new-user trials saw the two commands disagree)."""
+    sheet = tmp_path / "sheet.md"
+    sheet.write_text("# T\n\n$$\na = b \\\\\n\\bar{x} = \\foo{y}\n$$\n\n"
+                     "$$\n\\begin{aligned}\ny &= x \\\\\n  &= \\frac{1}{2 x^2\n"
+                     "\\end{aligned}\n$$\n", encoding="utf-8")
+    rendered = render_deck(parse_file(sheet), themes=load_themes([]))
+    said = [f"{d.loc.line}: {d.message}" for d in rendered.diagnostics]
+    assert said == ["5: math error: Undefined control sequence \\foo",
+                    "11: math error: Missing close brace"]  # the row of the open brace
+    cards = find_cards(parse_file(sheet))
+    checked = check_card(cards[0], snippets_dir=None, timeout=5)
+    assert [f"{check.loc.line}: {check.message}" for check in checked.checks
+            if "unbalanced" in check.message] == ["11: equation: unbalanced braces"]
 
 
 def test_a_subset_renders_the_same_slides_as_the_whole_deck(

@@ -143,11 +143,19 @@ def test_the_report_says_which_cards_could_not_be_checked(tmp_path: Path) -> Non
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines() == [
         r"trial.md:4: unchecked: Macro: step 1: unknown macro \foo",
-        "trial.md:9: unchecked: Syntax: LaTeX error: unbalanced braces",
+        "trial.md:10: unchecked: Syntax: LaTeX error: unbalanced braces",
         "0 passed (0 in part), 0 failed, 0 errors, 4 unchecked"]
     quiet = _sheets("-q", "trial.md", cwd=tmp_path)
     assert quiet.stdout.splitlines() == [
-        "trial.md:9: unchecked: Syntax: LaTeX error: unbalanced braces",
+        "trial.md:10: unchecked: Syntax: LaTeX error: unbalanced braces",
+        "0 passed (0 in part), 0 failed, 0 errors, 4 unchecked"]
+    # -v says which the other two are: they check nothing by design.
+    verbose = _sheets("-v", "trial.md", cwd=tmp_path)
+    assert verbose.stdout.splitlines() == [
+        r"trial.md:4: unchecked: Macro: step 1: unknown macro \foo",
+        "trial.md:10: unchecked: Syntax: LaTeX error: unbalanced braces",
+        "trial.md:13: unchecked: Definition: nothing to check (definitions only)",
+        "trial.md:19: unchecked: Skipped: nocheck: later",
         "0 passed (0 in part), 0 failed, 0 errors, 4 unchecked"]
 
 
@@ -178,3 +186,25 @@ def test_an_index_written_in_a_name_the_compiler_reads_whole_is_a_use() -> None:
                     r"{\mu_x\sum_m x_i - \sum_m x_i^2}")
     assert any("likely mistake: the sum over m does not use m" in check.message
                for check in result.checks), result.checks
+
+
+def test_an_annotation_without_its_colon_or_with_a_misspelt_kind_is_said(
+        tmp_path: Path) -> None:
+    """A second new-user trial: `assume x > 0` (no colon) was ignored without a word, and
+    the card failed; `let: D scalr` too. A note that merely starts with the word is not
+    taken for one."""
+    sheet = tmp_path / "trial.md"
+    sheet.write_text("# Root\n<!-- assume x > 0 -->\n\n$$\n\\sqrt{x^2} = x\n$$\n\n"
+                     "# Size\n<!-- let: D scalr -->\n\n$$\nO = a + D (F - 1)\n$$\n\n"
+                     "# Later\n<!-- check this later -->\n\n$$\ny = 2x\n$$\n\n"
+                     "# Two links\n<!-- check: std.sigmoid std.tanh -->\n\n$$\n"
+                     "y = \\frac{1}{1 + e^{-x}}\n$$\n", encoding="utf-8")
+    run = _sheets("trial.md", cwd=tmp_path)
+    warnings = [line for line in run.stdout.splitlines() if ": warning: " in line]
+    assert warnings == [
+        "trial.md:2: warning: `assume …` is not an annotation (no colon), ignored; did you "
+        "mean `assume: …`?",
+        "trial.md:9: warning: let: `D scalr` is ignored: `scalr` is not a kind (function, "
+        "scalar, vector, matrix or index); did you mean `scalar`?"], run.stdout
+    assert "trial.md:22: Two links: std.sigmoid std.tanh: one link per name, separated by " \
+        "commas (`check: std.sigmoid, std.tanh`)" in run.stdout

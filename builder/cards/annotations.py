@@ -74,14 +74,35 @@ def annotation_entries(text: str) -> list[tuple[str, str]]:
 
 def misspelled_keys(text: str) -> list[tuple[str, str]]:
     """`(word, key)` for each `word:` at the start of a comment's lines that is close to
-    an annotation's key without being one (`chek`, `Assume`, `nochek`); other comments
-    (notes, Marp directives such as `_class:`) are nobody's business here."""
+    an annotation's key without being one (`chek`, `Assume`, `nochek`), and for a comment
+    that is an annotation but for its colon (`assume x > 0`, `chek std.sigmoid`: silently
+    ignored, it changed a verdict in a new-user trial); other comments (notes, Marp
+    directives such as `_class:`) are nobody's business here."""
     found = []
     for line in text.splitlines():
         match = _KEY_LIKE.match(line)
         if match and (key := _close_key(match.group(1))) is not None:
             found.append((match.group(1), key))
+    colonless = _COLONLESS.match(text)
+    if colonless and not found and not annotation_entries(text):
+        word, value = colonless.group(1), colonless.group(2)
+        key = word.lower() if word.lower() in ANNOTATIONS else _close_key(word)
+        if key is not None and _VALUE_LOOKS.get(key, _NEVER).search(value):
+            found.append((word, key))
     return found
+
+
+_COLONLESS = re.compile(r"^\s*([A-Za-z]+)\s+(\S.*?)\s*$", re.S)
+"""A one-word start and the rest, as in `assume x > 0`."""
+_VALUE_LOOKS = {
+    "check": re.compile(r"^[\w.]+\.\w+(\s*,\s*[\w.]+\.\w+)*$"),
+    "assume": re.compile(r"[<>=]|\\(?:le|ge|leq|geq|neq|in)\b"),
+    "let": re.compile(r"\b(?:functions?|scalars?|vectors?|matri(?:x|ces)|ind(?:ex|ices))$"),
+    "map": re.compile(r"^\w+\s*=\s*\w+"),
+}
+"""What the rest of such a comment looks like when it is that annotation's value (a
+comment that says `check this later` is a note, not a `check:` without its colon)."""
+_NEVER = re.compile(r"(?!)")
 
 
 def _close_key(word: str) -> str | None:

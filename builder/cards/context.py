@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 
 from builder.model import Equation
 
@@ -33,15 +34,24 @@ _NOT_NAMES = frozenset({
 _ROW_BREAK = re.compile(r"\\\\|\\begin\{[^}]*\}|\\end\{[^}]*\}|\\quad|\\qquad|,\s*\\text")
 
 
+_LOOSE_DECORATION = re.compile(rf"({_DECORATED})\s*(\\[A-Za-z]+|[A-Za-z])(?![A-Za-z])")
+_SPACED_PUNCTUATION = re.compile(r"\s*([_^{}()=,&])\s*")
+_BRACED_SCRIPT = re.compile(r"([_^])\{(\\[A-Za-z]+|[A-Za-z0-9])\}")
+_COMMAND = re.compile(r"\\[A-Za-z]+")
+
+
+@lru_cache(maxsize=1 << 15)
 def _squeezed(tex: str) -> str:
     """The TeX with the spellings of one name made one: `\\bar\\alpha` as `\\bar{\\alpha}`,
-    `x_{t}` as `x_t`, no spaces around scripts, braces and brackets."""
+    `x_{t}` as `x_t`, no spaces around scripts, braces and brackets. (Kept per text: a
+    sheet's blocks are read here once for the index, and again for each card.)"""
     text = " ".join(tex.split())
-    text = re.sub(rf"({_DECORATED})\s*(\\[A-Za-z]+|[A-Za-z])(?![A-Za-z])", r"\1{\2}", text)
-    text = re.sub(r"\s*([_^{}()=,&])\s*", r"\1", text)
-    return re.sub(r"([_^])\{(\\[A-Za-z]+|[A-Za-z0-9])\}", r"\1\2", text)
+    text = _LOOSE_DECORATION.sub(lambda found: f"{found[1]}{{{found[2]}}}", text)
+    text = _SPACED_PUNCTUATION.sub(lambda found: found[1], text)
+    return _BRACED_SCRIPT.sub(lambda found: found[1] + found[2], text)
 
 
+@lru_cache(maxsize=1 << 15)
 def defined_heads(tex: str) -> tuple[str, ...]:
     """The names (squeezed TeX, without arguments: `\\sigma` of `\\sigma(x) = …`) that
     the rows of `tex` start by setting equal to something."""
@@ -55,7 +65,7 @@ def defined_heads(tex: str) -> tuple[str, ...]:
         if match is None:
             continue
         name = match.group("name")
-        command = re.match(r"\\[A-Za-z]+", name)
+        command = _COMMAND.match(name)
         if command is not None and command.group() in _NOT_NAMES:
             continue
         heads.append(name)

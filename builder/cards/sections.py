@@ -58,7 +58,9 @@ def annotation_warnings(deck: Deck) -> tuple[Diagnostic, ...]:
                 for word, key in misspelled_keys(comment.text):
                     warnings.append(Diagnostic(
                         comment.loc, f"unknown annotation `{word}:`, ignored; did you "
-                        f"mean `{key}:`?"))
+                        f"mean `{key}:`?" if f"{word}:" in comment.text else
+                        f"`{word} …` is not an annotation (no colon), ignored; did you "
+                        f"mean `{key}: …`?"))
                 entries = annotation_entries(comment.text)
                 if not section.equations:
                     for key, _ in entries:

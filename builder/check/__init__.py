@@ -8,37 +8,78 @@ children), `cache` (results kept between runs), `run` (cards checked), `report` 
 the checker cannot use).
 """
 
-from builder.check.cache import (
-    CheckCache,
-    code_key,
-    current_code_key,
-    is_storable,
-    library_versions,
-)
-from builder.check.compare import StepVerdict, compare_sides, is_claim
-from builder.check.coverage import COVERAGE_EXAMPLES, Coverage, coverage, coverage_report
-from builder.check.declared import declaration_warnings
-from builder.check.domain import Domain, assume_problems, parse_domain
-from builder.check.parallel import PARALLEL_CARDS
-from builder.check.plan import Derivation, Skipped, Step, derivation_plan, relation_chains
-from builder.check.report import (
-    badge_label,
-    badge_message,
-    failing_checks,
-    github_annotation,
-    github_annotations,
-    how_much_checked,
-    in_part_lines,
-    library_lines,
-    report_lines,
-    results_json,
-    summary,
-    summary_line,
-    unchecked_lines,
-    unchecked_steps,
-)
-from builder.check.run import SnippetRunner, check_card, check_cards, find_snippets_dir
-from builder.model import CardResult, CheckResult
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from builder.check.cache import (
+        CheckCache,
+        code_key,
+        current_code_key,
+        is_storable,
+        library_versions,
+    )
+    from builder.check.compare import StepVerdict, compare_sides, is_claim
+    from builder.check.coverage import COVERAGE_EXAMPLES, Coverage, coverage, coverage_report
+    from builder.check.declared import declaration_warnings
+    from builder.check.domain import Domain, assume_problems, parse_domain
+    from builder.check.parallel import PARALLEL_CARDS
+    from builder.check.plan import Derivation, Skipped, Step, derivation_plan, relation_chains
+    from builder.check.report import (
+        badge_label,
+        badge_message,
+        failing_checks,
+        github_annotation,
+        github_annotations,
+        how_much_checked,
+        in_part_lines,
+        library_lines,
+        report_lines,
+        results_json,
+        summary,
+        summary_line,
+        unchecked_lines,
+        unchecked_steps,
+    )
+    from builder.check.run import SnippetRunner, check_card, check_cards, find_snippets_dir
+    from builder.model import CardResult, CheckResult
+
+_HOMES: dict[str, str] = {name: f"builder.{module}" for module, names in {
+    "check.cache": ["CheckCache", "code_key", "current_code_key", "is_storable",
+                    "library_versions"],
+    "check.compare": ["StepVerdict", "compare_sides", "is_claim"],
+    "check.coverage": ["COVERAGE_EXAMPLES", "Coverage", "coverage", "coverage_report"],
+    "check.declared": ["declaration_warnings"],
+    "check.domain": ["Domain", "assume_problems", "parse_domain"],
+    "check.parallel": ["PARALLEL_CARDS"],
+    "check.plan": ["Derivation", "Skipped", "Step", "derivation_plan", "relation_chains"],
+    "check.report": ["badge_label", "badge_message", "failing_checks", "github_annotation",
+                     "github_annotations", "how_much_checked", "in_part_lines",
+                     "library_lines", "report_lines", "results_json", "summary",
+                     "summary_line", "unchecked_lines", "unchecked_steps"],
+    "check.run": ["SnippetRunner", "check_card", "check_cards", "find_snippets_dir"],
+    "model": ["CardResult", "CheckResult"],
+}.items() for name in names}
+"""Where each public name lives. A name is imported from its module on first use (PEP
+562), not all of them with the package: a `sheets check` whose cards are all kept
+loads the cache and the report, not the comparison, planning and formula stages
+(a tenth of a second on the command's start-up)."""
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = importlib.import_module(home)
+    # Every name of that module at once: importing `check.coverage` has just bound the
+    # package's `coverage` to the module, which the function of that name must replace.
+    for each, where in _HOMES.items():
+        if where == home:
+            globals()[each] = getattr(module, each)
+    return globals()[name]
+
 
 __all__ = [
     "COVERAGE_EXAMPLES",

@@ -34,6 +34,9 @@ def declaration_warnings(card: Card) -> tuple[Diagnostic, ...]:
     if card.nocheck is not None:
         return tuple(warnings)
     declarations = declarations_for(card)
+    warnings.extend(Diagnostic(_loc(card, "let"), f"let: `{clause}` is ignored: "
+                                                  f"{_let_problem(clause)}")
+                    for clause in declarations.problems)
     known = _card_names(card, declarations)
     if known is None:  # some side did not compile: its names cannot be known
         return tuple(warnings)
@@ -54,6 +57,21 @@ def _loc(card: Card, key: str) -> SourceLoc:
     line = next((line for found, line in card.annotation_lines if found == key),
                 card.loc.line)
     return SourceLoc(card.loc.path, line)
+
+
+def _let_problem(clause: str) -> str:
+    """What is wrong with a `let:` clause the compiler could not use (`D scalr`)."""
+    import difflib
+
+    from builder.formula import LET_KINDS
+
+    words = clause.replace(",", " ").split()
+    kinds = "function, scalar, vector, matrix or index"
+    if len(words) < 2:
+        return f"write the names, then their kind ({kinds}): `let: W x vector`"
+    close = difflib.get_close_matches(words[-1].lower(), LET_KINDS, n=1, cutoff=0.6)
+    hint = f"; did you mean `{close[0]}`?" if close else ""
+    return f"`{words[-1]}` is not a kind ({kinds}){hint}"
 
 
 def _listed(names: list[str]) -> str:

@@ -15,7 +15,7 @@ import contextlib
 import hashlib
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from builder.check.compare import TOO_LONG, StepVerdict, compare_sides, is_claim
 from builder.check.document import Definition, definitions_in, given, used_names, visible
@@ -25,6 +25,7 @@ from builder.formula import (
     TEXT_ONLY,
     CompiledEquation,
     Side,
+    brace_error_offset,
     compile_equation,
     declarations_for,
     delimiter_problems,
@@ -172,6 +173,10 @@ def derivation_plan(card: Card) -> list[Step | Skipped]:
             if compiled.reason == TEXT_ONLY:  # words only: no step in it
                 plan.append(Skipped(equation.loc, "", f"line {equation.loc.line}: "
                                                       f"{compiled.reason}", step=False))
+            elif compiled.reason == "unbalanced braces":  # at the row that has it
+                plan.append(_whole(replace(equation.loc, line=equation.loc.line
+                                           + brace_error_offset(equation.tex)),
+                                   compiled.reason))
             else:
                 plan.append(_whole(equation.loc, compiled.reason))
     return plan

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from builder.model import CardResult, CheckResult, SourceLoc, Status
+from builder.model import NEAR_MISS, CardResult, CheckResult, SourceLoc, Status
 
 __all__ = ["STATUSES", "badge_label", "badge_message", "failing_checks", "github_annotation",
            "github_annotations", "how_much_checked", "in_part_lines", "library_lines",
@@ -39,8 +39,6 @@ def library_lines(result: CardResult, *, verbose: bool = False) -> list[str]:
     close to a standard one that nothing in the card names, as `path:line: warning:
     title: near miss: …`; with `verbose`, each standard formula it matched, with the
     entry and the renaming, as `path:line: title: matches the standard …`."""
-    from builder.library import NEAR_MISS
-
     title = f"{result.card.title}: " if result.card.title else ""
     lines = []
     for check in result.checks:
@@ -96,13 +94,15 @@ def _latex_error(message: str) -> str | None:
     return reason if reason.startswith(_LATEX_ERRORS) else None
 
 
-def unchecked_lines(result: CardResult, *, quiet: bool = False) -> list[str]:
+def unchecked_lines(result: CardResult, *, quiet: bool = False,
+                    verbose: bool = False) -> list[str]:
     """`path:line: unchecked: title: reason` for a card that has a display equation it
     could not check (an unknown macro, sides that cannot be evaluated), at the first
     such step's line: one line per card, none with `quiet`. A LaTeX syntax error is
     said always (`… unchecked: title: LaTeX error: unbalanced braces`), one line each,
-    whatever the card's status. Nothing for a card that checks nothing by design
-    (`nocheck:`, definitions only)."""
+    whatever the card's status. A card that checks nothing by design (`nocheck:`,
+    definitions only) is said only when `verbose`, at its heading: the summary counts
+    it among the unchecked, and `-v` is where a reader looks for which it is."""
     title = f"{result.card.title}: " if result.card.title else ""
     lines: list[str] = []
     failing = {check.loc for check in result.checks if check.status in ("fail", "error")}
@@ -119,7 +119,8 @@ def unchecked_lines(result: CardResult, *, quiet: bool = False) -> list[str]:
     first = next((check for check in result.checks
                   if check.status == "unchecked" and check.kind != "library"), None)
     if first is None:
-        return []
+        by_design = verbose and not result.checks and result.message
+        return [f"{result.card.loc}: unchecked: {title}{result.message}"] if by_design else []
     return [f"{first.loc}: unchecked: {title}{first.message}"]
 
 

@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from builder.check.cache import CheckCache
-from builder.check.parallel import LOST, Derivers
-from builder.check.plan import Derivation, derivation_checks
-from builder.library import STD_PREFIX, library_checks
-from builder.model import Card, CardResult, CheckResult
+from builder.model import STD_PREFIX, Card, CardResult, CheckResult
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
+
+    from builder.check.plan import Derivation
 
 __all__ = ["SnippetRunner", "check_card", "check_cards", "find_snippets_dir"]
 
@@ -53,6 +52,8 @@ def _card_result(card: Card, checks: Sequence[CheckResult], reasons: Sequence[st
     # The library (builder/library/) checks the entries the card links, and recognises
     # the standard formulas of a card nothing else could check (`library`: its checks,
     # when a child worked them out with the derivation).
+    from builder.library import library_checks
+
     decided_here = any(check.status != "unchecked" for check in checks)
     failed = any(check.status in ("fail", "error") for check in checks)
     snippets = bool(_snippets(card))
@@ -81,6 +82,8 @@ def check_card(card: Card, *, snippets_dir: Path | None, timeout: float,
     if card.nocheck is not None:
         return CardResult(card, "unchecked", f"nocheck: {card.nocheck}" if card.nocheck
                           else "nocheck", ())
+    from builder.check.plan import derivation_checks
+
     derivation = derivation_checks(card) if derived is None else derived
     checks = list(derivation.checks)
     for target in _snippets(card):
@@ -148,6 +151,10 @@ def check_cards(cards: Sequence[Card], *, snippets_dir: Path | None, timeout: fl
         results.append(cache.get(key, card) if cache is not None and key else None)
     todo = [index for index, result in enumerate(results) if result is None]
     if todo:
+        # (Here, not at the top: a run whose cards are all kept loads no checker.)
+        from builder.check.parallel import LOST, Derivers
+        from builder.check.plan import derivation_checks
+
         derive = [index for index in todo
                   if cards[index].equations and cards[index].nocheck is None]
         with Derivers(cards, derive, processes) as derivers:

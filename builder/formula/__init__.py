@@ -12,8 +12,12 @@ relation chains), `equations` (`compile_equation` and its cache), `numeric` (`fo
 """
 
 from builder.formula.context import Declarations
-from builder.formula.declarations import declarations_for
-from builder.formula.delimiters import delimiter_problems, delimiter_warnings
+from builder.formula.declarations import LET_KINDS, declarations_for
+from builder.formula.delimiters import (
+    brace_error_offset,
+    delimiter_problems,
+    delimiter_warnings,
+)
 from builder.formula.equations import MAX_CHARACTERS, compile_equation
 from builder.formula.evidence import NameEvidence, name_evidence
 from builder.formula.names import python_name
@@ -28,6 +32,7 @@ from builder.formula.results import TEXT_ONLY, Chain, CompiledEquation, Side
 from builder.formula.tokens import Refused
 
 __all__ = [
+    "LET_KINDS",
     "MAX_CHARACTERS",
     "TEXT_ONLY",
     "Chain",
@@ -39,6 +44,7 @@ __all__ = [
     "NumericFunction",
     "Refused",
     "Side",
+    "brace_error_offset",
     "compile_equation",
     "declarations_for",
     "delimiter_problems",

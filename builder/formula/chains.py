@@ -260,12 +260,19 @@ def split_chains(tokens: list[Token]) -> list[RawChain]:
     chains: list[RawChain] = []
     rows = _rows(tokens)
     pending: list[Token] = []
+    elided = False
     for number, row in enumerate(rows):
         row = _cells(row)
         while len(row) > 1 and row[0].kind == "op" and row[0].value == "{" and \
                 group_end(row, 0) == len(row) - 1:
             row = row[1:-1]  # {D = …}: braces around everything show nothing
         if not row:
+            continue
+        if all(token.kind in ("dots", "space") for token in row):
+            # a `\vdots` row stands for rows like those around it and states nothing
+            # itself; a row after it that starts with `=` does not continue the chain
+            # before it (the rows between are not written: `=`, `≤`, or `≈`?)
+            elided = True
             continue
         # `a + \\ + b`: a row that ends or starts with an operator continues the side
         if pending:
@@ -281,6 +288,7 @@ def split_chains(tokens: list[Token]) -> list[RawChain]:
             continue
         _refuse_ratio(row)
         for piece, after_break in _pieces(row):
+            after_break, elided = after_break or elided, False
             depths = depth_map(piece)
             sides: list[list[Token]] = [[]]
             relations: list[str] = []

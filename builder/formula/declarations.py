@@ -17,6 +17,8 @@ _KINDS = {"function": "functions", "functions": "functions", "scalar": "scalars"
           "vector": "matrices", "vectors": "matrices", "index": "indices",
           "indices": "indices"}
 """The kinds a `let:` clause may end with (singular or plural) → `Declarations` field."""
+LET_KINDS = tuple(_KINDS)
+"""The words a `let:` clause may end with: `let: W x vector`."""
 
 
 def declarations_for(card: Card) -> Declarations:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from builder.formula.tokens import Refused, Token, group_end, plain_tex, tokenize
 from builder.model import Card, Diagnostic, Equation, SourceLoc
 
-__all__ = ["delimiter_problems", "delimiter_warnings"]
+__all__ = ["brace_error_offset", "delimiter_problems", "delimiter_warnings"]
 
 _OPENING = {"(": ")", "[": "]"}
 _CLOSING = frozenset(_OPENING.values())
@@ -109,3 +109,22 @@ def delimiter_warnings(cards: Iterable[Card]) -> list[Diagnostic]:
     """`delimiter_problems` of every display equation of the cards, in order."""
     return [problem for card in cards for equation in card.equations
             for problem in delimiter_problems(equation)]
+
+
+def brace_error_offset(tex: str) -> int:
+    """How many lines into `tex` the brace is that unbalances it: the first `}` that
+    closes nothing, else the last `{` never closed (0 when they balance). `sheets check`
+    and `sheets build` both put "unbalanced braces" there: at the row of an `aligned`
+    block that has it, not at the opening `$$`."""
+    text = plain_tex(tex)
+    opened: list[Token] = []
+    for token in tokenize(tex):
+        if token.kind != "op" or token.value not in "{}":
+            continue
+        if token.value == "{":
+            opened.append(token)
+        elif opened:
+            opened.pop()
+        else:
+            return text.count("\n", 0, token.pos)
+    return text.count("\n", 0, opened[-1].pos) if opened else 0

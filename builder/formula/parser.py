@@ -29,7 +29,7 @@ from builder.formula.vocabulary import (
 )
 
 _REFUSED_COMMANDS = {
-    "\\oint": "contour integral", "\\partial": "partial derivative notation",
+    "\\oint": "contour integral",
 "\\cap": "set expression (∩, ∪)",
     "\\cup": "set expression (∩, ∪)",
     "\\circ": "composition (∘)",
@@ -133,11 +133,18 @@ class Parser(NameReader, CalculusReader, OperatorReader):
             negative ^= self.next().value == "-"
         value = self.run()
         while True:
-            if self.at(*EXPLICIT_PRODUCTS):
+            if self.at("\\odot") and self.context.matrices:
+                # among matrices, A ⊙ B is the elementwise product, not the matrix
+                # product AB their non-commutative names would give
+                self.index += 1
+                value = self.sympy.Function("hadamard", commutative=False)(value, self.run())
+            elif self.at(*EXPLICIT_PRODUCTS):
                 self.index += 1
                 while self.at("-", "+"):
                     negative ^= self.next().value == "-"
                 value = value * self.run()
+            elif self.at("\\otimes"):
+                value = self.kronecker(value)
             elif self.at("/", "\\div"):
                 self.index += 1
                 denominator = self.run(single=True)
@@ -148,6 +155,21 @@ class Parser(NameReader, CalculusReader, OperatorReader):
                 break
         return -value if negative else value
 
+
+    def kronecker(self, left: Any) -> Any:
+        """`B^\\top \\otimes A` among matrices (capital names): their Kronecker product,
+        the unknown function `kron` (it keeps its operands' order). Elsewhere ⊗ may be an
+        outer product of vectors or a tensor product of spaces: refused."""
+        if not self.context.matrices:
+            raise Refused("tensor product (⊗)")
+        self.index += 1
+        right = self.run()
+        for operand in (left, right):
+            names = [str(symbol) for symbol in getattr(operand, "free_symbols", ())]
+            if not names or not all(name[:1].isupper() for name in names):
+                # u ⊗ v of vectors: the outer product u v^T, or the Kronecker product?
+                raise Refused("tensor product (⊗) of vectors")
+        return self.sympy.Function("kron", commutative=False)(left, right)
 
     def run(self, *, single: bool = False, function_argument: bool = False) -> Any:
         """Implicit multiplication: `2ab\\sin x`. A big operator (sum, derivative) takes
@@ -160,8 +182,9 @@ class Parser(NameReader, CalculusReader, OperatorReader):
                     self.peek_value(1) != "|":
                 break  # the closing bar of |x| or a conditional: the caller's
             if function_argument and factors and token.kind == "cmd" and (
-                    token.value in FUNCTION_COMMANDS or token.value in ("\\sum", "\\prod")):
-                break  # \sin x \cos x
+                    token.value in FUNCTION_COMMANDS or token.value in (
+                        "\\sum", "\\prod", "\\int", "\\iint", "\\iiint")):
+                break  # \sin x \cos x; \log \frac{a}{b} \int p(u) du
             factor = self.factor(factors)
             factors.append(factor)
             if single:
@@ -392,7 +415,7 @@ _COMMANDS: Mapping[str, _Handler] = {
     "\\mathbb": Parser.blackboard_command,
     "\\|": Parser.norm_command, "\\Vert": Parser.norm_command,
     **dict.fromkeys(("\\int", "\\iint", "\\iiint"), Parser.integral_command),
-    "\\nabla": Parser.gradient,
+    "\\nabla": Parser.gradient, "\\partial": Parser.partial,
     "\\lim": Parser.limit_command,
     **dict.fromkeys(("\\arg", "\\argmax", "\\argmin", "\\sup", "\\inf"), Parser.optimum),
 }

@@ -35,6 +35,9 @@ class CalculusReader(Reader):
             return (token.kind == "letter" and token.value == "d") or (
                 token.kind == "cmd" and token.value == "\\partial")
 
+        if numerator and denominator and numerator[0].value == "\\partial" and \
+                not is_d(denominator[0]):
+            raise Refused("\\frac{\\partial y}{h}: no ∂ under the line")
         if not numerator or not denominator or not is_d(numerator[0]) or \
                 not is_d(denominator[0]):
             return None
@@ -74,6 +77,23 @@ class CalculusReader(Reader):
         variable = self.sub(self.group())
         if not isinstance(variable, (sympy.Symbol, sympy.Indexed)):
             raise Refused("derivative with respect to an expression")
+        return sympy.Derivative(self.operand(), variable)
+
+    def partial(self, token: Token) -> Any:
+        """`\\partial_{o_j} l(y, \\hat{y})`: the partial derivative of the rest of the term
+        with respect to the subscript. A `\\partial` without one says neither (`0 \\in
+        \\partial f(x)` is a subdifferential, a set; `\\frac{\\partial y}{h}` lacks
+        the ∂ under the line)."""
+        sympy = self.sympy
+        self.index += 1
+        if not self.at("_"):
+            raise Refused("∂ without a variable (∂f: a subdifferential?)")
+        self.index += 1
+        variable = self.sub(self.group())
+        if not isinstance(variable, (sympy.Symbol, sympy.Indexed)):
+            raise Refused("derivative with respect to an expression")
+        if self.at("^"):
+            raise Refused("partial derivative notation (∂_x^n)")
         return sympy.Derivative(self.operand(), variable)
 
     def gradient_name(self) -> Any:
@@ -295,6 +315,10 @@ class CalculusReader(Reader):
         """`\\int_a^b f(x) dx`, `\\iint g dx dt`, `\\int_x f dx` (over x's domain)."""
         sympy = self.sympy
         lower, upper = self.limits()
+        over = self.whole_domains(lower) if upper is None and count == 1 else None
+        if over is not None:
+            # `\\int_{x, y} f \\,dx \\,dy`, `\\int_x \\int_y f \\,dx \\,dy`: over all x and y
+            count, lower = len(over), None
         # the body runs to the differentials `dx dt` that end the term
         start = self.index
         depth = 0
@@ -320,6 +344,8 @@ class CalculusReader(Reader):
         if found is None:
             raise Refused("integral without its dx")
         variables, end = found
+        if over is not None and sorted(map(str, variables)) != sorted(over):
+            raise Refused("integral over a set")
         body = self.sub(self.tokens[start:position])
         self.index = end
         if count > 1 and (lower or upper):
@@ -328,12 +354,44 @@ class CalculusReader(Reader):
         for variable in variables:
             if upper is not None and lower is not None:
                 limits.append((variable, self.sub(lower), self.sub(upper)))
-            elif lower is not None and (len(lower) != 1 or lower[0].value.lstrip("\\") !=
-                                        str(variable)):
+            elif lower is not None and self.real_line(lower):
+                limits.append((variable, -sympy.oo, sympy.oo))  # \int_{\mathbb{R}}
+            elif lower is not None and self.real_line(lower[:_power_at(lower)]):
+                raise Refused("integral over ℝ^N (of a vector variable)")
+            elif lower is not None and (len(lower) != 1 or
+                                        lower[0].value.lstrip("\\") != str(variable)):
                 raise Refused("integral over a set")
             else:
                 limits.append((variable,))
         return sympy.Integral(body, *limits)
+
+    @staticmethod
+    def real_line(lower: list[Token]) -> bool:
+        """`\\int_{\\mathbb{R}} f(x) \\,dx`: over the whole real line. (Over ℝ^N the
+        variable is a vector, which an integral here does not take.)"""
+        parts = [t for t in lower if not (t.kind == "op" and t.value in "{}")]
+        return [(t.kind, t.value) for t in parts] == [("cmd", "\\mathbb"), ("letter", "R")]
+
+    def whole_domains(self, lower: list[Token] | None) -> list[str] | None:
+        """The variables of an integral whose subscripts name only its variables: the
+        list `x, y` of `\\int_{x, y}`, and the letters of integrals that follow it with a
+        letter each (`\\int_x \\int_y`), which are read here with it; None otherwise
+        (`\\int_x f\\,dx` alone keeps its one variable)."""
+        if lower is None:
+            return None
+        parts = split_top(lower, {","})
+        if not all(len(part) == 1 and part[0].kind == "letter" for part in parts):
+            return None
+        letters = [part[0].value for part in parts]
+        while self.at("\\int") and self.peek_value(1) == "_":
+            following = self.tokens[self.index + 2]
+            if following.kind != "letter" or self.peek_value(3) == "^":
+                break
+            letters.append(following.value)
+            self.index += 3
+        if len(set(letters)) != len(letters):
+            raise Refused("integral over the same variable twice")
+        return letters if len(letters) > 1 else None
 
     def differentials(self, position: int, count: int) -> tuple[list[Any], int] | None:
         """`dx dt` at `position`: the variables and where they end."""
@@ -370,6 +428,12 @@ class CalculusReader(Reader):
         inner, _ = self.until_closer(opener.value, ")" if opener.value == "(" else "]")
         arguments = [self.sub(inner)] if _bars_are_norms(inner) else self.arguments(inner)
         return self.postfix(self.sympy.Function(name)(*arguments), element=True)
+
+
+def _power_at(tokens: list[Token]) -> int:
+    """Where the superscript of `\\mathbb{R}^N` starts (the length when there is none)."""
+    return next((index for index, token in enumerate(tokens)
+                 if token.kind == "op" and token.value == "^"), len(tokens))
 
 
 def _bars_are_norms(tokens: list[Token]) -> bool:

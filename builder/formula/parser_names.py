@@ -46,6 +46,13 @@ class NameReader(Reader):
         if token.kind == "letter" and token.value == "e" and self.peek_value(1) == "^":
             self.index += 2
             return sympy.exp(self.sub(self.group()))
+        if token.kind == "word" and token.value.strip() == "e":
+            # `\mathrm{e}^{-x}`: an upright e is Euler's number, never a variable
+            self.index += 1
+            if self.at("^"):
+                self.index += 1
+                return sympy.exp(self.sub(self.group()))
+            return sympy.E
         if token.kind == "letter" and token.value == "E" and (
                 self.peek_value(1) == "[" or (self.peek_value(1) == "_" and self.bracket_after())):
             self.index += 1
@@ -145,6 +152,14 @@ class NameReader(Reader):
                     power = None
                 function_name = key + label + ("^" + script_label(power) if power else "")
                 result = applied(function_name)
+                if subscript is not None and self.runs_over_index(subscript) and \
+                        isinstance(result, sympy.core.function.AppliedUndef):
+                    # g_i(x) in a sum over i: one function per i, g(x, i), as f(x)_i is
+                    # f(x, i); a function named g_i would not change with i
+                    family = base + label + ("^" + script_label(power) if power else "")
+                    result = sympy.Function(family, commutative=result.is_commutative
+                                            is not False)(*result.args,
+                                                          *self.indices(subscript))
                 if power is None and raised is not None:
                     result = result ** raised
                 if self.at("_"):
@@ -350,6 +365,14 @@ class NameReader(Reader):
                           for argument in arguments)
         return lambda name: sympy.Function(name, commutative=commutative)(*arguments)
 
+    def runs_over_index(self, subscript: list[Token]) -> bool:
+        """Whether a subscript names an index that runs here (`i` of `g_i(x)` inside
+        `\\sum_i`, the free index of `y_k = …`), not a label (`p_\\theta`)."""
+        letters = {t.value.lstrip("\\") for t in subscript
+                   if t.kind == "letter" or (t.kind == "cmd" and t.value[1:] in GREEK)}
+        running = self.scope | self.context.free_index | self.context.declarations.indices
+        return bool(letters & running)
+
     def symbol(self, name: str, base: str, subscript: list[Token] | None) -> Any:
         sympy = self.sympy
         declarations = self.context.declarations
@@ -406,6 +429,13 @@ class NameReader(Reader):
         if isinstance(symbol, sympy.Symbol) and len(symbol.name) == 1 and \
                 symbol.name.islower() and following is not None and \
                 following.kind == "letter" and following.value.islower():
+            if following.bold and self.peek_value(1) == "_" and \
+                    self.peek_value(2) not in ("^", "("):
+                # `\\boldsymbol{w}^\\top \\boldsymbol{x}_i`: w with the i-th vector x_i
+                other = self.name_factor()
+                if not isinstance(other, (sympy.Symbol, sympy.Indexed)) or self.at("^", "("):
+                    raise Refused("matrix/vector expression")
+                return InnerProduct.get()(symbol, other)
             self.index += 1
             other = sympy.Symbol(following.value)
             if self.at("_", "^", "("):

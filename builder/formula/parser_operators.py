@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from builder.formula.functions import conditional_marker, ellipsis_marker
+from builder.formula.matrix_pattern import element_pattern
 from builder.formula.reader import Reader
 from builder.formula.tokens import (
     Refused,
@@ -31,6 +32,13 @@ class OperatorReader(Reader):
             raise Refused("relation inside brackets")
         if any(t.kind == "op" and t.value in (",", ";") for t in top_level(inner)):
             raise Refused("tuple or interval in brackets")
+        if inner and inner[0].kind == "begin" and inner[0].value == "array":
+            # `\left( \begin{array}{cc} 1 & 2 \\ 3 & 4 \end{array} \right)`: an array
+            # in brackets is the matrix it lays out (an array alone is only layout)
+            reader = type(self)(inner, self.context, self.scope, self.depth + 1)
+            matrix = reader.environment("array", delimited=True)
+            if reader.index == len(inner):
+                return matrix
         return self.sub(inner)
 
 
@@ -85,8 +93,10 @@ class OperatorReader(Reader):
         return self.postfix(sympy.floor(argument) if value == "\\lfloor"
                             else sympy.ceiling(argument))
 
-    def environment(self, name: str) -> Any:
-        """`cases` (a Piecewise) and matrices of numbers or names."""
+    def environment(self, name: str, *, delimited: bool = False) -> Any:
+        """`cases` (a Piecewise) and matrices of numbers or names; an `array` the caller
+        found `delimited` by brackets is a matrix too. A `vmatrix` is the determinant of
+        its matrix."""
         sympy = self.sympy
         start = self.index
         depth = 0
@@ -118,12 +128,23 @@ class OperatorReader(Reader):
             else:
                 rows[-1][-1].append(token)
         rows = [row for row in rows if any(row)]
-        if name in MATRIX_ENVS:
+        if name == "Vmatrix":
+            raise Refused("norm of a matrix written out (Vmatrix)")
+        if name in MATRIX_ENVS or (name == "array" and delimited):
             if not rows or len({len(row) for row in rows}) != 1:
                 raise Refused("matrix/vector expression")
             if any(t.kind == "dots" for row in rows for cell in row for t in cell):
-                raise Refused("matrix with an ellipsis (…)")
-            return sympy.ImmutableMatrix([[self.sub(cell) for cell in row] for row in rows])
+                matrix = self.patterned_matrix(rows)
+            else:
+                matrix = sympy.ImmutableMatrix([[self.sub(cell) for cell in row]
+                                                for row in rows])
+            if name == "vmatrix":
+                if not isinstance(matrix, sympy.ImmutableMatrix) or \
+                        matrix.shape[0] != matrix.shape[1] or matrix.shape[0] > 4:
+                    raise Refused("determinant of a matrix written out (vmatrix)")
+                with sympy.evaluate(True):
+                    return matrix.det()
+            return matrix
         if name in ("cases", "dcases", "rcases"):
             pieces = []
             for row in rows:
@@ -133,6 +154,32 @@ class OperatorReader(Reader):
                 pieces.append((self.sub(value), self.condition(condition)))
             return sympy.Piecewise(*pieces)
         raise Refused(f"{name} layout")
+
+    def patterned_matrix(self, rows: list[list[list[Token]]]) -> Any:
+        """A matrix written with an ellipsis whose cells follow one pattern (`x_{11}`,
+        …, `x_{mn}`): sympy's FunctionMatrix of its element, numbered from 0 as sympy
+        numbers them (`x[i + 1, j + 1]` where the note starts at 1)."""
+        sympy = self.sympy
+        pattern = element_pattern(rows)
+        if any((t.kind == "letter" and t.value.isupper()) or t.bold for t in pattern.element):
+            # `a_{11}B`: B may be a matrix, the whole a block matrix (A ⊗ B)
+            raise Refused("matrix with an ellipsis (…) of blocks?")
+        dummies = [axis.dummy if axis else letter for axis, letter in
+                   ((pattern.rows, "i"), (pattern.columns, "j"))]
+        element = self.sub(pattern.element, scope=self.scope | set(dummies))
+        symbols = [sympy.Symbol(letter) for letter in dummies]
+        sizes = []
+        for axis, symbol in zip((pattern.rows, pattern.columns), symbols, strict=True):
+            if axis is None:
+                sizes.append(sympy.Integer(1))
+                continue
+            last = sympy.Symbol(axis.last, integer=True, nonnegative=True)
+            sizes.append(last + 1 - axis.first)
+            if axis.first:
+                element = element.xreplace({symbol: symbol + axis.first})
+        function = sympy.Lambda(tuple(symbols), element)
+        with sympy.evaluate(True):  # sizes `n`, not `n + 1 - 1`, which sympy can check
+            return sympy.FunctionMatrix(*[size.doit() for size in sizes], function)
 
     def condition(self, tokens: list[Token]) -> Any:
         """`\\text{if } z < 0`, `z \\geq 0`, `\\text{otherwise}`: a case's condition."""

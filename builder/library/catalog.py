@@ -9,7 +9,9 @@ id: conv_output_size          # linked as <!-- check: std.conv_output_size -->
 en: convolution output size
 names: [出力サイズ, output size]   # what titles and text call it (the card's title too)
 title_only: false             # true: recognised only where a title or the text names it
-exact_names: false            # true: names mean their role (TP, FP): a card's FN for FP fails
+exact_names: false            # true: names mean their role (TP, FP; t and y of a cross-entropy):
+                              # a card's FN for FP fails; a name the entry also gives
+                              # another symbol (an alias) pins nothing
 mistakes: true                # false: a card is only ever matched, never failed
 forms: [conv_output_size, conv_output_size_exact: without the floor]
 symbols:                      # role | domain (domains.py) | names notes give it
@@ -30,13 +32,12 @@ from pathlib import Path
 from builder.library.domains import ValueDomain, parse_value_domain
 from builder.library.mistakes import Mistake, mistakes
 from builder.library.shapes import Shape, shape_of
-from builder.model import BuildError, Card, SourceLoc
+from builder.model import STD_PREFIX, BuildError, Card, SourceLoc
 
 __all__ = ["ENTRIES_DIR", "STD_PREFIX", "Entry", "Form", "SymbolSpec", "entries",
            "entry_named", "load_entries", "normalized_text"]
 
 ENTRIES_DIR = Path(__file__).resolve().parent / "entries"
-STD_PREFIX = "std."
 """`<!-- check: std.NAME -->` links a card to the library's entry NAME."""
 
 

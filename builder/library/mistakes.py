@@ -1,8 +1,8 @@
 """The typical mistakes of a standard formula: the formula changed the way notes get it
 wrong (one sign, a missing factor, exponent, square or square root, a ratio upside down
-inside a log, the sign in an exponent), each with what it changed, in words a reader
-can find in their own LaTeX. A missing term is not one of them: notes leave out a bias
-or a constant on purpose.
+inside a log, the sign in an exponent, two quantities swapped), each with what it
+changed, in words a reader can find in their own LaTeX. A missing term is not one of
+them: notes leave out a bias or a constant on purpose.
 
 A card whose formula equals one of these (under a renaming of its symbols) is that
 mistake, and the message says which; the mistakes are made from the entry's formula, so
@@ -11,6 +11,7 @@ every entry has them without writing them down.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -108,7 +109,13 @@ def _changes(expr: Any) -> Iterator[tuple[Any, str, tuple[Any, ...]]]:
                        "{0} where the standard has {1}",
                        (base ** (2 * exponent), node))
     yield -expr, "the sign of the whole formula", ()
-    for symbol in sorted(_quantities(expr), key=str):
+    quantities = sorted(_quantities(expr), key=str)
+    for first, second in itertools.combinations(quantities, 2):
+        # (A swap the formula does not notice, `x + y`, is the formula itself: dropped.)
+        if _kind(expr, first) == _kind(expr, second):
+            yield (expr.xreplace({first: second, second: first}),
+                   "{0} and {1} swapped", (first, second))
+    for symbol in quantities:
         if isinstance(symbol, sympy.IndexedBase):
             elements = [item for item in expr.atoms(sympy.Indexed) if item.base == symbol]
             yield (expr.xreplace({item: -item for item in elements}),
@@ -116,6 +123,17 @@ def _changes(expr: Any) -> Iterator[tuple[Any, str, tuple[Any, ...]]]:
         else:
             yield expr.xreplace({symbol: -symbol}), "{1} where the standard has {0}", (
                 symbol, -symbol)
+
+
+def _kind(expr: Any, quantity: Any) -> int:
+    """A quantity's number of indices in `expr` (0: a scalar): only quantities of one
+    kind can be swapped."""
+    import sympy
+
+    if not isinstance(quantity, sympy.IndexedBase):
+        return 0
+    return max(len(item.indices) for item in expr.atoms(sympy.Indexed)
+               if item.base == quantity)
 
 
 def _quantities(expr: Any) -> set[Any]:

@@ -17,6 +17,7 @@ Recognising is precision first (a false alarm is worse than an unchecked card):
 from __future__ import annotations
 
 import contextlib
+import difflib
 import functools
 import os
 from collections.abc import Iterable, Mapping
@@ -28,13 +29,11 @@ from builder.formula import compile_equation, declarations_for, python_name
 from builder.library.catalog import STD_PREFIX, Entry, entries, entry_named, normalized_text
 from builder.library.matching import Found, compare_with_entry
 from builder.library.mistakes import Mistake
-from builder.library.shapes import Shape, shape_of
-from builder.model import Card, CheckResult, SourceLoc
+from builder.library.shapes import Shape, elementwise, shape_of
+from builder.model import NEAR_MISS, Card, CheckResult, SourceLoc
 
 __all__ = ["NEAR_MISS", "library_checks", "linked_entries", "prepare_library", "statements"]
 
-NEAR_MISS = "near miss"
-"""How the message of a near miss starts (`sheets check` prints it as a warning)."""
 _DEFINING = frozenset({"=", "\\leftarrow", "\\gets", ":=", "\\coloneqq", "\\equiv"})
 _RECOGNISED_OPERATIONS = 4
 """A formula recognised by its form alone has at least this many operations and three
@@ -79,7 +78,8 @@ def statements(card: Card, *, chains: bool = False) -> list[Statement]:
             continue
         for chain in compiled.chains:
             sides = chain.sides
-            defining = len(sides) > 1 and chain.relations[0].strip() in _DEFINING
+            defining = len(sides) > 1 and chain.relations[0].strip() in _DEFINING \
+                and _names_a_quantity(sides[0].expr)
             if len(sides) == 1 or (defining and (len(sides) == 2 or chains)):
                 side = sides[-1] if len(sides) < 3 else sides[1]
                 shape = shape_of(side.expr)
@@ -87,6 +87,23 @@ def statements(card: Card, *, chains: bool = False) -> list[Statement]:
                     found.append(Statement(shape, SourceLoc(equation.loc.path, side.line),
                                            side.tex))
     return found
+
+
+def _names_a_quantity(left: Any) -> bool:
+    """Whether a left side is what a definition defines: anything but a function applied
+    to an expression, or something made of a function. `\\sigma(-x) = 1 - \\sigma(x)` and
+    `\\tanh(-x) = -\\tanh(x)` state a property of the function, and their right sides are
+    not its standard formula gone wrong (a new-user trial saw both fail as the sigmoid's
+    and tanh's mistakes); `\\sigma(x)`, `y_k`, `OH` and `\\sigma'(x)` define."""
+    import sympy
+
+    functions = [node for node in sympy.preorder_traversal(left)
+                 if isinstance(node, sympy.Function)]
+    # (Parameters and conditions are arguments a definition has: N(x; μ, σ²), P(Y = t).)
+    if any(isinstance(argument, sympy.Add | sympy.Mul)
+           for function in functions for argument in function.args):
+        return False
+    return not functions or isinstance(left, sympy.Function | sympy.Derivative | sympy.Subs)
 
 
 def library_checks(card: Card, *, recognise: bool, confirm: bool = False
@@ -126,12 +143,25 @@ def _mapping(card: Card) -> dict[str, str]:
     return fixed
 
 
+def _suggestion(target: str) -> str:
+    """`; did you mean `std.softmax`?` for a misspelt `std.softmx`, else nothing."""
+    name = target.removeprefix(STD_PREFIX)
+    close = difflib.get_close_matches(name, [entry.id for entry in entries()], n=1,
+                                      cutoff=0.75)
+    return f"; did you mean `{STD_PREFIX}{close[0]}`?" if close else ""
+
+
 def _linked(card: Card, target: str, found: list[Statement]) -> CheckResult:
     entry = entry_named(target)
+    if entry is None and len(target.split()) > 1:
+        links = ", ".join(target.split())
+        return CheckResult("library", "error", card.loc,
+                           f"{target}: one link per name, separated by commas "
+                           f"(`check: {links}`)")
     if entry is None:
         return CheckResult("library", "error", card.loc,
-                           f"{target}: no such entry in the library (`sheets library` "
-                           f"lists them)")
+                           f"{target}: no such entry in the library{_suggestion(target)} "
+                           f"(`sheets library` lists them)")
     fixed = _mapping(card)
     unknown = sorted(set(fixed.values()) - set(entry.symbols))
     if unknown:
@@ -152,8 +182,12 @@ def _linked(card: Card, target: str, found: list[Statement]) -> CheckResult:
                            f"map: {', '.join(strangers)}: not a symbol of the card's "
                            f"formulas (they have {', '.join(sorted(mine)) or 'none'})")
     mistaken: tuple[Statement, Found] | None = None
-    for statement in found:
-        result = compare_with_entry(statement.shape, entry, with_mistakes=True, fixed=fixed)
+    # (An element-wise formula is compared as the scalar one too, after them all.)
+    scalar_forms = [replace(statement, shape=scalar) for statement in found
+                    if (scalar := elementwise(statement.shape)) is not None]
+    for statement in [*found, *scalar_forms]:
+        result = compare_with_entry(statement.shape, entry, with_mistakes=True,
+                                    fixed={**_pins(statement.shape, entry), **fixed})
         if result is None:
             continue
         if result.mistake is None:
@@ -178,11 +212,16 @@ def _linked(card: Card, target: str, found: list[Statement]) -> CheckResult:
 
 
 def _mapped(fixed: Mapping[str, str]) -> str:
-    return f" with {_arrows(fixed.items())}" if fixed else ""
+    pairs = ", ".join(f"{_label(mine)} → {theirs}" for mine, theirs in fixed.items())
+    return f" with {pairs}" if fixed else ""
 
 
 def _arrows(pairs: Iterable[tuple[str, str]]) -> str:
-    return ", ".join(f"{_label(mine)} → {theirs}" for mine, theirs in pairs)
+    """`with h → H, f → F`: the symbols the card names otherwise than the entry (one it
+    names the same is no news: a trial found `F → F` listed)."""
+    renamed = [f"{_label(mine)} → {theirs}" for mine, theirs in pairs
+               if _label(mine) != theirs]
+    return f"with {', '.join(renamed)}" if renamed else "in the same symbols"
 
 
 def _label(name: str) -> str:
@@ -211,7 +250,7 @@ def _pass(statement: Statement, found: Found) -> CheckResult:
     variant = "" if found.form is entry.forms[0] else f", {found.form.description}"
     return CheckResult("library", "pass", statement.loc,
                        f"matches the standard {entry.en} ({entry.title}{variant}; "
-                       f"{entry.std}, with {_arrows(found.renaming)})",
+                       f"{entry.std}, {_arrows(found.renaming)})",
                        standard=entry.std, renaming=found.renaming)
 
 
@@ -234,7 +273,7 @@ def _fail(statement: Statement, found: Found) -> CheckResult:
     return CheckResult("library", "fail", statement.loc,
                        f"not the standard {entry.en} ({entry.title}): {what}. The "
                        f"standard is {' '.join(entry.forms[0].tex.split())} ({entry.std}, "
-                       f"with {_arrows(found.renaming)})",
+                       f"{_arrows(found.renaming)})",
                        standard=entry.std, renaming=found.renaming)
 
 
@@ -245,7 +284,7 @@ def _near_miss(statement: Statement, found: Found) -> CheckResult:
     return CheckResult("library", "unchecked", statement.loc,
                        f"{NEAR_MISS}: close to the standard {entry.en} but for {what}. "
                        f"The standard is {' '.join(entry.forms[0].tex.split())} "
-                       f"({entry.std}, with {_arrows(found.renaming)}); nothing in the "
+                       f"({entry.std}, {_arrows(found.renaming)}); nothing in the "
                        f"title names it: link it (check: {entry.std}) to have it checked",
                        standard=entry.std, renaming=found.renaming)
 
@@ -292,9 +331,7 @@ def _compare(shape: Shape, entry: Entry, *, with_mistakes: bool, same_functions:
     if not entry.exact_names:
         return compare_with_entry(shape, entry, with_mistakes=with_mistakes,
                                   same_functions=same_functions)
-    meaningful = _meaningful_names()
-    pins = {name: name for name in (*shape.scalars, *(name for name, _ in shape.arrays))
-            if name in meaningful}
+    pins = _pins(shape, entry)
     found = compare_with_entry(shape, entry, with_mistakes=with_mistakes,
                                same_functions=same_functions, fixed=pins)
     if (found is not None and found.mistake is None) or not pins:
@@ -309,6 +346,24 @@ def _compare(shape: Shape, entry: Entry, *, with_mistakes: bool, same_functions:
     what = ", ".join(f"{mine} where the standard has {theirs}" for mine, theirs in exchanged)
     mistake = Mistake(loose.form.shape.expr, what.replace("{", "{{").replace("}", "}}"))
     return replace(loose, mistake=mistake)
+
+
+def _pins(shape: Shape, entry: Entry) -> dict[str, str]:
+    """For an entry whose names mean their roles, the card's symbols that have such a
+    name, each held to the symbol so named (`TP` is TP; `t` the targets)."""
+    if not entry.exact_names:
+        return {}
+    meaningful = _meaningful_names()
+    return {name: name for name in (*shape.scalars, *(name for name, _ in shape.arrays))
+            if name in meaningful and not _also_another(name, entry)}
+
+
+def _also_another(name: str, entry: Entry) -> bool:
+    """Whether the entry gives `name` to a symbol besides the one so named: `y` is the
+    binary cross-entropy's prediction, and its label in the notes that write
+    `-y \\log p - (1 - y) \\log(1 - p)`, so a card's `y` is not held to either role."""
+    return any(name in spec.aliases for symbol, spec in entry.symbols.items()
+               if symbol != name)
 
 
 def _another_meaning(shape: Shape, entry: Entry, pins: Mapping[str, str]) -> Entry | None:

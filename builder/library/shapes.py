@@ -21,7 +21,7 @@ from typing import Any
 
 from builder.formula import Formula, NotNumeric, NumericFunction, numeric_function
 
-__all__ = ["Shape", "shape_of"]
+__all__ = ["Shape", "elementwise", "shape_of"]
 
 _SIGMOID_NAMES = frozenset({"sigmoid", "Sigmoid", "sigma", "logistic"})
 
@@ -206,6 +206,38 @@ def _normalized(expr: Any) -> Any:
     expr = expr.replace(lambda node: isinstance(node, sympy.log) and len(node.args) == 2,
                         lambda node: sympy.log(node.args[0]))
     return expr.xreplace({sympy.log(2): sympy.Integer(1), sympy.log(10): sympy.Integer(1)})
+
+
+def elementwise(shape: Shape) -> Shape | None:
+    """An element-wise formula as the scalar one it applies to each element:
+    `\\frac{1}{1 + e^{-a_i}}` is the sigmoid of `a`, `\\frac{x_i - \\mu}{\\sigma}` a
+    standardisation (a new-user trial saw both fail against the entries they link, "no
+    formula has the symbols"). None unless every element is taken at one and the same
+    index and nothing is summed over. For a card that links an entry: elsewhere `z_i`
+    may be the i-th of many vectors, and the formula no scalar one at all."""
+    import sympy
+
+    expr = shape.expr
+    if expr.atoms(sympy.Sum, sympy.Product):
+        return None
+    elements = expr.atoms(sympy.Indexed)
+    taken_at = {item.indices for item in elements}
+    if len(taken_at) != 1:
+        return None
+    (indices,) = taken_at
+    if len(indices) != 1 or not isinstance(indices[0], sympy.Symbol) \
+            or indices[0] in _scalar_uses(expr, elements):
+        return None
+    scalar = expr.xreplace({item: sympy.Symbol(str(item.base.label)) for item in elements})
+    return shape_of(scalar, normalized=True)
+
+
+def _scalar_uses(expr: Any, elements: set[Any]) -> set[Any]:
+    """The symbols `expr` uses outside its elements (`i` in `x_i + i` is a number too)."""
+    import sympy
+
+    hidden = expr.xreplace({item: sympy.Dummy() for item in elements})
+    return set(hidden.free_symbols)
 
 
 def _is_index(arg: Any, indices: set[Any]) -> bool:

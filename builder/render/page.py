@@ -248,7 +248,9 @@ def document(deck: Deck, head: str, fragments: Sequence[str], *, standalone: boo
         if uses_fitting:
             hashes.append(script_hash(fitting_js()))
         csp = content_security_policy(hashes)
-    return template("document.html.j2").render(
+    # The slides go in after the template has run: passed through it, megabytes of HTML
+    # would be copied into a Markup string and out again.
+    page = template("document.html.j2").render(
         csp=csp,
         fonts_js=Markup(FONTS_JS),
         diagrams_js=Markup(DIAGRAMS_JS),
@@ -257,7 +259,7 @@ def document(deck: Deck, head: str, fragments: Sequence[str], *, standalone: boo
         author=deck.author,
         description=deck.description,
         head=Markup(no_end_tag(head, "style")),
-        slides=Markup("".join(fragments)),
+        slides=Markup(_SLIDES),
         mermaid_js=Markup(mermaid_js()) if uses_mermaid and standalone else None,
         mermaid_url=mermaid_url() if uses_mermaid and not standalone else None,
         fitting_js=Markup(fitting_js()) if uses_fitting else None,
@@ -265,3 +267,10 @@ def document(deck: Deck, head: str, fragments: Sequence[str], *, standalone: boo
         document_layout=flowing,
         destinations=Markup(destinations(fragments) if flowing else ""),
     )
+    # (The last one: a theme's CSS, above, could hold the same text; nothing below does.)
+    before, _, after = page.rpartition(_SLIDES)
+    return "".join([before, *fragments, after])
+
+
+_SLIDES = "<!--sheets:slides-->"
+"""Where `document` puts the slides into the rendered template."""

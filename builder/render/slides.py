@@ -273,7 +273,9 @@ class _SlideRenderer(RendererHTML):
         line = token.map[0] + 1 if token.map else env.get("line", slide.loc.line)
         if result.error:
             state.math_errors.setdefault(slide.index, []).append(
-                (SourceLoc(slide.loc.path, line), result.error))
+                (SourceLoc(slide.loc.path, line + _error_offset(_as_written(token),
+                                                                 result.error)),
+                 result.error))
         if not token.map:  # inline math may span lines too
             env["line"] = line + token.content.count("\n")
         return result.html
@@ -393,3 +395,30 @@ def _code_scaling(env: EnvType) -> str:
 
 
 _RENDERER = _SlideRenderer()
+
+
+_CONTROL_SEQUENCE = re.compile(r"\\[A-Za-z]+")
+
+
+def _error_offset(tex: str, error: str) -> int:
+    """How many lines below the math's first line MathJax's `error` is: the line of the
+    brace that unbalances it, of the command it names (`Undefined control sequence
+    \\foo`), else the first line with TeX on it (a `$$` alone on its line is not where
+    the mistake is). `sheets check` says the same line for the same mistake."""
+    if "brace" in error:  # MathJax's "Missing close brace", "Extra close brace"
+        from builder.formula import brace_error_offset
+
+        return brace_error_offset(tex)
+    named = _CONTROL_SEQUENCE.search(error)
+    if named is not None:
+        found = re.search(re.escape(named.group()) + r"(?![A-Za-z])", tex)
+        if found is not None:
+            return tex.count("\n", 0, found.start())
+    stripped = tex.lstrip()
+    return tex.count("\n", 0, len(tex) - len(stripped))
+
+
+def _as_written(token: Token) -> str:
+    """A math token's TeX as the sheet has it, its first newline kept (the parser keeps it
+    in `meta` for a block: lines are counted from the opening `$$`)."""
+    return str(token.meta.get("tex", token.content)) if token.meta else token.content

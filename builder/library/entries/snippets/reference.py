@@ -117,6 +117,7 @@ IMPLEMENTATIONS: dict[str, Callable[..., Array]] = {
     "lstm_output": lambda o, c: o * math.tanh(c),
     "gru_candidate": lambda x, W_x, r, h, W_h, b: math.tanh(x * W_x + (r * h) * W_h + b),
     "gru_state": lambda z, h, h_tilde: z * h + (1 - z) * h_tilde,
+    "gru_state_candidate_gated": lambda z, h, h_tilde: (1 - z) * h + z * h_tilde,
     # metrics
     "accuracy": lambda TP, FP, FN, TN: (TP + TN) / (TP + FP + FN + TN),
     "precision": lambda TP, FP: TP / (TP + FP),
