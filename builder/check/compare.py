@@ -319,7 +319,7 @@ def _compare_sides(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain, seed: int
         # \\int p dz`) holds over any domain
         if _proved_equal(lhs, rhs, domain):
             return StepVerdict("pass", "proved")
-        return StepVerdict("unchecked", UNBOUNDED)
+        return _normalisation(lhs, rhs, domain, seed) or StepVerdict("unchecked", UNBOUNDED)
     try:
         with time_limit(_NUMERIC_SECONDS):
             verdict = _compare_numerically(lhs, rhs, domain, seed)
