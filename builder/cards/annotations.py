@@ -113,7 +113,8 @@ def _close_key(word: str) -> str | None:
 
 
 def _split_top_level(text: str) -> list[str]:
-    """`0 < p < 1, f(a, b) > 0` → two conditions: commas inside brackets do not split."""
+    """`0 < p < 1, f(a, b) > 0` → two conditions: commas inside brackets do not split,
+    nor LaTeX's thin space `\\,` (`\\int p(x) \\, dx = 1` is one condition)."""
     parts: list[str] = []
     depth = 0
     current = ""
@@ -122,7 +123,7 @@ def _split_top_level(text: str) -> list[str]:
             depth += 1
         elif char in ")]}":
             depth = max(depth - 1, 0)
-        if char == "," and depth == 0:
+        if char == "," and depth == 0 and not current.endswith("\\"):
             parts.append(current)
             current = ""
         else:

@@ -293,6 +293,24 @@ def compare_sides(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain, *,
     """Compare a claim numerically at random points, then try to prove it. Undeclared
     symbols take every sign; a step whose sides are not real at most such points (`log x`,
     a probability's `log(1 - p)`) is compared at positive points below 1 instead."""
+    if domain.densities:
+        from builder.check.density import integrate_out  # sympy: loaded only when needed
+
+        # `\\int p(x) F dx` is F for a density `assume:` declares (`\\int p(x) dx = 1`)
+        lhs, on_left = integrate_out(lhs, domain.densities)
+        rhs, on_right = integrate_out(rhs, domain.densities)
+        used = list(dict.fromkeys(on_left + on_right))
+        if used:
+            verdict = _compare_sides(lhs, rhs, domain, seed)
+            if verdict.status != "pass":
+                return verdict
+            given = " and ".join(item.condition() for item in used)
+            return StepVerdict("pass", f"{verdict.message}, given {given}")
+    return _compare_sides(lhs, rhs, domain, seed)
+
+
+def _compare_sides(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain, seed: int
+                   ) -> StepVerdict:
     unsure = _unsure(lhs, rhs)
     if unsure:
         return StepVerdict("unchecked", unsure)
@@ -301,7 +319,7 @@ def compare_sides(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain, *,
         # \\int p dz`) holds over any domain
         if _proved_equal(lhs, rhs, domain):
             return StepVerdict("pass", "proved")
-        return StepVerdict("unchecked", UNBOUNDED)
+        return _normalisation(lhs, rhs, domain, seed) or StepVerdict("unchecked", UNBOUNDED)
     try:
         with time_limit(_NUMERIC_SECONDS):
             verdict = _compare_numerically(lhs, rhs, domain, seed)
@@ -322,20 +340,64 @@ def compare_sides(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain, *,
         # No numbers (unknown functions): only a proof can decide, and only as a pass.
         if _proved_equal(lhs, rhs, domain):
             return StepVerdict("pass", "proved")
-        return verdict
+        return _normalisation(lhs, rhs, domain, seed) or verdict
     if verdict.status == "fail" and _proved_equal(lhs, rhs, domain, seconds=_REFUTE_SECONDS,
                                                   kind="refute"):
         return StepVerdict("pass", "proved (the numbers disagreed)")
     if verdict.status == "pass" and _proved_equal(lhs, rhs, domain, seconds=_CONFIRM_SECONDS,
                                                   kind="confirm"):
         return StepVerdict("pass", "proved")
+    if verdict.status == "pass" and _ordered(lhs, rhs):
+        # Numbers commute: `x y^T` and `y x^T`, `(Ax)^T` and `A^T x^T` agree as numbers,
+        # which says nothing about matrices: random matrices decide (builder/check/
+        # matrices.py), or the proof above, which keeps the order.
+        from builder.check.matrices import agree_as_matrices  # numpy: only when needed
+
+        agreed = agree_as_matrices(lhs, rhs, seed)
+        if agreed:
+            return StepVerdict("pass", "equal at random matrices and vectors")
+        return StepVerdict("unchecked", _ORDERED if agreed is None else _MISORDERED)
     if verdict.status == "fail":
         from builder.check.doubt import doubt  # sympy: a warm check loads none of it
 
-        reason = doubt(lhs, rhs, domain, lambda a, b: _agree(a, b, domain, seed))
+        reason = doubt(lhs, rhs, domain, lambda a, b, where: _agree(a, b, where, seed))
         if reason:
             return StepVerdict("unchecked", reason)
     return verdict
+
+
+_ORDERED = ("products of matrices or vectors: equal as numbers, but matrices cannot be "
+            "put in to compare the order of their factors: not checked")
+_MISORDERED = ("products of matrices or vectors: equal as numbers but not at random "
+               "matrices (the order of the factors, a transpose?): not checked")
+
+
+def _ordered(lhs: sympy.Expr, rhs: sympy.Expr) -> bool:
+    """Does a side multiply factors whose order matters (matrices, vectors, a transpose:
+    non-commutative names)?"""
+    import sympy
+
+    return any(isinstance(node, sympy.Mul) and not node.is_commutative
+               for side in (lhs, rhs) for node in sympy.preorder_traversal(side))
+
+
+def _normalisation(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain, seed: int
+                   ) -> StepVerdict | None:
+    """`unchecked`, saying what to declare, for a step that would hold if the densities it
+    integrates (or the distributions it sums) added up to 1; None otherwise. Never a
+    pass: the note has not said so."""
+    import sympy
+
+    if not lhs.has(sympy.Integral, sympy.Sum) and not rhs.has(sympy.Integral, sympy.Sum):
+        return None
+    from builder.check.density import normalisation_hint
+
+    def agree(new_lhs: sympy.Expr, new_rhs: sympy.Expr) -> bool:
+        return numbers_agree(new_lhs, new_rhs, domain, seed) or _proved_equal(
+            new_lhs, new_rhs, domain, seconds=_REFUTE_SECONDS)
+
+    hint = normalisation_hint(lhs, rhs, agree)
+    return StepVerdict("unchecked", hint) if hint else None
 
 
 def numbers_agree(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain, seed: int) -> bool:
@@ -569,8 +631,8 @@ def _proved_equal(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain, *,
         with time_limit(seconds):
             replacements = {}
             for symbol in (lhs - rhs).free_symbols:
-                if not isinstance(symbol, sympy.Symbol):
-                    continue
+                if not isinstance(symbol, sympy.Symbol) or symbol.is_commutative is False:
+                    continue  # (a matrix stays one: made a real number, AB would be BA)
                 interval = domain.interval(str(symbol))
                 assumptions: dict[str, bool] = {}
                 if interval.low >= 0:

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field, replace
 
 from builder.formula import python_name
 
-__all__ = ["DEFAULT_INTERVAL", "POSITIVE_INTERVAL", "Domain", "Interval", "assume_problems",
-           "parse_domain", "sample"]
+__all__ = ["DEFAULT_INTERVAL", "POSITIVE_INTERVAL", "SCALE_INTERVAL", "Domain", "Interval",
+           "assume_problems", "parse_domain", "sample"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +57,9 @@ class Domain:
     drawn non-negative, summing to 1 over the sum that runs through them."""
     one_hot: frozenset[str] = frozenset()
     """Arrays that are one-hot (`y one-hot`): one entry 1, the others 0."""
+    densities: frozenset[str] = frozenset()
+    """Unknown functions that add up to 1 over their first argument (`\\int p(x) dx = 1`,
+    `\\sum_x p(x) = 1` in `assume:`): `\\int p(x) F dx` is F where F does not use x."""
 
     def constrained(self, name: str) -> bool:
         """Does `assume:` say what the entries of the array `name` add up to?"""
@@ -116,6 +119,18 @@ _SUMS_TO_ONE = re.compile(
     r"(?:\s*\^\s*(?:\{[^}]*\}|\\?\w+))?\s*(?P<name>.+?)\s*_\s*\{?\s*(?P=index)\s*\}?"
     r"\s*=\s*1")
 """`\\sum_j y_j = 1`, `\\sum_{k=1}^K \\pi_k = 1`: a probability vector."""
+_SCRIPT = r"(?:\s*_\s*(?:\{[^{}]*\}|\\?\w+))?"
+_FUNCTION = (r"(?P<name>\\?[A-Za-z]\w*" + _SCRIPT + r")\s*"
+             r"(?:\\left\s*)?\(\s*(?P<variable>\\?[A-Za-z]\w*)\s*"
+             r"(?:(?:\\mid|\||;)[^()]*)?(?:\\right\s*)?\)")
+_INTEGRATES_TO_ONE = re.compile(
+    r"(?:\\int|∫)(?:\s*_\s*\{\s*-\s*\\infty\s*\}\s*\^\s*\{?\s*\+?\s*\\infty\s*\}?)?"
+    r"\s*" + _FUNCTION + r"\s*(?:\\[,;:!]\s*|\\ \s*)*(?:\\mathrm\{d\}|d)\s*(?P=variable)"
+    r"\s*=\s*1")
+"""`\\int p(x) dx = 1`, `\\int_{-\\infty}^{\\infty} p(x \\mid \\theta) \\, dx = 1`: a density."""
+_ADDS_TO_ONE = re.compile(
+    r"(?:\\sum|∑)\s*_\s*\{?\s*(?P<index>\\?[A-Za-z]\w*)\s*\}?\s*" + _FUNCTION + r"\s*=\s*1")
+"""`\\sum_x p(x) = 1`: a distribution (a vector `\\sum_j y_j = 1` is `_SUMS_TO_ONE`)."""
 _ONE_HOT = re.compile(r"(?P<name>.+?)\s*(?:\\text\{\s*one-hot\s*\}|\bone-hot)")
 """`y one-hot`, `\\mathbf{t} \\text{ one-hot}`: a one-hot vector."""
 _HOW = "write e.g. `0 < p < 1`, `x > 0`, `x, y \\ge 0`, `n \\in \\mathbb{N}`"
@@ -153,8 +168,16 @@ def _read_domain(assume: Sequence[str]) -> tuple[Domain, list[str]]:
 
     simplex: set[str] = set()
     one_hot: set[str] = set()
+    densities: set[str] = set()
     for condition in assume:
         text = condition.strip().rstrip(".")
+        density = _INTEGRATES_TO_ONE.fullmatch(text) or _ADDS_TO_ONE.fullmatch(text)
+        if density is not None and (density.re is _INTEGRATES_TO_ONE
+                                    or density.group("index") == density.group("variable")):
+            densities.add(python_name(density.group("name")))
+            unused_names()
+            waiting, waiting_text = [], []
+            continue
         constraint = _SUMS_TO_ONE.fullmatch(text) or _ONE_HOT.fullmatch(text)
         if constraint is not None:
             written = constraint.group("name").strip()
@@ -193,6 +216,13 @@ def _read_domain(assume: Sequence[str]) -> tuple[Domain, list[str]]:
                 unused_names()
             waiting, waiting_text = [], []
             continue
+        if re.match(r"\\int|\\sum|∫|∑", text) and re.search(r"=\s*1$", text):
+            problems.append(f"`{text}`: not a constraint it can use (write `\\int p(x) dx = 1` "
+                            f"for a density over all x, `\\sum_x p(x) = 1`, or "
+                            f"`\\sum_j y_j = 1` for a probability vector)")
+            unused_names()
+            waiting, waiting_text = [], []
+            continue
         parts = [part.strip() for part in _RELATION.split(text)]
         if len(parts) < 3:
             if not re.search(r"\\neq?\b|≠", text):  # `x \ne 0`: true, just not a bound
@@ -226,7 +256,8 @@ def _read_domain(assume: Sequence[str]) -> tuple[Domain, list[str]]:
             unused_names()
         waiting, waiting_text = [], []
     unused_names()
-    return Domain(intervals, simplex=frozenset(simplex), one_hot=frozenset(one_hot)), problems
+    return Domain(intervals, simplex=frozenset(simplex), one_hot=frozenset(one_hot),
+                  densities=frozenset(densities)), problems
 
 
 def sample(interval: Interval, rng: random.Random) -> float:

@@ -11,16 +11,19 @@ more than an unchecked card).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import sympy
 
-from builder.check.domain import Domain
+from builder.check.domain import DEFAULT_INTERVAL, SCALE_INTERVAL, Domain
+from builder.formula import python_name
 
 __all__ = ["doubt"]
 
-Compare = Callable[[sympy.Expr, sympy.Expr], bool]
-"""Do two sides agree (numerically, over the step's domain)?"""
+Compare = Callable[[sympy.Expr, sympy.Expr, Domain], bool]
+"""Do two sides agree (numerically, over the given domain)?"""
 
 
 def doubt(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain, agree: Compare) -> str | None:
@@ -34,15 +37,16 @@ def doubt(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain, agree: Compare) -> s
     if summed is not None and not domain.constrained(summed[0]):
         # (declared: the numbers were drawn so, and the step fails as it stands)
         name, index, new_lhs, new_rhs = summed
-        if agree(new_lhs, new_rhs):
-            return (f"holds if Σ_{index} {name}_{index} = 1 (a one-hot or probability "
-                    f"vector): declare it with `<!-- assume: \\sum_{index} {name}_{index} = 1 -->`")
+        if agree(new_lhs, new_rhs, domain):
+            entry = f"{latex_name(name)}_{index}"  # (`\\hat{y}_j` for the array `y_hat`)
+            return (f"holds if Σ_{index} {entry} = 1 (a one-hot or probability "
+                    f"vector): declare it with `<!-- assume: \\sum_{index} {entry} = 1 -->`")
     orthogonal = _without_orthogonal_pairs(lhs, rhs)
     if orthogonal is not None:
         name, new_lhs, new_rhs = orthogonal
-        if agree(new_lhs, new_rhs):
+        if agree(new_lhs, new_rhs, domain):
             return f"holds if {name}^T {name} = I ({name} orthogonal); matrices are not checked"
-    return None
+    return _positive_by_convention(lhs, rhs, domain, agree)
 
 
 def _vector_and_its_elements(lhs: sympy.Expr, rhs: sympy.Expr) -> str | None:
@@ -168,3 +172,72 @@ def _transpose_pair(first: sympy.Basic, second: sympy.Basic) -> bool:
                 and node.args == (symbol,))
     return bool((second.is_Symbol and transposed_of(first, second)) or
                 (first.is_Symbol and transposed_of(second, first)))
+
+
+_POSITIVE_BY_CONVENTION = re.compile(r"(?:T|tau|eta|lambda|alpha|beta|gamma)(?:_\w+)?")
+"""Names that notes use for quantities that are positive almost always, but not always
+enough to draw them so: a temperature or a horizon `T`, a time constant `\\tau`, a learning
+rate `\\eta` or `\\alpha`, a weight or a rate `\\lambda`, `\\beta` and `\\gamma` (a discount,
+a noise schedule, Adam's decay). `\\lambda` may be an eigenvalue and `\\alpha` an angle, so a
+step that needs them positive is not passed: it is left unchecked with the declaration
+to write. (`\\sigma`, a standard deviation in nearly every note, is drawn positive:
+`domain.SCALE_INTERVAL`.)"""
+
+
+def _positive_by_convention(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain,
+                            agree: Compare) -> str | None:
+    """`holds if T > 0: declare it with …` for a step that fails at points of every sign
+    but holds when the names above that it uses are positive (`\\sqrt{T^2} = T`), naming
+    only those it needs; None otherwise (`\\sqrt{T^2} = -T` fails whatever the sign)."""
+    if domain.default is not DEFAULT_INTERVAL:
+        return None  # (the positive fallback: every name was positive already)
+    names = sorted({name for name in _sampled_names(lhs) | _sampled_names(rhs)
+                    if _POSITIVE_BY_CONVENTION.fullmatch(name) and name not in domain.intervals})
+    if not names or not agree(lhs, rhs, _positive(domain, names)):
+        return None
+    needed = list(names)
+    for name in names:  # each one the step holds without goes
+        fewer = [other for other in needed if other != name]
+        if fewer and agree(lhs, rhs, _positive(domain, fewer)):
+            needed = fewer
+    written = ", ".join(latex_name(name) for name in needed)
+    return f"holds if {written} > 0: declare it with `<!-- assume: {written} > 0 -->`"
+
+
+def _sampled_names(expr: sympy.Expr) -> set[str]:
+    """The names whose values are drawn: symbols, and arrays by their name (`beta` for
+    `\\beta_t` inside a sum)."""
+    names = {symbol.name for symbol in expr.free_symbols if isinstance(symbol, sympy.Symbol)}
+    return names | {item.base.label.name for item in expr.atoms(sympy.Indexed)}
+
+
+def _positive(domain: Domain, names: Sequence[str]) -> Domain:
+    return replace(domain, intervals={**domain.intervals,
+                                      **dict.fromkeys(names, SCALE_INTERVAL)})
+
+
+_GREEK = frozenset(("alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta",
+                    "theta", "vartheta", "iota", "kappa", "lambda", "mu", "nu", "xi", "pi",
+                    "varpi", "rho", "varrho", "sigma", "varsigma", "tau", "upsilon", "phi",
+                    "varphi", "chi", "psi", "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi",
+                    "Pi", "Sigma", "Upsilon", "Phi", "Psi", "Omega"))
+"""Greek letters by name: written with a backslash (`\\eta`, `p_{\\theta}`)."""
+
+
+def latex_name(name: str) -> str:
+    """A Python name as `assume:` reads it back (`eta` → `\\eta`, `alpha_bar_t` →
+    `\\bar{\\alpha}_t`, `p_theta` → `p_{\\theta}`, `pi` → `\\pi`); the name itself when
+    that spelling does not read back as it."""
+    base, _, script = name.partition("_")
+    letter = f"\\{base}" if base in _GREEK else base
+    accent = re.match(r"(bar|hat|tilde)(?:_|$)", script)
+    if accent:
+        letter = f"\\{accent.group(1)}{{{letter}}}"
+        script = script[accent.end():]
+    if script in _GREEK:
+        script = f"\\{script}"
+    written = f"{letter}_{{{script}}}" if len(script) > 1 else \
+        f"{letter}_{script}" if script else letter
+    if python_name(written) == name or (written == f"\\{name}" and name == "pi"):
+        return written  # (`\\pi` alone reads as the number; `\\pi_k` is a vector's entry)
+    return name
