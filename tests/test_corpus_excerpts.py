@@ -32,6 +32,8 @@ FALSE_ALARMS = [
     # fumishiki/zenn articles/ml-lecture-03-part1.md:464 (U orthogonal, from the SVD)
     (r"X^\top X = V \Sigma^\top U^\top U \Sigma V^\top = V \Sigma^2 V^\top",
      "holds if U^T U = I"),
+    # fumishiki/zenn articles/ml-lecture-03-part1.md:826 (y one-hot; a sum skipping j)
+    (r"s_j \sum_{i \neq j} y_i = s_j (1 - y_j)", r"holds if Σ_i y_i = 1"),
     # yonesuke/yonesuke.github.io docs/posts/posts/svd/index.md:38 (Kronecker's delta)
     (r"\frac{\xi_{j}\delta_{ij}}{\sqrt{\xi_{i}\xi_{j}}}=\delta_{ij}", "Kronecker"),
     # kaityo256/zenn-content articles/boltzmann_machine2.md:209 (an estimate to solve for)

@@ -110,6 +110,10 @@ def _sums_to_one(lhs: sympy.Expr, rhs: sympy.Expr
     """The sides with every `\\sum_j y_j F` (F not using j) made `F`, as `Σ_j y_j = 1`
     allows; None when no such sum is there."""
     found: list[tuple[str, str]] = []
+    # A bare `Σ_j y_j` only where the other side has no sum: on both sides it would make
+    # any two sums of y agree (`Σ_1^n a_i = Σ_1^{n-1} a_i`); on one side it is the step
+    # `s_j Σ_{i≠j} y_i = s_j (1 - y_j)` of a one-hot label.
+    bare = not (lhs.has(sympy.Sum) and rhs.has(sympy.Sum))
 
     def rewrite(node: sympy.Basic) -> sympy.Basic:
         if not isinstance(node, sympy.Sum) or len(node.limits) != 1:
@@ -118,9 +122,8 @@ def _sums_to_one(lhs: sympy.Expr, rhs: sympy.Expr
         factors = sympy.Mul.make_args(node.function)
         weights = [f for f in factors if isinstance(f, sympy.Indexed) and f.indices == (index,)]
         rest = [f for f in factors if f not in weights]
-        # Only a weighted sum `Σ_j y_j F`: a bare `Σ_j y_j` on both sides would make any
-        # two sums of y agree (`Σ_1^n a_i = Σ_1^{n-1} a_i`).
-        if len(weights) != 1 or not rest or any(index in f.free_symbols for f in rest):
+        if len(weights) != 1 or (not rest and not bare) or \
+                any(index in f.free_symbols for f in rest):
             return node
         found.append((weights[0].base.label.name, index.name))
         return sympy.Mul(*rest)

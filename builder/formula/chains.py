@@ -14,7 +14,7 @@ from builder.formula.tokens import (
     is_relation,
     top_level,
 )
-from builder.formula.vocabulary import ALIGN_ENVS, EXPLICIT_PRODUCTS, PROSE, RELATIONS
+from builder.formula.vocabulary import ALIGN_ENVS, EXPLICIT_PRODUCTS, GREEK, PROSE, RELATIONS
 
 
 @dataclass(slots=True)
@@ -106,6 +106,8 @@ def _is_annotation(piece: list[Token]) -> bool:
         return False  # `\text{SVD: } A = U \Sigma V^\top`: a label, then the formula
     if _is_prose(piece[0]) or piece[0].value in ("\\because", "\\therefore"):
         return True
+    if _is_range(piece):
+        return True
     if piece[0].value == "(" and piece[-1].value == ")":
         depth = 0
         for position, token in enumerate(piece):
@@ -121,6 +123,19 @@ def _is_annotation(piece: list[Token]) -> bool:
         return any(is_relation(t) or _is_prose(t) or t.kind == "dots" or
                    t.value in ("\\because", "\\therefore") for t in inner)
     return False
+
+
+def _is_range(piece: list[Token]) -> bool:
+    """`\\ell = 1, \\ldots, L-1`, `i = 1, 2, \\dots, n`: the values an index runs
+    through, said beside a formula; not an equation."""
+    top = top_level(piece)
+    if len(top) < 3 or top[1].value != "=" or not (
+            top[0].kind == "letter" or (top[0].kind == "cmd" and top[0].value[1:] in GREEK)):
+        return False
+    values = top[2:]
+    commas = [t for t in values if t.kind == "op" and t.value == ","]
+    return len(commas) >= 2 and any(t.kind == "dots" for t in values) and \
+        not any(is_relation(t) for t in values)
 
 
 def _strip_prose(piece: list[Token]) -> list[Token]:
@@ -216,6 +231,8 @@ def _pieces(row: list[Token]) -> list[tuple[list[Token], bool]]:
     for piece, after_break in zip(cleaned, broken, strict=True):
         if not piece:
             continue
+        if merged and merged[-1][0][-1].value == "," and all(t.kind == "dots" for t in piece):
+            continue  # `…, \\quad \\ldots`: and so on, after a list of statements
         if merged and not after_break and _is_optimum(merged[-1][0]):
             # `\min_{x} \quad f(x) + g(x)`: the operator and its objective
             merged[-1] = (merged[-1][0] + piece, merged[-1][1])

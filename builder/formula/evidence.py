@@ -40,8 +40,10 @@ _SUBSCRIPT_OPERATIONS = frozenset({"\\log", "\\ln", "\\exp", "\\int", "\\sum", "
 """Commands that make a subscript an expression rather than a label or an index."""
 
 
-_DECORATIONS = {"\\hat": "hat", "\\bar": "bar", "\\tilde": "tilde", "\\vec": "vec"}
-"""Decorations whose name the compiler keys as `p_vec` (`\\vec{p}`)."""
+_DECORATIONS = {"\\hat": "hat", "\\bar": "bar", "\\tilde": "tilde", "\\vec": "vec",
+                "\\mathcal": "cal", "\\mathscr": "scr", "\\mathfrak": "frak"}
+"""Decorations whose name the compiler keys as `p_vec` (`\\vec{p}`, `\\mathcal{L}` as
+`L_cal`: a loss applied to `\\theta` is applied to `\\theta + d` too)."""
 
 
 def _expression_subscript(tokens: Sequence[Token]) -> bool:

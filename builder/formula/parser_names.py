@@ -43,7 +43,8 @@ class NameReader(Reader):
         sympy = self.sympy
         token = self.peek()
         assert token is not None
-        if token.kind == "letter" and token.value == "e" and self.peek_value(1) == "^":
+        if token.kind in ("letter", "word") and token.value == "e" and \
+                self.peek_value(1) == "^":  # e^x, and upright as ISO writes it (\text{e}^x)
             self.index += 2
             return sympy.exp(self.sub(self.group()))
         if token.kind == "letter" and token.value == "E" and (

@@ -238,6 +238,13 @@ class OperatorReader(Reader):
                         for t in self.tokens[:begin]) and not self.depth
             self.index += 1
             over = self.group()
+            bound = {t.value.lstrip("\\") for t in over[1:]
+                     if t.kind in ("letter", "cmd")} & self.scope
+            if bound and any(is_relation(t) for t in over):
+                # \lim_{\epsilon \to 0} \arg\min_{\lVert d \rVert \leq \epsilon}: the
+                # constraint would be part of the operator's name, hiding its ε
+                raise Refused(f"{name} under a constraint on {sorted(bound)[0]}, bound "
+                              "outside it")
             body = self.term()
             while first and self.at("+", "-"):
                 # \min_\beta \frac{1}{2}||\beta||^2 + C \sum \xi_i: an objective starting
