@@ -68,4 +68,7 @@ class ParseContext:
     bare: frozenset[str] = frozenset()
     """Names this equation itself uses as values (`h` of `4h(h + d)`), which makes even
     `f`, `g` applied to an expression a product here."""
+    pairs: bool = False
+    """The chain being read writes inner products as pairs, `(v_i, v_j) = \\delta_{ij}`
+    (`pairs.py`): `(a, b)` is ⟨a, b⟩ there, not refused as a tuple or interval."""
     uses: list[NameUse] = field(default_factory=list)

@@ -26,6 +26,7 @@ from builder.formula.evidence import (
     name_evidence,
     step_letters,
 )
+from builder.formula.pairs import pairs_are_inner_products
 from builder.formula.parser import Parser
 from builder.formula.results import TEXT_ONLY, Chain, CompiledEquation, Side
 from builder.formula.tokens import (
@@ -155,7 +156,10 @@ def _compile_chains(tex: str, tokens: list[Token], raw_chains: list[RawChain],
     heads: list[str | None] = []
     chain_letters: list[set[str]] = []
     first: dict[int, _FirstParse] = {}
-    for chain in raw_chains:
+    pairs = [pairs_are_inner_products(chain.sides, chain.relations, matrices)
+             for chain in raw_chains]
+    for chain, inner in zip(raw_chains, pairs, strict=True):
+        context.pairs = inner
         letters: set[str] = set()
         head = None
         for number, side in enumerate(chain.sides):
@@ -173,22 +177,23 @@ def _compile_chains(tex: str, tokens: list[Token], raw_chains: list[RawChain],
         chain_letters.append(letters)
     indexed = frozenset(use.base for use in context.uses if use.compound or use.all_indices)
     compiled: list[_RelativeChain] = []
-    for chain, head, letters in zip(raw_chains, heads, chain_letters, strict=True):
+    for chain, head, letters, inner in zip(raw_chains, heads, chain_letters, pairs,
+                                           strict=True):
         free = frozenset({head}) if head is not None and head in letters else frozenset()
         chain_context = ParseContext(declarations, indexed_bases=indexed, free_index=free,
                                      steps=steps, matrices=matrices, labels=labels,
-                                     bare=bare)
+                                     bare=bare, pairs=inner)
         if free:
             # the free index's bases are arrays too (`y_k`, `a_k`)
             bases = set(indexed)
             probe = ParseContext(declarations, free_index=free, steps=steps,
-                                 matrices=matrices, labels=labels, bare=bare)
+                                 matrices=matrices, labels=labels, bare=bare, pairs=inner)
             for side in chain.sides:
                 _try_parse(side, probe)
             bases |= {use.base for use in probe.uses if use.all_indices}
             chain_context = ParseContext(declarations, indexed_bases=frozenset(bases),
                                          free_index=free, steps=steps, matrices=matrices,
-                                         labels=labels, bare=bare)
+                                         labels=labels, bare=bare, pairs=inner)
         sides: list[_RelativeSide] = []
         for side in chain.sides:
             reading = first[id(side)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from builder.formula.functions import conditional_marker, ellipsis_marker
+from builder.formula.functions import InnerProduct, conditional_marker, ellipsis_marker
 from builder.formula.reader import Reader
 from builder.formula.tokens import (
     Refused,
@@ -29,6 +29,11 @@ class OperatorReader(Reader):
         inner, _ = self.until_closer(opener.value, closer)
         if any(t.kind in ("op", "cmd") and t.value in RELATIONS for t in top_level(inner)):
             raise Refused("relation inside brackets")
+        if self.context.pairs and opener.value == "(":
+            parts = split_top(inner, {","})
+            if len(parts) == 2 and all(parts):
+                # `(v_i, v_j) = \delta_{ij}`: the chain shows an inner product (pairs.py)
+                return InnerProduct.get()(self.sub(parts[0]), self.sub(parts[1]))
         if any(t.kind == "op" and t.value in (",", ";") for t in top_level(inner)):
             raise Refused("tuple or interval in brackets")
         return self.sub(inner)
