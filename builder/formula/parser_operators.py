@@ -36,7 +36,25 @@ class OperatorReader(Reader):
                 return InnerProduct.get()(self.sub(parts[0]), self.sub(parts[1]))
         if any(t.kind == "op" and t.value in (",", ";") for t in top_level(inner)):
             raise Refused("tuple or interval in brackets")
+        if self.at("(") and self.bare_functions(inner):
+            # (f^* + g^*)(x): a sum of functions applied, not a product
+            raise Refused("(f + g)(x): functions combined, then applied")
         return self.sub(inner)
+
+    def bare_functions(self, inner: list[Token]) -> bool:
+        """Does `inner` name, without applying it, a function the card applies
+        (`f^* + g^*` beside `f(z)`)?"""
+        declared = self.context.declarations
+        functions = declared.applied | declared.functions | declared.defined
+        for position, token in enumerate(inner):
+            if token.kind != "letter" or token.value not in functions:
+                continue
+            after = position + 1
+            while after + 1 < len(inner) and inner[after].value in ("^", "_"):
+                after = group_end(inner, after + 1) + 1
+            if after >= len(inner) or inner[after].value != "(":
+                return True
+        return False
 
 
     def absolute(self) -> Any:
