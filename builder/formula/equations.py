@@ -16,7 +16,7 @@ declarations) for the life of the process."""
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from builder.formula.chains import RawChain, split_chains
@@ -24,6 +24,7 @@ from builder.formula.context import Declarations, NameUse, ParseContext
 from builder.formula.evidence import (
     is_matrix_equation,
     name_evidence,
+    sigma_names,
     step_letters,
 )
 from builder.formula.pairs import pairs_are_inner_products
@@ -152,7 +153,7 @@ def _compile_chains(tex: str, tokens: list[Token], raw_chains: list[RawChain],
     # index `x_i` anywhere in the equation) and each chain's free index (`y_k = …a_k…`).
     bare = name_evidence(tex).plain
     context = ParseContext(declarations, steps=steps, matrices=matrices, labels=labels,
-                           bare=bare)
+                           bare=bare, sigma_names=sigma_names(tokens))
     heads: list[str | None] = []
     chain_letters: list[set[str]] = []
     first: dict[int, _FirstParse] = {}
@@ -180,20 +181,17 @@ def _compile_chains(tex: str, tokens: list[Token], raw_chains: list[RawChain],
     for chain, head, letters, inner in zip(raw_chains, heads, chain_letters, pairs,
                                            strict=True):
         free = frozenset({head}) if head is not None and head in letters else frozenset()
-        chain_context = ParseContext(declarations, indexed_bases=indexed, free_index=free,
-                                     steps=steps, matrices=matrices, labels=labels,
-                                     bare=bare, pairs=inner)
+        chain_context = replace(context, indexed_bases=indexed, free_index=free,
+                                pairs=inner, uses=[])
         if free:
             # the free index's bases are arrays too (`y_k`, `a_k`)
             bases = set(indexed)
-            probe = ParseContext(declarations, free_index=free, steps=steps,
-                                 matrices=matrices, labels=labels, bare=bare, pairs=inner)
+            probe = replace(context, free_index=free, pairs=inner, uses=[])
             for side in chain.sides:
                 _try_parse(side, probe)
             bases |= {use.base for use in probe.uses if use.all_indices}
-            chain_context = ParseContext(declarations, indexed_bases=frozenset(bases),
-                                         free_index=free, steps=steps, matrices=matrices,
-                                         labels=labels, bare=bare, pairs=inner)
+            chain_context = replace(context, indexed_bases=frozenset(bases),
+                                    free_index=free, pairs=inner, uses=[])
         sides: list[_RelativeSide] = []
         for side in chain.sides:
             reading = first[id(side)]

@@ -16,6 +16,7 @@ from builder.formula.tokens import (
     Refused,
     Token,
     group_end,
+    script_label,
     split_top,
     top_level,
     unexpected,
@@ -262,13 +263,19 @@ class Parser(NameReader, CalculusReader, OperatorReader):
 
     def capital_sigma(self, token: Token) -> Any:
         """`\\Sigma_{i}`: a sum; `\\Sigma` alone or numbered (`\\Sigma_1`, `\\Sigma _ {2}`):
-        a name (a covariance), as no sum runs over a number."""
-        if self.peek_value(1) == "_":
+        a name (a covariance), as no sum runs over a number; so is a bold one
+        (`\\boldsymbol{\\Sigma}_q`, a matrix) and one the equation writes with nothing
+        after it to sum (`\\mathcal{N}(\\mu_q, \\Sigma_q)`, `\\Sigma_r \\in \\mathbb{R}^{r
+        \\times r}`: `ParseContext.sigma_names`)."""
+        if self.peek_value(1) == "_" and not token.bold:
             end = group_end(self.tokens, self.index + 2)
             script = self.tokens[self.index + 2:end + 1]
-            applied = end + 1 < len(self.tokens) and self.tokens[end + 1].value == "(" and \
+            following = self.tokens[end + 1] if end + 1 < len(self.tokens) else None
+            applied = following is not None and following.value == "(" and \
                 not any(t.value == "=" for t in script)  # \Sigma_\theta(x_t, t): a covariance
-            if not applied and not all(t.kind == "num" or t.value in "{}" for t in script):
+            named = script_label(script) in self.context.sigma_names
+            if not applied and not named and \
+                    not all(t.kind == "num" or t.value in "{}" for t in script):
                 return self.sum_or_product(token)
         return self.name_factor()
 

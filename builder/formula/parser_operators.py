@@ -263,7 +263,7 @@ class OperatorReader(Reader):
             over = self.group()
             bound = {t.value.lstrip("\\") for t in over[1:]
                      if t.kind in ("letter", "cmd")} & self.scope
-            if bound and any(is_relation(t) for t in over):
+            if bound and any(is_relation(t) and t.value != "\\in" for t in over):
                 # \lim_{\epsilon \to 0} \arg\min_{\lVert d \rVert \leq \epsilon}: the
                 # constraint would be part of the operator's name, hiding its ε
                 raise Refused(f"{name} under a constraint on {sorted(bound)[0]}, bound "
