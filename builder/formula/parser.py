@@ -284,9 +284,16 @@ class Parser(NameReader, CalculusReader, OperatorReader):
         return self.function(token.value[1:])
 
     def determinant(self, token: Token) -> Any:
+        """`\\det(A)`, `\\det A`, `\\det \\frac{\\partial f}{\\partial z}` (of one factor);
+        `\\det |A|` and `\\det A B` (of A, or of AB?) are refused."""
         self.index += 1
         if not self.at("(", "["):
-            raise Refused("\\det without parentheses")
+            if self.at("|") or not self.starts_factor():
+                raise Refused("\\det without parentheses")
+            matrix = self.run(single=True)
+            if self.starts_factor() and not self.at("|"):
+                raise Refused("\\det A B: of A, or of AB?")
+            return self.sympy.Function("det")(matrix)
         opener = self.next()
         inner, _ = self.until_closer(opener.value, ")" if opener.value == "(" else "]")
         return self.postfix(self.sympy.Function("det")(self.sub(inner)))

@@ -159,6 +159,13 @@ class OperatorReader(Reader):
 
     def condition(self, tokens: list[Token]) -> Any:
         """`\\text{if } z < 0`, `z \\geq 0`, `\\text{otherwise}`: a case's condition."""
+        def prose(token: Token) -> bool:
+            return token.kind == "text" or (token.kind == "word" and not token.value.isascii())
+
+        if tokens and tokens[-1].value == ")" and any(prose(t) for t in tokens):
+            opening = max(position for position, t in enumerate(tokens) if t.value == "(")
+            if any(prose(t) for t in tokens[opening:]):
+                tokens = tokens[:opening]  # `x < 0 (\alpha は固定値)`: a remark after it
         words = [t for t in tokens if t.kind == "word"]
         rest = [t for t in tokens if t.kind != "word" and not (
             t.kind == "op" and t.value in ",.;")]
@@ -225,6 +232,11 @@ class OperatorReader(Reader):
                 raise Refused("empty function argument")
             if len(piece) == 1 and piece[0].kind == "dots" and 0 < number < len(pieces) - 1:
                 arguments.append(ellipsis_marker())  # q(z_1, \ldots, z_T)
+                continue
+            if len(piece) == 1 and piece[0].kind == "text":
+                # P(A | 表), P(表): an event named in words (the coin shows heads), as
+                # a function's argument
+                arguments.append(self.sympy.Symbol(piece[0].value.strip()))
                 continue
             arguments.append(self.relation_or_expression(piece))
         return arguments
