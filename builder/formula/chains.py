@@ -104,8 +104,8 @@ def _is_annotation(piece: list[Token]) -> bool:
     if _is_prose(piece[0]) and piece[0].value.strip().endswith((":", "：")) and \
             any(is_relation(t) for t in top_level(piece)):
         return False  # `\text{SVD: } A = U \Sigma V^\top`: a label, then the formula
-    if _is_prose(piece[0]) or piece[0].value in ("\\because", "\\therefore"):
-        return True
+    if _is_prose(piece[0]) or piece[0].value in ("\\because", "\\therefore", "\\forall"):
+        return True  # `\\quad \\forall z \\in \\mathbb{R}^n`: for which values, not a claim
     if _is_range(piece):
         return True
     if piece[0].value == "(" and piece[-1].value == ")":
@@ -208,6 +208,11 @@ def _pieces(row: list[Token]) -> list[tuple[list[Token], bool]]:
             pieces.append([] if token.value.strip() == "and" else [token])
             broken.append(False)
             continue
+        if depth == 0 and token.value == ";" and index + 1 < len(row) and \
+                row[index + 1].value == "\\forall":
+            pieces.append([])  # `…; \\forall t \\in \\mathbb{N}`: for which t (dropped)
+            broken.append(False)
+            continue
         if depth == 0 and (token.kind == "space" or is_break(token)):
             pieces.append([])
             broken.append(is_break(token))
@@ -221,6 +226,11 @@ def _pieces(row: list[Token]) -> list[tuple[list[Token], bool]]:
     for piece in pieces:
         if piece and piece[0].kind == "skipgroup":
             piece = piece[1:]
+            if piece and piece[0].value == "[":  # \xrightarrow[t \to \infty]{}: its label
+                closing = next((position for position, (token, depth) in enumerate(
+                    zip(piece, depth_map(piece), strict=True))
+                    if depth == 0 and token.value == "]"), None)
+                piece = piece[closing + 1:] if closing is not None else []
             if piece and piece[0].value == "{":
                 try:
                     piece = piece[group_end(piece, 0) + 1:]

@@ -73,16 +73,30 @@ class CalculusReader(Reader):
         return sympy.Derivative(operand, *variables)
 
     def gradient(self, token: Token) -> Any:
-        """`\\nabla_\\theta J`: the derivative of the rest of the term."""
+        """`\\nabla_\\theta J`: the derivative of the rest of the term; `\\nabla_\\theta^2
+        J` (or `\\nabla^2_\\theta J`, the Hessian) its second derivative."""
         sympy = self.sympy
         self.index += 1
+        order = 1
+        if self.at("^") and self.peek_value(2) == "_":
+            self.index += 1
+            order = self.derivative_order(self.group())
         if not self.at("_"):
             return self.gradient_name()
         self.index += 1
         variable = self.sub(self.group())
         if not isinstance(variable, (sympy.Symbol, sympy.Indexed)):
             raise Refused("derivative with respect to an expression")
-        return sympy.Derivative(self.operand(), variable)
+        if self.at("^") and order == 1:
+            self.index += 1
+            order = self.derivative_order(self.group())
+        return sympy.Derivative(self.operand(), (variable, order))
+
+    def derivative_order(self, exponent: list[Token]) -> int:
+        """The 2 of `\\nabla^2_\\theta`: a whole number, or refused."""
+        if len(exponent) != 1 or exponent[0].kind != "num" or not exponent[0].value.isdigit():
+            raise Refused("derivative of unknown order")
+        return int(exponent[0].value)
 
     def gradient_name(self) -> Any:
         """`\\nabla E`, `\\nabla f(x)`: the gradient of a name, with respect to what the note
