@@ -205,7 +205,30 @@ def _compile_chains(tex: str, tokens: list[Token], raw_chains: list[RawChain],
             offset = plain[:side[0].pos].count("\n") if side else 0
             sides.append(_RelativeSide(side_tex, offset, expr, reason))
         compiled.append(_RelativeChain(tuple(sides), tuple(chain.relations)))
-    return _Compiled(tuple(compiled))
+    return _Compiled(_without_lengths(tuple(compiled)))
+
+
+def _without_lengths(chains: tuple[_RelativeChain, ...]) -> tuple[_RelativeChain, ...]:
+    """`\\frac{1}{|x|} \\sum_{i=1}^{|x|} \\log p(x_i | x_{<i})`: bars around the name of
+    a sequence the equation indexes are its length, not an absolute value; such a side is
+    refused rather than read as |x|."""
+    import sympy
+
+    sequences = {str(item.base.label) for chain in chains for side in chain.sides
+                 if isinstance(side.expr, sympy.Basic)
+                 for item in side.expr.atoms(sympy.Indexed)}
+    if not sequences:
+        return chains
+
+    def measured(expr: Any) -> bool:
+        return isinstance(expr, sympy.Basic) and any(
+            isinstance(bars.args[0], sympy.Symbol) and bars.args[0].name in sequences
+            for bars in expr.atoms(sympy.Abs))
+
+    return tuple(_RelativeChain(tuple(
+        _RelativeSide(side.tex, side.offset, None, "|x| of the sequence x: its length?")
+        if measured(side.expr) else side for side in chain.sides), chain.relations)
+        for chain in chains)
 
 
 def _try_parse(tokens: list[Token], context: ParseContext) -> tuple[Any, str | None]:

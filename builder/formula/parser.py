@@ -35,7 +35,7 @@ _REFUSED_COMMANDS = {
     "\\cup": "set expression (∩, ∪)",
     "\\circ": "composition (∘)",
     "\\underset": "argmax/argmin or \\underset", "\\overset": "\\overset",
-    "\\arg": "\\arg without \\min or \\max", "\\otimes": "tensor product (⊗)", "\\oplus": "⊕",
+    "\\arg": "\\arg without \\min or \\max", "\\oplus": "⊕",
     "\\emptyset": "set expression", "\\forall": "quantifier",
     "\\exists": "quantifier", "\\neg": "logic", "\\land": "logic", "\\lor": "logic",
     "\\choose": "\\choose", "\\operatornamewithlimits": "argmax/argmin or \\underset",
@@ -139,6 +139,11 @@ class Parser(NameReader, CalculusReader, OperatorReader):
                 while self.at("-", "+"):
                     negative ^= self.next().value == "-"
                 value = value * self.run()
+            elif self.at("\\otimes"):
+                # B^\top \otimes A: the Kronecker (tensor) product, an operation of its
+                # own whose order counts
+                self.index += 1
+                value = self.sympy.Function("otimes", commutative=False)(value, self.run())
             elif self.at("/", "\\div"):
                 self.index += 1
                 denominator = self.run(single=True)

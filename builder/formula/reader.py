@@ -83,7 +83,7 @@ class Reader(ABC):
         if token.kind == "cmd":
             return token.value not in EXPLICIT_PRODUCTS and token.value not in RELATIONS \
                 and token.value not in BREAKS and token.value not in (
-                    "\\div", "\\pm", "\\mp", "\\}", "\\rfloor", "\\rceil")
+                    "\\div", "\\pm", "\\mp", "\\}", "\\rfloor", "\\rceil", "\\otimes")
         return token.kind in ("letter", "num", "word", "dots", "refuse", "begin", "text")
 
 
