@@ -153,7 +153,7 @@ class OperatorReader(Reader):
                 if len(row) != 2:
                     raise Refused("cases row without a condition")
                 value, condition = row
-                pieces.append((self.sub(value), self.condition(condition)))
+                pieces.append((self.sub(_without_remark(value)), self.condition(condition)))
             return sympy.Piecewise(*pieces)
         raise Refused(f"{name} layout")
 
@@ -177,10 +177,33 @@ class OperatorReader(Reader):
             return True
         if any(w.value.strip() not in ("if", "for", "when", "") for w in words):
             raise Refused("text in formula")
+        between = self.between(rest)
+        if between is not None:
+            return between
         result = self.relation_or_expression(rest)
         if not isinstance(result, self.sympy.core.relational.Relational):
             raise Refused("case condition is not a comparison")
         return result
+
+    def between(self, tokens: list[Token]) -> Any:
+        """`-1 < x < 1`, `0 \\le t \\le T`: a condition that bounds a value on both
+        sides (both bounds the same way), the two comparisons together; None otherwise."""
+        sympy = self.sympy
+        depths = depth_map(tokens)
+        cuts = [index for index, (token, depth) in enumerate(zip(tokens, depths, strict=True))
+                if depth == 0 and is_relation(token)]
+        if len(cuts) != 2:
+            return None
+        kinds = [RELATIONS.get(tokens[cut].value, tokens[cut].value) for cut in cuts]
+        build = {"<": sympy.Lt, "\\le": sympy.Le}
+        if any(kind not in build for kind in kinds):
+            return None
+        parts = [tokens[:cuts[0]], tokens[cuts[0] + 1:cuts[1]], tokens[cuts[1] + 1:]]
+        if not all(parts):
+            return None
+        low, middle, high = (self.sub(part) for part in parts)
+        return sympy.And(build[kinds[0]](low, middle, evaluate=False),
+                         build[kinds[1]](middle, high, evaluate=False))
 
     def norm(self) -> Any:
         """`\\|w\\|_2^2`, `||x - x'||^2`: a norm, as the function `norm_2` (or `norm`)."""
@@ -350,3 +373,17 @@ class OperatorReader(Reader):
                 raise Refused(f"\\{name}^{{-1}} (inverse or reciprocal?)")
             result = result ** power
         return self.postfix(result) if name in ("max", "min") else result
+
+
+def _without_remark(cell: list[Token]) -> list[Token]:
+    """`\\frac{1}{2} x^2 \\quad (y=0)`: a case's value, then a remark in parentheses
+    after a space (where the minimum is reached): the value alone."""
+    spaces = [index for index, token in enumerate(cell) if token.kind == "space"]
+    if not spaces:
+        return cell
+    after = [token for token in cell[spaces[0]:] if token.kind != "space"]
+    if len(after) > 2 and after[0].value == "(" and after[-1].value == ")" and \
+            group_end([Token("op", "{", 0, 0), *after[1:-1], Token("op", "}", 0, 0)],
+                      0) == len(after) - 1:
+        return cell[:spaces[0]]
+    return cell
