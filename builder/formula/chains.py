@@ -104,6 +104,8 @@ def _is_annotation(piece: list[Token]) -> bool:
     if _is_prose(piece[0]) and piece[0].value.strip().endswith((":", "：")) and \
             any(is_relation(t) for t in top_level(piece)):
         return False  # `\text{SVD: } A = U \Sigma V^\top`: a label, then the formula
+    if _named_in_words(piece):
+        return False  # `\\text{output image size} = …`: a quantity named in words
     if _is_prose(piece[0]) or piece[0].value in ("\\because", "\\therefore", "\\forall"):
         return True  # `\\quad \\forall z \\in \\mathbb{R}^n`: for which values, not a claim
     if _is_range(piece):
@@ -138,8 +140,19 @@ def _is_range(piece: list[Token]) -> bool:
         not any(is_relation(t) for t in values)
 
 
+def _named_in_words(piece: list[Token]) -> bool:
+    """`\\text{output image size} = …`, `\\text{総コスト} \\propto …`: words right before
+    a relation are the left side's name (not a label, which ends in a colon, nor `where`)."""
+    if len(piece) < 3 or not _is_prose(piece[0]) or not is_relation(piece[1]):
+        return False
+    words = piece[0].value.strip()
+    return bool(words) and words not in PROSE and not words.endswith((":", "："))
+
+
 def _strip_prose(piece: list[Token]) -> list[Token]:
     """Prose labels at the ends of a piece (`\\text{状態価値関数：}V(s) = …`)."""
+    if _named_in_words(piece):
+        return piece
     while piece and _is_prose(piece[0]):
         piece = piece[1:]
     while piece and (_is_prose(piece[-1]) or (piece[-1].kind == "op" and piece[-1].value in

@@ -5,6 +5,7 @@ together with the parts that read names, calculus and operators."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -26,6 +27,7 @@ from builder.formula.vocabulary import (
     EXPLICIT_PRODUCTS,
     FUNCTION_COMMANDS,
     GREEK,
+    PROSE,
     RELATIONS,
 )
 
@@ -54,6 +56,13 @@ class Parser(NameReader, CalculusReader, OperatorReader):
     def whole(self) -> Any:
         if not self.tokens:
             raise Refused("empty expression")
+        if not self.depth and len(self.tokens) == 1 and self.tokens[0].kind in ("word", "text"):
+            # a side that is words alone, `\text{output image size}` of `… = \frac{…}{s}`
+            # (chains.py keeps such a side only before a relation): a quantity so named
+            words = " ".join(self.tokens[0].value.replace("\\_", "_").split())
+            if words and words not in PROSE and not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*",
+                                                                  words):
+                return self.sympy.Symbol(words)
         expr = self.expr()
         if self.peek() is not None:
             token = self.peek()
