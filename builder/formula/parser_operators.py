@@ -38,8 +38,29 @@ class OperatorReader(Reader):
             raise Refused("tuple or interval in brackets")
         if self.at("(") and self.bare_functions(inner):
             # (f^* + g^*)(x): a sum of functions applied, not a product
-            raise Refused("(f + g)(x): functions combined, then applied")
+            return self.pointwise(inner)
         return self.sub(inner)
+
+    def pointwise(self, inner: list[Token]) -> Any:
+        """`(f^* + g^*)(x)`, the bracket's functions added then applied: each applied,
+        `f^*(x) + g^*(x)`. Anything but a sum of function names (`(I * K)(i, j)`, a
+        convolution) is refused."""
+        opening = self.index
+        self.next()
+        _, closing = self.until_closer("(", ")")
+        call = self.tokens[opening:closing + 1]
+        terms = split_top(inner, {"+", "-"}, keep=True)
+        total: Any = 0
+        negative = False
+        for term in terms:
+            if isinstance(term, str):
+                negative = term == "-"
+                continue
+            if not _function_name(term):
+                raise Refused("(f + g)(x): functions combined, then applied")
+            applied = self.sub([*term, *call])
+            total = total - applied if negative else total + applied
+        return total
 
     def bare_functions(self, inner: list[Token]) -> bool:
         """Does `inner` name, without applying it, a function the card applies
@@ -387,3 +408,16 @@ def _without_remark(cell: list[Token]) -> list[Token]:
                       0) == len(after) - 1:
         return cell[:spaces[0]]
     return cell
+
+
+def _function_name(term: list[Token]) -> bool:
+    """`f`, `f^*`, `g_{k}`: a letter and its scripts, nothing else."""
+    if not term or term[0].kind != "letter":
+        return False
+    position = 1
+    while position < len(term):
+        if term[position].value not in ("^", "_") or position + 1 >= len(term):
+            return False
+        position = group_end(term, position + 1) + 1 if term[position + 1].value == "{" \
+            else position + 2
+    return True
