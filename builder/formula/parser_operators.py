@@ -57,7 +57,7 @@ class OperatorReader(Reader):
                 negative = term == "-"
                 continue
             if not _function_name(term):
-                raise Refused("(f + g)(x): functions combined, then applied")
+                raise Refused("functions combined, then applied: not read")
             applied = self.sub([*term, *call])
             total = total - applied if negative else total + applied
         return total
