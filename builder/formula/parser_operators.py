@@ -1,5 +1,5 @@
-"""Brackets, absolute values, norms, environments (cases, matrices), relations in
-arguments, named functions."""
+"""Brackets (pairs that are inner products, functions added then applied), absolute
+values, norms, relations in arguments, named functions."""
 
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ from builder.formula.tokens import (
     split_top,
     top_level,
 )
-from builder.formula.vocabulary import MATRIX_ENVS, OPTIMA, RELATIONS, known_function
+from builder.formula.vocabulary import OPTIMA, RELATIONS, known_function
 
 
 class OperatorReader(Reader):
-    """Brackets, bars and norms, environments, arguments, named functions."""
+    """Brackets, bars and norms, arguments, named functions."""
 
     def bracket(self) -> Any:
         opener = self.next()
@@ -128,103 +128,6 @@ class OperatorReader(Reader):
         argument = self.sub(inner)
         return self.postfix(sympy.floor(argument) if value == "\\lfloor"
                             else sympy.ceiling(argument))
-
-    def environment(self, name: str) -> Any:
-        """`cases` (a Piecewise) and matrices of numbers or names."""
-        sympy = self.sympy
-        start = self.index
-        depth = 0
-        for index in range(start, len(self.tokens)):
-            token = self.tokens[index]
-            if token.kind == "begin":
-                depth += 1
-            elif token.kind == "end":
-                depth -= 1
-                if depth == 0:
-                    break
-        else:
-            raise Refused(f"unclosed {name}")
-        body = self.tokens[start + 1:index]
-        self.index = index + 1
-        if body and body[0].kind == "op" and body[0].value == "{" and name in ("array",):
-            body = body[group_end(body, 0) + 1:]
-        rows: list[list[list[Token]]] = [[[]]]
-        nested = 0
-        for token in body:
-            if token.kind == "begin":
-                nested += 1
-            elif token.kind == "end":
-                nested -= 1
-            if nested == 0 and token.kind == "rowsep":
-                rows.append([[]])
-            elif nested == 0 and token.kind == "op" and token.value == "&":
-                rows[-1].append([])
-            else:
-                rows[-1][-1].append(token)
-        rows = [row for row in rows if any(row)]
-        if name in MATRIX_ENVS:
-            if not rows or len({len(row) for row in rows}) != 1:
-                raise Refused("matrix/vector expression")
-            if any(t.kind == "dots" for row in rows for cell in row for t in cell):
-                raise Refused("matrix with an ellipsis (…)")
-            return sympy.ImmutableMatrix([[self.sub(cell) for cell in row] for row in rows])
-        if name in ("cases", "dcases", "rcases"):
-            pieces = []
-            for row in rows:
-                if len(row) != 2:
-                    raise Refused("cases row without a condition")
-                value, condition = row
-                pieces.append((self.sub(_without_remark(value)), self.condition(condition)))
-            return sympy.Piecewise(*pieces)
-        raise Refused(f"{name} layout")
-
-    def condition(self, tokens: list[Token]) -> Any:
-        """`\\text{if } z < 0`, `z \\geq 0`, `\\text{otherwise}`: a case's condition."""
-        def prose(token: Token) -> bool:
-            return token.kind == "text" or (token.kind == "word" and not token.value.isascii())
-
-        if tokens and tokens[-1].value == ")" and any(prose(t) for t in tokens):
-            opening = max(position for position, t in enumerate(tokens) if t.value == "(")
-            if any(prose(t) for t in tokens[opening:]):
-                tokens = tokens[:opening]  # `x < 0 (\alpha は固定値)`: a remark after it
-        words = [t for t in tokens if t.kind == "word"]
-        rest = [t for t in tokens if t.kind != "word" and not (
-            t.kind == "op" and t.value in ",.;")]
-        if len(rest) > 2 and rest[0].value == "(" and rest[-1].value == ")" and \
-                group_end([Token("op", "{", 0, 0), *rest[1:-1], Token("op", "}", 0, 0)],
-                          0) == len(rest) - 1:
-            rest = rest[1:-1]  # `(x \geq 0)`: the condition in parentheses
-        if not rest and len(words) == 1 and words[0].value.strip() in ("otherwise", "else"):
-            return True
-        if any(w.value.strip() not in ("if", "for", "when", "") for w in words):
-            raise Refused("text in formula")
-        between = self.between(rest)
-        if between is not None:
-            return between
-        result = self.relation_or_expression(rest)
-        if not isinstance(result, self.sympy.core.relational.Relational):
-            raise Refused("case condition is not a comparison")
-        return result
-
-    def between(self, tokens: list[Token]) -> Any:
-        """`-1 < x < 1`, `0 \\le t \\le T`: a condition that bounds a value on both
-        sides (both bounds the same way), the two comparisons together; None otherwise."""
-        sympy = self.sympy
-        depths = depth_map(tokens)
-        cuts = [index for index, (token, depth) in enumerate(zip(tokens, depths, strict=True))
-                if depth == 0 and is_relation(token)]
-        if len(cuts) != 2:
-            return None
-        kinds = [RELATIONS.get(tokens[cut].value, tokens[cut].value) for cut in cuts]
-        build = {"<": sympy.Lt, "\\le": sympy.Le}
-        if any(kind not in build for kind in kinds):
-            return None
-        parts = [tokens[:cuts[0]], tokens[cuts[0] + 1:cuts[1]], tokens[cuts[1] + 1:]]
-        if not all(parts):
-            return None
-        low, middle, high = (self.sub(part) for part in parts)
-        return sympy.And(build[kinds[0]](low, middle, evaluate=False),
-                         build[kinds[1]](middle, high, evaluate=False))
 
     def norm(self) -> Any:
         """`\\|w\\|_2^2`, `||x - x'||^2`: a norm, as the function `norm_2` (or `norm`)."""
@@ -394,20 +297,6 @@ class OperatorReader(Reader):
                 raise Refused(f"\\{name}^{{-1}} (inverse or reciprocal?)")
             result = result ** power
         return self.postfix(result) if name in ("max", "min") else result
-
-
-def _without_remark(cell: list[Token]) -> list[Token]:
-    """`\\frac{1}{2} x^2 \\quad (y=0)`: a case's value, then a remark in parentheses
-    after a space (where the minimum is reached): the value alone."""
-    spaces = [index for index, token in enumerate(cell) if token.kind == "space"]
-    if not spaces:
-        return cell
-    after = [token for token in cell[spaces[0]:] if token.kind != "space"]
-    if len(after) > 2 and after[0].value == "(" and after[-1].value == ")" and \
-            group_end([Token("op", "{", 0, 0), *after[1:-1], Token("op", "}", 0, 0)],
-                      0) == len(after) - 1:
-        return cell[:spaces[0]]
-    return cell
 
 
 def _function_name(term: list[Token]) -> bool:
