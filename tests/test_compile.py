@@ -31,7 +31,8 @@ FIXTURES = Path(__file__).parent / "fixtures"
 SHEET = Path("sheet.md")
 
 
-@pytest.mark.parametrize("case", fixture_params(FIXTURES / "compile.txt"))
+@pytest.mark.parametrize("case", [*fixture_params(FIXTURES / "compile.txt"),
+                                  *fixture_params(FIXTURES / "compile_notation.txt")])
 def test_fixture(case: FixtureCase) -> None:
     compiled = compile_case(case.input.removesuffix("\n"))
     assert shown(compiled) == case.expected

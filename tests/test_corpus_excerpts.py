@@ -32,6 +32,8 @@ FALSE_ALARMS = [
     # fumishiki/zenn articles/ml-lecture-03-part1.md:464 (U orthogonal, from the SVD)
     (r"X^\top X = V \Sigma^\top U^\top U \Sigma V^\top = V \Sigma^2 V^\top",
      "holds if U^T U = I"),
+    # fumishiki/zenn articles/ml-lecture-03-part1.md:826 (y one-hot; a sum skipping j)
+    (r"s_j \sum_{i \neq j} y_i = s_j (1 - y_j)", r"holds if Σ_i y_i = 1"),
     # yonesuke/yonesuke.github.io docs/posts/posts/svd/index.md:38 (Kronecker's delta)
     (r"\frac{\xi_{j}\delta_{ij}}{\sqrt{\xi_{i}\xi_{j}}}=\delta_{ij}", "Kronecker"),
     # kaityo256/zenn-content articles/boltzmann_machine2.md:209 (an estimate to solve for)
@@ -49,6 +51,26 @@ def test_a_false_alarm_of_the_corpus_is_unchecked_with_its_reason(tex: str,
     status, messages = _check(tex)
     assert status == "unchecked", messages
     assert any(reason in message for message in messages), messages
+
+
+@pytest.mark.parametrize(("tex", "reason"), [
+    # yonesuke/yonesuke.github.io docs/posts/posts/svd/index.md:30 (v_i of unit length)
+    (r"\xi_{i}=(v_{i},\xi_{i}v_{i})=(v_{i},A^{\mathsf{T}}Av_{i})=(Av_{i},Av_{i})\geq0",
+     "step 1: holds if ⟨v_i, v_i⟩ = 1 (v_i a unit vector)"),
+    # yonesuke/yonesuke.github.io docs/posts/posts/svd/index.md:54 (A^T A v_j = 0 there)
+    (r"(Av_{j},Av_{j})=(v_{j},A^{\mathsf{T}}Av_{j})=(v_{j},0)=0", "step 2: an equation in"),
+])
+def test_a_step_between_inner_products_written_as_pairs_that_holds_in_context_is_no_fail(
+        tex: str, reason: str) -> None:
+    status, messages = _check(tex)
+    assert status == "pass", messages  # the steps that hold for any vectors
+    assert any(message.startswith(reason) for message in messages), messages
+
+
+def test_a_wrong_step_between_inner_products_written_as_pairs_still_fails() -> None:
+    # the svd note's notation (v, w) for ⟨v, w⟩, with a factor 2 too many
+    status, messages = _check(r"(Av, Av) = 2 (v, A^{\mathsf{T}}Av) \geq 0")
+    assert status == "fail", messages
 
 
 def test_sech_written_as_a_word_is_the_function() -> None:

@@ -41,6 +41,12 @@ def doubt(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain, agree: Compare) -> s
             entry = f"{latex_name(name)}_{index}"  # (`\\hat{y}_j` for the array `y_hat`)
             return (f"holds if Σ_{index} {entry} = 1 (a one-hot or probability "
                     f"vector): declare it with `<!-- assume: \\sum_{index} {entry} = 1 -->`")
+    unit = _unit_vectors(lhs, rhs)
+    if unit is not None:
+        name, new_lhs, new_rhs = unit
+        if agree(new_lhs, new_rhs, domain):
+            return (f"holds if ⟨{name}, {name}⟩ = 1 ({name} a unit vector): vectors are "
+                    "not checked")
     orthogonal = _without_orthogonal_pairs(lhs, rhs)
     if orthogonal is not None:
         name, new_lhs, new_rhs = orthogonal
@@ -101,8 +107,9 @@ def _index_after_its_sum(lhs: sympy.Expr, rhs: sympy.Expr) -> str | None:
 
 def _equation_to_solve(lhs: sympy.Expr, rhs: sympy.Expr) -> str | None:
     """`\\exp(b_b) = \\frac{56}{35}`: a number on one side and unknowns on the other is
-    an equation to solve (an estimate, a condition), not an identity."""
-    for side, other in ((lhs, rhs), (rhs, lhs)):
+    an equation to solve (an estimate, a condition), not an identity. `⟨v_j, 0⟩` counts
+    as the number 0 (`(v_j, A^T A v_j) = (v_j, 0)`: A^T A v_j = 0 for those j)."""
+    for side, other in ((_inner_products_done(lhs), rhs), (_inner_products_done(rhs), lhs)):
         if not side.free_symbols and other.free_symbols:
             names = ", ".join(sorted(str(s) for s in other.free_symbols))
             return f"an equation in {names} (a value to solve for), not an identity: not checked"
@@ -114,6 +121,10 @@ def _sums_to_one(lhs: sympy.Expr, rhs: sympy.Expr
     """The sides with every `\\sum_j y_j F` (F not using j) made `F`, as `Σ_j y_j = 1`
     allows; None when no such sum is there."""
     found: list[tuple[str, str]] = []
+    # A bare `Σ_j y_j` only where the other side has no sum: on both sides it would make
+    # any two sums of y agree (`Σ_1^n a_i = Σ_1^{n-1} a_i`); on one side it is the step
+    # `s_j Σ_{i≠j} y_i = s_j (1 - y_j)` of a one-hot label.
+    bare = not (lhs.has(sympy.Sum) and rhs.has(sympy.Sum))
 
     def rewrite(node: sympy.Basic) -> sympy.Basic:
         if not isinstance(node, sympy.Sum) or len(node.limits) != 1:
@@ -122,9 +133,8 @@ def _sums_to_one(lhs: sympy.Expr, rhs: sympy.Expr
         factors = sympy.Mul.make_args(node.function)
         weights = [f for f in factors if isinstance(f, sympy.Indexed) and f.indices == (index,)]
         rest = [f for f in factors if f not in weights]
-        # Only a weighted sum `Σ_j y_j F`: a bare `Σ_j y_j` on both sides would make any
-        # two sums of y agree (`Σ_1^n a_i = Σ_1^{n-1} a_i`).
-        if len(weights) != 1 or not rest or any(index in f.free_symbols for f in rest):
+        if len(weights) != 1 or (not rest and not bare) or \
+                any(index in f.free_symbols for f in rest):
             return node
         found.append((weights[0].base.label.name, index.name))
         return sympy.Mul(*rest)
@@ -241,3 +251,36 @@ def latex_name(name: str) -> str:
     if python_name(written) == name or (written == f"\\{name}" and name == "pi"):
         return written  # (`\\pi` alone reads as the number; `\\pi_k` is a vector's entry)
     return name
+
+
+def _is_inner(node: sympy.Basic) -> bool:
+    return isinstance(node, sympy.Function) and type(node).__name__ == "Inner"
+
+
+def _inner_products_done(expr: sympy.Expr) -> sympy.Expr:
+    """The side with its inner products worked out where they can be (`⟨v, 0⟩ = 0`)."""
+    with sympy.evaluate(True):
+        return expr.replace(_is_inner, lambda node: node.func(*node.args))
+
+
+def _unit_vectors(lhs: sympy.Expr, rhs: sympy.Expr
+                  ) -> tuple[str, sympy.Expr, sympy.Expr] | None:
+    """The sides with each vector of an inner product with itself (`⟨v_i, ξ_i v_i⟩`, a
+    factor of both entries) made 1, as a unit vector allows at the scalar points a check
+    samples; None when there is none."""
+    vectors: list[sympy.Basic] = []
+    for side in (lhs, rhs):
+        for node in side.atoms(sympy.Function):
+            if not _is_inner(node):
+                continue
+            first, second = (set(sympy.Mul.make_args(arg)) for arg in node.args)
+            vectors += sorted((factor for factor in first & second
+                               if isinstance(factor, (sympy.Symbol, sympy.Indexed))),
+                              key=str)
+    if not vectors:
+        return None
+    ones = {vector: sympy.Integer(1) for vector in vectors}
+    first = vectors[0]
+    name = f"{first.base.label}_" + "".join(str(index) for index in first.indices) \
+        if isinstance(first, sympy.Indexed) else str(first)
+    return name, lhs.xreplace(ones), rhs.xreplace(ones)

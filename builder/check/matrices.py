@@ -38,8 +38,16 @@ def agree_as_matrices(lhs: sympy.Expr, rhs: sympy.Expr, seed: int) -> bool | Non
     their names (module docstring)? None when a part of either side cannot be evaluated
     so (an unknown function, a sum, a power of a vector)."""
     rng = np.random.default_rng(seed)
-    names = sorted(lhs.free_symbols | rhs.free_symbols, key=str)
-    if any(not isinstance(name, sympy.Symbol) for name in names):
+    # (An element `v_i` is a name of its own, here the i-th of some vectors: its label
+    # and index are no names beside it.)
+    elements = lhs.atoms(sympy.Indexed) | rhs.atoms(sympy.Indexed)
+    inside = {symbol for element in elements for symbol in element.free_symbols}
+    plain = (lhs.xreplace({element: sympy.Integer(1) for element in elements}).free_symbols
+             | rhs.xreplace({element: sympy.Integer(1) for element in elements}).free_symbols)
+    if plain & inside:
+        return None  # `v` beside `v_i`: which is which cannot be told here
+    names = sorted(plain | elements, key=str)
+    if any(not isinstance(name, sympy.Symbol | sympy.Indexed) for name in names):
         return None
     for _ in range(_TRIALS):
         values = {name: _draw(name, rng) for name in names}
@@ -54,8 +62,8 @@ def agree_as_matrices(lhs: sympy.Expr, rhs: sympy.Expr, seed: int) -> bool | Non
     return True
 
 
-def _draw(symbol: sympy.Symbol, rng: np.random.Generator) -> Any:
-    name = symbol.name
+def _draw(symbol: sympy.Symbol | sympy.Indexed, rng: np.random.Generator) -> Any:
+    name = str(symbol.base.label) if isinstance(symbol, sympy.Indexed) else symbol.name
     if symbol.is_commutative is not False or _SCALARS.fullmatch(name):
         return float(rng.uniform(0.5, 2.0)) * rng.choice((-1.0, 1.0))
     return rng.normal(size=(_SIZE, 1 if name[:1].islower() else _SIZE))
@@ -65,9 +73,9 @@ _FUNCTIONS: dict[str, Callable[[Any], Any]] = {"exp": np.exp, "log": np.log,
                                                "sqrt": np.sqrt}
 
 
-def _value(expr: sympy.Basic, values: dict[sympy.Symbol, Any]) -> Any:
+def _value(expr: sympy.Basic, values: dict[Any, Any]) -> Any:
     """The side's value: a number or a `_SIZE`×`_SIZE` array."""
-    if isinstance(expr, sympy.Symbol):
+    if isinstance(expr, sympy.Symbol | sympy.Indexed):
         return values[expr]
     if expr.is_Number:
         return float(expr)

@@ -14,7 +14,7 @@ from builder.formula.tokens import (
     is_relation,
     top_level,
 )
-from builder.formula.vocabulary import ALIGN_ENVS, EXPLICIT_PRODUCTS, PROSE, RELATIONS
+from builder.formula.vocabulary import ALIGN_ENVS, EXPLICIT_PRODUCTS, GREEK, PROSE, RELATIONS
 
 
 @dataclass(slots=True)
@@ -104,7 +104,11 @@ def _is_annotation(piece: list[Token]) -> bool:
     if _is_prose(piece[0]) and piece[0].value.strip().endswith((":", "：")) and \
             any(is_relation(t) for t in top_level(piece)):
         return False  # `\text{SVD: } A = U \Sigma V^\top`: a label, then the formula
-    if _is_prose(piece[0]) or piece[0].value in ("\\because", "\\therefore"):
+    if _named_in_words(piece):
+        return False  # `\\text{output image size} = …`: a quantity named in words
+    if _is_prose(piece[0]) or piece[0].value in ("\\because", "\\therefore", "\\forall"):
+        return True  # `\\quad \\forall z \\in \\mathbb{R}^n`: for which values, not a claim
+    if _is_range(piece):
         return True
     if piece[0].value == "(" and piece[-1].value == ")":
         depth = 0
@@ -123,8 +127,32 @@ def _is_annotation(piece: list[Token]) -> bool:
     return False
 
 
+def _is_range(piece: list[Token]) -> bool:
+    """`\\ell = 1, \\ldots, L-1`, `i = 1, 2, \\dots, n`: the values an index runs
+    through, said beside a formula; not an equation."""
+    top = top_level(piece)
+    if len(top) < 3 or top[1].value != "=" or not (
+            top[0].kind == "letter" or (top[0].kind == "cmd" and top[0].value[1:] in GREEK)):
+        return False
+    values = top[2:]
+    commas = [t for t in values if t.kind == "op" and t.value == ","]
+    return len(commas) >= 2 and any(t.kind == "dots" for t in values) and \
+        not any(is_relation(t) for t in values)
+
+
+def _named_in_words(piece: list[Token]) -> bool:
+    """`\\text{output image size} = …`, `\\text{総コスト} \\propto …`: words right before
+    a relation are the left side's name (not a label, which ends in a colon, nor `where`)."""
+    if len(piece) < 3 or not _is_prose(piece[0]) or not is_relation(piece[1]):
+        return False
+    words = piece[0].value.strip()
+    return bool(words) and words not in PROSE and not words.endswith((":", "："))
+
+
 def _strip_prose(piece: list[Token]) -> list[Token]:
     """Prose labels at the ends of a piece (`\\text{状態価値関数：}V(s) = …`)."""
+    if _named_in_words(piece):
+        return piece
     while piece and _is_prose(piece[0]):
         piece = piece[1:]
     while piece and (_is_prose(piece[-1]) or (piece[-1].kind == "op" and piece[-1].value in
@@ -193,6 +221,11 @@ def _pieces(row: list[Token]) -> list[tuple[list[Token], bool]]:
             pieces.append([] if token.value.strip() == "and" else [token])
             broken.append(False)
             continue
+        if depth == 0 and token.value == ";" and index + 1 < len(row) and \
+                row[index + 1].value == "\\forall":
+            pieces.append([])  # `…; \\forall t \\in \\mathbb{N}`: for which t (dropped)
+            broken.append(False)
+            continue
         if depth == 0 and (token.kind == "space" or is_break(token)):
             pieces.append([])
             broken.append(is_break(token))
@@ -206,6 +239,11 @@ def _pieces(row: list[Token]) -> list[tuple[list[Token], bool]]:
     for piece in pieces:
         if piece and piece[0].kind == "skipgroup":
             piece = piece[1:]
+            if piece and piece[0].value == "[":  # \xrightarrow[t \to \infty]{}: its label
+                closing = next((position for position, (token, depth) in enumerate(
+                    zip(piece, depth_map(piece), strict=True))
+                    if depth == 0 and token.value == "]"), None)
+                piece = piece[closing + 1:] if closing is not None else []
             if piece and piece[0].value == "{":
                 try:
                     piece = piece[group_end(piece, 0) + 1:]
@@ -216,6 +254,8 @@ def _pieces(row: list[Token]) -> list[tuple[list[Token], bool]]:
     for piece, after_break in zip(cleaned, broken, strict=True):
         if not piece:
             continue
+        if merged and merged[-1][0][-1].value == "," and all(t.kind == "dots" for t in piece):
+            continue  # `…, \\quad \\ldots`: and so on, after a list of statements
         if merged and not after_break and _is_optimum(merged[-1][0]):
             # `\min_{x} \quad f(x) + g(x)`: the operator and its objective
             merged[-1] = (merged[-1][0] + piece, merged[-1][1])

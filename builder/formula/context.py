@@ -68,4 +68,11 @@ class ParseContext:
     bare: frozenset[str] = frozenset()
     """Names this equation itself uses as values (`h` of `4h(h + d)`), which makes even
     `f`, `g` applied to an expression a product here."""
+    sigma_names: frozenset[str] = frozenset()
+    """Subscripts of `\\Sigma` that the equation writes with nothing after it to sum
+    (`\\Sigma_r \\in …`, `(\\mu_q, \\Sigma_q)`), or in bold: there `\\Sigma_r` is a
+    name (a matrix) everywhere, not a summation sign."""
+    pairs: bool = False
+    """The chain being read writes inner products as pairs, `(v_i, v_j) = \\delta_{ij}`
+    (`pairs.py`): `(a, b)` is ⟨a, b⟩ there, not refused as a tuple or interval."""
     uses: list[NameUse] = field(default_factory=list)

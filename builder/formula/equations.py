@@ -16,7 +16,7 @@ declarations) for the life of the process."""
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from builder.formula.chains import RawChain, split_chains
@@ -24,8 +24,10 @@ from builder.formula.context import Declarations, NameUse, ParseContext
 from builder.formula.evidence import (
     is_matrix_equation,
     name_evidence,
+    sigma_names,
     step_letters,
 )
+from builder.formula.pairs import pairs_are_inner_products
 from builder.formula.parser import Parser
 from builder.formula.results import TEXT_ONLY, Chain, CompiledEquation, Side
 from builder.formula.tokens import (
@@ -151,11 +153,14 @@ def _compile_chains(tex: str, tokens: list[Token], raw_chains: list[RawChain],
     # index `x_i` anywhere in the equation) and each chain's free index (`y_k = …a_k…`).
     bare = name_evidence(tex).plain
     context = ParseContext(declarations, steps=steps, matrices=matrices, labels=labels,
-                           bare=bare)
+                           bare=bare, sigma_names=sigma_names(tokens))
     heads: list[str | None] = []
     chain_letters: list[set[str]] = []
     first: dict[int, _FirstParse] = {}
-    for chain in raw_chains:
+    pairs = [pairs_are_inner_products(chain.sides, chain.relations, matrices)
+             for chain in raw_chains]
+    for chain, inner in zip(raw_chains, pairs, strict=True):
+        context.pairs = inner
         letters: set[str] = set()
         head = None
         for number, side in enumerate(chain.sides):
@@ -173,22 +178,20 @@ def _compile_chains(tex: str, tokens: list[Token], raw_chains: list[RawChain],
         chain_letters.append(letters)
     indexed = frozenset(use.base for use in context.uses if use.compound or use.all_indices)
     compiled: list[_RelativeChain] = []
-    for chain, head, letters in zip(raw_chains, heads, chain_letters, strict=True):
+    for chain, head, letters, inner in zip(raw_chains, heads, chain_letters, pairs,
+                                           strict=True):
         free = frozenset({head}) if head is not None and head in letters else frozenset()
-        chain_context = ParseContext(declarations, indexed_bases=indexed, free_index=free,
-                                     steps=steps, matrices=matrices, labels=labels,
-                                     bare=bare)
+        chain_context = replace(context, indexed_bases=indexed, free_index=free,
+                                pairs=inner, uses=[])
         if free:
             # the free index's bases are arrays too (`y_k`, `a_k`)
             bases = set(indexed)
-            probe = ParseContext(declarations, free_index=free, steps=steps,
-                                 matrices=matrices, labels=labels, bare=bare)
+            probe = replace(context, free_index=free, pairs=inner, uses=[])
             for side in chain.sides:
                 _try_parse(side, probe)
             bases |= {use.base for use in probe.uses if use.all_indices}
-            chain_context = ParseContext(declarations, indexed_bases=frozenset(bases),
-                                         free_index=free, steps=steps, matrices=matrices,
-                                         labels=labels, bare=bare)
+            chain_context = replace(context, indexed_bases=frozenset(bases),
+                                    free_index=free, pairs=inner, uses=[])
         sides: list[_RelativeSide] = []
         for side in chain.sides:
             reading = first[id(side)]
@@ -202,7 +205,30 @@ def _compile_chains(tex: str, tokens: list[Token], raw_chains: list[RawChain],
             offset = plain[:side[0].pos].count("\n") if side else 0
             sides.append(_RelativeSide(side_tex, offset, expr, reason))
         compiled.append(_RelativeChain(tuple(sides), tuple(chain.relations)))
-    return _Compiled(tuple(compiled))
+    return _Compiled(_without_lengths(tuple(compiled)))
+
+
+def _without_lengths(chains: tuple[_RelativeChain, ...]) -> tuple[_RelativeChain, ...]:
+    """`\\frac{1}{|x|} \\sum_{i=1}^{|x|} \\log p(x_i | x_{<i})`: bars around the name of
+    a sequence the equation indexes are its length, not an absolute value; such a side is
+    refused rather than read as |x|."""
+    import sympy
+
+    sequences = {str(item.base.label) for chain in chains for side in chain.sides
+                 if isinstance(side.expr, sympy.Basic)
+                 for item in side.expr.atoms(sympy.Indexed)}
+    if not sequences:
+        return chains
+
+    def measured(expr: Any) -> bool:
+        return isinstance(expr, sympy.Basic) and any(
+            isinstance(bars.args[0], sympy.Symbol) and bars.args[0].name in sequences
+            for bars in expr.atoms(sympy.Abs))
+
+    return tuple(_RelativeChain(tuple(
+        _RelativeSide(side.tex, side.offset, None, "|x| of the sequence x: its length?")
+        if measured(side.expr) else side for side in chain.sides), chain.relations)
+        for chain in chains)
 
 
 def _try_parse(tokens: list[Token], context: ParseContext) -> tuple[Any, str | None]:

@@ -11,6 +11,7 @@ from builder.formula.tokens import (
     Refused,
     Token,
     group_end,
+    is_relation,
     is_single_name,
     read_tokens,
     script_label,
@@ -40,8 +41,10 @@ _SUBSCRIPT_OPERATIONS = frozenset({"\\log", "\\ln", "\\exp", "\\int", "\\sum", "
 """Commands that make a subscript an expression rather than a label or an index."""
 
 
-_DECORATIONS = {"\\hat": "hat", "\\bar": "bar", "\\tilde": "tilde", "\\vec": "vec"}
-"""Decorations whose name the compiler keys as `p_vec` (`\\vec{p}`)."""
+_DECORATIONS = {"\\hat": "hat", "\\bar": "bar", "\\tilde": "tilde", "\\vec": "vec",
+                "\\mathcal": "cal", "\\mathscr": "scr", "\\mathfrak": "frak"}
+"""Decorations whose name the compiler keys as `p_vec` (`\\vec{p}`, `\\mathcal{L}` as
+`L_cal`: a loss applied to `\\theta` is applied to `\\theta + d` too)."""
 
 
 def _expression_subscript(tokens: Sequence[Token]) -> bool:
@@ -262,3 +265,22 @@ def step_letters(tokens: Sequence[Token]) -> frozenset[str]:
                 inner[1].value in "+-" and inner[2].kind == "num":
             letters.add(inner[0].value)  # z^{t-1}, not N^{-\alpha_N}
     return frozenset(letters)
+
+
+def sigma_names(tokens: Sequence[Token]) -> frozenset[str]:
+    """Subscript labels of the `\\Sigma_x` an equation writes bold, or with nothing after
+    it that a sum could sum (a closing bracket, a comma, a relation, the end): names."""
+    found: set[str] = set()
+    for index, token in enumerate(tokens):
+        if token.kind != "cmd" or token.value != "\\Sigma" or index + 2 >= len(tokens) or \
+                tokens[index + 1].value != "_":
+            continue
+        try:
+            end = group_end(tokens, index + 2)
+        except Refused:
+            continue
+        following = tokens[end + 1] if end + 1 < len(tokens) else None
+        if token.bold or following is None or following.value in (")", "]", ",", "&") or \
+                following.kind in ("rowsep", "space") or is_relation(following):
+            found.add(script_label(tokens[index + 2:end + 1]))
+    return frozenset(found)

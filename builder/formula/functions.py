@@ -72,6 +72,8 @@ class InnerProduct:
                 def eval(cls, a: Any, b: Any) -> Any:
                     if a.is_number and b.is_number:
                         return a * b
+                    if a.is_zero or b.is_zero:
+                        return sympy.S.Zero  # ⟨v, 0⟩: whatever v is
                     return None
 
                 def _sympystr(self, printer: Any) -> str:

@@ -5,17 +5,20 @@ together with the parts that read names, calculus and operators."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from builder.formula.functions import InnerProduct, arithmetic
 from builder.formula.parser_calculus import CalculusReader
+from builder.formula.parser_environments import EnvironmentReader
 from builder.formula.parser_names import NameReader
 from builder.formula.parser_operators import OperatorReader
 from builder.formula.tokens import (
     Refused,
     Token,
     group_end,
+    script_label,
     split_top,
     top_level,
     unexpected,
@@ -25,6 +28,7 @@ from builder.formula.vocabulary import (
     EXPLICIT_PRODUCTS,
     FUNCTION_COMMANDS,
     GREEK,
+    PROSE,
     RELATIONS,
 )
 
@@ -34,7 +38,7 @@ _REFUSED_COMMANDS = {
     "\\cup": "set expression (∩, ∪)",
     "\\circ": "composition (∘)",
     "\\underset": "argmax/argmin or \\underset", "\\overset": "\\overset",
-    "\\arg": "\\arg without \\min or \\max", "\\otimes": "tensor product (⊗)", "\\oplus": "⊕",
+    "\\arg": "\\arg without \\min or \\max", "\\oplus": "⊕",
     "\\emptyset": "set expression", "\\forall": "quantifier",
     "\\exists": "quantifier", "\\neg": "logic", "\\land": "logic", "\\lor": "logic",
     "\\choose": "\\choose", "\\operatornamewithlimits": "argmax/argmin or \\underset",
@@ -47,12 +51,19 @@ _DECORATIONS = ("\\hat", "\\bar", "\\tilde", "\\widehat", "\\widetilde", "\\over
                 "\\mathfrak")
 
 
-class Parser(NameReader, CalculusReader, OperatorReader):
+class Parser(NameReader, CalculusReader, OperatorReader, EnvironmentReader):
     """One side's tokens → a sympy expression, or `Refused`."""
 
     def whole(self) -> Any:
         if not self.tokens:
             raise Refused("empty expression")
+        if not self.depth and len(self.tokens) == 1 and self.tokens[0].kind in ("word", "text"):
+            # a side that is words alone, `\text{output image size}` of `… = \frac{…}{s}`
+            # (chains.py keeps such a side only before a relation): a quantity so named
+            words = " ".join(self.tokens[0].value.replace("\\_", "_").split())
+            if words and words not in PROSE and not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*",
+                                                                  words):
+                return self.sympy.Symbol(words)
         expr = self.expr()
         if self.peek() is not None:
             token = self.peek()
@@ -285,13 +296,19 @@ class Parser(NameReader, CalculusReader, OperatorReader):
 
     def capital_sigma(self, token: Token) -> Any:
         """`\\Sigma_{i}`: a sum; `\\Sigma` alone or numbered (`\\Sigma_1`, `\\Sigma _ {2}`):
-        a name (a covariance), as no sum runs over a number."""
-        if self.peek_value(1) == "_":
+        a name (a covariance), as no sum runs over a number; so is a bold one
+        (`\\boldsymbol{\\Sigma}_q`, a matrix) and one the equation writes with nothing
+        after it to sum (`\\mathcal{N}(\\mu_q, \\Sigma_q)`, `\\Sigma_r \\in \\mathbb{R}^{r
+        \\times r}`: `ParseContext.sigma_names`)."""
+        if self.peek_value(1) == "_" and not token.bold:
             end = group_end(self.tokens, self.index + 2)
             script = self.tokens[self.index + 2:end + 1]
-            applied = end + 1 < len(self.tokens) and self.tokens[end + 1].value == "(" and \
+            following = self.tokens[end + 1] if end + 1 < len(self.tokens) else None
+            applied = following is not None and following.value == "(" and \
                 not any(t.value == "=" for t in script)  # \Sigma_\theta(x_t, t): a covariance
-            if not applied and not all(t.kind == "num" or t.value in "{}" for t in script):
+            named = script_label(script) in self.context.sigma_names
+            if not applied and not named and \
+                    not all(t.kind == "num" or t.value in "{}" for t in script):
                 return self.sum_or_product(token)
         return self.name_factor()
 
@@ -300,9 +317,16 @@ class Parser(NameReader, CalculusReader, OperatorReader):
         return self.function(token.value[1:])
 
     def determinant(self, token: Token) -> Any:
+        """`\\det(A)`, `\\det A`, `\\det \\frac{\\partial f}{\\partial z}` (of one factor);
+        `\\det |A|` and `\\det A B` (of A, or of AB?) are refused."""
         self.index += 1
         if not self.at("(", "["):
-            raise Refused("\\det without parentheses")
+            if self.at("|") or not self.starts_factor():
+                raise Refused("\\det without parentheses")
+            matrix = self.run(single=True)
+            if self.starts_factor() and not self.at("|"):
+                raise Refused("\\det A B: of A, or of AB?")
+            return self.sympy.Function("det")(matrix)
         opener = self.next()
         inner, _ = self.until_closer(opener.value, ")" if opener.value == "(" else "]")
         return self.postfix(self.sympy.Function("det")(self.sub(inner)))

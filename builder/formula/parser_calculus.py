@@ -5,8 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from builder.formula.reader import Reader
-from builder.formula.tokens import Refused, Token, is_relation, script_label, split_top, top_level
-from builder.formula.vocabulary import GREEK, known_function
+from builder.formula.tokens import (
+    Refused,
+    Token,
+    group_end,
+    is_relation,
+    script_label,
+    split_top,
+    top_level,
+)
+from builder.formula.vocabulary import GREEK, RELATIONS, known_function
 
 
 class CalculusReader(Reader):
@@ -32,7 +40,7 @@ class CalculusReader(Reader):
         sympy = self.sympy
 
         def is_d(token: Token) -> bool:
-            return (token.kind == "letter" and token.value == "d") or (
+            return is_differential_d(token) or (
                 token.kind == "cmd" and token.value == "\\partial")
 
         if numerator and denominator and numerator[0].value == "\\partial" and \
@@ -68,16 +76,30 @@ class CalculusReader(Reader):
         return sympy.Derivative(operand, *variables)
 
     def gradient(self, token: Token) -> Any:
-        """`\\nabla_\\theta J`: the derivative of the rest of the term."""
+        """`\\nabla_\\theta J`: the derivative of the rest of the term; `\\nabla_\\theta^2
+        J` (or `\\nabla^2_\\theta J`, the Hessian) its second derivative."""
         sympy = self.sympy
         self.index += 1
+        order = 1
+        if self.at("^") and self.peek_value(2) == "_":
+            self.index += 1
+            order = self.derivative_order(self.group())
         if not self.at("_"):
             return self.gradient_name()
         self.index += 1
         variable = self.sub(self.group())
         if not isinstance(variable, (sympy.Symbol, sympy.Indexed)):
             raise Refused("derivative with respect to an expression")
-        return sympy.Derivative(self.operand(), variable)
+        if self.at("^") and order == 1:
+            self.index += 1
+            order = self.derivative_order(self.group())
+        return sympy.Derivative(self.operand(), (variable, order))
+
+    def derivative_order(self, exponent: list[Token]) -> int:
+        """The 2 of `\\nabla^2_\\theta`: a whole number, or refused."""
+        if len(exponent) != 1 or exponent[0].kind != "num" or not exponent[0].value.isdigit():
+            raise Refused("derivative of unknown order")
+        return int(exponent[0].value)
 
     def partial(self, token: Token) -> Any:
         """`\\partial_{o_j} l(y, \\hat{y})`: the partial derivative of the rest of the term
@@ -130,7 +152,7 @@ class CalculusReader(Reader):
         """`dx`, `\\partial \\theta_t`, `dx^2`, `\\partial x \\partial y`."""
         pieces: list[list[Token]] = []
         for token in tokens:
-            if (token.kind == "letter" and token.value == "d" and (not pieces or pieces[-1])) \
+            if (is_differential_d(token) and (not pieces or pieces[-1])) \
                     or (token.kind == "cmd" and token.value == "\\partial"):
                 pieces.append([])
             elif pieces:
@@ -203,6 +225,9 @@ class CalculusReader(Reader):
         if values is not None and not any(t.value == "=" for t in lower):
             # \sum_{v_a}^{0,1}: v_a runs over the values 0 and 1
             return self.sum_over_values(kind, lower, values)
+        lower, excluded = _without_excluded(lower)
+        if excluded is not None and kind != "sum":
+            raise Refused("product over all indices but one (k ≠ i)")
         equals = [position for position, t in enumerate(lower) if t.value == "="]
         variable_tokens = lower[:equals[0]] if equals else lower
         if not variable_tokens or variable_tokens[0].kind not in ("letter", "cmd") or \
@@ -229,7 +254,13 @@ class CalculusReader(Reader):
             self.scope = saved
         operator = sympy.Sum if kind == "sum" else sympy.Product
         with sympy.evaluate(True):  # unevaluated, Sum wraps its body in 1*(…)
-            return operator(body, (variable, low, high))
+            whole = operator(body, (variable, low, high))
+        if excluded is None:
+            return whole
+        # \sum_{k \neq i} y_k a_i: every term but the i-th, the whole sum less that term
+        # (exact for any i in the range, as the note means; the i-th term's entries are
+        # the very entries `y_i` the rest of the side uses)
+        return whole - body.xreplace({variable: self.sub(excluded)})
 
     def sum_over_values(self, kind: str, lower: list[Token], values: tuple[int, int]
                         ) -> Any:
@@ -333,7 +364,7 @@ class CalculusReader(Reader):
                 depth -= 1
                 if depth < 0:
                     break
-            elif depth == 0 and token.kind == "letter" and token.value == "d" and \
+            elif depth == 0 and is_differential_d(token) and \
                     position > start and self.differentials(position, count) is not None:
                 break
             elif depth == 0 and (is_relation(token) or (
@@ -400,9 +431,22 @@ class CalculusReader(Reader):
             if position + 1 >= len(self.tokens):
                 return None
             d, name = self.tokens[position], self.tokens[position + 1]
-            if d.kind != "letter" or d.value != "d" or not (
+            if not is_differential_d(d) or not (
                     name.kind == "letter" or (name.kind == "cmd" and name.value[1:] in GREEK)):
                 return None
+            if position + 2 < len(self.tokens) and self.tokens[position + 2].value == "_":
+                # dw_{1}: the variable as the body names it (w_1), a name, not an element
+                script = position + 3
+                if script >= len(self.tokens):
+                    return None
+                end = group_end(self.tokens, script) if self.tokens[script].value == "{" \
+                    else script
+                variable = self.sub(self.tokens[position + 1:end + 1])
+                if not isinstance(variable, self.sympy.Symbol):
+                    return None
+                variables.append(variable)
+                position = end + 1
+                continue
             variables.append(self.sympy.Symbol(name.value.lstrip("\\")))
             position += 2
         following = self.tokens[position] if position < len(self.tokens) else None
@@ -464,3 +508,23 @@ def _value_range(upper: list[Token] | None) -> tuple[int, int] | None:
     if len(numbers) != len(parts[::2]) or numbers != list(range(numbers[0], numbers[-1] + 1)):
         return None
     return numbers[0], numbers[-1]
+
+
+def _without_excluded(lower: list[Token]) -> tuple[list[Token], list[Token] | None]:
+    """`k \\neq i` below a sum: the index `k` and the letter `i` it skips; the subscript
+    as it is (and None) otherwise. Only a letter is skipped: `\\sum_{k \\neq 2i}` is
+    not read."""
+    cuts = [position for position, token in enumerate(lower)
+            if token.kind in ("op", "cmd") and RELATIONS.get(token.value) == "\\ne"]
+    if len(cuts) != 1:
+        return lower, None
+    excluded = lower[cuts[0] + 1:]
+    if len(excluded) != 1 or not (excluded[0].kind == "letter" or (
+            excluded[0].kind == "cmd" and excluded[0].value[1:] in GREEK)):
+        raise Refused("sum index is not a letter")
+    return lower[:cuts[0]], excluded
+
+
+def is_differential_d(token: Token) -> bool:
+    """The d of `dx`: italic, or upright as ISO writes it (`\\text{d}x`, `\\mathrm{d}x`)."""
+    return token.value == "d" and token.kind in ("letter", "word")

@@ -43,7 +43,8 @@ class NameReader(Reader):
         sympy = self.sympy
         token = self.peek()
         assert token is not None
-        if token.kind == "letter" and token.value == "e" and self.peek_value(1) == "^":
+        if token.kind in ("letter", "word") and token.value == "e" and \
+                self.peek_value(1) == "^":  # e^x, and upright as ISO writes it (\text{e}^x)
             self.index += 2
             return sympy.exp(self.sub(self.group()))
         if token.kind == "word" and token.value.strip() == "e":
@@ -389,6 +390,13 @@ class NameReader(Reader):
         scope = self.scope | self.context.free_index | declarations.indices
         all_indices = bool(letters & scope)
         self.context.uses.append(NameUse(base, letters, compound, all_indices))
+        prefix = {"<": "lt", "\\le": "le"}.get(
+            RELATIONS.get(subscript[0].value, subscript[0].value)) if subscript else None
+        if prefix is not None and len(subscript) > 1:
+            # x_{\leq t}, x_{<i}: the elements up to t, a quantity for each t (x_le[t])
+            return sympy.Indexed(sympy.IndexedBase(f"{base}_{prefix}",
+                                                   commutative=not self.context.matrices),
+                                 self.sub(subscript[1:]))
         if any(t.kind == "op" and t.value == ":" for t in subscript):
             # x_{1:T}: the whole sequence, a quantity of its own beside its elements x_t
             return sympy.Symbol(f"{base}_{script_label(subscript)}",

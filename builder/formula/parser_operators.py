@@ -1,12 +1,11 @@
-"""Brackets, absolute values, norms, environments (cases, matrices), relations in
-arguments, named functions."""
+"""Brackets (pairs that are inner products, functions added then applied), absolute
+values, norms, relations in arguments, named functions."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from builder.formula.functions import conditional_marker, ellipsis_marker
-from builder.formula.matrix_pattern import element_pattern
+from builder.formula.functions import InnerProduct, conditional_marker, ellipsis_marker
 from builder.formula.reader import Reader
 from builder.formula.tokens import (
     Refused,
@@ -18,11 +17,11 @@ from builder.formula.tokens import (
     split_top,
     top_level,
 )
-from builder.formula.vocabulary import MATRIX_ENVS, OPTIMA, RELATIONS, known_function
+from builder.formula.vocabulary import OPTIMA, RELATIONS, known_function
 
 
 class OperatorReader(Reader):
-    """Brackets, bars and norms, environments, arguments, named functions."""
+    """Brackets, bars and norms, arguments, named functions."""
 
     def bracket(self) -> Any:
         opener = self.next()
@@ -30,6 +29,11 @@ class OperatorReader(Reader):
         inner, _ = self.until_closer(opener.value, closer)
         if any(t.kind in ("op", "cmd") and t.value in RELATIONS for t in top_level(inner)):
             raise Refused("relation inside brackets")
+        if self.context.pairs and opener.value == "(":
+            parts = split_top(inner, {","})
+            if len(parts) == 2 and all(parts):
+                # `(v_i, v_j) = \delta_{ij}`: the chain shows an inner product (pairs.py)
+                return InnerProduct.get()(self.sub(parts[0]), self.sub(parts[1]))
         if any(t.kind == "op" and t.value in (",", ";") for t in top_level(inner)):
             raise Refused("tuple or interval in brackets")
         if inner and inner[0].kind == "begin" and inner[0].value == "array":
@@ -39,7 +43,46 @@ class OperatorReader(Reader):
             matrix = reader.environment("array", delimited=True)
             if reader.index == len(inner):
                 return matrix
+        if self.at("(") and self.bare_functions(inner):
+            # (f^* + g^*)(x): a sum of functions applied, not a product
+            return self.pointwise(inner)
         return self.sub(inner)
+
+    def pointwise(self, inner: list[Token]) -> Any:
+        """`(f^* + g^*)(x)`, the bracket's functions added then applied: each applied,
+        `f^*(x) + g^*(x)`. Anything but a sum of function names (`(I * K)(i, j)`, a
+        convolution) is refused."""
+        opening = self.index
+        self.next()
+        _, closing = self.until_closer("(", ")")
+        call = self.tokens[opening:closing + 1]
+        terms = split_top(inner, {"+", "-"}, keep=True)
+        total: Any = 0
+        negative = False
+        for term in terms:
+            if isinstance(term, str):
+                negative = term == "-"
+                continue
+            if not _function_name(term):
+                raise Refused("functions combined, then applied: not read")
+            applied = self.sub([*term, *call])
+            total = total - applied if negative else total + applied
+        return total
+
+    def bare_functions(self, inner: list[Token]) -> bool:
+        """Does `inner` name, without applying it, a function the card applies
+        (`f^* + g^*` beside `f(z)`)?"""
+        declared = self.context.declarations
+        functions = declared.applied | declared.functions | declared.defined
+        for position, token in enumerate(inner):
+            if token.kind != "letter" or token.value not in functions:
+                continue
+            after = position + 1
+            while after + 1 < len(inner) and inner[after].value in ("^", "_"):
+                after = group_end(inner, after + 1) + 1
+            if after >= len(inner) or inner[after].value != "(":
+                return True
+        return False
 
 
     def absolute(self) -> Any:
@@ -93,112 +136,6 @@ class OperatorReader(Reader):
         return self.postfix(sympy.floor(argument) if value == "\\lfloor"
                             else sympy.ceiling(argument))
 
-    def environment(self, name: str, *, delimited: bool = False) -> Any:
-        """`cases` (a Piecewise) and matrices of numbers or names; an `array` the caller
-        found `delimited` by brackets is a matrix too. A `vmatrix` is the determinant of
-        its matrix."""
-        sympy = self.sympy
-        start = self.index
-        depth = 0
-        for index in range(start, len(self.tokens)):
-            token = self.tokens[index]
-            if token.kind == "begin":
-                depth += 1
-            elif token.kind == "end":
-                depth -= 1
-                if depth == 0:
-                    break
-        else:
-            raise Refused(f"unclosed {name}")
-        body = self.tokens[start + 1:index]
-        self.index = index + 1
-        if body and body[0].kind == "op" and body[0].value == "{" and name in ("array",):
-            body = body[group_end(body, 0) + 1:]
-        rows: list[list[list[Token]]] = [[[]]]
-        nested = 0
-        for token in body:
-            if token.kind == "begin":
-                nested += 1
-            elif token.kind == "end":
-                nested -= 1
-            if nested == 0 and token.kind == "rowsep":
-                rows.append([[]])
-            elif nested == 0 and token.kind == "op" and token.value == "&":
-                rows[-1].append([])
-            else:
-                rows[-1][-1].append(token)
-        rows = [row for row in rows if any(row)]
-        if name == "Vmatrix":
-            raise Refused("norm of a matrix written out (Vmatrix)")
-        if name in MATRIX_ENVS or (name == "array" and delimited):
-            if not rows or len({len(row) for row in rows}) != 1:
-                raise Refused("matrix/vector expression")
-            if any(t.kind == "dots" for row in rows for cell in row for t in cell):
-                matrix = self.patterned_matrix(rows)
-            else:
-                matrix = sympy.ImmutableMatrix([[self.sub(cell) for cell in row]
-                                                for row in rows])
-            if name == "vmatrix":
-                if not isinstance(matrix, sympy.ImmutableMatrix) or \
-                        matrix.shape[0] != matrix.shape[1] or matrix.shape[0] > 4:
-                    raise Refused("determinant of a matrix written out (vmatrix)")
-                with sympy.evaluate(True):
-                    return matrix.det()
-            return matrix
-        if name in ("cases", "dcases", "rcases"):
-            pieces = []
-            for row in rows:
-                if len(row) != 2:
-                    raise Refused("cases row without a condition")
-                value, condition = row
-                pieces.append((self.sub(value), self.condition(condition)))
-            return sympy.Piecewise(*pieces)
-        raise Refused(f"{name} layout")
-
-    def patterned_matrix(self, rows: list[list[list[Token]]]) -> Any:
-        """A matrix written with an ellipsis whose cells follow one pattern (`x_{11}`,
-        …, `x_{mn}`): sympy's FunctionMatrix of its element, numbered from 0 as sympy
-        numbers them (`x[i + 1, j + 1]` where the note starts at 1)."""
-        sympy = self.sympy
-        pattern = element_pattern(rows)
-        if any((t.kind == "letter" and t.value.isupper()) or t.bold for t in pattern.element):
-            # `a_{11}B`: B may be a matrix, the whole a block matrix (A ⊗ B)
-            raise Refused("matrix with an ellipsis (…) of blocks?")
-        dummies = [axis.dummy if axis else letter for axis, letter in
-                   ((pattern.rows, "i"), (pattern.columns, "j"))]
-        element = self.sub(pattern.element, scope=self.scope | set(dummies))
-        symbols = [sympy.Symbol(letter) for letter in dummies]
-        sizes = []
-        for axis, symbol in zip((pattern.rows, pattern.columns), symbols, strict=True):
-            if axis is None:
-                sizes.append(sympy.Integer(1))
-                continue
-            last = sympy.Symbol(axis.last, integer=True, nonnegative=True)
-            sizes.append(last + 1 - axis.first)
-            if axis.first:
-                element = element.xreplace({symbol: symbol + axis.first})
-        function = sympy.Lambda(tuple(symbols), element)
-        with sympy.evaluate(True):  # sizes `n`, not `n + 1 - 1`, which sympy can check
-            return sympy.FunctionMatrix(*[size.doit() for size in sizes], function)
-
-    def condition(self, tokens: list[Token]) -> Any:
-        """`\\text{if } z < 0`, `z \\geq 0`, `\\text{otherwise}`: a case's condition."""
-        words = [t for t in tokens if t.kind == "word"]
-        rest = [t for t in tokens if t.kind != "word" and not (
-            t.kind == "op" and t.value in ",.;")]
-        if len(rest) > 2 and rest[0].value == "(" and rest[-1].value == ")" and \
-                group_end([Token("op", "{", 0, 0), *rest[1:-1], Token("op", "}", 0, 0)],
-                          0) == len(rest) - 1:
-            rest = rest[1:-1]  # `(x \geq 0)`: the condition in parentheses
-        if not rest and len(words) == 1 and words[0].value.strip() in ("otherwise", "else"):
-            return True
-        if any(w.value.strip() not in ("if", "for", "when", "") for w in words):
-            raise Refused("text in formula")
-        result = self.relation_or_expression(rest)
-        if not isinstance(result, self.sympy.core.relational.Relational):
-            raise Refused("case condition is not a comparison")
-        return result
-
     def norm(self) -> Any:
         """`\\|w\\|_2^2`, `||x - x'||^2`: a norm, as the function `norm_2` (or `norm`)."""
         sympy = self.sympy
@@ -250,6 +187,11 @@ class OperatorReader(Reader):
             if len(piece) == 1 and piece[0].kind == "dots" and 0 < number < len(pieces) - 1:
                 arguments.append(ellipsis_marker())  # q(z_1, \ldots, z_T)
                 continue
+            if len(piece) == 1 and piece[0].kind == "text":
+                # P(A | 表), P(表): an event named in words (the coin shows heads), as
+                # a function's argument
+                arguments.append(self.sympy.Symbol(piece[0].value.strip()))
+                continue
             arguments.append(self.relation_or_expression(piece))
         return arguments
 
@@ -285,6 +227,13 @@ class OperatorReader(Reader):
                         for t in self.tokens[:begin]) and not self.depth
             self.index += 1
             over = self.group()
+            bound = {t.value.lstrip("\\") for t in over[1:]
+                     if t.kind in ("letter", "cmd")} & self.scope
+            if bound and any(is_relation(t) and t.value != "\\in" for t in over):
+                # \lim_{\epsilon \to 0} \arg\min_{\lVert d \rVert \leq \epsilon}: the
+                # constraint would be part of the operator's name, hiding its ε
+                raise Refused(f"{name} under a constraint on {sorted(bound)[0]}, bound "
+                              "outside it")
             body = self.term()
             while first and self.at("+", "-"):
                 # \min_\beta \frac{1}{2}||\beta||^2 + C \sum \xi_i: an objective starting
@@ -355,3 +304,16 @@ class OperatorReader(Reader):
                 raise Refused(f"\\{name}^{{-1}} (inverse or reciprocal?)")
             result = result ** power
         return self.postfix(result) if name in ("max", "min") else result
+
+
+def _function_name(term: list[Token]) -> bool:
+    """`f`, `f^*`, `g_{k}`: a letter and its scripts, nothing else."""
+    if not term or term[0].kind != "letter":
+        return False
+    position = 1
+    while position < len(term):
+        if term[position].value not in ("^", "_") or position + 1 >= len(term):
+            return False
+        position = group_end(term, position + 1) + 1 if term[position + 1].value == "{" \
+            else position + 2
+    return True

@@ -2,7 +2,8 @@
 points the parser's parts call in one another.
 
 The parser is one class put together from parts by concern (`parser.py` the grammar,
-`parser_names.py`, `parser_calculus.py`, `parser_operators.py`); each part is a
+`parser_names.py`, `parser_calculus.py`, `parser_operators.py`,
+`parser_environments.py`); each part is a
 `Reader`, so it sees the cursor, and calls the other parts through the methods declared
 here."""
 
@@ -190,6 +191,15 @@ class Reader(ABC):
     @abstractmethod
     def arguments(self, inner: list[Token]) -> list[Any]:
         """A function's arguments (`parser_operators.py`)."""
+
+    @abstractmethod
+    def relation_or_expression(self, tokens: list[Token]) -> Any:
+        """An argument or a condition: an expression, or one relation between two
+        (`parser_operators.py`)."""
+
+    @abstractmethod
+    def environment(self, name: str, *, delimited: bool = False) -> Any:
+        """`cases` and matrices (`parser_environments.py`)."""
 
     @abstractmethod
     def function(self, name: str, start: int | None = None) -> Any:

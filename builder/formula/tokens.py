@@ -180,7 +180,30 @@ def _cached_tokens(tex: str, macros: tuple[Macro, ...]) -> tuple[Token, ...]:
     if macros or defined:
         tokens = _expanded(tokens, {name: (arity, body) for name, arity, body in
                                     (*macros, *defined)})
-    return tuple(_normalise(tokens, plain))
+    return tuple(_combined_functions(_normalise(tokens, plain)))
+
+
+def _combined_functions(tokens: list[Token]) -> list[Token]:
+    """`(f \\mathrel{\\square} g)`: the function two functions make (their infimal
+    convolution, which the note defines), one name `f_box_g` applied as any function
+    is: `(f \\square g)(x)`, `(f \\square g)^*`. Anything else around `\\square` is left
+    to be refused."""
+    if not any(token.kind == "cmd" and token.value == "\\square" for token in tokens):
+        return tokens
+    out: list[Token] = []
+    index = 0
+    while index < len(tokens):
+        window = tokens[index:index + 5]
+        if len(window) == 5 and window[0].value == "(" and window[4].value == ")" and \
+                window[2].kind == "cmd" and window[2].value == "\\square" and \
+                window[1].kind == "letter" and window[3].kind == "letter":
+            out.append(Token("word", f"{window[1].value}_box_{window[3].value}",
+                             window[0].pos, window[4].end))
+            index += 5
+            continue
+        out.append(tokens[index])
+        index += 1
+    return out
 
 
 def macro_definitions(tex: str) -> tuple[Macro, ...]:

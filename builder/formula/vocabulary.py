@@ -23,10 +23,11 @@ recall""")
 PROSE = frozenset({"if", "where", "otherwise", "for", "and", "or", "with", "when", "s.t.",
                     "such that", "for all", "else", "then"})
 
-CONVENTIONAL_FUNCTIONS = frozenset({"f", "g", "h", "sigma"})
+CONVENTIONAL_FUNCTIONS = frozenset({"f", "g", "h", "sigma", "O", "Omega"})
 """Names read as functions when applied to an expression (`g(Wx + b)`) unless the same
 equation uses them as values (`4h(h + d)`: a product); used as values only elsewhere in
-the card, the side is refused (which one?), except for `SIZE_NAMES`."""
+the card, the side is refused (which one?), except for `SIZE_NAMES`. `O(1)` and
+`\\Omega(1/\\sqrt{C})` are Landau's order symbols: nobody multiplies by a letter O."""
 
 SIZE_NAMES = frozenset({"h"})
 """Conventional function names as often a quantity (a hidden size, a step): a bare use
