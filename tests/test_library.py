@@ -255,7 +255,7 @@ def test_corpus_excerpts_that_once_failed_do_not() -> None:
     source): conventions (θ − v momentum, gates without a bias, σ(−b)), other formulas
     the text names (specificity) and formulas that only look like a standard one."""
     results = _check_file(ROOT / "tests" / "fixtures" / "library" / "corpus_excerpts.md")
-    assert len(results) == 9
+    assert len(results) == 10
     failing = [(result.card.title, check.message) for result in results
                for check in result.checks if check.status in ("fail", "error")]
     assert not failing

@@ -20,6 +20,7 @@ import contextlib
 import difflib
 import functools
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -227,7 +228,7 @@ def _arrows(pairs: Iterable[tuple[str, str]]) -> str:
 def _label(name: str) -> str:
     """A card's symbol as a reader finds it in the LaTeX: `∂L/∂theta_t` for a
     derivative, `m_hat_{t+1}` for `m_hat[t+1]`."""
-    import re
+
 
     derivative = re.fullmatch(r"Derivative\((\w+),(.+)\)", name)
     if derivative:
@@ -289,6 +290,16 @@ def _near_miss(statement: Statement, found: Found) -> CheckResult:
                        standard=entry.std, renaming=found.renaming)
 
 
+def _leading(title: str, named: list[Entry]) -> list[Entry]:
+    """The entries of `named` whose name the title starts with, after any section number
+    (`3.2 Adam の更新式`, `第3章 ロジスティック回帰`): what the card is about. Named further
+    in (`Stein Variational Gradient Descent` names SGD, `ジョイントエントロピー` the
+    entropy), an entry is another formula's part of the name, as a text names it: its
+    typical mistakes fail only a formula too distinctive to be another."""
+    start = re.sub(r"^(?:第?\d+(?:章|節)?)+", "", normalized_text(title))
+    return [entry for entry in named if start.startswith(tuple(key for key in entry.keys if key))]
+
+
 def _named_entries(card: Card) -> tuple[list[Entry], list[Entry]]:
     """The entries the card's title names, and those its text names (when the title
     names none), most specific (longest name) first."""
@@ -318,7 +329,7 @@ def _names(key: str, text: str) -> bool:
         return False
     if not key.isascii() or len(key) > 4:
         return True
-    import re
+
 
     return re.search(rf"(?<![a-z]){re.escape(key)}(?![a-z])", text) is not None
 
@@ -413,7 +424,7 @@ def _recognised(card: Card, found: list[Statement]) -> list[CheckResult]:
     text = normalized_text(f"{card.title}\n{_card_text(card)}")
     results: list[CheckResult] = []
     for statement in found:
-        result = _recognise(statement, named, bool(by_title), text)
+        result = _recognise(statement, named, _leading(card.title, by_title), text)
         if result is not None:
             results.append(result)
     title = normalized_text(card.title)
@@ -434,7 +445,7 @@ def _confirmed(card: Card, found: list[Statement]) -> list[CheckResult]:
     """`library_checks` with `confirm`: the standard formula the title names, when no
     formula of the card is it and one is a typical mistake of it, as that mistake's
     fail (its line, the standard formula)."""
-    by_title, _ = _named_entries(card)
+    by_title = _leading(card.title, _named_entries(card)[0])
     if not by_title:
         return []
     text = normalized_text(f"{card.title}\n{_card_text(card)}")
@@ -453,7 +464,7 @@ def _confirmed(card: Card, found: list[Statement]) -> list[CheckResult]:
     return [_fail(*mistaken)] if mistaken is not None else []
 
 
-def _recognise(statement: Statement, named: list[Entry], by_title: bool, text: str
+def _recognise(statement: Statement, named: list[Entry], leading: list[Entry], text: str
                ) -> CheckResult | None:
     shape = statement.shape
     if shape.operations < 1:  # a bare name (`E[(X - E[X])^2]` read as one quantity)
@@ -472,12 +483,12 @@ def _recognise(statement: Statement, named: list[Entry], by_title: bool, text: s
             # (a moving average in a section whose text names RMSProp is Adam's moment).
             other = _best(shape, [entry for entry in entries() if entry not in named],
                           with_mistakes=False) \
-                if not by_title and _distinctive(shape, near=False) else None
+                if found.entry not in leading and _distinctive(shape, near=False) else None
             if other is not None:
                 return _pass(statement, other)
-            # The text (not the title) names it: a fail only for a formula too
-            # distinctive to be another one by chance.
-            if by_title or _distinctive(shape, near=False):
+            # The text (or the title, further in) names it: a fail only for a formula
+            # too distinctive to be another one by chance.
+            if found.entry in leading or _distinctive(shape, near=False):
                 return _fail(statement, found)
             return _near_miss(statement, found)
     if not _distinctive(shape, near=False):
