@@ -3,8 +3,9 @@
 The stage's public names; the modules inside are its own business. Bottom to top:
 `vocabulary` (the words it knows), `tokens` (tokenizer, normalisation, token helpers),
 `results` (what compiling gives), `context` (declarations, what a parse knows),
-`functions` (sympy functions sympy lacks), `reader` < `parser_names`, `parser_calculus`,
-`parser_operators`, `parser_environments` < `parser` (the parser, one class by concern),
+`functions` (sympy functions sympy lacks), `reader` < `parser_names`,
+`parser_derivatives`, `parser_calculus`, `parser_operators`, `parser_environments` <
+`parser` (the parser, one class by concern),
 `names` (LaTeX → Python names), `evidence` (what tokens show about names),
 `declarations` (a card's `let:`), `delimiters` (unbalanced delimiters, warned), `chains`
 (rows, statements, relation chains), `pairs` (when `(a, b)` is an inner product),

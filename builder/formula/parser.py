@@ -11,6 +11,7 @@ from typing import Any
 
 from builder.formula.functions import InnerProduct, arithmetic
 from builder.formula.parser_calculus import CalculusReader
+from builder.formula.parser_derivatives import DerivativeReader
 from builder.formula.parser_environments import EnvironmentReader
 from builder.formula.parser_names import NameReader
 from builder.formula.parser_operators import OperatorReader
@@ -51,7 +52,8 @@ _DECORATIONS = ("\\hat", "\\bar", "\\tilde", "\\widehat", "\\widetilde", "\\over
                 "\\mathfrak")
 
 
-class Parser(NameReader, CalculusReader, OperatorReader, EnvironmentReader):
+class Parser(NameReader, DerivativeReader, CalculusReader, OperatorReader,
+             EnvironmentReader):
     """One side's tokens → a sympy expression, or `Refused`."""
 
     def whole(self) -> Any:

@@ -1,10 +1,11 @@
 """Environments: `cases` (a Piecewise, its conditions and the remarks beside them) and
-matrices of numbers or names."""
+matrices of numbers or names; transposes (`X^T`, and `w^T x` between two vectors)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from builder.formula.functions import InnerProduct, Transposed
 from builder.formula.matrix_pattern import element_pattern
 from builder.formula.reader import Reader
 from builder.formula.tokens import Refused, Token, depth_map, group_end, is_relation
@@ -12,7 +13,7 @@ from builder.formula.vocabulary import MATRIX_ENVS, RELATIONS
 
 
 class EnvironmentReader(Reader):
-    """`\\begin{cases}…`, `\\begin{bmatrix}…`: environments inside a side."""
+    """`\\begin{cases}…`, `\\begin{bmatrix}…`: environments inside a side; transposes."""
 
     def environment(self, name: str, *, delimited: bool = False) -> Any:
         """`cases` (a Piecewise) and matrices of numbers or names; an `array` the caller
@@ -149,6 +150,37 @@ class EnvironmentReader(Reader):
         low, middle, high = (self.sub(part) for part in parts)
         return sympy.And(build[kinds[0]](low, middle, evaluate=False),
                          build[kinds[1]](middle, high, evaluate=False))
+
+    def transpose_applied(self, value: Any) -> Any:
+        """`\\mu(X)^T`: a transpose among matrices; refused elsewhere (a vector the
+        equation reads as a number)."""
+        if not self.context.matrices:
+            raise Refused("matrix/vector expression")
+        return self.postfix(Transposed.get()(value))
+
+    def transpose(self, symbol: Any) -> Any:
+        """`w^T x` between two single-letter vectors is their inner product, a scalar;
+        in an equation of matrices (`X^T`, `\\det`, declared ones) a transpose."""
+        sympy = self.sympy
+        if self.context.matrices:
+            return self.postfix(Transposed.get()(symbol))
+        following = self.peek()
+        if isinstance(symbol, sympy.Symbol) and len(symbol.name) == 1 and \
+                symbol.name.islower() and following is not None and \
+                following.kind == "letter" and following.value.islower():
+            if following.bold and self.peek_value(1) == "_" and \
+                    self.peek_value(2) not in ("^", "("):
+                # `\\boldsymbol{w}^\\top \\boldsymbol{x}_i`: w with the i-th vector x_i
+                other = self.name_factor()
+                if not isinstance(other, (sympy.Symbol, sympy.Indexed)) or self.at("^", "("):
+                    raise Refused("matrix/vector expression")
+                return InnerProduct.get()(symbol, other)
+            self.index += 1
+            other = sympy.Symbol(following.value)
+            if self.at("_", "^", "("):
+                raise Refused("matrix/vector expression")
+            return InnerProduct.get()(symbol, other)
+        raise Refused("matrix/vector expression")
 
 
 def _without_remark(cell: list[Token]) -> list[Token]:

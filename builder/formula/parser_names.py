@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import Any
 
 from builder.formula.context import NameUse
-from builder.formula.functions import InnerProduct, Transposed
 from builder.formula.reader import Reader
 from builder.formula.tokens import (
     Refused,
@@ -419,34 +418,3 @@ class NameReader(Reader):
                                         for t in tokens):
             parts = [[token] for token in tokens]  # x_{ij}
         return [self.sub(part) for part in parts]
-
-    def transpose_applied(self, value: Any) -> Any:
-        """`\\mu(X)^T`: a transpose among matrices; refused elsewhere (a vector the
-        equation reads as a number)."""
-        if not self.context.matrices:
-            raise Refused("matrix/vector expression")
-        return self.postfix(Transposed.get()(value))
-
-    def transpose(self, symbol: Any) -> Any:
-        """`w^T x` between two single-letter vectors is their inner product, a scalar;
-        in an equation of matrices (`X^T`, `\\det`, declared ones) a transpose."""
-        sympy = self.sympy
-        if self.context.matrices:
-            return self.postfix(Transposed.get()(symbol))
-        following = self.peek()
-        if isinstance(symbol, sympy.Symbol) and len(symbol.name) == 1 and \
-                symbol.name.islower() and following is not None and \
-                following.kind == "letter" and following.value.islower():
-            if following.bold and self.peek_value(1) == "_" and \
-                    self.peek_value(2) not in ("^", "("):
-                # `\\boldsymbol{w}^\\top \\boldsymbol{x}_i`: w with the i-th vector x_i
-                other = self.name_factor()
-                if not isinstance(other, (sympy.Symbol, sympy.Indexed)) or self.at("^", "("):
-                    raise Refused("matrix/vector expression")
-                return InnerProduct.get()(symbol, other)
-            self.index += 1
-            other = sympy.Symbol(following.value)
-            if self.at("_", "^", "("):
-                raise Refused("matrix/vector expression")
-            return InnerProduct.get()(symbol, other)
-        raise Refused("matrix/vector expression")

@@ -2,8 +2,8 @@
 points the parser's parts call in one another.
 
 The parser is one class put together from parts by concern (`parser.py` the grammar,
-`parser_names.py`, `parser_calculus.py`, `parser_operators.py`,
-`parser_environments.py`); each part is a
+`parser_names.py`, `parser_derivatives.py`, `parser_calculus.py`,
+`parser_operators.py`, `parser_environments.py`); each part is a
 `Reader`, so it sees the cursor, and calls the other parts through the methods declared
 here."""
 
@@ -209,6 +209,14 @@ class Reader(ABC):
     @abstractmethod
     def expectation(self, subscript: list[Token] | None = None) -> Any:
         """`\\mathbb{E}[…]` (`parser_calculus.py`)."""
+
+    @abstractmethod
+    def transpose(self, symbol: Any) -> Any:
+        """`X^T`, or `w^T x` between two vectors (`parser_environments.py`)."""
+
+    @abstractmethod
+    def transpose_applied(self, value: Any) -> Any:
+        """`\\mu(X)^T` (`parser_environments.py`)."""
 
     @abstractmethod
     def indices(self, subscript: list[Token]) -> list[Any]:

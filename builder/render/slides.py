@@ -402,9 +402,9 @@ _CONTROL_SEQUENCE = re.compile(r"\\[A-Za-z]+")
 
 def _error_offset(tex: str, error: str) -> int:
     """How many lines below the math's first line MathJax's `error` is: the line of the
-    brace that unbalances it, of the command it names (`Undefined control sequence
-    \\foo`), else the first line with TeX on it (a `$$` alone on its line is not where
-    the mistake is). `sheets check` says the same line for the same mistake."""
+    brace that unbalances it, or of the command it names (`Undefined control sequence
+    \\foo`); else none, the math's first line. `sheets check` says the same line for the
+    same mistake."""
     if "brace" in error:  # MathJax's "Missing close brace", "Extra close brace"
         from builder.formula import brace_error_offset
 
@@ -414,8 +414,7 @@ def _error_offset(tex: str, error: str) -> int:
         found = re.search(re.escape(named.group()) + r"(?![A-Za-z])", tex)
         if found is not None:
             return tex.count("\n", 0, found.start())
-    stripped = tex.lstrip()
-    return tex.count("\n", 0, len(tex) - len(stripped))
+    return 0  # (as `sheets check` says a whole equation's reason: at its first line)
 
 
 def _as_written(token: Token) -> str:
