@@ -11,6 +11,7 @@ from builder.formula.tokens import (
     Refused,
     Token,
     group_end,
+    group_start,
     is_relation,
     is_single_name,
     read_tokens,
@@ -192,18 +193,13 @@ def _transposable(tokens: Sequence[Token], position: int) -> bool:
         return True
     if token.value != "}":
         return False
-    depth = 0
-    for index in range(position, -1, -1):
-        if tokens[index].value == "}":
-            depth += 1
-        elif tokens[index].value == "{":
-            depth -= 1
-            if depth == 0:
-                before = tokens[index - 1] if index else None
-                owner = tokens[index - 2] if index > 1 else None
-                return not (before is not None and before.value == "_" and owner is not None
-                            and owner.value in ("\\sum", "\\prod", "\\int", "\\Sigma"))
-    return False
+    opening = group_start(tokens, position)
+    if opening is None:
+        return False
+    before = tokens[opening - 1] if opening else None
+    owner = tokens[opening - 2] if opening > 1 else None
+    return not (before is not None and before.value == "_" and owner is not None
+                and owner.value in ("\\sum", "\\prod", "\\int", "\\Sigma"))
 
 
 def is_matrix_equation(tokens: Sequence[Token], declarations: Declarations) -> bool:

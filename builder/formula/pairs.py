@@ -11,7 +11,7 @@ any of these."""
 
 from __future__ import annotations
 
-from builder.formula.tokens import Token, top_level
+from builder.formula.tokens import Token, group_start, top_level
 from builder.formula.vocabulary import GREEK
 
 __all__ = ["pairs_are_inner_products"]
@@ -50,14 +50,9 @@ def _names_before(side: list[Token], position: int) -> bool:
     if token.kind == "cmd" and token.value in ("\\right", "\\left"):
         return False
     if token.kind == "op" and token.value == "}":
-        depth = 0
-        for index in range(position, -1, -1):
-            if side[index].value == "}":
-                depth += 1
-            elif side[index].value == "{":
-                depth -= 1
-                if depth == 0:
-                    return index > 0 and side[index - 1].value in ("_", "^")
+        opening = group_start(side, position)
+        if opening is not None:
+            return opening > 0 and side[opening - 1].value in ("_", "^")
     return token.kind == "op" and token.value == "'"
 
 

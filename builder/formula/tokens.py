@@ -314,6 +314,19 @@ def _expanded(tokens: list[Token], macros: dict[str, tuple[int, str]], depth: in
     return out
 
 
+def group_start(tokens: Sequence[Token], end: int) -> int | None:
+    """Index of the `{` opening the group the `}` at `end` closes (None if none does)."""
+    depth = 0
+    for index in range(end, -1, -1):
+        if tokens[index].value == "}":
+            depth += 1
+        elif tokens[index].value == "{":
+            depth -= 1
+            if depth == 0:
+                return index
+    return None
+
+
 def group_end(tokens: Sequence[Token], start: int) -> int:
     """Index of the `}` closing the `{` at `start` (or `start` for a lone token)."""
     if start >= len(tokens) or tokens[start].value != "{" or tokens[start].kind != "op":
