@@ -217,3 +217,22 @@ def test_a_card_that_defines_a_name_first_does_not_depend_on_its_earlier_definit
     sheet.write_text("# A\n\n$$\ny = 1 + x\n$$\n\n# B\n\n$$\ny = 3x\n$$\n\n$$\ny^2 = 9x^2\n$$\n",
                      encoding="utf-8")
     assert find_cards(parse_file(sheet))[-1].context == ()
+
+
+def test_a_kept_result_names_the_definition_in_its_own_sheet(tmp_path: Path) -> None:
+    """Two sheets with the same card and the same definition above it share a kept
+    result; each message names its own sheet's line (a trial saw `(act.md:37)` in
+    sd.md's report)."""
+    from builder.check import CheckCache
+
+    cache = CheckCache(tmp_path / "cache")
+    messages = []
+    for name, above in (("a.md", ""), ("b.md", "some text\n\n")):
+        sheet = tmp_path / name
+        sheet.write_text(f"# T\n\n{above}Let $y = 2x$.\n\n## S\n\n$$\ny + y = 4x\n$$\n",
+                         encoding="utf-8")
+        (result,) = check_cards(find_cards(parse_file(sheet)), snippets_dir=None,
+                                timeout=5.0, cache=cache, processes=1)
+        messages.append(result.checks[0].message)
+    assert messages[0].endswith(f"({tmp_path / 'a.md'}:3)"), messages
+    assert messages[1].endswith(f"({tmp_path / 'b.md'}:5)"), messages

@@ -225,3 +225,26 @@ def test_a_title_that_names_a_standard_formula_not_found_says_so(tmp_path: Path)
         "typical mistakes: link it (`check: std.discounted_return`) to have the card held "
         "to it",
         "0 passed (0 in part), 0 failed, 0 errors, 2 unchecked"]
+
+
+def test_right_formulas_a_precision_trial_saw_failed_are_not(tmp_path: Path) -> None:
+    """A precision trial's false alarms: a linked card written in another right form, a
+    momentum card that states the parameter update beside the velocity, and an update
+    written with `=` as code writes it. The wrong ones beside them still fail."""
+    sheet = tmp_path / "trial.md"
+    sheet.write_text(
+        "# Sigmoid derivative\n<!-- check: std.sigmoid_derivative -->\n\n$$\n"
+        "\\sigma'(x) = \\sigma(x)(1 - \\sigma(x))\n$$\n\n"
+        "# Momentum (moving average)\n\n$$\nv_t = \\beta v_{t-1} + (1 - \\beta) g_t, "
+        "\\quad \\theta_t = \\theta_{t-1} - \\eta v_t\n$$\n\n"
+        "# Momentum in place\n\n$$\nW = W - \\alpha v\n$$\n\n"
+        "# KL divergence\n\n$$\nD(p \\| q) = \\sum_x p_x \\log \\frac{p_x}{q_x}, \\quad "
+        "D(p \\| q) = \\sum_x p_x \\log \\frac{q_x}{p_x}\n$$\n", encoding="utf-8")
+    run = _sheets("trial.md", cwd=tmp_path)
+    fails = [line for line in run.stdout.splitlines()
+             if ": " in line and "unchecked" not in line and "passed (" not in line
+             and ": pass (" not in line]
+    assert len(fails) == 1 and fails[0].startswith("trial.md:23: KL divergence: not the "
+                                                   "standard Kullback-Leibler"), run.stdout
+    assert "trial.md:17: unchecked: Momentum in place: step 1: an update written with `=` " \
+        "(W on both sides)" in run.stdout

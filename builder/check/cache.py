@@ -88,18 +88,20 @@ def is_storable(result: CardResult) -> bool:
                    for check in result.checks)
 
 
-def _mover(card: Card, stored: Sequence[int]) -> Callable[[str], str]:
+def _mover(card: Card, stored: Sequence[int], stored_path: str) -> Callable[[str], str]:
     """What puts a stored message at the card's lines now: the definitions of its
     context that a message names (`holds given … (notes.md:95)`), stored at the lines
-    `stored`, named where they are now (the key holds their texts, in order)."""
+    `stored` of the sheet `stored_path`, named where they are now (the key holds their
+    texts, in order). The same card with the same context in another sheet shares the
+    entry: its message names its own sheet (a new-user trial saw another file's)."""
+    path = str(card.loc.path)
     now = {old: eq.loc.line for old, eq in zip(stored, card.context, strict=True)
-           if old != eq.loc.line}
+           if old != eq.loc.line or stored_path != path}
     if not now:
         return lambda message: message
-    path = re.escape(str(card.loc.path))
-    pattern = re.compile(rf"\(({path}):({'|'.join(map(str, now))})\)")
-    return lambda message: pattern.sub(
-        lambda found: f"({found[1]}:{now[int(found[2])]})", message)
+    pattern = re.compile(rf"\(({re.escape(stored_path)}):({'|'.join(map(str, now))})\)")
+    return lambda message: pattern.sub(lambda found: f"({path}:{now[int(found[2])]})",
+                                       message)
 
 
 class CheckCache:
@@ -148,7 +150,7 @@ class CheckCache:
                     self._digests[name] = file_digest(Path(name))
                 if self._digests[name] != digest:
                     return None
-            moved = _mover(card, data["context"])
+            moved = _mover(card, data["context"], str(data.get("path", card.loc.path)))
             checks = tuple(
                 CheckResult(item["kind"], item["status"],
                             SourceLoc(card.loc.path, card.loc.line + item["offset"]),
@@ -174,6 +176,7 @@ class CheckCache:
             return  # changed or gone already: the next run checks the card again
         data = {"status": result.status, "message": result.message, "files": files,
                 "context": [eq.loc.line for eq in result.card.context],
+                "path": str(result.card.loc.path),
                 "checks": [{"kind": check.kind, "status": check.status,
                             "offset": check.loc.line - result.card.loc.line,
                             "message": check.message,

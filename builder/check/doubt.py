@@ -30,7 +30,8 @@ def doubt(lhs: sympy.Expr, rhs: sympy.Expr, domain: Domain, agree: Compare) -> s
     """Why a step that failed at random points may still be what the note meant, or
     None when the failure stands. `agree` re-compares two rewritten sides."""
     for reason in (_vector_and_its_elements(lhs, rhs), _kronecker_delta(lhs, rhs),
-                   _index_after_its_sum(lhs, rhs), _equation_to_solve(lhs, rhs)):
+                   _index_after_its_sum(lhs, rhs), _equation_to_solve(lhs, rhs),
+                   _update_in_place(lhs, rhs)):
         if reason:
             return reason
     summed = _sums_to_one(lhs, rhs)
@@ -114,6 +115,24 @@ def _equation_to_solve(lhs: sympy.Expr, rhs: sympy.Expr) -> str | None:
             names = ", ".join(sorted(str(s) for s in other.free_symbols))
             return f"an equation in {names} (a value to solve for), not an identity: not checked"
     return None
+
+
+def _update_in_place(lhs: sympy.Expr, rhs: sympy.Expr) -> str | None:
+    """`v_{dW} = \\beta v_{dW} + (1 - \\beta) dW`, `W = W - \\alpha v_{dW}`: a name set
+    to something made of itself is an update written as code writes it (`=` for `←`),
+    not an equation that fails (a new-user trial saw Andrew Ng's momentum failed)."""
+    terms = sympy.Add.make_args(rhs)
+    if isinstance(lhs, sympy.Symbol | sympy.Indexed) and len(terms) > 1 \
+            and any(term.has(lhs) for term in terms) \
+            and not all(term.has(lhs) for term in terms):
+        return (f"an update written with `=` ({_plain_name(lhs)} on both sides): write "
+                f"`\\leftarrow` or number the steps to have it checked; not checked")
+    return None
+
+
+def _plain_name(expr: sympy.Basic) -> str:
+    return str(expr).replace("[", "_{").replace("]", "}") \
+        if isinstance(expr, sympy.Indexed) else str(expr)
 
 
 def _sums_to_one(lhs: sympy.Expr, rhs: sympy.Expr

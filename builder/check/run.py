@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 __all__ = ["SnippetRunner", "check_card", "check_cards", "find_snippets_dir"]
 
 _SEVERITY: dict[str, int] = {"unchecked": 0, "pass": 1, "fail": 2, "error": 3}
+_SUBSTITUTION = "substitution, not checked"
+"""How a step the card does not explain ends its message (builder/check/plan.py)."""
 
 
 class SnippetRunner(Protocol):
@@ -59,10 +61,13 @@ def _card_result(card: Card, checks: Sequence[CheckResult], reasons: Sequence[st
     snippets = bool(_snippets(card))
     found = library if library is not None else library_checks(
         card, recognise=not decided_here, confirm=decided_here and not failed and not snippets)
-    # A statement the library decided is no longer a step left unchecked at its line.
+    # A statement the library decided is no longer a substitution left unchecked at its
+    # line (`θ_{t+1} = θ_t - η ∇L`). Another step on that line still is: `y = σ(x),
+    # \quad dy/dx = y(1 + y)` is no plain pass for the sigmoid it starts with.
     decided_lines = {check.loc for check in found if check.status != "unchecked"}
     checks = [*(check for check in checks if check.status != "unchecked"
-                or check.loc not in decided_lines), *found]
+                or check.loc not in decided_lines
+                or not check.message.endswith(_SUBSTITUTION)), *found]
     decided = [check for check in checks if check.status != "unchecked"]
     if not decided:
         # (A library check left unchecked says why the title's standard formula was

@@ -28,6 +28,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from builder.library.domains import ValueDomain, parse_value_domain
 from builder.library.mistakes import Mistake, mistakes
@@ -100,6 +101,9 @@ class Entry:
     exact_names: bool = False
     """Its symbols' names are what they mean (`TP`, `FP`): a card using them must use
     them so, and `FN` for `FP` is a mistake however well the form matches."""
+    updates: str | None = None
+    """The symbol its formula updates (`v` of `v' = \\alpha v - \\eta g`), None for a
+    formula of other quantities (`E = -\\sum_k t_k \\log y_k`)."""
 
     @property
     def std(self) -> str:
@@ -196,12 +200,15 @@ def _entry(card: Card) -> Entry:
         raise BuildError(card.loc, f"{len(forms_data)} forms for {len(card.equations)} "
                                    f"display equations")
     forms: list[Form] = []
+    updates: str | None = None
     for item, equation in zip(forms_data, card.equations, strict=True):
         implementation, description = (next(iter(item.items())) if isinstance(item, dict)
                                        else (item, "standard"))
         compiled = compile_equation(equation, declarations_for(card))
         sides = compiled.chains[-1].sides if compiled.chains else ()
         shape = shape_of(sides[-1].expr) if sides else None
+        if not forms and len(sides) > 1:
+            updates = updated_name(sides[0].expr, sides[-1].expr)
         if shape is None:
             raise BuildError(equation.loc, f"form {implementation}: "
                                            f"{compiled.reason or 'nothing to compare'}")
@@ -217,7 +224,30 @@ def _entry(card: Card) -> Entry:
                                for name in (card.title, str(data["en"]), *names)))
     return Entry(str(data["id"]), card.title, str(data["en"]), names, symbols, forms,
                  card.loc, keys, bool(data.get("title_only", False)),
-                 bool(data.get("mistakes", True)), bool(data.get("exact_names", False)))
+                 bool(data.get("mistakes", True)), bool(data.get("exact_names", False)),
+                 updates)
+
+
+def updated_name(left: Any, right: Any) -> str | None:
+    """The name a definition updates: its left side's (`v` of `v'`, `v_t`, `v[t]`, primes
+    and steps taken off) when the right side has that name too; None otherwise."""
+    import sympy
+
+    if isinstance(left, sympy.Indexed):
+        name = str(left.base.label)
+    elif isinstance(left, sympy.Symbol):
+        name = left.name
+    else:
+        return None
+    base = re.sub(r"(_prime|_\w+)$", "", name) if name not in _names_in(right) else name
+    return base if base in _names_in(right) else None
+
+
+def _names_in(expr: Any) -> set[str]:
+    import sympy
+
+    return {symbol.name for symbol in expr.free_symbols if isinstance(symbol, sympy.Symbol)} \
+        | {str(item.base.label) for item in expr.atoms(sympy.Indexed)}
 
 
 def entry_named(std: str) -> Entry | None:

@@ -66,6 +66,7 @@ IMPLEMENTATIONS: dict[str, Callable[..., Array]] = {
     "momentum_velocity": lambda v, alpha, eta, g: alpha * v - eta * g,
     "momentum_velocity_descent": lambda v, alpha, eta, g: alpha * v + eta * g,
     "momentum_velocity_average": lambda v, beta, g: beta * v + (1 - beta) * g,
+    "momentum_velocity_unscaled": lambda v, alpha, g: alpha * v + g,
     "momentum_update": lambda theta, v: theta + v,
     "momentum_update_descent": lambda theta, v: theta - v,
     "nesterov_update": lambda theta, alpha, v, eta, g: _nesterov(theta, alpha, v, eta, g),
