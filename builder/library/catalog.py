@@ -9,6 +9,7 @@ id: conv_output_size          # linked as <!-- check: std.conv_output_size -->
 en: convolution output size
 names: [出力サイズ, output size]   # what titles and text call it (the card's title too)
 title_only: false             # true: recognised only where a title or the text names it
+fixed_names: false            # true: its own names fix their roles (S stride, P padding)
 exact_names: false            # true: names mean their role (TP, FP; t and y of a cross-entropy):
                               # a card's FN for FP fails; a name the entry also gives
                               # another symbol (an alias) pins nothing
@@ -101,6 +102,11 @@ class Entry:
     exact_names: bool = False
     """Its symbols' names are what they mean (`TP`, `FP`): a card using them must use
     them so, and `FN` for `FP` is a mistake however well the form matches."""
+    fixed_names: bool = False
+    """Its symbols' own names fix their roles in every note (`S` the stride, `P` the
+    padding; `\\alpha` and `\\gamma` of Q-learning): a card using them is held to
+    them, and `S` for `P` is a swap, not a renaming. A name the entry also gives another
+    symbol (an alias) fixes nothing."""
     updates: str | None = None
     """The symbol its formula updates (`v` of `v' = \\alpha v - \\eta g`), None for a
     formula of other quantities (`E = -\\sum_k t_k \\log y_k`)."""
@@ -225,7 +231,7 @@ def _entry(card: Card) -> Entry:
     return Entry(str(data["id"]), card.title, str(data["en"]), names, symbols, forms,
                  card.loc, keys, bool(data.get("title_only", False)),
                  bool(data.get("mistakes", True)), bool(data.get("exact_names", False)),
-                 updates)
+                 bool(data.get("fixed_names", False)), updates)
 
 
 def updated_name(left: Any, right: Any) -> str | None:

@@ -371,6 +371,9 @@ def _compare(shape: Shape, entry: Entry, *, with_mistakes: bool, same_functions:
     """`compare_with_entry`, where for an entry whose names mean their roles (`TP`, `FP`)
     a card's symbol with such a name is that role, and the standard formula with those
     names exchanged (`TP / (TP + FN)` for precision) is a mistake."""
+    if entry.fixed_names:
+        return compare_with_entry(shape, entry, with_mistakes=with_mistakes,
+                                  same_functions=same_functions, fixed=_pins(shape, entry))
     if not entry.exact_names:
         return compare_with_entry(shape, entry, with_mistakes=with_mistakes,
                                   same_functions=same_functions)
@@ -394,6 +397,10 @@ def _compare(shape: Shape, entry: Entry, *, with_mistakes: bool, same_functions:
 def _pins(shape: Shape, entry: Entry) -> dict[str, str]:
     """For an entry whose names mean their roles, the card's symbols that have such a
     name, each held to the symbol so named (`TP` is TP; `t` the targets)."""
+    symbols = (*shape.scalars, *(name for name, _ in shape.arrays))
+    if entry.fixed_names:
+        return {name: name for name in symbols
+                if name in entry.symbols and not _also_another(name, entry)}
     if not entry.exact_names:
         return {}
     meaningful = _meaningful_names()
