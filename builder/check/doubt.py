@@ -130,9 +130,12 @@ def _update_in_place(lhs: sympy.Expr, rhs: sympy.Expr) -> str | None:
     return None
 
 
-def _plain_name(expr: sympy.Basic) -> str:
-    return str(expr).replace("[", "_{").replace("]", "}") \
-        if isinstance(expr, sympy.Indexed) else str(expr)
+def _plain_name(expr: sympy.Symbol | sympy.Indexed) -> str:
+    """A name as the sheet writes it (`latex_name`; `v_{t}` for the element `v[t]`)."""
+    if isinstance(expr, sympy.Indexed):
+        indices = ", ".join(map(str, expr.indices))
+        return f"{latex_name(str(expr.base.label))}_{{{indices}}}"
+    return latex_name(expr.name)
 
 
 def _sums_to_one(lhs: sympy.Expr, rhs: sympy.Expr

@@ -245,8 +245,9 @@ def updated_name(left: Any, right: Any) -> str | None:
         name = left.name
     else:
         return None
-    base = re.sub(r"(_prime|_\w+)$", "", name) if name not in _names_in(right) else name
-    return base if base in _names_in(right) else None
+    used = _names_in(right)
+    base = name if name in used else re.sub(r"(_prime|_\w+)$", "", name)
+    return base if base in used else None
 
 
 def _names_in(expr: Any) -> set[str]:

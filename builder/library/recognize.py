@@ -404,7 +404,7 @@ def _pins(shape: Shape, entry: Entry) -> dict[str, str]:
     if not entry.exact_names:
         return {}
     meaningful = _meaningful_names()
-    return {name: name for name in (*shape.scalars, *(name for name, _ in shape.arrays))
+    return {name: name for name in symbols
             if name in meaningful and not _also_another(name, entry)}
 
 
