@@ -6,6 +6,7 @@ write, parsed and checked as `sheets check` does."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -236,3 +237,36 @@ def test_a_kept_result_names_the_definition_in_its_own_sheet(tmp_path: Path) -> 
         messages.append(result.checks[0].message)
     assert messages[0].endswith(f"({tmp_path / 'a.md'}:3)"), messages
     assert messages[1].endswith(f"({tmp_path / 'b.md'}:5)"), messages
+
+
+_KEYS = """
+import sys
+import os
+from pathlib import Path
+from builder.cards import find_cards
+from builder.check import CheckCache
+from builder.marp import parse_file
+cache = CheckCache(Path(sys.argv[2]), code="code")
+for card in find_cards(parse_file(Path(sys.argv[1]))):
+    print(card.loc.line, cache.key(card, None))
+"""
+
+
+def test_a_cards_cache_key_is_the_same_in_every_process(tmp_path: Path) -> None:
+    """Two definitions on one line (`$\\beta_1 = 0.9$, $\\beta_2 = 0.999$`) came in the
+    order of a set of strings, which Python's hash seed changes from one process to the
+    next: the card's key changed, and every run checked it again (issue 22's warm check
+    after an edit took a second, not a quarter)."""
+    import subprocess
+    import sys
+
+    sheet = tmp_path / "notes.md"
+    sheet.write_text("# Adam\n\nWith $\\beta_1 = 0.9$, $\\beta_2 = 0.999$, $m_0 = 0$:\n\n"
+                     "$$\nm_t = \\beta_1 m_{t-1} + (1 - \\beta_1) g_t\n$$\n\n$$\n"
+                     "v_t = \\beta_2 v_{t-1} + (1 - \\beta_2) g_t^2\n$$\n", encoding="utf-8")
+    keys = {subprocess.run([sys.executable, "-c", _KEYS, str(sheet), str(tmp_path / "c")],
+                           env={**os.environ, "PYTHONHASHSEED": str(seed)}, check=True,
+                           capture_output=True, text=True).stdout
+            for seed in range(1, 7)}
+    assert len(keys) == 1, keys
+    assert keys.pop().count("\n") == 1

@@ -94,7 +94,9 @@ def context_of(equations: Sequence[Equation], index: Mapping[str, list[Equation]
     # what the card's first equation defines, it defines for all its steps
     shadowed = set(defined_heads(equations[0].tex))
     found: dict[int, Equation] = {}
-    for name in _written(equations) - shadowed:
+    # (names in sorted order, not a set's: two definitions on one line must come in the
+    # same order in every process, for the context is part of the card's cache key)
+    for name in sorted(_written(equations) - shadowed):
         for block in reversed(index.get(name, ())):
             if block.loc.line < last and id(block) not in own:
                 found[id(block)] = block
