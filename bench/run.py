@@ -3,7 +3,8 @@
 Each `bench/<name>.py` (but this one) is a program of its own that prints its figures;
 this only runs them with the same Python, one after the other (they all use the two
 cores), and exits non-zero if any of them failed. Some run more than once (`ALSO`): the
-preview on the big deck of issue 22 too, and with line-adding edits.
+preview on the big deck of issue 22 too, and with line-adding edits; the warm runs
+through a `sheets daemon` too.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ HERE = Path(__file__).resolve().parent
 
 ALSO: dict[str, list[list[str]]] = {
     "preview": [["--big", "--only", "sheets"], ["--big", "--only", "sheets", "--newline"]],
+    "warm": [["--daemon"]],
 }
 """The other arguments a script is run with after its plain run."""
 

@@ -107,6 +107,17 @@ def command_parser() -> argparse.ArgumentParser:
     _theme_set_option(preview)
     _layout_option(preview)
 
+    daemon = commands.add_parser(
+        "daemon", help="keep the stages loaded for build and check",
+        description="Run in the foreground with the stages loaded and MathJax and the "
+        "snippet workers started: `sheets build` and `sheets check` (of this "
+        "installation, by this user) hand their work to it, and after a one-card edit "
+        "answer in a tenth of a second, not in half a second or more. What they print, "
+        "write and exit with is the same. Ctrl-C stops it; so does a change to the code "
+        "or to the installed libraries. `SHEETS_DAEMON=off` keeps a run to itself.")
+    daemon.add_argument("--stop", action="store_true",
+                        help="stop the daemon that is running (default: start one)")
+
     commands.add_parser(
         "doctor", help="say what is installed and what is missing",
         description="Print what sheets found (Python, the package, Node.js, MathJax and "
@@ -171,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
             return _build(args)
         if args.command == "check":
             return _check(args)
+        if args.command == "daemon":
+            return _daemon(args)
         if args.command == "doctor":
             return _doctor()
         if args.command == "init":
@@ -183,6 +196,52 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return 130
+
+
+def _daemon(args: argparse.Namespace) -> int:
+    """`sheets daemon`: serve `sheets build` and `sheets check` runs (builder/daemon/)
+    until stopped; `--stop` stops the one running."""
+    from builder.daemon import socket_path
+    from builder.daemon.server import AlreadyRunning, serve, stop
+    from builder.signals import stop_signals_as_interrupt
+
+    path = socket_path()
+    if args.stop:
+        if not stop(path):
+            print("sheets daemon: none is running", file=sys.stderr)
+            return EXIT_PROBLEMS
+        print("sheets daemon: stopped", file=sys.stderr)
+        return EXIT_OK
+    from builder.check import keep_snippet_workers
+
+    keep_snippet_workers()
+    # What every run needs is imported now, not on the first run handed over.
+    import builder.cards
+    import builder.check.plan
+    import builder.library
+    import builder.render  # noqa: F401
+    try:
+        with stop_signals_as_interrupt():
+            why = serve(path, main, _code_version_now)
+    except AlreadyRunning:
+        raise BuildError(None, f"sheets daemon: one is already running ({path}); "
+                         "`sheets daemon --stop` stops it") from None
+    except OSError as error:
+        raise BuildError(None, f"sheets daemon: cannot listen on {path}: {error}") from None
+    print(f"sheets daemon: {why}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _code_version_now() -> str | None:
+    """The package's files and the installed libraries as they are now (not as this
+    process first found them, as `current_code_key` keeps them): a daemon that finds
+    them changed stops."""
+    from builder.resources import PACKAGE, files_digest, libraries_digest
+
+    try:
+        return files_digest(PACKAGE) + libraries_digest.__wrapped__()
+    except OSError:
+        return None
 
 
 def _library(args: argparse.Namespace) -> int:
@@ -612,9 +671,11 @@ def _read_sheet(path: Path, cache: Path | None = None) -> Deck:
     `Unparsed`, which the renderer asks for again only if it needs them."""
     from builder.marp import (
         is_unparsed,
+        latest_parse,
         load_parse,
         parse_file,
         read_sheet,
+        remember_parse,
         reparse,
         save_parse,
     )
@@ -627,13 +688,16 @@ def _read_sheet(path: Path, cache: Path | None = None) -> Deck:
 
     name = hashlib.blake2b(str(path.absolute()).encode(), digest_size=16).hexdigest()
     kept = cache / "parse" / f"{name}.pickle"
-    previous = load_parse(kept, path)
+    # (A process that parsed the sheet before, `sheets daemon`, starts from its own.)
+    in_memory = latest_parse(kept)
+    previous = in_memory if in_memory is not None else load_parse(kept, path)
     deck = reparse(previous, read_sheet(path), path)
+    remember_parse(deck, kept)
     # Parsed from any earlier parse of the sheet, the deck is the same: the kept one is
     # replaced (which costs more than parsing a few slides) once the slides parsed again
     # since it was kept are many.
-    if previous is None or sum(not is_unparsed(slide) for slide in deck.slides) \
-            > _PARSED_BEFORE_KEEPING:
+    if in_memory is None and (previous is None or sum(
+            not is_unparsed(slide) for slide in deck.slides) > _PARSED_BEFORE_KEEPING):
         save_parse(deck, kept)
     return deck
 

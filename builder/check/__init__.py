@@ -43,7 +43,13 @@ if TYPE_CHECKING:
         unchecked_lines,
         unchecked_steps,
     )
-    from builder.check.run import SnippetRunner, check_card, check_cards, find_snippets_dir
+    from builder.check.run import (
+        SnippetRunner,
+        check_card,
+        check_cards,
+        find_snippets_dir,
+        keep_snippet_workers,
+    )
     from builder.model import CardResult, CheckResult
 
 _HOMES: dict[str, str] = {name: f"builder.{module}" for module, names in {
@@ -59,7 +65,8 @@ _HOMES: dict[str, str] = {name: f"builder.{module}" for module, names in {
                      "github_annotations", "how_much_checked", "in_part_lines",
                      "library_lines", "report_lines", "results_json", "summary",
                      "summary_line", "unchecked_lines", "unchecked_steps"],
-    "check.run": ["SnippetRunner", "check_card", "check_cards", "find_snippets_dir"],
+    "check.run": ["SnippetRunner", "check_card", "check_cards", "find_snippets_dir",
+                  "keep_snippet_workers"],
     "model": ["CardResult", "CheckResult"],
 }.items() for name in names}
 """Where each public name lives. A name is imported from its module on first use (PEP
@@ -114,6 +121,7 @@ __all__ = [
     "in_part_lines",
     "is_claim",
     "is_storable",
+    "keep_snippet_workers",
     "library_lines",
     "library_versions",
     "parse_domain",

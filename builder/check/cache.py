@@ -104,6 +104,34 @@ def _mover(card: Card, stored: Sequence[int], stored_path: str) -> Callable[[str
                                        message)
 
 
+def _read_entry(path: Path) -> Any:
+    """The entry stored at `path`, parsed once per process while the file stays as it
+    was (a daemon's second check of a sheet parses no entry again; a cache folder
+    removed or rewritten under it is read anew)."""
+    state = _file_state(path)
+    found = _entries.get(path)
+    if found is not None and found[0] == state:
+        return found[1]
+    data = json.loads(path.read_text(encoding="utf-8"))
+    _remember_entry(path, data, state)
+    return data
+
+
+def _file_state(path: Path) -> tuple[int, int, int]:
+    found = path.stat()
+    return found.st_ino, found.st_size, found.st_mtime_ns
+
+
+def _remember_entry(path: Path, data: Any, state: tuple[int, int, int]) -> None:
+    if len(_entries) >= _KEPT_ENTRIES:
+        _entries.clear()
+    _entries[path] = (state, data)
+
+
+_entries: dict[Path, tuple[tuple[int, int, int], Any]] = {}
+_KEPT_ENTRIES = 50000
+
+
 class CheckCache:
     """Card results on disk under `directory` (`.cache/check/`), one file per card.
 
@@ -144,7 +172,7 @@ class CheckCache:
         """The result stored under `key`, placed at the card's lines, if every file it
         read is unchanged."""
         try:
-            data = json.loads((self.directory / f"{key}.json").read_text(encoding="utf-8"))
+            data = _read_entry(self.directory / f"{key}.json")
             for name, digest in data["files"].items():
                 if name not in self._digests:
                     self._digests[name] = file_digest(Path(name))
@@ -185,7 +213,9 @@ class CheckCache:
                             "renaming": [list(pair) for pair in check.renaming]}
                            for check in result.checks]}
         with contextlib.suppress(OSError):  # a cache that cannot be written only costs time
-            write_text_atomically(self.directory / f"{key}.json", json.dumps(data))
+            path = self.directory / f"{key}.json"
+            write_text_atomically(path, json.dumps(data))
+            _remember_entry(path, data, _file_state(path))
         self._digests.update(files)
 
     def diagnostics(self, card: Card, compute: Callable[[Card], Sequence[Diagnostic]]

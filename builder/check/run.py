@@ -18,8 +18,10 @@ if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
     from builder.check.plan import Derivation
+    from builder.runner import SnippetPool
 
-__all__ = ["SnippetRunner", "check_card", "check_cards", "find_snippets_dir"]
+__all__ = ["SnippetRunner", "check_card", "check_cards", "find_snippets_dir",
+           "keep_snippet_workers"]
 
 _SEVERITY: dict[str, int] = {"unchecked": 0, "pass": 1, "fail": 2, "error": 3}
 _SUBSTITUTION = "substitution, not checked"
@@ -145,6 +147,49 @@ def _run_snippets(cards: Sequence[Card], calls: Sequence[tuple[int, str]],
     return found
 
 
+class _KeptWorkers:
+    """The snippet workers of a long-lived process (`sheets daemon`), kept from one check
+    to the next. A worker runs snippets in the folder and environment of the check that
+    started it (a forked child inherits them), so a check in another folder, or with
+    another environment, gets new workers. Variables a shell changes at every command
+    (`_`, `OLDPWD`) do not count."""
+
+    def __init__(self) -> None:
+        self._pool: SnippetPool | None = None
+        self._started_in: object = None
+
+    def pool(self) -> SnippetPool:
+        from builder.runner import SnippetPool
+
+        where = (os.getcwd(), sorted((name, value) for name, value in os.environ.items()
+                                     if name not in _SHELL_BOOKKEEPING))
+        if self._pool is None or where != self._started_in:
+            self.close()
+            # Each call runs in a child of its worker, so a snippet that changes its
+            # interpreter changes nothing for the next check either.
+            self._pool = SnippetPool(_snippet_workers(_MOST_WORKERS))
+            self._started_in = where
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+
+_SHELL_BOOKKEEPING = frozenset({"_", "OLDPWD"})
+_kept_workers: _KeptWorkers | None = None
+
+
+def keep_snippet_workers() -> None:
+    """From now on, keep the snippet workers a check starts for the next check in this
+    process (`sheets daemon`: its second check of a card with a snippet does not wait
+    for new workers to import numpy and sympy). They stop when the process does."""
+    global _kept_workers
+    if _kept_workers is None:
+        _kept_workers = _KeptWorkers()
+
+
 def check_cards(cards: Sequence[Card], *, snippets_dir: Path | None, timeout: float,
                 cache: CheckCache | None = None, processes: int | None = None,
                 pool: SnippetRunner | None = None) -> tuple[CardResult, ...]:
@@ -175,8 +220,11 @@ def check_cards(cards: Sequence[Card], *, snippets_dir: Path | None, timeout: fl
             if pool is None and snippets_dir is not None and calls:
                 from builder.runner import SnippetPool
 
-                # Forked from here: this process runs no user code.
-                pool_context = SnippetPool(_snippet_workers(len(calls)), fork=True)
+                if _kept_workers is not None:
+                    pool_context = contextlib.nullcontext(_kept_workers.pool())
+                else:
+                    # Forked from here: this process runs no user code.
+                    pool_context = SnippetPool(_snippet_workers(len(calls)), fork=True)
             # The snippets run here while the children work out the derivations.
             with pool_context as runner:
                 snippet_results = _run_snippets(cards, calls, snippets_dir, timeout, runner)

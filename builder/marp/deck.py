@@ -156,7 +156,7 @@ and tokens and what is read from them, which are parsed from `source`, `header` 
 `footer`."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class Deck:
     """A parsed sheet."""
 

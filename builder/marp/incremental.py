@@ -33,6 +33,7 @@ import io
 import operator
 import pickle
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -65,8 +66,8 @@ from builder.marp.source import SheetSource
 from builder.model import Diagnostic, Equation, SourceLoc
 from builder.resources import libraries_digest, package_digest, sealed, unsealed
 
-__all__ = ["Unparsed", "is_unparsed", "load_parse", "parsed_in_full", "reparse",
-           "save_parse", "slug_texts"]
+__all__ = ["Unparsed", "is_unparsed", "latest_parse", "load_parse", "parsed_in_full",
+           "remember_parse", "reparse", "save_parse", "slug_texts"]
 
 # The order of `parse_text`'s steps, which decides the order of warnings on one line.
 _FRONT_MATTER, _DISPLAY_MATH, _GLOBAL, _SLIDES = 0, 1, 3, 4
@@ -165,14 +166,35 @@ def _remember(deck: Deck, state: _State) -> None:
         while len(_states) >= _KEPT:
             del _states[next(iter(_states))]
         _states[id(deck)] = (deck, state)
-        if any(map(is_unparsed, deck.slides)):
-            _texts[id(deck)] = (deck, state.lines)
+        if any(map(is_unparsed, deck.slides)) and id(deck) not in _texts:
+            _texts[id(deck)] = state.lines
+            weakref.finalize(deck, _texts.pop, id(deck), None)
 
 
-# The lines of each deck made with `Unparsed` slides, for `parsed_in_full`: never
-# forgotten, since a deck of them cannot be rendered without (only a command that read
-# a kept parse, `load_parse`, makes such decks, one or two per sheet).
-_texts: dict[int, tuple[Deck, tuple[str, ...]]] = {}
+# The lines of each living deck made with `Unparsed` slides, for `parsed_in_full`: kept
+# as long as the deck is (it cannot be rendered without them), and no longer (a daemon
+# makes such a deck at every run).
+_texts: dict[int, tuple[str, ...]] = {}
+
+
+def latest_parse(key: Path) -> Deck | None:
+    """The deck `remember_parse` last kept under `key` in this process (a daemon's last
+    run of the sheet), for `reparse` to start from without reading `load_parse`'s file."""
+    with _states_lock:
+        return _latest.get(key)
+
+
+def remember_parse(deck: Deck, key: Path) -> None:
+    """Keep `deck` under `key` (the name of the sheet's kept parse) for `latest_parse`;
+    the least recently kept is forgotten first."""
+    with _states_lock:
+        _latest.pop(key, None)
+        while len(_latest) >= _KEPT:
+            del _latest[next(iter(_latest))]
+        _latest[key] = deck
+
+
+_latest: dict[Path, Deck] = {}
 
 
 # --------------------------------------------------------------------------- chunks
@@ -615,6 +637,6 @@ def parsed_in_full(deck: Deck) -> Deck:
     if not any(map(is_unparsed, deck.slides)):
         return deck
     with _states_lock:
-        kept = _texts.get(id(deck))
-    assert kept is not None and kept[0] is deck, "an Unparsed deck is one reparse made"
-    return reparse(None, "\n".join(kept[1]), deck.path)
+        lines = _texts.get(id(deck))
+    assert lines is not None, "an Unparsed deck is one reparse made"
+    return reparse(None, "\n".join(lines), deck.path)
