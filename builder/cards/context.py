@@ -111,15 +111,19 @@ _SCRIPT = re.compile(r"_(?:\{[^{}]*\}|\\[A-Za-z]+|[A-Za-z0-9])|\^(?:\{[^{}]*\}|[
 def _written(equations: Sequence[Equation]) -> set[str]:
     """Every name the equations write, as `defined_heads` spells them, with each run of
     its scripts (`\\alpha`, `\\alpha_t`, `\\alpha_t^2` from `\\alpha_t^2`)."""
+    return set().union(*(_written_in(equation.tex) for equation in equations))
+
+
+@lru_cache(maxsize=1 << 15)
+def _written_in(tex: str) -> frozenset[str]:
     names: set[str] = set()
-    for equation in equations:
-        text = _squeezed(equation.tex)
-        for match in _NAME.finditer(text):
-            name = match.group()
+    text = _squeezed(tex)
+    for match in _NAME.finditer(text):
+        name = match.group()
+        names.add(name)
+        position = match.end()
+        while (script := _SCRIPT.match(text, position)) is not None:
+            name += script.group()
             names.add(name)
-            position = match.end()
-            while (script := _SCRIPT.match(text, position)) is not None:
-                name += script.group()
-                names.add(name)
-                position = script.end()
-    return names
+            position = script.end()
+    return frozenset(names)

@@ -9,8 +9,10 @@ slides' plain data (`Slide.headings`, `equations`, `code_blocks`, `comments`).
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import weakref
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 from builder.cards.annotations import annotation_entries, misspelled_keys, parse_annotations
 from builder.cards.context import context_of, definition_index
@@ -41,8 +43,25 @@ def find_cards(deck: Deck, *, slides: Collection[int] | None = None) -> tuple[Ca
         if slides is not None and slide.index not in slides:
             continue
         cards.extend(replace(card, context=context_of(card.equations, index)) if index
-                     else card for card in _slide_cards(slide))
+                     else card for card in _once_per_slide(_cards_of, _slide_cards, slide))
     return tuple(cards)
+
+
+def _once_per_slide(kept: dict[int, tuple[_T, ...]],
+                    compute: Callable[[Slide], Iterable[_T]], slide: Slide) -> tuple[_T, ...]:
+    """`compute(slide)`, once per slide object while it lives (in `kept`, by id): a
+    deck parsed again from the last one (the preview, a daemon) keeps the slides an
+    edit did not reach, and what was found in them."""
+    found = kept.get(id(slide))
+    if found is None:
+        found = kept[id(slide)] = tuple(compute(slide))
+        weakref.finalize(slide, kept.pop, id(slide), None)
+    return found
+
+
+_T = TypeVar("_T")
+_cards_of: dict[int, tuple[Card, ...]] = {}
+_warnings_of: dict[int, tuple[Diagnostic, ...]] = {}
 
 
 def annotation_warnings(deck: Deck) -> tuple[Diagnostic, ...]:
@@ -51,27 +70,31 @@ def annotation_warnings(deck: Deck) -> tuple[Diagnostic, ...]:
     under `### Formula`), an empty `assume:`, and a misspelled key (`chek:`, "did you mean
     `check:`?"). Whether the conditions of an `assume:` can be read is the check stage's
     to say."""
+    return tuple(warning for slide in deck.slides
+                 for warning in _once_per_slide(_warnings_of, _slide_warnings, slide))
+
+
+def _slide_warnings(slide: Slide) -> tuple[Diagnostic, ...]:
     warnings = []
-    for slide in deck.slides:
-        for section in _sections(slide):
-            for comment in section.comments:
-                for word, key in misspelled_keys(comment.text):
+    for section in _sections(slide):
+        for comment in section.comments:
+            for word, key in misspelled_keys(comment.text):
+                warnings.append(Diagnostic(
+                    comment.loc, f"unknown annotation `{word}:`, ignored; did you "
+                    f"mean `{key}:`?" if f"{word}:" in comment.text else
+                    f"`{word} …` is not an annotation (no colon), ignored; did you "
+                    f"mean `{key}: …`?"))
+            entries = annotation_entries(comment.text)
+            if not section.equations:
+                for key, _ in entries:
+                    where = f"section {section.title!r}" if section.title else "this part"
                     warnings.append(Diagnostic(
-                        comment.loc, f"unknown annotation `{word}:`, ignored; did you "
-                        f"mean `{key}:`?" if f"{word}:" in comment.text else
-                        f"`{word} …` is not an annotation (no colon), ignored; did you "
-                        f"mean `{key}: …`?"))
-                entries = annotation_entries(comment.text)
-                if not section.equations:
-                    for key, _ in entries:
-                        where = f"section {section.title!r}" if section.title else "this part"
-                        warnings.append(Diagnostic(
-                            comment.loc, f"`{key}:` is in no card: {where} of slide "
-                            f"{slide.index + 1} has no display math"))
-                    continue
-                warnings.extend(Diagnostic(comment.loc, "`assume:` is empty")
-                                for key, value in entries
-                                if key == "assume" and not value.strip())
+                        comment.loc, f"`{key}:` is in no card: {where} of slide "
+                        f"{slide.index + 1} has no display math"))
+                continue
+            warnings.extend(Diagnostic(comment.loc, "`assume:` is empty")
+                            for key, value in entries
+                            if key == "assume" and not value.strip())
     return tuple(warnings)
 
 

@@ -84,11 +84,7 @@ class SlideCache:
     def lookup(self) -> list[CachedSlide | None]:
         """Per slide: its cached rendering, or None."""
         old: dict[str, dict[str, Any]] = {}
-        try:
-            data = unsealed(self.path.read_bytes())
-            stored = marshal.loads(data) if data is not None else None
-        except (OSError, ValueError, EOFError, TypeError):
-            stored = None
+        stored = _stored(self.path)
         if isinstance(stored, tuple) and len(stored) == 2 and stored[0] == self.common \
                 and isinstance(stored[1], dict):
             old = stored[1]
@@ -144,5 +140,43 @@ class SlideCache:
             return
         with contextlib.suppress(OSError), atomic_path(self.path) as temporary:
             temporary.write_bytes(data)  # a read-only or full disk only costs speed
+        with contextlib.suppress(OSError):
+            _keep(self.path, _state(self.path), (self.common, self.entries))
+
+
+def _stored(path: Path) -> Any:
+    """What the file of a sheet's slides holds, unmarshalled (None when it cannot be
+    read): read once per process while the file stays as it was, so that a daemon's
+    next build of the sheet does not read and unseal its megabytes again."""
+    try:
+        state = _state(path)
+    except OSError:
+        return None
+    kept = _kept.get(path)
+    if kept is not None and kept[0] == state:
+        return kept[1]
+    try:
+        data = unsealed(path.read_bytes())
+        stored = marshal.loads(data) if data is not None else None
+    except (OSError, ValueError, EOFError, TypeError):
+        stored = None
+    _keep(path, state, stored)
+    return stored
+
+
+def _state(path: Path) -> tuple[int, int, int]:
+    found = path.stat()
+    return found.st_ino, found.st_size, found.st_mtime_ns
+
+
+def _keep(path: Path, state: tuple[int, int, int], stored: Any) -> None:
+    _kept.pop(path, None)
+    while len(_kept) >= _KEPT_SHEETS:
+        del _kept[next(iter(_kept))]
+    _kept[path] = (state, stored)
+
+
+_kept: dict[Path, tuple[tuple[int, int, int], Any]] = {}
+_KEPT_SHEETS = 4
 
 
