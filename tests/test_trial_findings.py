@@ -248,3 +248,46 @@ def test_right_formulas_a_precision_trial_saw_failed_are_not(tmp_path: Path) -> 
                                                    "standard Kullback-Leibler"), run.stdout
     assert "trial.md:17: unchecked: Momentum in place: step 1: an update written with `=` " \
         "(W on both sides)" in run.stdout
+
+
+def test_a_formula_with_two_roles_exchanged_is_no_renaming_of_the_standard(
+        tmp_path: Path) -> None:
+    """A precision trial's false passes: each wrong card below passed as its entry's
+    formula under a renaming that exchanged two roles the names fix (Adam's β₁ and β₂,
+    m̂ and v̂ at a time step, the Gaussian's μ and σ), or that read the divergence's
+    arguments the other way round. Each now fails, saying what was exchanged; the right
+    card beside it, in the same notation, still passes."""
+    cards = {
+        "Adam の1次モーメント": (r"m_t = \beta_2 m_{t-1} + (1 - \beta_2) g_t",
+                                r"m_t = \beta_1 m_{t-1} + (1 - \beta_1) g_t",
+                                r"\beta_2 where the standard has \beta_1"),
+        "Adam の2次モーメント": (r"v_t = \beta_1 v_{t-1} + (1 - \beta_1) g_t^2",
+                                r"v_t = \beta_2 v_{t-1} + (1 - \beta_2) g_t^2",
+                                r"\beta_1 where the standard has \beta_2"),
+        "Adam のパラメータ更新": (
+            r"\theta_{t+1} = \theta_t - \eta \frac{\hat{v}_t}{\sqrt{\hat{m}_t} + \epsilon}",
+            r"\theta_{t+1} = \theta_t - \eta \frac{\hat{m}_t}{\sqrt{\hat{v}_t} + \epsilon}",
+            r"\hat{m}_t and \hat{v}_t swapped"),
+        "正規分布": (
+            r"f(x) = \frac{1}{\sqrt{2\pi\mu^2}} \exp\left(-\frac{(x-\sigma)^2}{2\mu^2}\right)",
+            r"f(x) = \frac{1}{\sqrt{2\pi\sigma^2}} \exp\left(-\frac{(x-\mu)^2}{2\sigma^2}\right)",
+            r"\mu and \sigma swapped"),
+        "KL ダイバージェンス": (r"D_{KL}(P \| Q) = \sum_x Q(x) \log \frac{Q(x)}{P(x)}",
+                              r"D_{KL}(Q \| P) = \sum_x Q(x) \log \frac{Q(x)}{P(x)}",
+                              "P and Q swapped"),
+        "交差エントロピー": (r"H(p, q) = -\sum_x q(x) \log p(x)",
+                           r"H(p, q) = -\sum_x p(x) \log q(x)", "p and q swapped"),
+    }
+    sheet = tmp_path / "trial.md"
+    sheet.write_text("".join(f"# {title}\n\n$$\n{wrong}\n$$\n\n# {title}（正）\n\n$$\n{right}"
+                             f"\n$$\n\n" for title, (wrong, right, _) in cards.items()),
+                     encoding="utf-8")
+    run = _sheets("trial.md", "-v", cwd=tmp_path)
+    verdicts = {match[1]: match[2] for match in re.finditer(
+        r"^trial\.md:\d+: ([^:\n]+): (.*)$", run.stdout, re.MULTILINE)}
+    for title, (_, _, what) in cards.items():
+        assert verdicts[title].startswith("not the standard"), (title, verdicts[title])
+        assert f"): {what}. The standard is" in verdicts[title], verdicts[title]
+        assert verdicts[f"{title}（正）"].startswith("matches the standard"), title
+    assert run.stdout.endswith(f"{len(cards)} passed (0 in part), {len(cards)} failed, "
+                               "0 errors, 0 unchecked\n"), run.stdout

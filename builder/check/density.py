@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import sympy
 from sympy.core.function import AppliedUndef
 
-from builder.check.doubt import latex_name
+from builder.formula import latex_name
 
 __all__ = ["Normalised", "integrate_out", "normalisation_hint"]
 

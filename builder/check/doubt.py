@@ -18,7 +18,7 @@ from dataclasses import replace
 import sympy
 
 from builder.check.domain import DEFAULT_INTERVAL, SCALE_INTERVAL, Domain
-from builder.formula import python_name
+from builder.formula import latex_name
 
 __all__ = ["doubt"]
 
@@ -248,31 +248,8 @@ def _positive(domain: Domain, names: Sequence[str]) -> Domain:
                                       **dict.fromkeys(names, SCALE_INTERVAL)})
 
 
-_GREEK = frozenset(("alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta",
-                    "theta", "vartheta", "iota", "kappa", "lambda", "mu", "nu", "xi", "pi",
-                    "varpi", "rho", "varrho", "sigma", "varsigma", "tau", "upsilon", "phi",
-                    "varphi", "chi", "psi", "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi",
-                    "Pi", "Sigma", "Upsilon", "Phi", "Psi", "Omega"))
-"""Greek letters by name: written with a backslash (`\\eta`, `p_{\\theta}`)."""
 
 
-def latex_name(name: str) -> str:
-    """A Python name as `assume:` reads it back (`eta` → `\\eta`, `alpha_bar_t` →
-    `\\bar{\\alpha}_t`, `p_theta` → `p_{\\theta}`, `pi` → `\\pi`); the name itself when
-    that spelling does not read back as it."""
-    base, _, script = name.partition("_")
-    letter = f"\\{base}" if base in _GREEK else base
-    accent = re.match(r"(bar|hat|tilde)(?:_|$)", script)
-    if accent:
-        letter = f"\\{accent.group(1)}{{{letter}}}"
-        script = script[accent.end():]
-    if script in _GREEK:
-        script = f"\\{script}"
-    written = f"{letter}_{{{script}}}" if len(script) > 1 else \
-        f"{letter}_{script}" if script else letter
-    if python_name(written) == name or (written == f"\\{name}" and name == "pi"):
-        return written  # (`\\pi` alone reads as the number; `\\pi_k` is a vector's entry)
-    return name
 
 
 def _is_inner(node: sympy.Basic) -> bool:

@@ -22,7 +22,7 @@ from builder.formula.delimiters import (
 )
 from builder.formula.equations import MAX_CHARACTERS, compile_equation
 from builder.formula.evidence import NameEvidence, name_evidence
-from builder.formula.names import python_name
+from builder.formula.names import latex_name, python_name
 from builder.formula.numeric import (
     Formula,
     NotNumeric,
@@ -52,6 +52,7 @@ __all__ = [
     "delimiter_problems",
     "delimiter_warnings",
     "formula",
+    "latex_name",
     "name_evidence",
     "numeric_function",
     "python_name",

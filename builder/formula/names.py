@@ -10,6 +10,7 @@ declaration always reaches the symbol the equation has.
 from __future__ import annotations
 
 import functools
+import re
 
 from builder.formula.context import Declarations, ParseContext
 from builder.formula.parser import Parser
@@ -36,3 +37,30 @@ def python_name(tex: str) -> str:
     if isinstance(expr, sympy.Symbol) and expr.name.isidentifier():
         return str(expr.name)
     return text
+
+
+def latex_name(name: str) -> str:
+    """A Python name as `assume:` reads it back (`eta` → `\\eta`, `alpha_bar_t` →
+    `\\bar{\\alpha}_t`, `p_theta` → `p_{\\theta}`, `pi` → `\\pi`); the name itself when
+    that spelling does not read back as it."""
+    base, _, script = name.partition("_")
+    letter = f"\\{base}" if base in _GREEK else base
+    accent = re.match(r"(bar|hat|tilde)(?:_|$)", script)
+    if accent:
+        letter = f"\\{accent.group(1)}{{{letter}}}"
+        script = script[accent.end():]
+    if script in _GREEK:
+        script = f"\\{script}"
+    written = f"{letter}_{{{script}}}" if len(script) > 1 else \
+        f"{letter}_{script}" if script else letter
+    if python_name(written) == name or (written == f"\\{name}" and name == "pi"):
+        return written  # (`\\pi` alone reads as the number; `\\pi_k` is a vector's entry)
+    return name
+
+
+_GREEK = frozenset(("alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta",
+                    "theta", "vartheta", "iota", "kappa", "lambda", "mu", "nu", "xi", "pi",
+                    "varpi", "rho", "varrho", "sigma", "varsigma", "tau", "upsilon", "phi",
+                    "varphi", "chi", "psi", "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi",
+                    "Pi", "Sigma", "Upsilon", "Phi", "Psi", "Omega"))
+"""Greek letters by name: written with a backslash (`\\eta`, `p_{\\theta}`)."""

@@ -14,6 +14,7 @@ exact_names: false            # true: names mean their role (TP, FP; t and y of 
                               # a card's FN for FP fails; a name the entry also gives
                               # another symbol (an alias) pins nothing
 mistakes: true                # false: a card is only ever matched, never failed
+arguments: []                 # the symbols its left side names in order: [p, q] of D(p‖q)
 forms: [conv_output_size, conv_output_size_exact: without the floor]
 symbols:                      # role | domain (domains.py) | names notes give it
   H: input size | int 5..40 | h, H_in, W
@@ -110,6 +111,10 @@ class Entry:
     updates: str | None = None
     """The symbol its formula updates (`v` of `v' = \\alpha v - \\eta g`), None for a
     formula of other quantities (`E = -\\sum_k t_k \\log y_k`)."""
+    arguments: tuple[str, ...] = ()
+    """The symbols a card's left side names in order, when it names them (`p` and `q`
+    of `D_{KL}(p \\| q)`): held to them, so the divergence the other way round is no
+    renaming of it."""
 
     @property
     def std(self) -> str:
@@ -225,13 +230,17 @@ def _entry(card: Card) -> Entry:
         written = " ".join(equation.tex.split("=", 1)[-1].split())
         forms.append(Form(str(implementation), str(description or "standard"), written,
                           shape))
+    arguments = tuple(str(name) for name in data.get("arguments", ()))
+    if set(arguments) - set(symbols):
+        raise BuildError(card.loc, f"arguments: {', '.join(set(arguments) - set(symbols))}"
+                                   f": not symbols of the entry")
     names = tuple(str(name) for name in data.get("names", ()))
     keys = tuple(dict.fromkeys(normalized_text(name)
                                for name in (card.title, str(data["en"]), *names)))
     return Entry(str(data["id"]), card.title, str(data["en"]), names, symbols, forms,
                  card.loc, keys, bool(data.get("title_only", False)),
                  bool(data.get("mistakes", True)), bool(data.get("exact_names", False)),
-                 bool(data.get("fixed_names", False)), updates)
+                 bool(data.get("fixed_names", False)), updates, arguments)
 
 
 def updated_name(left: Any, right: Any) -> str | None:

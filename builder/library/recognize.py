@@ -21,12 +21,12 @@ import difflib
 import functools
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from builder.formula import compile_equation, declarations_for, python_name
+from builder.formula import compile_equation, declarations_for, latex_name, python_name
 from builder.library.catalog import (
     STD_PREFIX,
     Entry,
@@ -204,7 +204,9 @@ def _linked(card: Card, target: str, found: list[Statement]) -> CheckResult:
                     if (scalar := elementwise(statement.shape)) is not None]
     for statement in [*found, *scalar_forms]:
         result = compare_with_entry(statement.shape, entry, with_mistakes=True,
-                                    fixed={**_pins(statement.shape, entry), **fixed})
+                                    fixed={**_pins(statement.shape, entry),
+                                           **_argument_pins(statement.left, statement.shape,
+                                                            entry), **fixed})
         if result is None:
             continue
         if result.mistake is None:
@@ -281,7 +283,7 @@ def _in_card_symbols(found: Found) -> dict[Any, Any]:
 
     renaming: dict[Any, Any] = {}
     for mine, theirs in found.renaming:
-        label = _label(mine)
+        label = latex_name(_label(mine))  # (`\\hat{m}_t`, not `m_{hat t}`)
         renaming[sympy.Symbol(theirs)] = sympy.Symbol(label)
         renaming[sympy.IndexedBase(theirs)] = sympy.IndexedBase(label)
     return renaming
@@ -367,29 +369,31 @@ def _names(key: str, text: str) -> bool:
 
 
 def _compare(shape: Shape, entry: Entry, *, with_mistakes: bool, same_functions: bool,
-             text: str = "") -> Found | None:
+             text: str = "", left: str = "") -> Found | None:
     """`compare_with_entry`, where for an entry whose names mean their roles (`TP`, `FP`)
     a card's symbol with such a name is that role, and the standard formula with those
     names exchanged (`TP / (TP + FN)` for precision) is a mistake."""
-    if entry.fixed_names:
-        return compare_with_entry(shape, entry, with_mistakes=with_mistakes,
-                                  same_functions=same_functions, fixed=_pins(shape, entry))
-    if not entry.exact_names:
-        return compare_with_entry(shape, entry, with_mistakes=with_mistakes,
-                                  same_functions=same_functions)
-    pins = _pins(shape, entry)
+    names = _pins(shape, entry)
+    pins = {**names, **_argument_pins(left, shape, entry)}
     found = compare_with_entry(shape, entry, with_mistakes=with_mistakes,
-                               same_functions=same_functions, fixed=pins)
-    if (found is not None and found.mistake is None) or not pins:
+                               same_functions=same_functions, fixed=pins or None)
+    if (found is not None and found.mistake is None) or not names:
         return found
+    if entry.fixed_names and (found is not None or not with_mistakes or any(
+            compare_with_entry(shape, other, with_mistakes=False, fixed=_pins(shape, other))
+            is not None for other in _family(entry))):
+        return found  # β₂ in Adam's second moment is that moment, not the first's mistake
     loose = compare_with_entry(shape, entry, with_mistakes=False,
                                same_functions=same_functions)
-    other = _another_meaning(shape, entry, pins)
+    other = _another_meaning(shape, entry, pins) if entry.exact_names else None
     if loose is None or (other is not None and other in _naming(text)):
         return found  # `TN / (TN + FP)` where the text says specificity: that, not a swap
-    exchanged = [(mine, theirs) for mine, theirs in loose.renaming if mine != theirs
-                 and mine in pins]
-    what = ", ".join(f"{mine} where the standard has {theirs}" for mine, theirs in exchanged)
+    exchanged = [(mine, theirs) for mine, theirs in loose.renaming
+                 if mine in names and names[mine] != theirs]
+    if not exchanged:
+        return found
+    what = ", ".join(f"{latex_name(mine)} where the standard has {latex_name(theirs)}"
+                     for mine, theirs in exchanged)
     mistake = Mistake(loose.form.shape.expr, what.replace("{", "{{").replace("}", "}}"))
     return replace(loose, mistake=mistake)
 
@@ -399,13 +403,93 @@ def _pins(shape: Shape, entry: Entry) -> dict[str, str]:
     name, each held to the symbol so named (`TP` is TP; `t` the targets)."""
     symbols = (*shape.scalars, *(name for name, _ in shape.arrays))
     if entry.fixed_names:
-        return {name: name for name in symbols
-                if name in entry.symbols and not _also_another(name, entry)}
+        return _fixed_pins(symbols, entry)
     if not entry.exact_names:
         return {}
     meaningful = _meaningful_names()
     return {name: name for name in symbols
             if name in meaningful and not _also_another(name, entry)}
+
+
+def _argument_pins(left: str, shape: Shape, entry: Entry) -> dict[str, str]:
+    """The card's symbols its left side names as the entry's `arguments`, in order,
+    each held to its argument: `D_{KL}(P \\| Q) = \\sum Q \\log(Q/P)` is the divergence
+    the other way round (a precision trial found it passed as the same one renamed)."""
+    applied = re.fullmatch(r"\w+\((.*)\)", left)
+    if not entry.arguments or applied is None:
+        return {}
+    written = [match.group() for part in _top_level_parts(applied.group(1))
+               if (match := re.match(r"\w+", part.strip())) is not None]
+    mine = {*shape.scalars, *(name for name, _ in shape.arrays)}
+    if len(written) != len(entry.arguments) or len(set(written)) != len(written) \
+            or not set(written) <= mine:
+        return {}
+    return dict(zip(written, entry.arguments, strict=True))
+
+
+def _top_level_parts(arguments: str) -> list[str]:
+    """`p(x), |, q(x)` → `p(x)`, `|`, `q(x)`: split at the commas outside brackets."""
+    parts, depth, start = [], 0, 0
+    for position, char in enumerate(arguments):
+        depth += (char in "([{") - (char in ")]}")
+        if char == "," and depth == 0:
+            parts.append(arguments[start:position])
+            start = position + 1
+    return [*parts, arguments[start:]]
+
+
+def _fixed_pins(symbols: Sequence[str], entry: Entry) -> dict[str, str]:
+    """For an entry whose own names fix their roles (`fixed_names`), the card's symbols
+    held to one: a symbol named as one of the entry's is that symbol, and so is one
+    named so at a time step (`f_t`, `\\hat{m}_t`) when no other symbol of the card has
+    that name; a symbol named as one of another entry of its family (`β₂` beside Adam's
+    first moment) that names nothing in this one is held to itself: it is no symbol of
+    this entry under another name."""
+    pins = {name: name for name in symbols
+            if name in entry.symbols and not _also_another(name, entry)}
+    untimed: dict[str, list[str]] = {}
+    for name in symbols:
+        untimed.setdefault(_TIME_STEP.sub("", name), []).append(name)
+    for name in symbols:
+        if name in pins:
+            continue
+        base = _TIME_STEP.sub("", name)
+        if base != name and base in entry.symbols and untimed[base] == [name] \
+                and base not in symbols and not _also_another(base, entry):
+            pins[name] = base
+        elif name in _family_symbols(entry) and not _named_in(name, entry):
+            pins[name] = name
+    return pins
+
+
+_TIME_STEP = re.compile(r"_(?:t|\{t\}|\{t[+-]1\})$")
+"""A time step written under a name (`f_t`, `m_{t-1}`), as python_name leaves it."""
+
+
+def _named_in(name: str, entry: Entry) -> bool:
+    return name in entry.symbols or any(name in spec.aliases
+                                        for spec in entry.symbols.values())
+
+
+def _family(entry: Entry) -> tuple[Entry, ...]:
+    """The other entries named as this one is first (Adam's moments, its bias correction
+    and its update are all "Adam")."""
+    return _families()[entry.id][0]
+
+
+def _family_symbols(entry: Entry) -> frozenset[str]:
+    return _families()[entry.id][1]
+
+
+@functools.cache
+def _families() -> dict[str, tuple[tuple[Entry, ...], frozenset[str]]]:
+    found = {}
+    for entry in entries():
+        family = tuple(other for other in entries() if other is not entry
+                       and entry.names[0] in other.names)
+        found[entry.id] = (family, frozenset(name for other in family
+                                             for name in other.symbols))
+    return found
 
 
 def _also_another(name: str, entry: Entry) -> bool:
@@ -504,11 +588,11 @@ def _confirmed(card: Card, found: list[Statement]) -> list[CheckResult]:
         shape = statement.shape
         if shape.operations < 1:
             continue
-        if _best(shape, by_title, with_mistakes=False, text=text) is not None:
+        if _best(shape, by_title, with_mistakes=False, text=text, left=statement.left) is not None:
             return []  # the standard formula is there: the rest derives from it
         if mistaken is None and shape.operations >= _MISTAKE_OPERATIONS:
             near = _best(shape, [entry for entry in by_title if entry.mistakes],
-                         with_mistakes=True, text=text)
+                         with_mistakes=True, text=text, left=statement.left)
             if near is not None and near.mistake is not None \
                     and _updates_the_same(statement, near.entry):
                 mistaken = (statement, near)
@@ -523,9 +607,11 @@ def _recognise(statement: Statement, named: list[Entry], leading: list[Entry], t
     if named:
         # Exact matches first, over every named entry: their mistakes are made only for
         # a card none of them matches.
-        found = _best(shape, named, with_mistakes=False, text=text) or _best(
+        found = _best(shape, named, with_mistakes=False, text=text,
+                      left=statement.left) or _best(
             shape, [entry for entry in named if entry.mistakes],
-            with_mistakes=shape.operations >= _MISTAKE_OPERATIONS, text=text)
+            with_mistakes=shape.operations >= _MISTAKE_OPERATIONS, text=text,
+            left=statement.left)
         if found is not None and found.mistake is None:
             return _pass(statement, found)
         if found is not None and not _updates_the_same(statement, found.entry):
@@ -537,7 +623,7 @@ def _recognise(statement: Statement, named: list[Entry], leading: list[Entry], t
             # stands and with enough in it not to be one by chance, is no mistake of it
             # (a moving average in a section whose text names RMSProp is Adam's moment).
             other = _best(shape, [entry for entry in entries() if entry not in named],
-                          with_mistakes=False) \
+                          with_mistakes=False, left=statement.left) \
                 if found.entry not in leading and _distinctive(shape, near=False) else None
             if other is not None:
                 return _pass(statement, other)
@@ -549,10 +635,11 @@ def _recognise(statement: Statement, named: list[Entry], leading: list[Entry], t
     if not _distinctive(shape, near=False):
         return None
     others = [entry for entry in entries() if entry not in named and not entry.title_only]
-    found = _best(shape, others, with_mistakes=False, same_functions=True)
+    found = _best(shape, others, with_mistakes=False, same_functions=True,
+                  left=statement.left)
     if found is None and _distinctive(shape, near=True):
         found = _best(shape, [entry for entry in others if entry.mistakes],
-                      with_mistakes=True, same_functions=True)
+                      with_mistakes=True, same_functions=True, left=statement.left)
     if found is None:
         return None
     return _pass(statement, found) if found.mistake is None else _near_miss(statement, found)
@@ -570,13 +657,13 @@ def _distinctive(shape: Shape, *, near: bool) -> bool:
 
 
 def _best(shape: Shape, candidates: list[Entry], *, with_mistakes: bool,
-          same_functions: bool = False, text: str = "") -> Found | None:
+          same_functions: bool = False, text: str = "", left: str = "") -> Found | None:
     """The entry the formula is (an exact match before a mistake, then the entry whose
     names the card's symbols agree with most, then the first named)."""
     best: Found | None = None
     for entry in candidates:
         found = _compare(shape, entry, with_mistakes=with_mistakes,
-                         same_functions=same_functions, text=text)
+                         same_functions=same_functions, text=text, left=left)
         if found is None:
             continue
         if best is None or (found.mistake is None, found.agreement) > (
