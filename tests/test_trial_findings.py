@@ -291,3 +291,18 @@ def test_a_formula_with_two_roles_exchanged_is_no_renaming_of_the_standard(
         assert verdicts[f"{title}（正）"].startswith("matches the standard"), title
     assert run.stdout.endswith(f"{len(cards)} passed (0 in part), {len(cards)} failed, "
                                "0 errors, 0 unchecked\n"), run.stdout
+
+
+def test_the_lstm_gates_at_a_time_step_are_held_to_their_names(tmp_path: Path) -> None:
+    """`f_t` and `i_t` exchanged passed as the LSTM cell renamed (the gates written at a
+    time step were names of their own); the entry makes no mistakes of its form, so the
+    card is unchecked, not a pass."""
+    sheet = tmp_path / "trial.md"
+    sheet.write_text(
+        "# LSTM のセル\n\n$$\nc_t = f_t \\odot c_{t-1} + i_t \\odot \\tilde{c}_t\n$$\n\n"
+        "# LSTM のセル（誤）\n\n$$\nc_t = i_t \\odot c_{t-1} + f_t \\odot \\tilde{c}_t\n$$\n",
+        encoding="utf-8")
+    run = _sheets("trial.md", "-v", cwd=tmp_path)
+    assert "trial.md:4: LSTM のセル: matches the standard LSTM cell update" in run.stdout
+    assert "LSTM のセル（誤）: matches" not in run.stdout, run.stdout
+    assert run.stdout.endswith("1 passed (0 in part), 0 failed, 0 errors, 1 unchecked\n")

@@ -462,8 +462,9 @@ def _fixed_pins(symbols: Sequence[str], entry: Entry) -> dict[str, str]:
     return pins
 
 
-_TIME_STEP = re.compile(r"_(?:t|\{t\}|\{t[+-]1\})$")
-"""A time step written under a name (`f_t`, `m_{t-1}`), as python_name leaves it."""
+_TIME_STEP = re.compile(r"(?:_(?:t|\{t\}|\{t[+-]1\})|\[t(?:[+-]1)?\])$")
+"""A time step written under a name, as the shape names it: `m_hat_t` (`\\hat{m}_t`),
+`f[t]` (`f_t` beside `c_{t-1}`, read as elements of arrays)."""
 
 
 def _named_in(name: str, entry: Entry) -> bool:
