@@ -306,3 +306,30 @@ def test_the_lstm_gates_at_a_time_step_are_held_to_their_names(tmp_path: Path) -
     assert "trial.md:4: LSTM のセル: matches the standard LSTM cell update" in run.stdout
     assert "LSTM のセル（誤）: matches" not in run.stdout, run.stdout
     assert run.stdout.endswith("1 passed (0 in part), 0 failed, 0 errors, 1 unchecked\n")
+
+
+def test_a_recurrence_defines_its_step_and_an_update_is_no_other_formula(
+        tmp_path: Path) -> None:
+    """Noise a precision trial reported: a moving average written at a time step read as
+    a substitution ("step 1: substitution, not checked"), and an update written with `=`
+    was called a near miss of label smoothing (v for its K). A recurrence defines its
+    step; an update is only ever compared with formulas that update the same quantity.
+    A claim about the whole sequence is still a claim."""
+    sheet = tmp_path / "trial.md"
+    sheet.write_text(
+        "# Moving average\n\n$$\nm_t = \\beta m_{t-1} + (1 - \\beta) g_t\n$$\n\n"
+        "# Backward\n\n$$\n\\delta_t = W^T \\delta_{t+1} \\odot f'(a_t)\n$$\n\n"
+        "# In place\n\n$$\nv = \\beta v + (1 - \\beta) g^2\n$$\n\n"
+        "# A sum\n\n$$\nS_n = S_{n-1} + n = \\frac{n(n+1)}{2} + S_{n-1} - \\frac{n(n-1)}{2}\n$$\n",
+        encoding="utf-8")
+    run = _sheets("trial.md", "-v", cwd=tmp_path)
+    assert "trial.md:1: unchecked: Moving average: nothing to check (definitions only)" \
+        in run.stdout, run.stdout
+    assert "trial.md:7: unchecked: Backward: nothing to check (definitions only)" \
+        in run.stdout, run.stdout
+    assert "substitution" not in run.stdout and "near miss" not in run.stdout, run.stdout
+    assert "trial.md:16: unchecked: In place: step 1: an update written with `=`" \
+        in run.stdout
+    # the steps after the recurrence's first `=` are still compared
+    assert run.stdout.endswith("1 passed (0 in part), 0 failed, 0 errors, 3 unchecked\n"), \
+        run.stdout

@@ -128,12 +128,32 @@ def is_claim(lhs: sympy.Basic, rhs: sympy.Basic) -> str | None:
     """None when `lhs = rhs` claims an equality; else why it is not a claim (a definition
     or a substitution, docs/format.md)."""
     for name_side, other in ((lhs, rhs), (rhs, lhs)):
-        if _is_name(name_side) and not (_defined_name(name_side) & _names(other)):
+        if _is_name(name_side) and (not (_defined_name(name_side) & _names(other))
+                                    or _is_recurrence(name_side, other)):
             return "definition"
     left, right = _names(lhs), _names(rhs)
     if left - right and right - left:
         return "substitution"
     return None
+
+
+def _is_recurrence(name: sympy.Basic, other: sympy.Basic) -> bool:
+    """Whether `name = other` defines a quantity at a step from its values at other
+    steps (`m_t = \\beta m_{t-1} + (1 - \\beta) g_t`, `\\delta_t = W \\delta_{t+1}`): a
+    recurrence names `m_t`, and claims nothing to compare (it read as a substitution,
+    "not checked", on every moving average)."""
+    import sympy
+
+    if not isinstance(name, sympy.Indexed) or len(name.indices) != 1:
+        return False
+    step = name.indices[0]
+    elements = other.atoms(sympy.Indexed)
+    uses = [item for item in elements if item.base == name.base]
+    # (`m` itself, the whole sequence, is no step of it: `m_t = \\sum_k m_k` is a claim.)
+    whole = other.xreplace({item: sympy.Dummy() for item in elements}).free_symbols
+    return bool(uses) and name.base.label not in whole and all(
+        len(item.indices) == 1 and item.indices[0] != step
+        and (item.indices[0] - step).is_Integer for item in uses)
 
 
 def _unsure(lhs: sympy.Basic, rhs: sympy.Basic) -> str | None:

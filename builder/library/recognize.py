@@ -635,7 +635,10 @@ def _recognise(statement: Statement, named: list[Entry], leading: list[Entry], t
             return _near_miss(statement, found)
     if not _distinctive(shape, near=False):
         return None
-    others = [entry for entry in entries() if entry not in named and not entry.title_only]
+    # (An update, `v = \\beta v + (1 - \\beta) g^2`, is only ever a formula that updates
+    # the same quantity: never label smoothing's right side with v for K.)
+    others = [entry for entry in entries() if entry not in named and not entry.title_only
+              and _updates_the_same(statement, entry)]
     found = _best(shape, others, with_mistakes=False, same_functions=True,
                   left=statement.left)
     if found is None and _distinctive(shape, near=True):

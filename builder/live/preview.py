@@ -176,9 +176,15 @@ class _CheckProcess:
         # Our end, and the child's (kept until close: the child is started lazily, at
         # the first check, and it is then that its end is handed over).
         self._lifeline: tuple[Connection, Connection] | None = None
+        self._closed = False
+        self._starting = threading.Lock()
+        """Held while the pool is made and given a check: `close` then finds its process
+        started, to end it (else it waited for the whole check the process was given)."""
 
     def run(self, cards: Sequence[Card], snippets_dir: Path | None, timeout: float) -> Any:
-        with _hangup_blocked():
+        with _hangup_blocked(), self._starting:
+            if self._closed:  # (the server is stopping: it drops what this raises)
+                raise RuntimeError("the checker is closed")
             if self._pool is None:
                 # spawn: forking a process that runs server threads could copy a held lock.
                 context = multiprocessing.get_context("spawn")
@@ -201,7 +207,8 @@ class _CheckProcess:
 
     def close(self) -> None:
         # (The checks thread forgets a broken pool on its own: take ours first.)
-        pool, self._pool = self._pool, None
+        with self._starting:
+            pool, self._pool, self._closed = self._pool, None, True
         if pool is not None:
             # A check under way would hold the exit up for its whole length: end it.
             processes = list((getattr(pool, "_processes", None) or {}).values())
