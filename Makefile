@@ -26,7 +26,7 @@ node_modules/.installed: package.json package-lock.json
 # node starts MathJax from a V8 start-up snapshot (builder/typeset.py; ~0.3 s less per
 # build): made here, at set-up, rather than by the first build that needs it.
 node_modules/.snapshot: node_modules/.installed builder/js/typeset.cjs builder/js/snapshot.cjs $(BIN)/sheets
-	$(BIN)/python -c "from builder.render.typeset import prepare_snapshot; prepare_snapshot()"
+	$(BIN)/python -c "from builder.render.snapshot import prepare_snapshot; prepare_snapshot()"
 	touch $@
 
 # Marp CLI, the reference tool: the benches time it and the theme tests print through it.

@@ -17,6 +17,7 @@ import pytest
 from markdown_it.token import Token
 from seeds import SEED_FILES
 
+import builder.render.snapshot as snapshot_module
 import builder.render.typeset as typeset_module
 from builder.live import SheetPreview
 from builder.marp import parse_file
@@ -356,8 +357,8 @@ def test_a_formula_node_runs_out_of_memory_on(tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """With a heap too small for one formula, node dies on it (V8 aborts): that formula
     is the error, and a new node typesets the ones after it."""
-    monkeypatch.setattr(typeset_module, "_NODE_FLAGS", ("--no-opt", "--max-old-space-size=16"))
-    monkeypatch.setattr(typeset_module, "_snapshot", lambda node: None)  # other flags
+    monkeypatch.setattr(typeset_module, "NODE_FLAGS", ("--no-opt", "--max-old-space-size=16"))
+    monkeypatch.setattr(typeset_module, "snapshot", lambda node: None)  # other flags
     # A generous time limit: on a busy machine a small heap is slow to run out.
     with Typesetter(cache_dir=tmp_path, processes=1, time_limit=300) as typesetter:
         before, big, after = typesetter.typeset(
@@ -460,10 +461,10 @@ def snapshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = home / "sheets" / "snapshots"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("XDG_CACHE_HOME", str(home))
-        patch.setattr(typeset_module, "_snapshots", {})
+        patch.setattr(snapshot_module, "_snapshots", {})
         node = shutil.which("node")
         assert node is not None
-        snapshot = typeset_module._snapshot(node)
+        snapshot = snapshot_module.snapshot(node)
     assert snapshot is not None and snapshot.parent == directory
     return directory
 
@@ -483,7 +484,7 @@ def test_node_from_the_snapshot_answers_as_typeset_cjs_does(snapshots: Path) -> 
     assert node is not None
 
     def replies(*start: str) -> list[str]:
-        done = subprocess.run([node, *typeset_module._NODE_FLAGS, *start], input=requests,
+        done = subprocess.run([node, *snapshot_module.NODE_FLAGS, *start], input=requests,
                               capture_output=True, check=True, timeout=60)
         return done.stdout.decode().splitlines()
 
@@ -505,7 +506,7 @@ def test_a_damaged_snapshot_is_put_aside(snapshots: Path, tmp_path: Path,
     snapshot.parent.mkdir(parents=True)
     snapshot.write_bytes(built.read_bytes()[:1_000_000])
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setattr(typeset_module, "_snapshots", {})
+    monkeypatch.setattr(snapshot_module, "_snapshots", {})
     with Typesetter(cache_dir=tmp_path / "math") as typesetter:
         (result,) = typesetter.typeset([("x^2", False)])
         assert result.error is None and "mjx-c1D465" in result.html

@@ -3,7 +3,7 @@
 Persistent `node` processes run `builder/js/typeset.cjs` (MathJax 3 from the
 repository's `node_modules/mathjax-full`, installed by `make` with `npm ci`; an installed
 package runs the bundle of both it carries: `builder.resources.JAVASCRIPT`), started from
-a snapshot of it with MathJax loaded (`_snapshot`), each answering one JSON line per
+a snapshot of it with MathJax loaded (builder/render/snapshot.py), each answering one JSON line per
 request. CHTML rather than SVG because its letters stay text: they can be
 selected and searched in the HTML, and `pdftotext` finds them in the printed PDF.
 
@@ -50,21 +50,12 @@ from typing import Any, Self
 
 from builder.atomic import write_text_atomically
 from builder.model import BuildError
-from builder.resources import JAVASCRIPT, JS, PROJECT, cache_location, find_node, user_cache_dir
+from builder.render.snapshot import NODE_FLAGS, SNAPSHOT_DEATHS, discard_snapshot, snapshot
+from builder.resources import JAVASCRIPT, JS, PROJECT, cache_location, find_node
 
 _ROOT = PROJECT
 _JS = JAVASCRIPT
 _SCRIPT = JS / "typeset.cjs"
-_SNAPSHOT_SCRIPT = _SCRIPT.parent / "snapshot.cjs"
-
-def _snapshot_dir() -> Path:
-    """Where the start-up snapshots of typeset.cjs go, one per node binary and code
-    version: made once per installation, so in the user's cache directory
-    (`snapshots/` in `builder.resources.user_cache_dir`), never beside the package (an
-    installed one may be read-only, and is shared)."""
-    return user_cache_dir() / "snapshots"
-
-_ESBUILD = _ROOT / "node_modules" / "esbuild"
 # Placeholders typeset.cjs writes (see there).
 _FONT_URL = "SHEETS-MATHJAX-FONTS"
 
@@ -216,96 +207,6 @@ def _error_html(tex: str, display: bool, message: str) -> str:
 
 
 
-# V8's optimising compiler off: for a deck's formulas (a few hundred small, varied
-# calls) its background compiles cost more than they win back. typeset.mjs on seed 001's
-# 232 formulas, 6 interleaved runs at load ~3: CPU 1.75 -> 1.29 s, wall 1.80 -> 1.49 s;
-# five batches in one process (the preview's long life) 6.12 -> 5.73 s. `--no-opt` is
-# the name Node 18 (Debian 12) and later all accept. And the heap bounded: a formula that
-# needs more ends node (a whole deck takes ~100 MB), and is that formula's error.
-_MEMORY_LIMIT_MB = 512
-_NODE_FLAGS = ("--no-opt", f"--max-old-space-size={_MEMORY_LIMIT_MB}")
-
-
-_snapshots: dict[str, Path | None] = {}
-_snapshots_lock = threading.Lock()
-
-
-def _snapshot(node: str) -> Path | None:
-    """A start-up snapshot of typeset.cjs for `node` (snapshot.cjs): node starts from it
-    with MathJax loaded and warmed up, ~0.15 s instead of ~0.45 s, and then typesets a
-    deck with a third less CPU. Built by `make` at set-up (`prepare_snapshot`), else on
-    first use (~1.5 s, once per installation and code version); None where it cannot be
-    (an old node, a read-only node_modules): node then runs typeset.cjs itself."""
-    with _snapshots_lock:
-        if node not in _snapshots:
-            _snapshots[node] = _make_snapshot(node)
-        return _snapshots[node]
-
-
-def prepare_snapshot() -> Path | None:
-    """Build the start-up snapshot now, if it is not there (`make` does, at set-up, so
-    that no build pays for it); the blob, or None where it cannot be made."""
-    node = find_node()
-    return _snapshot(node) if node is not None else None
-
-
-def _make_snapshot(node: str) -> Path | None:
-    # Made of MathJax, the two scripts and esbuild (which bundles them); and a blob fits
-    # one node binary and its flags only (another one crashes or refuses it).
-    digest = hashlib.blake2b(repr(_NODE_FLAGS).encode(), digest_size=12)
-    try:
-        binary = Path(node).resolve()
-        state = binary.stat()
-        digest.update(f"{binary}\0{state.st_size}\0{state.st_mtime_ns}".encode())
-        parts = (_JS.version_file, _JS.typeset_script) if _JS.vendored \
-            else (_JS.version_file, _ESBUILD / "package.json")
-        for part in (*parts, _SCRIPT, _SNAPSHOT_SCRIPT):
-            digest.update(part.read_bytes())
-    except OSError:
-        return None
-    path = _snapshot_dir() / f"mathjax-{digest.hexdigest()}.blob"
-    failed = path.with_suffix(".failed")
-    if path.is_file():
-        return path
-    with contextlib.suppress(OSError):
-        if failed.stat().st_mtime > time.time() - 24 * 3600:  # not again on every start
-            return None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        built = subprocess.run([node, *_NODE_FLAGS, *_JS.snapshot_args, str(path)],
-                               cwd=_ROOT, stdin=subprocess.DEVNULL,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               timeout=120, check=False)
-        if built.returncode == 0 and path.is_file():
-            _prune_snapshots()
-            return path
-        failed.write_bytes(built.stderr[-4000:])
-    except (OSError, subprocess.SubprocessError):
-        with contextlib.suppress(OSError):
-            failed.touch()
-    return None
-
-
-def _prune_snapshots(keep: int = 4) -> None:
-    """The newest few snapshots only (~11 MB each; other checkouts that share this
-    node_modules, or other node binaries, may be using the others)."""
-    with contextlib.suppress(OSError):
-        blobs = sorted(_snapshot_dir().glob("mathjax-*.blob"),
-                       key=lambda blob: blob.stat().st_mtime)
-        for old in blobs[:-keep]:
-            old.unlink(missing_ok=True)
-
-
-def _discard_snapshot(path: Path) -> None:
-    """A snapshot node died on: typeset.cjs runs from now on, and the next process
-    that needs one builds it anew."""
-    with _snapshots_lock:
-        for node, snapshot in _snapshots.items():
-            if snapshot == path:
-                _snapshots[node] = None
-    path.unlink(missing_ok=True)
-
-
 class _SnapshotFailed(RuntimeError):
     """A node process started from a snapshot died of it before its first reply."""
 
@@ -313,12 +214,6 @@ class _SnapshotFailed(RuntimeError):
 class _Died(RuntimeError):
     """A node process died (or was stopped) while typesetting a formula: the message says
     how, as that formula's error."""
-
-
-# How node ends on a snapshot it cannot use: it refuses one made by another node or with
-# other flags (exit code 14), and crashes on a damaged one.
-_SNAPSHOT_DEATHS = (14, -signal.SIGSEGV, -signal.SIGBUS, -signal.SIGABRT, -signal.SIGILL,
-                    -signal.SIGTRAP)
 
 
 class _MathJax:
@@ -335,14 +230,14 @@ class _MathJax:
         if not _JS.installed:
             raise BuildError(None, f"MathJax is not installed ({_JS.version_file.parent} "
                                    f"is missing): {_JS.how_to_install()}")
-        self.snapshot = _snapshot(node)
+        self.snapshot = snapshot(node)
         self._started = False
         """Whether node said it is ready: a death after that is a formula's."""
         start = ["--snapshot-blob", str(self.snapshot)] if self.snapshot \
             else [str(_JS.typeset_script)]
         # A file, not a pipe: node never blocks on a full stderr nobody reads.
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
-        self._process = subprocess.Popen([node, *_NODE_FLAGS, *start],
+        self._process = subprocess.Popen([node, *NODE_FLAGS, *start],
                                          stdin=subprocess.PIPE,
                                          stdout=subprocess.PIPE, stderr=self._stderr,
                                          cwd=_ROOT)
@@ -374,8 +269,8 @@ class _MathJax:
             line = self._read_line(_START_LIMIT)
             if not line:
                 output = self._output()
-                if self.snapshot is not None and self._exit_code() in _SNAPSHOT_DEATHS:
-                    _discard_snapshot(self.snapshot)
+                if self.snapshot is not None and self._exit_code() in SNAPSHOT_DEATHS:
+                    discard_snapshot(self.snapshot)
                     raise _SnapshotFailed(f"node died starting from {self.snapshot}: {output}")
                 raise RuntimeError(f"the MathJax process ({_SCRIPT.name}) did not start: "
                                    f"{output or self._death()}")
