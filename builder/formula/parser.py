@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from builder.formula.functions import InnerProduct, arithmetic
+from builder.formula.parser_applications import ApplicationReader
 from builder.formula.parser_calculus import CalculusReader
 from builder.formula.parser_derivatives import DerivativeReader
 from builder.formula.parser_environments import EnvironmentReader
@@ -52,7 +53,7 @@ _DECORATIONS = ("\\hat", "\\bar", "\\tilde", "\\widehat", "\\widetilde", "\\over
                 "\\mathfrak")
 
 
-class Parser(NameReader, DerivativeReader, CalculusReader, OperatorReader,
+class Parser(NameReader, ApplicationReader, DerivativeReader, CalculusReader, OperatorReader,
              EnvironmentReader):
     """One side's tokens → a sympy expression, or `Refused`."""
 

@@ -10,7 +10,7 @@ here."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from builder.formula.context import ParseContext
@@ -225,3 +225,17 @@ class Reader(ABC):
     @abstractmethod
     def name_factor(self) -> Any:
         """A name with its scripts, applied when it is a function (`parser_names.py`)."""
+
+    @abstractmethod
+    def application(self, key: str, base: str, is_word: bool, scripted: bool,
+                    primes: int) -> Callable[[str], Any] | None:
+        """The applied function's builder when `name(` applies it, None when the bracket
+        multiplies (`parser_applications.py`)."""
+
+    @abstractmethod
+    def bracket_holds_arguments(self) -> bool:
+        """Whether the `[` after a name holds an argument list (`parser_applications.py`)."""
+
+    @abstractmethod
+    def bracket_after(self) -> bool:
+        """Whether a `[` follows `E_{…}` (`parser_applications.py`)."""
