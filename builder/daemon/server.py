@@ -30,6 +30,8 @@ from builder.daemon.client import PACKAGE
 
 __all__ = ["AlreadyRunning", "serve", "stop"]
 
+_REQUEST_SECONDS = 10.0
+"""How long a connection may take to send its request."""
 _REQUEST_LIMIT = 64 << 20
 """Bytes a request may take (the command line and environment: a few kilobytes)."""
 
@@ -52,6 +54,9 @@ def serve(path: Path, run: Callable[[list[str]], int],
         path.unlink()  # left by a daemon that was killed
     version = code_version()
     _collect()
+    # Between runs the daemon stands in `/`: the folder it was started in may go away,
+    # and a run's own folder is entered for the run alone.
+    os.chdir("/")
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         listener.bind(str(path))
@@ -71,7 +76,7 @@ def serve(path: Path, run: Callable[[list[str]], int],
                 ran = False
                 continue
             with connection:
-                connection.settimeout(None)
+                connection.settimeout(_REQUEST_SECONDS)  # (a client that never asks)
                 stopped = _serve_one(connection, run, code_version, version)
             if stopped is not None:
                 return stopped
@@ -117,6 +122,7 @@ def _serve_one(connection: socket.socket, run: Callable[[list[str]], int],
         return None
     if not isinstance(asked, dict):
         return None
+    connection.settimeout(None)  # (the run takes as long as it takes)
     answer = _Answer(connection)
     if asked.get("stop") is True:
         answer.send(exit=0)
