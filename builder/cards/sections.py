@@ -9,9 +9,9 @@ slides' plain data (`Slide.headings`, `equations`, `code_blocks`, `comments`).
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TypeVar
 
 from builder.cards.annotations import annotation_entries, misspelled_keys, parse_annotations
@@ -42,26 +42,51 @@ def find_cards(deck: Deck, *, slides: Collection[int] | None = None) -> tuple[Ca
     for slide in deck.slides:
         if slides is not None and slide.index not in slides:
             continue
+        found = _once_per_slide(_cards_of, _slide_cards, _moved_card, slide)
         cards.extend(replace(card, context=context_of(card.equations, index)) if index
-                     else card for card in _once_per_slide(_cards_of, _slide_cards, slide))
+                     else card for card in found)
     return tuple(cards)
 
 
-def _once_per_slide(kept: dict[int, tuple[_T, ...]],
-                    compute: Callable[[Slide], Iterable[_T]], slide: Slide) -> tuple[_T, ...]:
-    """`compute(slide)`, once per slide object while it lives (in `kept`, by id): a
-    deck parsed again from the last one (the preview, a daemon) keeps the slides an
-    edit did not reach, and what was found in them."""
-    found = kept.get(id(slide))
+def _once_per_slide(kept: dict[tuple[str, int, Path], tuple[int, tuple[_T, ...]]],
+                    compute: Callable[[Slide], Iterable[_T]],
+                    move: Callable[[_T, int], _T], slide: Slide) -> tuple[_T, ...]:
+    """`compute(slide)`, once per slide text (in `kept`, with the line it was found at):
+    a process that parses a sheet again after an edit (the preview, a daemon) finds the
+    same for the slides the edit did not reach, `move`d down as many lines as the edit
+    added above them."""
+    key = (slide.source, slide.index, slide.loc.path)
+    found = kept.pop(key, None)
     if found is None:
-        found = kept[id(slide)] = tuple(compute(slide))
-        weakref.finalize(slide, kept.pop, id(slide), None)
-    return found
+        found = (slide.loc.line, tuple(compute(slide)))
+        while len(kept) >= _KEPT_SLIDES:
+            del kept[next(iter(kept))]
+    kept[key] = found  # (the most recently used last)
+    line, items = found
+    delta = slide.loc.line - line
+    return items if not delta else tuple(move(item, delta) for item in items)
+
+
+def _moved_card(card: Card, lines: int) -> Card:
+    return replace(card, loc=_down(card.loc, lines),
+                   equations=tuple(Equation(equation.tex, _down(equation.loc, lines))
+                                   for equation in card.equations),
+                   annotation_lines=tuple((key, line + lines)
+                                          for key, line in card.annotation_lines))
+
+
+def _moved_warning(warning: Diagnostic, lines: int) -> Diagnostic:
+    return replace(warning, loc=_down(warning.loc, lines))
+
+
+def _down(loc: SourceLoc, lines: int) -> SourceLoc:
+    return SourceLoc(loc.path, loc.line + lines)
 
 
 _T = TypeVar("_T")
-_cards_of: dict[int, tuple[Card, ...]] = {}
-_warnings_of: dict[int, tuple[Diagnostic, ...]] = {}
+_KEPT_SLIDES = 8192
+_cards_of: dict[tuple[str, int, Path], tuple[int, tuple[Card, ...]]] = {}
+_warnings_of: dict[tuple[str, int, Path], tuple[int, tuple[Diagnostic, ...]]] = {}
 
 
 def annotation_warnings(deck: Deck) -> tuple[Diagnostic, ...]:
@@ -71,7 +96,8 @@ def annotation_warnings(deck: Deck) -> tuple[Diagnostic, ...]:
     `check:`?"). Whether the conditions of an `assume:` can be read is the check stage's
     to say."""
     return tuple(warning for slide in deck.slides
-                 for warning in _once_per_slide(_warnings_of, _slide_warnings, slide))
+                 for warning in _once_per_slide(_warnings_of, _slide_warnings, _moved_warning,
+                                                 slide))
 
 
 def _slide_warnings(slide: Slide) -> tuple[Diagnostic, ...]:

@@ -73,7 +73,7 @@ class Background:
     loc: SourceLoc
 
 
-@dataclass(frozen=True, slots=True, weakref_slot=True)
+@dataclass(frozen=True, slots=True)
 class Slide:
     """One Marp slide (a `<section>`): its tokens, for the renderer, its resolved
     directives, and what later stages read of its content as plain data (`headings`,
