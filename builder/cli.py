@@ -203,7 +203,6 @@ def _daemon(args: argparse.Namespace) -> int:
     until stopped; `--stop` stops the one running."""
     from builder.daemon import socket_path
     from builder.daemon.server import AlreadyRunning, serve, stop
-    from builder.signals import stop_signals_as_interrupt
 
     path = socket_path()
     if args.stop:
@@ -221,8 +220,7 @@ def _daemon(args: argparse.Namespace) -> int:
     import builder.library
     import builder.render  # noqa: F401
     try:
-        with stop_signals_as_interrupt():
-            why = serve(path, main, _code_version_now)
+        why = serve(path, main, _code_version_now)
     except AlreadyRunning:
         raise BuildError(None, f"sheets daemon: one is already running ({path}); "
                          "`sheets daemon --stop` stops it") from None

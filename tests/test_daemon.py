@@ -228,3 +228,27 @@ def test_it_stops_when_the_code_under_it_changes(runtime: Path, tmp_path: Path) 
     log = process.stderr.read() if process.stderr else ""
     assert log.count("check s.md") == 1, log
     assert "stopped: the code or the installed libraries changed" in log
+
+
+def test_a_kill_during_a_run_ends_the_run_as_ctrl_c_does_and_stops_the_daemon(
+        daemon: Daemon, tmp_path: Path) -> None:
+    """A new-user trial: SIGTERM in the middle of a run ended the run (exit 130, said
+    nothing) and the daemon went on serving. Now the run ends as Ctrl-C ends it, says
+    why, and the daemon stops, its socket gone."""
+    (tmp_path / "snippets").mkdir()
+    (tmp_path / "snippets" / "slow.py").write_text(
+        "import time\n\n\ndef check(card):\n    time.sleep(60)\n", encoding="utf-8")
+    (tmp_path / "s.md").write_text("# Slow\n<!-- check: slow.check -->\n\n$$\nx = 1\n$$\n",
+                                   encoding="utf-8")
+    client = subprocess.Popen([sys.executable, "-m", "builder", "check", "s.md"],
+                              cwd=tmp_path, env=daemon.env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    time.sleep(3)  # the run is under way: its snippet sleeps for a minute
+    assert client.poll() is None
+    daemon.process.terminate()
+    _, stderr = client.communicate(timeout=60)
+    assert client.returncode == 130
+    assert "sheets: the daemon was stopped during this run" in stderr
+    assert daemon.process.wait(60) == 0
+    assert "sheets daemon: stopped during a run" in daemon.log()
+    assert not daemon.socket.exists()

@@ -16,6 +16,7 @@ import gc
 import io
 import json
 import os
+import signal
 import socket
 import struct
 import sys
@@ -23,6 +24,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from builder.daemon import SERVED_COMMANDS, private_folder
@@ -53,6 +55,13 @@ def serve(path: Path, run: Callable[[list[str]], int],
     with contextlib.suppress(FileNotFoundError):
         path.unlink()  # left by a daemon that was killed
     version = code_version()
+    with _stop_signals() as stopping:
+        return _listen(path, run, code_version, version, stopping)
+
+
+def _listen(path: Path, run: Callable[[list[str]], int],
+            code_version: Callable[[], str | None], version: str | None,
+            stopping: _Stopping) -> str:
     _collect()
     # Between runs the daemon stands in `/`: the folder it was started in may go away,
     # and a run's own folder is entered for the run alone.
@@ -77,7 +86,7 @@ def serve(path: Path, run: Callable[[list[str]], int],
                 continue
             with connection:
                 connection.settimeout(_REQUEST_SECONDS)  # (a client that never asks)
-                stopped = _serve_one(connection, run, code_version, version)
+                stopped = _serve_one(connection, run, code_version, version, stopping)
             if stopped is not None:
                 return stopped
             ran = True
@@ -111,7 +120,8 @@ def _answers(path: Path) -> bool:
 
 
 def _serve_one(connection: socket.socket, run: Callable[[list[str]], int],
-               code_version: Callable[[], str | None], version: str | None) -> str | None:
+               code_version: Callable[[], str | None], version: str | None,
+               stopping: _Stopping) -> str | None:
     """Answer one connection; why the daemon must stop, or None to go on."""
     if not _same_user(connection):
         return None
@@ -144,9 +154,38 @@ def _serve_one(connection: socket.socket, run: Callable[[list[str]], int],
         return None
     start = time.perf_counter()
     code = _run_as_asked(run, argv, cwd, env, answer)
+    if stopping.asked:  # (the run ended as Ctrl-C ends it: the command line said 130)
+        answer.send(stderr="sheets: the daemon was stopped during this run\n")
     answer.send(exit=code)
     _log(f"{' '.join(argv)} (in {cwd}): exit {code}, {time.perf_counter() - start:.2f} s")
-    return None
+    return "stopped during a run" if stopping.asked else None
+
+
+class _Stopping:
+    """Ctrl-C, SIGTERM (`kill`) and SIGHUP (a closed terminal) stop the daemon: the first
+    one as a KeyboardInterrupt where it is (in a run, the command line ends the run as
+    Ctrl-C ends it, and says 130; then the daemon stops), the others ignored while it
+    stops."""
+
+    def __init__(self) -> None:
+        self.asked = False
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        if not self.asked:
+            self.asked = True
+            raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _stop_signals() -> Iterator[_Stopping]:
+    stopping = _Stopping()
+    previous = {signum: signal.signal(signum, stopping)
+                for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield stopping
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 _IDLE_SECONDS = 0.5
