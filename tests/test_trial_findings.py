@@ -333,3 +333,36 @@ def test_a_recurrence_defines_its_step_and_an_update_is_no_other_formula(
     # the steps after the recurrence's first `=` are still compared
     assert run.stdout.endswith("1 passed (0 in part), 0 failed, 0 errors, 3 unchecked\n"), \
         run.stdout
+
+
+def test_titles_name_an_entry_by_its_words_and_a_family_name_is_no_renaming(
+        tmp_path: Path) -> None:
+    """A second new-user trial: `# Adam first moment` named nothing (the titles were
+    matched with their spaces taken out, and `adamfirstmoment` hid the word Adam), so a
+    β₂ there was unchecked; `# Adam update (m v swapped)` then passed as AdaGrad's update;
+    the LSTM cell passed with the output gate `o_t` for its input gate; `# Normal density`
+    named no entry. `Adam-like` still names nothing: something like Adam is not Adam."""
+    sheet = tmp_path / "trial.md"
+    cards = [("Adam first moment", r"m_t = \beta_2 m_{t-1} + (1 - \beta_2) g_t"),
+             ("Adam update (m v swapped)",
+              r"\theta_t = \theta_{t-1} - \eta \frac{\hat{v}_t}{\sqrt{\hat{m}_t} + \epsilon}"),
+             ("LSTM cell (o gate)", r"c_t = f_t \odot c_{t-1} + o_t \odot \tilde{c}_t"),
+             ("Normal density", r"f(x) = \frac{1}{\sqrt{2\pi\sigma^2}} "
+                                r"\exp\left(\frac{(x-\mu)^2}{2\sigma^2}\right)"),
+             ("Adam-like", r"w = v - \alpha \frac{m}{u + \epsilon}")]
+    sheet.write_text("".join(f"# {title}\n\n$$\n{tex}\n$$\n\nSome words.\n\n"
+                             for title, tex in cards), encoding="utf-8")
+    run = _sheets("trial.md", "-v", cwd=tmp_path)
+    lines = run.stdout.splitlines()
+
+    def said(title: str) -> str:
+        return next(line for line in lines if f": {title}: " in line)
+
+    assert r"\beta_2 where the standard has \beta_1" in said("Adam first moment")
+    assert r"not the standard Adam's parameter update (Adam のパラメータ更新): " \
+        r"\hat{m}_{t} and \hat{v}_{t} swapped" in said("Adam update (m v swapped)")
+    assert "unchecked" in said("LSTM cell (o gate)")
+    assert "not the standard normal (Gaussian) density" in said("Normal density")
+    assert "near miss" in said("Adam-like") and ": warning: " in said("Adam-like")
+    assert run.stdout.endswith("0 passed (0 in part), 3 failed, 0 errors, 2 unchecked\n"), \
+        run.stdout

@@ -41,7 +41,8 @@ def _tex(expr: Any) -> str:
     import sympy
 
     text = str(sympy.latex(expr))
-    return re.sub(r"\{(\w+)\}_\{(\w+)\}", r"\1_{\2}", text)
+    # (Not the argument of a command: `\\hat{m}_{t}` stays as it is.)
+    return re.sub(r"(?<![A-Za-z])\{(\w+)\}_\{(\w+)\}", r"\1_{\2}", text)
 
 
 def mistakes(expr: Any) -> list[Mistake]:

@@ -21,6 +21,7 @@ import difflib
 import functools
 import os
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -247,6 +248,15 @@ def _arrows(pairs: Iterable[tuple[str, str]]) -> str:
     return f"with {', '.join(renamed)}" if renamed else "in the same symbols"
 
 
+def _written(name: str) -> str:
+    """A card's symbol as the sheet writes it, for saying what differs: `\\hat{m}_t`,
+    `\\hat{m}_{t}` for the element `m_hat[t]` (not `m_{hat t}`)."""
+    element = re.fullmatch(r"(\w+)\[(.+)\]", name)
+    if element:
+        return f"{latex_name(element.group(1))}_{{{element.group(2)}}}"
+    return latex_name(_label(name))
+
+
 def _label(name: str) -> str:
     """A card's symbol as a reader finds it in the LaTeX: `∂L/∂theta_t` for a
     derivative, `m_hat_{t+1}` for `m_hat[t+1]`."""
@@ -283,7 +293,7 @@ def _in_card_symbols(found: Found) -> dict[Any, Any]:
 
     renaming: dict[Any, Any] = {}
     for mine, theirs in found.renaming:
-        label = latex_name(_label(mine))  # (`\\hat{m}_t`, not `m_{hat t}`)
+        label = _written(mine)
         renaming[sympy.Symbol(theirs)] = sympy.Symbol(label)
         renaming[sympy.IndexedBase(theirs)] = sympy.IndexedBase(label)
     return renaming
@@ -337,35 +347,45 @@ def _leading(title: str, named: list[Entry]) -> list[Entry]:
 def _named_entries(card: Card) -> tuple[list[Entry], list[Entry]]:
     """The entries the card's title names, and those its text names (when the title
     names none), most specific (longest name) first."""
-    title = normalized_text(card.title)
-    by_title = _naming(title)
+    by_title = _naming(normalized_text(card.title), _words(card.title))
     if by_title:
         return by_title, []
-    return [], _naming(normalized_text(_card_text(card)))
+    text = _card_text(card)
+    return [], _naming(normalized_text(text), _words(text))
 
 
-def _naming(text: str) -> list[Entry]:
+def _words(text: str) -> str:
+    """Text as `normalized_text` reads it, but with its spaces and punctuation: where a
+    word ends (`Adam first moment` names Adam; `adamfirstmoment` hid it)."""
+    return unicodedata.normalize("NFKC", text).lower()
+
+
+def _naming(text: str, words: str = "") -> list[Entry]:
+    """The entries `text` (`normalized_text`) names, by their longest name found, most
+    specific first; a short ASCII name is looked for as a word of `words` (the text
+    before it lost its spaces), when given."""
     if not text:
         return []
     scored = []
     for entry in entries():
-        length = max((len(key) for key in entry.keys if key and _names(key, text)), default=0)
+        length = max((len(key) for key in entry.keys if key and _names(key, text, words)),
+                     default=0)
         if length:
             scored.append((length, entry))
     scored.sort(key=lambda item: -item[0])
     return [entry for _, entry in scored]
 
 
-def _names(key: str, text: str) -> bool:
-    """Whether `text` names `key`: contained, and for a short ASCII name (`gru`, `iou`)
-    not inside a longer word."""
+def _names(key: str, text: str, words: str = "") -> bool:
+    """Whether `text` names `key`: contained, and for a short ASCII name (`gru`, `iou`,
+    `adam`) a word of its own (of `words`, when given): not part of a longer word, nor
+    of a compound (`Adam-like` is something like Adam, not Adam)."""
     if key not in text:
         return False
     if not key.isascii() or len(key) > 4:
         return True
-
-
-    return re.search(rf"(?<![a-z]){re.escape(key)}(?![a-z])", text) is not None
+    return re.search(rf"(?<![a-z-]){re.escape(key)}(?![a-z]|-[a-z])",
+                     words or text) is not None
 
 
 def _compare(shape: Shape, entry: Entry, *, with_mistakes: bool, same_functions: bool,
@@ -392,7 +412,7 @@ def _compare(shape: Shape, entry: Entry, *, with_mistakes: bool, same_functions:
                  if mine in names and names[mine] != theirs]
     if not exchanged:
         return found
-    what = ", ".join(f"{latex_name(mine)} where the standard has {latex_name(theirs)}"
+    what = ", ".join(f"{_written(mine)} where the standard has {latex_name(theirs)}"
                      for mine, theirs in exchanged)
     mistake = Mistake(loose.form.shape.expr, what.replace("{", "{{").replace("}", "}}"))
     return replace(loose, mistake=mistake)
@@ -457,8 +477,9 @@ def _fixed_pins(symbols: Sequence[str], entry: Entry) -> dict[str, str]:
         if base != name and base in entry.symbols and untimed[base] == [name] \
                 and base not in symbols and not _also_another(base, entry):
             pins[name] = base
-        elif name in _family_symbols(entry) and not _named_in(name, entry):
-            pins[name] = name
+        elif (name in _family_symbols(entry) or base in _family_symbols(entry)) \
+                and not _named_in(base, entry):
+            pins[name] = name  # (`o_t` beside the LSTM cell: the output gate's)
     return pins
 
 
