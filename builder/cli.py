@@ -140,6 +140,18 @@ def command_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _parsed(argv: list[str] | None) -> argparse.Namespace:
+    """The command line read; an option the command does not have is said with that
+    command's usage (`sheets check --frobnicate`), not the program's."""
+    parser = command_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        commands = next(action for action in parser._actions
+                        if isinstance(action, argparse._SubParsersAction))
+        commands.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def _layout_option(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--as", dest="layout", choices=("document", "slides"), default=None,
@@ -176,7 +188,7 @@ def run() -> NoReturn:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = command_parser().parse_args(argv)
+    args = _parsed(argv)
     try:
         if args.command == "build":
             return _build(args)

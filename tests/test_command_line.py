@@ -198,3 +198,17 @@ def test_a_check_outside_any_repository_leaves_no_cache_in_the_folder(tmp_path: 
     assert (tmp_path / "xdg" / "sheets" / "check").is_dir()
     doctor = _sheets("doctor", cwd=tmp_path, env=env)
     assert f"cache: {tmp_path / 'xdg' / 'sheets'} (not inside a notes repository" in doctor.stdout
+
+
+def test_an_option_the_command_lacks_is_said_with_that_commands_usage(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A new-user trial: `sheets check --frobnicate` printed the program's usage
+    (`usage: sheets [-h] [--version] COMMAND ...`), which does not list check's options."""
+    from builder.cli import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["check", "--frobnicate", "x.md"])
+    assert stopped.value.code == 2
+    error = capsys.readouterr().err
+    assert error.startswith("usage: sheets check ")
+    assert error.endswith("sheets check: error: unrecognized arguments: --frobnicate\n")
