@@ -138,8 +138,10 @@ def test_broken_front_matter_shows_where_and_the_fix_clears_it(
 
 
 def test_cli_prints_the_url_and_serves_the_page(sheet: Path) -> None:
+    # (-X faulthandler: a child that does not stop is asked where its threads are.)
     child = subprocess.Popen(
-        [sys.executable, "-m", "builder", "preview", str(sheet), "--port", "0", "--no-open"],
+        [sys.executable, "-X", "faulthandler", "-m", "builder", "preview", str(sheet),
+         "--port", "0", "--no-open"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
@@ -156,7 +158,12 @@ def test_cli_prints_the_url_and_serves_the_page(sheet: Path) -> None:
         assert b"sheets-slides" in response.read()
     finally:
         child.terminate()
-        child.wait(timeout=30)
+        try:
+            child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.send_signal(signal.SIGABRT)
+            _, stderr = child.communicate(timeout=30)
+            raise AssertionError(f"the preview did not stop:\n{stderr}") from None
 
 
 def test_cli_rejects_a_missing_sheet(tmp_path: Path) -> None:
