@@ -366,3 +366,18 @@ def test_titles_name_an_entry_by_its_words_and_a_family_name_is_no_renaming(
     assert "near miss" in said("Adam-like") and ": warning: " in said("Adam-like")
     assert run.stdout.endswith("0 passed (0 in part), 3 failed, 0 errors, 2 unchecked\n"), \
         run.stdout
+
+
+def test_of_the_mistakes_a_card_could_be_the_one_that_keeps_its_names_is_said(
+        tmp_path: Path) -> None:
+    """A second new-user trial: `v \\leftarrow v - \\eta g` under a momentum title failed
+    as "a flipped sign" under a renaming of η to α, g to v and v to g. Of the mistakes a
+    card could be, the one whose renaming keeps the most names is the one said."""
+    sheet = tmp_path / "trial.md"
+    sheet.write_text("# Momentum (no alpha)\n\n$$\nv \\leftarrow v - \\eta g\n$$\n",
+                     encoding="utf-8")
+    run = _sheets("trial.md", cwd=tmp_path)
+    assert run.stdout.startswith(
+        "trial.md:4: Momentum (no alpha): not the standard momentum's velocity update "
+        "(モーメンタムの速度): a missing factor \\alpha. The standard is \\alpha v - \\eta g "
+        "(std.momentum_velocity, in the same symbols)\n"), run.stdout

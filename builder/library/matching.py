@@ -110,7 +110,10 @@ def compare_with_entry(card: Shape, entry: Entry, *, with_mistakes: bool,
                               agreement)
                 if mistake is None:
                     return found
-                if first_mistake is None:
+                # (Of the mistakes the card could be, the one whose renaming keeps the
+                # most names: `v - \\eta g` under a momentum title lacks α; it is not a
+                # flipped sign with η for α and g for v.)
+                if first_mistake is None or agreement > first_mistake.agreement:
                     first_mistake = found
                 break
     return first_mistake
