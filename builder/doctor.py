@@ -68,6 +68,7 @@ def examine(environ: Mapping[str, str] | None = None,
         _chromium(env),
         _cjk_fonts(env),
         *_caches(env, start),
+        _daemon(env),
     ]
 
 
@@ -142,6 +143,17 @@ def _cjk_fonts(env: Mapping[str, str]) -> Finding:
         return Finding("CJK fonts", None, f"no Japanese font (fc-list :lang=ja): install "
                                           f"Noto CJK (`{command}`)")
     return Finding("CJK fonts", families.split(",")[0])
+
+
+def _daemon(env: Mapping[str, str]) -> Finding:
+    """Whether `sheets daemon` is running (nothing needs it: runs are faster with it)."""
+    from builder.daemon import listening, socket_path
+
+    path = socket_path(env)
+    if listening(path):
+        return Finding("daemon", f"listening on {path}: build and check runs go to it")
+    return Finding("daemon", "none running (`sheets daemon` keeps the stages loaded, "
+                             f"listening on {path})")
 
 
 def _caches(env: Mapping[str, str], start: Path | None) -> list[Finding]:

@@ -252,3 +252,14 @@ def test_a_kill_during_a_run_ends_the_run_as_ctrl_c_does_and_stops_the_daemon(
     assert daemon.process.wait(60) == 0
     assert "sheets daemon: stopped during a run" in daemon.log()
     assert not daemon.socket.exists()
+
+
+def test_doctor_says_whether_a_daemon_is_listening(daemon: Daemon, tmp_path: Path) -> None:
+    said = _sheets("doctor", cwd=tmp_path, env=daemon.env).stdout
+    assert f"ok       daemon: listening on {daemon.socket}: build and check runs go to it" \
+        in said, said
+    stopped = _sheets("daemon", "--stop", cwd=tmp_path, env=daemon.env)
+    assert stopped.returncode == 0
+    assert daemon.process.wait(30) == 0
+    said = _sheets("doctor", cwd=tmp_path, env=daemon.env).stdout
+    assert "ok       daemon: none running (`sheets daemon` keeps the stages loaded" in said

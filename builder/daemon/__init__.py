@@ -21,11 +21,12 @@ enter, and the daemon serves only connections from its own user.
 from __future__ import annotations
 
 import os
+import socket
 import stat
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["SERVED_COMMANDS", "private_folder", "socket_path"]
+__all__ = ["SERVED_COMMANDS", "listening", "private_folder", "socket_path"]
 
 SERVED_COMMANDS = frozenset({"build", "check"})
 """The commands a daemon runs; the others (preview, doctor, init…) always run alone."""
@@ -59,3 +60,14 @@ def private_folder(folder: Path, *, create: bool) -> bool:
         return False
     return (stat.S_ISDIR(found.st_mode) and found.st_uid == os.getuid()
             and found.st_mode & 0o077 == 0)
+
+
+def listening(path: Path) -> bool:
+    """Whether a daemon answers at `path` (a socket left by one that was killed does
+    not)."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+            connection.connect(str(path))
+    except OSError:
+        return False
+    return True

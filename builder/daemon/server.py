@@ -27,7 +27,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from builder.daemon import SERVED_COMMANDS, private_folder
+from builder.daemon import SERVED_COMMANDS, listening, private_folder
 from builder.daemon.client import PACKAGE
 
 __all__ = ["AlreadyRunning", "serve", "stop"]
@@ -50,7 +50,7 @@ def serve(path: Path, run: Callable[[list[str]], int],
     the socket cannot be made (its folder must be the user's alone)."""
     if not private_folder(path.parent, create=True):
         raise OSError(f"{path.parent}: not a folder of this user's alone")
-    if _answers(path):
+    if listening(path):
         raise AlreadyRunning(str(path))
     with contextlib.suppress(FileNotFoundError):
         path.unlink()  # left by a daemon that was killed
@@ -105,15 +105,6 @@ def stop(path: Path) -> bool:
             connection.connect(str(path))
             connection.sendall(b'{"stop": true}\n')
             connection.makefile("rb").readline()
-    except OSError:
-        return False
-    return True
-
-
-def _answers(path: Path) -> bool:
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
-            connection.connect(str(path))
     except OSError:
         return False
     return True
