@@ -243,13 +243,11 @@ def _daemon(args: argparse.Namespace) -> int:
 
 
 def _code_version_now() -> str | None:
-    """The package's files and the installed libraries as they are now (not as this
-    process first found them, as `current_code_key` keeps them): a daemon that finds
-    them changed stops."""
-    from builder.resources import PACKAGE, files_digest, libraries_digest
+    """`code_state_now`, None when a file of it cannot be read."""
+    from builder.resources import code_state_now
 
     try:
-        return files_digest(PACKAGE) + libraries_digest.__wrapped__()
+        return code_state_now()
     except OSError:
         return None
 

@@ -17,9 +17,12 @@ import importlib.util
 import json
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic, TypeVar
+
+_T = TypeVar("_T")
 
 PACKAGE = Path(__file__).resolve().parent
 """The `builder` package's directory."""
@@ -71,6 +74,49 @@ def libraries_digest() -> str:
             names.update(name for name in os.listdir(folder or ".")
                          if name.endswith((".dist-info", ".egg-info")))
     return hashlib.blake2b(repr(sorted(names)).encode(), digest_size=16).hexdigest()
+
+
+def code_state_now() -> str:
+    """The package's files and the installed libraries as they are now
+    (`files_digest`, `libraries_digest` computed again, not as this process first found
+    them): a long-lived process that finds them changed is out of date."""
+    return files_digest(PACKAGE) + libraries_digest.__wrapped__()
+
+
+class KeptReads(Generic[_T]):
+    """What was read from files, kept by path while each file stays as it was (its
+    inode, size and modification time): a long-lived process (`sheets daemon`) reads a
+    file again only once it changed. At most `most` files, the least recently used
+    forgotten first."""
+
+    def __init__(self, most: int) -> None:
+        self._most = most
+        self._kept: dict[Path, tuple[tuple[int, int, int], _T]] = {}
+
+    def read(self, path: Path, load: Callable[[Path], _T]) -> _T:
+        """`load(path)`, or what it gave last while the file is unchanged; OSError
+        when the file is not there."""
+        state = _file_identity(path)
+        kept = self._kept.pop(path, None)
+        value = kept[1] if kept is not None and kept[0] == state else load(path)
+        self._store(path, state, value)
+        return value
+
+    def keep(self, path: Path, value: _T) -> None:
+        """`value` as what `path`, just written, holds."""
+        with contextlib.suppress(OSError):
+            self._store(path, _file_identity(path), value)
+
+    def _store(self, path: Path, state: tuple[int, int, int], value: _T) -> None:
+        self._kept.pop(path, None)
+        while len(self._kept) >= self._most:
+            del self._kept[next(iter(self._kept))]
+        self._kept[path] = (state, value)
+
+
+def _file_identity(path: Path) -> tuple[int, int, int]:
+    found = path.stat()
+    return found.st_ino, found.st_size, found.st_mtime_ns
 
 
 @functools.cache

@@ -57,3 +57,30 @@ def test_node_comes_from_the_node_extra_when_path_has_none(
     on_path.mkdir()
     (on_path / "node").symlink_to(node)
     assert find_node({"PATH": str(on_path)}) == str(on_path / "node")
+
+
+def test_kept_reads_load_a_file_again_only_once_it_changed(tmp_path: Path) -> None:
+    from builder.resources import KeptReads
+
+    loads: list[str] = []
+
+    def load(path: Path) -> str:
+        loads.append(path.name)
+        return path.read_text(encoding="utf-8")
+
+    kept: KeptReads[str] = KeptReads(2)
+    first, second, third = (tmp_path / name for name in ("a", "b", "c"))
+    for path in (first, second, third):
+        path.write_text(path.name, encoding="utf-8")
+    assert [kept.read(first, load), kept.read(first, load)] == ["a", "a"]
+    assert loads == ["a"]
+    first.write_text("a, edited", encoding="utf-8")  # another size: another file
+    assert kept.read(first, load) == "a, edited"
+    kept.keep(second, "b as written")  # what a writer just wrote is kept as it wrote it
+    assert kept.read(second, load) == "b as written"
+    kept.read(third, load)  # two at most: the least recently used, `first`, goes
+    kept.read(first, load)
+    assert loads == ["a", "a", "c", "a"]
+    first.unlink()
+    with pytest.raises(OSError):
+        kept.read(first, load)

@@ -26,7 +26,7 @@ from typing import Any
 from builder.atomic import write_text_atomically
 from builder.model import Card, CardResult, CheckResult, Diagnostic, SourceLoc
 from builder.replay import file_digest
-from builder.resources import package_digest
+from builder.resources import KeptReads, package_digest
 
 __all__ = ["CheckCache", "code_key", "current_code_key", "file_digest", "is_storable",
            "library_versions"]
@@ -104,32 +104,10 @@ def _mover(card: Card, stored: Sequence[int], stored_path: str) -> Callable[[str
                                        message)
 
 
-def _read_entry(path: Path) -> Any:
-    """The entry stored at `path`, parsed once per process while the file stays as it
-    was (a daemon's second check of a sheet parses no entry again; a cache folder
-    removed or rewritten under it is read anew)."""
-    state = _file_state(path)
-    found = _entries.get(path)
-    if found is not None and found[0] == state:
-        return found[1]
-    data = json.loads(path.read_text(encoding="utf-8"))
-    _remember_entry(path, data, state)
-    return data
-
-
-def _file_state(path: Path) -> tuple[int, int, int]:
-    found = path.stat()
-    return found.st_ino, found.st_size, found.st_mtime_ns
-
-
-def _remember_entry(path: Path, data: Any, state: tuple[int, int, int]) -> None:
-    if len(_entries) >= _KEPT_ENTRIES:
-        _entries.clear()
-    _entries[path] = (state, data)
-
-
-_entries: dict[Path, tuple[tuple[int, int, int], Any]] = {}
-_KEPT_ENTRIES = 50000
+_ENTRIES: KeptReads[Any] = KeptReads(50000)
+"""The entries read in this process (a daemon's second check of a sheet parses none
+again): an entry is written for its key alone, and what may make it stale, the files its
+snippets read, is looked at on every `get`."""
 
 
 class CheckCache:
@@ -172,7 +150,8 @@ class CheckCache:
         """The result stored under `key`, placed at the card's lines, if every file it
         read is unchanged."""
         try:
-            data = _read_entry(self.directory / f"{key}.json")
+            data = _ENTRIES.read(self.directory / f"{key}.json",
+                                 lambda path: json.loads(path.read_text(encoding="utf-8")))
             for name, digest in data["files"].items():
                 if name not in self._digests:
                     self._digests[name] = file_digest(Path(name))
@@ -215,7 +194,7 @@ class CheckCache:
         with contextlib.suppress(OSError):  # a cache that cannot be written only costs time
             path = self.directory / f"{key}.json"
             write_text_atomically(path, json.dumps(data))
-            _remember_entry(path, data, _file_state(path))
+            _ENTRIES.keep(path, data)
         self._digests.update(files)
 
     def diagnostics(self, card: Card, compute: Callable[[Card], Sequence[Diagnostic]]

@@ -248,10 +248,6 @@ def _positive(domain: Domain, names: Sequence[str]) -> Domain:
                                       **dict.fromkeys(names, SCALE_INTERVAL)})
 
 
-
-
-
-
 def _is_inner(node: sympy.Basic) -> bool:
     return isinstance(node, sympy.Function) and type(node).__name__ == "Inner"
 

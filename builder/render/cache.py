@@ -20,7 +20,7 @@ from builder.render.headings import heading_slugs
 from builder.render.state import Badge
 from builder.render.typeset import Glyphs
 from builder.render.version import file_state
-from builder.resources import sealed, unsealed
+from builder.resources import KeptReads, sealed, unsealed
 
 # Slide fields that do not decide its HTML: the tokens and what is read from them come
 # from `source` (and the directives), and lines only move the warnings, which are kept
@@ -140,8 +140,7 @@ class SlideCache:
             return
         with contextlib.suppress(OSError), atomic_path(self.path) as temporary:
             temporary.write_bytes(data)  # a read-only or full disk only costs speed
-        with contextlib.suppress(OSError):
-            _keep(self.path, _state(self.path), (self.common, self.entries))
+        _SLIDES.keep(self.path, (self.common, self.entries))
 
 
 def _stored(path: Path) -> Any:
@@ -149,34 +148,17 @@ def _stored(path: Path) -> Any:
     read): read once per process while the file stays as it was, so that a daemon's
     next build of the sheet does not read and unseal its megabytes again."""
     try:
-        state = _state(path)
+        return _SLIDES.read(path, _unmarshalled)
     except OSError:
         return None
-    kept = _kept.get(path)
-    if kept is not None and kept[0] == state:
-        return kept[1]
+
+
+def _unmarshalled(path: Path) -> Any:
     try:
         data = unsealed(path.read_bytes())
-        stored = marshal.loads(data) if data is not None else None
+        return marshal.loads(data) if data is not None else None
     except (OSError, ValueError, EOFError, TypeError):
-        stored = None
-    _keep(path, state, stored)
-    return stored
+        return None
 
 
-def _state(path: Path) -> tuple[int, int, int]:
-    found = path.stat()
-    return found.st_ino, found.st_size, found.st_mtime_ns
-
-
-def _keep(path: Path, state: tuple[int, int, int], stored: Any) -> None:
-    _kept.pop(path, None)
-    while len(_kept) >= _KEPT_SHEETS:
-        del _kept[next(iter(_kept))]
-    _kept[path] = (state, stored)
-
-
-_kept: dict[Path, tuple[tuple[int, int, int], Any]] = {}
-_KEPT_SHEETS = 4
-
-
+_SLIDES: KeptReads[Any] = KeptReads(4)
