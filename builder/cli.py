@@ -675,44 +675,12 @@ def _read_sheet(path: Path, cache: Path | None = None) -> Deck:
     """The parsed sheet at `path`; a file that is not a sheet (docs/format.md: `.md` or
     `.txt`) is bad input, not an empty sheet with nothing to check. With a `cache`
     folder, the last run's parse of the sheet is kept under `parse/` there and only what
-    changed since is parsed again (`builder.marp.reparse`): its slides' tokens are then
-    `Unparsed`, which the renderer asks for again only if it needs them."""
-    from builder.marp import (
-        is_unparsed,
-        latest_parse,
-        load_parse,
-        parse_file,
-        read_sheet,
-        remember_parse,
-        reparse,
-        save_parse,
-    )
+    changed since is parsed again (`builder.marp.parse_kept`)."""
+    from builder.marp import parse_file, parse_kept
 
     if path.suffix.lower() not in SHEET_SUFFIXES and not path.is_dir():
         raise BuildError(None, f"{path}: not a sheet (a sheet is a .md or .txt file)")
-    if cache is None:
-        return parse_file(path)
-    import hashlib
-
-    name = hashlib.blake2b(str(path.absolute()).encode(), digest_size=16).hexdigest()
-    kept = cache / "parse" / f"{name}.pickle"
-    # (A process that parsed the sheet before, `sheets daemon`, starts from its own.)
-    in_memory = latest_parse(kept)
-    previous = in_memory if in_memory is not None else load_parse(kept, path)
-    deck = reparse(previous, read_sheet(path), path)
-    remember_parse(deck, kept)
-    # Parsed from any earlier parse of the sheet, the deck is the same: the kept one is
-    # replaced (which costs more than parsing a few slides) once the slides parsed again
-    # since it was kept are many.
-    if in_memory is None and (previous is None or sum(
-            not is_unparsed(slide) for slide in deck.slides) > _PARSED_BEFORE_KEEPING):
-        save_parse(deck, kept)
-    return deck
-
-
-_PARSED_BEFORE_KEEPING = 24
-"""How many slides a run may parse again (those the edits since the kept parse reach)
-before it keeps its own parse for the next run."""
+    return parse_file(path) if cache is None else parse_kept(path, cache / "parse")
 
 
 def _declared(cards: Iterable[Card], cache: CheckCache) -> list[Diagnostic]:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import io
 import operator
 import pickle
@@ -55,7 +56,13 @@ from builder.marp.directives import (
 )
 from builder.marp.display_math import check_display_math
 from builder.marp.markdown import markdown
-from builder.marp.parse import assemble_deck, divided_levels, parse_text, paused_collection
+from builder.marp.parse import (
+    assemble_deck,
+    divided_levels,
+    parse_text,
+    paused_collection,
+    read_sheet,
+)
 from builder.marp.slides import (
     build_slide_run,
     hidden_token,
@@ -66,8 +73,8 @@ from builder.marp.source import SheetSource
 from builder.model import Diagnostic, Equation, SourceLoc
 from builder.resources import libraries_digest, package_digest, sealed, unsealed
 
-__all__ = ["Unparsed", "is_unparsed", "latest_parse", "load_parse", "parsed_in_full",
-           "remember_parse", "reparse", "save_parse", "slug_texts"]
+__all__ = ["Unparsed", "is_unparsed", "load_parse", "parse_kept", "parsed_in_full",
+           "reparse", "save_parse", "slug_texts"]
 
 # The order of `parse_text`'s steps, which decides the order of warnings on one line.
 _FRONT_MATTER, _DISPLAY_MATH, _GLOBAL, _SLIDES = 0, 1, 3, 4
@@ -177,24 +184,33 @@ def _remember(deck: Deck, state: _State) -> None:
 _texts: dict[int, tuple[str, ...]] = {}
 
 
-def latest_parse(key: Path) -> Deck | None:
-    """The deck `remember_parse` last kept under `key` in this process (a daemon's last
-    run of the sheet), for `reparse` to start from without reading `load_parse`'s file."""
+def parse_kept(path: Path, folder: Path) -> Deck:
+    """The sheet at `path` (`read_sheet`), parsed again only where it changed since its
+    last parse: this process's own when it has one (`sheets daemon`), else the one kept
+    in `folder` (`load_parse`), which is replaced (costlier than parsing a few slides)
+    once the slides parsed again since it was kept are many. Its slides' tokens may be
+    `Unparsed`: the renderer asks `parsed_in_full` for them only if it needs them."""
+    name = hashlib.blake2b(str(path.absolute()).encode(), digest_size=16).hexdigest()
+    kept = folder / f"{name}.pickle"
     with _states_lock:
-        return _latest.get(key)
-
-
-def remember_parse(deck: Deck, key: Path) -> None:
-    """Keep `deck` under `key` (the name of the sheet's kept parse) for `latest_parse`;
-    the least recently kept is forgotten first."""
-    with _states_lock:
-        _latest.pop(key, None)
+        in_memory = _latest.pop(kept, None)
+    previous = in_memory if in_memory is not None else load_parse(kept, path)
+    deck = reparse(previous, read_sheet(path), path)
+    with _states_lock:  # the least recently parsed sheet is forgotten first
         while len(_latest) >= _KEPT:
             del _latest[next(iter(_latest))]
-        _latest[key] = deck
+        _latest[kept] = deck
+    if in_memory is None and (previous is None or sum(
+            not is_unparsed(slide) for slide in deck.slides) > _PARSED_BEFORE_KEEPING):
+        save_parse(deck, kept)
+    return deck
 
 
 _latest: dict[Path, Deck] = {}
+"""The last deck `parse_kept` made of each sheet, by its kept parse's file."""
+_PARSED_BEFORE_KEEPING = 24
+"""How many slides a run may parse again (those the edits since the kept parse reach)
+before it keeps its own parse for the next run."""
 
 
 # --------------------------------------------------------------------------- chunks
