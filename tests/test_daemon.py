@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,12 +63,11 @@ def _start(env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
-def _listening(process: subprocess.Popen[str], path: Path) -> None:
-    deadline = time.monotonic() + 120
-    while not path.exists():
-        assert process.poll() is None, process.stderr.read() if process.stderr else ""
-        assert time.monotonic() < deadline, "the daemon did not start"
-        time.sleep(0.05)
+def _listening(process: subprocess.Popen[str]) -> None:
+    """Once the daemon says, in its first line, that it listens (or why it cannot)."""
+    assert process.stderr is not None
+    said = process.stderr.readline()
+    assert "sheets daemon: listening on " in said, said + process.stderr.read()
 
 
 @pytest.fixture
@@ -86,7 +84,7 @@ def daemon(runtime: Path, tmp_path: Path) -> Iterator[Daemon]:
     process = _start(env, tmp_path)
     path = socket_path(env)
     try:
-        _listening(process, path)
+        _listening(process)
         yield Daemon(process, env, path)
     finally:
         process.terminate()
@@ -210,7 +208,7 @@ def test_it_stops_when_the_code_under_it_changes(runtime: Path, tmp_path: Path) 
     env = _environment(runtime, tmp_path / "cache", code)
     process = _start(env, tmp_path)
     try:
-        _listening(process, socket_path(env))
+        _listening(process)
         (tmp_path / "s.md").write_text(SHEET, encoding="utf-8")
         assert _sheets("check", "s.md", cwd=tmp_path, env=env).returncode == 1
         with (code / "builder" / "model.py").open("a", encoding="utf-8") as module:
@@ -235,15 +233,23 @@ def test_a_kill_during_a_run_ends_the_run_as_ctrl_c_does_and_stops_the_daemon(
     """A new-user trial: SIGTERM in the middle of a run ended the run (exit 130, said
     nothing) and the daemon went on serving. Now the run ends as Ctrl-C ends it, says
     why, and the daemon stops, its socket gone."""
+    # The snippet says it has started (it connects to `started`), then waits a minute.
+    started = daemon.socket.parent / "started.sock"
     (tmp_path / "snippets").mkdir()
     (tmp_path / "snippets" / "slow.py").write_text(
-        "import time\n\n\ndef check(card):\n    time.sleep(60)\n", encoding="utf-8")
+        "import socket\nimport time\n\n\ndef check(card):\n"
+        "    socket.socket(socket.AF_UNIX).connect(" + repr(str(started)) + ")\n"
+        "    time.sleep(60)\n", encoding="utf-8")
     (tmp_path / "s.md").write_text("# Slow\n<!-- check: slow.check -->\n\n$$\nx = 1\n$$\n",
                                    encoding="utf-8")
-    client = subprocess.Popen([sys.executable, "-m", "builder", "check", "s.md"],
-                              cwd=tmp_path, env=daemon.env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
-    time.sleep(3)  # the run is under way: its snippet sleeps for a minute
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(str(started))
+        listener.listen(1)
+        listener.settimeout(120)
+        client = subprocess.Popen([sys.executable, "-m", "builder", "check", "s.md"],
+                                  cwd=tmp_path, env=daemon.env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        listener.accept()[0].close()  # the run is under way, in its snippet
     assert client.poll() is None
     daemon.process.terminate()
     _, stderr = client.communicate(timeout=60)
