@@ -467,15 +467,12 @@ def _fixed_pins(symbols: Sequence[str], entry: Entry) -> dict[str, str]:
     this entry under another name."""
     pins = {name: name for name in symbols
             if name in entry.symbols and not _also_another(name, entry)}
-    untimed: dict[str, list[str]] = {}
-    for name in symbols:
-        untimed.setdefault(_TIME_STEP.sub("", name), []).append(name)
-    for name in symbols:
+    bases = {name: _TIME_STEP.sub("", name) for name in symbols}
+    for name, base in bases.items():
         if name in pins:
             continue
-        base = _TIME_STEP.sub("", name)
-        if base != name and base in entry.symbols and untimed[base] == [name] \
-                and base not in symbols and not _also_another(base, entry):
+        if base != name and base in entry.symbols and list(bases.values()).count(base) == 1 \
+                and not _also_another(base, entry):
             pins[name] = base
         elif (name in _family_symbols(entry) or base in _family_symbols(entry)) \
                 and not _named_in(base, entry):
@@ -610,11 +607,11 @@ def _confirmed(card: Card, found: list[Statement]) -> list[CheckResult]:
         shape = statement.shape
         if shape.operations < 1:
             continue
-        if _best(shape, by_title, with_mistakes=False, text=text, left=statement.left) is not None:
+        if _best(statement, by_title, with_mistakes=False, text=text) is not None:
             return []  # the standard formula is there: the rest derives from it
         if mistaken is None and shape.operations >= _MISTAKE_OPERATIONS:
-            near = _best(shape, [entry for entry in by_title if entry.mistakes],
-                         with_mistakes=True, text=text, left=statement.left)
+            near = _best(statement, [entry for entry in by_title if entry.mistakes],
+                         with_mistakes=True, text=text)
             if near is not None and near.mistake is not None \
                     and _updates_the_same(statement, near.entry):
                 mistaken = (statement, near)
@@ -629,11 +626,9 @@ def _recognise(statement: Statement, named: list[Entry], leading: list[Entry], t
     if named:
         # Exact matches first, over every named entry: their mistakes are made only for
         # a card none of them matches.
-        found = _best(shape, named, with_mistakes=False, text=text,
-                      left=statement.left) or _best(
-            shape, [entry for entry in named if entry.mistakes],
-            with_mistakes=shape.operations >= _MISTAKE_OPERATIONS, text=text,
-            left=statement.left)
+        found = _best(statement, named, with_mistakes=False, text=text) or _best(
+            statement, [entry for entry in named if entry.mistakes],
+            with_mistakes=shape.operations >= _MISTAKE_OPERATIONS, text=text)
         if found is not None and found.mistake is None:
             return _pass(statement, found)
         if found is not None and not _updates_the_same(statement, found.entry):
@@ -644,8 +639,8 @@ def _recognise(statement: Statement, named: list[Entry], leading: list[Entry], t
             # Where only the text names the entry, another standard formula, right as it
             # stands and with enough in it not to be one by chance, is no mistake of it
             # (a moving average in a section whose text names RMSProp is Adam's moment).
-            other = _best(shape, [entry for entry in entries() if entry not in named],
-                          with_mistakes=False, left=statement.left) \
+            other = _best(statement, [entry for entry in entries() if entry not in named],
+                          with_mistakes=False) \
                 if found.entry not in leading and _distinctive(shape, near=False) else None
             if other is not None:
                 return _pass(statement, other)
@@ -660,11 +655,10 @@ def _recognise(statement: Statement, named: list[Entry], leading: list[Entry], t
     # the same quantity: never label smoothing's right side with v for K.)
     others = [entry for entry in entries() if entry not in named and not entry.title_only
               and _updates_the_same(statement, entry)]
-    found = _best(shape, others, with_mistakes=False, same_functions=True,
-                  left=statement.left)
+    found = _best(statement, others, with_mistakes=False, same_functions=True)
     if found is None and _distinctive(shape, near=True):
-        found = _best(shape, [entry for entry in others if entry.mistakes],
-                      with_mistakes=True, same_functions=True, left=statement.left)
+        found = _best(statement, [entry for entry in others if entry.mistakes],
+                      with_mistakes=True, same_functions=True)
     if found is None:
         return None
     return _pass(statement, found) if found.mistake is None else _near_miss(statement, found)
@@ -681,14 +675,14 @@ def _distinctive(shape: Shape, *, near: bool) -> bool:
         or (size >= 2 and shape.operations >= _RECOGNISED_OPERATIONS * 3 // 2)
 
 
-def _best(shape: Shape, candidates: list[Entry], *, with_mistakes: bool,
-          same_functions: bool = False, text: str = "", left: str = "") -> Found | None:
-    """The entry the formula is (an exact match before a mistake, then the entry whose
-    names the card's symbols agree with most, then the first named)."""
+def _best(statement: Statement, candidates: list[Entry], *, with_mistakes: bool,
+          same_functions: bool = False, text: str = "") -> Found | None:
+    """The entry the statement's formula is (an exact match before a mistake, then the
+    entry whose names the card's symbols agree with most, then the first named)."""
     best: Found | None = None
     for entry in candidates:
-        found = _compare(shape, entry, with_mistakes=with_mistakes,
-                         same_functions=same_functions, text=text, left=left)
+        found = _compare(statement.shape, entry, with_mistakes=with_mistakes,
+                         same_functions=same_functions, text=text, left=statement.left)
         if found is None:
             continue
         if best is None or (found.mistake is None, found.agreement) > (
