@@ -58,3 +58,15 @@ def test_a_check_with_every_card_kept_loads_no_formula_stage(tmp_path: Path) -> 
     assert "builder.check.compare" in first  # the first run checks the card
     again = _loaded_after(code)  # the second finds it kept
     assert not {"builder.check.compare", "builder.formula", "sympy"} & again
+
+
+def test_trying_for_a_daemon_costs_a_run_nothing_when_none_listens(tmp_path: Path) -> None:
+    """`python -m builder` asks the daemon first; with none listening, that is one look
+    at a path: no socket module, no JSON, no stage."""
+    loaded = _loaded_after(
+        "import os\n"
+        f"os.environ['XDG_RUNTIME_DIR'] = {str(tmp_path)!r}\n"
+        "from builder.daemon.client import handed_off\n"
+        "assert handed_off(['check', 'x.md']) is None\n")
+    assert not {"socket", "json", "builder.cli", "builder.marp"} & loaded, \
+        {"socket", "json", "builder.cli", "builder.marp"} & loaded

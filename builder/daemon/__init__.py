@@ -21,7 +21,6 @@ enter, and the daemon serves only connections from its own user.
 from __future__ import annotations
 
 import os
-import socket
 import stat
 from collections.abc import Mapping
 from pathlib import Path
@@ -65,6 +64,8 @@ def private_folder(folder: Path, *, create: bool) -> bool:
 def listening(path: Path) -> bool:
     """Whether a daemon answers at `path` (a socket left by one that was killed does
     not)."""
+    import socket
+
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
             connection.connect(str(path))

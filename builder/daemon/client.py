@@ -9,15 +9,16 @@ changed since it started), and the run then goes on here.
 
 from __future__ import annotations
 
-import json
 import os
-import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from builder.daemon import SERVED_COMMANDS, private_folder, socket_path
+
+if TYPE_CHECKING:
+    import socket
 
 __all__ = ["PACKAGE", "handed_off", "request"]
 
@@ -37,6 +38,8 @@ def handed_off(argv: Sequence[str]) -> int | None:
     path = socket_path()
     if not path.exists() or not private_folder(path.parent, create=False):
         return None
+    import socket  # (only now: a run with no daemon to hand over to pays for none of it)
+
     try:
         connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         connection.connect(str(path))
@@ -52,6 +55,8 @@ def request(argv: list[str]) -> dict[str, object]:
 
 
 def _answered(connection: socket.socket, asked: dict[str, object]) -> int | None:
+    import json
+
     try:
         connection.sendall(json.dumps(asked).encode() + b"\n")
         answers = connection.makefile("rb")
