@@ -237,5 +237,29 @@ class Reader(ABC):
         """Whether the `[` after a name holds an argument list (`parser_applications.py`)."""
 
     @abstractmethod
+    def fraction(self) -> Any:
+        """`\\frac{a}{b}`, a derivative when it is one (`parser_derivatives.py`)."""
+
+    @abstractmethod
+    def big_operator(self, kind: str) -> Any:
+        """`\\sum` or `\\prod` with its limits and body (`parser_calculus.py`)."""
+
+    @abstractmethod
+    def limit(self) -> Any:
+        """`\\lim_{x \\to a}` (`parser_calculus.py`)."""
+
+    @abstractmethod
+    def blackboard(self) -> Any:
+        """`\\mathbb{E}[…]`, `\\mathbb{R}` (`parser_calculus.py`)."""
+
+    @abstractmethod
+    def integral(self, count: int) -> Any:
+        """`\\int`, `\\iint`, `\\iiint` (`parser_calculus.py`)."""
+
+    @abstractmethod
+    def norm(self) -> Any:
+        """`\\|x\\|` (`parser_operators.py`)."""
+
+    @abstractmethod
     def bracket_after(self) -> bool:
         """Whether a `[` follows `E_{…}` (`parser_applications.py`)."""
